@@ -1,0 +1,315 @@
+"""``clinician-console``: the GUI by default, and headless commands for IT, scripts and tests.
+
+Composition root (with app.main): the only place that knows the concrete
+store. Every headless command exits 0 on success and non-zero with a one-line
+reason on stderr on failure; ``--json`` output is one object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.errors import CommandError, ConsoleError, StoreError
+from app.records import KeySource
+from app.settings import EffectiveSettings, load_settings, resolve_profile
+
+log = logging.getLogger(__name__)
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clinician-console",
+        description="Clinician Console: telemedicine visits and encrypted offline notes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--profile", help="profile directory (default: $CLINICIAN_CONSOLE_PROFILE "
+                        "or the per-user data directory)")
+    parser.add_argument("--policy", help="managed policy file (default: the OS location or "
+                        "$CLINICIAN_CONSOLE_POLICY)")
+    parser.add_argument("--demo", action="store_true",
+                        help="GUI: seed demo patients and visits on first run")
+    parser.add_argument("--key-source", choices=[k.value for k in KeySource],
+                        help="for a new store: keep its key in the OS keyring, or use a passphrase")
+    parser.add_argument("--passphrase-stdin", action="store_true",
+                        help="read the store passphrase from the first line of standard input")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("gui", help="start the desktop console (the default)")
+    check = sub.add_parser("check", help="check keyring, store and disk")
+    check.add_argument("--json", action="store_true")
+    sub.add_parser("demo", help="seed demo patients and visits into the store")
+    audit = sub.add_parser("audit", help="audit log commands")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="verify the hash chain")
+    verify.add_argument("--json", action="store_true")
+    export = sub.add_parser("export", help="export notes as a FHIR R4 Bundle (JSON)")
+    export.add_argument("--out", required=True, help="output file ('-' for standard output)")
+    imp = sub.add_parser("import", help="import a FHIR R4 Bundle (collection, batch or transaction)")
+    imp.add_argument("file")
+    imp.add_argument("--json", action="store_true")
+    secret = sub.add_parser("secret", help="keep a secret in the OS keyring")
+    secret_sub = secret.add_subparsers(dest="secret_command", required=True)
+    secret_set = secret_sub.add_parser("set", help="read a secret from standard input")
+    secret_set.add_argument("name")
+    return parser
+
+
+class _Context:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.profile = resolve_profile(args.profile)
+        self.policy = Path(args.policy) if args.policy else None
+        self._passphrase: str | None = None
+        self._read_passphrase = False
+
+    def settings(self) -> EffectiveSettings:
+        return load_settings(self.profile, self.policy)
+
+    def passphrase(self) -> str | None:
+        if self.args.passphrase_stdin and not self._read_passphrase:
+            self._read_passphrase = True
+            line = sys.stdin.readline()
+            self._passphrase = line.rstrip("\r\n") or None
+        return self._passphrase
+
+    def key_source(self) -> KeySource | None:
+        if self.args.key_source:
+            return KeySource(self.args.key_source)
+        configured = self.settings().settings.store.key_source
+        return None if configured == "auto" else KeySource(configured)
+
+    async def open_store(self) -> Any:
+        from storage.store import EncryptedStore
+
+        return await EncryptedStore.open(
+            self.profile, passphrase=self.passphrase(), key_source=self.key_source(),
+            actor="cli",
+        )
+
+
+async def _with_store(ctx: _Context, fn: Callable[[Any], Awaitable[int]]) -> int:
+    store = await ctx.open_store()
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+def _emit(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+async def _cmd_check(ctx: _Context) -> int:
+    from storage import database, keys, migrations
+    from storage.store import DB_FILE
+
+    report: dict[str, Any] = {"version": __version__, "profile": str(ctx.profile), "problems": []}
+    problems: list[str] = report["problems"]
+    try:
+        ctx.settings()
+        report["settings"] = "ok"
+    except ConsoleError as exc:
+        report["settings"] = "error"
+        problems.append(str(exc))
+    report["keyring"] = {"backend": keys.keyring_backend_name(), "available": keys.keyring_available()}
+    usage = shutil.disk_usage(ctx.profile if ctx.profile.exists() else ctx.profile.parent
+                              if ctx.profile.parent.exists() else Path.cwd())
+    report["disk"] = {"free_bytes": usage.free, "total_bytes": usage.total,
+                      "low": usage.free < 200 * 1024 * 1024}
+    if report["disk"]["low"]:
+        problems.append("less than 200 MB free on the profile's disk")
+    store_info: dict[str, Any] = {"latest_schema": migrations.LATEST,
+                                  "sqlcipher": database.sqlcipher_version()}
+    report["store"] = store_info
+    meta = None
+    try:
+        meta = keys.read_meta(ctx.profile)
+    except ConsoleError as exc:
+        problems.append(str(exc))
+    if meta is None and not (ctx.profile / DB_FILE).exists():
+        store_info["state"] = "not created"
+    else:
+        if meta is not None:
+            store_info["key_source"] = meta.key_source.value
+        try:
+            store = await ctx.open_store()
+        except StoreError as exc:
+            store_info["state"] = "error"
+            store_info["error"] = type(exc).__name__
+            problems.append(str(exc))
+        else:
+            try:
+                status = store.status
+                store_info.update(state=status.state.value, schema_version=status.schema_version)
+                integrity = await store.integrity_problems()
+                store_info["integrity"] = "ok" if not integrity else "damaged"
+                if integrity:
+                    problems.append(f"store integrity check found {len(integrity)} problem(s)")
+                store_info["counts"] = await store.counts()
+                store_info["outbox"] = await store.outbox_size()
+                audit = await store.verify_audit()
+                store_info["audit"] = "ok" if audit.ok else f"bad entry {audit.first_bad_seq}"
+                if not audit.ok:
+                    problems.append(f"audit log entry {audit.first_bad_seq} {audit.problem}")
+            finally:
+                await store.close()
+    report["ok"] = not problems
+    if ctx.args.json:
+        _emit(report)
+    else:
+        for line in problems or ["all checks passed"]:
+            sys.stdout.write(line + "\n")
+    if problems and not ctx.args.json:
+        return EXIT_FAILURE
+    if problems:
+        sys.stderr.write(problems[0] + "\n")
+        return EXIT_FAILURE
+    return 0
+
+
+async def _cmd_demo(ctx: _Context) -> int:
+    from app.demo import seed_demo
+
+    async def run(store: Any) -> int:
+        added = await seed_demo(store)
+        sys.stdout.write(f"seeded {added} demo visits\n" if added else
+                         "the store already has visits; nothing seeded\n")
+        return 0
+
+    return await _with_store(ctx, run)
+
+
+async def _cmd_audit_verify(ctx: _Context) -> int:
+    async def run(store: Any) -> int:
+        report = await store.verify_audit()
+        if ctx.args.json:
+            _emit({"ok": report.ok, "entries": report.entries, "first_bad_seq": report.first_bad_seq,
+                   "problem": report.problem})
+        if report.ok:
+            if not ctx.args.json:
+                sys.stdout.write(f"audit log verified: {report.entries} entries\n")
+            return 0
+        sys.stderr.write(f"audit log does not verify: entry {report.first_bad_seq} "
+                         f"{report.problem}\n")
+        return EXIT_FAILURE
+
+    return await _with_store(ctx, run)
+
+
+async def _cmd_export(ctx: _Context) -> int:
+    async def run(store: Any) -> int:
+        bundle = await store.export_bundle()
+        text = json.dumps(bundle, ensure_ascii=False, indent=2)
+        if ctx.args.out == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            out = Path(ctx.args.out)
+            tmp = out.with_name(out.name + ".tmp")
+            try:
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, out)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise CommandError(reason=f"cannot write {out.name}: {exc.strerror}") from exc
+            count = sum(1 for e in bundle.get("entry", [])
+                        if e["resource"]["resourceType"] == "DocumentReference")
+            sys.stderr.write(f"exported {count} notes to {out.name}\n")
+        return 0
+
+    return await _with_store(ctx, run)
+
+
+async def _cmd_import(ctx: _Context) -> int:
+    from storage.fhir.bundle import load_bundle_file
+
+    bundle = load_bundle_file(Path(ctx.args.file))
+
+    async def run(store: Any) -> int:
+        result = await store.import_bundle(bundle)
+        summary = {"patients_created": result.patients_created,
+                   "encounters_created": result.encounters_created,
+                   "notes_created": result.notes_created, "notes_updated": result.notes_updated,
+                   "unchanged": result.unchanged}
+        if ctx.args.json:
+            _emit(summary)
+        else:
+            sys.stdout.write(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items())
+                             + "\n")
+        return 0
+
+    return await _with_store(ctx, run)
+
+
+async def _cmd_secret_set(ctx: _Context) -> int:
+    from storage import secrets as secret_store
+
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise CommandError(reason="no secret on standard input")
+    secret_store.set_secret(ctx.args.name, value)
+    sys.stdout.write(f"secret '{ctx.args.name}' saved in the OS keyring\n")
+    return 0
+
+
+def _dispatch(ctx: _Context) -> Awaitable[int] | None:
+    command = ctx.args.command
+    handlers: dict[str, Callable[[_Context], Awaitable[int]]] = {
+        "check": _cmd_check,
+        "demo": _cmd_demo,
+        "export": _cmd_export,
+        "import": _cmd_import,
+    }
+    if command in handlers:
+        return handlers[command](ctx)
+    if command == "audit":
+        return _cmd_audit_verify(ctx)
+    if command == "secret":
+        return _cmd_secret_set(ctx)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    ctx = _Context(args)
+    from app import logging_setup
+
+    if args.command in (None, "gui"):
+        logging_setup.configure(ctx.profile)
+        from app.main import run_gui
+
+        try:
+            return run_gui(ctx.profile, demo=args.demo, policy_path=ctx.policy,
+                           key_source=ctx.key_source())
+        except ConsoleError as exc:
+            sys.stderr.write(f"clinician-console: {exc}\n")
+            return EXIT_FAILURE
+    logging_setup.configure(None, level=logging.WARNING)
+    coro = _dispatch(ctx)
+    if coro is None:
+        _parser().print_usage(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except ConsoleError as exc:
+        sys.stderr.write(f"clinician-console: {exc}\n")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

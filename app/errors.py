@@ -1,0 +1,168 @@
+"""Every error the console raises on purpose, and what the caller should do.
+
+The tree::
+
+    ConsoleError                      root; ``message_key`` + ``params`` make the user text
+    ├── ConfigError                   settings or policy file is malformed -> fix the file
+    ├── InputRejectedError            bad input (import file, search, note) -> tell the user, nothing changed
+    │   └── ImportRejectedError       a FHIR Bundle failed validation; ``reason`` says why
+    ├── StoreError                    the encrypted store
+    │   ├── StoreLockedError          locked (idle logoff) -> ask the user to unlock
+    │   ├── KeyringUnavailableError   no OS keyring -> offer passphrase mode
+    │   ├── KeyMissingError           store exists but its key is gone from the keyring -> recover
+    │   │   └── KeyMismatchError      the keyring holds a key that does not open the store
+    │   ├── PassphraseRequiredError   the store is passphrase-protected -> ask for it
+    │   ├── WrongPassphraseError      passphrase does not open the store -> ask again
+    │   ├── StoreDamagedError         truncated or corrupted file -> restore from backup / support
+    │   ├── StoreMissingError         metadata says a store existed but the file is gone -> restore
+    │   ├── SchemaTooNewError         written by a newer console -> upgrade the console
+    │   ├── DiskFullError             no space; the change was not saved -> free space, retry
+    │   └── RecordNotFoundError       the record does not exist (any more)
+    ├── AuditTamperedError            the audit chain does not verify; ``first_bad_seq``
+    └── CommandError                  a headless command could not do its job; exit non-zero
+
+User-facing text never contains patient data: ``str(exc)`` renders the message
+key's template with *non-identifying* parameters only (ids, counts, file names
+chosen by the user, versions). Library errors are translated at the boundary
+with ``raise ... from exc`` so core code never catches ``sqlite``/``keyring``
+exceptions itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+# Message templates by key. Keys are stable (tests and translations use them);
+# placeholders carry only non-identifying values.
+MESSAGES: dict[str, str] = {
+    "config.malformed": "The settings file {path} could not be read: {reason}.",
+    "input.rejected": "The input was rejected: {reason}.",
+    "import.rejected": "The import file was rejected and nothing was changed: {reason}.",
+    "store.locked": "The record store is locked. Unlock it to continue.",
+    "store.keyring_unavailable": (
+        "No OS keyring is available ({backend}). The store key cannot be kept safely; "
+        "use a passphrase instead."
+    ),
+    "store.key_missing": (
+        "The key for the record store at {path} is missing from the OS keyring. "
+        "The store was left untouched. Restore the keyring entry, or restore the store "
+        "from a backup (see docs/storage.md, 'Recovering')."
+    ),
+    "store.key_mismatch": (
+        "The key in the OS keyring does not open the record store at {path}. "
+        "The store was left untouched (see docs/storage.md, 'Recovering')."
+    ),
+    "store.passphrase_required": "The record store is protected by a passphrase. Enter it to unlock.",
+    "store.wrong_passphrase": "The passphrase does not open the record store. Try again.",
+    "store.damaged": (
+        "The record store at {path} is damaged ({reason}). It was left untouched; "
+        "restore it from a backup or contact support."
+    ),
+    "store.missing": (
+        "The record store file {path} is missing although this profile had one. "
+        "Nothing was created; restore the file from a backup."
+    ),
+    "store.schema_too_new": (
+        "The record store was written by a newer Clinician Console (schema {found}, "
+        "this version knows up to {known}). Upgrade the console; the store was left untouched."
+    ),
+    "store.disk_full": "The disk is full: the last change was not saved. Free some space; "
+    "the console will try again.",
+    "store.not_found": "The {kind} {record_id} does not exist.",
+    "store.io": "The record store could not be used: {reason}.",
+    "audit.tampered": "The audit log does not verify: entry {seq} {problem}.",
+    "command.failed": "{reason}",
+}
+
+
+class ConsoleError(Exception):
+    """Root of the console's own errors; carries a message key and safe params."""
+
+    message_key: ClassVar[str] = "command.failed"
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+        super().__init__(self.user_message())
+
+    def user_message(self) -> str:
+        template = MESSAGES.get(self.message_key, self.message_key)
+        try:
+            return template.format(**self.params)
+        except (KeyError, IndexError):
+            return template
+
+
+class ConfigError(ConsoleError):
+    message_key = "config.malformed"
+
+
+class InputRejectedError(ConsoleError):
+    message_key = "input.rejected"
+
+
+class ImportRejectedError(InputRejectedError):
+    message_key = "import.rejected"
+
+    @property
+    def reason(self) -> str:
+        return str(self.params.get("reason", ""))
+
+
+class StoreError(ConsoleError):
+    message_key = "store.io"
+
+
+class StoreLockedError(StoreError):
+    message_key = "store.locked"
+
+
+class KeyringUnavailableError(StoreError):
+    message_key = "store.keyring_unavailable"
+
+
+class KeyMissingError(StoreError):
+    message_key = "store.key_missing"
+
+
+class KeyMismatchError(KeyMissingError):
+    message_key = "store.key_mismatch"
+
+
+class PassphraseRequiredError(StoreError):
+    message_key = "store.passphrase_required"
+
+
+class WrongPassphraseError(StoreError):
+    message_key = "store.wrong_passphrase"
+
+
+class StoreDamagedError(StoreError):
+    message_key = "store.damaged"
+
+
+class StoreMissingError(StoreError):
+    message_key = "store.missing"
+
+
+class SchemaTooNewError(StoreError):
+    message_key = "store.schema_too_new"
+
+
+class DiskFullError(StoreError):
+    message_key = "store.disk_full"
+
+
+class RecordNotFoundError(StoreError):
+    message_key = "store.not_found"
+
+
+class AuditTamperedError(ConsoleError):
+    message_key = "audit.tampered"
+
+    @property
+    def first_bad_seq(self) -> int:
+        return int(self.params["seq"])
+
+
+class CommandError(ConsoleError):
+    message_key = "command.failed"

@@ -1,0 +1,72 @@
+"""Ports: what the use cases need from storage (STYLE.md §6, Protocols).
+
+``storage.store.EncryptedStore`` implements :class:`RecordStore`. Every method
+is a coroutine: the store runs SQL on its own worker thread so the GUI thread
+never waits on disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from app.records import (
+    AuditEntry,
+    AuditReport,
+    Encounter,
+    EncounterSummary,
+    ImportResult,
+    Note,
+    NoteType,
+    NoteVersion,
+    Patient,
+    SaveResult,
+    SearchHit,
+    StoreStatus,
+)
+
+
+class RecordStore(Protocol):
+    @property
+    def status(self) -> StoreStatus: ...
+
+    async def add_patient(self, patient: Patient) -> Patient: ...
+
+    async def add_encounter(self, encounter: Encounter) -> Encounter: ...
+
+    async def list_encounters(self, patient_id: str | None = None) -> list[EncounterSummary]: ...
+
+    async def get_patient(self, patient_id: str) -> Patient: ...
+
+    async def create_note(
+        self, encounter_id: str, text: str, note_type: NoteType = NoteType.PROGRESS
+    ) -> Note: ...
+
+    async def open_note(self, note_id: str) -> Note:
+        """Read a note for display; recorded in the audit log as a read."""
+        ...
+
+    async def save_note_text(self, note_id: str, text: str) -> SaveResult: ...
+
+    async def note_history(self, note_id: str) -> list[NoteVersion]: ...
+
+    async def restore_version(self, note_id: str, version: int) -> SaveResult: ...
+
+    async def search_notes(self, query: str, limit: int = 50) -> list[SearchHit]: ...
+
+    async def export_bundle(self) -> dict[str, Any]: ...
+
+    async def import_bundle(self, bundle: dict[str, Any]) -> ImportResult: ...
+
+    async def record_event(self, action: str, entity_type: str = "", entity_id: str = "") -> None:
+        """Append a non-data event (sign-in, unlock, failed unlock) to the audit log."""
+        ...
+
+    async def audit_entries(self) -> list[AuditEntry]: ...
+
+    async def verify_audit(self) -> AuditReport: ...
+
+    async def outbox_size(self) -> int: ...
+
+    async def lock(self) -> None: ...
+
+    async def close(self) -> None: ...

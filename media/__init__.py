@@ -1,0 +1,1 @@
+"""Media adapters: devices, WebRTC visit sessions, signalling, stethoscope DSP, image checks."""

@@ -1,0 +1,1 @@
+"""The plugin API, the plugin host and the built-in plugins."""

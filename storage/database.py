@@ -1,0 +1,140 @@
+"""Opening the SQLCipher database, its pragmas, and translating its errors.
+
+Pragmas (why each, see docs/storage.md "Tuning"):
+
+- ``journal_mode=WAL`` + ``synchronous=FULL``: every commit is fsynced to the
+  WAL, so a returned save survives power loss; readers never block the writer.
+- ``temp_store=MEMORY``: sorts and temp indices never touch disk unencrypted.
+- ``cipher_memory_security=OFF``: SQLCipher would otherwise wipe and lock every
+  allocation, which costs ~2x on bulk writes; Python strings holding note text
+  live unwiped in our heap anyway, so it buys nothing here.
+- ``foreign_keys=ON``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from app.errors import DiskFullError, StoreDamagedError, StoreError
+from storage.keys import StoreKey
+
+T = TypeVar("T")
+PAGE_SIZE = 4096
+
+PRAGMAS: tuple[str, ...] = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+)
+CIPHER_PRAGMAS: tuple[str, ...] = ("PRAGMA cipher_memory_security = OFF",)
+
+
+def _driver() -> Any:
+    import sqlcipher3
+
+    return sqlcipher3
+
+
+def sqlcipher_version() -> str:
+    conn = _driver().connect(":memory:")
+    try:
+        return str(conn.execute("PRAGMA cipher_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def sqlite_version() -> str:
+    return str(_driver().sqlite_version)
+
+
+def translate(exc: BaseException, path: Path) -> StoreError:
+    """Map a driver error to what the caller should do; never leaks SQL values."""
+    message = str(exc).lower()
+    if "disk is full" in message or "database or disk is full" in message:
+        return DiskFullError()
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+        return DiskFullError()
+    if "file is not a database" in message or "malformed" in message or "corrupt" in message:
+        return StoreDamagedError(path=path.name, reason="contents unreadable")
+    return StoreError(reason=type(exc).__name__)
+
+
+def guarded(path: Path, fn: Callable[[], T]) -> T:
+    driver = _driver()
+    try:
+        return fn()
+    except (driver.Error, OSError) as exc:
+        raise translate(exc, path) from exc
+
+
+def connect(path: Path, key: StoreKey, *, create: bool) -> Any:
+    """Open (or create) the encrypted database and check it is readable.
+
+    Raises StoreDamagedError for a truncated or unreadable file. The caller has
+    already verified the key against the key check, so an unreadable header
+    here means damage, not a wrong key.
+    """
+    if not create:
+        _check_file_shape(path)
+    driver = _driver()
+    conn: Any = None
+    try:
+        conn = driver.connect(str(path), isolation_level=None, check_same_thread=True)
+        conn.execute(key.pragma())
+        for pragma in CIPHER_PRAGMAS:
+            conn.execute(pragma)
+        # The first read decrypts page 1: a wrong key or a damaged header fails here.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        if not create:
+            _check_page_count(conn, path)
+    except (driver.Error, OSError) as exc:
+        if conn is not None:
+            conn.close()
+        raise translate(exc, path) from exc
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_file_shape(path: Path) -> None:
+    size = path.stat().st_size
+    if size == 0:
+        raise StoreDamagedError(path=path.name, reason="the file is empty")
+    if size % PAGE_SIZE:
+        raise StoreDamagedError(path=path.name, reason="the file is truncated")
+
+
+def _check_page_count(conn: Any, path: Path) -> None:
+    # The header records how many pages the database has; a file cut short
+    # (copied partly, disk error) has fewer bytes than that. The WAL may hold
+    # pages not yet written back, so count it too.
+    pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    wal = path.with_name(path.name + "-wal")
+    on_disk = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    if pages * PAGE_SIZE > on_disk:
+        raise StoreDamagedError(path=path.name, reason="the file is truncated")
+
+
+def integrity_check(conn: Any) -> list[str]:
+    """Full check: SQLCipher's per-page HMACs plus SQLite's structure check."""
+    problems = [str(row[0]) for row in conn.execute("PRAGMA cipher_integrity_check")]
+    result = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+    if result != ["ok"]:
+        problems.extend(result)
+    return problems
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,187 @@
+"""Versioned schema migrations, kept in ``PRAGMA user_version``.
+
+Each migration moves the schema from version ``n - 1`` to ``n`` inside one
+transaction; a store from a newer console (``user_version`` above
+:data:`LATEST`) is refused, never "migrated down". Migrations are append-only:
+a released one is never edited, only followed by a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.errors import SchemaTooNewError
+
+Connection = Any  # a sqlcipher3 or sqlite3 connection; both speak DB-API 2
+
+_V1 = """
+CREATE TABLE patients (
+    id TEXT PRIMARY KEY,
+    family_name TEXT NOT NULL,
+    given_name TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    gender TEXT NOT NULL,
+    mrn TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE encounters (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    start TEXT NOT NULL,
+    status TEXT NOT NULL,
+    encounter_class TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX encounters_by_start ON encounters(start);
+CREATE TABLE notes (
+    id TEXT PRIMARY KEY,
+    encounter_id TEXT NOT NULL REFERENCES encounters(id),
+    text TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX notes_by_encounter ON notes(encounter_id);
+CREATE TABLE note_versions (
+    note_id TEXT NOT NULL REFERENCES notes(id),
+    version INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    PRIMARY KEY (note_id, version)
+) WITHOUT ROWID;
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    entity_type TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity_type TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    op TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+# v2: full-text search (FTS5, external content so note text is stored once)
+# and append-only enforcement of the audit log at the SQL level.
+_V2 = """
+CREATE VIRTUAL TABLE notes_fts USING fts5(
+    text, content='notes', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+INSERT INTO notes_fts(rowid, text) SELECT rowid, text FROM notes;
+CREATE TRIGGER notes_fts_insert AFTER INSERT ON notes BEGIN
+    INSERT INTO notes_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER notes_fts_delete AFTER DELETE ON notes BEGIN
+    INSERT INTO notes_fts(notes_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TRIGGER notes_fts_update AFTER UPDATE OF text ON notes BEGIN
+    INSERT INTO notes_fts(notes_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO notes_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+"""
+
+# v3: note types (LOINC mapping), one coalesced outbox row per record with a
+# revision counter (sync acknowledges a row only if it did not change while
+# in flight), and a key-value table holding the audit chain's head so a
+# deleted tail of the log is detected too.
+_V3 = """
+ALTER TABLE notes ADD COLUMN note_type TEXT NOT NULL DEFAULT 'progress';
+CREATE TABLE outbox_v3 (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity_type TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    op TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 1,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    UNIQUE (entity_type, entity_id)
+);
+INSERT INTO outbox_v3(entity_type, entity_id, op, revision, created_at, changed_at)
+    SELECT entity_type, entity_id,
+           CASE WHEN SUM(op = 'create') > 0 THEN 'create' ELSE 'update' END,
+           COUNT(*), MIN(created_at), MAX(created_at)
+    FROM outbox GROUP BY entity_type, entity_id ORDER BY MIN(seq);
+DROP TABLE outbox;
+ALTER TABLE outbox_v3 RENAME TO outbox;
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value)
+    SELECT 'audit_head', seq || ':' || hash FROM audit_log ORDER BY seq DESC LIMIT 1;
+"""
+
+
+def _script(sql: str) -> Callable[[Connection], None]:
+    def apply(conn: Connection) -> None:
+        for statement in _split(sql):
+            conn.execute(statement)
+
+    return apply
+
+
+def _split(sql: str) -> list[str]:
+    """Split a script on ';' outside trigger bodies (executescript would commit)."""
+    statements: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for line in sql.strip().splitlines():
+        stripped = line.strip().upper()
+        if stripped.startswith("CREATE TRIGGER"):
+            depth += 1
+        current.append(line)
+        if stripped == "END;":
+            depth -= 1
+        if depth == 0 and line.rstrip().endswith(";"):
+            statements.append("\n".join(current))
+            current = []
+    if current and "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements
+
+
+MIGRATIONS: Sequence[Callable[[Connection], None]] = (
+    _script(_V1),
+    _script(_V2),
+    _script(_V3),
+)
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(conn: Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: Connection, target: int = LATEST) -> int:
+    """Bring the schema to ``target``; returns the version found before migrating."""
+    found = schema_version(conn)
+    if found > LATEST:
+        raise SchemaTooNewError(found=found, known=LATEST)
+    for version in range(found + 1, target + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version - 1](conn)
+            conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return found

@@ -1,0 +1,252 @@
+"""SQL for records, versions, search and the outbox, on one connection.
+
+Every function here runs on the store's worker thread (see storage.worker).
+Mutations run inside ``transaction(conn)`` together with their outbox row and
+audit entry, so a record, its sync intent and its audit trail commit or roll
+back as one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from app.errors import InputRejectedError, RecordNotFoundError
+from app.records import (
+    Encounter,
+    EncounterSummary,
+    Note,
+    NoteStatus,
+    NoteType,
+    NoteVersion,
+    Patient,
+    SaveResult,
+    SearchHit,
+    new_id,
+    utc_now,
+)
+from storage import audit
+
+MAX_NOTE_CHARS = 2_000_000  # ~ a 1,000-page note; beyond it a paste is almost surely a mistake
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+@contextmanager
+def transaction(conn: Any) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# --- rows <-> records -----------------------------------------------------------
+
+_PATIENT_COLS = "id, family_name, given_name, birth_date, gender, mrn, updated_at"
+_ENCOUNTER_COLS = "id, patient_id, start, status, encounter_class, reason, updated_at"
+_NOTE_COLS = "id, encounter_id, text, version, note_type, status, created_at, updated_at"
+
+
+def _patient(row: Any) -> Patient:
+    return Patient(*row)
+
+
+def _encounter(row: Any) -> Encounter:
+    return Encounter(*row)
+
+
+def _note(row: Any) -> Note:
+    return Note(row[0], row[1], row[2], int(row[3]), NoteType(row[4]), NoteStatus(row[5]),
+                row[6], row[7])
+
+
+# --- outbox -----------------------------------------------------------------------
+
+
+def outbox_put(conn: Any, entity_type: str, entity_id: str, op: str) -> None:
+    """One row per record: later changes bump the revision; an unsent create stays a create."""
+    now = utc_now()
+    conn.execute(
+        "INSERT INTO outbox(entity_type, entity_id, op, revision, created_at, changed_at) "
+        "VALUES (?, ?, ?, 1, ?, ?) "
+        "ON CONFLICT(entity_type, entity_id) DO UPDATE SET revision = revision + 1, "
+        "changed_at = excluded.changed_at, "
+        "op = CASE WHEN outbox.op = 'create' THEN 'create' ELSE excluded.op END",
+        (entity_type, entity_id, op, now, now),
+    )
+
+
+def outbox_size(conn: Any) -> int:
+    return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+
+# --- patients and encounters ------------------------------------------------------
+
+
+def insert_patient(conn: Any, actor: str, p: Patient) -> Patient:
+    conn.execute(f"INSERT INTO patients({_PATIENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (p.id, p.family_name, p.given_name, p.birth_date, p.gender, p.mrn, p.updated_at))
+    outbox_put(conn, "patient", p.id, "create")
+    audit.append(conn, actor, "create", "patient", p.id)
+    return p
+
+
+def insert_encounter(conn: Any, actor: str, e: Encounter) -> Encounter:
+    get_patient(conn, e.patient_id)
+    conn.execute(f"INSERT INTO encounters({_ENCOUNTER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (e.id, e.patient_id, e.start, e.status, e.encounter_class, e.reason, e.updated_at))
+    outbox_put(conn, "encounter", e.id, "create")
+    audit.append(conn, actor, "create", "encounter", e.id)
+    return e
+
+
+def get_patient(conn: Any, patient_id: str) -> Patient:
+    row = conn.execute(f"SELECT {_PATIENT_COLS} FROM patients WHERE id = ?", (patient_id,)).fetchone()
+    if row is None:
+        raise RecordNotFoundError(kind="patient", record_id=patient_id)
+    return _patient(row)
+
+
+def get_encounter(conn: Any, encounter_id: str) -> Encounter:
+    row = conn.execute(f"SELECT {_ENCOUNTER_COLS} FROM encounters WHERE id = ?",
+                       (encounter_id,)).fetchone()
+    if row is None:
+        raise RecordNotFoundError(kind="encounter", record_id=encounter_id)
+    return _encounter(row)
+
+
+def list_encounters(conn: Any, patient_id: str | None = None) -> list[EncounterSummary]:
+    cols_e = ", ".join(f"e.{c.strip()}" for c in _ENCOUNTER_COLS.split(","))
+    cols_p = ", ".join(f"p.{c.strip()}" for c in _PATIENT_COLS.split(","))
+    sql = (
+        f"SELECT {cols_e}, {cols_p}, "
+        "(SELECT n.id FROM notes n WHERE n.encounter_id = e.id ORDER BY n.created_at LIMIT 1), "
+        "(SELECT n.version FROM notes n WHERE n.encounter_id = e.id ORDER BY n.created_at LIMIT 1) "
+        "FROM encounters e JOIN patients p ON p.id = e.patient_id"
+    )
+    params: tuple[str, ...] = ()
+    if patient_id is not None:
+        sql += " WHERE e.patient_id = ?"
+        params = (patient_id,)
+    sql += " ORDER BY e.start DESC"
+    out: list[EncounterSummary] = []
+    for row in conn.execute(sql, params):
+        out.append(EncounterSummary(_encounter(row[0:7]), _patient(row[7:14]), row[14],
+                                    None if row[15] is None else int(row[15])))
+    return out
+
+
+def all_records(conn: Any) -> tuple[list[Patient], list[Encounter], list[Note]]:
+    patients = [_patient(r) for r in conn.execute(f"SELECT {_PATIENT_COLS} FROM patients ORDER BY id")]
+    encounters = [_encounter(r) for r in
+                  conn.execute(f"SELECT {_ENCOUNTER_COLS} FROM encounters ORDER BY start, id")]
+    notes = [_note(r) for r in conn.execute(f"SELECT {_NOTE_COLS} FROM notes ORDER BY created_at, id")]
+    return patients, encounters, notes
+
+
+# --- notes ------------------------------------------------------------------------
+
+
+def _check_text(text: str) -> None:
+    if len(text) > MAX_NOTE_CHARS:
+        raise InputRejectedError(reason=f"a note is limited to {MAX_NOTE_CHARS:,} characters")
+    if "\x00" in text:
+        raise InputRejectedError(reason="the note contains a NUL character")
+
+
+def create_note(conn: Any, actor: str, encounter_id: str, text: str, note_type: NoteType,
+                note_id: str | None = None, when: str | None = None) -> Note:
+    _check_text(text)
+    get_encounter(conn, encounter_id)
+    now = when or utc_now()
+    note = Note(note_id or new_id(), encounter_id, text, 1, note_type, NoteStatus.DRAFT, now, now)
+    conn.execute(f"INSERT INTO notes({_NOTE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (note.id, note.encounter_id, note.text, note.version, note.note_type.value,
+                  note.status.value, note.created_at, note.updated_at))
+    conn.execute("INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
+                 (note.id, 1, text, now))
+    outbox_put(conn, "note", note.id, "create")
+    audit.append(conn, actor, "create", "note", note.id)
+    return note
+
+
+def get_note(conn: Any, note_id: str) -> Note:
+    row = conn.execute(f"SELECT {_NOTE_COLS} FROM notes WHERE id = ?", (note_id,)).fetchone()
+    if row is None:
+        raise RecordNotFoundError(kind="note", record_id=note_id)
+    return _note(row)
+
+
+def save_note_text(conn: Any, actor: str, note_id: str, text: str, action: str = "update",
+                   when: str | None = None) -> SaveResult:
+    _check_text(text)
+    row = conn.execute("SELECT text, version, status, updated_at FROM notes WHERE id = ?",
+                       (note_id,)).fetchone()
+    if row is None:
+        raise RecordNotFoundError(kind="note", record_id=note_id)
+    current_text, version, status, updated_at = str(row[0]), int(row[1]), str(row[2]), str(row[3])
+    if text == current_text:
+        return SaveResult(note_id, version, updated_at, changed=False)
+    if status == NoteStatus.SIGNED.value:
+        raise InputRejectedError(reason="a signed note cannot be changed; add an addendum")
+    now = when or utc_now()
+    version += 1
+    conn.execute("UPDATE notes SET text = ?, version = ?, updated_at = ? WHERE id = ?",
+                 (text, version, now, note_id))
+    conn.execute("INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
+                 (note_id, version, text, now))
+    outbox_put(conn, "note", note_id, "update")
+    audit.append(conn, actor, action, "note", note_id)
+    return SaveResult(note_id, version, now, changed=True)
+
+
+def note_history(conn: Any, note_id: str) -> list[NoteVersion]:
+    get_note(conn, note_id)
+    rows = conn.execute("SELECT note_id, version, text, saved_at FROM note_versions "
+                        "WHERE note_id = ? ORDER BY version DESC", (note_id,)).fetchall()
+    return [NoteVersion(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+def note_version_text(conn: Any, note_id: str, version: int) -> str:
+    row = conn.execute("SELECT text FROM note_versions WHERE note_id = ? AND version = ?",
+                       (note_id, version)).fetchone()
+    if row is None:
+        raise RecordNotFoundError(kind="note version", record_id=f"{note_id}#{version}")
+    return str(row[0])
+
+
+# --- search -----------------------------------------------------------------------
+
+
+def fts_query(user_text: str) -> str | None:
+    """Turn what a user typed into a safe FTS5 query: every word, as a prefix, all required.
+
+    Quoting each token means FTS5 syntax (AND, NEAR, ``*``, quotes, column
+    filters) typed by a user is searched for as text, never parsed.
+    """
+    tokens = _TOKEN.findall(user_text)[:16]
+    if not tokens:
+        return None
+    return " ".join('"' + token.replace('"', '""') + '"*' for token in tokens)
+
+
+def search_notes(conn: Any, user_text: str, limit: int) -> list[SearchHit]:
+    query = fts_query(user_text)
+    if query is None:
+        return []
+    rows = conn.execute(
+        "SELECT n.id, n.encounter_id, e.patient_id, p.family_name, p.given_name, "
+        "snippet(notes_fts, 0, '[[', ']]', '…', 16), n.updated_at "
+        "FROM notes_fts JOIN notes n ON n.rowid = notes_fts.rowid "
+        "JOIN encounters e ON e.id = n.encounter_id JOIN patients p ON p.id = e.patient_id "
+        "WHERE notes_fts MATCH ? ORDER BY rank LIMIT ?",
+        (query, max(1, min(limit, 500))),
+    ).fetchall()
+    return [
+        SearchHit(str(r[0]), str(r[1]), str(r[2]), f"{r[3]}, {r[4]}", str(r[5]), str(r[6]))
+        for r in rows
+    ]

@@ -1,0 +1,252 @@
+"""QtWorklist: the day's visits, with patient, time, reason and note state."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.events import ConsoleEvents
+from app.records import EncounterSummary, Note, SaveResult
+from app.services import NotesService
+from ui.format import clock, day_and_clock, note_state
+
+LOADING_TEXT = "Loading today's visits…"
+EMPTY_TEXT = "No visits on the worklist yet.\nImported or scheduled visits will appear here."
+SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 1
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class _VisitDelegate(QStyledItemDelegate):
+    """Two lines per visit: time + patient, then reason and a note-state badge."""
+
+    PAD = 10
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:  # noqa: N802
+        metrics = QFontMetrics(option.font)  # type: ignore[attr-defined]
+        return QSize(240, metrics.height() * 2 + self.PAD * 2 + 6)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        summary: EncounterSummary | None = index.data(SUMMARY_ROLE)
+        if summary is None:
+            return
+        rect: QRect = option.rect  # type: ignore[attr-defined]
+        state = option.state  # type: ignore[attr-defined]
+        palette: QPalette = option.palette  # type: ignore[attr-defined]
+        selected = bool(state & QStyle.StateFlag.State_Selected)
+        hovered = bool(state & QStyle.StateFlag.State_MouseOver)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        card = rect.adjusted(4, 3, -4, -3)
+        if selected:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+            painter.drawRoundedRect(card, 6, 6)
+        elif hovered:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#eef3f7"))
+            painter.drawRoundedRect(card, 6, 6)
+        text_color = palette.color(
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
+        muted = QColor(text_color)
+        muted.setAlpha(170)
+
+        base: QFont = QFont(option.font)  # type: ignore[attr-defined]
+        bold = QFont(base)
+        bold.setBold(True)
+        metrics = QFontMetrics(base)
+        line_h = metrics.height()
+        inner = card.adjusted(self.PAD, self.PAD - 2, -self.PAD, -self.PAD + 2)
+        time_w = QFontMetrics(bold).horizontalAdvance("00:00") + 12
+
+        painter.setFont(bold)
+        painter.setPen(QColor("#0f766e") if not selected else text_color)
+        top = QRect(inner.left(), inner.top(), time_w, line_h)
+        painter.drawText(top, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         clock(summary.encounter.start))
+        painter.setPen(text_color)
+        name_rect = QRect(inner.left() + time_w, inner.top(), inner.width() - time_w, line_h)
+        name = QFontMetrics(bold).elidedText(
+            summary.patient.display_name, Qt.TextElideMode.ElideRight, name_rect.width()
+        )
+        painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         name)
+
+        badge = note_state(summary)
+        painter.setFont(base)
+        badge_w = metrics.horizontalAdvance(badge) + 14
+        second_top = inner.top() + line_h + 4
+        badge_rect = QRect(inner.right() - badge_w, second_top, badge_w, line_h)
+        painter.setPen(Qt.PenStyle.NoPen)
+        has_note = summary.note_id is not None
+        badge_bg = QColor("#d1fae5") if has_note else QColor("#e5e7eb")
+        if selected:
+            badge_bg = QColor(255, 255, 255, 60)
+        painter.setBrush(badge_bg)
+        painter.drawRoundedRect(badge_rect, line_h / 2, line_h / 2)
+        painter.setPen(text_color if selected else QColor("#065f46" if has_note else "#374151"))
+        painter.drawText(badge_rect, Qt.AlignmentFlag.AlignCenter, badge)
+
+        painter.setPen(muted)
+        reason_rect = QRect(
+            inner.left() + time_w, second_top, inner.width() - time_w - badge_w - 8, line_h
+        )
+        reason = metrics.elidedText(
+            summary.encounter.reason or "No reason recorded",
+            Qt.TextElideMode.ElideRight,
+            reason_rect.width(),
+        )
+        painter.drawText(reason_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         reason)
+        painter.restore()
+
+
+class QtWorklist(QWidget):
+    encounter_selected = Signal(object)  # EncounterSummary
+
+    def __init__(
+        self, notes: NotesService, events: ConsoleEvents, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("worklist")
+        self._notes = notes
+        header = QHBoxLayout()
+        header.setContentsMargins(12, 10, 12, 4)
+        title = QLabel("Visits", self)
+        title.setObjectName("paneTitle")
+        self.count_label = QLabel("", self)
+        self.count_label.setObjectName("paneCount")
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(self.count_label)
+
+        self.list = QListWidget(self)
+        self.list.setObjectName("visitList")
+        self.list.setItemDelegate(_VisitDelegate(self.list))
+        self.list.setMouseTracking(True)
+        self.list.setUniformItemSizes(True)
+        self.list.currentItemChanged.connect(self._on_current_item_changed)
+        self.message = QLabel(LOADING_TEXT, self)
+        self.message.setObjectName("worklistMessage")
+        self.message.setProperty("role", "placeholder")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self._stack = QStackedWidget(self)
+        self._stack.addWidget(self.message)
+        self._stack.addWidget(self.list)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(header)
+        layout.addWidget(self._stack, 1)
+
+        events.note_did_create.connect(self._on_note_did_create)
+        events.note_did_save.connect(self._on_note_did_save)
+        events.note_did_restore.connect(self._on_note_did_save)
+        events.records_did_import.connect(self._on_records_did_import)
+
+    # -- loading ---------------------------------------------------------
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self._stack.setCurrentWidget(self.message)
+
+    async def reload(self) -> list[EncounterSummary]:
+        if self.list.count() == 0:
+            self.show_message(LOADING_TEXT)
+        summaries = await self._notes.worklist()
+        self.set_summaries(summaries)
+        return summaries
+
+    def set_summaries(self, summaries: list[EncounterSummary]) -> None:
+        current = self.current_summary()
+        self.list.blockSignals(True)
+        try:
+            self.list.clear()
+            for summary in sorted(summaries, key=lambda s: s.encounter.start):
+                item = QListWidgetItem()
+                item.setData(SUMMARY_ROLE, summary)
+                # Accessible text: screen readers and tests read the row as one string.
+                item.setData(
+                    Qt.ItemDataRole.AccessibleTextRole,
+                    f"{day_and_clock(summary.encounter.start)}, "
+                    f"{summary.patient.display_name}, {summary.encounter.reason}, "
+                    f"{note_state(summary)}",
+                )
+                self.list.addItem(item)
+                if current is not None and current.encounter.id == summary.encounter.id:
+                    self.list.setCurrentItem(item)
+        finally:
+            self.list.blockSignals(False)
+        self.count_label.setText(f"{len(summaries)}" if summaries else "")
+        if summaries:
+            self._stack.setCurrentWidget(self.list)
+        else:
+            self.show_message(EMPTY_TEXT)
+
+    # -- selection -------------------------------------------------------
+    def summaries(self) -> list[EncounterSummary]:
+        return [self.list.item(i).data(SUMMARY_ROLE) for i in range(self.list.count())]
+
+    def current_summary(self) -> EncounterSummary | None:
+        item = self.list.currentItem()
+        return None if item is None else item.data(SUMMARY_ROLE)
+
+    def row_of(self, encounter_id: str) -> int:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(SUMMARY_ROLE).encounter.id == encounter_id:
+                return i
+        return -1
+
+    def select_encounter(self, encounter_id: str) -> bool:
+        row = self.row_of(encounter_id)
+        if row < 0:
+            return False
+        self.list.setCurrentRow(row)
+        return True
+
+    def _on_current_item_changed(
+        self, current: QListWidgetItem | None, _previous: QListWidgetItem | None
+    ) -> None:
+        if current is not None:
+            self.encounter_selected.emit(current.data(SUMMARY_ROLE))
+
+    # -- events ----------------------------------------------------------
+    def _update(self, encounter_id: str | None, note_id: str, version: int) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            summary: EncounterSummary = item.data(SUMMARY_ROLE)
+            if summary.note_id == note_id or (
+                encounter_id is not None and summary.encounter.id == encounter_id
+            ):
+                item.setData(
+                    SUMMARY_ROLE,
+                    dataclasses.replace(summary, note_id=note_id, note_version=version),
+                )
+                return
+
+    def _on_note_did_create(self, note: Note, source: object) -> None:
+        self._update(note.encounter_id, note.id, note.version)
+
+    def _on_note_did_save(self, result: SaveResult, source: object) -> None:
+        self._update(None, result.note_id, result.version)
+
+    def _on_records_did_import(self, result: object) -> None:
+        from ui.ops import run_op  # noqa: PLC0415 (keeps the module import graph flat)
+
+        run_op(self, self.reload(), busy=False, context="Reload worklist")
