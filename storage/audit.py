@@ -27,9 +27,18 @@ def entry_hash(
 
 def append(conn: Any, actor: str, action: str, entity_type: str = "", entity_id: str = "",
            ts: str | None = None) -> AuditEntry:
-    """Append inside the caller's transaction."""
-    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
+    """Append inside the caller's transaction.
+
+    The chain continues from the recorded head, not from the last row, so a
+    deleted tail leaves a visible gap instead of being papered over.
+    """
+    head = conn.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+    if head is not None:
+        head_seq, _, prev = str(head[0]).partition(":")
+        seq = int(head_seq) + 1
+    else:
+        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
     when = ts or utc_now()
     digest = entry_hash(seq, when, actor, action, entity_type, entity_id, prev)
     conn.execute(

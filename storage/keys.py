@@ -92,7 +92,8 @@ def write_meta(profile: Path, meta: StoreMeta) -> None:
     tmp = path.with_suffix(".json.tmp")
     payload = asdict(meta)
     payload["key_source"] = meta.key_source.value
-    with tmp.open("w", encoding="utf-8") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(payload, fh, indent=2)
         fh.flush()
         os.fsync(fh.fileno())

@@ -1,0 +1,168 @@
+"""The GUI's composition root: the one place that wires the concrete store to the widgets.
+
+``app.cli`` calls :func:`run_gui`. PySide6, qasync, ``ui`` and ``storage`` are
+imported inside functions so that ``import app.main`` works (and the non-UI
+test run passes) on a machine without Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.errors import ConsoleError
+from app.events import ConsoleEvents
+from app.records import KeySource
+from app.services import NotesService
+from app.settings import EffectiveSettings, load_settings
+
+if TYPE_CHECKING:
+    from ui.main_window import QtMainWindow
+    from ui.startup import LockableStore
+
+log = logging.getLogger(__name__)
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+def run_gui(
+    profile: Path,
+    *,
+    demo: bool,
+    policy_path: Path | None,
+    key_source: KeySource | None = None,
+    idle_lock_ms: int | None = None,
+) -> int:
+    """Run the desktop console until its window closes; the process exit code."""
+    # qasync picks the first Qt binding it finds unless told (STYLE.md §3).
+    os.environ["QT_API"] = "pyside6"
+    from PySide6.QtWidgets import QApplication
+
+    import qasync
+    from ui import theme
+    from ui.errors import ExceptionHandler
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Clinician Console")
+    app.setApplicationVersion(_version())
+    app.setDesktopFileName("clinician-console")
+    # The window decides when to quit (after autosave is flushed); Qt must not.
+    app.setQuitOnLastWindowClosed(False)
+    theme.apply(app)
+
+    holder: dict[str, QtMainWindow] = {}
+    handler = ExceptionHandler(lambda: holder["window"].presenter if "window" in holder else None)
+    handler.install()
+    try:
+        # asyncio.run(main(), loop_factory=...) needs Python 3.12; Runner is the 3.11 spelling.
+        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+            return runner.run(
+                _main(profile, demo=demo, policy_path=policy_path, key_source=key_source,
+                      idle_lock_ms=idle_lock_ms, holder=holder)
+            )
+    finally:
+        handler.uninstall()
+
+
+def _version() -> str:
+    from app import __version__
+
+    return __version__
+
+
+def _sqlcipher_version() -> str | None:
+    from storage.database import sqlcipher_version
+
+    try:
+        return sqlcipher_version()
+    except Exception:  # the About box must open even if the driver cannot
+        log.warning("SQLCipher version unavailable", exc_info=True)
+        return None
+
+
+async def _main(
+    profile: Path,
+    *,
+    demo: bool,
+    policy_path: Path | None,
+    key_source: KeySource | None,
+    idle_lock_ms: int | None,
+    holder: dict[str, QtMainWindow],
+) -> int:
+    from storage.keys import META_FILE
+    from storage.store import EncryptedStore
+    from ui.main_window import QtMainWindow
+
+    events = ConsoleEvents()
+    settings: EffectiveSettings | None = None
+    settings_error: ConsoleError | None = None
+    try:
+        settings = load_settings(profile, policy_path)
+    except ConsoleError as exc:
+        settings_error = exc
+    if idle_lock_ms is None and settings is not None:
+        idle_lock_ms = settings.settings.security.idle_lock_minutes * 60_000
+    if key_source is None and settings is not None:
+        configured = settings.settings.store.key_source
+        key_source = None if configured == "auto" else KeySource(configured)
+
+    window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
+    holder["window"] = window
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+    _stop_on_signals(window)
+    window.show()
+
+    if settings_error is not None:
+        window.startup.show_error(settings_error)
+        await closed.wait()
+        return EXIT_FAILURE
+
+    async def open_store(source: KeySource | None, passphrase: str | None) -> LockableStore:
+        return await EncryptedStore.open(profile, passphrase=passphrase, key_source=source)
+
+    store = await window.startup.obtain_store(
+        open_store, key_source=key_source, new_store=not (profile / META_FILE).exists()
+    )
+    if store is None:
+        failed = window.startup.error is not None
+        if not closed.is_set():
+            window.close()
+            await closed.wait()
+        return EXIT_FAILURE if failed else EXIT_OK
+
+    # Started in this order, stopped in reverse (STYLE.md §3): the store
+    # closes last, after the window has flushed autosave into it.
+    async with contextlib.AsyncExitStack() as services:
+        services.push_async_callback(store.close)
+        services.push_async_callback(window.shutdown)
+        if demo:
+            from app.demo import seed_demo
+
+            added = await seed_demo(store)
+            log.info("Demo data: %d visits added", added)
+        notes = NotesService(store, events)
+        try:
+            await window.attach(notes, store)
+        except ConsoleError as exc:
+            # e.g. the worklist could not be read: say so and keep the window usable.
+            window.presenter.present(exc, context="Load worklist")
+        await closed.wait()
+    return EXIT_OK
+
+
+def _stop_on_signals(window: QtMainWindow) -> None:
+    """SIGTERM/SIGINT close the window like Quit does, so autosave is flushed first."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Not available on Windows' proactor loop; the OS then just ends the process.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, window.close)

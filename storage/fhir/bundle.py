@@ -1,0 +1,513 @@
+"""FHIR R4 Bundle export and import (DESIGN.md §3 ``import``/``export``, §4, §7).
+
+Export writes a ``collection`` Bundle whose entries have ``fullUrl:
+urn:uuid:<id>`` and reference each other by those URNs.
+
+Import is all or nothing: :func:`load_bundle_bytes` / :func:`load_bundle_file`
+turn a file into a JSON object, :func:`parse_import_bundle` turns that into
+records, and any problem raises :class:`~app.errors.ImportRejectedError` before
+anything is written. Rejection reasons name entry indices (0-based, as in
+``Bundle.entry[3]``), resource types and element paths only, never values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pydantic
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+
+from app.errors import ImportRejectedError, InputRejectedError
+from app.records import Encounter, Note, Patient, utc_now
+from storage.fhir.mapping import (
+    SUPPORTED_RESOURCE_TYPES,
+    ValidatedResource,
+    canonical_uuid,
+    describe_validation_error,
+    encounter_from_fhir,
+    encounter_to_fhir,
+    identifier_uuid,
+    note_from_document_reference,
+    note_to_document_reference,
+    patient_from_fhir,
+    patient_to_fhir,
+    validate_resource,
+)
+
+#: Largest import file, in bytes.
+MAX_BUNDLE_BYTES: Final = 64 * 1024 * 1024
+#: Deepest JSON nesting accepted. FHIR resources rarely pass 12; nested
+#: extensions add a few. Far below the interpreter's recursion limit.
+MAX_JSON_DEPTH: Final = 64
+#: Most entries in one Bundle.
+MAX_ENTRIES: Final = 100_000
+
+IMPORT_BUNDLE_TYPES: Final = frozenset({"collection", "batch", "transaction"})
+_TRANSACTIONAL_TYPES: Final = frozenset({"batch", "transaction"})
+_KNOWN_BUNDLE_TYPES: Final = frozenset(
+    {
+        "document",
+        "message",
+        "transaction",
+        "transaction-response",
+        "batch",
+        "batch-response",
+        "history",
+        "searchset",
+        "collection",
+    }
+)
+_IMPORT_METHODS: Final = frozenset({"POST", "PUT"})
+
+# One JSON string (skipped) or one bracket. Possessive quantifiers keep an
+# unterminated string from backtracking.
+_JSON_TOKEN_RE: Final = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[\[\]{}]', re.DOTALL)
+_LONE_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+_RESOURCE_TYPE_NAME_RE: Final = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_REST_TAIL_RE: Final = re.compile(
+    r"(?:.*/)?(?P<type>[A-Z][A-Za-z]{1,63})/(?P<id>[A-Za-z0-9\-.]{1,64})"
+    r"(?P<history>/_history/[A-Za-z0-9\-.]{1,64})?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedImport:
+    """The records of an accepted Bundle, each tuple in Bundle order."""
+
+    patients: tuple[Patient, ...]
+    encounters: tuple[Encounter, ...]
+    notes: tuple[Note, ...]
+
+
+def _reject(reason: str) -> ImportRejectedError:
+    return ImportRejectedError(reason=reason)
+
+
+# --- export --------------------------------------------------------------------------
+
+
+def build_export_bundle(
+    patients: Iterable[Patient],
+    encounters: Iterable[Encounter],
+    notes: Iterable[Note],
+    *,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
+    """A validated ``collection`` Bundle: patients, then encounters, then notes.
+
+    Raises InputRejectedError if a record cannot be expressed in FHIR or points
+    at a record that is not part of the export.
+    """
+    patients, encounters, notes = list(patients), list(encounters), list(notes)
+    seen: set[str] = set()
+    for record_id in [r.id for r in patients] + [r.id for r in encounters] + [r.id for r in notes]:
+        if record_id in seen:
+            raise InputRejectedError(reason=f"the export holds id {record_id} twice")
+        seen.add(record_id)
+    patient_ids = {p.id for p in patients}
+    patient_of_encounter: dict[str, str] = {}
+    for e in encounters:
+        if e.patient_id not in patient_ids:
+            raise InputRejectedError(
+                reason=f"encounter {e.id} refers to patient {e.patient_id}, which is not exported"
+            )
+        patient_of_encounter[e.id] = e.patient_id
+    resources: list[dict[str, Any]] = [patient_to_fhir(p) for p in patients]
+    resources += [encounter_to_fhir(e) for e in encounters]
+    for n in notes:
+        patient_id = patient_of_encounter.get(n.encounter_id)
+        if patient_id is None:
+            raise InputRejectedError(
+                reason=f"note {n.id} refers to encounter {n.encounter_id}, which is not exported"
+            )
+        resources.append(note_to_document_reference(n, patient_id))
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": timestamp or utc_now(),
+        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
+    }
+    try:
+        validated = Bundle.model_validate(bundle)
+    except pydantic.ValidationError as exc:
+        # Each resource passed on its own, so this is a bug here; still no values.
+        raise InputRejectedError(
+            reason=f"the export bundle is invalid: {describe_validation_error(exc, 'Bundle')}"
+        ) from None
+    return validated.model_dump(mode="json", exclude_none=True)
+
+
+# --- loading a file ------------------------------------------------------------------
+
+
+def load_bundle_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read an import file, refusing it whole if it is too big or not a JSON object."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_BUNDLE_BYTES:
+                raise _too_big()
+            # Bounded read: a FIFO or a growing file reports no useful size.
+            raw = f.read(MAX_BUNDLE_BYTES + 1)
+    except OSError as exc:
+        raise _reject(f"the file could not be read ({exc.strerror or type(exc).__name__})") from exc
+    return load_bundle_bytes(raw)
+
+
+def _too_big() -> ImportRejectedError:
+    return _reject(f"the file is larger than {MAX_BUNDLE_BYTES // (1024 * 1024)} MiB")
+
+
+def load_bundle_bytes(raw: bytes) -> dict[str, Any]:
+    """Decode UTF-8 JSON text into its top-level object."""
+    if len(raw) > MAX_BUNDLE_BYTES:
+        raise _too_big()
+    try:
+        # utf-8-sig: Windows editors prepend a BOM that RFC 8259 lets parsers ignore.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _reject("the file is not UTF-8 text") from None
+    _check_text_depth(text)
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError:
+        raise _reject("a JSON object in the file has the same key twice") from None
+    except json.JSONDecodeError as exc:
+        raise _reject(
+            f"the file is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        # Belt and braces: _check_text_depth should have caught this already.
+        raise _reject(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:
+        # NaN/Infinity, or an integer over Python's digit limit.
+        raise _reject("the file is not valid JSON (a number is out of range)") from None
+    if not isinstance(data, dict):
+        raise _reject("the top level of the file is not a JSON object")
+    return data
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys; two readers could then disagree on
+    # what a file says, so such files are refused.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKeyError
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _check_text_depth(text: str) -> None:
+    """Refuse deep nesting before json builds it (a ``[[[[...`` bomb stops here fast)."""
+    depth = 0
+    for match in _JSON_TOKEN_RE.finditer(text):
+        char = text[match.start()]
+        if char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _reject(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+        elif char in "]}":
+            depth -= 1
+
+
+def _check_json_tree(data: object) -> None:
+    """Iteratively check ``data`` is JSON: types, depth, finite floats, valid Unicode.
+
+    Iterative so that a deep or cyclic structure handed in directly (not from
+    :func:`load_bundle_bytes`) is refused instead of exhausting the stack.
+    """
+    # (node, depth, entry index or -1 outside Bundle.entry)
+    stack: list[tuple[object, int, int]] = [(data, 1, -1)]
+    while stack:
+        node, depth, entry = stack.pop()
+        where = f"entry {entry}: " if entry >= 0 else ""
+        if isinstance(node, str):
+            if _LONE_SURROGATE_RE.search(node):
+                raise _reject(f"{where}a string is not valid Unicode (lone surrogate)")
+        elif node is None or isinstance(node, (bool, int)):
+            continue
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise _reject(f"{where}a number is not finite")
+        elif isinstance(node, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise _reject(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(node, list):
+                stack.extend((item, depth + 1, entry) for item in node)
+                continue
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise _reject(f"{where}an object key is not a string")
+                if _LONE_SURROGATE_RE.search(key):
+                    raise _reject(f"{where}a string is not valid Unicode (lone surrogate)")
+                if depth == 1 and key == "entry" and isinstance(value, list):
+                    stack.extend((item, depth + 2, i) for i, item in enumerate(value))
+                else:
+                    stack.append((value, depth + 1, entry))
+        else:
+            raise _reject(f"{where}a value is not JSON data")
+
+
+# --- parsing a Bundle ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Entry:
+    index: int
+    valid: ValidatedResource
+    local_id: str
+
+
+@contextmanager
+def _at_entry(index: int) -> Iterator[None]:
+    try:
+        yield
+    except ImportRejectedError as exc:
+        # The inner reason is complete and value-free; chaining would repeat it.
+        raise _reject(f"entry {index}: {exc.reason}") from None
+
+
+def _resource_type_label(value: object) -> str | None:
+    """``value`` if it names a FHIR R4B resource type, else None (never echo data)."""
+    if not isinstance(value, str) or not _RESOURCE_TYPE_NAME_RE.fullmatch(value):
+        return None
+    try:
+        model = get_fhir_model_class(value)
+    except Exception:
+        return None
+    return value if model.has_resource_base() else None
+
+
+def _normalize_url(url: str) -> str:
+    # urn:uuid is case-insensitive (RFC 4122); the rest is compared exactly.
+    if url[:9].lower() == "urn:uuid:":
+        return "urn:uuid:" + url[9:].lower()
+    return url
+
+
+def parse_import_bundle(data: object) -> ParsedImport:
+    """Validate a Bundle and map it to records, or raise ImportRejectedError.
+
+    Accepts ``collection``, ``batch`` and ``transaction`` Bundles of Patient,
+    Encounter and DocumentReference (POST/PUT requests only in batch and
+    transaction). Every reference must resolve inside the Bundle.
+
+    A record's id is its ``urn:ietf:rfc:3986`` ``urn:uuid:`` identifier, else
+    the UUID of a ``urn:uuid:`` fullUrl, else a UUID5 of its absolute fullUrl (so
+    re-importing the same server export maps to the same records), else a new
+    random UUID (re-importing such a file creates new records).
+    """
+    _check_json_tree(data)
+    if not isinstance(data, dict):
+        raise _reject("the top level is not a JSON object")
+    if data.get("resourceType") != "Bundle":
+        label = _resource_type_label(data.get("resourceType"))
+        raise _reject(
+            f"the file holds a {label}, not a Bundle" if label else "it is not a FHIR Bundle"
+        )
+    bundle_type = data.get("type")
+    if not isinstance(bundle_type, str) or bundle_type not in IMPORT_BUNDLE_TYPES:
+        shown = (
+            f" {bundle_type}"
+            if isinstance(bundle_type, str) and bundle_type in _KNOWN_BUNDLE_TYPES
+            else ""
+        )
+        raise _reject(
+            f"Bundle.type{shown} is not supported (collection, batch or transaction only)"
+        )
+    raw_entries = data.get("entry", [])
+    if not isinstance(raw_entries, list):
+        raise _reject("Bundle.entry is not a list")
+    if len(raw_entries) > MAX_ENTRIES:
+        raise _reject(f"the Bundle has more than {MAX_ENTRIES} entries")
+    for i, raw_entry in enumerate(raw_entries):
+        if not isinstance(raw_entry, dict):
+            raise _reject(f"entry {i} is not a JSON object")
+    _validate_bundle_shell(data, raw_entries)
+
+    transactional = bundle_type in _TRANSACTIONAL_TYPES
+    entries: list[_Entry] = []
+    by_local_id: dict[str, int] = {}
+    by_full_url: dict[str, int] = {}
+    by_resource_id: dict[tuple[str, str], int] = {}
+    by_url_tail: dict[tuple[str, str], int | None] = {}  # None: two entries claim it
+    for i, raw_entry in enumerate(raw_entries):
+        with _at_entry(i):
+            entry = _read_entry(i, raw_entry, transactional, bundle_type)
+        entries.append(entry)
+        other = by_local_id.setdefault(entry.local_id, i)
+        if other != i:
+            raise _reject(f"entries {other} and {i} have the same id")
+        full_url = raw_entry.get("fullUrl")
+        if isinstance(full_url, str):
+            other = by_full_url.setdefault(_normalize_url(full_url), i)
+            if other != i:
+                raise _reject(f"entries {other} and {i} have the same fullUrl")
+        rtype = entry.valid.resource_type
+        rid = entry.valid.data.get("id")
+        if isinstance(rid, str):
+            other = by_resource_id.setdefault((rtype, rid), i)
+            if other != i:
+                raise _reject(f"entries {other} and {i} have the same {rtype} id")
+        tail = _REST_TAIL_RE.fullmatch(full_url) if isinstance(full_url, str) else None
+        if tail and tail["type"] == rtype:
+            key = (rtype, tail["id"])
+            # The same Type/id under two bases is only a problem for a reference using it.
+            by_url_tail[key] = None if key in by_url_tail else i
+
+    resolver = _Resolver(entries, by_full_url, by_resource_id, by_url_tail)
+    patients: list[Patient] = []
+    encounters: list[Encounter] = []
+    notes: list[Note] = []
+    patient_of_encounter: dict[str, str] = {}
+    for entry in entries:
+        with _at_entry(entry.index):
+            if entry.valid.resource_type == "Patient":
+                patients.append(patient_from_fhir(entry.valid, local_id=entry.local_id))
+            elif entry.valid.resource_type == "Encounter":
+                patient = resolver.resolve(
+                    entry.valid.data.get("subject"), "Patient", "Encounter.subject"
+                )
+                encounters.append(
+                    encounter_from_fhir(
+                        entry.valid, patient_id=patient.local_id, local_id=entry.local_id
+                    )
+                )
+                patient_of_encounter[entry.local_id] = patient.local_id
+    for entry in entries:
+        if entry.valid.resource_type != "DocumentReference":
+            continue
+        with _at_entry(entry.index):
+            data = entry.valid.data
+            patient = resolver.resolve(data.get("subject"), "Patient", "DocumentReference.subject")
+            encounter = resolver.resolve(
+                data["context"]["encounter"][0], "Encounter", "DocumentReference.context.encounter"
+            )
+            if patient_of_encounter[encounter.local_id] != patient.local_id:
+                raise _reject("DocumentReference.subject is not the patient of its encounter")
+            notes.append(
+                note_from_document_reference(
+                    entry.valid, encounter_id=encounter.local_id, local_id=entry.local_id
+                )
+            )
+    return ParsedImport(tuple(patients), tuple(encounters), tuple(notes))
+
+
+def _validate_bundle_shell(data: dict[str, Any], raw_entries: list[dict[str, Any]]) -> None:
+    # Resources are validated one by one later (with their entry index in the
+    # reason, and without fhir.resources' KeyError on unknown types), so the
+    # Bundle model sees every entry without its resource.
+    shell = dict(data)
+    if "entry" in shell:
+        shell["entry"] = [{k: v for k, v in e.items() if k != "resource"} for e in raw_entries]
+    try:
+        Bundle.model_validate(shell)
+    except pydantic.ValidationError as exc:
+        raise _reject(describe_validation_error(exc, "Bundle")) from None
+    except Exception:
+        raise _reject("the Bundle could not be validated") from None
+
+
+def _read_entry(
+    index: int, raw_entry: Mapping[str, Any], transactional: bool, bundle_type: str
+) -> _Entry:
+    if transactional:
+        request = raw_entry.get("request")
+        if not isinstance(request, Mapping):
+            raise _reject(f"request is missing (required in a {bundle_type} Bundle)")
+        method = request.get("method")
+        if not isinstance(method, str) or method not in _IMPORT_METHODS:
+            raise _reject("request.method is not POST or PUT")
+    resource = raw_entry.get("resource")
+    if resource is None:
+        raise _reject("the entry has no resource")
+    if not isinstance(resource, Mapping):
+        raise _reject("resource is not a JSON object")
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or rtype not in SUPPORTED_RESOURCE_TYPES:
+        label = _resource_type_label(rtype)
+        if label is None:
+            raise _reject("resourceType is missing or not a FHIR resource type")
+        raise _reject(
+            f"resource type {label} is not supported "
+            "(Patient, Encounter and DocumentReference only)"
+        )
+    valid = validate_resource(resource)
+    local_id = identifier_uuid(valid.data)
+    full_url = raw_entry.get("fullUrl")
+    if local_id is None and isinstance(full_url, str):
+        if full_url[:9].lower() == "urn:uuid:":
+            local_id = canonical_uuid(full_url[9:])
+            if local_id is None:
+                raise _reject("fullUrl is a urn:uuid that is not a UUID")
+        else:
+            local_id = str(uuid.uuid5(uuid.NAMESPACE_URL, full_url))
+    return _Entry(index, valid, local_id or str(uuid.uuid4()))
+
+
+class _Resolver:
+    def __init__(
+        self,
+        entries: list[_Entry],
+        by_full_url: Mapping[str, int],
+        by_resource_id: Mapping[tuple[str, str], int],
+        by_url_tail: Mapping[tuple[str, str], int | None],
+    ) -> None:
+        self._entries = entries
+        self._by_full_url = by_full_url
+        self._by_resource_id = by_resource_id
+        self._by_url_tail = by_url_tail
+
+    def resolve(self, element: object, expected_type: str, path: str) -> _Entry:
+        """The entry a Reference points to: by fullUrl, else by ``Type/id``."""
+        ref = element.get("reference") if isinstance(element, Mapping) else None
+        if not isinstance(ref, str):
+            raise _reject(f"{path} has no reference")
+        target: int | None = self._by_full_url.get(_normalize_url(ref))
+        tail = _REST_TAIL_RE.fullmatch(ref)
+        if target is None and tail is not None:
+            if tail["history"]:
+                # A versioned reference names the same resource as its unversioned URL.
+                target = self._by_full_url.get(ref[: tail.start("history")])
+            is_relative = "://" not in ref and not ref.startswith("urn:")
+            if target is None and is_relative:
+                key = (tail["type"], tail["id"])
+                target = self._by_resource_id.get(key)
+                if target is None and key in self._by_url_tail:
+                    target = self._by_url_tail[key]
+                    if target is None:
+                        raise _reject(f"{path} is ambiguous (two entries match it)")
+        if target is None:
+            raise _reject(f"{path} does not resolve")
+        entry = self._entries[target]
+        if entry.valid.resource_type != expected_type:
+            raise _reject(f"{path} does not point to an entry of type {expected_type}")
+        return entry
+
+
+__all__ = [
+    "IMPORT_BUNDLE_TYPES",
+    "MAX_BUNDLE_BYTES",
+    "MAX_ENTRIES",
+    "MAX_JSON_DEPTH",
+    "ParsedImport",
+    "build_export_bundle",
+    "load_bundle_bytes",
+    "load_bundle_file",
+    "parse_import_bundle",
+]
