@@ -1,0 +1,137 @@
+"""The store's key in the real OS keyring (Secret Service on a D-Bus session; no mocks)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keyring
+import pytest
+
+from app.errors import KeyMismatchError, KeyMissingError, KeyringUnavailableError
+from app.records import KeySource, StoreState
+from storage import keys
+from storage.store import EncryptedStore
+from tests.conftest import TEST_PASSPHRASE, env_without_keyring, file_digests, run
+
+pytestmark = [pytest.mark.integration, pytest.mark.keyring]
+
+
+def _cli(profile: Path, *args: str, env: dict[str, str] | None = None,
+         stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app.cli", "--profile", str(profile), *args],
+                          input=stdin, capture_output=True, text=True, env=env, timeout=120)
+
+
+def _meta(profile: Path) -> keys.StoreMeta:
+    meta = keys.read_meta(profile)
+    assert meta is not None
+    return meta
+
+
+def test_new_store_keeps_a_raw_256_bit_key_in_the_keyring(fresh_profile: Path,
+                                                           real_keyring: str) -> None:
+    async def scenario() -> None:
+        store = await EncryptedStore.open(fresh_profile)
+        assert store.status.key_source is KeySource.KEYRING
+        assert store.status.state is StoreState.UNLOCKED
+        assert "SecretService" in store.status.keyring_backend
+        await store.close()
+        # Reopening takes the key from the keyring: no prompt, no KDF.
+        store = await EncryptedStore.open(fresh_profile)
+        await store.lock()
+        await store.unlock()
+        await store.close()
+
+    run(scenario())
+    meta = _meta(fresh_profile)
+    stored = keyring.get_password(meta.keyring_service, meta.keyring_username)
+    assert stored is not None and len(bytes.fromhex(stored)) == 32
+    assert stored not in (fresh_profile / "store.json").read_text()
+    keys.delete_keyring_key(meta)
+
+
+def test_key_missing_from_keyring(fresh_profile: Path, real_keyring: str) -> None:
+    run(_create_and_close(fresh_profile))
+    meta = _meta(fresh_profile)
+    keyring.delete_password(meta.keyring_service, meta.keyring_username)
+    before = file_digests(fresh_profile)
+    with pytest.raises(KeyMissingError) as info:
+        run(EncryptedStore.open(fresh_profile))
+    assert "missing from the OS keyring" in str(info.value)
+    after = file_digests(fresh_profile)
+    assert {k: v for k, v in after.items() if k in before} == before
+    # Still no key was invented: the store stays unopenable until the key is restored.
+    assert keyring.get_password(meta.keyring_service, meta.keyring_username) is None
+
+
+def test_wrong_key_in_keyring(fresh_profile: Path, real_keyring: str) -> None:
+    run(_create_and_close(fresh_profile))
+    meta = _meta(fresh_profile)
+    keyring.set_password(meta.keyring_service, meta.keyring_username, "ab" * 32)
+    before = file_digests(fresh_profile)
+    with pytest.raises(KeyMismatchError):
+        run(EncryptedStore.open(fresh_profile))
+    assert {k: v for k, v in file_digests(fresh_profile).items() if k in before} == before
+    keys.delete_keyring_key(meta)
+
+
+def test_no_keyring_offers_passphrase_and_creates_nothing(fresh_profile: Path) -> None:
+    env = env_without_keyring()
+    result = _cli(fresh_profile, "demo", env=env)
+    assert result.returncode != 0
+    assert "No OS keyring is available" in result.stderr and "passphrase" in result.stderr
+    assert not (fresh_profile / "store.db").exists()
+    check = _cli(fresh_profile, "check", "--json", env=env)
+    assert json.loads(check.stdout)["keyring"]["available"] is False
+    # Passphrase mode works without any keyring.
+    made = _cli(fresh_profile, "--key-source", "passphrase", "--passphrase-stdin", "demo",
+                env=env, stdin=TEST_PASSPHRASE + "\n")
+    assert made.returncode == 0, made.stderr
+    assert _meta(fresh_profile).key_source is KeySource.PASSPHRASE
+
+
+def test_keyring_store_when_the_keyring_is_gone(fresh_profile: Path, real_keyring: str) -> None:
+    run(_create_and_close(fresh_profile))
+    before = file_digests(fresh_profile)
+    result = _cli(fresh_profile, "audit", "verify", env=env_without_keyring())
+    assert result.returncode != 0 and "No OS keyring" in result.stderr
+    assert file_digests(fresh_profile) == before
+    keys.delete_keyring_key(_meta(fresh_profile))
+
+
+def test_plaintext_keyring_backends_are_not_installed() -> None:
+    # keyrings.alt would silently become the backend and keep the key in a plain file.
+    assert importlib.util.find_spec("keyrings") is None or \
+        importlib.util.find_spec("keyrings.alt") is None
+
+
+def test_plaintext_backend_counts_as_no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    class PlaintextKeyring(keyring.backend.KeyringBackend):  # shaped like keyrings.alt's
+        priority = 1  # type: ignore[assignment]
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return None
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise AssertionError("must never be written to")
+
+        def delete_password(self, service: str, username: str) -> None:
+            return None
+
+    PlaintextKeyring.__module__ = "keyrings.alt.file"
+    previous = keyring.get_keyring()
+    keyring.set_keyring(PlaintextKeyring())
+    try:
+        with pytest.raises(KeyringUnavailableError):
+            keys.create_keyring_key("x")
+    finally:
+        keyring.set_keyring(previous)
+
+
+async def _create_and_close(profile: Path) -> None:
+    store = await EncryptedStore.open(profile)
+    await store.close()
