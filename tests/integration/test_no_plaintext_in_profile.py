@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import subprocess
 import sys
@@ -54,7 +56,10 @@ def test_profile_holds_no_plaintext_after_a_demo_session(fresh_profile: Path, tm
     subprocess.run([*cli, "export", "--out", str(tmp_path / "export.json")], check=True,
                    capture_output=True, timeout=120)
     subprocess.run([*cli, "check", "--json"], check=True, capture_output=True, timeout=120)
-    assert NOTE_CANARY in (tmp_path / "export.json").read_text()  # the export itself is plaintext
+    exported = json.loads((tmp_path / "export.json").read_text())
+    texts = [base64.b64decode(e["resource"]["content"][0]["attachment"]["data"]).decode()
+             for e in exported["entry"] if e["resource"]["resourceType"] == "DocumentReference"]
+    assert any(NOTE_CANARY in t for t in texts)  # the canary really was saved
 
     files = [p for p in fresh_profile.rglob("*") if p.is_file()]
     assert any(p.name == "store.db" for p in files)
