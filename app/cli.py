@@ -234,9 +234,12 @@ async def _cmd_export(ctx: _Context) -> int:
 
 
 async def _cmd_import(ctx: _Context) -> int:
-    from storage.fhir.bundle import load_bundle_file
+    from storage.fhir.bundle import load_bundle_file, parse_import_bundle
 
+    # Read and validate the whole file before the store is even opened: a
+    # rejected file changes nothing, not even the audit log.
     bundle = load_bundle_file(Path(ctx.args.file))
+    parse_import_bundle(bundle)
 
     async def run(store: Any) -> int:
         result = await store.import_bundle(bundle)
