@@ -34,16 +34,28 @@ def _parser() -> argparse.ArgumentParser:
         description="Clinician Console: telemedicine visits and encrypted offline notes.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--profile", help="profile directory (default: $CLINICIAN_CONSOLE_PROFILE "
-                        "or the per-user data directory)")
-    parser.add_argument("--policy", help="managed policy file (default: the OS location or "
-                        "$CLINICIAN_CONSOLE_POLICY)")
-    parser.add_argument("--demo", action="store_true",
-                        help="GUI: seed demo patients and visits on first run")
-    parser.add_argument("--key-source", choices=[k.value for k in KeySource],
-                        help="for a new store: keep its key in the OS keyring, or use a passphrase")
-    parser.add_argument("--passphrase-stdin", action="store_true",
-                        help="read the store passphrase from the first line of standard input")
+    parser.add_argument(
+        "--profile",
+        help="profile directory (default: $CLINICIAN_CONSOLE_PROFILE "
+        "or the per-user data directory)",
+    )
+    parser.add_argument(
+        "--policy",
+        help="managed policy file (default: the OS location or $CLINICIAN_CONSOLE_POLICY)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="GUI: seed demo patients and visits on first run"
+    )
+    parser.add_argument(
+        "--key-source",
+        choices=[k.value for k in KeySource],
+        help="for a new store: keep its key in the OS keyring, or use a passphrase",
+    )
+    parser.add_argument(
+        "--passphrase-stdin",
+        action="store_true",
+        help="read the store passphrase from the first line of standard input",
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("gui", help="start the desktop console (the default)")
     check = sub.add_parser("check", help="check keyring, store and disk")
@@ -55,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true")
     export = sub.add_parser("export", help="export notes as a FHIR R4 Bundle (JSON)")
     export.add_argument("--out", required=True, help="output file ('-' for standard output)")
-    imp = sub.add_parser("import", help="import a FHIR R4 Bundle (collection, batch or transaction)")
+    imp = sub.add_parser(
+        "import", help="import a FHIR R4 Bundle (collection, batch or transaction)"
+    )
     imp.add_argument("file")
     imp.add_argument("--json", action="store_true")
     secret = sub.add_parser("secret", help="keep a secret in the OS keyring")
@@ -93,7 +107,9 @@ class _Context:
         from storage.store import EncryptedStore
 
         return await EncryptedStore.open(
-            self.profile, passphrase=self.passphrase(), key_source=self.key_source(),
+            self.profile,
+            passphrase=self.passphrase(),
+            key_source=self.key_source(),
             actor="cli",
         )
 
@@ -125,15 +141,28 @@ async def _cmd_check(ctx: _Context) -> int:
     except ConsoleError as exc:
         report["settings"] = "error"
         problems.append(str(exc))
-    report["keyring"] = {"backend": keys.keyring_backend_name(), "available": keys.keyring_available()}
-    usage = shutil.disk_usage(ctx.profile if ctx.profile.exists() else ctx.profile.parent
-                              if ctx.profile.parent.exists() else Path.cwd())
-    report["disk"] = {"free_bytes": usage.free, "total_bytes": usage.total,
-                      "low": usage.free < 200 * 1024 * 1024}
+    report["keyring"] = {
+        "backend": keys.keyring_backend_name(),
+        "available": keys.keyring_available(),
+    }
+    usage = shutil.disk_usage(
+        ctx.profile
+        if ctx.profile.exists()
+        else ctx.profile.parent
+        if ctx.profile.parent.exists()
+        else Path.cwd()
+    )
+    report["disk"] = {
+        "free_bytes": usage.free,
+        "total_bytes": usage.total,
+        "low": usage.free < 200 * 1024 * 1024,
+    }
     if report["disk"]["low"]:
         problems.append("less than 200 MB free on the profile's disk")
-    store_info: dict[str, Any] = {"latest_schema": migrations.LATEST,
-                                  "sqlcipher": database.sqlcipher_version()}
+    store_info: dict[str, Any] = {
+        "latest_schema": migrations.LATEST,
+        "sqlcipher": database.sqlcipher_version(),
+    }
     report["store"] = store_info
     meta = None
     try:
@@ -186,8 +215,11 @@ async def _cmd_demo(ctx: _Context) -> int:
 
     async def run(store: Any) -> int:
         added = await seed_demo(store)
-        sys.stdout.write(f"seeded {added} demo visits\n" if added else
-                         "the store already has visits; nothing seeded\n")
+        sys.stdout.write(
+            f"seeded {added} demo visits\n"
+            if added
+            else "the store already has visits; nothing seeded\n"
+        )
         return 0
 
     return await _with_store(ctx, run)
@@ -197,14 +229,21 @@ async def _cmd_audit_verify(ctx: _Context) -> int:
     async def run(store: Any) -> int:
         report = await store.verify_audit()
         if ctx.args.json:
-            _emit({"ok": report.ok, "entries": report.entries, "first_bad_seq": report.first_bad_seq,
-                   "problem": report.problem})
+            _emit(
+                {
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "first_bad_seq": report.first_bad_seq,
+                    "problem": report.problem,
+                }
+            )
         if report.ok:
             if not ctx.args.json:
                 sys.stdout.write(f"audit log verified: {report.entries} entries\n")
             return 0
-        sys.stderr.write(f"audit log does not verify: entry {report.first_bad_seq} "
-                         f"{report.problem}\n")
+        sys.stderr.write(
+            f"audit log does not verify: entry {report.first_bad_seq} {report.problem}\n"
+        )
         return EXIT_FAILURE
 
     return await _with_store(ctx, run)
@@ -225,8 +264,11 @@ async def _cmd_export(ctx: _Context) -> int:
             except OSError as exc:
                 tmp.unlink(missing_ok=True)
                 raise CommandError(reason=f"cannot write {out.name}: {exc.strerror}") from exc
-            count = sum(1 for e in bundle.get("entry", [])
-                        if e["resource"]["resourceType"] == "DocumentReference")
+            count = sum(
+                1
+                for e in bundle.get("entry", [])
+                if e["resource"]["resourceType"] == "DocumentReference"
+            )
             sys.stderr.write(f"exported {count} notes to {out.name}\n")
         return 0
 
@@ -243,15 +285,19 @@ async def _cmd_import(ctx: _Context) -> int:
 
     async def run(store: Any) -> int:
         result = await store.import_bundle(bundle)
-        summary = {"patients_created": result.patients_created,
-                   "encounters_created": result.encounters_created,
-                   "notes_created": result.notes_created, "notes_updated": result.notes_updated,
-                   "unchanged": result.unchanged}
+        summary = {
+            "patients_created": result.patients_created,
+            "encounters_created": result.encounters_created,
+            "notes_created": result.notes_created,
+            "notes_updated": result.notes_updated,
+            "unchanged": result.unchanged,
+        }
         if ctx.args.json:
             _emit(summary)
         else:
-            sys.stdout.write(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items())
-                             + "\n")
+            sys.stdout.write(
+                ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()) + "\n"
+            )
         return 0
 
     return await _with_store(ctx, run)
@@ -295,8 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.main import run_gui
 
         try:
-            return run_gui(ctx.profile, demo=args.demo, policy_path=ctx.policy,
-                           key_source=ctx.key_source())
+            return run_gui(
+                ctx.profile, demo=args.demo, policy_path=ctx.policy, key_source=ctx.key_source()
+            )
         except ConsoleError as exc:
             sys.stderr.write(f"clinician-console: {exc}\n")
             return EXIT_FAILURE

@@ -38,7 +38,7 @@ _NOTES: dict[int, dict[str, str]] = {
 
 
 async def seed_demo(store: RecordStore, today: datetime | None = None) -> int:
-    """Add the demo visits unless the store already holds encounters; returns how many were added."""
+    """Add the demo visits unless the store already has encounters; returns how many."""
     if await store.list_encounters():
         return 0
     base = (today or datetime.now(UTC)).replace(hour=8, minute=30, second=0, microsecond=0)
@@ -50,8 +50,9 @@ async def seed_demo(store: RecordStore, today: datetime | None = None) -> int:
         start = base + timedelta(minutes=30 * index)
         status = "finished" if index in _NOTES else "planned"
         encounter = await store.add_encounter(
-            Encounter(new_id(), patient.id, start.isoformat(timespec="seconds"), status, "VR",
-                      reason)
+            Encounter(
+                new_id(), patient.id, start.isoformat(timespec="seconds"), status, "VR", reason
+            )
         )
         if index in _NOTES:
             await store.create_note(encounter.id, soap.compose(_NOTES[index]), NoteType.PROGRESS)

@@ -4,7 +4,7 @@ The tree::
 
     ConsoleError                      root; ``message_key`` + ``params`` make the user text
     ├── ConfigError                   settings or policy file is malformed -> fix the file
-    ├── InputRejectedError            bad input (import file, search, note) -> tell the user, nothing changed
+    ├── InputRejectedError            bad input (import, search, note) -> tell the user; no change
     │   └── ImportRejectedError       a FHIR Bundle failed validation; ``reason`` says why
     ├── StoreError                    the encrypted store
     │   ├── StoreLockedError          locked (idle logoff) -> ask the user to unlock
@@ -52,7 +52,9 @@ MESSAGES: dict[str, str] = {
         "The key in the OS keyring does not open the record store at {path}. "
         "The store was left untouched (see docs/storage.md, 'Recovering')."
     ),
-    "store.passphrase_required": "The record store is protected by a passphrase. Enter it to unlock.",
+    "store.passphrase_required": (
+        "The record store is protected by a passphrase. Enter it to unlock."
+    ),
     "store.wrong_passphrase": "The passphrase does not open the record store. Try again.",
     "store.damaged": (
         "The record store at {path} is damaged ({reason}). It was left untouched; "

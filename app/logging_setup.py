@@ -16,6 +16,7 @@ import re
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from app.errors import ConsoleError
 
@@ -48,8 +49,8 @@ def safe_exception_text(
 
 
 class ScrubbingFormatter(logging.Formatter):
-    def formatException(self, ei: object) -> str:  # noqa: N802 (logging's API name)
-        exc_type, exc, tb = ei  # type: ignore[misc]
+    def formatException(self, ei: Any) -> str:
+        exc_type, exc, tb = ei
         if exc is None:
             return ""
         return safe_exception_text(exc_type, exc, tb)

@@ -41,9 +41,9 @@ def run_gui(
     """Run the desktop console until its window closes; the process exit code."""
     # qasync picks the first Qt binding it finds unless told (STYLE.md §3).
     os.environ["QT_API"] = "pyside6"
+    import qasync
     from PySide6.QtWidgets import QApplication
 
-    import qasync
     from ui import theme
     from ui.errors import ExceptionHandler
 
@@ -63,8 +63,14 @@ def run_gui(
         # asyncio.run(main(), loop_factory=...) needs Python 3.12; Runner is the 3.11 spelling.
         with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
             return runner.run(
-                _main(profile, demo=demo, policy_path=policy_path, key_source=key_source,
-                      idle_lock_ms=idle_lock_ms, holder=holder)
+                _main(
+                    profile,
+                    demo=demo,
+                    policy_path=policy_path,
+                    key_source=key_source,
+                    idle_lock_ms=idle_lock_ms,
+                    holder=holder,
+                )
             )
     finally:
         handler.uninstall()

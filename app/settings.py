@@ -86,7 +86,7 @@ def default_policy_path() -> Path:
     if env:
         return Path(env)
     if sys.platform.startswith("win"):
-        return Path(os.environ.get("ProgramData", r"C:\ProgramData")) / APP_NAME / "policy.toml"
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / APP_NAME / "policy.toml"
     if sys.platform == "darwin":
         return Path("/Library/Application Support") / APP_NAME / "policy.toml"
     return Path("/etc/clinician-console/policy.toml")

@@ -1,1 +1,1 @@
-"""Storage adapters: the encrypted SQLCipher store, its key management, audit log, outbox and FHIR mapping."""
+"""Storage adapters: the encrypted SQLCipher store, keys, audit log, outbox and FHIR mapping."""

@@ -25,8 +25,14 @@ def entry_hash(
     return hashlib.sha256("\x1f".join(fields).encode("utf-8")).hexdigest()
 
 
-def append(conn: Any, actor: str, action: str, entity_type: str = "", entity_id: str = "",
-           ts: str | None = None) -> AuditEntry:
+def append(
+    conn: Any,
+    actor: str,
+    action: str,
+    entity_type: str = "",
+    entity_id: str = "",
+    ts: str | None = None,
+) -> AuditEntry:
     """Append inside the caller's transaction.
 
     The chain continues from the recorded head, not from the last row, so a
@@ -72,10 +78,22 @@ def verify(conn: Any) -> AuditReport:
         if entry.seq != expected_seq:
             return AuditReport(count, False, expected_seq, "is missing (deleted)")
         if entry.prev_hash != prev:
-            return AuditReport(count, False, entry.seq, "does not follow the previous entry "
-                               "(reordered, or an entry before it was replaced)")
-        recomputed = entry_hash(entry.seq, entry.ts, entry.actor, entry.action,
-                                entry.entity_type, entry.entity_id, entry.prev_hash)
+            return AuditReport(
+                count,
+                False,
+                entry.seq,
+                "does not follow the previous entry "
+                "(reordered, or an entry before it was replaced)",
+            )
+        recomputed = entry_hash(
+            entry.seq,
+            entry.ts,
+            entry.actor,
+            entry.action,
+            entry.entity_type,
+            entry.entity_id,
+            entry.prev_hash,
+        )
         if recomputed != entry.hash:
             return AuditReport(count, False, entry.seq, "was edited")
         prev = entry.hash
@@ -84,7 +102,9 @@ def verify(conn: Any) -> AuditReport:
     if head is not None:
         head_seq, _, head_hash = str(head[0]).partition(":")
         if int(head_seq) >= expected_seq:
-            return AuditReport(count, False, expected_seq, "and later entries are missing (deleted)")
+            return AuditReport(
+                count, False, expected_seq, "and later entries are missing (deleted)"
+            )
         if int(head_seq) == expected_seq - 1 and head_hash != prev:
             return AuditReport(count, False, int(head_seq), "was replaced")
     return AuditReport(count, True)

@@ -12,6 +12,7 @@ and keyring's ``fail``/``null`` backends count as "no keyring available".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -138,7 +139,9 @@ def usable_keyring() -> Any:
 
     backend = keyring.get_keyring()
     module = type(backend).__module__
-    if isinstance(backend, fail.Keyring) or module.startswith(("keyrings.alt", "keyring.backends.null")):
+    if isinstance(backend, fail.Keyring) or module.startswith(
+        ("keyrings.alt", "keyring.backends.null")
+    ):
         raise KeyringUnavailableError(backend=keyring_backend_name())
     return backend
 
@@ -167,7 +170,10 @@ def create_keyring_key(store_id: str) -> tuple[StoreKey, StoreMeta]:
     backend = usable_keyring()
     raw = secrets.token_bytes(32)
     meta = StoreMeta(
-        store_id=store_id, key_source=KeySource.KEYRING, key_check=raw_key_check(raw), state="creating"
+        store_id=store_id,
+        key_source=KeySource.KEYRING,
+        key_check=raw_key_check(raw),
+        state="creating",
     )
     keyring_call(backend.set_password, meta.keyring_service, meta.keyring_username, raw.hex())
     # Read it back: a keyring that accepts a write and loses it must fail now,
@@ -196,10 +202,8 @@ def delete_keyring_key(meta: StoreMeta) -> None:
     backend = usable_keyring()
     from keyring.errors import PasswordDeleteError
 
-    try:
+    with contextlib.suppress(PasswordDeleteError):
         backend.delete_password(meta.keyring_service, meta.keyring_username)
-    except PasswordDeleteError:
-        pass
 
 
 # --- passphrase mode ----------------------------------------------------------

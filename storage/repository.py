@@ -60,8 +60,9 @@ def _encounter(row: Any) -> Encounter:
 
 
 def _note(row: Any) -> Note:
-    return Note(row[0], row[1], row[2], int(row[3]), NoteType(row[4]), NoteStatus(row[5]),
-                row[6], row[7])
+    return Note(
+        row[0], row[1], row[2], int(row[3]), NoteType(row[4]), NoteStatus(row[5]), row[6], row[7]
+    )
 
 
 # --- outbox -----------------------------------------------------------------------
@@ -88,8 +89,10 @@ def outbox_size(conn: Any) -> int:
 
 
 def insert_patient(conn: Any, actor: str, p: Patient) -> Patient:
-    conn.execute(f"INSERT INTO patients({_PATIENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (p.id, p.family_name, p.given_name, p.birth_date, p.gender, p.mrn, p.updated_at))
+    conn.execute(
+        f"INSERT INTO patients({_PATIENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (p.id, p.family_name, p.given_name, p.birth_date, p.gender, p.mrn, p.updated_at),
+    )
     outbox_put(conn, "patient", p.id, "create")
     audit.append(conn, actor, "create", "patient", p.id)
     return p
@@ -97,23 +100,28 @@ def insert_patient(conn: Any, actor: str, p: Patient) -> Patient:
 
 def insert_encounter(conn: Any, actor: str, e: Encounter) -> Encounter:
     get_patient(conn, e.patient_id)
-    conn.execute(f"INSERT INTO encounters({_ENCOUNTER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (e.id, e.patient_id, e.start, e.status, e.encounter_class, e.reason, e.updated_at))
+    conn.execute(
+        f"INSERT INTO encounters({_ENCOUNTER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (e.id, e.patient_id, e.start, e.status, e.encounter_class, e.reason, e.updated_at),
+    )
     outbox_put(conn, "encounter", e.id, "create")
     audit.append(conn, actor, "create", "encounter", e.id)
     return e
 
 
 def get_patient(conn: Any, patient_id: str) -> Patient:
-    row = conn.execute(f"SELECT {_PATIENT_COLS} FROM patients WHERE id = ?", (patient_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {_PATIENT_COLS} FROM patients WHERE id = ?", (patient_id,)
+    ).fetchone()
     if row is None:
         raise RecordNotFoundError(kind="patient", record_id=patient_id)
     return _patient(row)
 
 
 def get_encounter(conn: Any, encounter_id: str) -> Encounter:
-    row = conn.execute(f"SELECT {_ENCOUNTER_COLS} FROM encounters WHERE id = ?",
-                       (encounter_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {_ENCOUNTER_COLS} FROM encounters WHERE id = ?", (encounter_id,)
+    ).fetchone()
     if row is None:
         raise RecordNotFoundError(kind="encounter", record_id=encounter_id)
     return _encounter(row)
@@ -135,16 +143,28 @@ def list_encounters(conn: Any, patient_id: str | None = None) -> list[EncounterS
     sql += " ORDER BY e.start DESC"
     out: list[EncounterSummary] = []
     for row in conn.execute(sql, params):
-        out.append(EncounterSummary(_encounter(row[0:7]), _patient(row[7:14]), row[14],
-                                    None if row[15] is None else int(row[15])))
+        out.append(
+            EncounterSummary(
+                _encounter(row[0:7]),
+                _patient(row[7:14]),
+                row[14],
+                None if row[15] is None else int(row[15]),
+            )
+        )
     return out
 
 
 def all_records(conn: Any) -> tuple[list[Patient], list[Encounter], list[Note]]:
-    patients = [_patient(r) for r in conn.execute(f"SELECT {_PATIENT_COLS} FROM patients ORDER BY id")]
-    encounters = [_encounter(r) for r in
-                  conn.execute(f"SELECT {_ENCOUNTER_COLS} FROM encounters ORDER BY start, id")]
-    notes = [_note(r) for r in conn.execute(f"SELECT {_NOTE_COLS} FROM notes ORDER BY created_at, id")]
+    patients = [
+        _patient(r) for r in conn.execute(f"SELECT {_PATIENT_COLS} FROM patients ORDER BY id")
+    ]
+    encounters = [
+        _encounter(r)
+        for r in conn.execute(f"SELECT {_ENCOUNTER_COLS} FROM encounters ORDER BY start, id")
+    ]
+    notes = [
+        _note(r) for r in conn.execute(f"SELECT {_NOTE_COLS} FROM notes ORDER BY created_at, id")
+    ]
     return patients, encounters, notes
 
 
@@ -158,17 +178,36 @@ def _check_text(text: str) -> None:
         raise InputRejectedError(reason="the note contains a NUL character")
 
 
-def create_note(conn: Any, actor: str, encounter_id: str, text: str, note_type: NoteType,
-                note_id: str | None = None, when: str | None = None) -> Note:
+def create_note(
+    conn: Any,
+    actor: str,
+    encounter_id: str,
+    text: str,
+    note_type: NoteType,
+    note_id: str | None = None,
+    when: str | None = None,
+) -> Note:
     _check_text(text)
     get_encounter(conn, encounter_id)
     now = when or utc_now()
     note = Note(note_id or new_id(), encounter_id, text, 1, note_type, NoteStatus.DRAFT, now, now)
-    conn.execute(f"INSERT INTO notes({_NOTE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (note.id, note.encounter_id, note.text, note.version, note.note_type.value,
-                  note.status.value, note.created_at, note.updated_at))
-    conn.execute("INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
-                 (note.id, 1, text, now))
+    conn.execute(
+        f"INSERT INTO notes({_NOTE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            note.id,
+            note.encounter_id,
+            note.text,
+            note.version,
+            note.note_type.value,
+            note.status.value,
+            note.created_at,
+            note.updated_at,
+        ),
+    )
+    conn.execute(
+        "INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
+        (note.id, 1, text, now),
+    )
     outbox_put(conn, "note", note.id, "create")
     audit.append(conn, actor, "create", "note", note.id)
     return note
@@ -181,11 +220,13 @@ def get_note(conn: Any, note_id: str) -> Note:
     return _note(row)
 
 
-def save_note_text(conn: Any, actor: str, note_id: str, text: str, action: str = "update",
-                   when: str | None = None) -> SaveResult:
+def save_note_text(
+    conn: Any, actor: str, note_id: str, text: str, action: str = "update", when: str | None = None
+) -> SaveResult:
     _check_text(text)
-    row = conn.execute("SELECT text, version, status, updated_at FROM notes WHERE id = ?",
-                       (note_id,)).fetchone()
+    row = conn.execute(
+        "SELECT text, version, status, updated_at FROM notes WHERE id = ?", (note_id,)
+    ).fetchone()
     if row is None:
         raise RecordNotFoundError(kind="note", record_id=note_id)
     current_text, version, status, updated_at = str(row[0]), int(row[1]), str(row[2]), str(row[3])
@@ -195,10 +236,14 @@ def save_note_text(conn: Any, actor: str, note_id: str, text: str, action: str =
         raise InputRejectedError(reason="a signed note cannot be changed; add an addendum")
     now = when or utc_now()
     version += 1
-    conn.execute("UPDATE notes SET text = ?, version = ?, updated_at = ? WHERE id = ?",
-                 (text, version, now, note_id))
-    conn.execute("INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
-                 (note_id, version, text, now))
+    conn.execute(
+        "UPDATE notes SET text = ?, version = ?, updated_at = ? WHERE id = ?",
+        (text, version, now, note_id),
+    )
+    conn.execute(
+        "INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
+        (note_id, version, text, now),
+    )
     outbox_put(conn, "note", note_id, "update")
     audit.append(conn, actor, action, "note", note_id)
     return SaveResult(note_id, version, now, changed=True)
@@ -206,14 +251,18 @@ def save_note_text(conn: Any, actor: str, note_id: str, text: str, action: str =
 
 def note_history(conn: Any, note_id: str) -> list[NoteVersion]:
     get_note(conn, note_id)
-    rows = conn.execute("SELECT note_id, version, text, saved_at FROM note_versions "
-                        "WHERE note_id = ? ORDER BY version DESC", (note_id,)).fetchall()
+    rows = conn.execute(
+        "SELECT note_id, version, text, saved_at FROM note_versions "
+        "WHERE note_id = ? ORDER BY version DESC",
+        (note_id,),
+    ).fetchall()
     return [NoteVersion(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
 
 
 def note_version_text(conn: Any, note_id: str, version: int) -> str:
-    row = conn.execute("SELECT text FROM note_versions WHERE note_id = ? AND version = ?",
-                       (note_id, version)).fetchone()
+    row = conn.execute(
+        "SELECT text FROM note_versions WHERE note_id = ? AND version = ?", (note_id, version)
+    ).fetchone()
     if row is None:
         raise RecordNotFoundError(kind="note version", record_id=f"{note_id}#{version}")
     return str(row[0])

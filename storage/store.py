@@ -1,4 +1,4 @@
-"""The encrypted local record store: SQLCipher on a worker thread (implements app.ports.RecordStore).
+"""The encrypted local record store: SQLCipher on a worker thread (app.ports.RecordStore).
 
 Opening never creates a second store beside a broken one and never writes to
 a store it could not verify: every failure mode raises a specific
@@ -76,7 +76,7 @@ class EncryptedStore:
     ) -> EncryptedStore:
         worker = DatabaseWorker()
         try:
-            meta, key, conn, version = await worker.run(
+            meta, _key, conn, version = await worker.run(
                 _open_on_worker, profile, passphrase, key_source, migrate
             )
         except BaseException:
@@ -93,7 +93,8 @@ class EncryptedStore:
             state=self._state,
             key_source=self._meta.key_source,
             keyring_backend=keys.keyring_backend_name()
-            if self._meta.key_source is KeySource.KEYRING else "",
+            if self._meta.key_source is KeySource.KEYRING
+            else "",
             schema_version=self._schema_version,
             path=str(self.db_path),
         )
@@ -106,8 +107,9 @@ class EncryptedStore:
         """Close the database and drop the key; data calls raise StoreLockedError until unlock."""
         if self._state is not StoreState.UNLOCKED:
             return
-        await self._run(lambda conn: audit_and_commit(conn, self._actor, "lock", "store",
-                                                      self.store_id))
+        await self._run(
+            lambda conn: audit_and_commit(conn, self._actor, "lock", "store", self.store_id)
+        )
         await self._worker.run(self._close_conn)
         self._state = StoreState.LOCKED
 
@@ -261,8 +263,9 @@ class EncryptedStore:
     # --- audit, outbox, health ---------------------------------------------------------
 
     async def record_event(self, action: str, entity_type: str = "", entity_id: str = "") -> None:
-        await self._run(lambda conn: audit_and_commit(conn, self._actor, action, entity_type,
-                                                      entity_id))
+        await self._run(
+            lambda conn: audit_and_commit(conn, self._actor, action, entity_type, entity_id)
+        )
 
     async def audit_entries(self) -> list[AuditEntry]:
         result: list[AuditEntry] = await self._run(audit.entries)
@@ -284,16 +287,23 @@ class EncryptedStore:
         def op(conn: Any) -> dict[str, int]:
             return {
                 table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-                for table in ("patients", "encounters", "notes", "note_versions", "audit_log",
-                              "outbox")
+                for table in (
+                    "patients",
+                    "encounters",
+                    "notes",
+                    "note_versions",
+                    "audit_log",
+                    "outbox",
+                )
             }
 
         result: dict[str, int] = await self._run(op)
         return result
 
 
-def audit_and_commit(conn: Any, actor: str, action: str, entity_type: str = "",
-                     entity_id: str = "") -> None:
+def audit_and_commit(
+    conn: Any, actor: str, action: str, entity_type: str = "", entity_id: str = ""
+) -> None:
     with repository.transaction(conn):
         audit.append(conn, actor, action, entity_type, entity_id)
 
@@ -435,8 +445,15 @@ def _apply_import(conn: Any, actor: str, parsed: Any) -> ImportResult:
         try:
             existing = repository.get_note(conn, note.id)
         except StoreError:
-            repository.create_note(conn, actor, note.encounter_id, note.text, note.note_type,
-                                   note_id=note.id, when=note.created_at)
+            repository.create_note(
+                conn,
+                actor,
+                note.encounter_id,
+                note.text,
+                note.note_type,
+                note_id=note.id,
+                when=note.created_at,
+            )
             created_n += 1
             continue
         if existing.text == note.text:

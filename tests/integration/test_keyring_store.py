@@ -20,10 +20,17 @@ from tests.conftest import TEST_PASSPHRASE, env_without_keyring, file_digests, r
 pytestmark = [pytest.mark.integration, pytest.mark.keyring]
 
 
-def _cli(profile: Path, *args: str, env: dict[str, str] | None = None,
-         stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", "--profile", str(profile), *args],
-                          input=stdin, capture_output=True, text=True, env=env, timeout=120)
+def _cli(
+    profile: Path, *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "--profile", str(profile), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def _meta(profile: Path) -> keys.StoreMeta:
@@ -32,8 +39,9 @@ def _meta(profile: Path) -> keys.StoreMeta:
     return meta
 
 
-def test_new_store_keeps_a_raw_256_bit_key_in_the_keyring(fresh_profile: Path,
-                                                           real_keyring: str) -> None:
+def test_new_store_keeps_a_raw_256_bit_key_in_the_keyring(
+    fresh_profile: Path, real_keyring: str
+) -> None:
     async def scenario() -> None:
         store = await EncryptedStore.open(fresh_profile)
         assert store.status.key_source is KeySource.KEYRING
@@ -88,8 +96,15 @@ def test_no_keyring_offers_passphrase_and_creates_nothing(fresh_profile: Path) -
     check = _cli(fresh_profile, "check", "--json", env=env)
     assert json.loads(check.stdout)["keyring"]["available"] is False
     # Passphrase mode works without any keyring.
-    made = _cli(fresh_profile, "--key-source", "passphrase", "--passphrase-stdin", "demo",
-                env=env, stdin=TEST_PASSPHRASE + "\n")
+    made = _cli(
+        fresh_profile,
+        "--key-source",
+        "passphrase",
+        "--passphrase-stdin",
+        "demo",
+        env=env,
+        stdin=TEST_PASSPHRASE + "\n",
+    )
     assert made.returncode == 0, made.stderr
     assert _meta(fresh_profile).key_source is KeySource.PASSPHRASE
 
@@ -105,8 +120,10 @@ def test_keyring_store_when_the_keyring_is_gone(fresh_profile: Path, real_keyrin
 
 def test_plaintext_keyring_backends_are_not_installed() -> None:
     # keyrings.alt would silently become the backend and keep the key in a plain file.
-    assert importlib.util.find_spec("keyrings") is None or \
-        importlib.util.find_spec("keyrings.alt") is None
+    assert (
+        importlib.util.find_spec("keyrings") is None
+        or importlib.util.find_spec("keyrings.alt") is None
+    )
 
 
 def test_plaintext_backend_counts_as_no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:

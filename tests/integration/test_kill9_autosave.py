@@ -66,7 +66,10 @@ def test_kill_minus_9_loses_no_returned_save(fresh_profile: Path, real_keyring: 
     for cycle in range(CYCLES):
         child = subprocess.Popen(
             [sys.executable, str(CHILD), str(fresh_profile), str(rng.randrange(1 << 30))],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         assert child.stdout is not None
         ready = child.stdout.readline()

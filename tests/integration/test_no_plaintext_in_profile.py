@@ -24,15 +24,16 @@ NOTE_CANARY = "Auscultation revealed a grade-three pansystolic murmur"
 def _needles() -> list[str]:
     names = [part for patient in demo._PATIENTS for part in patient[:2]]
     note_lines = [line for sections in demo._NOTES.values() for line in sections.values()]
-    return names + [NOTE_CANARY] + note_lines
+    return [*names, NOTE_CANARY, *note_lines]
 
 
 def _encodings(needle: str) -> list[bytes]:
     return [needle.encode("utf-8"), needle.encode("utf-16-le"), needle.lower().encode("utf-8")]
 
 
-def test_profile_holds_no_plaintext_after_a_demo_session(fresh_profile: Path, tmp_path: Path,
-                                                         real_keyring: str) -> None:
+def test_profile_holds_no_plaintext_after_a_demo_session(
+    fresh_profile: Path, tmp_path: Path, real_keyring: str
+) -> None:
     cli = [sys.executable, "-m", "app.cli", "--profile", str(fresh_profile)]
     subprocess.run([*cli, "demo"], check=True, capture_output=True, timeout=120)
     logging_setup.configure(fresh_profile)
@@ -53,12 +54,19 @@ def test_profile_holds_no_plaintext_after_a_demo_session(fresh_profile: Path, tm
         run(session())
     finally:
         logging_setup.configure(None)
-    subprocess.run([*cli, "export", "--out", str(tmp_path / "export.json")], check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [*cli, "export", "--out", str(tmp_path / "export.json")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     subprocess.run([*cli, "check", "--json"], check=True, capture_output=True, timeout=120)
     exported = json.loads((tmp_path / "export.json").read_text())
-    texts = [base64.b64decode(e["resource"]["content"][0]["attachment"]["data"]).decode()
-             for e in exported["entry"] if e["resource"]["resourceType"] == "DocumentReference"]
+    texts = [
+        base64.b64decode(e["resource"]["content"][0]["attachment"]["data"]).decode()
+        for e in exported["entry"]
+        if e["resource"]["resourceType"] == "DocumentReference"
+    ]
     assert any(NOTE_CANARY in t for t in texts)  # the canary really was saved
 
     files = [p for p in fresh_profile.rglob("*") if p.is_file()]

@@ -18,8 +18,9 @@ from tests.conftest import TEST_PASSPHRASE, run
 
 def _store_with_history(profile: Path) -> None:
     async def scenario() -> None:
-        store = await EncryptedStore.open(profile, key_source=KeySource.PASSPHRASE,
-                                          passphrase=TEST_PASSPHRASE)
+        store = await EncryptedStore.open(
+            profile, key_source=KeySource.PASSPHRASE, passphrase=TEST_PASSPHRASE
+        )
         patient = await store.add_patient(Patient(new_id(), "Rook", "Ignatius", "1944-04-04"))
         enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
         note = await store.create_note(enc.id, "first")
@@ -36,8 +37,9 @@ def _tamper(profile: Path, sql: Callable[[Any], None]) -> None:
     """What someone with the key and a SQL shell could do: drop the guards, then edit."""
     meta = keys.read_meta(profile)
     assert meta is not None
-    conn = database.connect(profile / DB_FILE, keys.load_passphrase_key(meta, TEST_PASSPHRASE),
-                            create=False)
+    conn = database.connect(
+        profile / DB_FILE, keys.load_passphrase_key(meta, TEST_PASSPHRASE), create=False
+    )
     conn.execute("DROP TRIGGER audit_log_no_update")
     conn.execute("DROP TRIGGER audit_log_no_delete")
     sql(conn)
@@ -46,9 +48,20 @@ def _tamper(profile: Path, sql: Callable[[Any], None]) -> None:
 
 def _cli_verify(profile: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "--profile", str(profile), "--passphrase-stdin",
-         "audit", "verify"],
-        input=TEST_PASSPHRASE + "\n", capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "--profile",
+            str(profile),
+            "--passphrase-stdin",
+            "audit",
+            "verify",
+        ],
+        input=TEST_PASSPHRASE + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -91,8 +104,9 @@ def test_sql_guards_refuse_edits(fresh_profile: Path) -> None:
     ],
     ids=["edited", "deleted", "reordered", "tail-deleted"],
 )
-def test_tampering_is_detected_and_named(fresh_profile: Path, tamper: Callable[[Any], None],
-                                         bad_seq: int, problem: str) -> None:
+def test_tampering_is_detected_and_named(
+    fresh_profile: Path, tamper: Callable[[Any], None], bad_seq: int, problem: str
+) -> None:
     _store_with_history(fresh_profile)
     _tamper(fresh_profile, tamper)
     result = _cli_verify(fresh_profile)

@@ -10,12 +10,27 @@ from pathlib import Path
 from tests.conftest import TEST_PASSPHRASE, env_without_keyring, file_digests
 
 
-def cli(profile: Path, *args: str, stdin: str = TEST_PASSPHRASE + "\n") -> subprocess.CompletedProcess[str]:
+def cli(
+    profile: Path, *args: str, stdin: str = TEST_PASSPHRASE + "\n"
+) -> subprocess.CompletedProcess[str]:
     # Passphrase mode and keyring 'fail' backend: these tests need no keyring daemon.
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "--profile", str(profile), "--key-source", "passphrase",
-         "--passphrase-stdin", *args],
-        input=stdin, capture_output=True, text=True, timeout=120, env=env_without_keyring(),
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "--profile",
+            str(profile),
+            "--key-source",
+            "passphrase",
+            "--passphrase-stdin",
+            *args,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env_without_keyring(),
     )
 
 
@@ -59,10 +74,24 @@ def test_rejected_import_changes_nothing(fresh_profile: Path, tmp_path: Path) ->
     assert cli(fresh_profile, "demo").returncode == 0
     before = file_digests(fresh_profile)
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
-        {"fullUrl": "urn:uuid:5b6e3d3a-1111-4111-8111-111111111111",
-         "resource": {"resourceType": "Patient", "gender": "banana",
-                      "name": [{"family": "Zebediah"}]}}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [
+                    {
+                        "fullUrl": "urn:uuid:5b6e3d3a-1111-4111-8111-111111111111",
+                        "resource": {
+                            "resourceType": "Patient",
+                            "gender": "banana",
+                            "name": [{"family": "Zebediah"}],
+                        },
+                    }
+                ],
+            }
+        )
+    )
     result = cli(fresh_profile, "import", str(bad))
     assert result.returncode != 0
     assert "rejected" in result.stderr and "Zebediah" not in result.stderr
@@ -78,7 +107,10 @@ def test_wrong_passphrase_is_one_line(fresh_profile: Path) -> None:
     assert cli(fresh_profile, "demo").returncode == 0
     result = cli(fresh_profile, "audit", "verify", stdin="nope nope nope\n")
     assert result.returncode == 1
-    assert result.stderr.strip() == "clinician-console: The passphrase does not open the record store. Try again."
+    assert (
+        result.stderr.strip()
+        == "clinician-console: The passphrase does not open the record store. Try again."
+    )
 
 
 def test_usage_errors_exit_2(fresh_profile: Path) -> None:

@@ -33,24 +33,40 @@ def _old_store(profile: Path, version: int) -> Any:
 def _seed_v1(conn: Any) -> None:
     now = utc_now()
     with repository.transaction(conn):
-        conn.execute("INSERT INTO patients VALUES (?, 'Ashdown', 'Perpetua', '1950-01-01', "
-                     "'female', 'M1', ?)", (PAT_ID, now))
-        conn.execute("INSERT INTO encounters VALUES (?, ?, ?, 'finished', 'VR', 'Review', ?)",
-                     (ENC_ID, PAT_ID, now, now))
-        conn.execute("INSERT INTO notes VALUES (?, ?, 'Plan:\nnebuliser twice daily', 2, 'draft', "
-                     "?, ?)", (NOTE_ID, ENC_ID, now, now))
+        conn.execute(
+            "INSERT INTO patients VALUES (?, 'Ashdown', 'Perpetua', '1950-01-01', "
+            "'female', 'M1', ?)",
+            (PAT_ID, now),
+        )
+        conn.execute(
+            "INSERT INTO encounters VALUES (?, ?, ?, 'finished', 'VR', 'Review', ?)",
+            (ENC_ID, PAT_ID, now, now),
+        )
+        conn.execute(
+            "INSERT INTO notes VALUES (?, ?, 'Plan:\nnebuliser twice daily', 2, 'draft', ?, ?)",
+            (NOTE_ID, ENC_ID, now, now),
+        )
         for version, text in ((1, "Plan:\n"), (2, "Plan:\nnebuliser twice daily")):
-            conn.execute("INSERT INTO note_versions VALUES (?, ?, ?, ?)",
-                         (NOTE_ID, version, text, now))
-        for entity, entity_id, op in (("patient", PAT_ID, "create"), ("note", NOTE_ID, "create"),
-                                      ("note", NOTE_ID, "update"), ("note", NOTE_ID, "update")):
-            conn.execute("INSERT INTO outbox(entity_type, entity_id, op, created_at) "
-                         "VALUES (?, ?, ?, ?)", (entity, entity_id, op, now))
+            conn.execute(
+                "INSERT INTO note_versions VALUES (?, ?, ?, ?)", (NOTE_ID, version, text, now)
+            )
+        for entity, entity_id, op in (
+            ("patient", PAT_ID, "create"),
+            ("note", NOTE_ID, "create"),
+            ("note", NOTE_ID, "update"),
+            ("note", NOTE_ID, "update"),
+        ):
+            conn.execute(
+                "INSERT INTO outbox(entity_type, entity_id, op, created_at) VALUES (?, ?, ?, ?)",
+                (entity, entity_id, op, now),
+            )
         prev = audit.GENESIS
         for seq, action in enumerate(("create", "create", "create", "update"), start=1):
             digest = audit.entry_hash(seq, now, "old-console", action, "note", NOTE_ID, prev)
-            conn.execute("INSERT INTO audit_log VALUES (?, ?, 'old-console', ?, 'note', ?, ?, ?)",
-                         (seq, now, action, NOTE_ID, prev, digest))
+            conn.execute(
+                "INSERT INTO audit_log VALUES (?, ?, 'old-console', ?, 'note', ?, ?, ?)",
+                (seq, now, action, NOTE_ID, prev, digest),
+            )
             prev = digest
 
 
@@ -59,8 +75,9 @@ def test_migrates_from_every_earlier_version(fresh_profile: Path, start: int) ->
     _old_store(fresh_profile, start)
 
     async def scenario() -> None:
-        store = await EncryptedStore.open(fresh_profile, passphrase=TEST_PASSPHRASE,
-                                          key_source=KeySource.PASSPHRASE)
+        store = await EncryptedStore.open(
+            fresh_profile, passphrase=TEST_PASSPHRASE, key_source=KeySource.PASSPHRASE
+        )
         try:
             assert store.status.schema_version == migrations.LATEST
             report = await store.verify_audit()
@@ -72,8 +89,11 @@ def test_migrates_from_every_earlier_version(fresh_profile: Path, start: int) ->
                 assert [h.note_id for h in await store.search_notes("nebul")] == [NOTE_ID]
                 assert [v.version for v in await store.note_history(NOTE_ID)] == [2, 1]
                 # Old per-change outbox rows coalesce to one per record, keeping "create".
-                rows = await store._run(lambda c: c.execute(
-                    "SELECT entity_type, op, revision FROM outbox ORDER BY seq").fetchall())
+                rows = await store._run(
+                    lambda c: c.execute(
+                        "SELECT entity_type, op, revision FROM outbox ORDER BY seq"
+                    ).fetchall()
+                )
                 assert [tuple(r) for r in rows] == [("patient", "create", 1), ("note", "create", 3)]
                 saved = await store.save_note_text(NOTE_ID, "Plan:\nstop nebuliser")
                 assert saved.version == 3
@@ -92,22 +112,33 @@ def test_fresh_and_migrated_schemas_have_the_same_shape(tmp_path: Path) -> None:
     def shape(profile: Path) -> dict[str, list[str]]:
         meta = keys.read_meta(profile)
         assert meta is not None
-        conn = database.connect(profile / DB_FILE, keys.load_passphrase_key(meta, TEST_PASSPHRASE),
-                                create=False)
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') "
-            "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        conn = database.connect(
+            profile / DB_FILE, keys.load_passphrase_key(meta, TEST_PASSPHRASE), create=False
+        )
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         out = {t: [str(c[1:3]) for c in conn.execute(f"PRAGMA table_info('{t}')")] for t in tables}
         conn.close()
         return out
 
     fresh = tmp_path / "fresh"
-    run(_close(EncryptedStore.open(fresh, passphrase=TEST_PASSPHRASE,
-                                   key_source=KeySource.PASSPHRASE)))
+    run(
+        _close(
+            EncryptedStore.open(fresh, passphrase=TEST_PASSPHRASE, key_source=KeySource.PASSPHRASE)
+        )
+    )
     old = tmp_path / "old"
     _old_store(old, 1)
-    run(_close(EncryptedStore.open(old, passphrase=TEST_PASSPHRASE,
-                                   key_source=KeySource.PASSPHRASE)))
+    run(
+        _close(
+            EncryptedStore.open(old, passphrase=TEST_PASSPHRASE, key_source=KeySource.PASSPHRASE)
+        )
+    )
     assert shape(fresh) == shape(old)
 
 

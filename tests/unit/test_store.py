@@ -1,4 +1,4 @@
-"""The encrypted store's everyday behaviour on real SQLCipher files (passphrase mode: no keyring)."""
+"""The encrypted store's everyday behaviour on real SQLCipher files (passphrase mode)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from tests.conftest import TEST_PASSPHRASE, run
 
 
 async def _open(profile: Path) -> EncryptedStore:
-    return await EncryptedStore.open(profile, key_source=KeySource.PASSPHRASE,
-                                     passphrase=TEST_PASSPHRASE)
+    return await EncryptedStore.open(
+        profile, key_source=KeySource.PASSPHRASE, passphrase=TEST_PASSPHRASE
+    )
 
 
 async def _encounter(store: EncryptedStore) -> Encounter:
@@ -162,9 +163,15 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Encrypted
     run(store.close())
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
-                    max_size=3000))
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.text(
+        alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+        max_size=3000,
+    )
+)
 def test_note_text_round_trips_any_unicode(shared_store: EncryptedStore, text: str) -> None:
     async def scenario() -> None:
         store = shared_store
