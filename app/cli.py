@@ -280,11 +280,10 @@ async def _cmd_import(ctx: _Context) -> int:
 
     # Read and validate the whole file before the store is even opened: a
     # rejected file changes nothing, not even the audit log.
-    bundle = load_bundle_file(Path(ctx.args.file))
-    parse_import_bundle(bundle)
+    parsed = parse_import_bundle(load_bundle_file(Path(ctx.args.file)))
 
     async def run(store: Any) -> int:
-        result = await store.import_bundle(bundle)
+        result = await store.import_parsed(parsed)
         summary = {
             "patients_created": result.patients_created,
             "encounters_created": result.encounters_created,

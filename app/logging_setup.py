@@ -49,7 +49,7 @@ def safe_exception_text(
 
 
 class ScrubbingFormatter(logging.Formatter):
-    def formatException(self, ei: Any) -> str:
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging.Formatter API)
         exc_type, exc, tb = ei
         if exc is None:
             return ""

@@ -137,11 +137,10 @@ async def _main(
         open_store, key_source=key_source, new_store=not (profile / META_FILE).exists()
     )
     if store is None:
-        failed = window.startup.error is not None
-        if not closed.is_set():
-            window.close()
-            await closed.wait()
-        return EXIT_FAILURE if failed else EXIT_OK
+        # Either the user quit at the prompt (the window is closing) or the error
+        # screen is up: it stays until the user has read it and pressed Quit.
+        await closed.wait()
+        return EXIT_FAILURE if window.startup.error is not None else EXIT_OK
 
     # Started in this order, stopped in reverse (STYLE.md §3): the store
     # closes last, after the window has flushed autosave into it.

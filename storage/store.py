@@ -7,11 +7,12 @@ a store it could not verify: every failure mode raises a specific
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.errors import (
     ConsoleError,
@@ -44,6 +45,9 @@ from app.records import (
 from storage import audit, database, keys, migrations, repository
 from storage.keys import StoreKey, StoreMeta
 from storage.worker import DatabaseWorker
+
+if TYPE_CHECKING:  # fhir.resources is slow to import; keep it off the start-up path
+    from storage.fhir.bundle import ParsedImport
 
 DB_FILE = "store.db"
 PENDING_AUDIT_FILE = "audit-pending.jsonl"
@@ -248,9 +252,14 @@ class EncryptedStore:
     async def import_bundle(self, bundle: dict[str, Any]) -> ImportResult:
         from storage.fhir.bundle import parse_import_bundle
 
-        # Parse and validate everything before the first write: a rejected file changes nothing.
-        parsed = parse_import_bundle(bundle)
+        # Parse and validate everything before the first write: a rejected file
+        # changes nothing. Parsing is CPU-bound (seconds for 10k resources), so
+        # it runs off the event loop and off the database thread.
+        loop = asyncio.get_running_loop()
+        parsed = await loop.run_in_executor(None, parse_import_bundle, bundle)
+        return await self.import_parsed(parsed)
 
+    async def import_parsed(self, parsed: ParsedImport) -> ImportResult:
         def op(conn: Any) -> ImportResult:
             with repository.transaction(conn):
                 result = _apply_import(conn, self._actor, parsed)
@@ -425,7 +434,7 @@ def _read_pending(profile: Path) -> list[str]:
     return out
 
 
-def _apply_import(conn: Any, actor: str, parsed: Any) -> ImportResult:
+def _apply_import(conn: Any, actor: str, parsed: ParsedImport) -> ImportResult:
     created_p = created_e = created_n = updated_n = unchanged = 0
     for patient in parsed.patients:
         try:

@@ -12,6 +12,7 @@ anything is written. Rejection reasons name entry indices (0-based, as in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -25,6 +26,10 @@ from typing import Any, Final
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.documentreference import DocumentReference
+from fhir.resources.R4B.encounter import Encounter as FhirEncounter
+from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhir.resources.R4B.reference import Reference
 
 from app.errors import ImportRejectedError, InputRejectedError
 from app.records import Encounter, Note, Patient, utc_now
@@ -33,12 +38,15 @@ from storage.fhir.mapping import (
     ValidatedResource,
     canonical_uuid,
     describe_validation_error,
+    document_reference_resource,
     encounter_from_fhir,
+    encounter_resource,
     encounter_to_fhir,
     identifier_uuid,
     note_from_document_reference,
     note_to_document_reference,
     patient_from_fhir,
+    patient_resource,
     patient_to_fhir,
     validate_resource,
 )
@@ -121,15 +129,19 @@ def build_export_bundle(
                 reason=f"encounter {e.id} refers to patient {e.patient_id}, which is not exported"
             )
         patient_of_encounter[e.id] = e.patient_id
-    resources: list[dict[str, Any]] = [patient_to_fhir(p) for p in patients]
-    resources += [encounter_to_fhir(e) for e in encounters]
+    # Built unvalidated and validated once as a Bundle: validating each resource
+    # and then the Bundle would double the cost of a large export.
+    resources: list[dict[str, Any]] = [patient_resource(p) for p in patients]
+    resources += [encounter_resource(e) for e in encounters]
+    note_patients: list[str] = []
     for n in notes:
         patient_id = patient_of_encounter.get(n.encounter_id)
         if patient_id is None:
             raise InputRejectedError(
                 reason=f"note {n.id} refers to encounter {n.encounter_id}, which is not exported"
             )
-        resources.append(note_to_document_reference(n, patient_id))
+        note_patients.append(patient_id)
+        resources.append(document_reference_resource(n, patient_id))
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "collection",
@@ -137,13 +149,21 @@ def build_export_bundle(
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
     }
     try:
-        validated = Bundle.model_validate(bundle)
+        Bundle.model_validate(bundle)
     except pydantic.ValidationError as exc:
-        # Each resource passed on its own, so this is a bug here; still no values.
+        # Slow path: validate record by record so the reason names the record.
+        for p in patients:
+            patient_to_fhir(p)
+        for e in encounters:
+            encounter_to_fhir(e)
+        for n, patient_id in zip(notes, note_patients, strict=True):
+            note_to_document_reference(n, patient_id)
         raise InputRejectedError(
             reason=f"the export bundle is invalid: {describe_validation_error(exc, 'Bundle')}"
         ) from None
-    return validated.model_dump(mode="json", exclude_none=True)
+    # The validated input, not the model's dump: same JSON, and dumping would
+    # cost as much again as validating.
+    return bundle
 
 
 # --- loading a file ------------------------------------------------------------------
@@ -308,9 +328,10 @@ def parse_import_bundle(data: object) -> ParsedImport:
     transaction). Every reference must resolve inside the Bundle.
 
     A record's id is its ``urn:ietf:rfc:3986`` ``urn:uuid:`` identifier, else
-    the UUID of a ``urn:uuid:`` fullUrl, else a UUID5 of its absolute fullUrl (so
-    re-importing the same server export maps to the same records), else a new
-    random UUID (re-importing such a file creates new records).
+    the UUID of a ``urn:uuid:`` fullUrl, else a UUID5 (URL namespace) of its other
+    fullUrl (so re-importing the same server export maps to the same records),
+    else a UUID5 of the file's digest and the entry index (see _FallbackIds).
+    Times missing from the file (``meta.lastUpdated``) become the time of parsing.
     """
     _check_json_tree(data)
     if not isinstance(data, dict):
@@ -318,7 +339,9 @@ def parse_import_bundle(data: object) -> ParsedImport:
     if data.get("resourceType") != "Bundle":
         label = _resource_type_label(data.get("resourceType"))
         raise _reject(
-            f"the file holds a {label}, not a Bundle" if label else "it is not a FHIR Bundle"
+            f"the file holds a resource of type {label}, not a Bundle"
+            if label
+            else "it is not a FHIR Bundle"
         )
     bundle_type = data.get("type")
     if not isinstance(bundle_type, str) or bundle_type not in IMPORT_BUNDLE_TYPES:
@@ -346,9 +369,10 @@ def parse_import_bundle(data: object) -> ParsedImport:
     by_full_url: dict[str, int] = {}
     by_resource_id: dict[tuple[str, str], int] = {}
     by_url_tail: dict[tuple[str, str], int | None] = {}  # None: two entries claim it
+    fallback_ids = _FallbackIds(data)
     for i, raw_entry in enumerate(raw_entries):
         with _at_entry(i):
-            entry = _read_entry(i, raw_entry, transactional, bundle_type)
+            entry = _read_entry(i, raw_entry, transactional, bundle_type, fallback_ids)
         entries.append(entry)
         other = by_local_id.setdefault(entry.local_id, i)
         if other != i:
@@ -359,8 +383,8 @@ def parse_import_bundle(data: object) -> ParsedImport:
             if other != i:
                 raise _reject(f"entries {other} and {i} have the same fullUrl")
         rtype = entry.valid.resource_type
-        rid = entry.valid.data.get("id")
-        if isinstance(rid, str):
+        rid = entry.valid.model.id
+        if rid is not None:
             other = by_resource_id.setdefault((rtype, rid), i)
             if other != i:
                 raise _reject(f"entries {other} and {i} have the same {rtype} id")
@@ -376,27 +400,28 @@ def parse_import_bundle(data: object) -> ParsedImport:
     notes: list[Note] = []
     patient_of_encounter: dict[str, str] = {}
     for entry in entries:
+        model = entry.valid.model
         with _at_entry(entry.index):
-            if entry.valid.resource_type == "Patient":
+            if isinstance(model, FhirPatient):
                 patients.append(patient_from_fhir(entry.valid, local_id=entry.local_id))
-            elif entry.valid.resource_type == "Encounter":
-                patient = resolver.resolve(
-                    entry.valid.data.get("subject"), "Patient", "Encounter.subject"
-                )
+            elif isinstance(model, FhirEncounter):
+                patient = resolver.resolve(model.subject, "Patient", "Encounter.subject")
                 encounters.append(
                     encounter_from_fhir(
                         entry.valid, patient_id=patient.local_id, local_id=entry.local_id
                     )
                 )
                 patient_of_encounter[entry.local_id] = patient.local_id
+    # Notes after all encounters: a note may come before its encounter in the Bundle.
     for entry in entries:
-        if entry.valid.resource_type != "DocumentReference":
+        model = entry.valid.model
+        if not isinstance(model, DocumentReference):
             continue
         with _at_entry(entry.index):
-            data = entry.valid.data
-            patient = resolver.resolve(data.get("subject"), "Patient", "DocumentReference.subject")
+            assert model.context is not None and model.context.encounter  # validated
+            patient = resolver.resolve(model.subject, "Patient", "DocumentReference.subject")
             encounter = resolver.resolve(
-                data["context"]["encounter"][0], "Encounter", "DocumentReference.context.encounter"
+                model.context.encounter[0], "Encounter", "DocumentReference.context.encounter"
             )
             if patient_of_encounter[encounter.local_id] != patient.local_id:
                 raise _reject("DocumentReference.subject is not the patient of its encounter")
@@ -423,8 +448,36 @@ def _validate_bundle_shell(data: dict[str, Any], raw_entries: list[dict[str, Any
         raise _reject("the Bundle could not be validated") from None
 
 
+class _FallbackIds:
+    """Ids for entries with no identity of their own, the same for the same file.
+
+    Derived from a digest of the whole Bundle and the entry index: re-importing a
+    file creates no duplicates, while two different files can never merge
+    records by accident (as ids from ``Patient/1`` alone could).
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+        self._namespace: uuid.UUID | None = None
+
+    def __call__(self, index: int) -> str:
+        if self._namespace is None:
+            # Safe to serialise: _check_json_tree passed (str keys, finite numbers,
+            # no lone surrogates, bounded depth).
+            canonical = json.dumps(
+                self._data, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+            )
+            digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+            self._namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:sha256:{digest}")
+        return str(uuid.uuid5(self._namespace, str(index)))
+
+
 def _read_entry(
-    index: int, raw_entry: Mapping[str, Any], transactional: bool, bundle_type: str
+    index: int,
+    raw_entry: Mapping[str, Any],
+    transactional: bool,
+    bundle_type: str,
+    fallback_ids: _FallbackIds,
 ) -> _Entry:
     if transactional:
         request = raw_entry.get("request")
@@ -448,7 +501,7 @@ def _read_entry(
             "(Patient, Encounter and DocumentReference only)"
         )
     valid = validate_resource(resource)
-    local_id = identifier_uuid(valid.data)
+    local_id = identifier_uuid(valid.model.identifier)
     full_url = raw_entry.get("fullUrl")
     if local_id is None and isinstance(full_url, str):
         if full_url[:9].lower() == "urn:uuid:":
@@ -457,7 +510,7 @@ def _read_entry(
                 raise _reject("fullUrl is a urn:uuid that is not a UUID")
         else:
             local_id = str(uuid.uuid5(uuid.NAMESPACE_URL, full_url))
-    return _Entry(index, valid, local_id or str(uuid.uuid4()))
+    return _Entry(index, valid, local_id or fallback_ids(index))
 
 
 class _Resolver:
@@ -473,10 +526,10 @@ class _Resolver:
         self._by_resource_id = by_resource_id
         self._by_url_tail = by_url_tail
 
-    def resolve(self, element: object, expected_type: str, path: str) -> _Entry:
+    def resolve(self, element: Reference | None, expected_type: str, path: str) -> _Entry:
         """The entry a Reference points to: by fullUrl, else by ``Type/id``."""
-        ref = element.get("reference") if isinstance(element, Mapping) else None
-        if not isinstance(ref, str):
+        ref = element.reference if element is not None else None
+        if ref is None:
             raise _reject(f"{path} has no reference")
         target: int | None = self._by_full_url.get(_normalize_url(ref))
         tail = _REST_TAIL_RE.fullmatch(ref)

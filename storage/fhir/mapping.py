@@ -1,7 +1,7 @@
 """Domain records <-> FHIR R4 resources (DESIGN.md §4), as plain JSON dicts.
 
-Outgoing resources are built as dicts, validated with the ``fhir.resources``
-R4B models and returned as their JSON dump. Incoming resources go through
+Outgoing resources are built as plain JSON dicts and validated with the
+``fhir.resources`` R4B models. Incoming resources go through
 :func:`validate_resource`, which runs the same models plus the checks the
 models leave out (code values, strict base64, the text encoding), and the
 ``*_from_fhir`` functions turn the result into records.
@@ -16,15 +16,17 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pydantic
+from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.encounter import Encounter as FhirEncounter
+from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.resource import Resource
 
@@ -88,7 +90,6 @@ _MODELS: Final[Mapping[str, type[Resource]]] = {
 }
 
 _UUID_RE: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-_FHIR_ID_RE: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # "Patient/abc", "Patient/abc/_history/2" and absolute forms ending like that.
 _REST_REF_RE: Final = re.compile(
     r"(?:.*/)?(?P<type>[A-Z][A-Za-z]{1,63})/(?P<id>[A-Za-z0-9\-.]{1,64})"
@@ -114,17 +115,25 @@ ReferenceFormatter = Callable[[str, str], str]
 References = ReferenceStyle | ReferenceFormatter
 
 
+FhirModel = FhirPatient | FhirEncounter | DocumentReference
+_M = TypeVar("_M", FhirPatient, FhirEncounter, DocumentReference)
+
+
 @dataclass(frozen=True, slots=True)
 class ValidatedResource:
     """A resource that passed :func:`validate_resource`.
 
-    ``data`` is the model's JSON dump (times and base64 normalised); ``note_text``
-    is the decoded attachment of a DocumentReference, else ``None``.
+    ``model`` is the R4B model instance; conversion reads it rather than a JSON
+    dump, which would cost as much again as the validation. ``note_text`` is the
+    strictly decoded attachment of a DocumentReference, else ``None``.
     """
 
-    resource_type: str
-    data: dict[str, Any]
+    model: FhirModel
     note_text: str | None = None
+
+    @property
+    def resource_type(self) -> str:
+        return self.model.get_resource_type()
 
 
 # --- helpers shared by both directions -------------------------------------------------
@@ -192,11 +201,11 @@ def _render_path(loc: list[int | str]) -> str:
     return "".join(parts)
 
 
-def _validate_model(model: type[Resource], resource: Mapping[str, Any]) -> dict[str, Any]:
-    """Model-validate and dump; raises ImportRejectedError with a value-free reason."""
+def _validate_model(model: type[Resource], resource: Mapping[str, Any]) -> Resource:
+    """Model-validate; raises ImportRejectedError with a value-free reason."""
     name = model.get_resource_type()
     try:
-        return model.model_validate(dict(resource)).model_dump(mode="json", exclude_none=True)
+        return model.model_validate(dict(resource))
     except pydantic.ValidationError as exc:
         raise _reject(describe_validation_error(exc, name)) from None
     except Exception:
@@ -207,10 +216,16 @@ def _validate_model(model: type[Resource], resource: Mapping[str, Any]) -> dict[
 
 
 def _export_validated(model: type[Resource], resource: dict[str, Any], what: str) -> dict[str, Any]:
+    """``resource`` itself once its model accepts it.
+
+    The builders emit plain JSON types only, so the dict is already what the
+    model's dump would be (up to time formatting), at no extra cost.
+    """
     try:
-        return _validate_model(model, resource)
+        _validate_model(model, resource)
     except ImportRejectedError as exc:
         raise InputRejectedError(reason=f"{what} cannot be exported: {exc.reason}") from None
+    return resource
 
 
 def _check_export_id(kind: str, local_id: str) -> None:
@@ -237,34 +252,45 @@ def normalize_time(value: str) -> str:
     return parsed.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def _import_time(value: str, path: str) -> str:
+def _import_time(value: object, path: str) -> str:
+    """A model's date/dateTime/instant value as a console time string.
+
+    The models type these as datetime, but give a date for ``YYYY-MM-DD`` and
+    keep partial dates (``2024``, ``2024-05``) as strings.
+    """
     try:
-        return normalize_time(value)
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+            return aware.astimezone(UTC).isoformat(timespec="milliseconds")
+        if isinstance(value, date):
+            return normalize_time(value.isoformat())
+        if isinstance(value, str):
+            return normalize_time(value)
     except (ValueError, OverflowError):
         # Model-valid but not representable, e.g. year 1 with a positive offset.
-        raise _reject(f"{path} is not a usable time") from None
+        pass
+    raise _reject(f"{path} is not a usable time")
 
 
 def _time_or_now(value: object, path: str) -> str:
-    if isinstance(value, str):
-        return _import_time(value, path)
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    if value is None:
+        return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return _import_time(value, path)
 
 
-def _codings(concept: object) -> list[Mapping[str, Any]]:
-    if not isinstance(concept, Mapping):
-        return []
-    codings = concept.get("coding")
-    if not isinstance(codings, list):
-        return []
-    return [c for c in codings if isinstance(c, Mapping)]
+def _date_text(value: object) -> str:
+    """Patient.birthDate as given: YYYY-MM-DD, or a partial YYYY / YYYY-MM."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return value if isinstance(value, str) else ""
 
 
-def _reference_of(element: object) -> str | None:
-    if isinstance(element, Mapping):
-        ref = element.get("reference")
-        if isinstance(ref, str):
-            return ref
+def _has_coding(concept: CodeableConcept | None, system: str, codes: Iterable[str]) -> str | None:
+    """The first code of ``system`` in ``concept`` that is one of ``codes``."""
+    wanted = set(codes)
+    for coding in (concept.coding or []) if concept is not None else []:
+        if coding.system == system and coding.code in wanted:
+            return coding.code
     return None
 
 
@@ -278,19 +304,16 @@ def local_id_from_reference(reference: str, resource_type: str) -> str | None:
     return None
 
 
-def identifier_uuid(resource: Mapping[str, Any]) -> str | None:
+def identifier_uuid(identifiers: Iterable[Identifier] | None) -> str | None:
     """The local id carried by a ``urn:ietf:rfc:3986`` ``urn:uuid:`` identifier.
 
     Raises ImportRejectedError if such an identifier is not a UUID, or if the
     resource carries two different ones (its identity would be ambiguous).
     """
     found: str | None = None
-    identifiers = resource.get("identifier")
-    for i, ident in enumerate(identifiers if isinstance(identifiers, list) else []):
-        if not isinstance(ident, Mapping) or ident.get("system") != IDENTIFIER_SYSTEM:
-            continue
-        value = ident.get("value")
-        if not isinstance(value, str) or value[:9].lower() != "urn:uuid:":
+    for i, ident in enumerate(identifiers or []):
+        value = ident.value
+        if ident.system != IDENTIFIER_SYSTEM or value is None or value[:9].lower() != "urn:uuid:":
             continue  # an RFC 3986 URI that is not a urn:uuid names no local record
         local = canonical_uuid(value[9:])
         if local is None:
@@ -301,14 +324,13 @@ def identifier_uuid(resource: Mapping[str, Any]) -> str | None:
     return found
 
 
-def default_local_id(resource: Mapping[str, Any]) -> str:
+def default_local_id(model: FhirModel) -> str:
     """Local id for a lone resource: its urn:uuid identifier, else its ``id``."""
-    local = identifier_uuid(resource)
+    local = identifier_uuid(model.identifier)
     if local is not None:
         return local
-    rid = resource.get("id")
-    if isinstance(rid, str):
-        return rid
+    if model.id is not None:
+        return model.id
     raise _reject("the resource has neither a urn:uuid identifier nor an id")
 
 
@@ -316,6 +338,12 @@ def default_local_id(resource: Mapping[str, Any]) -> str:
 
 
 def patient_to_fhir(p: Patient) -> dict[str, Any]:
+    """The Patient resource for ``p``, validated; InputRejectedError if it cannot be one."""
+    return _export_validated(FhirPatient, patient_resource(p), f"patient {p.id}")
+
+
+def patient_resource(p: Patient) -> dict[str, Any]:
+    """Like :func:`patient_to_fhir` without the model validation (the caller validates)."""
     _check_export_id("patient", p.id)
     identifiers: list[dict[str, Any]] = [local_identifier(p.id)]
     if p.mrn:
@@ -348,12 +376,21 @@ def patient_to_fhir(p: Patient) -> dict[str, Any]:
     resource["gender"] = p.gender
     if p.birth_date:
         resource["birthDate"] = p.birth_date
-    return _export_validated(FhirPatient, resource, f"patient {p.id}")
+    return resource
 
 
 def encounter_to_fhir(
     e: Encounter, *, references: References = ReferenceStyle.URN_UUID
 ) -> dict[str, Any]:
+    """The Encounter resource for ``e``, validated, its subject written per ``references``."""
+    resource = encounter_resource(e, references=references)
+    return _export_validated(FhirEncounter, resource, f"encounter {e.id}")
+
+
+def encounter_resource(
+    e: Encounter, *, references: References = ReferenceStyle.URN_UUID
+) -> dict[str, Any]:
+    """Like :func:`encounter_to_fhir` without the model validation."""
     _check_export_id("encounter", e.id)
     what = f"encounter {e.id}"
     if e.status not in ENCOUNTER_STATUSES:
@@ -383,12 +420,21 @@ def encounter_to_fhir(
     }
     if e.reason:
         resource["reasonCode"] = [{"text": e.reason}]
-    return _export_validated(FhirEncounter, resource, what)
+    return resource
 
 
 def note_to_document_reference(
     n: Note, patient_id: str, *, references: References = ReferenceStyle.URN_UUID
 ) -> dict[str, Any]:
+    """The DocumentReference for ``n`` (text inline as base64), validated."""
+    resource = document_reference_resource(n, patient_id, references=references)
+    return _export_validated(DocumentReference, resource, f"note {n.id}")
+
+
+def document_reference_resource(
+    n: Note, patient_id: str, *, references: References = ReferenceStyle.URN_UUID
+) -> dict[str, Any]:
+    """Like :func:`note_to_document_reference` without the model validation."""
     _check_export_id("note", n.id)
     what = f"note {n.id}"
     try:
@@ -439,7 +485,7 @@ def note_to_document_reference(
             ]
         },
     }
-    return _export_validated(DocumentReference, resource, what)
+    return resource
 
 
 # --- FHIR -> records -----------------------------------------------------------------
@@ -457,124 +503,131 @@ def validate_resource(resource: object) -> ValidatedResource:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or resource_type not in _MODELS:
         raise _reject("the resource is not a Patient, Encounter or DocumentReference")
-    data = _validate_model(_MODELS[resource_type], resource)
-    if resource_type == "Patient":
-        gender = data.get("gender")
-        if gender is not None and gender not in ADMINISTRATIVE_GENDERS:
+    # FHIR JSON has no null members, and the models let a null through even for a
+    # required element (then typed as present): drop them, so "missing" is reported.
+    resource = _without_nulls(resource, 1)
+    model = _validate_model(_MODELS[resource_type], resource)
+    if isinstance(model, FhirPatient):
+        if model.gender is not None and model.gender not in ADMINISTRATIVE_GENDERS:
             raise _reject("Patient.gender is not an administrative-gender code")
-        return ValidatedResource(resource_type, data)
-    if resource_type == "Encounter":
-        _check_encounter(data)
-        return ValidatedResource(resource_type, data)
-    text = _check_document_reference(data, resource)
-    return ValidatedResource(resource_type, data, text)
+        return ValidatedResource(model)
+    if isinstance(model, FhirEncounter):
+        _check_encounter(model)
+        return ValidatedResource(model)
+    assert isinstance(model, DocumentReference)
+    return ValidatedResource(model, _check_document_reference(model, resource))
 
 
-def _check_encounter(data: Mapping[str, Any]) -> None:
-    if data.get("status") not in ENCOUNTER_STATUSES:
+_MAX_RESOURCE_DEPTH: Final = 64
+
+
+def _without_nulls(node: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    """A copy of ``node`` without null object members (nulls in lists stay)."""
+    if depth > _MAX_RESOURCE_DEPTH:
+        raise _reject(f"the resource is nested deeper than {_MAX_RESOURCE_DEPTH} levels")
+    result: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, Mapping):
+            result[key] = _without_nulls(value, depth + 1)
+        elif isinstance(value, list):
+            result[key] = _list_without_nulls(value, depth + 1)
+        elif value is not None:
+            result[key] = value
+    return result
+
+
+def _list_without_nulls(items: list[Any], depth: int) -> list[Any]:
+    if depth > _MAX_RESOURCE_DEPTH:
+        raise _reject(f"the resource is nested deeper than {_MAX_RESOURCE_DEPTH} levels")
+    return [
+        _without_nulls(item, depth + 1)
+        if isinstance(item, Mapping)
+        else _list_without_nulls(item, depth + 1)
+        if isinstance(item, list)
+        else item
+        for item in items
+    ]
+
+
+def _check_encounter(model: FhirEncounter) -> None:
+    if model.status not in ENCOUNTER_STATUSES:
         raise _reject("Encounter.status is not an encounter-status code")
-    cls = data.get("class")
-    if (
-        not isinstance(cls, Mapping)
-        or cls.get("system") != ACT_CODE_SYSTEM
-        or cls.get("code") not in ENCOUNTER_CLASSES
-    ):
+    cls = model.class_fhir
+    if cls.system != ACT_CODE_SYSTEM or cls.code not in ENCOUNTER_CLASSES:
         raise _reject("Encounter.class is not a v3-ActCode encounter class")
-    period = data.get("period")
-    if not isinstance(period, Mapping) or "start" not in period:
+    if model.period is None or model.period.start is None:
         # The console orders its worklist by start; a visit without one cannot be shown.
         raise _reject("Encounter.period.start is missing")
 
 
-def _check_document_reference(data: Mapping[str, Any], raw_resource: Mapping[str, Any]) -> str:
-    if data.get("status") != "current":
+def _check_document_reference(model: DocumentReference, raw: Mapping[str, Any]) -> str:
+    if model.status != "current":
         raise _reject("DocumentReference.status is not current (superseded notes are not imported)")
-    doc_status = data.get("docStatus")
-    if doc_status is not None and doc_status not in _NOTE_STATUS_BY_DOC_STATUS:
+    if model.docStatus is not None and model.docStatus not in _NOTE_STATUS_BY_DOC_STATUS:
         raise _reject("DocumentReference.docStatus is not preliminary, final or amended")
-    if _note_type(data) is None:
+    if _note_type(model) is None:
         raise _reject("DocumentReference.type has no supported LOINC note code (11506-3, 11488-4)")
-    if _reference_of(data.get("subject")) is None:
+    if model.subject is None or model.subject.reference is None:
         raise _reject("DocumentReference.subject is missing")
-    context = data.get("context")
-    encounters = context.get("encounter") if isinstance(context, Mapping) else None
-    if not isinstance(encounters, list) or len(encounters) != 1:
+    encounters = model.context.encounter if model.context is not None else None
+    if encounters is None or len(encounters) != 1:
         raise _reject("DocumentReference.context.encounter must hold exactly one reference")
-    if _reference_of(encounters[0]) is None:
+    if encounters[0].reference is None:
         raise _reject("DocumentReference.context.encounter[0].reference is missing")
-    content = data.get("content")
-    if not isinstance(content, list) or not content:
+    if not model.content:
         raise _reject("DocumentReference.content is missing")
-    return _attachment_text(content[0].get("attachment"), raw_resource)
+    return _attachment_text(model, raw)
 
 
-def _note_type(data: Mapping[str, Any]) -> NoteType | None:
-    for coding in _codings(data.get("type")):
-        code = coding.get("code")
-        if coding.get("system") == LOINC_SYSTEM and isinstance(code, str):
-            note_type = NOTE_TYPES_BY_LOINC.get(code)
-            if note_type is not None:
-                return note_type
-    return None
+def _note_type(model: DocumentReference) -> NoteType | None:
+    code = _has_coding(model.type, LOINC_SYSTEM, NOTE_TYPES_BY_LOINC)
+    return NOTE_TYPES_BY_LOINC[code] if code is not None else None
 
 
-def _attachment_text(attachment: object, raw_resource: Mapping[str, Any]) -> str:
+def _raw_attachment_data(raw: Mapping[str, Any]) -> object:
+    # Only called after model validation, so content[0].attachment exists.
+    content = raw.get("content")
+    first = content[0] if isinstance(content, list) and content else None
+    attachment = first.get("attachment") if isinstance(first, Mapping) else None
+    return attachment.get("data") if isinstance(attachment, Mapping) else None
+
+
+def _attachment_text(model: DocumentReference, raw: Mapping[str, Any]) -> str:
     where = "DocumentReference.content[0].attachment"
-    if not isinstance(attachment, Mapping):
-        raise _reject(f"{where} is missing")
-    content_type = attachment.get("contentType")
-    if content_type is not None and not _is_utf8_text_plain(str(content_type)):
+    attachment = model.content[0].attachment
+    if attachment.contentType is not None and not _is_utf8_text_plain(attachment.contentType):
         raise _reject(f"{where}.contentType is not supported (text/plain in UTF-8 only)")
     # The models decode base64 leniently (they skip stray characters), so the
-    # original string is decoded here, strictly.
-    encoded = _raw_attachment_data(raw_resource)
-    size = attachment.get("size")
-    if encoded is None and "data" in attachment:
-        raise _reject(f"{where}.data is not valid base64")
+    # string from the input is decoded here, strictly.
+    encoded = _raw_attachment_data(raw)
     if encoded is None:
-        if "url" in attachment:
+        if attachment.url is not None:
             raise _reject(f"{where} has only a url; notes by url are not supported yet")
-        if size == 0:
-            encoded = ""  # how an empty note is exported: size 0 and no data
-        else:
+        if attachment.size != 0:
             raise _reject(f"{where}.data is missing")
+        encoded = ""  # how an empty note is exported: size 0 and no data
+    if not isinstance(encoded, str):
+        raise _reject(f"{where}.data is not valid base64")
     compact = _BASE64_WHITESPACE_RE.sub("", encoded)
     if len(compact) > (MAX_NOTE_TEXT_BYTES + 2) // 3 * 4:
         raise _reject(f"{where}.data is over the {MAX_NOTE_TEXT_BYTES}-byte note limit")
     try:
-        raw = base64.b64decode(compact, validate=True)
+        data = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise _reject(f"{where}.data is not valid base64") from None
-    if len(raw) > MAX_NOTE_TEXT_BYTES:
+    if len(data) > MAX_NOTE_TEXT_BYTES:
         raise _reject(f"{where}.data is over the {MAX_NOTE_TEXT_BYTES}-byte note limit")
     try:
-        text = raw.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _reject(f"{where}.data is not UTF-8 text") from None
-    if size is not None and size != len(raw):
+    if attachment.size is not None and attachment.size != len(data):
         raise _reject(f"{where}.size does not match the data")
-    expected_hash = attachment.get("hash")
-    if expected_hash is not None:
-        digest = hashlib.sha1(raw).digest()  # noqa: S324 - R4 defines the hash as SHA-1
-        try:
-            given = base64.b64decode(_BASE64_WHITESPACE_RE.sub("", str(expected_hash)))
-        except (binascii.Error, ValueError):
-            given = b""
-        if given != digest:
-            raise _reject(f"{where}.hash does not match the data")
+    # SHA-1 because R4 defines Attachment.hash as one; it is an integrity check here.
+    digest = hashlib.sha1(data).digest()  # noqa: S324
+    if attachment.hash is not None and attachment.hash != digest:
+        raise _reject(f"{where}.hash does not match the data")
     return text
-
-
-def _raw_attachment_data(raw_resource: Mapping[str, Any]) -> str | None:
-    # Called only after model validation, so the shape is known to be right.
-    content = raw_resource.get("content")
-    if not isinstance(content, list) or not content or not isinstance(content[0], Mapping):
-        return None
-    attachment = content[0].get("attachment")
-    if not isinstance(attachment, Mapping):
-        return None
-    data = attachment.get("data")
-    return data if isinstance(data, str) else None
 
 
 def _is_utf8_text_plain(content_type: str) -> bool:
@@ -589,43 +642,44 @@ def _is_utf8_text_plain(content_type: str) -> bool:
 
 
 def _as_validated(
-    resource: Mapping[str, Any] | ValidatedResource, expected: str
-) -> ValidatedResource:
+    resource: Mapping[str, Any] | ValidatedResource, model_type: type[_M]
+) -> tuple[_M, ValidatedResource]:
     valid = resource if isinstance(resource, ValidatedResource) else validate_resource(resource)
-    if valid.resource_type != expected:
-        raise _reject(f"the resource is not of type {expected}")
-    return valid
+    if not isinstance(valid.model, model_type):
+        raise _reject(f"the resource is not of type {model_type.get_resource_type()}")
+    return valid.model, valid
 
 
 def patient_from_fhir(
     resource: Mapping[str, Any] | ValidatedResource, *, local_id: str | None = None
 ) -> Patient:
     """A Patient record; ``local_id`` defaults to the urn:uuid identifier, else ``id``."""
-    data = _as_validated(resource, "Patient").data
+    model, _ = _as_validated(resource, FhirPatient)
     family = given = ""
-    names = [n for n in data.get("name", []) if isinstance(n, Mapping)]
+    names = model.name or []
     # Prefer the official name, as the console writes it; else the first.
-    name = next((n for n in names if n.get("use") == "official"), names[0] if names else None)
+    name = next((n for n in names if n.use == "official"), names[0] if names else None)
     if name is not None:
-        family = str(name.get("family", ""))
-        given = " ".join(str(g) for g in name.get("given", []))
-    mrn = ""
-    for ident in data.get("identifier", []):
-        if any(
-            c.get("system") == IDENTIFIER_TYPE_SYSTEM and c.get("code") == "MR"
-            for c in _codings(ident.get("type"))
-        ) and isinstance(ident.get("value"), str):
-            mrn = ident["value"]
-            break
+        family = name.family or ""
+        # A null in a primitive list only lines a value up with its extension.
+        given = " ".join(g for g in name.given or [] if g is not None)
+    mrn = next(
+        (
+            ident.value
+            for ident in model.identifier or []
+            if ident.value is not None and _has_coding(ident.type, IDENTIFIER_TYPE_SYSTEM, ["MR"])
+        ),
+        "",
+    )
     return Patient(
-        id=local_id if local_id is not None else default_local_id(data),
+        id=local_id if local_id is not None else default_local_id(model),
         family_name=family,
         given_name=given,
-        birth_date=str(data.get("birthDate", "")),
-        gender=str(data.get("gender", "unknown")),
+        birth_date=_date_text(model.birthDate),
+        gender=model.gender or "unknown",
         mrn=mrn,
         updated_at=_time_or_now(
-            data.get("meta", {}).get("lastUpdated"), "Patient.meta.lastUpdated"
+            model.meta.lastUpdated if model.meta else None, "Patient.meta.lastUpdated"
         ),
     )
 
@@ -637,29 +691,28 @@ def encounter_from_fhir(
     local_id: str | None = None,
 ) -> Encounter:
     """An Encounter record; ``patient_id`` defaults to the id in ``subject``."""
-    data = _as_validated(resource, "Encounter").data
+    model, _ = _as_validated(resource, FhirEncounter)
     if patient_id is None:
-        ref = _reference_of(data.get("subject"))
+        ref = model.subject.reference if model.subject is not None else None
         patient_id = local_id_from_reference(ref, "Patient") if ref is not None else None
         if patient_id is None:
             raise _reject("Encounter.subject is not a Patient reference")
     reason = ""
-    for concept in data.get("reasonCode", []):
-        text = concept.get("text") if isinstance(concept, Mapping) else None
-        if not isinstance(text, str):
-            text = next((c.get("display") for c in _codings(concept) if c.get("display")), None)
-        if isinstance(text, str):
+    for concept in model.reasonCode or []:
+        text = concept.text or next((c.display for c in concept.coding or [] if c.display), None)
+        if text:
             reason = text
             break
+    assert model.period is not None  # validate_resource requires period.start
     return Encounter(
-        id=local_id if local_id is not None else default_local_id(data),
+        id=local_id if local_id is not None else default_local_id(model),
         patient_id=patient_id,
-        start=_import_time(str(data["period"]["start"]), "Encounter.period.start"),
-        status=str(data["status"]),
-        encounter_class=str(data["class"]["code"]),
+        start=_import_time(model.period.start, "Encounter.period.start"),
+        status=model.status or "unknown",
+        encounter_class=model.class_fhir.code or "",
         reason=reason,
         updated_at=_time_or_now(
-            data.get("meta", {}).get("lastUpdated"), "Encounter.meta.lastUpdated"
+            model.meta.lastUpdated if model.meta else None, "Encounter.meta.lastUpdated"
         ),
     )
 
@@ -671,30 +724,28 @@ def note_from_document_reference(
     local_id: str | None = None,
 ) -> Note:
     """A Note record with ``version=0``: the store assigns real versions."""
-    valid = _as_validated(resource, "DocumentReference")
-    data = valid.data
+    model, valid = _as_validated(resource, DocumentReference)
     if encounter_id is None:
-        ref = _reference_of(data["context"]["encounter"][0])
+        assert model.context is not None and model.context.encounter
+        ref = model.context.encounter[0].reference
         encounter_id = local_id_from_reference(ref, "Encounter") if ref is not None else None
         if encounter_id is None:
             raise _reject("DocumentReference.context.encounter is not an Encounter reference")
-    note_type = _note_type(data)
+    note_type = _note_type(model)
     assert note_type is not None  # validate_resource rejects notes without one
-    attachment = data["content"][0]["attachment"]
-    updated = _time_or_now(
-        data.get("date", data.get("meta", {}).get("lastUpdated")), "DocumentReference.date"
-    )
-    creation = attachment.get("creation")
+    last_updated = model.meta.lastUpdated if model.meta else None
+    updated = _time_or_now(model.date or last_updated, "DocumentReference.date")
+    creation = model.content[0].attachment.creation
     return Note(
-        id=local_id if local_id is not None else default_local_id(data),
+        id=local_id if local_id is not None else default_local_id(model),
         encounter_id=encounter_id,
         text=valid.note_text or "",
         version=0,
         note_type=note_type,
-        status=_NOTE_STATUS_BY_DOC_STATUS[str(data.get("docStatus", "preliminary"))],
+        status=_NOTE_STATUS_BY_DOC_STATUS[model.docStatus or "preliminary"],
         created_at=(
             _import_time(creation, "DocumentReference.content[0].attachment.creation")
-            if isinstance(creation, str)
+            if creation is not None
             else updated
         ),
         updated_at=updated,
@@ -715,7 +766,9 @@ __all__ = [
     "canonical_uuid",
     "default_local_id",
     "describe_validation_error",
+    "document_reference_resource",
     "encounter_from_fhir",
+    "encounter_resource",
     "encounter_to_fhir",
     "format_reference",
     "identifier_uuid",
@@ -725,6 +778,7 @@ __all__ = [
     "note_from_document_reference",
     "note_to_document_reference",
     "patient_from_fhir",
+    "patient_resource",
     "patient_to_fhir",
     "validate_resource",
 ]
