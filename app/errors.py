@@ -13,6 +13,7 @@ The tree::
     │   │   └── KeyMismatchError      the keyring holds a key that does not open the store
     │   ├── PassphraseRequiredError   the store is passphrase-protected -> ask for it
     │   ├── WrongPassphraseError      passphrase does not open the store -> ask again
+    │   ├── PassphraseTooShortError   a new passphrase is too short -> ask for a longer one
     │   ├── StoreDamagedError         truncated or corrupted file -> restore from backup / support
     │   ├── StoreMissingError         metadata says a store existed but the file is gone -> restore
     │   ├── SchemaTooNewError         written by a newer console -> upgrade the console
@@ -55,6 +56,7 @@ MESSAGES: dict[str, str] = {
     "store.passphrase_required": (
         "The record store is protected by a passphrase. Enter it to unlock."
     ),
+    "store.passphrase_too_short": "A passphrase needs at least {minimum} characters.",
     "store.wrong_passphrase": "The passphrase does not open the record store. Try again.",
     "store.damaged": (
         "The record store at {path} is damaged ({reason}). It was left untouched; "
@@ -132,6 +134,14 @@ class KeyMismatchError(KeyMissingError):
 
 class PassphraseRequiredError(StoreError):
     message_key = "store.passphrase_required"
+
+
+class PassphraseTooShortError(StoreError):
+    message_key = "store.passphrase_too_short"
+
+    @property
+    def minimum(self) -> int:
+        return int(self.params["minimum"])
 
 
 class WrongPassphraseError(StoreError):

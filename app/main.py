@@ -62,6 +62,7 @@ def run_gui(
     try:
         # asyncio.run(main(), loop_factory=...) needs Python 3.12; Runner is the 3.11 spelling.
         with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+            runner.get_loop().set_exception_handler(handler.on_loop_exception)
             return runner.run(
                 _main(
                     profile,
@@ -101,8 +102,6 @@ async def _main(
     idle_lock_ms: int | None,
     holder: dict[str, QtMainWindow],
 ) -> int:
-    from storage.keys import META_FILE
-    from storage.store import EncryptedStore
     from ui.main_window import QtMainWindow
 
     events = ConsoleEvents()
@@ -120,6 +119,23 @@ async def _main(
 
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     holder["window"] = window
+    try:
+        return await _run_window(window, profile, events, demo, settings_error, key_source)
+    finally:
+        holder.pop("window", None)
+        window.deleteLater()  # freed while the loop still runs, on the GUI thread
+
+
+async def _run_window(
+    window: QtMainWindow,
+    profile: Path,
+    events: ConsoleEvents,
+    demo: bool,
+    settings_error: ConsoleError | None,
+    key_source: KeySource | None,
+) -> int:
+    from storage.store import EncryptedStore, store_exists
+
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     _stop_on_signals(window)
@@ -134,7 +150,7 @@ async def _main(
         return await EncryptedStore.open(profile, passphrase=passphrase, key_source=source)
 
     store = await window.startup.obtain_store(
-        open_store, key_source=key_source, new_store=not (profile / META_FILE).exists()
+        open_store, key_source=key_source, new_store=not store_exists(profile)
     )
     if store is None:
         # Either the user quit at the prompt (the window is closing) or the error

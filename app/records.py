@@ -41,6 +41,10 @@ class NoteStatus(StrEnum):
     SIGNED = "signed"
 
 
+# Passphrase mode: shorter ones are refused when a store is created.
+MIN_PASSPHRASE_LENGTH = 8
+
+
 class KeySource(StrEnum):
     KEYRING = "keyring"
     PASSPHRASE = "passphrase"

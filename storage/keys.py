@@ -27,11 +27,11 @@ from app.errors import (
     KeyMissingError,
     KeyringUnavailableError,
     PassphraseRequiredError,
+    PassphraseTooShortError,
     StoreDamagedError,
-    StoreError,
     WrongPassphraseError,
 )
-from app.records import KeySource, utc_now
+from app.records import MIN_PASSPHRASE_LENGTH, KeySource, utc_now
 
 KEYRING_SERVICE = "clinician-console"
 META_FILE = "store.json"
@@ -39,7 +39,6 @@ _KEY_CHECK_LABEL = b"clinician-console store key check v1"
 # Same strength as SQLCipher 4's own passphrase KDF (PBKDF2-HMAC-SHA512, 256,000
 # iterations), so the check is no cheaper to attack than the database itself.
 _PASSPHRASE_CHECK_ITERATIONS = 256_000
-MIN_PASSPHRASE_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -213,7 +212,7 @@ def create_passphrase_key(store_id: str, passphrase: str | None) -> tuple[StoreK
     if passphrase is None:
         raise PassphraseRequiredError()
     if len(passphrase) < MIN_PASSPHRASE_LENGTH:
-        raise StoreError(reason=f"a passphrase needs at least {MIN_PASSPHRASE_LENGTH} characters")
+        raise PassphraseTooShortError(minimum=MIN_PASSPHRASE_LENGTH)
     salt = secrets.token_bytes(16)
     meta = StoreMeta(
         store_id=store_id,

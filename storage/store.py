@@ -53,6 +53,11 @@ DB_FILE = "store.db"
 PENDING_AUDIT_FILE = "audit-pending.jsonl"
 
 
+def store_exists(profile: Path) -> bool:
+    """Whether this profile already has a store (so the UI asks to unlock, not to create)."""
+    return (profile / keys.META_FILE).exists() or (profile / DB_FILE).exists()
+
+
 class EncryptedStore:
     """Async facade; every method's SQL runs on the store's own worker thread."""
 
@@ -104,18 +109,28 @@ class EncryptedStore:
         )
 
     @property
+    def sqlcipher_version(self) -> str:
+        return database.sqlcipher_version()
+
+    @property
     def store_id(self) -> str:
         return self._meta.store_id
 
     async def lock(self) -> None:
-        """Close the database and drop the key; data calls raise StoreLockedError until unlock."""
+        """Close the database and drop the key; data calls raise StoreLockedError until unlock.
+
+        The store locks even when the audit entry cannot be written (full disk):
+        an idle logoff that fails open would be worse than a missing "lock" entry.
+        """
         if self._state is not StoreState.UNLOCKED:
             return
-        await self._run(
-            lambda conn: audit_and_commit(conn, self._actor, "lock", "store", self.store_id)
-        )
-        await self._worker.run(self._close_conn)
-        self._state = StoreState.LOCKED
+        try:
+            await self._run(
+                lambda conn: audit_and_commit(conn, self._actor, "lock", "store", self.store_id)
+            )
+        finally:
+            await self._worker.run(self._close_conn)
+            self._state = StoreState.LOCKED
 
     async def unlock(self, passphrase: str | None = None) -> None:
         if self._state is StoreState.UNLOCKED:

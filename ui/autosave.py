@@ -130,6 +130,9 @@ class Autosaver(QObject):
                 self._set_state(SaveKind.SAVING)
                 try:
                     result = await self._notes.save(note_id, text, source=self)
+                except asyncio.CancelledError:
+                    self._pending.setdefault(note_id, text)  # shutting down: keep it pending
+                    raise
                 except Exception as exc:
                     # Text typed while this save ran is newer and wins.
                     self._pending.setdefault(note_id, text)

@@ -7,11 +7,11 @@ patient data reaches the screen, the log or a crash report by way of ``str(exc)`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
 import threading
-import traceback
 import warnings
 from collections.abc import Callable
 from types import TracebackType
@@ -21,6 +21,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.errors import ConsoleError
+from app.logging_setup import safe_exception_text
+from app.logging_setup import scrub as scrub_identifiers
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +30,13 @@ GENERIC_MESSAGE = (
     "Something went wrong ({kind}). Your work is kept; details were written to the log."
 )
 
-# Library messages often embed values as reprs ('...' or "..."); those are the
+# Warning texts often embed values as reprs ('...' or "..."); those are the
 # places patient text would show up, so they are blanked before logging.
 _QUOTED = re.compile(r"(['\"]).*?\1", re.DOTALL)
 
 
 def scrub(text: str) -> str:
-    return _QUOTED.sub("'…'", text)
+    return scrub_identifiers(_QUOTED.sub("'…'", text))
 
 
 def user_text(exc: BaseException) -> str:
@@ -45,13 +47,8 @@ def user_text(exc: BaseException) -> str:
 
 
 def log_text(exc: BaseException, tb: TracebackType | None = None) -> str:
-    """A scrubbed one-exception report: type, safe message and the frames (no locals)."""
-    if isinstance(exc, ConsoleError):
-        message = f"{exc.message_key}: {exc.user_message()}"
-    else:
-        message = scrub(str(exc))
-    frames = "".join(traceback.format_tb(tb if tb is not None else exc.__traceback__))
-    return f"{type(exc).__qualname__}: {message}\n{frames}".rstrip()
+    """Frames and exception types, but library messages withheld (app.logging_setup)."""
+    return safe_exception_text(type(exc), exc, tb if tb is not None else exc.__traceback__)
 
 
 class QtNoticeBar(QFrame):
@@ -153,6 +150,16 @@ class ExceptionHandler:
                 self._saved[0](exc_type, exc, tb)
             return
         log.error("Unhandled exception: %s", log_text(exc, tb))
+        self._notify(exc)
+
+    def on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's exception handler: a task failed and nobody awaited it."""
+        exc = context.get("exception")
+        if not isinstance(exc, BaseException):
+            # asyncio's own messages ("Unclosed ...", slow callbacks) carry no record data.
+            log.warning("asyncio: %s", scrub(str(context.get("message", ""))))
+            return
+        log.error("Unhandled exception in a task: %s", log_text(exc))
         self._notify(exc)
 
     def _on_thread_exception(self, args: threading.ExceptHookArgs) -> None:

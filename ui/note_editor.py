@@ -190,9 +190,14 @@ class QtNoteEditor(QWidget):
         # so moving on to another visit loses nothing.
         self._autosaver.save_now()
         self._stack.setCurrentWidget(self.loading_label)
-        note = await self._notes.open_or_create_note(
-            summary.encounter.id, summary.note_id, source=self
-        )
+        try:
+            note = await self._notes.open_or_create_note(
+                summary.encounter.id, summary.note_id, source=self
+            )
+        except BaseException:
+            if seq == self._open_seq:  # back to what was shown; run_op reports the error
+                self._stack.setCurrentIndex(2 if self._note is not None else 0)
+            raise
         if seq != self._open_seq:
             return None  # the user picked another visit meanwhile
         self._summary = summary
@@ -241,7 +246,8 @@ class QtNoteEditor(QWidget):
         if self._note is not None:
             note = self._note
             self.version_label.setText(
-                f"{note.note_type.display} · {note.status.value} · version {self._version}"
+                f"{note.note_type.display} · {note.status.value.capitalize()} · "
+                f"version {self._version}"
             )
 
     # -- editing ---------------------------------------------------------
@@ -280,4 +286,3 @@ class QtNoteEditor(QWidget):
 
     async def flush(self) -> bool:
         return await self._autosaver.flush()
-

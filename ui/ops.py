@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from ui.errors import ErrorPresenter
+from ui.errors import ErrorPresenter, log_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,7 +47,7 @@ def _find_child(widget: QWidget | None, cls: type[QObject]) -> Any:
     # Walk up from the widget so a dialog parented to the main window finds
     # the window's presenter instead of needing one of its own.
     while widget is not None:
-        found = widget.findChild(cls, "", Qt.FindChildOption.FindDirectChildrenOnly)
+        found = widget.findChild(cls, options=Qt.FindChildOption.FindDirectChildrenOnly)
         if found is not None:
             return found
         widget = widget.parentWidget()
@@ -99,7 +99,7 @@ def run_op(
         if presenter is not None:
             presenter.present(exc, context=context)
         else:
-            log.error("%s failed without a presenter: %s", context or "operation", type(exc))
+            log.error("%s failed without a presenter: %s", context or "operation", log_text(exc))
 
     task.add_done_callback(_finished)
     return task

@@ -23,6 +23,7 @@ from app.events import ConsoleEvents
 from app.records import EncounterSummary, Note, SaveResult
 from app.services import NotesService
 from ui.format import clock, day_and_clock, note_state
+from ui.ops import run_op
 
 LOADING_TEXT = "Loading today's visits…"
 EMPTY_TEXT = "No visits on the worklist yet.\nImported or scheduled visits will appear here."
@@ -77,15 +78,19 @@ class _VisitDelegate(QStyledItemDelegate):
         painter.setFont(bold)
         painter.setPen(QColor("#0f766e") if not selected else text_color)
         top = QRect(inner.left(), inner.top(), time_w, line_h)
-        painter.drawText(top, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         clock(summary.encounter.start))
+        painter.drawText(
+            top,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            clock(summary.encounter.start),
+        )
         painter.setPen(text_color)
         name_rect = QRect(inner.left() + time_w, inner.top(), inner.width() - time_w, line_h)
         name = QFontMetrics(bold).elidedText(
             summary.patient.display_name, Qt.TextElideMode.ElideRight, name_rect.width()
         )
-        painter.drawText(name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         name)
+        painter.drawText(
+            name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name
+        )
 
         badge = note_state(summary)
         painter.setFont(base)
@@ -111,8 +116,9 @@ class _VisitDelegate(QStyledItemDelegate):
             Qt.TextElideMode.ElideRight,
             reason_rect.width(),
         )
-        painter.drawText(reason_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         reason)
+        painter.drawText(
+            reason_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, reason
+        )
         painter.restore()
 
 
@@ -247,6 +253,4 @@ class QtWorklist(QWidget):
         self._update(None, result.note_id, result.version)
 
     def _on_records_did_import(self, result: object) -> None:
-        from ui.ops import run_op  # noqa: PLC0415 (keeps the module import graph flat)
-
         run_op(self, self.reload(), busy=False, context="Reload worklist")

@@ -1,0 +1,365 @@
+"""QtMainWindow: worklist and search on the left, the encounter's note on the right.
+
+The window starts on the startup view (opening the store) and switches to the
+console once the composition root calls :meth:`attach`. Closing the window
+(or Quit) flushes autosave before the window really closes; the composition
+root waits for ``closed`` and then stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFrame,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.errors import ConsoleError
+from app.events import ConsoleEvents
+from app.records import EncounterSummary, KeySource, SearchHit
+from app.services import NotesService
+from ui.about import QtAboutDialog
+from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
+from ui.errors import ErrorPresenter, QtNoticeBar, user_text
+from ui.history import QtNoteHistory
+from ui.note_editor import QtNoteEditor
+from ui.ops import BusyTracker, run_op
+from ui.search import QtSearchPanel
+from ui.startup import LockableStore, QtStartupView
+from ui.status import QtStoreStatus
+from ui.unlock import IdleWatcher, QtLockScreen
+from ui.worklist import QtWorklist
+
+log = logging.getLogger(__name__)
+
+UNSAVED_ON_CLOSE = (
+    "The note could not be saved, so the console stayed open. Free some disk space "
+    "(the console keeps retrying), or close again to quit without the last changes."
+)
+
+
+def idle_reason(timeout_ms: int) -> str:
+    minutes = timeout_ms / 60_000
+    if minutes >= 1 and minutes == int(minutes):
+        unit = "minute" if minutes == 1 else "minutes"
+        return f"The console locked itself after {int(minutes)} {unit} without input."
+    return "The console locked itself after a period without input."
+
+
+class QtMainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(
+        self,
+        events: ConsoleEvents,
+        *,
+        idle_lock_ms: int | None = None,
+        debounce_ms: int = DEBOUNCE_MS,
+        retry_ms: int = RETRY_MS,
+        sqlcipher_version: Callable[[], str | None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Clinician Console")
+        self.resize(1280, 800)
+        self.events = events
+        self._idle_lock_ms = idle_lock_ms
+        self._debounce_ms = debounce_ms
+        self._retry_ms = retry_ms
+        self._sqlcipher_version = sqlcipher_version
+        self.presenter = ErrorPresenter(self)
+        self.busy = BusyTracker(self)
+        self.notes: NotesService | None = None
+        self.store: LockableStore | None = None
+        self.autosaver: Autosaver | None = None
+        self.worklist: QtWorklist | None = None
+        self.search: QtSearchPanel | None = None
+        self.editor: QtNoteEditor | None = None
+        self.history_dialog: QtNoteHistory | None = None
+        self.about_dialog: QtAboutDialog | None = None
+        self.idle: IdleWatcher | None = None
+        self._locked = False
+        self._locking = False
+        self._may_close = False
+        self._close_refused = False
+        self._closing: asyncio.Task[None] | None = None
+
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        self.notice = QtNoticeBar(central)
+        self.presenter.notice.connect(self.notice.show_message)
+        self._stack = QStackedWidget(central)
+        self.startup = QtStartupView(self._stack)
+        self.startup.quit_requested.connect(self.close)
+        self._stack.addWidget(self.startup)
+        column.addWidget(self.notice)
+        column.addWidget(self._stack, 1)
+        self.setCentralWidget(central)
+        self.lock_screen = QtLockScreen(central)
+        self.lock_screen.unlock_requested.connect(self._on_unlock_requested)
+        self.lock_screen.quit_requested.connect(self.close)
+
+        self.status = QtStoreStatus(events, self)
+        self.setStatusBar(self.status)
+        self.busy.busy_changed.connect(self.status.set_busy)
+        self.startup.page_changed.connect(self.status.set_startup_page)
+        self._build_menus()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.lock_action = QAction("&Lock now", self)
+        self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lock_action.triggered.connect(self._on_lock_triggered)
+        self.lock_action.setEnabled(False)
+        file_menu.addAction(self.lock_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        note_menu = self.menuBar().addMenu("&Note")
+        self.history_action = QAction("&History…", self)
+        self.history_action.setShortcut(QKeySequence("Ctrl+H"))
+        self.history_action.triggered.connect(self._on_history_triggered)
+        self.history_action.setEnabled(False)
+        note_menu.addAction(self.history_action)
+        self.find_action = QAction("&Find in notes", self)
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.find_action.triggered.connect(self._on_find_triggered)
+        self.find_action.setEnabled(False)
+        note_menu.addAction(self.find_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Clinician Console", self)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+
+    # -- attaching the opened store --------------------------------------
+    async def attach(self, notes: NotesService, store: LockableStore) -> None:
+        """Build the console over an open store and load the worklist."""
+        self.notes = notes
+        self.store = store
+        self.autosaver = Autosaver(
+            notes, debounce_ms=self._debounce_ms, retry_ms=self._retry_ms, parent=self
+        )
+        console = QSplitter(Qt.Orientation.Horizontal, self._stack)
+        console.setObjectName("console")
+        console.setChildrenCollapsible(False)
+        console.setHandleWidth(1)
+        sidebar = QFrame(console)
+        sidebar.setObjectName("sidebar")
+        side = QVBoxLayout(sidebar)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.setSpacing(0)
+        self.search = QtSearchPanel(notes, sidebar)
+        self.worklist = QtWorklist(notes, self.events, sidebar)
+        side.addWidget(self.search)
+        side.addWidget(self.worklist, 1)
+        self.editor = QtNoteEditor(notes, self.events, self.autosaver, console)
+        console.addWidget(sidebar)
+        console.addWidget(self.editor)
+        console.setStretchFactor(1, 1)
+        console.setSizes([380, 900])
+        self._console = console
+        self._stack.addWidget(console)
+        self._stack.setCurrentWidget(console)
+
+        self.worklist.encounter_selected.connect(self._on_encounter_selected)
+        self.search.hit_activated.connect(self._on_hit_activated)
+        self.search.active_changed.connect(self._on_search_active_changed)
+        self.editor.history_requested.connect(self.show_history)
+        self.editor.note_opened.connect(self._on_note_opened)
+        self.autosaver.state_changed.connect(self.status.set_save_state)
+        self.status.set_save_state(self.autosaver.state)
+        self.autosaver.saved.connect(self.editor.set_version)
+        self.lock_action.setEnabled(True)
+        self.find_action.setEnabled(True)
+
+        self.events.store_did_change_state.emit(store.status)
+        if self._idle_lock_ms:
+            self.idle = IdleWatcher(self._idle_lock_ms, self)
+            self.idle.idle.connect(self._on_idle)
+            self.idle.start()
+        await self.worklist.reload()
+
+    # -- navigation ------------------------------------------------------
+    def _on_encounter_selected(self, summary: EncounterSummary) -> None:
+        if self.editor is not None:
+            run_op(self, self.editor.open_encounter(summary), context="Open note")
+
+    def _on_hit_activated(self, hit: SearchHit) -> None:
+        if self.worklist is None or self.editor is None:
+            return
+        current = self.worklist.current_summary()
+        note = self.editor.note
+        if note is not None and note.id == hit.note_id and not self.editor.is_loading():
+            return  # already open (a double click reports the hit twice)
+        if current is not None and current.encounter.id == hit.encounter_id:
+            # Already selected: re-open in case the editor shows another note.
+            run_op(self, self.editor.open_encounter(current), context="Open note")
+        elif not self.worklist.select_encounter(hit.encounter_id):
+            run_op(self, self._open_after_reload(hit.encounter_id), context="Open note")
+
+    async def _open_after_reload(self, encounter_id: str) -> None:
+        if self.worklist is not None:
+            await self.worklist.reload()
+            self.worklist.select_encounter(encounter_id)
+
+    def _on_search_active_changed(self, active: bool) -> None:
+        if self.worklist is not None:
+            self.worklist.setVisible(not active)
+
+    def _on_note_opened(self, _note: object) -> None:
+        self.history_action.setEnabled(True)
+
+    def _on_find_triggered(self) -> None:
+        if self.search is not None:
+            self.search.field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.search.field.selectAll()
+
+    # -- dialogs ---------------------------------------------------------
+    def _on_history_triggered(self) -> None:
+        if self.editor is not None and self.editor.note is not None:
+            self.show_history(self.editor.note.id)
+
+    def show_history(self, note_id: str) -> QtNoteHistory | None:
+        if self.notes is None or self.autosaver is None:
+            return None
+        if self.history_dialog is not None:
+            self.history_dialog.close()
+        dialog = QtNoteHistory(self.notes, note_id, flush=self.autosaver.flush, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.destroyed.connect(self._on_history_destroyed)
+        self.history_dialog = dialog
+        dialog.load()
+        dialog.show()
+        return dialog
+
+    def _on_history_destroyed(self, _obj: object = None) -> None:
+        self.history_dialog = None
+
+    def show_about(self) -> QtAboutDialog:
+        version = self._sqlcipher_version() if self._sqlcipher_version is not None else None
+        status = self.store.status if self.store is not None else None
+        self.about_dialog = QtAboutDialog(
+            sqlcipher_version=version, store_status=status, parent=self
+        )
+        self.about_dialog.show()
+        return self.about_dialog
+
+    # -- locking ---------------------------------------------------------
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
+    def _on_idle(self) -> None:
+        if self._idle_lock_ms:
+            run_op(self, self.lock(idle_reason(self._idle_lock_ms)), busy=False, context="Lock")
+
+    def _on_lock_triggered(self) -> None:
+        run_op(self, self.lock("You locked the console."), busy=False, context="Lock")
+
+    async def lock(self, reason: str) -> None:
+        """Cover the window first (nothing readable stays up), then flush and lock."""
+        if self.store is None or self._locked:
+            return
+        self._locked = True
+        self._locking = True
+        if self.idle is not None:
+            self.idle.pause()
+        needs_passphrase = self.store.status.key_source is KeySource.PASSPHRASE
+        self.lock_screen.cover(needs_passphrase=needs_passphrase, reason=reason)
+        self._console.setEnabled(False)
+        self._set_actions_enabled(False)
+        for dialog in (self.history_dialog, self.about_dialog):
+            if dialog is not None:
+                dialog.close()
+        try:
+            if self.autosaver is not None:
+                await self.autosaver.flush()
+                self.autosaver.pause()
+            await self.store.lock()
+        finally:
+            self._locking = False
+            self.events.store_did_change_state.emit(self.store.status)
+
+    def _on_unlock_requested(self, passphrase: object) -> None:
+        secret = passphrase if isinstance(passphrase, str) else None
+        run_op(
+            self,
+            self.unlock(secret),
+            context="Unlock",
+            on_error=lambda exc: self.lock_screen.form.reject(user_text(exc)),
+        )
+
+    async def unlock(self, passphrase: str | None) -> bool:
+        if self.store is None or not self._locked:
+            return True
+        if self._locking:
+            # lock() has covered the window but store.lock() has not finished yet.
+            return False
+        try:
+            await self.store.unlock(passphrase)
+        except ConsoleError as exc:
+            self.lock_screen.form.reject(exc.user_message())
+            return False
+        self._locked = False
+        self.lock_screen.hide()
+        self._console.setEnabled(True)
+        self._set_actions_enabled(True)
+        if self.autosaver is not None:
+            self.autosaver.resume()
+        if self.idle is not None:
+            self.idle.start()
+        self.events.store_did_change_state.emit(self.store.status)
+        return True
+
+    def _set_actions_enabled(self, enabled: bool) -> None:
+        self.lock_action.setEnabled(enabled)
+        self.find_action.setEnabled(enabled)
+        note_open = self.editor is not None and self.editor.note is not None
+        self.history_action.setEnabled(enabled and note_open)
+
+    # -- closing ---------------------------------------------------------
+    async def shutdown(self) -> bool:
+        """Flush autosave and stop background work; True when nothing typed is unsaved."""
+        if self.idle is not None:
+            self.idle.stop()
+        if self.autosaver is None:
+            return True
+        return await self.autosaver.flush()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._may_close:
+            super().closeEvent(event)
+            self.closed.emit()
+            return
+        event.ignore()
+        self.startup.cancel()
+        if self._closing is None or self._closing.done():
+            self._closing = run_op(self, self._close_after_flush(), busy=False, context="Quit")
+
+    async def _close_after_flush(self) -> None:
+        saved = await self.shutdown()
+        failed = self.autosaver is not None and self.autosaver.state.kind is SaveKind.FAILED
+        if not saved and failed and not self._close_refused:
+            # The second close is the user's explicit "quit anyway".
+            self._close_refused = True
+            self.presenter.show_text(UNSAVED_ON_CLOSE)
+            if self.idle is not None and not self._locked:
+                self.idle.start()
+            return
+        self._may_close = True
+        self.close()

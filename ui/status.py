@@ -1,0 +1,104 @@
+"""QtStoreStatus: the status bar; store state, key source, schema, autosave."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from app.events import ConsoleEvents
+from app.records import KeySource, StoreState, StoreStatus
+from ui.autosave import SaveKind, SaveState
+from ui.format import clock
+
+SAVE_FAILED_TEXT = "Save failed — will retry"
+SAVING_TEXT = "Saving…"
+
+
+def _chip(name: str, parent: QWidget) -> QLabel:
+    label = QLabel(parent)
+    label.setObjectName(name)
+    return label
+
+
+def store_text(status: StoreStatus) -> str:
+    return {
+        StoreState.UNLOCKED: "Unlocked",
+        StoreState.LOCKED: "Locked",
+        StoreState.CLOSED: "Closed",
+    }[status.state]
+
+
+def key_text(status: StoreStatus) -> str:
+    if status.key_source is KeySource.KEYRING:
+        backend = f" ({status.keyring_backend})" if status.keyring_backend else ""
+        return f"Key: OS keyring{backend}"
+    if status.key_source is KeySource.PASSPHRASE:
+        return "Key: passphrase"
+    return "Key: —"
+
+
+def save_text(state: SaveState) -> str:
+    if state.kind is SaveKind.FAILED:
+        return SAVE_FAILED_TEXT
+    if state.kind in (SaveKind.PENDING, SaveKind.SAVING):
+        return SAVING_TEXT
+    if state.saved_at:
+        return f"Saved {clock(state.saved_at, seconds=True)}"
+    return "All changes saved"
+
+
+class QtStoreStatus(QStatusBar):
+    def __init__(self, events: ConsoleEvents, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("storeStatus")
+        self.setSizeGripEnabled(False)
+        self.store_label = _chip("storeState", self)
+        self.key_label = _chip("keySource", self)
+        self.schema_label = _chip("schemaVersion", self)
+        self.busy_label = _chip("busyState", self)
+        self.save_label = _chip("saveState", self)
+        self.addWidget(self.store_label)
+        self.addWidget(self.key_label)
+        self.addWidget(self.schema_label)
+        self.addWidget(self.busy_label)
+        self.addPermanentWidget(self.save_label)
+        self.store_label.setText("Opening store…")
+        self.store_label.setProperty("state", "closed")
+        self.busy_label.hide()
+        events.store_did_change_state.connect(self._on_store_did_change_state)
+
+    def _restyle(self, label: QLabel, state: str) -> None:
+        if label.property("state") != state:
+            label.setProperty("state", state)
+            label.style().unpolish(label)
+            label.style().polish(label)
+
+    def _on_store_did_change_state(self, status: StoreStatus) -> None:
+        self.set_store_status(status)
+
+    def set_store_status(self, status: StoreStatus) -> None:
+        self.store_label.setText(store_text(status))
+        self._restyle(self.store_label, status.state.value)
+        self.store_label.setToolTip(f"Encrypted record store: {status.path}")
+        self.key_label.setText(key_text(status))
+        self.schema_label.setText(
+            f"Schema v{status.schema_version}" if status.schema_version is not None else ""
+        )
+
+    def set_startup_page(self, page: str) -> None:
+        """Before the store is open: say where start-up stands."""
+        text = {
+            "loading": "Opening store…",
+            "passphrase": "Store locked — passphrase needed",
+            "error": "Store not opened",
+        }[page]
+        self.store_label.setText(text)
+        self._restyle(self.store_label, "error" if page == "error" else "closed")
+
+    def set_save_state(self, state: SaveState) -> None:
+        self.save_label.setText(save_text(state))
+        self._restyle(self.save_label, state.kind.value)
+        self.save_label.setToolTip(state.message)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy_label.setText("Working…")
+        self.busy_label.setVisible(busy)

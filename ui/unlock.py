@@ -1,0 +1,221 @@
+"""Passphrase prompt, lock screen and idle detection (automatic logoff, DESIGN.md §7)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+LOCKED_TITLE = "Console locked"
+_INPUT_EVENTS = frozenset(
+    {
+        QEvent.Type.KeyPress,
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+        QEvent.Type.TouchBegin,
+    }
+)
+
+
+class QtPassphraseForm(QFrame):
+    """A centred card asking for the store passphrase (or just "Unlock")."""
+
+    submitted = Signal(object)  # str passphrase, or None in keyring mode
+    quit_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.title = QLabel(self)
+        self.title.setObjectName("cardTitle")
+        self.message = QLabel(self)
+        self.message.setObjectName("cardText")
+        self.message.setWordWrap(True)
+        self.field = QLineEdit(self)
+        self.field.setObjectName("passphraseField")
+        self.field.setEchoMode(QLineEdit.EchoMode.Password)
+        self.field.setPlaceholderText("Passphrase")
+        self.field.returnPressed.connect(self._on_submit)
+        self.confirm = QLineEdit(self)
+        self.confirm.setObjectName("passphraseConfirm")
+        self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
+        self.confirm.setPlaceholderText("Repeat the passphrase")
+        self.confirm.returnPressed.connect(self._on_submit)
+        self.error = QLabel(self)
+        self.error.setObjectName("formError")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self.submit_button = QPushButton("Unlock", self)
+        self.submit_button.setObjectName("primaryButton")
+        self.submit_button.setDefault(True)
+        self.submit_button.clicked.connect(self._on_submit)
+        self.quit_button = QPushButton("Quit", self)
+        self.quit_button.setObjectName("quitButton")
+        self.quit_button.clicked.connect(self.quit_clicked)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.quit_button)
+        buttons.addWidget(self.submit_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 24, 28, 24)
+        layout.setSpacing(12)
+        layout.addWidget(self.title)
+        layout.addWidget(self.message)
+        layout.addWidget(self.field)
+        layout.addWidget(self.confirm)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+        self.setMaximumWidth(480)
+        self.setMinimumWidth(380)
+        self._needs_passphrase = True
+        self._confirming = False
+
+    def configure(
+        self,
+        *,
+        title: str,
+        message: str,
+        needs_passphrase: bool = True,
+        confirm: bool = False,
+        error: str = "",
+        button: str = "Unlock",
+        can_quit: bool = True,
+    ) -> None:
+        self.title.setText(title)
+        self.message.setText(message)
+        self._needs_passphrase = needs_passphrase
+        self._confirming = confirm and needs_passphrase
+        self.field.setVisible(needs_passphrase)
+        self.confirm.setVisible(self._confirming)
+        self.field.clear()
+        self.confirm.clear()
+        self.submit_button.setText(button)
+        self.submit_button.setEnabled(True)
+        self.quit_button.setVisible(can_quit)
+        self.show_error(error)
+        if needs_passphrase:
+            self.field.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+        self.submit_button.setEnabled(True)
+
+    def reject(self, text: str) -> None:
+        """The passphrase did not work: say why and start over with empty fields."""
+        self.field.clear()
+        self.confirm.clear()
+        self.show_error(text)
+        if self._needs_passphrase:
+            self.field.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _on_submit(self) -> None:
+        if not self._needs_passphrase:
+            self.submit_button.setEnabled(False)
+            self.submitted.emit(None)
+            return
+        passphrase = self.field.text()
+        if not passphrase:
+            self.show_error("Enter the passphrase.")
+            return
+        if self._confirming and passphrase != self.confirm.text():
+            self.show_error("The two passphrases differ.")
+            return
+        self.show_error("")
+        self.submit_button.setEnabled(False)
+        self.submitted.emit(passphrase)
+
+
+class QtLockScreen(QWidget):
+    """Opaque cover over the whole window while the store is locked."""
+
+    unlock_requested = Signal(object)  # passphrase or None (keyring)
+    quit_requested = Signal()
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("lockScreen")
+        # Paint the background from the style sheet: an overlay that shows
+        # the note underneath would defeat the lock.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.form = QtPassphraseForm(self)
+        self.form.submitted.connect(self.unlock_requested)
+        self.form.quit_clicked.connect(self.quit_requested)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.form)
+        row.addStretch(1)
+        layout.addLayout(row)
+        layout.addStretch(2)
+        self.hide()
+        parent.installEventFilter(self)
+
+    def cover(self, *, needs_passphrase: bool, reason: str) -> None:
+        parent = self.parentWidget()
+        if parent is not None:
+            self.setGeometry(parent.rect())
+        message = reason + (
+            " Enter the passphrase to continue." if needs_passphrase else " Unlock to continue."
+        )
+        self.form.configure(title=LOCKED_TITLE, message=message, needs_passphrase=needs_passphrase)
+        self.show()
+        self.raise_()
+        if needs_passphrase:
+            self.form.field.setFocus(Qt.FocusReason.OtherFocusReason)
+        else:
+            self.form.submit_button.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        parent = self.parentWidget()
+        if event.type() == QEvent.Type.Resize and parent is not None and watched is parent:
+            self.setGeometry(parent.rect())
+        return False
+
+
+class IdleWatcher(QObject):
+    """Emits ``idle`` after ``timeout_ms`` without keyboard, mouse or touch input."""
+
+    idle = Signal()
+
+    def __init__(self, timeout_ms: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._timer = QTimer(self, singleShot=True, interval=timeout_ms)
+        self._timer.timeout.connect(self.idle)
+        self._installed = False
+
+    @property
+    def timeout_ms(self) -> int:
+        return self._timer.interval()
+
+    def start(self) -> None:
+        app = QApplication.instance()
+        if app is not None and not self._installed:
+            app.installEventFilter(self)
+            self._installed = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        app = QApplication.instance()
+        if app is not None and self._installed:
+            app.removeEventFilter(self)
+            self._installed = False
+
+    def pause(self) -> None:
+        self._timer.stop()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() in _INPUT_EVENTS and self._timer.isActive():
+            self._timer.start()
+        return False
