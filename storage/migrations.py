@@ -130,6 +130,36 @@ INSERT INTO meta(key, value)
 """
 
 
+# v4: sync state. ``remote_refs`` maps a local record to the server's id and
+# the last version we know the server holds (opaque, compared for equality);
+# ``conflicts`` keeps the server's side of every unresolved conflict, so
+# nothing is decided silently; outbox rows remember why they last failed.
+_V4 = """
+CREATE TABLE remote_refs (
+    entity_type TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    server_id TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL DEFAULT '',
+    synced_at TEXT NOT NULL,
+    PRIMARY KEY (entity_type, entity_id)
+) WITHOUT ROWID;
+CREATE INDEX remote_refs_by_server_id ON remote_refs(entity_type, server_id);
+CREATE TABLE conflicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity_type TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    server_version_id TEXT NOT NULL,
+    server_text TEXT NOT NULL,
+    detected_at TEXT NOT NULL,
+    resolved_at TEXT,
+    resolution TEXT,
+    UNIQUE (entity_type, entity_id, server_version_id)
+);
+ALTER TABLE outbox ADD COLUMN failed_revision INTEGER NOT NULL DEFAULT 0;
+"""
+
+
 def _script(sql: str) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for statement in _split(sql):
@@ -162,6 +192,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
     _script(_V3),
+    _script(_V4),
 )
 LATEST = len(MIGRATIONS)
 

@@ -25,41 +25,49 @@ def _old_store(profile: Path, version: int) -> Any:
     conn = database.connect(profile / DB_FILE, key, create=True)
     migrations.migrate(conn, target=version)
     if version >= 1:
-        _seed_v1(conn)
+        _seed(conn, version)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
 
 
-def _seed_v1(conn: Any) -> None:
+def _seed(conn: Any, version: int) -> None:
+    """Data as that version wrote it (column lists named, so later columns take defaults)."""
     now = utc_now()
     with repository.transaction(conn):
         conn.execute(
-            "INSERT INTO patients VALUES (?, 'Ashdown', 'Perpetua', '1950-01-01', "
-            "'female', 'M1', ?)",
+            "INSERT INTO patients(id, family_name, given_name, birth_date, gender, mrn, "
+            "updated_at) VALUES (?, 'Ashdown', 'Perpetua', '1950-01-01', 'female', 'M1', ?)",
             (PAT_ID, now),
         )
         conn.execute(
-            "INSERT INTO encounters VALUES (?, ?, ?, 'finished', 'VR', 'Review', ?)",
+            "INSERT INTO encounters(id, patient_id, start, status, encounter_class, reason, "
+            "updated_at) VALUES (?, ?, ?, 'finished', 'VR', 'Review', ?)",
             (ENC_ID, PAT_ID, now, now),
         )
         conn.execute(
-            "INSERT INTO notes VALUES (?, ?, 'Plan:\nnebuliser twice daily', 2, 'draft', ?, ?)",
+            "INSERT INTO notes(id, encounter_id, text, version, status, created_at, updated_at) "
+            "VALUES (?, ?, 'Plan:\nnebuliser twice daily', 2, 'draft', ?, ?)",
             (NOTE_ID, ENC_ID, now, now),
         )
-        for version, text in ((1, "Plan:\n"), (2, "Plan:\nnebuliser twice daily")):
+        for number, text in ((1, "Plan:\n"), (2, "Plan:\nnebuliser twice daily")):
             conn.execute(
-                "INSERT INTO note_versions VALUES (?, ?, ?, ?)", (NOTE_ID, version, text, now)
+                "INSERT INTO note_versions VALUES (?, ?, ?, ?)", (NOTE_ID, number, text, now)
             )
-        for entity, entity_id, op in (
+        changes = (
             ("patient", PAT_ID, "create"),
             ("note", NOTE_ID, "create"),
             ("note", NOTE_ID, "update"),
             ("note", NOTE_ID, "update"),
-        ):
-            conn.execute(
-                "INSERT INTO outbox(entity_type, entity_id, op, created_at) VALUES (?, ?, ?, ?)",
-                (entity, entity_id, op, now),
-            )
+        )
+        if version < 3:
+            for entity, entity_id, op in changes:
+                conn.execute(
+                    "INSERT INTO outbox(entity_type, entity_id, op, created_at) VALUES (?, ?, ?, ?)",
+                    (entity, entity_id, op, now),
+                )
+        else:
+            for entity, entity_id, op in changes:
+                repository.outbox_put(conn, entity, entity_id, op)
         prev = audit.GENESIS
         for seq, action in enumerate(("create", "create", "create", "update"), start=1):
             digest = audit.entry_hash(seq, now, "old-console", action, "note", NOTE_ID, prev)
@@ -68,6 +76,8 @@ def _seed_v1(conn: Any) -> None:
                 (seq, now, action, NOTE_ID, prev, digest),
             )
             prev = digest
+        if version >= 3:
+            conn.execute("INSERT INTO meta(key, value) VALUES ('audit_head', ?)", (f"4:{prev}",))
 
 
 @pytest.mark.parametrize("start", range(migrations.LATEST))
