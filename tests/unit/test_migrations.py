@@ -62,7 +62,8 @@ def _seed(conn: Any, version: int) -> None:
         if version < 3:
             for entity, entity_id, op in changes:
                 conn.execute(
-                    "INSERT INTO outbox(entity_type, entity_id, op, created_at) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO outbox(entity_type, entity_id, op, created_at) "
+                    "VALUES (?, ?, ?, ?)",
                     (entity, entity_id, op, now),
                 )
         else:
