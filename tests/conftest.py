@@ -40,8 +40,9 @@ def run(coro):  # type: ignore[no-untyped-def]
 def real_keyring() -> Iterator[str]:
     """The OS keyring (Secret Service under D-Bus here); fails loudly when absent.
 
-    ``.ci/run`` and ``scripts/test`` start gnome-keyring-daemon inside
-    dbus-run-session. No keyring is mocked: a missing daemon is a setup error.
+    ``scripts/test`` (which ``.ci/run`` runs) starts gnome-keyring-daemon on a
+    private D-Bus session (scripts/with-services). No keyring is mocked: a
+    missing daemon is a setup error.
     """
     import keyring
     from keyring.backends import fail
@@ -50,7 +51,7 @@ def real_keyring() -> Iterator[str]:
     if isinstance(backend, fail.Keyring) or type(backend).__module__.startswith("keyrings.alt"):
         pytest.fail(
             "no usable OS keyring: run the tests through scripts/test, which starts "
-            f"gnome-keyring-daemon on a D-Bus session (found {type(backend).__name__})"
+            f"gnome-keyring-daemon on a private D-Bus session (found {type(backend).__name__})"
         )
     probe = f"probe-{uuid.uuid4()}"
     keyring.set_password("clinician-console-tests", probe, "ok")
