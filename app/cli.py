@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check keyring, store and disk")
     check.add_argument("--json", action="store_true")
     sub.add_parser("demo", help="seed demo patients and visits into the store")
+    sync = sub.add_parser("sync", help="sync with the FHIR record store")
+    sync.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="run one full sync (push, then pull) and exit",
+    )
+    sync.add_argument("--json", action="store_true")
     audit = sub.add_parser("audit", help="audit log commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="verify the hash chain")
@@ -313,6 +321,51 @@ async def _cmd_secret_set(ctx: _Context) -> int:
     return 0
 
 
+async def _cmd_sync(ctx: _Context) -> int:
+    from storage.sync.engine import SyncEngine
+    from storage.sync.service import open_client
+
+    settings = ctx.settings().settings.record_store
+    if not settings.url:
+        raise CommandError(
+            reason="no record store is configured: set [record_store] url "
+            "in settings.toml or the managed policy"
+        )
+
+    async def run(store: Any) -> int:
+        engine = SyncEngine(store)
+        try:
+            async with open_client(settings) as client:
+                report = await engine.sync_once(client)
+        except ConsoleError as exc:
+            waiting = await store.transact(_waiting)
+            if ctx.args.json:
+                _emit({"ok": False, "error": type(exc).__name__, "reason": str(exc), **waiting})
+            sys.stderr.write(f"clinician-console: sync failed: {exc}\n")
+            return EXIT_FAILURE
+        waiting = await store.transact(_waiting)
+        summary = {**report.as_dict(), **waiting, "ok": report.failed == 0}
+        if ctx.args.json:
+            _emit(summary)
+        else:
+            sys.stdout.write(", ".join(f"{k}: {v}" for k, v in summary.items()) + "\n")
+        if report.failed:
+            sys.stderr.write(
+                f"clinician-console: the server rejected {report.failed} record(s): "
+                f"{report.reasons[0] if report.reasons else ''}\n"
+            )
+            return EXIT_FAILURE
+        return 0
+
+    return await _with_store(ctx, run)
+
+
+def _waiting(conn: Any) -> dict[str, int]:
+    from storage.sync import queue
+
+    return queue.waiting(conn)
+
+
 def _dispatch(ctx: _Context) -> Awaitable[int] | None:
     command = ctx.args.command
     handlers: dict[str, Callable[[_Context], Awaitable[int]]] = {
@@ -320,6 +373,7 @@ def _dispatch(ctx: _Context) -> Awaitable[int] | None:
         "demo": _cmd_demo,
         "export": _cmd_export,
         "import": _cmd_import,
+        "sync": _cmd_sync,
     }
     if command in handlers:
         return handlers[command](ctx)

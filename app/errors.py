@@ -20,6 +20,19 @@ The tree::
     │   ├── DiskFullError             no space; the change was not saved -> free space, retry
     │   └── RecordNotFoundError       the record does not exist (any more)
     ├── AuditTamperedError            the audit chain does not verify; ``first_bad_seq``
+    ├── SyncError                     the FHIR record store failed; ``status`` (HTTP) when known
+    │   ├── SyncRetryableError        network, timeout, 5xx, 408, 429 -> retry later, not before
+    │   │                             ``retry_after_s`` (the server's ``Retry-After``) if set
+    │   ├── SyncAuthError             401/403, token refused -> re-authenticate / fix credentials
+    │   │   └── SyncSecretMissingError  no secret in the keyring -> ``secret set record_store``
+    │   ├── SyncConflictError         409 or 412: changed elsewhere -> keep both versions, let
+    │   │                             the user resolve; ``issue_code``, ``diagnostics``
+    │   ├── SyncRejectedError         other 4xx: content refused -> show why, do not resend as
+    │   │                             is; ``issue_code``, ``severity``, ``diagnostics``
+    │   ├── SyncTlsError              certificate not trusted -> IT adds the CA (``ca_file``)
+    │   ├── SyncProtocolError         malformed or hostile response -> nothing was used from
+    │   │                             it; retry later, report the server if it persists
+    │   └── SyncConfigError           [record_store] unusable (URL, auth, ca_file) -> fix it
     └── CommandError                  a headless command could not do its job; exit non-zero
 
 User-facing text never contains patient data: ``str(exc)`` renders the message
@@ -27,6 +40,11 @@ key's template with *non-identifying* parameters only (ids, counts, file names
 chosen by the user, versions). Library errors are translated at the boundary
 with ``raise ... from exc`` so core code never catches ``sqlite``/``keyring``
 exceptions itself.
+
+``SyncConflictError.diagnostics`` and ``SyncRejectedError.diagnostics`` hold the
+server's OperationOutcome text, truncated and with quoted values removed, for a
+details view. It is deliberately not part of ``str(exc)``: a server may echo
+submitted content in it, so it is shown to the user on request, never logged.
 """
 
 from __future__ import annotations
@@ -76,6 +94,37 @@ MESSAGES: dict[str, str] = {
     "store.io": "The record store could not be used: {reason}.",
     "audit.tampered": "The audit log does not verify: entry {seq} {problem}.",
     "command.failed": "{reason}",
+    "sync.failed": "Syncing with the record store failed: {reason}.",
+    "sync.retryable": (
+        "The record store cannot be reached right now ({reason}). The console keeps everything "
+        "and will try again."
+    ),
+    "sync.auth": (
+        "The record store did not accept the console's credentials ({reason}). Check the user "
+        "name or client id in [record_store] and the secret set with "
+        "`clinician-console secret set record_store`."
+    ),
+    "sync.secret_missing": (
+        "The OS keyring holds no secret for the record store (auth = {auth}). IT sets it with "
+        "`clinician-console secret set record_store`, which reads the password, client secret "
+        "or private key (PEM) from standard input."
+    ),
+    "sync.conflict": (
+        "The record store refused the change because the record was changed elsewhere since "
+        "this console last saw it (HTTP {status})."
+    ),
+    "sync.rejected": "The record store refused the request (HTTP {status}, {issue_code}).",
+    "sync.tls": (
+        "The record store's TLS certificate could not be verified ({reason}). If the server "
+        "uses a certificate from your organisation's own certificate authority, IT adds that "
+        "CA bundle (PEM file) as ca_file in the [record_store] section of the settings or of "
+        "the managed policy."
+    ),
+    "sync.protocol": (
+        "The record store sent a response the console cannot use ({reason}). Nothing was taken "
+        "from it; the console will try again."
+    ),
+    "sync.config": "The record store is not set up correctly: {reason}.",
 }
 
 
@@ -178,3 +227,74 @@ class AuditTamperedError(ConsoleError):
 
 class CommandError(ConsoleError):
     message_key = "command.failed"
+
+
+class SyncError(ConsoleError):
+    """Root of record-store (FHIR server) failures; ``status`` is the HTTP status if any."""
+
+    message_key = "sync.failed"
+
+    @property
+    def status(self) -> int | None:
+        value = self.params.get("status")
+        return value if isinstance(value, int) else None
+
+
+class SyncRetryableError(SyncError):
+    message_key = "sync.retryable"
+
+    @property
+    def retry_after_s(self) -> float | None:
+        """Seconds the server asked us to wait (``Retry-After``), else ``None``."""
+        value = self.params.get("retry_after_s")
+        return float(value) if isinstance(value, int | float) else None
+
+
+class SyncAuthError(SyncError):
+    message_key = "sync.auth"
+
+
+class SyncSecretMissingError(SyncAuthError):
+    message_key = "sync.secret_missing"
+
+
+class SyncConflictError(SyncError):
+    message_key = "sync.conflict"
+
+    @property
+    def issue_code(self) -> str:
+        return str(self.params.get("issue_code", ""))
+
+    @property
+    def diagnostics(self) -> str:
+        """Scrubbed, truncated server text for a details view; never part of ``str(exc)``."""
+        return str(self.params.get("diagnostics", ""))
+
+
+class SyncRejectedError(SyncError):
+    message_key = "sync.rejected"
+
+    @property
+    def issue_code(self) -> str:
+        return str(self.params.get("issue_code", ""))
+
+    @property
+    def severity(self) -> str:
+        return str(self.params.get("severity", ""))
+
+    @property
+    def diagnostics(self) -> str:
+        """Scrubbed, truncated server text for a details view; never part of ``str(exc)``."""
+        return str(self.params.get("diagnostics", ""))
+
+
+class SyncTlsError(SyncError):
+    message_key = "sync.tls"
+
+
+class SyncProtocolError(SyncError):
+    message_key = "sync.protocol"
+
+
+class SyncConfigError(SyncError):
+    message_key = "sync.config"

@@ -179,6 +179,19 @@ class EncryptedStore:
 
         return await self._worker.run(call)
 
+    @property
+    def actor(self) -> str:
+        return self._actor
+
+    async def transact(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` in one transaction on the worker (for storage.sync)."""
+
+        def op(conn: Any) -> Any:
+            with repository.transaction(conn):
+                return fn(conn, *args)
+
+        return await self._run(op)
+
     # --- records ------------------------------------------------------------------
 
     async def add_patient(self, patient: Patient) -> Patient:

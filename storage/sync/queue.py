@@ -1,0 +1,303 @@
+"""The sync side of the store: outbox reads, acknowledgements, remote refs, conflicts.
+
+Runs on the store's worker thread like storage.repository. An outbox row is
+deleted only when the server acknowledged the revision that was sent; a row
+that changed while its upload was in flight stays, as an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from app.records import Encounter, Note, Patient, utc_now
+from storage import audit, repository
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    seq: int
+    entity_type: str  # "patient" | "encounter" | "note"
+    entity_id: str
+    op: str
+    revision: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRef:
+    server_id: str
+    version_id: str
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """One outbox item with the record it refers to, read in one transaction."""
+
+    item: OutboxItem
+    record: Patient | Encounter | Note
+    patient_id: str  # the patient the record belongs to
+    remote: RemoteRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    id: int
+    entity_type: str
+    entity_id: str
+    server_version_id: str
+    server_text: str
+    detected_at: str
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_hash(record: Patient | Encounter | Note) -> str:
+    if isinstance(record, Note):
+        return text_hash(record.text)
+    return ""
+
+
+def pending(conn: Any, limit: int) -> list[PendingRecord]:
+    """Outbox items in creation order, skipping conflicted and failed-unchanged rows."""
+    rows = conn.execute(
+        "SELECT o.seq, o.entity_type, o.entity_id, o.op, o.revision, o.attempts FROM outbox o "
+        "WHERE o.failed_revision != o.revision AND NOT EXISTS (SELECT 1 FROM conflicts c "
+        "WHERE c.entity_type = o.entity_type AND c.entity_id = o.entity_id "
+        "AND c.resolved_at IS NULL) ORDER BY o.seq LIMIT ?",
+        (limit,),
+    ).fetchall()
+    out: list[PendingRecord] = []
+    for row in rows:
+        item = OutboxItem(
+            int(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5])
+        )
+        record: Patient | Encounter | Note
+        if item.entity_type == "patient":
+            record = repository.get_patient(conn, item.entity_id)
+            patient_id = record.id
+        elif item.entity_type == "encounter":
+            record = repository.get_encounter(conn, item.entity_id)
+            patient_id = record.patient_id
+        else:
+            record = repository.get_note(conn, item.entity_id)
+            patient_id = repository.get_encounter(conn, record.encounter_id).patient_id
+        out.append(
+            PendingRecord(
+                item, record, patient_id, remote_ref(conn, item.entity_type, item.entity_id)
+            )
+        )
+    return out
+
+
+def waiting(conn: Any) -> dict[str, int]:
+    row = conn.execute("SELECT count(*), sum(failed_revision = revision) FROM outbox").fetchone()
+    conflicts = conn.execute("SELECT count(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()
+    return {
+        "waiting": int(row[0] or 0),
+        "failed": int(row[1] or 0),
+        "conflicts": int(conflicts[0] or 0),
+    }
+
+
+def remote_ref(conn: Any, entity_type: str, entity_id: str) -> RemoteRef | None:
+    row = conn.execute(
+        "SELECT server_id, version_id, content_hash FROM remote_refs "
+        "WHERE entity_type = ? AND entity_id = ?",
+        (entity_type, entity_id),
+    ).fetchone()
+    return None if row is None else RemoteRef(str(row[0]), str(row[1]), str(row[2]))
+
+
+def local_id_for_server(conn: Any, entity_type: str, server_id: str) -> str | None:
+    row = conn.execute(
+        "SELECT entity_id FROM remote_refs WHERE entity_type = ? AND server_id = ?",
+        (entity_type, server_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_remote_ref(conn: Any, entity_type: str, entity_id: str, ref: RemoteRef) -> None:
+    conn.execute(
+        "INSERT INTO remote_refs(entity_type, entity_id, server_id, version_id, content_hash, "
+        "synced_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(entity_type, entity_id) DO UPDATE SET "
+        "server_id = excluded.server_id, version_id = excluded.version_id, "
+        "content_hash = excluded.content_hash, synced_at = excluded.synced_at",
+        (entity_type, entity_id, ref.server_id, ref.version_id, ref.content_hash, utc_now()),
+    )
+
+
+def acknowledge(conn: Any, item: OutboxItem, ref: RemoteRef) -> bool:
+    """Record the server's copy; drop the outbox row unless it changed in flight.
+
+    Returns True when the row was removed.
+    """
+    set_remote_ref(conn, item.entity_type, item.entity_id, ref)
+    deleted = conn.execute(
+        "DELETE FROM outbox WHERE seq = ? AND revision = ?", (item.seq, item.revision)
+    ).rowcount
+    if not deleted:
+        # Edited while the upload was in flight: the server has the record now,
+        # so what is left to send is an update.
+        conn.execute("UPDATE outbox SET op = 'update' WHERE seq = ?", (item.seq,))
+    return bool(deleted)
+
+
+def mark_failed(conn: Any, item: OutboxItem, reason: str) -> None:
+    """The server refused this revision: keep it, say why, retry only once it changes."""
+    conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_revision = ? "
+        "WHERE seq = ? AND revision = ?",
+        (reason[:500], item.revision, item.seq, item.revision),
+    )
+
+
+def note_attempt(conn: Any, items: list[OutboxItem], reason: str) -> None:
+    for item in items:
+        conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+            (reason[:500], item.seq),
+        )
+
+
+def failures(conn: Any) -> list[tuple[str, str, str, int]]:
+    rows = conn.execute(
+        "SELECT entity_type, entity_id, last_error, attempts FROM outbox "
+        "WHERE last_error != '' ORDER BY seq"
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+
+# --- conflicts -----------------------------------------------------------------------------
+
+
+def record_conflict(
+    conn: Any,
+    actor: str,
+    entity_type: str,
+    entity_id: str,
+    server_version_id: str,
+    server_text: str,
+) -> bool:
+    cur = conn.execute(
+        "INSERT INTO conflicts(entity_type, entity_id, server_version_id, server_text, "
+        "detected_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (entity_type, entity_id, server_version_id, server_text, utc_now()),
+    )
+    if cur.rowcount:
+        audit.append(conn, actor, "sync_conflict", entity_type, entity_id)
+    return bool(cur.rowcount)
+
+
+def open_conflicts(conn: Any, entity_id: str | None = None) -> list[Conflict]:
+    sql = (
+        "SELECT id, entity_type, entity_id, server_version_id, server_text, detected_at "
+        "FROM conflicts WHERE resolved_at IS NULL"
+    )
+    params: tuple[str, ...] = ()
+    if entity_id is not None:
+        sql += " AND entity_id = ?"
+        params = (entity_id,)
+    rows = conn.execute(sql + " ORDER BY id", params).fetchall()
+    return [
+        Conflict(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5])) for r in rows
+    ]
+
+
+def resolve_conflict(
+    conn: Any, actor: str, conflict_id: int, resolution: str, merged_text: str | None = None
+) -> None:
+    """keep_mine | keep_theirs | merge; each leaves the record in step with the server's version."""
+    row = conn.execute(
+        "SELECT entity_type, entity_id, server_version_id, server_text FROM conflicts "
+        "WHERE id = ? AND resolved_at IS NULL",
+        (conflict_id,),
+    ).fetchone()
+    if row is None:
+        from app.errors import RecordNotFoundError
+
+        raise RecordNotFoundError(kind="conflict", record_id=str(conflict_id))
+    entity_type, entity_id, server_version, server_text = (str(v) for v in row)
+    ref = remote_ref(conn, entity_type, entity_id)
+    server_id = ref.server_id if ref else ""
+    if resolution == "keep_theirs":
+        repository.save_note_text(conn, actor, entity_id, server_text, "resolve")
+        set_remote_ref(
+            conn,
+            entity_type,
+            entity_id,
+            RemoteRef(server_id, server_version, text_hash(server_text)),
+        )
+        conn.execute(
+            "DELETE FROM outbox WHERE entity_type = ? AND entity_id = ?", (entity_type, entity_id)
+        )
+    else:
+        if resolution == "merge":
+            if merged_text is None:
+                from app.errors import InputRejectedError
+
+                raise InputRejectedError(reason="a merge needs the merged text")
+            repository.save_note_text(conn, actor, entity_id, merged_text, "resolve")
+        # The next upload is an update against the server's version we have now seen.
+        set_remote_ref(
+            conn,
+            entity_type,
+            entity_id,
+            RemoteRef(server_id, server_version, text_hash(server_text)),
+        )
+        repository.outbox_put(conn, entity_type, entity_id, "update")
+        conn.execute(
+            "UPDATE outbox SET op = 'update', failed_revision = 0 "
+            "WHERE entity_type = ? AND entity_id = ?",
+            (entity_type, entity_id),
+        )
+    conn.execute(
+        "UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
+        (utc_now(), resolution, conflict_id),
+    )
+    audit.append(conn, actor, f"conflict_{resolution}", entity_type, entity_id)
+
+
+# --- pulled changes ----------------------------------------------------------------------
+
+
+def apply_pulled_note(
+    conn: Any, actor: str, note_id: str, server_id: str, version_id: str, text: str
+) -> str:
+    """A note changed on the server: 'unchanged' | 'updated' | 'conflict'."""
+    ref = remote_ref(conn, "note", note_id)
+    if ref is not None and ref.version_id == version_id:
+        return "unchanged"
+    incoming = text_hash(text)
+    local = repository.get_note(conn, note_id)
+    if text_hash(local.text) == incoming:
+        set_remote_ref(conn, "note", note_id, RemoteRef(server_id, version_id, incoming))
+        return "unchanged"
+    unsent = conn.execute(
+        "SELECT 1 FROM outbox WHERE entity_type = 'note' AND entity_id = ?", (note_id,)
+    ).fetchone()
+    if unsent is not None:
+        new = record_conflict(conn, actor, "note", note_id, version_id, text)
+        return "conflict" if new else "unchanged"
+    repository.save_note_text(conn, actor, note_id, text, "sync_pull")
+    # A pulled change is already on the server: it must not echo back up.
+    conn.execute("DELETE FROM outbox WHERE entity_type = 'note' AND entity_id = ?", (note_id,))
+    set_remote_ref(conn, "note", note_id, RemoteRef(server_id, version_id, incoming))
+    return "updated"
+
+
+def get_checkpoint(conn: Any, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"pull_since:{name}",)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_checkpoint(conn: Any, name: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+        "value = excluded.value",
+        (f"pull_since:{name}", value),
+    )

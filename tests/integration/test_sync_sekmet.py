@@ -1,0 +1,215 @@
+"""Sync against the real FHIR server (SEKMET): exactly once, no lost edits, conflicts kept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.errors import SyncRetryableError
+from app.records import Encounter, KeySource, Patient, new_id, utc_now
+from storage.fhir.client import FhirClient
+from storage.store import EncryptedStore
+from storage.sync import queue
+from storage.sync.engine import SyncEngine
+from tests.conftest import TEST_PASSPHRASE, env_without_keyring, run
+from tests.integration.sekmet import SekmetServer
+
+pytestmark = pytest.mark.integration
+
+
+async def _open(profile: Path) -> EncryptedStore:
+    return await EncryptedStore.open(
+        profile, key_source=KeySource.PASSPHRASE, passphrase=TEST_PASSPHRASE
+    )
+
+
+async def _seed(store: EncryptedStore, notes: int, tag: str) -> list[str]:
+    patient = await store.add_patient(Patient(new_id(), f"Sync{tag}", "Test", "1980-02-02"))
+    enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now(), reason="offline"))
+    ids = []
+    for i in range(notes):
+        note = await store.create_note(enc.id, f"Plan:\n{tag} note {i}")
+        ids.append(note.id)
+    return ids
+
+
+async def _server_identifiers(base_url: str, resource_type: str) -> Counter[str]:
+    found: Counter[str] = Counter()
+    async with FhirClient(base_url) as client:
+        async for resource in client.search(resource_type, {"_count": "200"}):
+            for ident in resource.get("identifier", []):
+                if ident.get("system") == "urn:ietf:rfc:3986":
+                    found[ident["value"][9:]] += 1
+    return found
+
+
+async def _sync(store: EncryptedStore, base_url: str) -> Any:
+    async with FhirClient(base_url, timeout=10) as client:
+        return await SyncEngine(store).sync_once(client)
+
+
+def test_the_offline_day(fresh_profile: Path, sekmet_factory: Any) -> None:
+    server: SekmetServer = sekmet_factory("offline-day")
+    server.stop()
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        ids = await _seed(store, 200, "offline")
+        with pytest.raises(SyncRetryableError):
+            await _sync(store, server.base_url)
+        assert (await store.transact(queue.waiting))["waiting"] == 202
+        server.start()
+        report = await _sync(store, server.base_url)
+        assert report.acknowledged == 202 and report.failed == 0
+        assert await store.transact(queue.waiting) == {"waiting": 0, "failed": 0, "conflicts": 0}
+        on_server = await _server_identifiers(server.base_url, "DocumentReference")
+        assert all(on_server[i] == 1 for i in ids), "every note exactly once"
+        assert len(on_server) == 200
+        # A second sync sends nothing and duplicates nothing.
+        again = await _sync(store, server.base_url)
+        assert again.sent == 0
+        assert (
+            sum((await _server_identifiers(server.base_url, "DocumentReference")).values()) == 200
+        )
+        await store.close()
+
+    run(scenario())
+
+
+def test_lost_acknowledgement_is_not_a_duplicate(fresh_profile: Path, sekmet: SekmetServer) -> None:
+    """The server stored the batch but the console never heard back (crash, cut link)."""
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        ids = await _seed(store, 3, "lostack")
+        engine = SyncEngine(store)
+        async with FhirClient(sekmet.base_url) as client:
+            pending = await store.transact(queue.pending, 100)
+            fmt = await engine._reference_formatter(pending)
+            real_ack = engine._acknowledge
+
+            async def lost(*_args: Any) -> None:
+                raise ConnectionResetError(
+                    "simulated: acknowledgement lost after the server stored it"
+                )
+
+            engine._acknowledge = lost  # type: ignore[method-assign]
+            with pytest.raises(ConnectionResetError):
+                await engine._send_creates(
+                    client,
+                    pending,
+                    __import__("storage.sync.engine", fromlist=["SyncReport"]).SyncReport(),
+                )
+            engine._acknowledge = real_ack  # type: ignore[method-assign]
+            assert fmt is not None
+            report = await engine.sync_once(client)
+        assert report.failed == 0
+        on_server = await _server_identifiers(sekmet.base_url, "DocumentReference")
+        assert [on_server[i] for i in ids] == [1, 1, 1]
+        await store.close()
+
+    run(scenario())
+
+
+def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, sekmet: SekmetServer) -> None:
+    a_profile, b_profile = tmp_path / "console-a", tmp_path / "console-b"
+
+    async def scenario() -> None:
+        a = await _open(a_profile)
+        (note_id,) = await _seed(a, 1, "shared")
+        await _sync(a, sekmet.base_url)
+        # Console B gets the same records (as a referral bundle) and syncs: no duplicates.
+        b = await _open(b_profile)
+        await b.import_bundle(await a.export_bundle())
+        await _sync(b, sekmet.base_url)
+        assert (await _server_identifiers(sekmet.base_url, "DocumentReference"))[note_id] == 1
+
+        # Both edit offline; A syncs first.
+        await a.save_note_text(note_id, "Plan:\nA says: start amoxicillin")
+        await b.save_note_text(note_id, "Plan:\nB says: watchful waiting")
+        assert (await _sync(a, sekmet.base_url)).acknowledged == 1
+        report_b = await _sync(b, sekmet.base_url)
+        assert report_b.conflicts == 1
+
+        # Nothing decided silently: B keeps its text, and A's is held in the conflict.
+        assert (await b.open_note(note_id)).text.endswith("watchful waiting")
+        conflicts = await b.transact(queue.open_conflicts, note_id)
+        assert len(conflicts) == 1 and conflicts[0].server_text.endswith("start amoxicillin")
+        # The conflicted note is not pushed again until resolved.
+        assert (await _sync(b, sekmet.base_url)).sent == 0
+
+        merged = "Plan:\nAgreed: start amoxicillin if no better in 48 h"
+        await b.transact(queue.resolve_conflict, b.actor, conflicts[0].id, "merge", merged)
+        report = await _sync(b, sekmet.base_url)
+        assert report.acknowledged == 1 and report.conflicts == 0
+        assert await b.transact(queue.open_conflicts, note_id) == []
+
+        # A had no unsent edits, so it takes the merged text on its next pull.
+        pulled = await _sync(a, sekmet.base_url)
+        assert pulled.pulled == 1
+        assert (await a.open_note(note_id)).text == merged
+        history = [v.text for v in await a.note_history(note_id)]
+        assert any(t.endswith("start amoxicillin") for t in history)  # A's own version kept
+        await a.close()
+        await b.close()
+
+    run(scenario())
+
+
+def test_sync_once_cli(fresh_profile: Path, sekmet: SekmetServer) -> None:
+    fresh_profile.mkdir(parents=True)
+    (fresh_profile / "settings.toml").write_text(
+        f'[record_store]\nurl = "{sekmet.base_url}"\nauth = "none"\n'
+    )
+    cli = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "--profile",
+        str(fresh_profile),
+        "--key-source",
+        "passphrase",
+        "--passphrase-stdin",
+    ]
+    env = env_without_keyring()
+    subprocess.run(
+        [*cli, "demo"],
+        input=TEST_PASSPHRASE + "\n",
+        check=True,
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    result = subprocess.run(
+        [*cli, "sync", "--once", "--json"],
+        input=TEST_PASSPHRASE + "\n",
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["acknowledged"] == 14 and summary["waiting"] == 0 and summary["ok"] is True
+
+    (fresh_profile / "settings.toml").write_text(
+        '[record_store]\nurl = "http://127.0.0.1:9/fhir"\nauth = "none"\n'
+    )
+    down = subprocess.run(
+        [*cli, "sync", "--once", "--json"],
+        input=TEST_PASSPHRASE + "\n",
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert down.returncode != 0
+    assert json.loads(down.stdout)["ok"] is False
+    assert len(down.stderr.strip().splitlines()) == 1
