@@ -204,6 +204,7 @@ async def _cmd_check(ctx: _Context) -> int:
                     problems.append(f"audit log entry {audit.first_bad_seq} {audit.problem}")
             finally:
                 await store.close()
+    report["record_store"] = await _check_record_store(ctx, problems)
     report["ok"] = not problems
     if ctx.args.json:
         _emit(report)
@@ -216,6 +217,48 @@ async def _cmd_check(ctx: _Context) -> int:
         sys.stderr.write(problems[0] + "\n")
         return EXIT_FAILURE
     return 0
+
+
+async def _check_record_store(ctx: _Context, problems: list[str]) -> dict[str, Any]:
+    """Reachability, auth and what the server says it supports (CapabilityStatement)."""
+    try:
+        settings = ctx.settings().settings.record_store
+    except ConsoleError:
+        return {"configured": False}
+    if not settings.url:
+        return {"configured": False}
+    from storage.sync.service import open_client
+
+    info: dict[str, Any] = {"configured": True, "url": settings.url, "auth": settings.auth}
+    try:
+        async with open_client(settings) as client:
+            caps = await client.capabilities()
+            info.update(
+                reachable=True,
+                fhir_version=caps.fhir_version,
+                r4=caps.is_r4,
+                software=caps.software_name,
+                transaction=caps.transaction,
+                batch=caps.batch,
+                conditional_create={
+                    t: caps.supports_conditional_create(t)
+                    for t in ("Patient", "Encounter", "DocumentReference")
+                },
+            )
+            # metadata is public; an authenticated read proves the credentials.
+            async for _resource in client.search("DocumentReference", {"_count": "1"}):
+                break
+            info["auth_ok"] = True
+    except ConsoleError as exc:
+        info.setdefault("reachable", False)
+        info["error"] = type(exc).__name__
+        problems.append(str(exc))
+        return info
+    if not (caps.is_r4 and caps.transaction and all(info["conditional_create"].values())):
+        problems.append(
+            "the record store lacks FHIR R4 transactions or conditional create, which sync needs"
+        )
+    return info
 
 
 async def _cmd_demo(ctx: _Context) -> int:
@@ -313,7 +356,8 @@ async def _cmd_import(ctx: _Context) -> int:
 async def _cmd_secret_set(ctx: _Context) -> int:
     from storage import secrets as secret_store
 
-    value = sys.stdin.readline().rstrip("\r\n")
+    # All of standard input: a SMART private key is a multi-line PEM.
+    value = sys.stdin.read().strip("\r\n")
     if not value:
         raise CommandError(reason="no secret on standard input")
     secret_store.set_secret(ctx.args.name, value)

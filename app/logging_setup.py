@@ -70,6 +70,10 @@ def configure(profile: Path | None, level: int = logging.INFO) -> Path | None:
     stderr.setLevel(logging.WARNING)
     stderr.setFormatter(formatter)
     root.addHandler(stderr)
+    # httpx logs every request URL at INFO, query string included; a search
+    # query may name a patient, so keep it to warnings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     if profile is None:
         return None
     log_dir = profile / "logs"

@@ -333,6 +333,21 @@ class SyncEngine:
                     (p.item, RemoteRef(p.remote.server_id, version, queue.text_hash(server_text)))
                 )
                 return
+            if server_text is not None and await self.store.transact(
+                queue.is_own_text, p.item.entity_id, server_text
+            ):
+                # An earlier write of ours whose acknowledgement was lost, then edited
+                # again here: nobody else changed it, so this is no conflict. The row
+                # stays queued and goes up next round against the right version.
+                await self.store.transact(
+                    queue.adopt_server_version,
+                    "note",
+                    p.item.entity_id,
+                    p.remote.server_id,
+                    version,
+                    server_text,
+                )
+                return
             await self.store.transact(
                 queue.record_conflict,
                 self.store.actor,

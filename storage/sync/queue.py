@@ -280,6 +280,9 @@ def apply_pulled_note(
     unsent = conn.execute(
         "SELECT 1 FROM outbox WHERE entity_type = 'note' AND entity_id = ?", (note_id,)
     ).fetchone()
+    if unsent is not None and is_own_text(conn, note_id, text):
+        adopt_server_version(conn, "note", note_id, server_id, version_id, text)
+        return "unchanged"
     if unsent is not None:
         new = record_conflict(conn, actor, "note", note_id, version_id, text)
         return "conflict" if new else "unchanged"
@@ -288,6 +291,21 @@ def apply_pulled_note(
     conn.execute("DELETE FROM outbox WHERE entity_type = 'note' AND entity_id = ?", (note_id,))
     set_remote_ref(conn, "note", note_id, RemoteRef(server_id, version_id, incoming))
     return "updated"
+
+
+def is_own_text(conn: Any, note_id: str, text: str) -> bool:
+    """Whether ``text`` is a version this console wrote (so the server holds our own write)."""
+    wanted = text_hash(text)
+    rows = conn.execute("SELECT text FROM note_versions WHERE note_id = ?", (note_id,))
+    return any(text_hash(str(row[0])) == wanted for row in rows)
+
+
+def adopt_server_version(
+    conn: Any, entity_type: str, entity_id: str, server_id: str, version_id: str, text: str
+) -> None:
+    """The server holds one of our own earlier writes (its acknowledgement was lost):
+    take its version as the base for the next If-Match, and keep our newer edit queued."""
+    set_remote_ref(conn, entity_type, entity_id, RemoteRef(server_id, version_id, text_hash(text)))
 
 
 def get_checkpoint(conn: Any, name: str) -> str | None:

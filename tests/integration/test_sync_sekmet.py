@@ -213,3 +213,21 @@ def test_sync_once_cli(fresh_profile: Path, sekmet: SekmetServer) -> None:
     assert down.returncode != 0
     assert json.loads(down.stdout)["ok"] is False
     assert len(down.stderr.strip().splitlines()) == 1
+
+
+def test_check_reports_the_record_store(fresh_profile: Path, sekmet: SekmetServer) -> None:
+    fresh_profile.mkdir(parents=True)
+    (fresh_profile / "settings.toml").write_text(
+        f'[record_store]\nurl = "{sekmet.base_url}"\nauth = "none"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--profile", str(fresh_profile), "check", "--json"],
+        text=True,
+        capture_output=True,
+        env=env_without_keyring(),
+        timeout=120,
+    )
+    store = json.loads(result.stdout)["record_store"]
+    assert store["reachable"] is True and store["auth_ok"] is True
+    assert store["fhir_version"].startswith("4.0") and store["transaction"] is True
+    assert all(store["conditional_create"].values())

@@ -1135,6 +1135,7 @@ _KEYS = st.sampled_from(
         "interaction",
         "location",
         "etag",
+        "token_endpoint",
         "x",
     ]
 )
@@ -1159,6 +1160,8 @@ _SCALARS = (
             "",
             f"{BASE}/Patient?p=2",
             "//evil.test/x",
+            "http://auth.test/token",
+            TOKEN_URL,
             CANARY,
             f"'{CANARY}'",
             "?p=3",
@@ -1224,3 +1227,45 @@ def test_fuzzed_responses_raise_only_sync_errors(
     except SyncError as exc:
         assert str(exc)
         assert_clean(exc)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    discovery_status=st.sampled_from([200, 404, 500]),
+    discovery=_BODIES,
+    token_status=st.sampled_from([200, 400, 401, 429, 503]),
+    token=_JSON.map(lambda v: json.dumps(v).encode())
+    | st.fixed_dictionaries(
+        {"access_token": _SCALARS, "token_type": _SCALARS},
+        optional={"expires_in": _SCALARS, "scope": _SCALARS, "error": _SCALARS},
+    ).map(lambda v: json.dumps(v).encode()),
+)
+def test_fuzzed_auth_endpoints_raise_only_sync_errors(
+    discovery_status: int, discovery: bytes, token_status: int, token: bytes
+) -> None:
+    server = FakeServer()
+    TokenServer(server)
+    server.route(
+        "GET",
+        "/fhir/.well-known/smart-configuration",
+        httpx.Response(discovery_status, content=discovery),
+    )
+    server.route("GET", "/fhir/metadata", httpx.Response(discovery_status, content=discovery))
+    server.host_routes[("auth.test", "POST", "/token")] = always(
+        httpx.Response(token_status, content=token)
+    )
+    server.route("GET", "/fhir/Patient/p1", fhir_json(200, patient()))
+    auth = SmartBackendAuth("console", client_secret=CLIENT_SECRET, token_url=None)
+
+    async def go() -> None:
+        async with server.client(auth=auth) as client:
+            await client.read("Patient", "p1")
+
+    try:
+        run(go())
+    except SyncError as exc:
+        assert_clean(exc)
+    # Whatever the discovery document said, the client secret never went over plain HTTP.
+    for request in server.requests:
+        if request.headers.get("Authorization", "").startswith("Basic"):
+            assert request.url.scheme == "https"
