@@ -7,6 +7,8 @@ Times are timezone-aware UTC ISO-8601 strings, as FHIR ``instant``.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +16,19 @@ from enum import StrEnum
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A time-ordered UUIDv7 (RFC 9562).
+
+    Ordered ids keep each commit's index writes on a few adjacent pages; random
+    UUIDv4s scattered them over the whole file, and SQLCipher pays an encrypt
+    and HMAC for every page touched (bulk insert ratio 1.82 -> 1.14, see
+    docs/storage-tuning.md). The id reveals its creation time, which the
+    record stores anyway. Python 3.11 has no uuid.uuid7, hence by hand.
+    """
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
 
 
 def utc_now() -> str:

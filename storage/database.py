@@ -1,12 +1,12 @@
 """Opening the SQLCipher database, its pragmas, and translating its errors.
 
-Pragmas (why each, see docs/storage.md "Tuning"):
+Pragmas (why each; figures in docs/storage-tuning.md):
 
 - ``journal_mode=WAL`` + ``synchronous=FULL``: every commit is fsynced to the
   WAL, so a returned save survives power loss; readers never block the writer.
 - ``temp_store=MEMORY``: sorts and temp indices never touch disk unencrypted.
 - ``cipher_memory_security=OFF``: SQLCipher would otherwise wipe and lock every
-  allocation, which costs ~2x on bulk writes; Python strings holding note text
+  allocation, which costs ~5x on bulk inserts here; Python strings holding note text
   live unwiped in our heap anyway, so it buys nothing here.
 - ``foreign_keys=ON``.
 """
@@ -22,7 +22,7 @@ from app.errors import DiskFullError, StoreDamagedError, StoreError
 from storage.keys import StoreKey
 
 T = TypeVar("T")
-PAGE_SIZE = 4096
+PAGE_SIZE = 4096  # SQLCipher's default cipher_page_size; the truncation checks depend on it
 
 PRAGMAS: tuple[str, ...] = (
     "PRAGMA journal_mode = WAL",
