@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -74,7 +75,10 @@ class SyncService:
         debounce_s: float = 2.0,
         backoff_base_s: float = 2.0,
         backoff_max_s: float = 600.0,
+        client_factory: Callable[[RecordStoreSettings], AbstractAsyncContextManager[Any]]
+        | None = None,
     ) -> None:
+        self.client_factory = client_factory or open_client
         self.store = store
         self.settings = settings
         self.engine = SyncEngine(store)
@@ -147,7 +151,7 @@ class SyncService:
             self._publish(progress_done=done, progress_total=total)
 
         try:
-            async with open_client(self.settings) as client:
+            async with self.client_factory(self.settings) as client:
                 report: SyncReport = await self.engine.sync_once(client, progress)
         except SyncRetryableError as exc:
             self._failures += 1

@@ -231,3 +231,42 @@ def test_check_reports_the_record_store(fresh_profile: Path, sekmet: SekmetServe
     assert store["reachable"] is True and store["auth_ok"] is True
     assert store["fhir_version"].startswith("4.0") and store["transaction"] is True
     assert all(store["conditional_create"].values())
+
+
+def test_wrong_password_is_a_clear_status_and_loses_nothing(
+    fresh_profile: Path, sekmet_basic: SekmetServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import contextlib
+    import logging
+
+    from app.settings import RecordStoreSettings
+    from storage.fhir.auth import BasicAuth
+    from storage.sync.service import SyncService, SyncState
+    from tests.integration.conftest import BASIC_PASSWORD, BASIC_USER
+
+    def factory_for(password: str) -> Any:
+        @contextlib.asynccontextmanager
+        async def factory(settings: RecordStoreSettings) -> Any:
+            async with FhirClient(settings.url, auth=BasicAuth(BASIC_USER, password)) as client:
+                yield client
+
+        return factory
+
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        await _seed(store, 3, "auth")
+        settings = RecordStoreSettings(url=sekmet_basic.base_url, auth="basic", username=BASIC_USER)
+        wrong = SyncService(store, settings, client_factory=factory_for("not-the-password"))
+        await wrong.run_once()
+        assert wrong.status.state is SyncState.ERROR
+        assert "sign" in wrong.status.message.lower() or "auth" in wrong.status.message.lower()
+        assert wrong.status.waiting == 5  # patient, encounter, three notes: all still queued
+        right = SyncService(store, settings, client_factory=factory_for(BASIC_PASSWORD))
+        await right.run_once()
+        assert right.status.state is SyncState.IDLE and right.status.waiting == 0
+        await store.close()
+
+    run(scenario())
+    assert BASIC_PASSWORD not in caplog.text and "not-the-password" not in caplog.text
