@@ -31,8 +31,7 @@ class CuttingProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(self.target_host,
-                                                                 self.target_port)
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             writer.close()
             return
@@ -41,8 +40,13 @@ class CuttingProxy:
             self._pipe(up_reader, writer, self.cut_response_after, up_writer),
         )
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
-                    limit: int | None, other: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        src: asyncio.StreamReader,
+        dst: asyncio.StreamWriter,
+        limit: int | None,
+        other: asyncio.StreamWriter,
+    ) -> None:
         sent = 0
         try:
             while data := await src.read(65536):

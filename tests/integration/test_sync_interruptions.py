@@ -1,4 +1,4 @@
-"""The link drops mid-transaction, the server restarts mid-sync: still exactly once, nothing lost."""
+"""The link drops mid-transaction, the server restarts mid-sync: exactly once, nothing lost."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ from tests.integration.cutting_proxy import CuttingProxy
 pytestmark = pytest.mark.integration
 
 
-async def _store_with_notes(profile: Path, count: int, tag: str) -> tuple[EncryptedStore,
-                                                                          list[str]]:
-    store = await EncryptedStore.open(profile, key_source=KeySource.PASSPHRASE,
-                                      passphrase=TEST_PASSPHRASE)
+async def _store_with_notes(
+    profile: Path, count: int, tag: str
+) -> tuple[EncryptedStore, list[str]]:
+    store = await EncryptedStore.open(
+        profile, key_source=KeySource.PASSPHRASE, passphrase=TEST_PASSPHRASE
+    )
     patient = await store.add_patient(Patient(new_id(), f"Cut{tag}", "Link", "1975-05-05"))
     enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
     ids = [(await store.create_note(enc.id, f"Plan:\n{tag} {i}")).id for i in range(count)]
@@ -49,9 +51,12 @@ def test_connection_cut_mid_transaction(fresh_profile: Path, sekmet: Any, direct
         store, ids = await _store_with_notes(fresh_profile, 40, f"cut-{direction}")
         # Cut points from inside the headers to deep inside the body, several syncs each.
         for cut in (200, 3_000, 9_000, 20_000, 60_000):
-            proxy = CuttingProxy(url.host, url.port or 80,
-                                 cut_request_after=cut if direction == "request" else None,
-                                 cut_response_after=cut if direction == "response" else None)
+            proxy = CuttingProxy(
+                url.host,
+                url.port or 80,
+                cut_request_after=cut if direction == "request" else None,
+                cut_response_after=cut if direction == "response" else None,
+            )
             await proxy.start()
             via_proxy = str(url.copy_with(port=proxy.port))
             try:
@@ -69,8 +74,7 @@ def test_connection_cut_mid_transaction(fresh_profile: Path, sekmet: Any, direct
         assert report.failed == 0
         counts = await _counts(sekmet.base_url)
         assert {i: counts[i] for i in ids if counts[i] != 1} == {}
-        assert await store.transact(queue.waiting) == {"waiting": 0, "failed": 0,
-                                                       "conflicts": 0}
+        assert await store.transact(queue.waiting) == {"waiting": 0, "failed": 0, "conflicts": 0}
         await store.close()
 
     run(scenario())
