@@ -377,7 +377,7 @@ async def _cmd_sync(ctx: _Context) -> int:
         )
 
     async def run(store: Any) -> int:
-        engine = SyncEngine(store)
+        engine = SyncEngine(store, practitioner=settings.practitioner)
         try:
             async with open_client(settings) as client:
                 report = await engine.sync_once(client)

@@ -33,6 +33,8 @@ class RecordStoreSettings(_Section):
     auth: Literal["none", "basic", "smart-backend"] = "none"
     username: str = ""
     ca_file: str = ""
+    # The signed-in clinician on the server ("Practitioner/<id>"): whose worklist to pull.
+    practitioner: str = ""
 
 
 class MediaServerSettings(_Section):

@@ -88,24 +88,29 @@ def outbox_size(conn: Any) -> int:
 # --- patients and encounters ------------------------------------------------------
 
 
-def insert_patient(conn: Any, actor: str, p: Patient) -> Patient:
+def insert_patient(conn: Any, actor: str, p: Patient, *, from_server: bool = False) -> Patient:
+    """``from_server``: pulled from the record store, so there is nothing to send back."""
     conn.execute(
         f"INSERT INTO patients({_PATIENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (p.id, p.family_name, p.given_name, p.birth_date, p.gender, p.mrn, p.updated_at),
     )
-    outbox_put(conn, "patient", p.id, "create")
-    audit.append(conn, actor, "create", "patient", p.id)
+    if not from_server:
+        outbox_put(conn, "patient", p.id, "create")
+    audit.append(conn, actor, "sync_pull" if from_server else "create", "patient", p.id)
     return p
 
 
-def insert_encounter(conn: Any, actor: str, e: Encounter) -> Encounter:
+def insert_encounter(
+    conn: Any, actor: str, e: Encounter, *, from_server: bool = False
+) -> Encounter:
     get_patient(conn, e.patient_id)
     conn.execute(
         f"INSERT INTO encounters({_ENCOUNTER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (e.id, e.patient_id, e.start, e.status, e.encounter_class, e.reason, e.updated_at),
     )
-    outbox_put(conn, "encounter", e.id, "create")
-    audit.append(conn, actor, "create", "encounter", e.id)
+    if not from_server:
+        outbox_put(conn, "encounter", e.id, "create")
+    audit.append(conn, actor, "sync_pull" if from_server else "create", "encounter", e.id)
     return e
 
 

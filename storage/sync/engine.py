@@ -124,9 +124,10 @@ def local_uuid_of(resource: dict[str, Any]) -> str | None:
 
 
 class SyncEngine:
-    def __init__(self, store: SyncStore, batch_size: int = 100) -> None:
+    def __init__(self, store: SyncStore, batch_size: int = 100, practitioner: str = "") -> None:
         self.store = store
         self.batch_size = batch_size
+        self.practitioner = practitioner  # "Practitioner/<id>": whose worklist to pull
 
     async def sync_once(
         self,
@@ -136,6 +137,10 @@ class SyncEngine:
         report = SyncReport()
         await self.push(client, report, progress)
         await self.pull(client, report)
+        if self.practitioner:
+            from storage.sync.worklist import pull_worklist
+
+            report.pulled += await pull_worklist(client, self.store, self.practitioner)
         return report
 
     # --- push ------------------------------------------------------------------------

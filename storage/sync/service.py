@@ -81,7 +81,7 @@ class SyncService:
         self.client_factory = client_factory or open_client
         self.store = store
         self.settings = settings
-        self.engine = SyncEngine(store)
+        self.engine = SyncEngine(store, practitioner=settings.practitioner)
         self.interval_s = interval_s
         self.debounce_s = debounce_s
         self.backoff_base_s = backoff_base_s

@@ -1,0 +1,166 @@
+"""Pulling today's worklist: Encounters and Appointments for the signed-in practitioner.
+
+Records made elsewhere arrive with the server's ids; the console gives them
+local ids (their ``urn:uuid`` identifier when they carry one) and remembers the
+mapping in ``remote_refs``. They are written without outbox rows: the server
+already has them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.errors import ConsoleError
+from app.records import Encounter, Patient, new_id
+from storage import repository
+from storage.sync import queue
+from storage.sync.queue import RemoteRef
+
+log = logging.getLogger(__name__)
+_ENCOUNTER_STATUSES = {
+    "planned",
+    "arrived",
+    "triaged",
+    "in-progress",
+    "onleave",
+    "finished",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+}
+
+
+def _reference_id(reference: object, resource_type: str) -> str | None:
+    if not isinstance(reference, dict):
+        return None
+    value = str(reference.get("reference", ""))
+    parts = value.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
+        return parts[-1]
+    if "_history" in parts:
+        i = parts.index("_history")
+        if i >= 2 and parts[i - 2] == resource_type:
+            return parts[i - 1]
+    return None
+
+
+def day_bounds(day: datetime | None = None) -> tuple[str, str]:
+    start = (
+        (day or datetime.now(UTC))
+        .astimezone(UTC)
+        .replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    return start.date().isoformat(), (start + timedelta(days=1)).date().isoformat()
+
+
+async def pull_worklist(
+    client: Any, store: Any, practitioner: str, day: datetime | None = None
+) -> int:
+    """Add today's visits for ``practitioner`` that this console does not hold; returns how many."""
+    start, end = day_bounds(day)
+    added = 0
+    # Pairs, not a dict: "date" appears twice (a range).
+    searches = (
+        (
+            "Encounter",
+            [("participant", practitioner), ("date", f"ge{start}"), ("date", f"lt{end}")],
+        ),
+        ("Appointment", [("actor", practitioner), ("date", f"ge{start}"), ("date", f"lt{end}")]),
+    )
+    for resource_type, params in searches:
+        async for resource in client.search(resource_type, params):
+            if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+                continue
+            try:
+                added += await _adopt(client, store, resource)
+            except ConsoleError as exc:  # one odd record must not hide the rest of the day
+                log.warning("a worklist %s was skipped (%s)", resource_type, type(exc).__name__)
+    return added
+
+
+def _patient_ref(resource: dict[str, Any]) -> str | None:
+    if resource["resourceType"] == "Encounter":
+        return _reference_id(resource.get("subject"), "Patient")
+    for participant in resource.get("participant") or []:
+        if isinstance(participant, dict):
+            found = _reference_id(participant.get("actor"), "Patient")
+            if found:
+                return found
+    return None
+
+
+async def _adopt(client: Any, store: Any, resource: dict[str, Any]) -> int:
+    from storage.fhir import mapping
+    from storage.sync.engine import local_uuid_of
+
+    kind = "encounter" if resource["resourceType"] == "Encounter" else "appointment"
+    server_id = str(resource.get("id", ""))
+    patient_server_id = _patient_ref(resource)
+    if not server_id or not patient_server_id:
+        return 0
+    held = await store.transact(queue.local_id_for_server, kind, server_id)
+    local_uuid = local_uuid_of(resource)
+    if held is not None or (local_uuid and await store.transact(_has_encounter, local_uuid)):
+        return 0
+    patient_id = await store.transact(queue.local_id_for_server, "patient", patient_server_id)
+    patient: Patient | None = None
+    if patient_id is None:
+        fetched = await client.read("Patient", patient_server_id)
+        patient = mapping.patient_from_fhir(fetched, local_id=local_uuid_of(fetched) or new_id())
+        patient_id = patient.id
+    if kind == "encounter":
+        start = str((resource.get("period") or {}).get("start") or "")
+        status = str(resource.get("status", "planned"))
+        reason = _text_of(resource.get("reasonCode")) or _text_of(resource.get("type"))
+        encounter_class = str((resource.get("class") or {}).get("code") or "VR")
+    else:
+        start = str(resource.get("start") or "")
+        status = "planned"
+        reason = str(resource.get("description") or "") or _text_of(resource.get("serviceType"))
+        encounter_class = "VR"
+    if not start:
+        return 0
+    encounter = Encounter(
+        local_uuid if kind == "encounter" and local_uuid else new_id(),
+        patient_id,
+        start,
+        status if status in _ENCOUNTER_STATUSES else "planned",
+        encounter_class[:8],
+        reason[:200],
+    )
+    version = str((resource.get("meta") or {}).get("versionId", ""))
+
+    def apply(conn: Any) -> int:
+        if patient is not None:
+            repository.insert_patient(conn, store.actor, patient, from_server=True)
+            queue.set_remote_ref(conn, "patient", patient.id, RemoteRef(patient_server_id, "", ""))
+        repository.insert_encounter(conn, store.actor, encounter, from_server=True)
+        # An appointment's visit is a local encounter mapped to the Appointment, so
+        # the next pull recognises it; its own Encounter is created when it happens.
+        queue.set_remote_ref(conn, kind, encounter.id, RemoteRef(server_id, version, ""))
+        return 1
+
+    result: int = await store.transact(apply)
+    return result
+
+
+def _has_encounter(conn: Any, encounter_id: str) -> bool:
+    try:
+        repository.get_encounter(conn, encounter_id)
+    except ConsoleError:
+        return False
+    return True
+
+
+def _text_of(concept: object) -> str:
+    items = concept if isinstance(concept, list) else [concept]
+    for item in items:
+        if isinstance(item, dict):
+            if item.get("text"):
+                return str(item["text"])
+            for coding in item.get("coding") or []:
+                if isinstance(coding, dict) and coding.get("display"):
+                    return str(coding["display"])
+    return ""
