@@ -75,6 +75,7 @@ class SyncService:
         debounce_s: float = 2.0,
         backoff_base_s: float = 2.0,
         backoff_max_s: float = 600.0,
+        probe_interval_s: float = 15.0,
         client_factory: Callable[[RecordStoreSettings], AbstractAsyncContextManager[Any]]
         | None = None,
     ) -> None:
@@ -86,6 +87,7 @@ class SyncService:
         self.debounce_s = debounce_s
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
+        self.probe_interval_s = probe_interval_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
@@ -137,10 +139,36 @@ class SyncService:
     async def _run(self) -> None:
         delay = 0.0
         while True:
+            probe = None
+            if self.status.state is SyncState.OFFLINE and delay > self.probe_interval_s:
+                # While offline, a cheap TCP probe notices the link coming back long
+                # before the backoff (up to ten minutes) would try again.
+                probe = asyncio.get_running_loop().create_task(self._probe_until_reachable())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            if probe is not None:
+                probe.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await probe
             self._wake.clear()
             delay = await self.run_once()
+
+    async def _probe_until_reachable(self) -> None:
+        host, port = _host_port(self.settings.url)
+        while True:
+            await asyncio.sleep(self.probe_interval_s)
+            try:
+                _reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, port), timeout=self.probe_interval_s
+                )
+            except (OSError, TimeoutError):
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            log.info("the record store is reachable again; syncing")
+            self.network_came_back()
+            return
 
     async def run_once(self) -> float:
         """One attempt; returns how long to wait before the next one."""
@@ -191,6 +219,13 @@ class SyncService:
             progress_total=0,
             **waiting,
         )
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _waiting(conn: Any) -> dict[str, int]:

@@ -270,3 +270,46 @@ def test_wrong_password_is_a_clear_status_and_loses_nothing(
 
     run(scenario())
     assert BASIC_PASSWORD not in caplog.text and "not-the-password" not in caplog.text
+
+
+def test_service_syncs_by_itself_when_the_server_comes_back(
+    fresh_profile: Path, sekmet_factory: Any
+) -> None:
+    import asyncio
+
+    from app.settings import RecordStoreSettings
+    from storage.sync.service import SyncService, SyncState
+
+    server: SekmetServer = sekmet_factory("comes-back")
+    server.stop()
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        await _seed(store, 5, "comeback")
+        # A long backoff, a quick probe: only the probe can bring the sync forward.
+        service = SyncService(
+            store,
+            RecordStoreSettings(url=server.base_url),
+            backoff_base_s=3600,
+            backoff_max_s=3600,
+            probe_interval_s=0.2,
+        )
+        offline = asyncio.Event()
+        finished = asyncio.Event()
+        service.status_did_change.connect(
+            lambda s: offline.set() if s.state is SyncState.OFFLINE else None
+        )
+        service.sync_did_finish.connect(lambda _r: finished.set())
+        service.start()
+        try:
+            await asyncio.wait_for(offline.wait(), timeout=30)
+            assert service.status.next_attempt_s is not None
+            assert service.status.next_attempt_s > 60  # the backoff alone would wait long
+            server.start()
+            await asyncio.wait_for(finished.wait(), timeout=30)
+        finally:
+            await service.stop()
+        assert service.status.state is SyncState.IDLE and service.status.waiting == 0
+        await store.close()
+
+    run(scenario())
