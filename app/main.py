@@ -19,9 +19,10 @@ from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import KeySource
 from app.services import NotesService
-from app.settings import EffectiveSettings, load_settings
+from app.settings import EffectiveSettings, RecordStoreSettings, load_settings
 
 if TYPE_CHECKING:
+    from storage.store import EncryptedStore
     from ui.main_window import QtMainWindow
     from ui.startup import LockableStore
 
@@ -120,7 +121,10 @@ async def _main(
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     holder["window"] = window
     try:
-        return await _run_window(window, profile, events, demo, settings_error, key_source)
+        record_store = settings.settings.record_store if settings is not None else None
+        return await _run_window(
+            window, profile, events, demo, settings_error, key_source, record_store
+        )
     finally:
         holder.pop("window", None)
         window.deleteLater()  # freed while the loop still runs, on the GUI thread
@@ -133,6 +137,7 @@ async def _run_window(
     demo: bool,
     settings_error: ConsoleError | None,
     key_source: KeySource | None,
+    record_store: RecordStoreSettings | None = None,
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -174,8 +179,41 @@ async def _run_window(
         except ConsoleError as exc:
             # e.g. the worklist could not be read: say so and keep the window usable.
             window.presenter.present(exc, context="Load worklist")
+        # The opener above only makes EncryptedStores; the window sees them as RecordStore.
+        if isinstance(store, EncryptedStore):
+            _start_sync(window, store, events, record_store, services)
         await closed.wait()
     return EXIT_OK
+
+
+def _start_sync(
+    window: QtMainWindow,
+    store: EncryptedStore,
+    events: ConsoleEvents,
+    record_store: RecordStoreSettings | None,
+    services: contextlib.AsyncExitStack,
+) -> None:
+    """Sync with the record store if one is configured; else the window says it is not set up.
+
+    Stopped before the window flushes and the store closes (the exit stack
+    unwinds in reverse): a sync reading the store mid-close would fail.
+    """
+    from storage.sync.service import SyncService
+    from ui.sync_status import SyncRecords
+
+    sync = SyncService(store, record_store) if record_store and record_store.url else None
+    window.attach_sync(SyncRecords(store), sync)
+    if sync is None:
+        return
+
+    async def stop_sync() -> None:
+        events.note_did_save.disconnect(sync.note_saved)
+        await sync.stop()
+
+    # note_saved takes no arguments; psygnal passes a slot only as many as it accepts.
+    events.note_did_save.connect(sync.note_saved)
+    services.push_async_callback(stop_sync)
+    sync.start()
 
 
 def _stop_on_signals(window: QtMainWindow) -> None:

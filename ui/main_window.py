@@ -27,8 +27,10 @@ from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import EncounterSummary, KeySource, SearchHit
 from app.services import NotesService
+from storage.sync.service import SyncService
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
+from ui.conflict import QtConflictBanner
 from ui.errors import ErrorPresenter, QtNoticeBar, user_text
 from ui.history import QtNoteHistory
 from ui.note_editor import QtNoteEditor
@@ -36,6 +38,8 @@ from ui.ops import BusyTracker, run_op
 from ui.search import QtSearchPanel
 from ui.startup import LockableStore, QtStartupView
 from ui.status import QtStoreStatus
+from ui.sync_details import QtSyncDetails
+from ui.sync_status import QtSyncStatus, SyncRecords
 from ui.unlock import IdleWatcher, QtLockScreen
 from ui.worklist import QtWorklist
 
@@ -87,6 +91,11 @@ class QtMainWindow(QMainWindow):
         self.editor: QtNoteEditor | None = None
         self.history_dialog: QtNoteHistory | None = None
         self.about_dialog: QtAboutDialog | None = None
+        self.sync: SyncService | None = None
+        self.sync_records: SyncRecords | None = None
+        self.sync_status: QtSyncStatus | None = None
+        self.sync_details: QtSyncDetails | None = None
+        self.conflict_banner: QtConflictBanner | None = None
         self.idle: IdleWatcher | None = None
         self._locked = False
         self._locking = False
@@ -119,6 +128,15 @@ class QtMainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.sync_action = QAction("Sync &now", self)
+        self.sync_action.setObjectName("syncNowAction")
+        self.sync_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.sync_action.setToolTip(
+            "Send and fetch changes with the record store now (Ctrl+Shift+S)"
+        )
+        self.sync_action.triggered.connect(self._on_sync_now_triggered)
+        self.sync_action.setEnabled(False)
+        file_menu.addAction(self.sync_action)
         self.lock_action = QAction("&Lock now", self)
         self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_action.triggered.connect(self._on_lock_triggered)
@@ -193,6 +211,44 @@ class QtMainWindow(QMainWindow):
             self.idle.start()
         await self.worklist.reload()
 
+    def attach_sync(self, records: SyncRecords, sync: SyncService | None = None) -> None:
+        """Show sync in the status bar and conflicts in the editor (after :meth:`attach`).
+
+        ``sync`` is ``None`` when no record store is configured: the indicator
+        says so, and conflicts already in the store can still be resolved.
+        """
+        if self.editor is None or self.autosaver is None:
+            raise RuntimeError("attach_sync() needs attach() first")
+        self.sync = sync
+        self.sync_records = records
+        self.sync_status = QtSyncStatus(sync, sync_action=self.sync_action, parent=self.status)
+        self.sync_status.details_requested.connect(self.show_sync_details)
+        self.status.add_sync(self.sync_status)
+        self.sync_action.setEnabled(sync is not None and not self._locked)
+        editor = self.editor
+        self.conflict_banner = QtConflictBanner(
+            records, sync, flush=self.autosaver.flush, current_text=editor.text, parent=editor
+        )
+        editor.add_banner(self.conflict_banner)
+        editor.note_opened.connect(self._on_note_opened_for_sync)
+        self.conflict_banner.resolved.connect(self._on_conflict_resolved)
+        if editor.note is not None:
+            self.conflict_banner.show_for(editor.note.id)
+
+    def _on_note_opened_for_sync(self, note: object) -> None:
+        if self.conflict_banner is not None:
+            self.conflict_banner.show_for(getattr(note, "id", None))
+
+    def _on_conflict_resolved(self, note_id: str, _resolution: str) -> None:
+        # keep_theirs and merge changed the stored text: show it.
+        note = self.editor.note if self.editor is not None else None
+        if self.editor is not None and note is not None and note.id == note_id:
+            self.editor.reload()
+
+    def _on_sync_now_triggered(self) -> None:
+        if self.sync is not None and not self._locked:
+            self.sync.sync_now()
+
     # -- navigation ------------------------------------------------------
     def _on_encounter_selected(self, summary: EncounterSummary) -> None:
         if self.editor is not None:
@@ -250,6 +306,27 @@ class QtMainWindow(QMainWindow):
     def _on_history_destroyed(self, _obj: object = None) -> None:
         self.history_dialog = None
 
+    def show_sync_details(self) -> QtSyncDetails | None:
+        if self.sync_records is None or self._locked:
+            return None
+        if self.sync_details is not None:
+            self.sync_details.close()
+        dialog = QtSyncDetails(self.sync_records, self.sync, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open_requested.connect(self._on_open_requested)
+        dialog.destroyed.connect(self._on_sync_details_destroyed)
+        self.sync_details = dialog
+        dialog.load()
+        dialog.show()
+        return dialog
+
+    def _on_sync_details_destroyed(self, _obj: object = None) -> None:
+        self.sync_details = None
+
+    def _on_open_requested(self, encounter_id: str) -> None:
+        if self.worklist is not None and not self.worklist.select_encounter(encounter_id):
+            run_op(self, self._open_after_reload(encounter_id), context="Open note")
+
     def show_about(self) -> QtAboutDialog:
         version = self._sqlcipher_version() if self._sqlcipher_version is not None else None
         status = self.store.status if self.store is not None else None
@@ -283,13 +360,16 @@ class QtMainWindow(QMainWindow):
         self.lock_screen.cover(needs_passphrase=needs_passphrase, reason=reason)
         self._console.setEnabled(False)
         self._set_actions_enabled(False)
-        for dialog in (self.history_dialog, self.about_dialog):
+        for dialog in (self.history_dialog, self.about_dialog, self.sync_details):
             if dialog is not None:
                 dialog.close()
         try:
             if self.autosaver is not None:
                 await self.autosaver.flush()
                 self.autosaver.pause()
+            if self.sync is not None:
+                # A locked store cannot be read, so sync pauses until unlock.
+                await self.sync.stop()
             await self.store.lock()
         finally:
             self._locking = False
@@ -323,6 +403,9 @@ class QtMainWindow(QMainWindow):
             self.autosaver.resume()
         if self.idle is not None:
             self.idle.start()
+        if self.sync is not None:
+            self.sync.start()
+            self.sync.sync_now()  # catch up on what was saved before the lock
         self.events.store_did_change_state.emit(self.store.status)
         return True
 
@@ -331,6 +414,7 @@ class QtMainWindow(QMainWindow):
         self.find_action.setEnabled(enabled)
         note_open = self.editor is not None and self.editor.note is not None
         self.history_action.setEnabled(enabled and note_open)
+        self.sync_action.setEnabled(enabled and self.sync is not None)
 
     # -- closing ---------------------------------------------------------
     async def shutdown(self) -> bool:

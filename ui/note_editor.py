@@ -91,6 +91,7 @@ class QtNoteEditor(QWidget):
         page = QWidget()
         page.setObjectName("editorPage")
         outer = QVBoxLayout(page)
+        self._page_layout = outer
         outer.setContentsMargins(20, 16, 20, 16)
         outer.setSpacing(10)
 
@@ -269,6 +270,15 @@ class QtNoteEditor(QWidget):
     def _on_history_clicked(self) -> None:
         if self._note is not None:
             self.history_requested.emit(self._note.id)
+
+    def add_banner(self, banner: QWidget) -> None:
+        """Show ``banner`` (e.g. a sync conflict) between the header and the note."""
+        self._page_layout.insertWidget(1, banner)
+
+    def reload(self) -> None:
+        """Show the open note as stored now (after a change the editor did not make)."""
+        if self._note is not None:
+            run_op(self, self._reload(self._note.id), busy=False, context="Reload note")
 
     # -- events ----------------------------------------------------------
     def _on_note_did_restore(self, result: SaveResult, source: object) -> None:

@@ -1,4 +1,4 @@
-"""QtStoreStatus: the status bar; store state, key source, schema, autosave."""
+"""QtStoreStatus: the status bar; store state, key source, schema, sync, autosave."""
 
 from __future__ import annotations
 
@@ -98,6 +98,14 @@ class QtStoreStatus(QStatusBar):
         self.save_label.setText(save_text(state))
         self._restyle(self.save_label, state.kind.value)
         self.save_label.setToolTip(state.message)
+
+    def add_sync(self, widget: QWidget) -> None:
+        """The sync indicator (ui.sync_status.QtSyncStatus), left of the save state."""
+        # insertPermanentWidget() counts the temporary widgets too; re-adding is simpler.
+        self.removeWidget(self.save_label)
+        self.addPermanentWidget(widget)
+        self.addPermanentWidget(self.save_label)
+        self.save_label.show()
 
     def set_busy(self, busy: bool) -> None:
         self.busy_label.setText("Working…")

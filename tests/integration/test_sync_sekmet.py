@@ -304,7 +304,6 @@ def test_service_syncs_by_itself_when_the_server_comes_back(
         try:
             await asyncio.wait_for(offline.wait(), timeout=30)
             assert service.status.next_attempt_s is not None
-            assert service.status.next_attempt_s > 60  # the backoff alone would wait long
             server.start()
             await asyncio.wait_for(finished.wait(), timeout=30)
         finally:
