@@ -1,0 +1,234 @@
+"""QtSyncDetails: what is waiting to be sent, why anything failed, which notes conflict.
+
+The reasons shown are the outbox's stored ``last_error``: server text that the
+sync engine scrubbed before storing it, so no patient data from the server.
+Records are named by patient, as in the worklist, so the clinician knows
+which note is meant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from storage.sync.service import SyncService, SyncState, SyncStatus
+from ui.format import day_and_clock
+from ui.ops import run_op
+from ui.sync_status import (
+    NOT_SET_UP_TIP,
+    ConflictItem,
+    FailedItem,
+    SyncOverview,
+    SyncRecords,
+    state_text,
+    synced_text,
+)
+
+ITEM_ROLE = Qt.ItemDataRole.UserRole + 7
+LOADING_TEXT = "Reading the outbox…"
+NO_FAILURES_TEXT = "Nothing has failed."
+NO_CONFLICTS_TEXT = "No conflicts."
+
+STYLE = """
+#syncDetailsState { font-size: 12pt; font-weight: 600; color: #102a43; }
+#syncDetailsMessage { color: #334e68; }
+#syncDetailsCounts { color: #334e68; }
+#syncDetailsHeading { font-weight: 600; color: #334e68; margin-top: 6px; }
+QListWidget { border: 1px solid #d9e2ec; border-radius: 6px; }
+QListWidget::item { padding: 6px 8px; border-bottom: 1px solid #eef2f6; }
+QListWidget::item:selected { background: #e6f2f1; color: #0b4f4a; }
+"""
+
+
+def failure_text(item: FailedItem) -> str:
+    tries = f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}"
+    return f"{item.label}  ·  {tries}\n{item.reason}"
+
+
+def conflict_text(item: ConflictItem) -> str:
+    return f"{item.label}  ·  changed elsewhere, noticed {day_and_clock(item.conflict.detected_at)}"
+
+
+def counts_text(overview: SyncOverview) -> str:
+    return (
+        f"Waiting to be sent: {overview.waiting}   ·   Refused by the server: "
+        f"{overview.failed}   ·   Conflicts: {overview.conflicts}"
+    )
+
+
+class QtSyncDetails(QDialog):
+    open_requested = Signal(str)  # encounter_id of a conflicting note
+
+    def __init__(
+        self,
+        records: SyncRecords,
+        sync: SyncService | None = None,
+        *,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("syncDetails")
+        self.setWindowTitle("Sync details")
+        self.setStyleSheet(STYLE)
+        self._records = records
+        self._sync = sync
+        self._overview: SyncOverview | None = None
+        self.loaded: asyncio.Task[SyncOverview] | None = None
+
+        self.state_label = QLabel(self)
+        self.state_label.setObjectName("syncDetailsState")
+        self.message_label = QLabel(self)
+        self.message_label.setObjectName("syncDetailsMessage")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.counts_label = QLabel(LOADING_TEXT, self)
+        self.counts_label.setObjectName("syncDetailsCounts")
+        self.failures = QListWidget(self)
+        self.failures.setObjectName("syncFailures")
+        self.failures.setWordWrap(True)
+        self.conflicts = QListWidget(self)
+        self.conflicts.setObjectName("syncConflictList")
+        self.conflicts.itemActivated.connect(self._on_conflict_activated)
+        self.conflicts.currentItemChanged.connect(self._on_conflict_current_changed)
+
+        self.open_button = QPushButton("Open note", self)
+        self.open_button.setObjectName("openConflictButton")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.sync_now_button = QPushButton("Sync now", self)
+        self.sync_now_button.setObjectName("syncNowDetails")
+        self.sync_now_button.setEnabled(sync is not None)
+        self.sync_now_button.clicked.connect(self._on_sync_now_clicked)
+        close = QPushButton("Close", self)
+        close.clicked.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.state_label)
+        layout.addWidget(self.message_label)
+        layout.addWidget(self.counts_label)
+        layout.addWidget(_heading("Why something was not sent", self))
+        layout.addWidget(self.failures, 3)
+        layout.addWidget(_heading("Notes changed both here and elsewhere", self))
+        layout.addWidget(self.conflicts, 2)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.sync_now_button)
+        buttons.addWidget(close)
+        layout.addLayout(buttons)
+        self.resize(720, 520)
+
+        self._render_status(sync.status if sync is not None else None)
+        if sync is not None:
+            sync.status_did_change.connect(self._on_status_did_change)
+            sync.sync_did_finish.connect(self._on_sync_did_finish)
+        # The service outlives this dialog: stop listening once it closes.
+        self.finished.connect(self._disconnect)
+
+    # -- loading ---------------------------------------------------------
+    def load(self) -> asyncio.Task[SyncOverview]:
+        self.loaded = run_op(
+            self, self._records.overview(), busy=False, context="Sync details", on_done=self._show
+        )
+        return self.loaded
+
+    @property
+    def overview(self) -> SyncOverview | None:
+        return self._overview
+
+    def _show(self, overview: SyncOverview) -> None:
+        self._overview = overview
+        self.counts_label.setText(counts_text(overview))
+        self.failures.clear()
+        for failure in overview.failures:
+            self.failures.addItem(QListWidgetItem(failure_text(failure)))
+        if not overview.failures:
+            self.failures.addItem(_placeholder(NO_FAILURES_TEXT))
+        self.conflicts.clear()
+        for conflict in overview.open_conflicts:
+            item = QListWidgetItem(conflict_text(conflict))
+            item.setData(ITEM_ROLE, conflict)
+            self.conflicts.addItem(item)
+        if not overview.open_conflicts:
+            self.conflicts.addItem(_placeholder(NO_CONFLICTS_TEXT))
+        self.open_button.setEnabled(False)
+
+    def failure_texts(self) -> list[str]:
+        return [self.failures.item(i).text() for i in range(self.failures.count())]
+
+    def conflict_texts(self) -> list[str]:
+        return [self.conflicts.item(i).text() for i in range(self.conflicts.count())]
+
+    # -- service events --------------------------------------------------
+    def _on_status_did_change(self, status: SyncStatus) -> None:
+        self._render_status(status)
+
+    def _on_sync_did_finish(self, _report: object) -> None:
+        if self.loaded is not None:
+            self.loaded.cancel()  # the newer read wins
+        self.load()
+
+    def _render_status(self, status: SyncStatus | None) -> None:
+        text = state_text(status)
+        if status is not None and status.state is SyncState.ERROR:
+            text = "Sync error"  # the message has its own line below
+        synced = synced_text(status.last_success) if status is not None else ""
+        self.state_label.setText(f"{text}  ·  {synced}" if synced else text)
+        if status is None or status.state is SyncState.DISABLED:
+            message = NOT_SET_UP_TIP
+        else:
+            message = status.message
+        self.message_label.setText(message)
+        self.message_label.setVisible(bool(message))
+
+    def _disconnect(self, _result: int = 0) -> None:
+        # WA_DeleteOnClose frees the widgets soon: a read still running must not render.
+        if self.loaded is not None:
+            self.loaded.cancel()
+        if self._sync is not None:
+            self._sync.status_did_change.disconnect(self._on_status_did_change)
+            self._sync.sync_did_finish.disconnect(self._on_sync_did_finish)
+            self._sync = None
+
+    # -- actions ---------------------------------------------------------
+    def _on_sync_now_clicked(self) -> None:
+        if self._sync is not None:
+            self._sync.sync_now()
+
+    def _on_conflict_current_changed(self, current: QListWidgetItem | None, _prev: object) -> None:
+        conflict = current.data(ITEM_ROLE) if current is not None else None
+        self.open_button.setEnabled(
+            isinstance(conflict, ConflictItem) and conflict.encounter_id is not None
+        )
+
+    def _on_open_clicked(self) -> None:
+        self._on_conflict_activated(self.conflicts.currentItem())
+
+    def _on_conflict_activated(self, item: QListWidgetItem | None) -> None:
+        conflict = item.data(ITEM_ROLE) if item is not None else None
+        if isinstance(conflict, ConflictItem) and conflict.encounter_id is not None:
+            self.open_requested.emit(conflict.encounter_id)
+            self.accept()
+
+
+def _heading(text: str, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setObjectName("syncDetailsHeading")
+    return label
+
+
+def _placeholder(text: str) -> QListWidgetItem:
+    item = QListWidgetItem(text)
+    item.setFlags(Qt.ItemFlag.NoItemFlags)
+    return item
