@@ -231,9 +231,34 @@ class QtMainWindow(QMainWindow):
         )
         editor.add_banner(self.conflict_banner)
         editor.note_opened.connect(self._on_note_opened_for_sync)
+        if sync is not None:
+            sync.sync_did_finish.connect(self._on_sync_did_finish)
         self.conflict_banner.resolved.connect(self._on_conflict_resolved)
         if editor.note is not None:
             self.conflict_banner.show_for(editor.note.id)
+
+    def _on_sync_did_finish(self, report: object) -> None:
+        """A pull replaced the open note's text: show it, or keep the typing as a conflict.
+
+        Never let the next autosave write over a pulled change unseen.
+        """
+        editor, autosaver = self.editor, self.autosaver
+        note = editor.note if editor is not None else None
+        if note is None or note.id not in getattr(report, "updated_note_ids", []):
+            return
+        if autosaver is not None and autosaver.has_unsaved and self.sync_records is not None:
+            run_op(self, self._pulled_while_typing(note.id), busy=False, context="Sync")
+        elif editor is not None:
+            editor.reload()
+
+    async def _pulled_while_typing(self, note_id: str) -> None:
+        # The pulled text is stored now; the clinician's unsaved typing is about to be
+        # saved over it. Record the pulled text as a conflict first, so the banner asks.
+        records = self.sync_records
+        assert records is not None
+        await records.hold_pulled_as_conflict(note_id)
+        if self.conflict_banner is not None:
+            self.conflict_banner.refresh()
 
     def _on_note_opened_for_sync(self, note: object) -> None:
         if self.conflict_banner is not None:

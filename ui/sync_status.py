@@ -110,9 +110,21 @@ class SyncRecords:
             queue.resolve_conflict, self._store.actor, conflict_id, resolution, merged_text
         )
 
+    async def hold_pulled_as_conflict(self, note_id: str) -> None:
+        """Keep the note's current (pulled) text as the server side of a conflict."""
+        await self._store.transact(_hold_pulled, self._store.actor, note_id)
+
     async def overview(self) -> SyncOverview:
         result: SyncOverview = await self._store.transact(_overview)
         return result
+
+
+def _hold_pulled(conn: Any, actor: str, note_id: str) -> None:
+    from storage import repository
+
+    ref = queue.remote_ref(conn, "note", note_id)
+    text = repository.get_note(conn, note_id).text
+    queue.record_conflict(conn, actor, "note", note_id, ref.version_id if ref else "", text)
 
 
 def _overview(conn: Any) -> SyncOverview:

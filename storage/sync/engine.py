@@ -58,6 +58,8 @@ class SyncReport:
     conflicts: int = 0
     failed: int = 0
     reasons: list[str] = field(default_factory=list)
+    #: Notes whose local text a pull replaced: an open editor must reload them.
+    updated_note_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -386,37 +388,40 @@ class SyncEngine:
             updated = str((resource.get("meta") or {}).get("lastUpdated", ""))
             newest = max(newest, updated)
             try:
-                result = await self._apply_pulled(resource)
+                result, note_id = await self._apply_pulled(resource)
             except ConsoleError as exc:  # one unreadable record must not stop the pull
                 log.warning("a pulled DocumentReference was skipped (%s)", type(exc).__name__)
                 continue
             report.pulled += result == "updated"
             report.conflicts += result == "conflict"
+            if result == "updated" and note_id:
+                report.updated_note_ids.append(note_id)
             seen += 1
             if seen % 100 == 0:  # resumable: a cut mid-pull restarts near here
                 await self.store.transact(queue.set_checkpoint, "DocumentReference", newest)
         await self.store.transact(queue.set_checkpoint, "DocumentReference", newest)
 
-    async def _apply_pulled(self, resource: dict[str, Any]) -> str:
+    async def _apply_pulled(self, resource: dict[str, Any]) -> tuple[str, str | None]:
+        """What a pulled DocumentReference did here, and to which local note."""
         server_id = str(resource.get("id", ""))
         version = str((resource.get("meta") or {}).get("versionId", ""))
         text = note_text_of(resource)
         if not server_id or text is None:
-            return "skipped"
+            return "skipped", None
         local = local_uuid_of(resource)
         actor = self.store.actor
 
-        def apply(conn: Any) -> str:
+        def apply(conn: Any) -> tuple[str, str | None]:
             from storage import repository
 
             note_id = local or queue.local_id_for_server(conn, "note", server_id)
             if note_id is None:
-                return "skipped"
+                return "skipped", None
             try:
                 repository.get_note(conn, note_id)
             except ConsoleError:
-                return "skipped"  # not a record this console holds
-            return queue.apply_pulled_note(conn, actor, note_id, server_id, version, text)
+                return "skipped", None  # not a record this console holds
+            return queue.apply_pulled_note(conn, actor, note_id, server_id, version, text), note_id
 
-        result: str = await self.store.transact(apply)
+        result: tuple[str, str | None] = await self.store.transact(apply)
         return result

@@ -431,3 +431,46 @@ def test_run_gui_without_a_record_store_says_not_set_up(
     )
     assert code == 0
     assert seen == {"text": NOT_SET_UP_TEXT, "sync": None, "action": False}
+
+
+# --- a pull changes the note that is open ------------------------------------------------
+
+
+def _pull_into(aio: Aio, store, note_id: str, text: str) -> None:
+    """What the engine's pull does for a changed DocumentReference (no unsent edits)."""
+
+    def pull(conn) -> str:
+        conn.execute("DELETE FROM outbox WHERE entity_id = ?", (note_id,))
+        return queue.apply_pulled_note(conn, store.actor, note_id, "srv-1", "v2", text)
+
+    assert aio.run(store.transact(pull)) == "updated"
+
+
+def test_a_pulled_change_reloads_the_open_note(aio: Aio, make_console) -> None:
+    console = make_console()
+    sync = _with_sync(console)
+    summary = _summary_with_note(console)
+    editor = _open(aio, console, summary)
+    pulled = "Plan:\nchanged on the other console"
+    _pull_into(aio, console.store, summary.note_id, pulled)
+    sync.sync_did_finish.emit(SyncReport(pulled=1, updated_note_ids=[summary.note_id]))
+    aio.wait_until(lambda: "changed on the other console" in editor.text())
+    assert not console.window.conflict_banner.isVisible()
+
+
+def test_a_pull_while_typing_becomes_a_conflict_not_an_overwrite(
+    aio: Aio, make_console, qtbot
+) -> None:
+    console = make_console(debounce_ms=60_000)  # the typing stays unsaved
+    sync = _with_sync(console)
+    summary = _summary_with_note(console)
+    editor = _open(aio, console, summary)
+    plan = editor.section("Plan")
+    qtbot.keyClicks(plan, " typed here")
+    pulled = "Plan:\nchanged elsewhere meanwhile"
+    _pull_into(aio, console.store, summary.note_id, pulled)
+    sync.sync_did_finish.emit(SyncReport(pulled=1, updated_note_ids=[summary.note_id]))
+    banner = console.window.conflict_banner
+    aio.wait_until(banner.isVisible)
+    assert banner.conflict is not None and banner.conflict.server_text == pulled
+    assert "typed here" in editor.text()  # the clinician's typing is untouched
