@@ -144,14 +144,23 @@ class SyncService:
                 # While offline, a cheap TCP probe notices the link coming back long
                 # before the backoff (up to ten minutes) would try again.
                 probe = asyncio.get_running_loop().create_task(self._probe_until_reachable())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            if probe is not None:
-                probe.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await probe
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            finally:  # also when stop() cancels us: never leave a probe behind
+                if probe is not None:
+                    probe.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await probe
             self._wake.clear()
-            delay = await self.run_once()
+            try:
+                delay = await self.run_once()
+            except ConsoleError as exc:
+                # The store itself failed (locked, disk full): keep the loop alive and
+                # try again later rather than ending background sync for the session.
+                log.warning("sync could not read the store (%s)", type(exc).__name__)
+                self._failures += 1
+                delay = self.backoff_s()
 
     async def _probe_until_reachable(self) -> None:
         host, port = _host_port(self.settings.url)

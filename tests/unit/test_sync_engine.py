@@ -225,3 +225,42 @@ def _close_fuzz_store() -> Any:
     if "store" in _FUZZ_STORE:
         run(_FUZZ_STORE.pop("store").close())
     asyncio.set_event_loop(None)
+
+
+def test_a_locked_store_does_not_end_background_sync(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    async def scenario() -> None:
+        s = await EncryptedStore.open(
+            tmp_path_factory.mktemp("sync-locked"),
+            key_source=KeySource.PASSPHRASE,
+            passphrase=TEST_PASSPHRASE,
+        )
+        attempts = asyncio.Event()
+
+        @contextlib.asynccontextmanager
+        async def factory(_settings: RecordStoreSettings) -> AsyncIterator[FhirClient]:
+            attempts.set()
+            async with _client(lambda r: httpx.Response(503)) as client:
+                yield client
+
+        service = SyncService(
+            s,
+            RecordStoreSettings(url=BASE),
+            client_factory=factory,
+            backoff_base_s=0.01,
+            backoff_max_s=0.02,
+        )
+        await s.lock()
+        service.start()
+        # Locked: every attempt fails inside the store; the loop must survive them.
+        states: list[SyncState] = []
+        service.status_did_change.connect(lambda st: states.append(st.state))
+        await s.unlock(TEST_PASSPHRASE)
+        await asyncio.wait_for(attempts.wait(), timeout=10)
+        assert service._task is not None and not service._task.done()
+        await service.stop()
+        assert service._task is None
+        await s.close()
+
+    run(scenario())
