@@ -454,17 +454,21 @@ class FhirClient:
         self._raise_for_status(reply)
         return parse_capabilities(self._json(reply))
 
-    async def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+    async def transaction(
+        self, bundle: dict[str, Any], *, prefer: str = "return=representation"
+    ) -> dict[str, Any]:
         """POST a ``transaction`` Bundle; the ``transaction-response`` Bundle, one entry per entry.
 
         All or nothing on the server: a conflict anywhere (409/412) rolls the
         whole transaction back and raises SyncConflictError.
         """
-        return await self._post_bundle(bundle, "transaction")
+        return await self._post_bundle(bundle, "transaction", prefer)
 
-    async def batch(self, bundle: dict[str, Any]) -> dict[str, Any]:
+    async def batch(
+        self, bundle: dict[str, Any], *, prefer: str = "return=representation"
+    ) -> dict[str, Any]:
         """POST a ``batch`` Bundle; entries succeed or fail one by one (:func:`entry_result`)."""
-        return await self._post_bundle(bundle, "batch")
+        return await self._post_bundle(bundle, "batch", prefer)
 
     async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
         """``GET [base]/Type/id``. A missing ``meta.versionId`` is filled from the ETag."""
@@ -748,7 +752,9 @@ class FhirClient:
             resource,
         )
 
-    async def _post_bundle(self, bundle: dict[str, Any], kind: str) -> dict[str, Any]:
+    async def _post_bundle(
+        self, bundle: dict[str, Any], kind: str, prefer: str = "return=representation"
+    ) -> dict[str, Any]:
         if bundle.get("resourceType") != "Bundle" or bundle.get("type") != kind:
             raise ValueError(f"expected a Bundle of type {kind}")
         entries = bundle.get("entry") or []
@@ -756,7 +762,7 @@ class FhirClient:
             "POST",
             self._base,
             body=_encode(bundle),
-            headers={"Content-Type": FHIR_JSON, "Prefer": "return=representation"},
+            headers={"Content-Type": FHIR_JSON, "Prefer": prefer},
         )
         self._raise_for_status(reply)
         response = self._resource(self._json(reply), "Bundle")

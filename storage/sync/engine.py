@@ -26,15 +26,16 @@ from storage.sync.queue import OutboxItem, PendingRecord, RemoteRef
 log = logging.getLogger(__name__)
 
 IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
+MINIMAL = "return=minimal"
 _RESOURCE_TYPE = {"patient": "Patient", "encounter": "Encounter", "note": "DocumentReference"}
 
 
 class FhirTransport(Protocol):
     """What the engine needs from storage.fhir.client.FhirClient."""
 
-    async def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]: ...
+    async def transaction(self, bundle: dict[str, Any], *, prefer: str = ...) -> dict[str, Any]: ...
 
-    async def batch(self, bundle: dict[str, Any]) -> dict[str, Any]: ...
+    async def batch(self, bundle: dict[str, Any], *, prefer: str = ...) -> dict[str, Any]: ...
 
     async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]: ...
 
@@ -239,7 +240,9 @@ class SyncEngine:
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
         report.sent += len(items)
         try:
-            response = await client.transaction(bundle)
+            # Only ids and versions are needed back (every create is conditional, so
+            # nothing depends on the echoed body): 70 MB -> 0.2 MB per 1,000 notes.
+            response = await client.transaction(bundle, prefer=MINIMAL)
         except (SyncRejectedError, SyncConflictError) as exc:
             # One bad entry fails the whole transaction: split to find it, so the
             # good records still go and the bad one is named in the status.
@@ -298,7 +301,9 @@ class SyncEngine:
             entries.append({"resource": resource, "request": request})
         # A batch, not a transaction: one conflicting note must not hold back the others.
         report.sent += len(items)
-        response = await client.batch({"resourceType": "Bundle", "type": "batch", "entry": entries})
+        response = await client.batch(
+            {"resourceType": "Bundle", "type": "batch", "entry": entries}, prefer=MINIMAL
+        )
         results = response.get("entry")
         if not isinstance(results, list) or len(results) != len(items):
             raise SyncProtocolError(reason="batch response entries do not match the request")
