@@ -114,6 +114,38 @@ def insert_encounter(
     return e
 
 
+def update_from_server(conn: Any, actor: str, record: Patient | Encounter) -> None:
+    """Take demographics or visit details changed on the record store (no outbox row)."""
+    if isinstance(record, Patient):
+        conn.execute(
+            "UPDATE patients SET family_name = ?, given_name = ?, birth_date = ?, gender = ?, "
+            "updated_at = ? WHERE id = ?",
+            (
+                record.family_name,
+                record.given_name,
+                record.birth_date,
+                record.gender,
+                record.updated_at,
+                record.id,
+            ),
+        )
+        audit.append(conn, actor, "sync_pull", "patient", record.id)
+    else:
+        conn.execute(
+            "UPDATE encounters SET start = ?, status = ?, encounter_class = ?, reason = ?, "
+            "updated_at = ? WHERE id = ?",
+            (
+                record.start,
+                record.status,
+                record.encounter_class,
+                record.reason,
+                record.updated_at,
+                record.id,
+            ),
+        )
+        audit.append(conn, actor, "sync_pull", "encounter", record.id)
+
+
 def get_patient(conn: Any, patient_id: str) -> Patient:
     row = conn.execute(
         f"SELECT {_PATIENT_COLS} FROM patients WHERE id = ?", (patient_id,)

@@ -405,6 +405,30 @@ class SyncEngine:
             if seen % 100 == 0:  # resumable: a cut mid-pull restarts near here
                 await self.store.transact(queue.set_checkpoint, "DocumentReference", newest)
         await self.store.transact(queue.set_checkpoint, "DocumentReference", newest)
+        for resource_type in ("Patient", "Encounter"):
+            report.pulled += await self._pull_details(client, resource_type, since)
+
+    async def _pull_details(
+        self, client: FhirTransport, resource_type: str, default_since: str
+    ) -> int:
+        """Patients and visits this console holds, changed on the server: take the change.
+
+        They are never edited here, so a newer server version simply wins; one with
+        an unsent local create is left for the push to reconcile.
+        """
+        since = await self.store.transact(queue.get_checkpoint, resource_type) or default_since
+        params = {"_lastUpdated": f"ge{since}", "_sort": "_lastUpdated", "_count": "100"}
+        newest, updated = since, 0
+        async for resource in client.search(resource_type, params):
+            if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+                continue
+            newest = max(newest, str((resource.get("meta") or {}).get("lastUpdated", "")))
+            try:
+                updated += await self.store.transact(_apply_details, self.store.actor, resource)
+            except ConsoleError as exc:
+                log.warning("a pulled %s was skipped (%s)", resource_type, type(exc).__name__)
+        await self.store.transact(queue.set_checkpoint, resource_type, newest)
+        return updated
 
     async def _apply_pulled(self, resource: dict[str, Any]) -> tuple[str, str | None]:
         """What a pulled DocumentReference did here, and to which local note."""
@@ -430,3 +454,33 @@ class SyncEngine:
 
         result: tuple[str, str | None] = await self.store.transact(apply)
         return result
+
+
+def _apply_details(conn: Any, actor: str, resource: dict[str, Any]) -> int:
+    from storage import repository
+    from storage.fhir import mapping
+
+    kind = "patient" if resource["resourceType"] == "Patient" else "encounter"
+    server_id = str(resource.get("id", ""))
+    version = str((resource.get("meta") or {}).get("versionId", ""))
+    local = local_uuid_of(resource) or queue.local_id_for_server(conn, kind, server_id)
+    if not local or not server_id:
+        return 0
+    ref = queue.remote_ref(conn, kind, local)
+    if ref is None or ref.version_id == version or ref.server_id != server_id:
+        return 0  # not held, unchanged, or our own write
+    unsent = conn.execute(
+        "SELECT 1 FROM outbox WHERE entity_type = ? AND entity_id = ?", (kind, local)
+    ).fetchone()
+    if unsent is not None:
+        return 0
+    record: Patient | Encounter
+    if kind == "patient":
+        repository.get_patient(conn, local)
+        record = mapping.patient_from_fhir(resource, local_id=local)
+    else:
+        held = repository.get_encounter(conn, local)
+        record = mapping.encounter_from_fhir(resource, patient_id=held.patient_id, local_id=local)
+    repository.update_from_server(conn, actor, record)
+    queue.set_remote_ref(conn, kind, local, RemoteRef(server_id, version, ""))
+    return 1

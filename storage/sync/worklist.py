@@ -106,8 +106,10 @@ async def _adopt(client: Any, store: Any, resource: dict[str, Any]) -> int:
         return 0
     patient_id = await store.transact(queue.local_id_for_server, "patient", patient_server_id)
     patient: Patient | None = None
+    patient_version = ""
     if patient_id is None:
         fetched = await client.read("Patient", patient_server_id)
+        patient_version = str((fetched.get("meta") or {}).get("versionId", ""))
         patient = mapping.patient_from_fhir(fetched, local_id=local_uuid_of(fetched) or new_id())
         patient_id = patient.id
     if kind == "encounter":
@@ -135,7 +137,9 @@ async def _adopt(client: Any, store: Any, resource: dict[str, Any]) -> int:
     def apply(conn: Any) -> int:
         if patient is not None:
             repository.insert_patient(conn, store.actor, patient, from_server=True)
-            queue.set_remote_ref(conn, "patient", patient.id, RemoteRef(patient_server_id, "", ""))
+            queue.set_remote_ref(
+                conn, "patient", patient.id, RemoteRef(patient_server_id, patient_version, "")
+            )
         repository.insert_encounter(conn, store.actor, encounter, from_server=True)
         # An appointment's visit is a local encounter mapped to the Appointment, so
         # the next pull recognises it; its own Encounter is created when it happens.

@@ -312,3 +312,31 @@ def test_service_syncs_by_itself_when_the_server_comes_back(
         await store.close()
 
     run(scenario())
+
+
+def test_demographics_changed_on_the_server_update_the_local_copy(
+    fresh_profile: Path, sekmet: SekmetServer
+) -> None:
+    import httpx
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        await _seed(store, 1, "demog")
+        await _sync(store, sekmet.base_url)
+        (visit,) = await store.list_encounters()
+        ref = await store.transact(queue.remote_ref, "patient", visit.patient.id)
+        assert ref is not None
+        # Registration corrects the spelling of the name on the record store.
+        current = httpx.get(f"{sekmet.base_url}/Patient/{ref.server_id}", timeout=10).json()
+        current["name"] = [{"use": "official", "family": "Syncdemog-Corrected", "given": ["Test"]}]
+        httpx.put(
+            f"{sekmet.base_url}/Patient/{ref.server_id}", json=current, timeout=10
+        ).raise_for_status()
+        report = await _sync(store, sekmet.base_url)
+        assert report.pulled >= 1
+        assert (await store.get_patient(visit.patient.id)).family_name == "Syncdemog-Corrected"
+        assert (await _sync(store, sekmet.base_url)).pulled == 0  # taken once
+        assert await store.outbox_size() == 0  # not echoed back
+        await store.close()
+
+    run(scenario())
