@@ -243,6 +243,9 @@ class QtMainWindow(QMainWindow):
         Never let the next autosave write over a pulled change unseen.
         """
         editor, autosaver = self.editor, self.autosaver
+        if getattr(report, "pulled", 0) and self.worklist is not None:
+            # The pull may have brought today's visits or changed a patient's details.
+            run_op(self, self.worklist.reload(), busy=False, context="Reload worklist")
         note = editor.note if editor is not None else None
         if note is None or note.id not in getattr(report, "updated_note_ids", []):
             return
@@ -269,6 +272,8 @@ class QtMainWindow(QMainWindow):
         note = self.editor.note if self.editor is not None else None
         if self.editor is not None and note is not None and note.id == note_id:
             self.editor.reload()
+        if self.worklist is not None:  # the note's version chip changed
+            run_op(self, self.worklist.reload(), busy=False, context="Reload worklist")
 
     def _on_sync_now_triggered(self) -> None:
         if self.sync is not None and not self._locked:

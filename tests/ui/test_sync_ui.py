@@ -474,3 +474,21 @@ def test_a_pull_while_typing_becomes_a_conflict_not_an_overwrite(
     aio.wait_until(banner.isVisible)
     assert banner.conflict is not None and banner.conflict.server_text == pulled
     assert "typed here" in editor.text()  # the clinician's typing is untouched
+
+
+def test_a_pull_that_brings_visits_refreshes_the_worklist(aio: Aio, make_console) -> None:
+    from app.records import Encounter, Patient, new_id, utc_now
+
+    console = make_console()
+    sync = _with_sync(console)
+    before = len(console.window.worklist.summaries())
+
+    async def arrive() -> None:
+        patient = await console.store.add_patient(
+            Patient(new_id(), "Pulled", "Visit", "1970-07-07")
+        )
+        await console.store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
+
+    aio.run(arrive())
+    sync.sync_did_finish.emit(SyncReport(pulled=1))
+    aio.wait_until(lambda: len(console.window.worklist.summaries()) == before + 1)
