@@ -341,6 +341,14 @@ class Traffic:
     def snapshot(self) -> Traffic:
         return Traffic(self.requests, self.bytes_sent, self.bytes_received, self.round_trip_s)
 
+    def __add__(self, other: Traffic) -> Traffic:
+        return Traffic(
+            self.requests + other.requests,
+            self.bytes_sent + other.bytes_sent,
+            self.bytes_received + other.bytes_received,
+            self.round_trip_s + other.round_trip_s,
+        )
+
     def since(self, before: Traffic) -> Traffic:
         return Traffic(
             self.requests - before.requests,
@@ -530,14 +538,7 @@ class OursRun:
 
     @property
     def traffic(self) -> Traffic:
-        t = self.notes_traffic
-        i = self.images_traffic
-        return Traffic(
-            t.requests + i.requests,
-            t.bytes_sent + i.bytes_sent,
-            t.bytes_received + i.bytes_received,
-            t.round_trip_s + i.round_trip_s,
-        )
+        return self.notes_traffic + self.images_traffic
 
 
 async def run_ours(
@@ -624,14 +625,7 @@ class ReferenceRun:
 
     @property
     def traffic(self) -> Traffic:
-        t = self.notes_traffic
-        i = self.images_traffic
-        return Traffic(
-            t.requests + i.requests,
-            t.bytes_sent + i.bytes_sent,
-            t.bytes_received + i.bytes_received,
-            t.round_trip_s + i.round_trip_s,
-        )
+        return self.notes_traffic + self.images_traffic
 
 
 def _created_id(response: httpx.Response, what: str) -> str:

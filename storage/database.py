@@ -13,6 +13,7 @@ Pragmas (why each; figures in docs/storage-tuning.md):
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,7 @@ def _driver() -> Any:
     return sqlcipher3
 
 
+@functools.cache
 def sqlcipher_version() -> str:
     conn = _driver().connect(":memory:")
     try:

@@ -70,6 +70,7 @@ class EncryptedStore:
         self._conn: Any = None
         self._schema_version: int | None = None
         self._state = StoreState.CLOSED
+        self._keyring_backend = ""  # read once on the worker: the UI reads status often
 
     # --- opening, locking ---------------------------------------------------------
 
@@ -93,6 +94,8 @@ class EncryptedStore:
             raise
         store = cls(profile, meta, worker, actor)
         store._conn, store._schema_version, store._state = conn, version, StoreState.UNLOCKED
+        if meta.key_source is KeySource.KEYRING:
+            store._keyring_backend = await worker.run(keys.keyring_backend_name)
         await store._run(store._audit_unlock, "sign_in")
         return store
 
@@ -101,9 +104,7 @@ class EncryptedStore:
         return StoreStatus(
             state=self._state,
             key_source=self._meta.key_source,
-            keyring_backend=keys.keyring_backend_name()
-            if self._meta.key_source is KeySource.KEYRING
-            else "",
+            keyring_backend=self._keyring_backend,
             schema_version=self._schema_version,
             path=str(self.db_path),
         )

@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,16 @@ def file_digests(directory: Path) -> dict[str, str]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
+
+
+async def open_test_store(profile: Path) -> Any:
+    """A real store in passphrase mode: no keyring needed (SQLCipher KDF, ~0.4 s)."""
+    from app.records import KeySource
+    from storage.store import EncryptedStore
+
+    return await EncryptedStore.open(
+        profile, key_source=KeySource.PASSPHRASE, passphrase=TEST_PASSPHRASE
+    )
 
 
 def run(coro):  # type: ignore[no-untyped-def]

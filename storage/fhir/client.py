@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 from urllib.parse import urlencode, urljoin
 
 import httpx
@@ -343,26 +343,27 @@ def _cached_ssl_context(ca_file: str | None, _version: tuple[int, int] | None) -
     return context
 
 
-def _tls_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _in_chain(exc: BaseException, kind: type[_E]) -> _E | None:
+    """The first ``kind`` in ``exc``'s cause/context chain (httpx wraps ssl errors)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
+        if isinstance(current, kind):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
 
 
+def _tls_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    return _in_chain(exc, ssl.SSLCertVerificationError)
+
+
 def _has_ssl_error(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
+    return _in_chain(exc, ssl.SSLError) is not None
 
 
 def _check_resource_type(resource_type: str) -> None:

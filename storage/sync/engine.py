@@ -25,6 +25,8 @@ from storage.sync.queue import OutboxItem, PendingRecord, RemoteRef
 
 log = logging.getLogger(__name__)
 
+# storage.fhir.mapping.IDENTIFIER_SYSTEM, repeated so that importing the engine (at
+# GUI start-up) does not import fhir.resources; test_sync_engine checks they agree.
 IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 MINIMAL = "return=minimal"
 _RESOURCE_TYPE = {"patient": "Patient", "encounter": "Encounter", "note": "DocumentReference"}
@@ -113,16 +115,18 @@ def note_text_of(resource: dict[str, Any]) -> str | None:
 
 
 def local_uuid_of(resource: dict[str, Any]) -> str | None:
+    """The local id a resource carries in its ``urn:uuid`` identifier (a valid UUID only)."""
+    from storage.fhir.mapping import canonical_uuid
+
     identifiers = resource.get("identifier")
     if not isinstance(identifiers, list):
         return None
     for ident in identifiers:
-        if (
-            isinstance(ident, dict)
-            and ident.get("system") == IDENTIFIER_SYSTEM
-            and str(ident.get("value", "")).startswith("urn:uuid:")
-        ):
-            return str(ident["value"])[9:].lower()
+        if not isinstance(ident, dict) or ident.get("system") != IDENTIFIER_SYSTEM:
+            continue
+        value = ident.get("value")
+        if isinstance(value, str) and value[:9].lower() == "urn:uuid:":
+            return canonical_uuid(value[9:])
     return None
 
 

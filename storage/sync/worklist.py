@@ -19,31 +19,14 @@ from storage.sync import queue
 from storage.sync.queue import RemoteRef
 
 log = logging.getLogger(__name__)
-_ENCOUNTER_STATUSES = {
-    "planned",
-    "arrived",
-    "triaged",
-    "in-progress",
-    "onleave",
-    "finished",
-    "cancelled",
-    "entered-in-error",
-    "unknown",
-}
 
 
 def _reference_id(reference: object, resource_type: str) -> str | None:
-    if not isinstance(reference, dict):
+    from storage.fhir.mapping import local_id_from_reference
+
+    if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
         return None
-    value = str(reference.get("reference", ""))
-    parts = value.rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
-        return parts[-1]
-    if "_history" in parts:
-        i = parts.index("_history")
-        if i >= 2 and parts[i - 2] == resource_type:
-            return parts[i - 1]
-    return None
+    return local_id_from_reference(reference["reference"], resource_type)
 
 
 def day_bounds(day: datetime | None = None) -> tuple[str, str]:
@@ -128,7 +111,7 @@ async def _adopt(client: Any, store: Any, resource: dict[str, Any]) -> int:
         local_uuid if kind == "encounter" and local_uuid else new_id(),
         patient_id,
         start,
-        status if status in _ENCOUNTER_STATUSES else "planned",
+        status if status in mapping.ENCOUNTER_STATUSES else "planned",
         encounter_class[:8],
         reason[:200],
     )

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from app.errors import SyncError
-from app.records import Encounter, KeySource, Patient, new_id, utc_now
+from app.records import Encounter, Patient, new_id, utc_now
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync import queue
 from storage.sync.engine import SyncEngine, local_uuid_of
-from tests.conftest import TEST_PASSPHRASE, run
+from tests.conftest import open_test_store, run
 from tests.integration.cutting_proxy import CuttingProxy
 
 pytestmark = pytest.mark.integration
@@ -24,9 +24,7 @@ pytestmark = pytest.mark.integration
 async def _store_with_notes(
     profile: Path, count: int, tag: str
 ) -> tuple[EncryptedStore, list[str]]:
-    store = await EncryptedStore.open(
-        profile, key_source=KeySource.PASSPHRASE, passphrase=TEST_PASSPHRASE
-    )
+    store = await open_test_store(profile)
     patient = await store.add_patient(Patient(new_id(), f"Cut{tag}", "Link", "1975-05-05"))
     enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
     ids = [(await store.create_note(enc.id, f"Plan:\n{tag} {i}")).id for i in range(count)]

@@ -12,21 +12,18 @@ from typing import Any
 import pytest
 
 from app.errors import SyncRetryableError
-from app.records import Encounter, KeySource, Patient, new_id, utc_now
+from app.records import Encounter, Patient, new_id, utc_now
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync import queue
 from storage.sync.engine import SyncEngine
-from tests.conftest import TEST_PASSPHRASE, env_without_keyring, run
+from tests.conftest import TEST_PASSPHRASE, env_without_keyring, open_test_store, run
 from tests.integration.sekmet import SekmetServer
 
 pytestmark = pytest.mark.integration
 
 
-async def _open(profile: Path) -> EncryptedStore:
-    return await EncryptedStore.open(
-        profile, key_source=KeySource.PASSPHRASE, passphrase=TEST_PASSPHRASE
-    )
+_open = open_test_store
 
 
 async def _seed(store: EncryptedStore, notes: int, tag: str) -> list[str]:

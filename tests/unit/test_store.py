@@ -12,16 +12,12 @@ from hypothesis import strategies as st
 
 from app import soap
 from app.errors import InputRejectedError, StoreLockedError
-from app.records import Encounter, KeySource, NoteType, Patient, StoreState, new_id, utc_now
+from app.records import Encounter, NoteType, Patient, StoreState, new_id, utc_now
 from storage import repository
 from storage.store import EncryptedStore
-from tests.conftest import TEST_PASSPHRASE, run
+from tests.conftest import TEST_PASSPHRASE, open_test_store, run
 
-
-async def _open(profile: Path) -> EncryptedStore:
-    return await EncryptedStore.open(
-        profile, key_source=KeySource.PASSPHRASE, passphrase=TEST_PASSPHRASE
-    )
+_open = open_test_store
 
 
 async def _encounter(store: EncryptedStore) -> Encounter:

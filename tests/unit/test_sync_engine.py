@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.errors import SyncError, SyncProtocolError, SyncRetryableError
-from app.records import Encounter, KeySource, Patient, new_id, utc_now
+from app.records import Encounter, Patient, new_id, utc_now
 from app.settings import RecordStoreSettings
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync import queue
 from storage.sync.engine import SyncEngine
 from storage.sync.service import SyncService, SyncState
-from tests.conftest import TEST_PASSPHRASE, run
+from tests.conftest import TEST_PASSPHRASE, open_test_store, run
 
 BASE = "https://fhir.test/fhir"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -36,11 +36,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     async def make() -> EncryptedStore:
-        s = await EncryptedStore.open(
-            tmp_path_factory.mktemp("sync-unit"),
-            key_source=KeySource.PASSPHRASE,
-            passphrase=TEST_PASSPHRASE,
-        )
+        s = await open_test_store(tmp_path_factory.mktemp("sync-unit"))
         patient = await s.add_patient(Patient(new_id(), "Mock", "Server", "1990-01-01"))
         enc = await s.add_encounter(Encounter(new_id(), patient.id, utc_now()))
         for i in range(5):
@@ -207,11 +203,7 @@ _FUZZ_STORE: dict[str, EncryptedStore] = {}
 
 def _fuzz_store(tmp_path_factory: pytest.TempPathFactory) -> EncryptedStore:
     async def make() -> EncryptedStore:
-        s = await EncryptedStore.open(
-            tmp_path_factory.mktemp("sync-fuzz"),
-            key_source=KeySource.PASSPHRASE,
-            passphrase=TEST_PASSPHRASE,
-        )
+        s = await open_test_store(tmp_path_factory.mktemp("sync-fuzz"))
         patient = await s.add_patient(Patient(new_id(), "Fuzz", "Server", "1990-01-01"))
         await s.add_encounter(Encounter(new_id(), patient.id, utc_now()))
         return s
@@ -231,11 +223,7 @@ def test_a_locked_store_does_not_end_background_sync(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     async def scenario() -> None:
-        s = await EncryptedStore.open(
-            tmp_path_factory.mktemp("sync-locked"),
-            key_source=KeySource.PASSPHRASE,
-            passphrase=TEST_PASSPHRASE,
-        )
+        s = await open_test_store(tmp_path_factory.mktemp("sync-locked"))
         attempts = asyncio.Event()
 
         @contextlib.asynccontextmanager
@@ -264,3 +252,14 @@ def test_a_locked_store_does_not_end_background_sync(
         await s.close()
 
     run(scenario())
+
+
+def test_engine_and_mapping_agree_on_the_identifier_system() -> None:
+    from storage.fhir import mapping
+    from storage.sync import engine
+
+    assert engine.IDENTIFIER_SYSTEM == mapping.IDENTIFIER_SYSTEM
+    resource = {
+        "identifier": [{"system": mapping.IDENTIFIER_SYSTEM, "value": "urn:uuid:NOT-A-UUID"}]
+    }
+    assert engine.local_uuid_of(resource) is None
