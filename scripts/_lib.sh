@@ -39,6 +39,17 @@ CC_DEBS_QT=(
 CC_DEBS_KEYRING=(dbus dbus-daemon dbus-bin gnome-keyring libsecret-tools)
 # A virtual screen, only where there is no real one (and always for tests).
 CC_DEBS_XVFB=(xvfb)
+# Audio devices for the console (sounddevice loads PortAudio at run time).
+CC_DEBS_MEDIA=(libportaudio2)
+# The real peers the tests run against (DESIGN.md §5): Janus and its janus.js,
+# coturn, headless Chromium, a PulseAudio virtual microphone, network
+# namespaces with loss (nftables), and a static web server for the patient page.
+CC_DEBS_TEST_SERVERS=(
+  janus libjs-janus-gateway coturn chromium chromium-driver pulseaudio
+  pulseaudio-utils iproute2 nftables nginx-light
+)
+# Building, signing and verifying installers (installers/).
+CC_DEBS_BUILD=(gnupg dpkg-dev fakeroot zstd binutils)
 
 # Run a command as root: directly when we are root, else through sudo.
 cc_as_root() {
@@ -146,10 +157,10 @@ cc_ensure_venv() {
   if [ "$want" = "$have" ] && "$CC_PY" -c 'import importlib.metadata as m; m.distribution("clinician-console")' 2>/dev/null; then
     cc_log "venv up to date ($CC_VENV; pyproject.toml unchanged)"
   else
-    cc_log "pip install -e '.[dev]' into $CC_VENV"
+    cc_log "pip install -e '.[dev,build]' into $CC_VENV"
     rm -f "$stamp_file"
-    "$CC_PY" -m pip install -q --progress-bar off -e "${CC_ROOT}[dev]" >&2 ||
-      cc_die "pip install -e '.[dev]' failed (see above)"
+    "$CC_PY" -m pip install -q --progress-bar off -e "${CC_ROOT}[dev,build]" >&2 ||
+      cc_die "pip install -e '.[dev,build]' failed (see above)"
     echo "$want" >"$stamp_file"
   fi
   cc_check_no_keyrings_alt
