@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -19,11 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from app.cli_support import CliContext, Handler, emit, with_store
 from app.errors import CommandError, ConsoleError, StoreError
 from app.records import KeySource
-from app.settings import EffectiveSettings, load_settings, resolve_profile
 
 log = logging.getLogger(__name__)
+# Each adds its own sub-commands (app/cli_support.py says how); imported when
+# the parser is built, so each must keep heavy imports inside its handlers.
+COMMAND_MODULES: tuple[str, ...] = ()
+_EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -84,60 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     secret_sub = secret.add_subparsers(dest="secret_command", required=True)
     secret_set = secret_sub.add_parser("set", help="read a secret from standard input")
     secret_set.add_argument("name")
+    for name in COMMAND_MODULES:
+        _EXTRA_HANDLERS.update(importlib.import_module(name).register(sub))
     return parser
-
-
-class _Context:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.profile = resolve_profile(args.profile)
-        self.policy = Path(args.policy) if args.policy else None
-        self._passphrase: str | None = None
-        self._read_passphrase = False
-
-    def settings(self) -> EffectiveSettings:
-        return load_settings(self.profile, self.policy)
-
-    def passphrase(self) -> str | None:
-        if self.args.passphrase_stdin and not self._read_passphrase:
-            self._read_passphrase = True
-            line = sys.stdin.readline()
-            self._passphrase = line.rstrip("\r\n") or None
-        return self._passphrase
-
-    def key_source(self) -> KeySource | None:
-        if self.args.key_source:
-            return KeySource(self.args.key_source)
-        configured = self.settings().settings.store.key_source
-        return None if configured == "auto" else KeySource(configured)
-
-    async def open_store(self) -> Any:
-        from storage.store import EncryptedStore
-
-        return await EncryptedStore.open(
-            self.profile,
-            passphrase=self.passphrase(),
-            key_source=self.key_source(),
-            actor="cli",
-        )
-
-
-async def _with_store(ctx: _Context, fn: Callable[[Any], Awaitable[int]]) -> int:
-    store = await ctx.open_store()
-    try:
-        return await fn(store)
-    finally:
-        await store.close()
-
-
-def _emit(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 # --- commands ------------------------------------------------------------------------
 
 
-async def _cmd_check(ctx: _Context) -> int:
+async def _cmd_check(ctx: CliContext) -> int:
     from storage import database, keys, migrations
     from storage.store import DB_FILE
 
@@ -207,7 +167,7 @@ async def _cmd_check(ctx: _Context) -> int:
     report["record_store"] = await _check_record_store(ctx, problems)
     report["ok"] = not problems
     if ctx.args.json:
-        _emit(report)
+        emit(report)
     else:
         for line in problems or ["all checks passed"]:
             sys.stdout.write(line + "\n")
@@ -219,7 +179,7 @@ async def _cmd_check(ctx: _Context) -> int:
     return 0
 
 
-async def _check_record_store(ctx: _Context, problems: list[str]) -> dict[str, Any]:
+async def _check_record_store(ctx: CliContext, problems: list[str]) -> dict[str, Any]:
     """Reachability, auth and what the server says it supports (CapabilityStatement)."""
     try:
         settings = ctx.settings().settings.record_store
@@ -261,7 +221,7 @@ async def _check_record_store(ctx: _Context, problems: list[str]) -> dict[str, A
     return info
 
 
-async def _cmd_demo(ctx: _Context) -> int:
+async def _cmd_demo(ctx: CliContext) -> int:
     from app.demo import seed_demo
 
     async def run(store: Any) -> int:
@@ -273,14 +233,14 @@ async def _cmd_demo(ctx: _Context) -> int:
         )
         return 0
 
-    return await _with_store(ctx, run)
+    return await with_store(ctx, run)
 
 
-async def _cmd_audit_verify(ctx: _Context) -> int:
+async def _cmd_audit_verify(ctx: CliContext) -> int:
     async def run(store: Any) -> int:
         report = await store.verify_audit()
         if ctx.args.json:
-            _emit(
+            emit(
                 {
                     "ok": report.ok,
                     "entries": report.entries,
@@ -297,10 +257,10 @@ async def _cmd_audit_verify(ctx: _Context) -> int:
         )
         return EXIT_FAILURE
 
-    return await _with_store(ctx, run)
+    return await with_store(ctx, run)
 
 
-async def _cmd_export(ctx: _Context) -> int:
+async def _cmd_export(ctx: CliContext) -> int:
     async def run(store: Any) -> int:
         bundle = await store.export_bundle()
         text = json.dumps(bundle, ensure_ascii=False, indent=2)
@@ -323,10 +283,10 @@ async def _cmd_export(ctx: _Context) -> int:
             sys.stderr.write(f"exported {count} notes to {out.name}\n")
         return 0
 
-    return await _with_store(ctx, run)
+    return await with_store(ctx, run)
 
 
-async def _cmd_import(ctx: _Context) -> int:
+async def _cmd_import(ctx: CliContext) -> int:
     from storage.fhir.bundle import load_bundle_file, parse_import_bundle
 
     # Read and validate the whole file before the store is even opened: a
@@ -343,17 +303,17 @@ async def _cmd_import(ctx: _Context) -> int:
             "unchanged": result.unchanged,
         }
         if ctx.args.json:
-            _emit(summary)
+            emit(summary)
         else:
             sys.stdout.write(
                 ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()) + "\n"
             )
         return 0
 
-    return await _with_store(ctx, run)
+    return await with_store(ctx, run)
 
 
-async def _cmd_secret_set(ctx: _Context) -> int:
+async def _cmd_secret_set(ctx: CliContext) -> int:
     from storage import secrets as secret_store
 
     # All of standard input: a SMART private key is a multi-line PEM.
@@ -365,7 +325,7 @@ async def _cmd_secret_set(ctx: _Context) -> int:
     return 0
 
 
-async def _cmd_sync(ctx: _Context) -> int:
+async def _cmd_sync(ctx: CliContext) -> int:
     from storage.sync.engine import SyncEngine
     from storage.sync.service import open_client
 
@@ -384,13 +344,13 @@ async def _cmd_sync(ctx: _Context) -> int:
         except ConsoleError as exc:
             waiting = await store.transact(_waiting)
             if ctx.args.json:
-                _emit({"ok": False, "error": type(exc).__name__, "reason": str(exc), **waiting})
+                emit({"ok": False, "error": type(exc).__name__, "reason": str(exc), **waiting})
             sys.stderr.write(f"clinician-console: sync failed: {exc}\n")
             return EXIT_FAILURE
         waiting = await store.transact(_waiting)
         summary = {**report.as_dict(), **waiting, "ok": report.failed == 0}
         if ctx.args.json:
-            _emit(summary)
+            emit(summary)
         else:
             sys.stdout.write(", ".join(f"{k}: {v}" for k, v in summary.items()) + "\n")
         if report.failed:
@@ -401,7 +361,7 @@ async def _cmd_sync(ctx: _Context) -> int:
             return EXIT_FAILURE
         return 0
 
-    return await _with_store(ctx, run)
+    return await with_store(ctx, run)
 
 
 def _waiting(conn: Any) -> dict[str, int]:
@@ -410,15 +370,16 @@ def _waiting(conn: Any) -> dict[str, int]:
     return queue.waiting(conn)
 
 
-def _dispatch(ctx: _Context) -> Awaitable[int] | None:
+def _dispatch(ctx: CliContext) -> Awaitable[int] | None:
     command = ctx.args.command
-    handlers: dict[str, Callable[[_Context], Awaitable[int]]] = {
+    handlers: dict[str, Callable[[CliContext], Awaitable[int]]] = {
         "check": _cmd_check,
         "demo": _cmd_demo,
         "export": _cmd_export,
         "import": _cmd_import,
         "sync": _cmd_sync,
     }
+    handlers.update(_EXTRA_HANDLERS)
     if command in handlers:
         return handlers[command](ctx)
     if command == "audit":
@@ -430,7 +391,7 @@ def _dispatch(ctx: _Context) -> Awaitable[int] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    ctx = _Context(args)
+    ctx = CliContext(args)
     from app import logging_setup
 
     if args.command in (None, "gui"):

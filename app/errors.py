@@ -33,6 +33,24 @@ The tree::
     │   ├── SyncProtocolError         malformed or hostile response -> nothing was used from
     │   │                             it; retry later, report the server if it persists
     │   └── SyncConfigError           [record_store] unusable (URL, auth, ca_file) -> fix it
+    ├── DeviceError                   a camera, microphone or stethoscope
+    │   └── DeviceUnavailableError    missing, busy or unplugged -> pick another device / replug
+    ├── MediaFileError                a WAV, video or image file is corrupt or unsupported -> tell
+    │                                 the user which file; nothing was imported
+    ├── VisitError                    a video visit
+    │   ├── VisitConnectError         media server or peer unreachable -> retry, check network
+    │   ├── VisitAuthError            wrong room PIN or room secret -> ask for the right one
+    │   ├── VisitProtocolError        malformed signalling or SDP from the far end -> end/retry
+    │   └── VisitEndedError           the room is gone or the host removed us -> leave
+    ├── PluginError                   a plugin; ``plugin_id`` names it; it is disabled
+    │   ├── PluginManifestError       bad plugin.toml -> the author fixes it
+    │   ├── PluginLoadError           import error / wrong signature / exception -> disabled
+    │   ├── PluginNotAllowedError     not on the policy's plugins.allow -> IT decides
+    │   └── PluginCapabilityError     used a capability it was not granted
+    ├── UpdateError                   the updater
+    │   ├── UpdateUnavailableError    repository unreachable -> retry later
+    │   └── UpdateVerificationError   metadata or target fails verification (tampered, expired,
+    │                                 rollback) -> nothing installed; tell IT
     └── CommandError                  a headless command could not do its job; exit non-zero
 
 User-facing text never contains patient data: ``str(exc)`` renders the message
@@ -125,6 +143,41 @@ MESSAGES: dict[str, str] = {
         "from it; the console will try again."
     ),
     "sync.config": "The record store is not set up correctly: {reason}.",
+    "device.failed": "The device {device} could not be used: {reason}.",
+    "device.unavailable": (
+        "The device {device} is not available ({reason}). Check that it is plugged in and not "
+        "used by another program, or choose another device."
+    ),
+    "media_file.rejected": "The file {name} could not be used: {reason}. Nothing was imported.",
+    "visit.failed": "The visit could not continue: {reason}.",
+    "visit.connect": (
+        "The media server could not be reached ({reason}). Check the network; the console "
+        "can try again."
+    ),
+    "visit.auth": "The media server refused to let the console join: {reason}.",
+    "visit.protocol": (
+        "The media server or the other participant sent something the console cannot use "
+        "({reason}). The call was not changed by it."
+    ),
+    "visit.ended": "The visit has ended: {reason}.",
+    "plugin.failed": "The plugin {plugin_id} failed and was disabled: {reason}.",
+    "plugin.manifest": "The plugin manifest {path} is not valid: {reason}.",
+    "plugin.load": "The plugin {plugin_id} could not be loaded and was disabled: {reason}.",
+    "plugin.not_allowed": (
+        "The plugin {plugin_id} is not on your organisation's list of allowed plugins "
+        "(plugins.allow) and was not loaded."
+    ),
+    "plugin.capability": (
+        "The plugin {plugin_id} used the capability {capability}, which it was not granted."
+    ),
+    "update.failed": "Updating failed: {reason}.",
+    "update.unavailable": (
+        "The update repository could not be reached ({reason}). The console will check again later."
+    ),
+    "update.verification": (
+        "An update was refused because it failed verification ({reason}). Nothing was "
+        "installed; tell your IT department."
+    ),
 }
 
 
@@ -298,3 +351,71 @@ class SyncProtocolError(SyncError):
 
 class SyncConfigError(SyncError):
     message_key = "sync.config"
+
+
+class DeviceError(ConsoleError):
+    message_key = "device.failed"
+
+
+class DeviceUnavailableError(DeviceError):
+    message_key = "device.unavailable"
+
+
+class MediaFileError(InputRejectedError):
+    message_key = "media_file.rejected"
+
+
+class VisitError(ConsoleError):
+    message_key = "visit.failed"
+
+
+class VisitConnectError(VisitError):
+    message_key = "visit.connect"
+
+
+class VisitAuthError(VisitError):
+    message_key = "visit.auth"
+
+
+class VisitProtocolError(VisitError):
+    message_key = "visit.protocol"
+
+
+class VisitEndedError(VisitError):
+    message_key = "visit.ended"
+
+
+class PluginError(ConsoleError):
+    message_key = "plugin.failed"
+
+    @property
+    def plugin_id(self) -> str:
+        return str(self.params.get("plugin_id", ""))
+
+
+class PluginManifestError(PluginError):
+    message_key = "plugin.manifest"
+
+
+class PluginLoadError(PluginError):
+    message_key = "plugin.load"
+
+
+class PluginNotAllowedError(PluginError):
+    message_key = "plugin.not_allowed"
+
+
+class PluginCapabilityError(PluginError):
+    message_key = "plugin.capability"
+
+
+class UpdateError(ConsoleError):
+    message_key = "update.failed"
+
+
+class UpdateUnavailableError(UpdateError):
+    message_key = "update.unavailable"
+
+
+class UpdateVerificationError(UpdateError):
+    message_key = "update.verification"

@@ -1,0 +1,70 @@
+"""What every headless command gets: parsed arguments, profile, settings, the store.
+
+Command modules (``app/cli_*.py``) each expose ``register(sub)``, which adds
+their sub-commands to the parser and returns ``{command name: handler}``; a
+handler is ``async def handler(ctx: CliContext) -> int`` (the exit status).
+``app/cli.py`` lists the modules in ``COMMAND_MODULES``; they are composition
+root too, so they may import storage, media and the plugin host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from app.records import KeySource
+from app.settings import EffectiveSettings, load_settings, resolve_profile
+
+Handler = Callable[["CliContext"], Awaitable[int]]
+
+
+class CliContext:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.profile = resolve_profile(args.profile)
+        self.policy = Path(args.policy) if args.policy else None
+        self._passphrase: str | None = None
+        self._read_passphrase = False
+
+    def settings(self) -> EffectiveSettings:
+        return load_settings(self.profile, self.policy)
+
+    def passphrase(self) -> str | None:
+        if self.args.passphrase_stdin and not self._read_passphrase:
+            self._read_passphrase = True
+            line = sys.stdin.readline()
+            self._passphrase = line.rstrip("\r\n") or None
+        return self._passphrase
+
+    def key_source(self) -> KeySource | None:
+        if self.args.key_source:
+            return KeySource(self.args.key_source)
+        configured = self.settings().settings.store.key_source
+        return None if configured == "auto" else KeySource(configured)
+
+    async def open_store(self) -> Any:
+        from storage.store import EncryptedStore
+
+        return await EncryptedStore.open(
+            self.profile,
+            passphrase=self.passphrase(),
+            key_source=self.key_source(),
+            actor="cli",
+        )
+
+
+async def with_store(ctx: CliContext, fn: Callable[[Any], Awaitable[int]]) -> int:
+    store = await ctx.open_store()
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+def emit(obj: object) -> None:
+    """Print one JSON object on stdout (``--json`` output)."""
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
