@@ -1,0 +1,234 @@
+"""The video visit as the rest of the console sees it: state, people, quality, controls.
+
+Qt-free and media-free. ``media/visit/`` drives a :class:`Visit` (it owns the
+peer connections and the media server); ``ui/visit/`` renders one and calls its
+:class:`VisitControls`. Everything here is plain data plus psygnal signals, so
+the visit window can be tested against a scripted ``Visit`` and the session
+against a headless one.
+
+Threads: every signal is emitted on the asyncio loop's thread (the GUI thread
+in the desktop app); ``latest_frame`` may be called from any thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from psygnal import Signal
+
+
+class VisitState(StrEnum):
+    IDLE = "idle"  # not started
+    CONNECTING = "connecting"  # signalling / ICE in progress
+    WAITING = "waiting"  # joined; nobody else yet (host) or not yet admitted (guest)
+    IN_CALL = "in_call"  # media flowing with at least one other participant
+    RECONNECTING = "reconnecting"  # link lost; ICE restart / rejoin under way
+    ENDED = "ended"  # hung up, removed, or failed for good (see ``end_reason``)
+
+
+class CallQuality(StrEnum):
+    UNKNOWN = "unknown"
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"
+
+
+class ParticipantRole(StrEnum):
+    HOST = "host"  # the clinician who opened the room
+    CLINICIAN = "clinician"  # another console (specialist, nurse's cart)
+    PATIENT = "patient"  # a browser patient
+    GUEST = "guest"  # interpreter, family
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    participant_id: str  # media-server id, stable for the visit
+    display: str  # the name they gave; patient data: never log it
+    role: ParticipantRole = ParticipantRole.GUEST
+    is_local: bool = False
+    has_video: bool = False
+    has_audio: bool = False
+    extra_audio_tracks: tuple[str, ...] = ()  # e.g. ("stethoscope",): labelled extra tracks
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingPatient:
+    waiting_id: str
+    display: str  # patient data: never log it
+    waiting_since: datetime  # UTC
+
+
+@dataclass(frozen=True, slots=True)
+class TrackStats:
+    kind: str  # "audio" | "video"
+    direction: str  # "inbound" | "outbound"
+    participant_id: str = ""
+    label: str = ""  # "voice", "stethoscope", "camera"
+    codec: str = ""  # "VP8", "H264", "opus"
+    width_px: int = 0
+    height_px: int = 0
+    frames_per_s: float = 0.0
+    bitrate_kbps: float = 0.0
+    packets_lost: int = 0
+    loss_pct: float = 0.0
+    jitter_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    rtt_ms: float | None = None
+    candidate_type: str = ""  # local candidate of the selected pair: host | srflx | prflx | relay
+    relay_protocol: str = ""  # "udp" | "tcp" | "tls" when relayed
+    tracks: tuple[TrackStats, ...] = ()
+    low_bandwidth: bool = False  # the sender stepped down (e.g. 640x360 at 15 fps)
+    quality: CallQuality = CallQuality.UNKNOWN
+
+    def inbound_video(self) -> tuple[TrackStats, ...]:
+        return tuple(t for t in self.tracks if t.kind == "video" and t.direction == "inbound")
+
+
+# Thresholds for the quality badge. RTT and loss follow the ITU-T G.114 / common
+# WebRTC practice (150 ms one-way is "good", ~300 ms RTT is where conversation
+# breaks down); frame rate below 10 fps makes examination video hard to use.
+GOOD_RTT_MS = 200.0
+POOR_RTT_MS = 400.0
+GOOD_LOSS_PCT = 2.0
+POOR_LOSS_PCT = 8.0
+GOOD_FPS = 20.0
+POOR_FPS = 10.0
+
+
+def _grade(value: float, fair_from: float, poor_from: float) -> int:
+    return 2 if value >= poor_from else 1 if value >= fair_from else 0
+
+
+def classify_quality(
+    rtt_ms: float | None, loss_pct: float | None, frames_per_s: float | None
+) -> CallQuality:
+    """good / fair / poor from the worst of RTT, loss and received frame rate."""
+    if rtt_ms is None and loss_pct is None and frames_per_s is None:
+        return CallQuality.UNKNOWN
+    score = 0  # 0 good, 1 fair, 2 poor
+    if rtt_ms is not None:
+        score = max(score, _grade(rtt_ms, GOOD_RTT_MS, POOR_RTT_MS))
+    if loss_pct is not None:
+        score = max(score, _grade(loss_pct, GOOD_LOSS_PCT, POOR_LOSS_PCT))
+    if frames_per_s is not None:
+        score = max(score, 2 if frames_per_s < POOR_FPS else 1 if frames_per_s < GOOD_FPS else 0)
+    return (CallQuality.GOOD, CallQuality.FAIR, CallQuality.POOR)[score]
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """What a patient needs to join: the page, and in its fragment the server, room and PIN.
+
+    The fragment (after ``#``) is never sent to a web server, so the PIN does not
+    land in any access log.
+    """
+
+    page_url: str  # where the clinic serves resources/web/patient/
+    server_url: str  # the media server's WebSocket or HTTP API, as the browser reaches it
+    room: int
+    pin: str
+
+    @property
+    def link(self) -> str:
+        fragment = urlencode({"server": self.server_url, "room": str(self.room), "pin": self.pin})
+        return f"{self.page_url.split('#', 1)[0]}#{fragment}"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaDevice:
+    device_id: str  # what to pass back to switch_*: "testsrc", "/dev/video0", "pulse:vmic", ...
+    label: str
+    kind: str  # "camera" | "microphone" | "speaker"
+
+
+class VisitControls(Protocol):
+    """What the visit window may ask of the running visit. All run on the loop thread."""
+
+    async def set_microphone_muted(self, muted: bool) -> None: ...
+
+    async def set_camera_enabled(self, enabled: bool) -> None: ...
+
+    async def switch_camera(self, device_id: str) -> None: ...
+
+    async def switch_microphone(self, device_id: str) -> None: ...
+
+    async def set_speaker(self, device_id: str) -> None: ...
+
+    async def admit(self, waiting_id: str) -> None: ...
+
+    async def remove_participant(self, participant_id: str) -> None: ...
+
+    async def hang_up(self) -> None: ...
+
+    def devices(self) -> list[MediaDevice]: ...
+
+
+@dataclass
+class Visit:
+    """The observable state of one visit; the media session mutates it through ``_set_*``."""
+
+    encounter_id: str = ""
+    invite: Invite | None = None
+    state: VisitState = VisitState.IDLE
+    end_reason: str = ""  # user-facing, no patient data
+    participants: tuple[Participant, ...] = ()
+    waiting: tuple[WaitingPatient, ...] = ()
+    stats: CallStats = field(default_factory=CallStats)
+    started_at: datetime | None = None  # when the first other participant arrived (call timer)
+    microphone_muted: bool = False
+    camera_enabled: bool = True
+    controls: VisitControls | None = None
+    # Latest decoded frame per participant id (RGB24 ndarray, H x W x 3), replaced, never
+    # queued: the window paints at display rate and drops what it did not paint.
+    _frames: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    state_changed = Signal(object, str)  # VisitState, reason
+    participants_changed = Signal(object)  # tuple[Participant, ...]
+    waiting_changed = Signal(object)  # tuple[WaitingPatient, ...]
+    stats_updated = Signal(object)  # CallStats
+    local_media_changed = Signal(bool, bool)  # microphone_muted, camera_enabled
+    notice = Signal(str)  # a short user-facing message (no patient data)
+
+    def latest_frame(self, participant_id: str) -> Any | None:
+        return self._frames.get(participant_id)
+
+    def _set_frame(self, participant_id: str, frame_rgb: Any) -> None:
+        self._frames[participant_id] = frame_rgb
+
+    def _set_state(self, state: VisitState, reason: str = "") -> None:
+        if state is self.state and not reason:
+            return
+        self.state = state
+        if state is VisitState.ENDED:
+            self.end_reason = reason
+        self.state_changed.emit(state, reason)
+
+    def _set_participants(self, participants: tuple[Participant, ...]) -> None:
+        self.participants = participants
+        live = {p.participant_id for p in participants}
+        for gone in [pid for pid in self._frames if pid not in live]:
+            del self._frames[gone]
+        self.participants_changed.emit(participants)
+
+    def _set_waiting(self, waiting: tuple[WaitingPatient, ...]) -> None:
+        self.waiting = waiting
+        self.waiting_changed.emit(waiting)
+
+    def _set_stats(self, stats: CallStats) -> None:
+        self.stats = stats
+        self.stats_updated.emit(stats)
+
+    def _set_local_media(self, microphone_muted: bool, camera_enabled: bool) -> None:
+        self.microphone_muted = microphone_muted
+        self.camera_enabled = camera_enabled
+        self.local_media_changed.emit(microphone_muted, camera_enabled)
+
+    def remote_participants(self) -> tuple[Participant, ...]:
+        return tuple(p for p in self.participants if not p.is_local)
