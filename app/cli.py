@@ -27,7 +27,7 @@ from app.records import KeySource
 log = logging.getLogger(__name__)
 # Each adds its own sub-commands (app/cli_support.py says how); imported when
 # the parser is built, so each must keep heavy imports inside its handlers.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("app.commands.update",)
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -221,8 +221,17 @@ async def _check_record_store(ctx: CliContext, problems: list[str]) -> dict[str,
     return info
 
 
+def _require_demo_allowed(ctx: CliContext) -> None:
+    from app.errors import DemoNotAllowedError
+
+    if not ctx.settings().settings.demo.allowed:
+        raise DemoNotAllowedError()
+
+
 async def _cmd_demo(ctx: CliContext) -> int:
     from app.demo import seed_demo
+
+    _require_demo_allowed(ctx)
 
     async def run(store: Any) -> int:
         added = await seed_demo(store)
@@ -399,6 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.main import run_gui
 
         try:
+            if args.demo:
+                _require_demo_allowed(ctx)
             return run_gui(
                 ctx.profile, demo=args.demo, policy_path=ctx.policy, key_source=ctx.key_source()
             )
@@ -406,6 +417,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"clinician-console: {exc}\n")
             return EXIT_FAILURE
     logging_setup.configure(None, level=logging.WARNING)
+    if args.command != "check":  # check reports a bad file among its findings
+        # A malformed settings file or managed policy stops every command: none
+        # runs on defaults IT did not choose (docs/deploy.md).
+        try:
+            ctx.settings()
+        except ConsoleError as exc:
+            sys.stderr.write(f"clinician-console: {exc}\n")
+            return EXIT_FAILURE
     coro = _dispatch(ctx)
     if coro is None:
         _parser().print_usage(sys.stderr)

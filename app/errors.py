@@ -4,6 +4,8 @@ The tree::
 
     ConsoleError                      root; ``message_key`` + ``params`` make the user text
     ├── ConfigError                   settings or policy file is malformed -> fix the file
+    │   └── PolicyError               IT's managed policy is malformed -> IT fixes it; the
+    │                                 console refuses to run meanwhile
     ├── InputRejectedError            bad input (import, search, note) -> tell the user; no change
     │   └── ImportRejectedError       a FHIR Bundle failed validation; ``reason`` says why
     ├── StoreError                    the encrypted store
@@ -73,6 +75,13 @@ from typing import Any, ClassVar
 # placeholders carry only non-identifying values.
 MESSAGES: dict[str, str] = {
     "config.malformed": "The settings file {path} could not be read: {reason}.",
+    "config.policy_malformed": (
+        "Your organisation's managed policy {path} is not valid ({reason}). The console will "
+        "not run until IT corrects it."
+    ),
+    "config.demo_not_allowed": (
+        "Demo mode is turned off by your organisation's managed policy (demo.allowed)."
+    ),
     "input.rejected": "The input was rejected: {reason}.",
     "import.rejected": "The import file was rejected and nothing was changed: {reason}.",
     "store.locked": "The record store is locked. Unlock it to continue.",
@@ -200,6 +209,14 @@ class ConsoleError(Exception):
 
 class ConfigError(ConsoleError):
     message_key = "config.malformed"
+
+
+class PolicyError(ConfigError):
+    message_key = "config.policy_malformed"
+
+
+class DemoNotAllowedError(ConsoleError):
+    message_key = "config.demo_not_allowed"
 
 
 class InputRejectedError(ConsoleError):

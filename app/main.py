@@ -119,6 +119,7 @@ async def _main(
         key_source = None if configured == "auto" else KeySource(configured)
 
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
+    window.set_settings_location(profile, policy_path)  # File > Settings
     holder["window"] = window
     try:
         record_store = settings.settings.record_store if settings is not None else None

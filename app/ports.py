@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from app.records import (
+    Attachment,
+    AttachmentDeleted,
+    AttachmentKind,
     AuditEntry,
     AuditReport,
     Encounter,
@@ -53,7 +56,36 @@ class RecordStore(Protocol):
 
     async def search_notes(self, query: str, limit: int = 50) -> list[SearchHit]: ...
 
-    async def export_bundle(self) -> dict[str, Any]: ...
+    async def add_attachment(
+        self,
+        encounter_id: str,
+        kind: AttachmentKind | str,
+        content_type: str,
+        data: bytes,
+        title: str = "",
+        metadata: dict[str, object] | None = None,
+    ) -> Attachment:
+        """Store a recording or still for an encounter (encrypted), queued for sync, audited.
+
+        ``metadata`` keys: app.records.ATTACHMENT_METADATA_KEYS. Raises
+        InputRejectedError for a bad kind, content type, bytes, title or metadata,
+        or data over storage.repository.MAX_ATTACHMENT_BYTES (50 MB).
+        """
+        ...
+
+    async def list_attachments(self, encounter_id: str) -> list[Attachment]:
+        """The encounter's attachments, oldest first (metadata only, not audited)."""
+        ...
+
+    async def read_attachment(self, attachment_id: str) -> bytes:
+        """The bytes for playback or display; recorded in the audit log as a read."""
+        ...
+
+    async def delete_attachment(self, attachment_id: str) -> AttachmentDeleted:
+        """Delete one never synced; InputRejectedError once the record store has it."""
+        ...
+
+    async def export_bundle(self, *, include_attachments: bool = False) -> dict[str, Any]: ...
 
     async def import_bundle(self, bundle: dict[str, Any]) -> ImportResult: ...
 

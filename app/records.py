@@ -182,3 +182,189 @@ class StoreStatus:
     keyring_backend: str
     schema_version: int | None
     path: str
+
+
+# --- attachments (stethoscope recordings, exam-camera stills) --------------------------
+
+
+class AttachmentKind(StrEnum):
+    AUDIO = "audio"
+    IMAGE = "image"
+
+
+class AuscultationSite(StrEnum):
+    """Where a stethoscope recording was taken (``metadata["auscultation_site"]``)."""
+
+    AORTIC = "aortic"
+    PULMONIC = "pulmonic"
+    TRICUSPID = "tricuspid"
+    MITRAL = "mitral"
+    LUNG = "lung"  # a lung field, side not recorded
+    LUNG_LEFT = "lung_left"
+    LUNG_RIGHT = "lung_right"
+    LUNG_LEFT_UPPER = "lung_left_upper"
+    LUNG_LEFT_LOWER = "lung_left_lower"
+    LUNG_RIGHT_UPPER = "lung_right_upper"
+    LUNG_RIGHT_MIDDLE = "lung_right_middle"
+    LUNG_RIGHT_LOWER = "lung_right_lower"
+
+
+class StethoscopeFilter(StrEnum):
+    """The filter a recording was made or listened with (``metadata["filter"]``)."""
+
+    BELL = "bell"
+    DIAPHRAGM = "diaphragm"
+    LUNG = "lung"
+    WIDE = "wide"
+
+
+#: Content types the store accepts per kind (the bytes must match, see
+#: :func:`check_attachment_content`).
+ATTACHMENT_CONTENT_TYPES: dict[AttachmentKind, frozenset[str]] = {
+    AttachmentKind.AUDIO: frozenset({"audio/wav", "audio/x-wav", "audio/flac", "audio/ogg"}),
+    AttachmentKind.IMAGE: frozenset({"image/jpeg", "image/png"}),
+}
+# Leading bytes of each format (WAV is RIFF....WAVE, checked apart).
+_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "audio/flac": (b"fLaC",),
+    "audio/ogg": (b"OggS",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+}
+
+# metadata key -> (kinds it applies to, type). Values are checked in
+# check_attachment_metadata; anything else is refused so that what syncs to
+# FHIR is always something the mapping understands.
+_AUDIO = frozenset({AttachmentKind.AUDIO})
+_IMAGE = frozenset({AttachmentKind.IMAGE})
+_BOTH = _AUDIO | _IMAGE
+ATTACHMENT_METADATA_KEYS: dict[str, frozenset[AttachmentKind]] = {
+    "auscultation_site": _AUDIO,
+    "filter": _AUDIO,
+    "sample_rate_hz": _AUDIO,
+    "heart_rate_bpm": _AUDIO,
+    "heart_rate_confidence": _AUDIO,
+    "duration_s": _BOTH,  # images: always absent in practice, harmless
+    "width_px": _IMAGE,
+    "height_px": _IMAGE,
+}
+MAX_HEART_RATE_BPM = 400.0
+MAX_DURATION_S = 24 * 3600.0
+MAX_SAMPLE_RATE_HZ = 384_000
+MAX_IMAGE_SIDE_PX = 100_000
+_SITES = frozenset(s.value for s in AuscultationSite)
+_FILTERS = frozenset(f.value for f in StethoscopeFilter)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A recording or still attached to an encounter: metadata only, never the bytes.
+
+    ``metadata`` holds the checked keys of :data:`ATTACHMENT_METADATA_KEYS`
+    (e.g. ``auscultation_site``, ``filter``, ``duration_s``, ``sample_rate_hz``,
+    ``heart_rate_bpm``, ``heart_rate_confidence``; ``width_px``/``height_px``).
+    ``observation_id`` is the local id of the heart-rate Observation made from
+    it ("" when the metadata has no heart rate).
+    """
+
+    id: str
+    encounter_id: str
+    kind: AttachmentKind
+    content_type: str
+    title: str
+    created_at: str
+    size_bytes: int
+    sha256: str  # hex digest of the bytes
+    metadata: dict[str, object] = field(default_factory=dict)
+    observation_id: str = ""
+
+    @property
+    def heart_rate_bpm(self) -> float | None:
+        value = self.metadata.get("heart_rate_bpm")
+        return float(value) if isinstance(value, (int, float)) else None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentDeleted:
+    """What :meth:`RecordStore.delete_attachment` changed."""
+
+    attachment_id: str
+    encounter_id: str
+
+
+def check_attachment_content(kind: AttachmentKind, content_type: str, data: bytes) -> str:
+    """The normalised content type, or a value-free ``ValueError`` reason."""
+    normalised = content_type.split(";", 1)[0].strip().lower()
+    if normalised not in ATTACHMENT_CONTENT_TYPES[kind]:
+        allowed = ", ".join(sorted(ATTACHMENT_CONTENT_TYPES[kind]))
+        raise ValueError(f"an {kind.value} attachment must be one of {allowed}")
+    if normalised in ("audio/wav", "audio/x-wav"):
+        ok = data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    else:
+        ok = data.startswith(_MAGIC[normalised])
+    if not ok:
+        raise ValueError(f"the data is not {normalised} (its first bytes do not match)")
+    return normalised
+
+
+def check_attachment_metadata(kind: AttachmentKind, metadata: object) -> dict[str, object]:
+    """A checked copy of ``metadata`` (JSON-safe, known keys, values in range).
+
+    Raises ``ValueError`` whose text names keys only, never a value. A
+    ``heart_rate_bpm`` of ``None`` (not a usable heart sound) is dropped along
+    with its confidence.
+    """
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValueError("attachment metadata must be a JSON object")
+    out: dict[str, object] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or key not in ATTACHMENT_METADATA_KEYS:
+            shown = key if isinstance(key, str) and key.isidentifier() and len(key) < 40 else "?"
+            raise ValueError(f"attachment metadata key {shown!r} is not supported")
+        if kind not in ATTACHMENT_METADATA_KEYS[key]:
+            raise ValueError(f"attachment metadata {key!r} does not apply to {kind.value}")
+        if value is None:
+            continue
+        out[key] = _check_metadata_value(key, value)
+    if "heart_rate_bpm" not in out:
+        out.pop("heart_rate_confidence", None)
+    return out
+
+
+def _number(key: str, value: object, low: float, high: float, *, integer: bool = False) -> float:
+    # bool is an int subclass: True is not a sample rate.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"attachment metadata {key!r} must be a number")
+    if integer and not (isinstance(value, int) or float(value).is_integer()):
+        raise ValueError(f"attachment metadata {key!r} must be a whole number")
+    number = float(value)
+    if not (low <= number <= high):  # also refuses NaN
+        raise ValueError(f"attachment metadata {key!r} is out of range ({low:g}..{high:g})")
+    return number
+
+
+def _check_metadata_value(key: str, value: object) -> object:
+    if key == "auscultation_site":
+        if not isinstance(value, str) or value not in _SITES:
+            raise ValueError(f"attachment metadata {key!r} is not a known auscultation site")
+        return str(value)
+    if key == "filter":
+        if not isinstance(value, str) or value not in _FILTERS:
+            raise ValueError(f"attachment metadata {key!r} is not a known stethoscope filter")
+        return str(value)
+    if key == "sample_rate_hz":
+        return int(_number(key, value, 1, MAX_SAMPLE_RATE_HZ, integer=True))
+    if key in ("width_px", "height_px"):
+        return int(_number(key, value, 1, MAX_IMAGE_SIDE_PX, integer=True))
+    if key == "heart_rate_bpm":
+        number = _number(key, value, 1.0, MAX_HEART_RATE_BPM)
+        return round(number, 1)
+    if key == "heart_rate_confidence":
+        return round(_number(key, value, 0.0, 1.0), 3)
+    assert key == "duration_s"
+    number = _number(key, value, 0.0, MAX_DURATION_S)
+    if number == 0.0:
+        raise ValueError(f"attachment metadata {key!r} must be above zero")
+    return round(number, 3)

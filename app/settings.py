@@ -7,6 +7,7 @@ Both files share one TOML shape. A key set in the policy wins over the user's
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tomllib
@@ -17,7 +18,7 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.errors import ConfigError
+from app.errors import ConfigError, PolicyError
 
 PROFILE_ENV = "CLINICIAN_CONSOLE_PROFILE"
 POLICY_ENV = "CLINICIAN_CONSOLE_POLICY"
@@ -59,12 +60,33 @@ class StoreSettings(_Section):
     key_source: Literal["auto", "keyring", "passphrase"] = "auto"
 
 
+class UpdateSettings(_Section):
+    """Signed updates (app/updates.py, The Update Framework through tufup)."""
+
+    enabled: bool = True
+    # "stable" takes final releases only; "beta" also betas and release
+    # candidates; "alpha" every pre-release (PEP 440 a/b/rc).
+    channel: Literal["stable", "beta", "alpha"] = "stable"
+    # The update repository's base URL: metadata/ and targets/ lie below it.
+    url: str = ""
+    # The trusted root metadata (root.json) the updater starts from; empty:
+    # the one shipped beside the frozen executable (update-root.json).
+    root_file: str = ""
+
+
+class DemoSettings(_Section):
+    # Whether `--demo` and `clinician-console demo` may seed demo patients.
+    allowed: bool = True
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    updates: UpdateSettings = Field(default_factory=UpdateSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
 
 
 @dataclass(frozen=True)
@@ -94,36 +116,58 @@ def default_policy_path() -> Path:
     return Path("/etc/clinician-console/policy.toml")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, *, policy: bool) -> dict[str, Any]:
+    error = PolicyError if policy else ConfigError
+    name = str(path) if policy else path.name
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path=path.name, reason=str(exc)) from exc
+        raise error(path=name, reason=str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise error(path=name, reason="not UTF-8 text") from exc
     except OSError as exc:
-        raise ConfigError(path=path.name, reason=exc.strerror or "unreadable") from exc
+        raise error(path=name, reason=exc.strerror or "unreadable") from exc
 
 
-def _validate(data: dict[str, Any], path: Path) -> Settings:
+def _describe(error: Any) -> str:
+    """One pydantic error as IT reads it: where, then what is wrong."""
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    return f"{where}: {error['msg']}"
+
+
+def _validate(data: dict[str, Any], path: Path, *, policy: bool = False) -> Settings:
+    # Strict: TOML has real types, so "yes" for a boolean or "10" for a number
+    # is a mistake in the file, not something to coerce quietly.
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(data, strict=True)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(path=path.name, reason=f"{where}: {first['msg']}") from exc
+        errors = exc.errors()
+        reason = _describe(errors[0])
+        if len(errors) > 1:
+            reason += f" (and {len(errors) - 1} more)"
+        error = PolicyError if policy else ConfigError
+        raise error(path=str(path) if policy else path.name, reason=reason) from exc
 
 
 def load_settings(profile: Path, policy_path: Path | None = None) -> EffectiveSettings:
-    """Merge the user's settings with the policy; a malformed file is an error, never ignored."""
+    """Merge the user's settings with the policy; a malformed file is an error, never ignored.
+
+    A policy that cannot be read or has an unknown key or a wrong type raises
+    :class:`PolicyError`: the console then refuses to start (GUI) or to run a
+    command (CLI) rather than fall back on defaults IT did not choose.
+    """
     user_path = profile / "settings.toml"
-    user: dict[str, Any] = _read_toml(user_path) if user_path.exists() else {}
+    user: dict[str, Any] = _read_toml(user_path, policy=False) if user_path.exists() else {}
     _validate(user, user_path)
 
     policy_file = policy_path if policy_path is not None else default_policy_path()
     policy: dict[str, Any] = {}
     if policy_file.exists():
-        policy = _read_toml(policy_file)
-        _validate(policy, policy_file)
+        policy = _read_toml(policy_file, policy=True)
+        _validate(policy, policy_file, policy=True)
 
     merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in user.items()}
     locked: set[str] = set()
@@ -131,9 +175,75 @@ def load_settings(profile: Path, policy_path: Path | None = None) -> EffectiveSe
         if isinstance(values, dict):
             merged.setdefault(section, {}).update(values)
             locked.update(f"{section}.{key}" for key in values)
-    settings = _validate(merged, policy_file if policy else user_path)
+    settings = _validate(merged, policy_file if policy else user_path, policy=bool(policy))
     return EffectiveSettings(
         settings=settings,
         locked=frozenset(locked),
         policy_path=policy_file if policy else None,
     )
+
+
+def user_settings_path(profile: Path) -> Path:
+    return profile / "settings.toml"
+
+
+def read_user_settings(profile: Path) -> dict[str, Any]:
+    """The user's own settings.toml as a dict (empty when there is none)."""
+    path = user_settings_path(profile)
+    if not path.exists():
+        return {}
+    data = _read_toml(path, policy=False)
+    _validate(data, path)
+    return data
+
+
+def write_user_settings(profile: Path, data: dict[str, Any]) -> Path:
+    """Validate and write the user's settings.toml atomically; return its path.
+
+    Only the user's own values go here (the settings dialog leaves out what
+    the policy locks): the policy keeps winning when it changes later.
+    """
+    path = user_settings_path(profile)
+    _validate(data, path)
+    text = dumps_toml(data)
+    profile.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(path=path.name, reason=exc.strerror or "cannot write") from exc
+    return path
+
+
+def dumps_toml(data: dict[str, Any]) -> str:
+    """TOML for our settings shape: tables of strings, booleans, numbers and string lists.
+
+    tomllib only reads; this small writer covers exactly what ``Settings``
+    holds, and the result is read back and validated by the callers' tests.
+    """
+    lines: list[str] = []
+    for section in sorted(data):
+        values = data[section]
+        if not isinstance(values, dict):
+            raise ConfigError(path="settings.toml", reason=f"{section}: not a table")
+        if lines:
+            lines.append("")
+        lines.append(f"[{section}]")
+        for key in sorted(values):
+            lines.append(f"{key} = {_toml_value(values[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # A JSON string is a TOML basic string, except that TOML also forbids DEL raw.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(path="settings.toml", reason=f"cannot store a {type(value).__name__}")

@@ -160,6 +160,29 @@ ALTER TABLE outbox ADD COLUMN failed_revision INTEGER NOT NULL DEFAULT 0;
 """
 
 
+# v5: attachments (stethoscope recordings, exam-camera stills) with their bytes
+# in the encrypted store. ``data`` is the last column so that reading the
+# metadata of a row never reads its overflow pages. ``observation_id`` is the
+# local id of the heart-rate Observation made from a recording ('' if none).
+# Sync state lives in the existing outbox and remote_refs tables.
+_V5 = """
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY,
+    encounter_id TEXT NOT NULL REFERENCES encounters(id),
+    kind TEXT NOT NULL CHECK (kind IN ('audio', 'image')),
+    content_type TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    observation_id TEXT NOT NULL DEFAULT '',
+    data BLOB NOT NULL
+);
+CREATE INDEX attachments_by_encounter ON attachments(encounter_id, created_at);
+"""
+
+
 def _script(sql: str) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for statement in _split(sql):
@@ -193,6 +216,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V2),
     _script(_V3),
     _script(_V4),
+    _script(_V5),
 )
 LATEST = len(MIGRATIONS)
 

@@ -8,13 +8,17 @@ back as one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from app.errors import InputRejectedError, RecordNotFoundError
+from app.errors import InputRejectedError, RecordNotFoundError, StoreDamagedError
 from app.records import (
+    Attachment,
+    AttachmentKind,
     Encounter,
     EncounterSummary,
     Note,
@@ -24,11 +28,17 @@ from app.records import (
     Patient,
     SaveResult,
     SearchHit,
+    check_attachment_content,
+    check_attachment_metadata,
     new_id,
     utc_now,
 )
 from storage import audit
 
+#: Largest attachment accepted, in bytes (a 10-minute 48 kHz 16-bit mono WAV is
+#: ~58 MB; clips are seconds to a couple of minutes, stills a few MB).
+MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
+MAX_ATTACHMENT_TITLE_CHARS = 200
 MAX_NOTE_CHARS = 2_000_000  # ~ a 1,000-page note; beyond it a paste is almost surely a mistake
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -339,3 +349,182 @@ def search_notes(conn: Any, user_text: str, limit: int) -> list[SearchHit]:
         SearchHit(str(r[0]), str(r[1]), str(r[2]), f"{r[3]}, {r[4]}", str(r[5]), str(r[6]))
         for r in rows
     ]
+
+
+# --- attachments ------------------------------------------------------------------
+
+_ATTACHMENT_COLS = (
+    "id, encounter_id, kind, content_type, title, created_at, size_bytes, sha256, metadata, "
+    "observation_id"
+)
+
+
+def _attachment(row: Any) -> Attachment:
+    return Attachment(
+        id=str(row[0]),
+        encounter_id=str(row[1]),
+        kind=AttachmentKind(row[2]),
+        content_type=str(row[3]),
+        title=str(row[4]),
+        created_at=str(row[5]),
+        size_bytes=int(row[6]),
+        sha256=str(row[7]),
+        metadata=json.loads(row[8]),
+        observation_id=str(row[9]),
+    )
+
+
+def check_attachment(
+    kind: object, content_type: object, data: object, title: object, metadata: object
+) -> tuple[AttachmentKind, str, bytes, str, dict[str, object]]:
+    """Everything add_attachment checks before touching the database.
+
+    Raises InputRejectedError whose reason names the problem, never a value.
+    """
+    try:
+        checked_kind = AttachmentKind(str(kind))
+    except ValueError:
+        raise InputRejectedError(reason="an attachment kind must be audio or image") from None
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InputRejectedError(reason="attachment data must be bytes")
+    raw = bytes(data)
+    if not raw:
+        raise InputRejectedError(reason="the attachment is empty")
+    if len(raw) > MAX_ATTACHMENT_BYTES:
+        raise InputRejectedError(
+            reason=f"an attachment is limited to {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB "
+            f"({len(raw):,} bytes given)"
+        )
+    if not isinstance(content_type, str):
+        raise InputRejectedError(reason="an attachment content type must be text")
+    if not isinstance(title, str):
+        raise InputRejectedError(reason="an attachment title must be text")
+    if len(title) > MAX_ATTACHMENT_TITLE_CHARS or any(ord(c) < 32 for c in title):
+        raise InputRejectedError(
+            reason=f"an attachment title is one line of at most {MAX_ATTACHMENT_TITLE_CHARS} "
+            "characters"
+        )
+    try:
+        title.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputRejectedError(reason="the attachment title is not valid Unicode") from None
+    try:
+        normalised = check_attachment_content(checked_kind, content_type, raw)
+        checked = check_attachment_metadata(checked_kind, metadata)
+    except ValueError as exc:
+        raise InputRejectedError(reason=str(exc)) from None
+    return checked_kind, normalised, raw, title, checked
+
+
+def add_attachment(
+    conn: Any,
+    actor: str,
+    encounter_id: str,
+    kind: object,
+    content_type: object,
+    data: object,
+    title: object = "",
+    metadata: object = None,
+    *,
+    attachment_id: str | None = None,
+    when: str | None = None,
+) -> Attachment:
+    """Store one attachment with its outbox row and audit entry (caller's transaction)."""
+    checked_kind, normalised, raw, checked_title, checked = check_attachment(
+        kind, content_type, data, title, metadata
+    )
+    get_encounter(conn, encounter_id)
+    attachment = Attachment(
+        id=attachment_id or new_id(),
+        encounter_id=encounter_id,
+        kind=checked_kind,
+        content_type=normalised,
+        title=checked_title,
+        created_at=when or utc_now(),
+        size_bytes=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        metadata=checked,
+        observation_id=new_id() if "heart_rate_bpm" in checked else "",
+    )
+    conn.execute(
+        f"INSERT INTO attachments({_ATTACHMENT_COLS}, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            attachment.id,
+            attachment.encounter_id,
+            attachment.kind.value,
+            attachment.content_type,
+            attachment.title,
+            attachment.created_at,
+            attachment.size_bytes,
+            attachment.sha256,
+            json.dumps(checked, sort_keys=True, separators=(",", ":")),
+            attachment.observation_id,
+            raw,
+        ),
+    )
+    outbox_put(conn, "attachment", attachment.id, "create")
+    audit.append(conn, actor, "create", "attachment", attachment.id)
+    return attachment
+
+
+def get_attachment(conn: Any, attachment_id: str) -> Attachment:
+    row = conn.execute(
+        f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE id = ?", (attachment_id,)
+    ).fetchone()
+    if row is None:
+        raise RecordNotFoundError(kind="attachment", record_id=attachment_id)
+    return _attachment(row)
+
+
+def list_attachments(conn: Any, encounter_id: str) -> list[Attachment]:
+    get_encounter(conn, encounter_id)
+    rows = conn.execute(
+        f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE encounter_id = ? "
+        "ORDER BY created_at, id",
+        (encounter_id,),
+    ).fetchall()
+    return [_attachment(r) for r in rows]
+
+
+def all_attachments(conn: Any) -> list[Attachment]:
+    rows = conn.execute(
+        f"SELECT {_ATTACHMENT_COLS} FROM attachments ORDER BY created_at, id"
+    ).fetchall()
+    return [_attachment(r) for r in rows]
+
+
+def attachment_data(conn: Any, attachment_id: str) -> bytes:
+    """The bytes, checked against the stored digest (no audit entry: callers audit reads)."""
+    row = conn.execute(
+        "SELECT data, sha256 FROM attachments WHERE id = ?", (attachment_id,)
+    ).fetchone()
+    if row is None:
+        raise RecordNotFoundError(kind="attachment", record_id=attachment_id)
+    data = bytes(row[0])
+    if hashlib.sha256(data).hexdigest() != row[1]:
+        raise StoreDamagedError(path="store.db", reason="an attachment does not match its digest")
+    return data
+
+
+def delete_attachment(conn: Any, actor: str, attachment_id: str) -> Attachment:
+    """Remove an attachment the record store has never acknowledged (a mistaken recording).
+
+    Once the server holds it, deleting here would only hide it locally, so it is
+    refused; corrections then belong on the server (``entered-in-error``).
+    """
+    attachment = get_attachment(conn, attachment_id)
+    synced = conn.execute(
+        "SELECT 1 FROM remote_refs WHERE entity_type = 'attachment' AND entity_id = ?",
+        (attachment_id,),
+    ).fetchone()
+    if synced is not None:
+        raise InputRejectedError(
+            reason="an attachment that has been synced to the record store cannot be deleted"
+        )
+    conn.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+    conn.execute(
+        "DELETE FROM outbox WHERE entity_type = 'attachment' AND entity_id = ?", (attachment_id,)
+    )
+    audit.append(conn, actor, "delete", "attachment", attachment_id)
+    return attachment

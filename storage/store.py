@@ -25,6 +25,9 @@ from app.errors import (
     WrongPassphraseError,
 )
 from app.records import (
+    Attachment,
+    AttachmentDeleted,
+    AttachmentKind,
     AuditEntry,
     AuditReport,
     Encounter,
@@ -264,16 +267,90 @@ class EncryptedStore:
         result: list[SearchHit] = await self._run(repository.search_notes, query, limit)
         return result
 
+    # --- attachments ----------------------------------------------------------------
+
+    async def add_attachment(
+        self,
+        encounter_id: str,
+        kind: AttachmentKind | str,
+        content_type: str,
+        data: bytes,
+        title: str = "",
+        metadata: dict[str, object] | None = None,
+    ) -> Attachment:
+        """Store a recording or still for an encounter, queued for sync and audited.
+
+        Raises InputRejectedError (bad kind, content type, bytes, title or
+        metadata, over repository.MAX_ATTACHMENT_BYTES) before anything is written.
+        """
+        # Checked here, off the worker, so a 50 MB refusal does not hold the database.
+        repository.check_attachment(kind, content_type, data, title, metadata)
+
+        def op(conn: Any) -> Attachment:
+            with repository.transaction(conn):
+                return repository.add_attachment(
+                    conn, self._actor, encounter_id, kind, content_type, data, title, metadata
+                )
+
+        result: Attachment = await self._run(op)
+        return result
+
+    async def list_attachments(self, encounter_id: str) -> list[Attachment]:
+        result: list[Attachment] = await self._run(repository.list_attachments, encounter_id)
+        return result
+
+    async def get_attachment(self, attachment_id: str) -> Attachment:
+        result: Attachment = await self._run(repository.get_attachment, attachment_id)
+        return result
+
+    async def read_attachment(self, attachment_id: str) -> bytes:
+        """The bytes, for playback or display; recorded in the audit log as a read."""
+
+        def op(conn: Any) -> bytes:
+            with repository.transaction(conn):
+                data = repository.attachment_data(conn, attachment_id)
+                audit.append(conn, self._actor, "read", "attachment", attachment_id)
+                return data
+
+        result: bytes = await self._run(op)
+        return result
+
+    async def delete_attachment(self, attachment_id: str) -> AttachmentDeleted:
+        """Delete an attachment that was never synced; InputRejectedError once it was."""
+
+        def op(conn: Any) -> AttachmentDeleted:
+            with repository.transaction(conn):
+                gone = repository.delete_attachment(conn, self._actor, attachment_id)
+                return AttachmentDeleted(gone.id, gone.encounter_id)
+
+        result: AttachmentDeleted = await self._run(op)
+        return result
+
     # --- import / export -------------------------------------------------------------
 
-    async def export_bundle(self) -> dict[str, Any]:
+    async def export_bundle(self, *, include_attachments: bool = False) -> dict[str, Any]:
+        """A FHIR collection Bundle of every record.
+
+        ``include_attachments`` adds each attachment as Binary + Media (+ the
+        heart-rate Observation); such a Bundle is for other systems: this
+        console's import does not read Media yet (docs/fhir.md).
+        """
         from storage.fhir.bundle import build_export_bundle
 
         def op(conn: Any) -> dict[str, Any]:
             with repository.transaction(conn):
                 patients, encounters, notes = repository.all_records(conn)
-                audit.append(conn, self._actor, "export", "bundle", f"{len(notes)} notes")
-            return build_export_bundle(patients, encounters, notes)
+                attachments: list[tuple[Attachment, bytes]] = []
+                if include_attachments:
+                    attachments = [
+                        (a, repository.attachment_data(conn, a.id))
+                        for a in repository.all_attachments(conn)
+                    ]
+                what = f"{len(notes)} notes"
+                if include_attachments:
+                    what += f", {len(attachments)} attachments"
+                audit.append(conn, self._actor, "export", "bundle", what)
+            return build_export_bundle(patients, encounters, notes, attachments=attachments)
 
         result: dict[str, Any] = await self._run(op)
         return result

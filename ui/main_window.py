@@ -9,8 +9,9 @@ root waits for ``closed`` and then stops everything in reverse order.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -27,6 +28,7 @@ from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import EncounterSummary, KeySource, SearchHit
 from app.services import NotesService
+from app.visit import Visit, VisitState
 from storage.sync.service import SyncService
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
@@ -41,6 +43,7 @@ from ui.status import QtStoreStatus
 from ui.sync_details import QtSyncDetails
 from ui.sync_status import QtSyncStatus, SyncRecords
 from ui.unlock import IdleWatcher, QtLockScreen
+from ui.visit.qt_visit_window import QtVisitWindow
 from ui.worklist import QtWorklist
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,13 @@ log = logging.getLogger(__name__)
 UNSAVED_ON_CLOSE = (
     "The note could not be saved, so the console stayed open. Free some disk space "
     "(the console keeps retrying), or close again to quit without the last changes."
+)
+
+
+# ``factory(encounter_id)`` -> the started visit (media session running), or an awaitable of it.
+VisitFactory = Callable[[str], Visit | Awaitable[Visit]]
+VISIT_LIVE_STATES = frozenset(
+    {VisitState.CONNECTING, VisitState.WAITING, VisitState.IN_CALL, VisitState.RECONNECTING}
 )
 
 
@@ -61,6 +71,10 @@ def idle_reason(timeout_ms: int) -> str:
 
 class QtMainWindow(QMainWindow):
     closed = Signal()
+    # Video visits (see set_visit_factory); class defaults keep __init__ as it was.
+    visit_window: QtVisitWindow | None = None
+    _visit_factory: VisitFactory | None = None
+    _starting_visit = False
 
     def __init__(
         self,
@@ -142,6 +156,12 @@ class QtMainWindow(QMainWindow):
         self.lock_action.triggered.connect(self._on_lock_triggered)
         self.lock_action.setEnabled(False)
         file_menu.addAction(self.lock_action)
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setObjectName("settingsAction")
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.settings_action.triggered.connect(self.show_settings)
+        self.settings_action.setEnabled(False)  # until set_settings_location()
+        file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -158,10 +178,57 @@ class QtMainWindow(QMainWindow):
         self.find_action.triggered.connect(self._on_find_triggered)
         self.find_action.setEnabled(False)
         note_menu.addAction(self.find_action)
+        visit_menu = self.menuBar().addMenu("&Visit")
+        self.start_visit_action = QAction("Start &video visit", self)
+        self.start_visit_action.setObjectName("startVisitAction")
+        self.start_visit_action.setShortcut(QKeySequence("Ctrl+Shift+V"))
+        self.start_visit_action.setToolTip(
+            "Open a video visit for the selected encounter (Ctrl+Shift+V)"
+        )
+        self.start_visit_action.triggered.connect(self._on_start_visit_triggered)
+        self.demo_visit_action = QAction("Start &demo visit", self)
+        self.demo_visit_action.setObjectName("demoVisitAction")
+        self.demo_visit_action.setShortcut(QKeySequence("Ctrl+Shift+V"))
+        self.demo_visit_action.setToolTip(
+            "Try the visit window with a simulated patient on this computer (Ctrl+Shift+V)"
+        )
+        self.demo_visit_action.triggered.connect(self._on_start_visit_triggered)
+        for act in (self.start_visit_action, self.demo_visit_action):
+            act.setVisible(False)  # until set_visit_factory()
+            act.setEnabled(False)
+            visit_menu.addAction(act)
+        self._visit_menu = visit_menu
+        visit_menu.menuAction().setVisible(False)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Clinician Console", self)
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
+
+    # -- settings (ui/settings_dialog.py) --------------------------------
+    def set_settings_location(self, profile, policy_path=None) -> None:
+        """Where File > Settings reads and writes (the composition root says)."""
+        self._settings_location = (profile, policy_path)
+        self.settings_action.setEnabled(True)
+
+    def show_settings(self):
+        from ui.settings_dialog import QtSettingsDialog
+
+        location = getattr(self, "_settings_location", None)
+        if location is None:
+            return None
+        previous = getattr(self, "settings_dialog", None)
+        if previous is not None:
+            previous.deleteLater()
+        dialog = QtSettingsDialog(location[0], location[1], self)
+        dialog.saved.connect(
+            lambda _path: self.notice.show_message(
+                "Settings saved. Some take effect the next time the console starts.",
+                "info",
+            )
+        )
+        self.settings_dialog = dialog
+        dialog.open()
+        return dialog
 
     # -- attaching the opened store --------------------------------------
     async def attach(self, notes: NotesService, store: LockableStore) -> None:
@@ -194,6 +261,7 @@ class QtMainWindow(QMainWindow):
         self._stack.setCurrentWidget(console)
 
         self.worklist.encounter_selected.connect(self._on_encounter_selected)
+        self.worklist.encounter_selected.connect(self._update_visit_actions)
         self.search.hit_activated.connect(self._on_hit_activated)
         self.search.active_changed.connect(self._on_search_active_changed)
         self.editor.history_requested.connect(self.show_history)
@@ -278,6 +346,75 @@ class QtMainWindow(QMainWindow):
     def _on_sync_now_triggered(self) -> None:
         if self.sync is not None and not self._locked:
             self.sync.sync_now()
+
+    # -- video visits (ui/visit/) ----------------------------------------
+    def set_visit_factory(self, factory: VisitFactory | None, *, demo: bool = False) -> None:
+        """Offer Visit > Start video visit (or Start demo visit) for the selected encounter.
+
+        ``factory(encounter_id)`` returns the :class:`Visit` with its media session
+        started (or an awaitable of it); the composition root knows which one
+        (Janus, or the in-process demo patient). ``None`` hides the actions.
+        """
+        self._visit_factory = factory
+        self.start_visit_action.setVisible(factory is not None and not demo)
+        self.demo_visit_action.setVisible(factory is not None and demo)
+        self._visit_menu.menuAction().setVisible(factory is not None)
+        self._update_visit_actions()
+
+    def _update_visit_actions(self, _summary: object = None) -> None:
+        selected = self.worklist is not None and self.worklist.current_summary() is not None
+        enabled = self._visit_factory is not None and selected and not self._locked
+        self.start_visit_action.setEnabled(enabled)
+        self.demo_visit_action.setEnabled(enabled)
+
+    def _on_start_visit_triggered(self) -> None:
+        summary = self.worklist.current_summary() if self.worklist is not None else None
+        if summary is not None:
+            run_op(self, self.start_visit(summary.encounter.id), context="Start visit")
+
+    async def start_visit(self, encounter_id: str) -> QtVisitWindow | None:
+        """Open the visit window (one visit at a time: a second start shows the first)."""
+        if self.visit_window is not None:
+            self.visit_window.showNormal()
+            self.visit_window.raise_()
+            self.visit_window.activateWindow()
+            return self.visit_window
+        factory = self._visit_factory
+        if factory is None or self._starting_visit:
+            return None
+        self._starting_visit = True
+        try:
+            made = factory(encounter_id)
+            visit = await made if inspect.isawaitable(made) else made
+        finally:
+            self._starting_visit = False
+        window = QtVisitWindow(visit, parent=self)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.closed.connect(self._on_visit_window_closed)
+        self.visit_window = window
+        if self.idle is not None:
+            self.idle.pause()  # talking to a patient is not "idle": no automatic lock mid-call
+        window.show()
+        return window
+
+    def _on_visit_window_closed(self) -> None:
+        self.visit_window = None
+        if self.idle is not None and not self._locked:
+            self.idle.start()
+
+    async def _end_visit(self) -> None:
+        """Hang up a running visit (the console is quitting) and close its window."""
+        window = self.visit_window
+        if window is None:
+            return
+        visit = window.visit
+        if visit.state in VISIT_LIVE_STATES and visit.controls is not None:
+            try:
+                await asyncio.wait_for(visit.controls.hang_up(), 5.0)
+            except Exception as exc:  # quitting goes on; the media server times the peer out
+                log.warning("Hang up on quit failed: %s", type(exc).__name__)
+        window._may_close = True
+        window.close()
 
     # -- navigation ------------------------------------------------------
     def _on_encounter_selected(self, summary: EncounterSummary) -> None:
@@ -393,6 +530,9 @@ class QtMainWindow(QMainWindow):
         for dialog in (self.history_dialog, self.about_dialog, self.sync_details):
             if dialog is not None:
                 dialog.close()
+        if self.visit_window is not None:
+            self.visit_window.hide()  # the call goes on, but nothing stays readable
+        self._update_visit_actions()
         try:
             if self.autosaver is not None:
                 await self.autosaver.flush()
@@ -427,6 +567,8 @@ class QtMainWindow(QMainWindow):
             return False
         self._locked = False
         self.lock_screen.hide()
+        if self.visit_window is not None:
+            self.visit_window.show()
         self._console.setEnabled(True)
         self._set_actions_enabled(True)
         if self.autosaver is not None:
@@ -436,6 +578,9 @@ class QtMainWindow(QMainWindow):
         if self.sync is not None:
             self.sync.start()
             self.sync.sync_now()  # catch up on what was saved before the lock
+        if self.visit_window is not None and self.idle is not None:
+            self.idle.pause()  # still in the call: no automatic lock mid-call
+        self._update_visit_actions()
         self.events.store_did_change_state.emit(self.store.status)
         return True
 
@@ -451,6 +596,7 @@ class QtMainWindow(QMainWindow):
         """Flush autosave and stop background work; True when nothing typed is unsaved."""
         if self.idle is not None:
             self.idle.stop()
+        await self._end_visit()
         if self.autosaver is None:
             return True
         return await self.autosaver.flush()

@@ -32,7 +32,7 @@ from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.reference import Reference
 
 from app.errors import ImportRejectedError, InputRejectedError
-from app.records import Encounter, Note, Patient, utc_now
+from app.records import Attachment, Encounter, Note, Patient, utc_now
 from storage.fhir.mapping import (
     SUPPORTED_RESOURCE_TYPES,
     ValidatedResource,
@@ -50,6 +50,7 @@ from storage.fhir.mapping import (
     patient_to_fhir,
     validate_resource,
 )
+from storage.fhir.media_mapping import attachment_resources
 
 #: Largest import file, in bytes.
 MAX_BUNDLE_BYTES: Final = 64 * 1024 * 1024
@@ -109,15 +110,23 @@ def build_export_bundle(
     notes: Iterable[Note],
     *,
     timestamp: str | None = None,
+    attachments: Iterable[tuple[Attachment, bytes]] = (),
 ) -> dict[str, Any]:
-    """A validated ``collection`` Bundle: patients, then encounters, then notes.
+    """A validated ``collection`` Bundle: patients, then encounters, then notes,
+    then each attachment's Binary, Media and heart-rate Observation.
 
     Raises InputRejectedError if a record cannot be expressed in FHIR or points
     at a record that is not part of the export.
     """
     patients, encounters, notes = list(patients), list(encounters), list(notes)
+    attachment_list = list(attachments)
     seen: set[str] = set()
-    for record_id in [r.id for r in patients] + [r.id for r in encounters] + [r.id for r in notes]:
+    for record_id in (
+        [r.id for r in patients]
+        + [r.id for r in encounters]
+        + [r.id for r in notes]
+        + [a.id for a, _ in attachment_list]
+    ):
         if record_id in seen:
             raise InputRejectedError(reason=f"the export holds id {record_id} twice")
         seen.add(record_id)
@@ -142,12 +151,29 @@ def build_export_bundle(
             )
         note_patients.append(patient_id)
         resources.append(document_reference_resource(n, patient_id))
+    binaries: list[tuple[dict[str, Any], str]] = []
+    for att, data in attachment_list:
+        patient_id = patient_of_encounter.get(att.encounter_id)
+        if patient_id is None:
+            raise InputRejectedError(
+                reason=f"attachment {att.id} refers to encounter {att.encounter_id}, "
+                "which is not exported"
+            )
+        made = attachment_resources(att, data, patient_id)
+        binaries.append((made.binary, made.binary["data"]))
+        resources += [made.binary, made.media]
+        if made.observation is not None:
+            resources.append(made.observation)
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "collection",
         "timestamp": timestamp or utc_now(),
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
     }
+    # Binary data is validated as a stand-in (each was validated with one by
+    # media_mapping): the model's base64 check over megabytes is slow.
+    for binary, _ in binaries:
+        binary["data"] = "AA=="
     try:
         Bundle.model_validate(bundle)
     except pydantic.ValidationError as exc:
@@ -161,6 +187,9 @@ def build_export_bundle(
         raise InputRejectedError(
             reason=f"the export bundle is invalid: {describe_validation_error(exc, 'Bundle')}"
         ) from None
+    finally:
+        for binary, encoded in binaries:
+            binary["data"] = encoded
     # The validated input, not the model's dump: same JSON, and dumping would
     # cost as much again as validating.
     return bundle

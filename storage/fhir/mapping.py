@@ -228,6 +228,11 @@ def _export_validated(model: type[Resource], resource: dict[str, Any], what: str
     return resource
 
 
+def export_validated(model: type[Resource], resource: dict[str, Any], what: str) -> dict[str, Any]:
+    """``resource`` once ``model`` accepts it, else InputRejectedError naming ``what``."""
+    return _export_validated(model, resource, what)
+
+
 def _check_export_id(kind: str, local_id: str) -> None:
     # The identifier is urn:uuid:<id>, so the id must be a canonical UUID.
     if canonical_uuid(local_id) != local_id:
@@ -770,6 +775,7 @@ __all__ = [
     "encounter_from_fhir",
     "encounter_resource",
     "encounter_to_fhir",
+    "export_validated",
     "format_reference",
     "identifier_uuid",
     "local_id_from_reference",

@@ -10,6 +10,7 @@ to a note with unsent edits, becomes a recorded conflict for the user.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from app.errors import ConsoleError, SyncConflictError, SyncProtocolError, SyncRejectedError
-from app.records import Encounter, Note, Patient
+from app.records import Attachment, Encounter, Note, Patient
 from storage.sync import queue
 from storage.sync.queue import OutboxItem, PendingRecord, RemoteRef
 
@@ -29,7 +30,12 @@ log = logging.getLogger(__name__)
 # GUI start-up) does not import fhir.resources; test_sync_engine checks they agree.
 IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 MINIMAL = "return=minimal"
-_RESOURCE_TYPE = {"patient": "Patient", "encounter": "Encounter", "note": "DocumentReference"}
+_RESOURCE_TYPE = {
+    "patient": "Patient",
+    "encounter": "Encounter",
+    "note": "DocumentReference",
+    "attachment": "Media",
+}
 
 
 class FhirTransport(Protocol):
@@ -165,12 +171,21 @@ class SyncEngine:
             batch: list[PendingRecord] = await self.store.transact(queue.pending, self.batch_size)
             if not batch:
                 return
-            creates = [p for p in batch if p.remote is None]
-            updates = [p for p in batch if p.remote is not None]
+            # Attachments go after the records they refer to, one Bundle each (they
+            # are large, and never updated: a resend is idempotent, see _send_attachment).
+            attachments = [p for p in batch if isinstance(p.record, Attachment)]
+            records = [p for p in batch if not isinstance(p.record, Attachment)]
+            creates = [p for p in records if p.remote is None]
+            updates = [p for p in records if p.remote is not None]
             if creates:
                 await self._send_creates(client, creates, report)
             if updates:
                 await self._send_updates(client, updates, report)
+            sent_any = bool(records)
+            for p in attachments:
+                sent_any = await self._send_attachment(client, p, report) or sent_any
+            if not sent_any:
+                return  # only attachments whose encounter is not on the server yet
             if progress is not None:
                 maybe = progress(report.acknowledged, total)
                 if maybe is not None:
@@ -216,6 +231,7 @@ class SyncEngine:
         elif isinstance(record, Encounter):
             resource = mapping.encounter_to_fhir(record, references=fmt)
         else:
+            assert isinstance(record, Note)  # attachments go through _send_attachment
             resource = mapping.note_to_document_reference(record, p.patient_id, references=fmt)
         resource.pop("meta", None)
         return resource
@@ -271,6 +287,82 @@ class SyncEngine:
             for p, entry in zip(items, results, strict=True)
         ]
         await self._acknowledge(acks, report)
+
+    async def _send_attachment(
+        self, client: FhirTransport, p: PendingRecord, report: SyncReport
+    ) -> bool:
+        """One attachment as a transaction: ``PUT Binary/<fixed id>`` (update-as-create:
+        Binary has no identifier to create it conditionally by), then conditional
+        creates of its Media and heart-rate Observation. Resending the same Bundle
+        after a crash or a lost acknowledgement rewrites the same Binary and finds
+        the Media and Observation, so nothing is duplicated.
+
+        Returns False when it was not sent because its patient or encounter is not
+        on the server yet (it stays queued).
+        """
+        att = p.record
+        assert isinstance(att, Attachment)
+        wanted = (("patient", p.patient_id), ("encounter", att.encounter_id))
+
+        def lookup(conn: Any) -> dict[str, str]:
+            found: dict[str, str] = {}
+            for kind, local_id in wanted:
+                ref = queue.remote_ref(conn, kind, local_id)
+                if ref is not None:
+                    found[kind] = ref.server_id
+            return found
+
+        known: dict[str, str] = await self.store.transact(lookup)
+        if len(known) < len(wanted):
+            await self.store.transact(
+                queue.note_attempt, [p.item], "waiting for its encounter to reach the server"
+            )
+            return False
+        from storage import repository
+
+        try:
+            data: bytes = await self.store.transact(repository.attachment_data, att.id)
+        except ConsoleError:
+            return False  # deleted since it was queued (its outbox row went with it)
+        server_ids = {"Patient": known["patient"], "Encounter": known["encounter"]}
+
+        def fmt(resource_type: str, local_id: str) -> str:
+            if resource_type == "Binary":
+                # Attachment.url is a url, not a Reference: servers need not rewrite a
+                # urn:uuid there (SEKMET does not), so it names the fixed id directly.
+                return f"Binary/{local_id}"
+            if resource_type == "Media":
+                return f"urn:uuid:{local_id}"
+            return f"{resource_type}/{server_ids[resource_type]}"
+
+        # base64 and model checks of up to 50 MB: off the event loop.
+        bundle = await asyncio.get_running_loop().run_in_executor(
+            None, _attachment_bundle, att, data, p.patient_id, fmt
+        )
+        report.sent += 1
+        try:
+            response = await client.transaction(bundle, prefer=MINIMAL)
+        except (SyncRejectedError, SyncConflictError) as exc:
+            await self.store.transact(queue.mark_failed, p.item, str(exc))
+            report.failed += 1
+            report.reasons.append(str(exc))
+            return True
+        results = response.get("entry")
+        if not isinstance(results, list) or len(results) != len(bundle["entry"]):
+            raise SyncProtocolError(reason="transaction response entries do not match the request")
+        binary_ref = _acked_ref(results[0], "")
+        media_ref = _acked_ref(results[1], queue.record_hash(att))
+        observation_ref = _acked_ref(results[2], "") if len(results) > 2 else None
+
+        def apply(conn: Any) -> None:
+            queue.acknowledge(conn, p.item, media_ref)
+            queue.set_remote_ref(conn, "attachment_binary", att.id, binary_ref)
+            if observation_ref is not None:
+                queue.set_remote_ref(conn, "observation", att.observation_id, observation_ref)
+
+        await self.store.transact(apply)
+        report.acknowledged += 1
+        return True
 
     async def _refresh(self, items: list[PendingRecord]) -> list[PendingRecord]:
         wanted = {p.item.seq for p in items}
@@ -458,6 +550,35 @@ class SyncEngine:
 
         result: tuple[str, str | None] = await self.store.transact(apply)
         return result
+
+
+def _attachment_bundle(
+    att: Attachment, data: bytes, patient_id: str, fmt: Callable[[str, str], str]
+) -> dict[str, Any]:
+    from storage.fhir import media_mapping
+
+    made = media_mapping.attachment_resources(att, data, patient_id, references=fmt)
+    binary = made.binary
+    entries: list[dict[str, Any]] = [
+        {"resource": binary, "request": {"method": "PUT", "url": f"Binary/{binary['id']}"}}
+    ]
+    for local_id, resource in ((att.id, made.media), (att.observation_id, made.observation)):
+        if resource is None:
+            continue
+        resource.pop("id", None)
+        rtype = resource["resourceType"]
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{local_id}",
+                "resource": resource,
+                "request": {
+                    "method": "POST",
+                    "url": rtype,
+                    "ifNoneExist": f"identifier={IDENTIFIER_SYSTEM}|urn:uuid:{local_id}",
+                },
+            }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 def _apply_details(conn: Any, actor: str, resource: dict[str, Any]) -> int:

@@ -11,14 +11,14 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from app.records import Encounter, Note, Patient, utc_now
+from app.records import Attachment, Encounter, Note, Patient, utc_now
 from storage import audit, repository
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     seq: int
-    entity_type: str  # "patient" | "encounter" | "note"
+    entity_type: str  # "patient" | "encounter" | "note" | "attachment"
     entity_id: str
     op: str
     revision: int
@@ -37,7 +37,8 @@ class PendingRecord:
     """One outbox item with the record it refers to, read in one transaction."""
 
     item: OutboxItem
-    record: Patient | Encounter | Note
+    #: An Attachment is its metadata only: the engine reads the bytes when it sends it.
+    record: Patient | Encounter | Note | Attachment
     patient_id: str  # the patient the record belongs to
     remote: RemoteRef | None
 
@@ -56,9 +57,11 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def record_hash(record: Patient | Encounter | Note) -> str:
+def record_hash(record: Patient | Encounter | Note | Attachment) -> str:
     if isinstance(record, Note):
         return text_hash(record.text)
+    if isinstance(record, Attachment):
+        return record.sha256
     return ""
 
 
@@ -76,13 +79,16 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
         item = OutboxItem(
             int(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5])
         )
-        record: Patient | Encounter | Note
+        record: Patient | Encounter | Note | Attachment
         if item.entity_type == "patient":
             record = repository.get_patient(conn, item.entity_id)
             patient_id = record.id
         elif item.entity_type == "encounter":
             record = repository.get_encounter(conn, item.entity_id)
             patient_id = record.patient_id
+        elif item.entity_type == "attachment":
+            record = repository.get_attachment(conn, item.entity_id)
+            patient_id = repository.get_encounter(conn, record.encounter_id).patient_id
         else:
             record = repository.get_note(conn, item.entity_id)
             patient_id = repository.get_encounter(conn, record.encounter_id).patient_id

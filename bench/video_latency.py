@@ -1,0 +1,235 @@
+"""Video send→decoded latency: our low-latency receive path vs stock aiortc, in one run.
+
+``python -m bench.video_latency [--quick]`` prints one JSON object (DESIGN.md §3).
+
+For each case (1280x720 and 640x480 at 30 fps, VP8 and H264 through aiortc's own
+codecs) and each receive path (``ours`` = :mod:`media.rtc.jitter` installed by
+:mod:`media.rtc.install`; ``stock`` = aiortc's ``JitterBuffer``), a fresh pair of
+real ``RTCPeerConnection`` objects in this process connects over 127.0.0.1
+(DTLS-SRTP, RTCP, NACK, REMB as in a call). The sender is the synthetic camera
+(:func:`media.devices.camera.open_camera` ``"testsrc"``), which stamps every
+frame with its counter and capture time (:mod:`media.framestamp`); the receiver
+decodes and reads the barcode back from the decoded picture:
+
+- ``p50_ms`` / ``p95_ms`` / ``max_ms``: capture (the track handing the frame to
+  aiortc's encoder) to decoded (the frame leaving the remote track), same clock;
+- ``frames_lost``: counters missing from the received range; ``frames``: decoded;
+- ``cpu_pct``: process CPU (user+system) over the measured window, in % of one
+  core; ``threads``: the same per thread name (from ``/proc/self/task/*/stat``).
+
+Cases run one after another, stock and ours alternating, so both see the same
+machine; on shared cores absolute figures are noisy, the ratios less so.
+``metrics[case]`` is ours, ``reference[case]`` stock, ``ratio[case]`` ours/stock
+(``p95`` and ``cpu``). Budgets (DESIGN.md §6): ours p95 <= 25 ms at 720p and
+ratio p95 <= 0.5; ratio cpu <= 1.0; ``budget`` in the output says which hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench import _common
+
+BENCH = "video_latency"
+CASES = {
+    "720p_vp8": (1280, 720, "video/VP8"),
+    "720p_h264": (1280, 720, "video/H264"),
+    "480p_vp8": (640, 480, "video/VP8"),
+    "480p_h264": (640, 480, "video/H264"),
+}
+FPS = 30
+P95_BUDGET_MS = 25.0
+P95_RATIO_BUDGET = 0.5
+CPU_RATIO_BUDGET = 1.0
+QUICK = {"warmup_s": 1.5, "measure_s": 3.0}
+FULL = {"warmup_s": 3.0, "measure_s": 20.0}
+
+
+def _clock_ticks() -> int:
+    return int(os.sysconf("SC_CLK_TCK"))
+
+
+def thread_cpu_ticks() -> dict[str, int]:
+    """CPU ticks (user+system) per thread name, summed over threads sharing a name."""
+    # Python thread names are not the kernel's comm: map native ids to threading names.
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    ticks: dict[str, int] = defaultdict(int)
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the thread ended between listing and reading
+            continue
+        tid = int(stat.parent.name)
+        name = names.get(tid) or text[text.index("(") + 1 : text.rindex(")")]
+        # Executor workers are numbered (ThreadPoolExecutor-0_3): group them.
+        name = name.split("_")[0] if name.startswith("ThreadPoolExecutor") else name
+        fields = text[text.rindex(")") + 2 :].split()
+        ticks[name] += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return dict(ticks)
+
+
+def _process_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+async def _measure(
+    case: str, path: str, warmup_s: float, measure_s: float, two_way: bool = False
+) -> dict[str, Any]:
+    from media.devices.camera import open_camera
+    from media.rtc.install import jitter_stats
+    from media.visit.loopback import FrameProbe, connect_pair
+
+    width, height, codec = CASES[case]
+    track = open_camera("testsrc", width, height, FPS)
+    back = [open_camera("testsrc", width, height, FPS)] if two_way else []
+    pair = await connect_pair(
+        [track],
+        send_back=back,
+        codec=codec,
+        receive_path=path,  # type: ignore[arg-type]
+    )
+    probe = FrameProbe(pair.remote_tracks["video"])
+    probe.start()
+    back_probe = FrameProbe(pair.back_tracks["video"]) if two_way else None
+    if back_probe is not None:
+        back_probe.start()
+    try:
+        await asyncio.sleep(warmup_s)
+        probe.reset()
+        if back_probe is not None:
+            back_probe.reset()
+        frames_before = probe.frames
+        cpu_before, wall_before = _process_cpu_s(), time.monotonic()
+        threads_before = thread_cpu_ticks()
+        await asyncio.sleep(measure_s)
+        samples = [s.latency_ms / 1000.0 for s in probe.samples]
+        if back_probe is not None:  # both directions count
+            samples += [s.latency_ms / 1000.0 for s in back_probe.samples]
+        cpu_s, wall_s = _process_cpu_s() - cpu_before, time.monotonic() - wall_before
+        threads_after = thread_cpu_ticks()
+        frames = probe.frames - frames_before
+        unreadable, lost = probe.unreadable, probe.lost()
+        size = (probe.width, probe.height)
+        buffer_stats = None
+        for transceiver in pair.receiver.getTransceivers():
+            buffer_stats = buffer_stats or jitter_stats(transceiver.receiver)
+    finally:
+        await probe.stop()
+        if back_probe is not None:
+            await back_probe.stop()
+        for t in (track, *back):
+            t.stop()
+        await pair.close()
+    tick = _clock_ticks()
+    threads = {
+        name: round(100.0 * (ticks - threads_before.get(name, 0)) / tick / wall_s, 1)
+        for name, ticks in sorted(threads_after.items())
+        if ticks - threads_before.get(name, 0) > 0
+    }
+    result: dict[str, Any] = {"frames": frames, "frames_lost": lost, "unreadable": unreadable}
+    if samples:
+        summary = _common.latency_summary_ms(samples)
+        result.update({k: summary[k] for k in ("p50_ms", "p95_ms", "max_ms", "mean_ms")})
+    else:
+        result.update({"p50_ms": None, "p95_ms": None, "max_ms": None, "mean_ms": None})
+    result["fps"] = round(frames / wall_s, 1)
+    result["received_size"] = f"{size[0]}x{size[1]}"
+    result["cpu_pct"] = round(100.0 * cpu_s / wall_s, 1)
+    result["threads"] = threads
+    if buffer_stats is not None:
+        result["jitter_buffer"] = {
+            "frames_released": buffer_stats.frames_released,
+            "frames_dropped": buffer_stats.frames_dropped,
+            "keyframe_requests": buffer_stats.keyframe_requests,
+            "nacked": buffer_stats.nacked,
+        }
+    return result
+
+
+def _ratio(ours: float | None, stock: float | None) -> float | None:
+    if ours is None or stock is None:
+        return None
+    return _common.ratio(ours, stock)
+
+
+async def _run_all(
+    cases: list[str], warmup_s: float, measure_s: float, two_way: bool
+) -> _common.BenchResult:
+    result = _common.BenchResult()
+    for index, case in enumerate(cases):
+        # Alternate which path goes first so neither always gets the warmer machine.
+        order = ("stock", "ours") if index % 2 == 0 else ("ours", "stock")
+        figures: dict[str, dict[str, Any]] = {}
+        for path in order:
+            _common.log(f"{case}: {path} receive path, {measure_s:.0f} s")
+            figures[path] = await _measure(case, path, warmup_s, measure_s, two_way)
+            _common.log(
+                f"{case} {path}: p50 {figures[path]['p50_ms']} ms, p95 {figures[path]['p95_ms']} "
+                f"ms, cpu {figures[path]['cpu_pct']} %"
+            )
+        result.metrics[case] = figures["ours"]
+        result.reference[case] = figures["stock"]
+        result.ratio[case] = {
+            "p95": _ratio(figures["ours"]["p95_ms"], figures["stock"]["p95_ms"]),
+            "p50": _ratio(figures["ours"]["p50_ms"], figures["stock"]["p50_ms"]),
+            "cpu": _ratio(figures["ours"]["cpu_pct"], figures["stock"]["cpu_pct"]),
+        }
+    budget: dict[str, Any] = {}
+    for case in cases:
+        if not case.startswith("720p"):
+            continue
+        p95 = result.metrics[case]["p95_ms"]
+        budget[case] = {
+            "p95_le_25ms": p95 is not None and p95 <= P95_BUDGET_MS,
+            "p95_ratio_le_0_5": (result.ratio[case]["p95"] or 99) <= P95_RATIO_BUDGET,
+            "cpu_ratio_le_1_0": (result.ratio[case]["cpu"] or 99) <= CPU_RATIO_BUDGET,
+        }
+    result.params["budget"] = budget
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _common.base_parser(BENCH, __doc__.splitlines()[0] if __doc__ else BENCH)
+    parser.add_argument("--case", action="append", choices=sorted(CASES), help="only these")
+    parser.add_argument("--seconds", type=float, help="measured seconds per path and case")
+    parser.add_argument(
+        "--two-way", action="store_true", help="both peers send a camera (the CPU budget's call)"
+    )
+    args = parser.parse_args(argv)
+    timing = dict(QUICK if args.quick else FULL)
+    if args.seconds:
+        timing["measure_s"] = args.seconds
+    cases = args.case or list(CASES)
+
+    def body() -> _common.BenchResult:
+        import aiortc
+
+        result = asyncio.run(_run_all(cases, timing["warmup_s"], timing["measure_s"], args.two_way))
+        result.params = {
+            **_common.machine_params(),
+            "quick": args.quick,
+            "fps": FPS,
+            "direction": ("two-way" if args.two_way else "one-way") + ", one process, 127.0.0.1",
+            "aiortc": aiortc.__version__,
+            "warmup_s": timing["warmup_s"],
+            "measure_s": timing["measure_s"],
+            "cases": {
+                c: {"width": CASES[c][0], "height": CASES[c][1], "codec": CASES[c][2]}
+                for c in cases
+            },
+            "budget": result.params.get("budget", {}),
+        }
+        return result
+
+    return _common.run(BENCH, body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

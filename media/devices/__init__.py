@@ -1,0 +1,1 @@
+"""Local media devices: cameras (OpenCV, PyAV files, synthetic) and audio (sounddevice, tone)."""

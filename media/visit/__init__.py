@@ -1,0 +1,1 @@
+"""Visit sessions: the Janus session and the in-process loopback demo peer."""

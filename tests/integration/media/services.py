@@ -1,0 +1,383 @@
+"""Real media-side services for the integration tests: a network namespace, Janus, coturn.
+
+Everything stays on 127.0.0.0/8 or on a veth pair these helpers create:
+
+- :class:`MediaNet`: ``ip link add <host> type veth peer <peer>``; the host end
+  gets ``10.203.N.1/24`` in the root namespace, the peer end ``10.203.N.2/24`` in
+  a namespace of its own (Chromium and "remote" consoles run there with
+  ``ip netns exec``). ``accept_local=1`` because both ends are local addresses
+  of this machine. ``N`` comes from the process id so concurrent runs do not meet.
+- :class:`JanusServer`: ``janus -F CONFDIR`` with our own minimal configs: no
+  STUN, ICE only on the veth host interface (libnice never gathers loopback
+  candidates), WebSocket API on the veth host address (the root namespace reaches
+  it as a local address, the namespace through the veth), HTTP API on 127.0.0.1.
+- :class:`TurnServer`: ``turnserver`` (coturn) with ``lt-cred-mech`` and a fixed
+  user, listening on the veth host address (UDP and TCP).
+
+Also usable by hand: ``python -m tests.integration.media.services`` starts all
+three and prints their addresses until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+JANUS_BIN = "/usr/bin/janus"
+TURN_BIN = "/usr/bin/turnserver"
+JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
+TURN_USER = "console"
+TURN_PASSWORD = "turn-test-secret"
+
+
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=30)
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)  # polling a condition with a deadline
+    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout_s} s")
+
+
+@dataclass
+class MediaNet:
+    index: int = field(default_factory=lambda: 10 + os.getpid() % 200)
+    up: bool = False
+
+    @property
+    def host_if(self) -> str:
+        return f"ccmh{self.index}"
+
+    @property
+    def peer_if(self) -> str:
+        return f"ccmp{self.index}"
+
+    @property
+    def netns(self) -> str:
+        return f"ccm-peer-{self.index}"
+
+    @property
+    def host_ip(self) -> str:
+        return f"10.203.{self.index}.1"
+
+    @property
+    def peer_ip(self) -> str:
+        return f"10.203.{self.index}.2"
+
+    def start(self) -> None:
+        self.stop(quiet=True)
+        _run("sysctl", "-q", "net.ipv4.conf.all.accept_local=1")
+        _run("ip", "netns", "add", self.netns)
+        _run("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.peer_if)
+        _run("ip", "link", "set", self.peer_if, "netns", self.netns)
+        _run("ip", "addr", "add", f"{self.host_ip}/24", "dev", self.host_if)
+        _run("ip", "link", "set", self.host_if, "up")
+        ns = ("ip", "netns", "exec", self.netns)
+        _run(*ns, "ip", "addr", "add", f"{self.peer_ip}/24", "dev", self.peer_if)
+        _run(*ns, "ip", "link", "set", self.peer_if, "up")
+        _run(*ns, "ip", "link", "set", "lo", "up")
+        _run(*ns, "sysctl", "-q", "net.ipv4.conf.all.accept_local=1")
+        self.up = True
+
+    def stop(self, quiet: bool = False) -> None:
+        _run("ip", "link", "del", self.host_if, check=False)
+        _run("ip", "netns", "del", self.netns, check=False)
+        self.up = False
+
+    def exec_prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.netns]
+
+    # -- impairments, applied inside the namespace (so only peer <-> host traffic) --
+
+    def nft(self, script: str) -> None:
+        subprocess.run(
+            [*self.exec_prefix(), "nft", "-f", "-"], input=script, text=True, check=True
+        )
+
+    def set_loss(self, percent: int) -> None:
+        """Drop ``percent`` % of UDP packets both ways at the namespace's end."""
+        self.clear_impairments()
+        self.nft(
+            "table inet ccm {\n"
+            " chain in { type filter hook input priority 0; "
+            f"meta l4proto udp numgen random mod 100 < {percent} drop; }}\n"
+            " chain out { type filter hook output priority 0; "
+            f"meta l4proto udp numgen random mod 100 < {percent} drop; }}\n"
+            "}\n"
+        )
+
+    def blackhole(self) -> None:
+        """Drop every UDP packet in and out of the namespace (the link is gone)."""
+        self.clear_impairments()
+        self.nft(
+            "table inet ccm {\n"
+            " chain in { type filter hook input priority 0; meta l4proto udp drop; }\n"
+            " chain out { type filter hook output priority 0; meta l4proto udp drop; }\n"
+            "}\n"
+        )
+
+    def clear_impairments(self) -> None:
+        _run(*self.exec_prefix(), "nft", "delete", "table", "inet", "ccm", check=False)
+
+
+JANUS_JCFG = """\
+general: {{
+    configs_folder = "{conf}"
+    plugins_folder = "{lib}/plugins"
+    transports_folder = "{lib}/transports"
+    events_folder = "{lib}/events"
+    loggers_folder = "{lib}/loggers"
+    debug_level = {debug}
+    log_to_stdout = true
+    session_timeout = 60
+    admin_secret = "{admin_secret}"
+    protected_folders = ["/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/sbin", "/sys", "/usr", "/var"]
+}}
+certificates: {{
+}}
+media: {{
+    rtp_port_range = "{rtp_ports}"
+}}
+nat: {{
+    nice_debug = false
+    ice_enforce_list = "{ice_if}"
+    ignore_mdns = true
+}}
+plugins: {{
+    disable = "libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so"
+}}
+transports: {{
+    disable = "libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so"
+}}
+events: {{
+    broadcast = false
+}}
+loggers: {{
+    disable = "libjanus_jsonlog.so"
+}}
+"""
+
+VIDEOROOM_JCFG = """\
+general: {{
+    admin_key = "{admin_key}"
+    string_ids = false
+}}
+"""
+
+WEBSOCKETS_JCFG = """\
+general: {{
+    json = "plain"
+    ws = true
+    ws_port = {ws_port}
+    ws_ip = "{ws_ip}"
+    wss = false
+}}
+admin: {{
+    admin_ws = false
+    admin_wss = false
+}}
+"""
+
+HTTP_JCFG = """\
+general: {{
+    json = "plain"
+    base_path = "/janus"
+    http = true
+    port = {http_port}
+    ip = "127.0.0.1"
+    https = false
+}}
+admin: {{
+    admin_base_path = "/admin"
+    admin_http = false
+    admin_https = false
+}}
+cors: {{
+}}
+"""
+
+
+@dataclass
+class JanusServer:
+    net: MediaNet
+    admin_key: str = "room-admin-key"
+    debug_level: int = 4
+    confdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ccm-janus-")))
+    ws_port: int = 0
+    http_port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.net.host_ip}:{self.ws_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/janus"
+
+    @property
+    def log_path(self) -> Path:
+        return self.confdir / "janus.log"
+
+    def start(self) -> None:
+        self.ws_port = free_port(self.net.host_ip)
+        self.http_port = free_port()
+        base = 20000 + (self.net.index % 100) * 400
+        (self.confdir / "janus.jcfg").write_text(
+            JANUS_JCFG.format(
+                conf=self.confdir,
+                lib=JANUS_LIB,
+                debug=self.debug_level,
+                admin_secret=os.urandom(8).hex(),
+                rtp_ports=f"{base}-{base + 399}",
+                ice_if=self.net.host_if,
+            )
+        )
+        (self.confdir / "janus.plugin.videoroom.jcfg").write_text(
+            VIDEOROOM_JCFG.format(admin_key=self.admin_key)
+        )
+        (self.confdir / "janus.transport.websockets.jcfg").write_text(
+            WEBSOCKETS_JCFG.format(ws_port=self.ws_port, ws_ip=self.net.host_ip)
+        )
+        (self.confdir / "janus.transport.http.jcfg").write_text(
+            HTTP_JCFG.format(http_port=self.http_port)
+        )
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [JANUS_BIN, "-F", str(self.confdir), "-N"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(self.net.host_ip, self.ws_port, 15.0, self.proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"Janus did not start: {exc}; log:\n{self.log_tail()}") from exc
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+        shutil.rmtree(self.confdir, ignore_errors=True)
+
+
+@dataclass
+class TurnServer:
+    net: MediaNet
+    port: int = 0
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ccm-turn-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    def urls(self) -> list[str]:
+        where = f"{self.net.host_ip}:{self.port}"
+        return [f"turn:{where}?transport=udp", f"turn:{where}?transport=tcp"]
+
+    def start(self) -> None:
+        self.port = free_port(self.net.host_ip)
+        conf = self.workdir / "turnserver.conf"
+        base = 45000 + (self.net.index % 100) * 100
+        conf.write_text(
+            "\n".join(
+                [
+                    f"listening-ip={self.net.host_ip}",
+                    f"relay-ip={self.net.host_ip}",
+                    f"listening-port={self.port}",
+                    f"min-port={base}",
+                    f"max-port={base + 99}",
+                    "lt-cred-mech",
+                    f"user={TURN_USER}:{TURN_PASSWORD}",
+                    "realm=clinic.test",
+                    "allow-loopback-peers",
+                    "no-tls",
+                    "no-dtls",
+                    "no-cli",
+                    "no-multicast-peers",
+                    "fingerprint",
+                    f"pidfile={self.workdir / 'turn.pid'}",
+                    "log-file=stdout",
+                    "simple-log",
+                ]
+            )
+            + "\n"
+        )
+        log = (self.workdir / "turn.log").open("wb")
+        self.proc = subprocess.Popen(
+            [TURN_BIN, "-c", str(conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        wait_port(self.net.host_ip, self.port, 15.0, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def media_services(turn: bool = False) -> Iterator[tuple[MediaNet, JanusServer, TurnServer | None]]:
+    net = MediaNet()
+    net.start()
+    janus = JanusServer(net)
+    turn_server: TurnServer | None = None
+    try:
+        janus.start()
+        if turn:
+            turn_server = TurnServer(net)
+            turn_server.start()
+        yield net, janus, turn_server
+    finally:
+        if turn_server is not None:
+            turn_server.stop()
+        janus.stop()
+        net.stop()
+
+
+if __name__ == "__main__":
+    with media_services(turn=True) as (net_, janus_, turn_):
+        print(f"netns {net_.netns}: host {net_.host_ip}, peer {net_.peer_ip}")
+        print(f"janus {janus_.ws_url} (http {janus_.http_url}), log {janus_.log_path}")
+        if turn_ is not None:
+            print(f"turn {turn_.urls()} user {TURN_USER} password {TURN_PASSWORD}")
+        with contextlib.suppress(KeyboardInterrupt):
+            while janus_.proc is not None and janus_.proc.poll() is None:
+                time.sleep(1)

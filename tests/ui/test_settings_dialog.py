@@ -1,0 +1,158 @@
+"""The settings dialog: every setting shown, the policy's locked, the user's written back.
+
+Real files (settings.toml, a policy file) and real widgets; the screenshot
+(tests/artifacts/settings-dialog.png) renders under Xvfb when run with
+``QT_QPA_PLATFORM=xcb`` inside scripts/with-services, offscreen otherwise.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPlainTextEdit, QSpinBox
+
+from app.events import ConsoleEvents
+from app.settings import Settings, load_settings
+from ui.main_window import QtMainWindow
+from ui.settings_dialog import LOCKED_NOTE, QtSettingsDialog
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+POLICY = """\
+[record_store]
+url = "https://fhir.clinic.example/fhir"
+ca_file = "/etc/ssl/certs/clinic-ca.pem"
+[media_server]
+turn = ["turns:turn.clinic.example:443?transport=tcp"]
+force_relay = true
+[security]
+idle_lock_minutes = 5
+[updates]
+channel = "stable"
+[demo]
+allowed = false
+"""
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(POLICY)
+    return path
+
+
+def make(qtbot, profile: Path, policy: Path | None) -> QtSettingsDialog:
+    dialog = QtSettingsDialog(profile, policy)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def test_every_setting_has_a_field(qtbot, tmp_path: Path) -> None:
+    dialog = make(qtbot, tmp_path / "profile", None)
+    every = {
+        f"{section}.{key}"
+        for section, info in Settings.model_fields.items()
+        for key in info.annotation.model_fields
+    }
+    assert set(dialog.fields) == every
+    kinds = {d: type(f.widget) for d, f in dialog.fields.items()}
+    assert kinds["media_server.force_relay"] is QCheckBox
+    assert kinds["security.idle_lock_minutes"] is QSpinBox
+    assert kinds["updates.channel"] is QComboBox
+    assert kinds["media_server.turn"] is QPlainTextEdit
+    assert kinds["record_store.url"] is QLineEdit
+    spin = dialog.fields["security.idle_lock_minutes"].widget
+    assert (spin.minimum(), spin.maximum()) == (1, 240)
+    assert not any(n.isVisible() for n in dialog.lock_notes.values())
+
+
+def test_policy_keys_are_locked_and_marked(qtbot, tmp_path: Path, policy: Path) -> None:
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "settings.toml").write_text("[security]\nidle_lock_minutes = 30\n")
+    dialog = make(qtbot, profile, policy)
+    locked = load_settings(profile, policy).locked
+    assert "security.idle_lock_minutes" in locked
+    for dotted, field in dialog.fields.items():
+        note = dialog.lock_notes[dotted]
+        if dotted in locked:
+            assert not field.widget.isEnabled(), dotted
+            assert note.isVisible() and note.text() == LOCKED_NOTE, dotted
+        else:
+            assert field.widget.isEnabled(), dotted
+            assert not note.isVisible(), dotted
+    # The policy's value is shown, not the user's.
+    assert dialog.fields["security.idle_lock_minutes"].widget.value() == 5
+    assert dialog.fields["record_store.url"].widget.text() == "https://fhir.clinic.example/fhir"
+    notes = [w for w in dialog.findChildren(QLabel) if w.objectName() == "lockedNote"]
+    assert sum(n.isVisible() for n in notes) == len(locked)
+
+
+def test_save_writes_only_the_users_choices(qtbot, tmp_path: Path, policy: Path) -> None:
+    profile = tmp_path / "profile"
+    dialog = make(qtbot, profile, policy)
+    dialog.fields["media_server.url"].widget.setText("wss://visits.clinic.example/janus")
+    dialog.fields["media_server.interfaces"].widget.setPlainText("eth1\n\n  wlan0 \n")
+    dialog.fields["updates.enabled"].widget.setChecked(False)
+    with qtbot.waitSignal(dialog.saved, timeout=2000) as saved:
+        dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    path = saved.args[0]
+    written = tomllib.loads(Path(path).read_text())
+    assert written == {
+        "media_server": {
+            "url": "wss://visits.clinic.example/janus",
+            "interfaces": ["eth1", "wlan0"],
+        },
+        "updates": {"enabled": False},
+    }
+    # Locked keys never reach the user's file, and the policy still wins after saving.
+    eff = load_settings(profile, policy)
+    assert eff.settings.media_server.url == "wss://visits.clinic.example/janus"
+    assert eff.settings.media_server.force_relay is True
+    assert not dialog.isVisible()
+
+
+def test_an_invalid_entry_is_shown_and_nothing_is_written(qtbot, tmp_path: Path) -> None:
+    profile = tmp_path / "profile"
+    dialog = make(qtbot, profile, None)
+    dialog.fields["plugins.allow"].widget.setPlainText("")
+    # An empty allow list is valid; a malformed user file is what we refuse to overwrite.
+    profile.mkdir()
+    (profile / "settings.toml").write_text("[security]\nidle = 3\n")
+    dialog.reload()
+    assert dialog.error.isVisible() and "unknown key" in dialog.error.text()
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Save).isEnabled()
+    assert (profile / "settings.toml").read_text() == "[security]\nidle = 3\n"
+
+
+def test_main_window_opens_the_dialog_from_the_file_menu(
+    aio, qtbot, tmp_path: Path, policy: Path
+) -> None:
+    window = QtMainWindow(ConsoleEvents())
+    qtbot.addWidget(window)
+    assert not window.settings_action.isEnabled()
+    window.set_settings_location(tmp_path / "profile", policy)
+    assert window.settings_action.isEnabled()
+    window.settings_action.trigger()
+    dialog = window.settings_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    assert dialog.is_locked("demo.allowed")
+    dialog.reject()
+
+
+def test_screenshot(qtbot, tmp_path: Path, policy: Path) -> None:
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "settings.toml").write_text(
+        '[media_server]\nurl = "wss://visits.clinic.example/janus"\n'
+        '[updates]\nurl = "https://updates.clinic.example/cc"\n'
+    )
+    dialog = make(qtbot, profile, policy)
+    dialog.resize(760, 1010)
+    qtbot.waitExposed(dialog)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    out = ARTIFACTS / "settings-dialog.png"
+    assert dialog.grab().save(str(out), "PNG")
+    assert out.stat().st_size > 20_000

@@ -1,0 +1,38 @@
+"""bench.video_latency --quick prints one JSON object of the agreed shape (not the budget)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quick_run_shape() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.video_latency", "--quick", "--seconds", "1.5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert set(data) == {"bench", "params", "metrics", "reference", "ratio"}
+    assert data["bench"] == "video_latency"
+    for case in ("720p_vp8", "720p_h264", "480p_vp8", "480p_h264"):
+        for side in ("metrics", "reference"):
+            figures = data[side][case]
+            for key in ("p50_ms", "p95_ms", "max_ms", "frames_lost", "cpu_pct", "threads"):
+                assert key in figures, (side, case, key)
+            assert figures["frames"] > 0
+            assert figures["p95_ms"] is not None
+        assert set(data["ratio"][case]) >= {"p95", "cpu"}
+    assert "jitter_buffer" in data["metrics"]["720p_vp8"]

@@ -1,0 +1,297 @@
+"""QtSettingsDialog: every setting of the profile's settings.toml, with IT's locked ones shown.
+
+The form is built from the ``Settings`` model (app/settings.py), so a setting
+added there appears here without a change to this file: a text field for a
+string, a check box for a boolean, a spin box for a number (with the model's
+limits), a drop-down for a fixed choice and a one-per-line box for a list.
+
+A key the managed policy sets is shown with the policy's value, disabled, and
+marked "set by your organisation" (DESIGN.md §3). Saving writes only the
+user's own choices to ``settings.toml`` in the profile: locked keys and
+untouched defaults stay out of it, so a later policy change still wins and a
+later default change still reaches the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from annotated_types import Ge, Le
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.errors import ConsoleError
+from app.settings import (
+    EffectiveSettings,
+    Settings,
+    load_settings,
+    read_user_settings,
+    write_user_settings,
+)
+
+log = logging.getLogger(__name__)
+
+LOCKED_NOTE = "set by your organisation"
+
+SECTION_TITLES: dict[str, str] = {
+    "record_store": "Record store (FHIR server)",
+    "media_server": "Media server (video visits)",
+    "security": "Security",
+    "plugins": "Plugins",
+    "store": "Local encrypted store",
+    "updates": "Updates",
+    "demo": "Demo mode",
+}
+LABELS: dict[str, str] = {
+    "record_store.url": "Server URL",
+    "record_store.auth": "Sign-in method",
+    "record_store.username": "User name or client id",
+    "record_store.ca_file": "Extra CA bundle (PEM)",
+    "record_store.practitioner": "Practitioner",
+    "media_server.url": "Server URL",
+    "media_server.turn": "TURN servers (one per line)",
+    "media_server.force_relay": "Send media only through TURN",
+    "media_server.interfaces": "Network interfaces (one per line)",
+    "security.idle_lock_minutes": "Lock after (minutes idle)",
+    "plugins.allow": "Allowed plugins (one per line)",
+    "store.key_source": "Where the store key is kept",
+    "updates.enabled": "Check for updates",
+    "updates.channel": "Channel",
+    "updates.url": "Update repository URL",
+    "updates.root_file": "Trusted root metadata",
+    "demo.allowed": "Demo patients may be loaded",
+}
+
+
+def _model_of(section: str) -> Any:
+    return Settings.model_fields[section].annotation
+
+
+def _literal_choices(annotation: Any) -> tuple[str, ...] | None:
+    if get_origin(annotation) is Literal:
+        return tuple(str(a) for a in get_args(annotation))
+    return None
+
+
+def _is_str_list(annotation: Any) -> bool:
+    return get_origin(annotation) in (list, typing.List) and get_args(annotation) == (str,)  # noqa: UP006
+
+
+class _Field:
+    """One setting's editor: reads and writes a plain TOML value."""
+
+    def __init__(self, dotted: str, annotation: Any, metadata: list[Any], parent: QWidget):
+        self.dotted = dotted
+        self.choices = _literal_choices(annotation)
+        self.kind: str
+        widget: QWidget
+        if annotation is bool:
+            self.kind = "bool"
+            widget = QCheckBox(parent)
+        elif annotation is int:
+            self.kind = "int"
+            spin = QSpinBox(parent)
+            low: Any = next((m.ge for m in metadata if isinstance(m, Ge)), 0)
+            high: Any = next((m.le for m in metadata if isinstance(m, Le)), 1_000_000)
+            spin.setRange(int(low), int(high))
+            widget = spin
+        elif self.choices is not None:
+            self.kind = "choice"
+            combo = QComboBox(parent)
+            combo.addItems(list(self.choices))
+            widget = combo
+        elif _is_str_list(annotation):
+            self.kind = "list"
+            box = QPlainTextEdit(parent)
+            box.setTabChangesFocus(True)
+            box.setFixedHeight(58)
+            widget = box
+        elif annotation is str or isinstance(annotation, types.UnionType):
+            self.kind = "str"
+            widget = QLineEdit(parent)
+        else:  # a type this form does not know: shown, not editable
+            self.kind = "other"
+            widget = QLineEdit(parent)
+            widget.setReadOnly(True)
+        widget.setObjectName(f"setting_{dotted.replace('.', '__')}")
+        self.widget = widget
+
+    def set_value(self, value: Any) -> None:
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QSpinBox):
+            w.setValue(int(value))
+        elif isinstance(w, QComboBox):
+            w.setCurrentText(str(value))
+        elif isinstance(w, QPlainTextEdit):
+            w.setPlainText("\n".join(str(v) for v in value))
+        elif isinstance(w, QLineEdit):
+            w.setText("" if value is None else str(value))
+
+    def value(self) -> Any:
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, QSpinBox):
+            return w.value()
+        if isinstance(w, QComboBox):
+            return w.currentText()
+        if isinstance(w, QPlainTextEdit):
+            return [line.strip() for line in w.toPlainText().splitlines() if line.strip()]
+        assert isinstance(w, QLineEdit)
+        return w.text().strip()
+
+
+class QtSettingsDialog(QDialog):
+    """Edit the user's settings; the policy's keys are shown locked."""
+
+    saved = Signal(object)  # the settings.toml path written
+
+    def __init__(
+        self, profile: Path, policy_path: Path | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsDialog")
+        self.setWindowTitle("Settings")
+        self.resize(680, 820)
+        self.profile = profile
+        self.policy_path = policy_path
+        self.fields: dict[str, _Field] = {}
+        self.lock_notes: dict[str, QLabel] = {}
+        self.effective: EffectiveSettings | None = None
+        self._user: dict[str, Any] = {}
+
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Changes are saved in this profile's settings.toml. Settings marked "
+            f"“{LOCKED_NOTE}” come from the managed policy and cannot be changed here. "
+            "Some take effect the next time the console starts.",
+            self,
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.error = QLabel(self)
+        self.error.setObjectName("formError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b42318;")
+        self.error.hide()
+        layout.addWidget(self.error)
+
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        body = QWidget(scroll)
+        column = QVBoxLayout(body)
+        for section in Settings.model_fields:
+            column.addWidget(self._section_box(section, body))
+        column.addStretch(1)
+        scroll.setWidget(body)
+        layout.addWidget(scroll, 1)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.reload()
+
+    def _section_box(self, section: str, parent: QWidget) -> QGroupBox:
+        box = QGroupBox(SECTION_TITLES.get(section, section.replace("_", " ").capitalize()), parent)
+        box.setObjectName(f"section_{section}")
+        form = QFormLayout(box)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        for key, info in _model_of(section).model_fields.items():
+            dotted = f"{section}.{key}"
+            field = _Field(dotted, info.annotation, list(info.metadata), box)
+            self.fields[dotted] = field
+            note = QLabel(LOCKED_NOTE, box)
+            note.setObjectName("lockedNote")
+            note.setStyleSheet("color: #8a5a00; font-style: italic;")
+            note.hide()
+            self.lock_notes[dotted] = note
+            row = QWidget(box)
+            line = QHBoxLayout(row)
+            line.setContentsMargins(0, 0, 0, 0)
+            line.addWidget(field.widget, 1)
+            line.addWidget(note)
+            label = LABELS.get(dotted, key.replace("_", " ").capitalize())
+            form.addRow(label, row)
+        return box
+
+    # -- state ---------------------------------------------------------------
+    def reload(self) -> None:
+        """Show the effective values, and lock what the policy sets."""
+        try:
+            self.effective = load_settings(self.profile, self.policy_path)
+            self._user = read_user_settings(self.profile)
+        except ConsoleError as exc:
+            self._show_error(str(exc))
+            for field in self.fields.values():
+                field.widget.setEnabled(False)
+            self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(False)
+            return
+        settings = self.effective.settings
+        where = str(self.effective.policy_path) if self.effective.policy_path else ""
+        for dotted, field in self.fields.items():
+            section, key = dotted.split(".")
+            field.set_value(getattr(getattr(settings, section), key))
+            locked = dotted in self.effective.locked
+            field.widget.setEnabled(not locked)
+            self.lock_notes[dotted].setVisible(locked)
+            if locked:
+                field.widget.setToolTip(f"Set by your organisation's managed policy ({where})")
+
+    def is_locked(self, dotted: str) -> bool:
+        return self.effective is not None and dotted in self.effective.locked
+
+    def user_values(self) -> dict[str, Any]:
+        """What would be written: the user's own choices, never a locked key."""
+        defaults = Settings()
+        data: dict[str, dict[str, Any]] = {
+            s: dict(v) for s, v in self._user.items() if isinstance(v, dict)
+        }
+        for dotted, field in self.fields.items():
+            if self.is_locked(dotted) or field.kind == "other":
+                continue
+            section, key = dotted.split(".")
+            value = field.value()
+            had = key in data.get(section, {})
+            if value == getattr(getattr(defaults, section), key) and not had:
+                continue
+            data.setdefault(section, {})[key] = value
+        return {s: v for s, v in data.items() if v}
+
+    def save(self) -> None:
+        try:
+            path = write_user_settings(self.profile, self.user_values())
+        except ConsoleError as exc:
+            self._show_error(str(exc))
+            return
+        self.error.hide()
+        self.saved.emit(path)
+        self.accept()
+
+    def _show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
