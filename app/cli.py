@@ -21,13 +21,13 @@ from typing import Any
 
 from app import __version__
 from app.cli_support import CliContext, Handler, emit, with_store
-from app.errors import CommandError, ConsoleError, StoreError
+from app.errors import CommandError, ConfigError, ConsoleError, StoreError
 from app.records import KeySource
 
 log = logging.getLogger(__name__)
 # Each adds its own sub-commands (app/cli_support.py says how); imported when
 # the parser is built, so each must keep heavy imports inside its handlers.
-COMMAND_MODULES: tuple[str, ...] = ("app.commands.update",)
+COMMAND_MODULES: tuple[str, ...] = ("app.commands.update", "app.commands.visit", "app.commands.plugins")
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -408,10 +408,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.main import run_gui
 
         try:
-            if args.demo:
-                _require_demo_allowed(ctx)
+            key_source = None
+            try:
+                if args.demo:
+                    _require_demo_allowed(ctx)
+                key_source = ctx.key_source()
+            except ConfigError as exc:
+                # A bad settings file or policy: the window's error screen says so
+                # (app.main) and the console goes no further; stderr too, for scripts.
+                sys.stderr.write(f"clinician-console: {exc}\n")
             return run_gui(
-                ctx.profile, demo=args.demo, policy_path=ctx.policy, key_source=ctx.key_source()
+                ctx.profile, demo=args.demo, policy_path=ctx.policy, key_source=key_source
             )
         except ConsoleError as exc:
             sys.stderr.write(f"clinician-console: {exc}\n")

@@ -48,7 +48,9 @@ The tree::
     │   ├── PluginManifestError       bad plugin.toml -> the author fixes it
     │   ├── PluginLoadError           import error / wrong signature / exception -> disabled
     │   ├── PluginNotAllowedError     not on the policy's plugins.allow -> IT decides
-    │   └── PluginCapabilityError     used a capability it was not granted
+    │   ├── PluginCapabilityError     used a capability it was not granted
+    │   └── CapabilityUnavailableError  granted, but nothing behind it now (no visit
+    │                                 running, no encounter open) -> try again later
     ├── UpdateError                   the updater
     │   ├── UpdateUnavailableError    repository unreachable -> retry later
     │   └── UpdateVerificationError   metadata or target fails verification (tampered, expired,
@@ -179,6 +181,7 @@ MESSAGES: dict[str, str] = {
     "plugin.capability": (
         "The plugin {plugin_id} used the capability {capability}, which it was not granted."
     ),
+    "plugin.capability_unavailable": "{capability} is not available right now: {reason}.",
     "update.failed": "Updating failed: {reason}.",
     "update.unavailable": (
         "The update repository could not be reached ({reason}). The console will check again later."
@@ -424,6 +427,10 @@ class PluginNotAllowedError(PluginError):
 
 class PluginCapabilityError(PluginError):
     message_key = "plugin.capability"
+
+
+class CapabilityUnavailableError(PluginError):
+    message_key = "plugin.capability_unavailable"
 
 
 class UpdateError(ConsoleError):

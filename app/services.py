@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from psygnal import Signal
+
 from app import soap
 from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.ports import RecordStore
 from app.records import (
+    Attachment,
+    AttachmentDeleted,
+    AttachmentKind,
     EncounterSummary,
     ImportResult,
     Note,
@@ -67,3 +72,46 @@ class NotesService:
         result = await self.store.import_bundle(bundle)
         self.events.records_did_import.emit(result)
         return result
+
+
+class AttachmentsService:
+    """Recordings and stills of an encounter (the plugin host's ``encounter.attach``).
+
+    Its own change signals (``attachment_did_add(Attachment, source)``,
+    ``attachment_did_delete(AttachmentDeleted, source)``) until they move to
+    :class:`~app.events.ConsoleEvents`.
+    """
+
+    attachment_did_add = Signal(object, object)
+    attachment_did_delete = Signal(object, object)
+
+    def __init__(self, store: RecordStore, events: ConsoleEvents) -> None:
+        self.store = store
+        self.events = events
+
+    async def attach(
+        self,
+        encounter_id: str,
+        kind: AttachmentKind | str,
+        content_type: str,
+        data: bytes,
+        title: str = "",
+        metadata: dict[str, object] | None = None,
+        source: object = None,
+    ) -> Attachment:
+        attachment = await self.store.add_attachment(
+            encounter_id, kind, content_type, data, title, metadata
+        )
+        self.attachment_did_add.emit(attachment, source)
+        return attachment
+
+    async def for_encounter(self, encounter_id: str) -> list[Attachment]:
+        return await self.store.list_attachments(encounter_id)
+
+    async def read(self, attachment_id: str) -> bytes:
+        return await self.store.read_attachment(attachment_id)
+
+    async def delete(self, attachment_id: str, source: object = None) -> AttachmentDeleted:
+        deleted = await self.store.delete_attachment(attachment_id)
+        self.attachment_did_delete.emit(deleted, source)
+        return deleted

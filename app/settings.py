@@ -43,6 +43,11 @@ class MediaServerSettings(_Section):
     turn: list[str] = Field(default_factory=list)
     force_relay: bool = False
     interfaces: list[str] = Field(default_factory=list)
+    # Visits (docs/visits.md): where the clinic serves resources/web/patient/, the media
+    # server URL as browsers reach it (default: url), and the video bitrate of new rooms.
+    patient_page_url: str = ""
+    browser_url: str = ""
+    room_bitrate_bps: int = Field(default=1_500_000, ge=64_000, le=20_000_000)
 
 
 class SecuritySettings(_Section):
@@ -53,6 +58,12 @@ class PluginSettings(_Section):
     allow: list[str] = Field(
         default_factory=lambda: ["clinician-console.stethoscope", "clinician-console.image-capture"]
     )
+    # Each plugin's own settings, `[plugins.settings."<plugin id>"]`: read-only to the
+    # plugin (PluginContext.settings). A policy that sets this table replaces the user's.
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Capabilities the policy lets a plugin have, by plugin id; a plugin not named
+    # here gets what its manifest requests (plugins/host.py).
+    capabilities: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class StoreSettings(_Section):
@@ -246,4 +257,7 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (plugins.settings holds them)
+        items = ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + items + "}" if items else "{}"
     raise ConfigError(path="settings.toml", reason=f"cannot store a {type(value).__name__}")

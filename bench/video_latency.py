@@ -17,7 +17,8 @@ decodes and reads the barcode back from the decoded picture:
 - ``cpu_pct``: process CPU (user+system) over the measured window, in % of one
   core; ``threads``: the same per thread name (from ``/proc/self/task/*/stat``).
 
-Cases run one after another, stock and ours alternating, so both see the same
+Cases run one after another, stock and ours alternating (the full run does two
+rounds of 10 s per path, pooled), so both see the same
 machine; on shared cores absolute figures are noisy, the ratios less so.
 ``metrics[case]`` is ours, ``reference[case]`` stock, ``ratio[case]`` ours/stock
 (``p95`` and ``cpu``). Budgets (DESIGN.md §6): ours p95 <= 25 ms at 720p and
@@ -47,8 +48,8 @@ FPS = 30
 P95_BUDGET_MS = 25.0
 P95_RATIO_BUDGET = 0.5
 CPU_RATIO_BUDGET = 1.0
-QUICK = {"warmup_s": 1.5, "measure_s": 3.0}
-FULL = {"warmup_s": 3.0, "measure_s": 20.0}
+QUICK = {"warmup_s": 1.5, "measure_s": 3.0, "rounds": 1}
+FULL = {"warmup_s": 2.0, "measure_s": 10.0, "rounds": 2}  # 20 s per path and case, alternated
 
 
 def _clock_ticks() -> int:
@@ -127,28 +128,55 @@ async def _measure(
         for t in (track, *back):
             t.stop()
         await pair.close()
-    tick = _clock_ticks()
-    threads = {
-        name: round(100.0 * (ticks - threads_before.get(name, 0)) / tick / wall_s, 1)
-        for name, ticks in sorted(threads_after.items())
-        if ticks - threads_before.get(name, 0) > 0
+    return {
+        "samples": samples,
+        "cpu_s": cpu_s,
+        "wall_s": wall_s,
+        "thread_ticks": {
+            name: ticks - threads_before.get(name, 0)
+            for name, ticks in threads_after.items()
+            if ticks - threads_before.get(name, 0) > 0
+        },
+        "frames": frames,
+        "frames_lost": lost,
+        "unreadable": unreadable,
+        "size": size,
+        "buffer_stats": buffer_stats,
     }
-    result: dict[str, Any] = {"frames": frames, "frames_lost": lost, "unreadable": unreadable}
+
+
+def _summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One path's figures for a case, pooled over its rounds."""
+    samples = [s for r in rounds for s in r["samples"]]
+    wall_s = sum(r["wall_s"] for r in rounds)
+    frames = sum(r["frames"] for r in rounds)
+    ticks: dict[str, int] = defaultdict(int)
+    for r in rounds:
+        for name, value in r["thread_ticks"].items():
+            ticks[name] += value
+    result: dict[str, Any] = {
+        "frames": frames,
+        "frames_lost": sum(r["frames_lost"] for r in rounds),
+        "unreadable": sum(r["unreadable"] for r in rounds),
+    }
     if samples:
         summary = _common.latency_summary_ms(samples)
         result.update({k: summary[k] for k in ("p50_ms", "p95_ms", "max_ms", "mean_ms")})
     else:
         result.update({"p50_ms": None, "p95_ms": None, "max_ms": None, "mean_ms": None})
+    size = rounds[-1]["size"]
     result["fps"] = round(frames / wall_s, 1)
     result["received_size"] = f"{size[0]}x{size[1]}"
-    result["cpu_pct"] = round(100.0 * cpu_s / wall_s, 1)
-    result["threads"] = threads
-    if buffer_stats is not None:
+    result["cpu_pct"] = round(100.0 * sum(r["cpu_s"] for r in rounds) / wall_s, 1)
+    tick = _clock_ticks()
+    result["threads"] = {
+        name: round(100.0 * value / tick / wall_s, 1) for name, value in sorted(ticks.items())
+    }
+    stats = [r["buffer_stats"] for r in rounds if r["buffer_stats"] is not None]
+    if stats:
         result["jitter_buffer"] = {
-            "frames_released": buffer_stats.frames_released,
-            "frames_dropped": buffer_stats.frames_dropped,
-            "keyframe_requests": buffer_stats.keyframe_requests,
-            "nacked": buffer_stats.nacked,
+            key: sum(getattr(st, key) for st in stats)
+            for key in ("frames_released", "frames_dropped", "keyframe_requests", "nacked")
         }
     return result
 
@@ -160,19 +188,22 @@ def _ratio(ours: float | None, stock: float | None) -> float | None:
 
 
 async def _run_all(
-    cases: list[str], warmup_s: float, measure_s: float, two_way: bool
+    cases: list[str], warmup_s: float, measure_s: float, rounds: int, two_way: bool
 ) -> _common.BenchResult:
     result = _common.BenchResult()
     for index, case in enumerate(cases):
-        # Alternate which path goes first so neither always gets the warmer machine.
-        order = ("stock", "ours") if index % 2 == 0 else ("ours", "stock")
-        figures: dict[str, dict[str, Any]] = {}
-        for path in order:
-            _common.log(f"{case}: {path} receive path, {measure_s:.0f} s")
-            figures[path] = await _measure(case, path, warmup_s, measure_s, two_way)
+        raw: dict[str, list[dict[str, Any]]] = {"stock": [], "ours": []}
+        for round_index in range(rounds):
+            # Alternate which path goes first so neither always gets the warmer machine.
+            order = ("stock", "ours") if (index + round_index) % 2 == 0 else ("ours", "stock")
+            for path in order:
+                _common.log(f"{case}: {path} receive path, round {round_index + 1}/{rounds}")
+                raw[path].append(await _measure(case, path, warmup_s, measure_s, two_way))
+        figures = {path: _summarise(raw[path]) for path in raw}
+        for path, fig in figures.items():
             _common.log(
-                f"{case} {path}: p50 {figures[path]['p50_ms']} ms, p95 {figures[path]['p95_ms']} "
-                f"ms, cpu {figures[path]['cpu_pct']} %"
+                f"{case} {path}: p50 {fig['p50_ms']} ms, p95 {fig['p95_ms']} ms, "
+                f"cpu {fig['cpu_pct']} %"
             )
         result.metrics[case] = figures["ours"]
         result.reference[case] = figures["stock"]
@@ -203,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "--two-way", action="store_true", help="both peers send a camera (the CPU budget's call)"
     )
     args = parser.parse_args(argv)
-    timing = dict(QUICK if args.quick else FULL)
+    timing: dict[str, float] = dict(QUICK if args.quick else FULL)
     if args.seconds:
         timing["measure_s"] = args.seconds
     cases = args.case or list(CASES)
@@ -211,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> _common.BenchResult:
         import aiortc
 
-        result = asyncio.run(_run_all(cases, timing["warmup_s"], timing["measure_s"], args.two_way))
+        result = asyncio.run(
+            _run_all(
+                cases, timing["warmup_s"], timing["measure_s"], int(timing["rounds"]), args.two_way
+            )
+        )
         result.params = {
             **_common.machine_params(),
             "quick": args.quick,
@@ -220,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "aiortc": aiortc.__version__,
             "warmup_s": timing["warmup_s"],
             "measure_s": timing["measure_s"],
+            "rounds": int(timing["rounds"]),
             "cases": {
                 c: {"width": CASES[c][0], "height": CASES[c][1], "codec": CASES[c][2]}
                 for c in cases

@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+# plugin_host / make_plugin: the fixtures plugin authors get (plugins/testing.py).
+pytest_plugins = ["plugins.testing"]
+
 TEST_PASSPHRASE = "correct horse battery"
 
 

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -28,7 +29,6 @@ from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import EncounterSummary, KeySource, SearchHit
 from app.services import NotesService
-from app.visit import Visit, VisitState
 from storage.sync.service import SyncService
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
@@ -43,8 +43,12 @@ from ui.status import QtStoreStatus
 from ui.sync_details import QtSyncDetails
 from ui.sync_status import QtSyncStatus, SyncRecords
 from ui.unlock import IdleWatcher, QtLockScreen
-from ui.visit.qt_visit_window import QtVisitWindow
 from ui.worklist import QtWorklist
+
+if TYPE_CHECKING:
+    # Imported when the first visit starts: keeps the visit window off the start-up path.
+    from app.visit import Visit
+    from ui.visit.qt_visit_window import QtVisitWindow
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +59,7 @@ UNSAVED_ON_CLOSE = (
 
 
 # ``factory(encounter_id)`` -> the started visit (media session running), or an awaitable of it.
-VisitFactory = Callable[[str], Visit | Awaitable[Visit]]
-VISIT_LIVE_STATES = frozenset(
-    {VisitState.CONNECTING, VisitState.WAITING, VisitState.IN_CALL, VisitState.RECONNECTING}
-)
+VisitFactory = Callable[[str], "Visit | Awaitable[Visit]"]
 
 
 def idle_reason(timeout_ms: int) -> str:
@@ -71,6 +72,8 @@ def idle_reason(timeout_ms: int) -> str:
 
 class QtMainWindow(QMainWindow):
     closed = Signal()
+    # A visit window opened (QtVisitWindow): the plugin host adds its panels with add_panel().
+    visit_window_opened = Signal(object)
     # Video visits (see set_visit_factory); class defaults keep __init__ as it was.
     visit_window: QtVisitWindow | None = None
     _visit_factory: VisitFactory | None = None
@@ -382,6 +385,8 @@ class QtMainWindow(QMainWindow):
         factory = self._visit_factory
         if factory is None or self._starting_visit:
             return None
+        from ui.visit.qt_visit_window import QtVisitWindow
+
         self._starting_visit = True
         try:
             made = factory(encounter_id)
@@ -395,6 +400,7 @@ class QtMainWindow(QMainWindow):
         if self.idle is not None:
             self.idle.pause()  # talking to a patient is not "idle": no automatic lock mid-call
         window.show()
+        self.visit_window_opened.emit(window)
         return window
 
     def _on_visit_window_closed(self) -> None:
@@ -407,8 +413,10 @@ class QtMainWindow(QMainWindow):
         window = self.visit_window
         if window is None:
             return
+        from ui.visit.qt_visit_window import LIVE_STATES
+
         visit = window.visit
-        if visit.state in VISIT_LIVE_STATES and visit.controls is not None:
+        if visit.state in LIVE_STATES and visit.controls is not None:
             try:
                 await asyncio.wait_for(visit.controls.hang_up(), 5.0)
             except Exception as exc:  # quitting goes on; the media server times the peer out

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QScrollArea,
     QSpinBox,
     QVBoxLayout,
@@ -43,6 +44,7 @@ from app.errors import ConsoleError
 from app.settings import (
     EffectiveSettings,
     Settings,
+    UpdateSettings,
     load_settings,
     read_user_settings,
     write_user_settings,
@@ -73,6 +75,8 @@ LABELS: dict[str, str] = {
     "media_server.interfaces": "Network interfaces (one per line)",
     "security.idle_lock_minutes": "Lock after (minutes idle)",
     "plugins.allow": "Allowed plugins (one per line)",
+    "plugins.capabilities": "Capabilities by plugin",
+    "plugins.settings": "Plugins' own settings",
     "store.key_source": "Where the store key is kept",
     "updates.enabled": "Check for updates",
     "updates.channel": "Channel",
@@ -237,7 +241,71 @@ class QtSettingsDialog(QDialog):
             line.addWidget(note)
             label = LABELS.get(dotted, key.replace("_", " ").capitalize())
             form.addRow(label, row)
+        if section == "updates":
+            self.check_button = QPushButton("Check now", box)
+            self.check_button.setObjectName("checkUpdatesButton")
+            self.check_button.clicked.connect(self._on_check_updates_clicked)
+            self.update_result = QLabel(box)
+            self.update_result.setObjectName("updateResult")
+            self.update_result.setWordWrap(True)
+            row = QWidget(box)
+            line = QHBoxLayout(row)
+            line.setContentsMargins(0, 0, 0, 0)
+            line.addWidget(self.check_button)
+            line.addWidget(self.update_result, 1)
+            form.addRow("", row)
         return box
+
+    # -- updates ---------------------------------------------------------------
+    def _update_settings(self) -> UpdateSettings:
+        values = {
+            dotted.split(".", 1)[1]: field.value()
+            for dotted, field in self.fields.items()
+            if dotted.startswith("updates.")
+        }
+        return UpdateSettings.model_validate(values)
+
+    def _on_check_updates_clicked(self) -> None:
+        import asyncio
+
+        from app.updates import Updater
+        from ui.ops import run_op
+
+        try:
+            updater = Updater(self._update_settings(), profile=self.profile)
+        except ValueError as exc:
+            self.update_result.setText(f"Cannot check: {type(exc).__name__}")
+            return
+        self.check_button.setEnabled(False)
+        self.update_result.setText("Checking…")
+
+        async def check() -> object:
+            # Blocking network I/O and signature checks: off the GUI thread.
+            return await asyncio.get_running_loop().run_in_executor(None, updater.check)
+
+        run_op(
+            self,
+            check(),
+            context="Check for updates",
+            on_done=self._on_update_checked,
+            on_error=self._on_update_failed,
+        )
+
+    def _on_update_checked(self, found) -> None:
+        self.check_button.setEnabled(True)
+        if found.reason:
+            self.update_result.setText(f"Not checked: {found.reason}.")
+        elif found.available:
+            self.update_result.setText(
+                f"Version {found.version} is available on the {found.channel} channel "
+                f"(this is {found.current_version}); its signatures verified."
+            )
+        else:
+            self.update_result.setText(f"Up to date ({found.current_version}).")
+
+    def _on_update_failed(self, exc: BaseException) -> None:
+        self.check_button.setEnabled(True)
+        self.update_result.setText(str(exc) if isinstance(exc, ConsoleError) else "Check failed.")
 
     # -- state ---------------------------------------------------------------
     def reload(self) -> None:

@@ -36,6 +36,8 @@ def raise_for_plugin_error(data: JSON) -> None:
     if code == ERR_UNAUTHORIZED:
         reason = "wrong PIN" if "pin" in detail.lower() else "not admitted to this room"
         raise VisitAuthError(reason=reason)
+    if "admin_key" in detail:  # 429/433 on create: the server wants its VideoRoom admin_key
+        raise VisitAuthError(reason="the media server needs its room admin key to create rooms")
     if code == ERR_NO_SUCH_ROOM:
         raise VisitEndedError(reason="the visit room does not exist")
     error = VisitProtocolError(reason=f"VideoRoom error {code}: {detail}")

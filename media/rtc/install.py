@@ -93,9 +93,20 @@ class AiortcBufferAdapter:
         self._receiver = receiver
         self._options = buffer_options
         self._buffers: dict[str, LowLatencyJitterBuffer] = {}
+        self._by_payload_type: dict[int, tuple[LowLatencyJitterBuffer | None, Any]] = {}
         self.capacity = 512  # aiortc's JitterBuffer exposes it; nothing reads it for video
+        self._stock: Any = None  # aiortc's buffer, for a codec we have no frame rules for
 
     def _buffer_for(self, payload_type: int) -> tuple[LowLatencyJitterBuffer | None, Any]:
+        cached = self._by_payload_type.get(payload_type)
+        if cached is not None:
+            return cached
+        found = self._lookup(payload_type)
+        if found[1] is not None:  # codecs are fixed once receive() ran
+            self._by_payload_type[payload_type] = found
+        return found
+
+    def _lookup(self, payload_type: int) -> tuple[LowLatencyJitterBuffer | None, Any]:
         codec = getattr(self._receiver, _PREFIX + "codecs").get(payload_type)
         if codec is None:
             return None, None
@@ -124,7 +135,14 @@ class AiortcBufferAdapter:
 
         buffer, codec = self._buffer_for(packet.payload_type)
         if buffer is None:
-            return False, None
+            if codec is None:
+                return False, None  # unknown payload type: aiortc drops these too
+            if self._stock is None:
+                from aiortc.jitterbuffer import JitterBuffer
+
+                self._stock = JitterBuffer(capacity=512, is_video=True)
+            stock: tuple[bool, Any] = self._stock.add(packet)
+            return stock
         result: AddResult = buffer.add(packet)
         if result.nack:
             self._send_nack(packet.ssrc, result.nack)

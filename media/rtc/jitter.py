@@ -162,6 +162,7 @@ class LowLatencyJitterBuffer:
         self.keyframe_retry_s = keyframe_retry_s
         self._clock = clock
         self._packets: dict[int, _Stored] = {}  # by extended (unwrapped) sequence number
+        self._markers: set[int] = set()  # ext seqs of stored marker packets (frame ends)
         self._highest: int | None = None  # highest extended sequence number seen
         self._next: int | None = None  # extended seq where the next frame to release starts
         self._stalled_since: float | None = None
@@ -200,6 +201,8 @@ class LowLatencyJitterBuffer:
             return result
         info = packet_info(self.codec, packet.payload)
         self._packets[ext] = _Stored(packet, info)
+        if packet.marker:
+            self._markers.add(ext)
         self._missing.pop(ext, None)
         if self._highest is None:
             self._highest = ext
@@ -235,6 +238,7 @@ class LowLatencyJitterBuffer:
 
     def _reset(self) -> None:
         self._packets.clear()
+        self._markers.clear()
         self._missing.clear()
         self._highest = None
         self._next = None
@@ -251,20 +255,23 @@ class LowLatencyJitterBuffer:
     def _complete_frame(self, start: int) -> int | None:
         """The extended seq of the marker packet if the frame starting at ``start`` is complete."""
         first = self._packets.get(start)
-        if first is None or not first.info.starts_frame:
+        if first is None or not first.info.starts_frame or not self._markers:
+            return None
+        # Only walk the packets once the frame's end is here: O(packets) per frame, not
+        # per packet (a 720p keyframe is ~50 packets).
+        end = min((m for m in self._markers if m >= start), default=None)
+        if end is None:
             return None
         timestamp = first.packet.timestamp
-        seq = start
-        while True:
+        for seq in range(start, end + 1):
             stored = self._packets.get(seq)
             if stored is None or stored.packet.timestamp != timestamp:
                 return None
-            if stored.packet.marker:
-                return seq
-            seq += 1
+        return end
 
     def _release(self, start: int, end: int, now: float, result: AddResult) -> None:
         parts = [self._packets.pop(seq) for seq in range(start, end + 1)]
+        self._markers.discard(end)
         keyframe = any(p.info.keyframe for p in parts)
         self._next = end + 1
         if self._need_keyframe and not keyframe:
@@ -299,9 +306,10 @@ class LowLatencyJitterBuffer:
                 target = seq
                 break
         if target is None:  # nothing usable buffered yet: wait for the next frame start
-            target = (self._highest or self._next) + 1
+            target = (self._next if self._highest is None else self._highest) + 1
         for seq in [s for s in self._packets if s < target]:
             del self._packets[seq]
+        self._markers = {m for m in self._markers if m >= target}
         for seq in [s for s in self._missing if s < target]:
             del self._missing[seq]
         self._next = target

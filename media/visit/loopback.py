@@ -279,6 +279,10 @@ def _gate_classes() -> tuple[type[Any], type[Any]]:
     return VideoGate, AudioGate
 
 
+# Public name for the Janus session (media/visit/session.py gates its media the same way).
+gate_classes = _gate_classes
+
+
 # --- the demo visit ----------------------------------------------------------------
 
 

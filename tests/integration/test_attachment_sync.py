@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import base64
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,8 @@ from tests.unit.test_attachments import HEART, PNG_1PX, wav_bytes
 pytestmark = pytest.mark.integration
 
 IDENT = "urn:ietf:rfc:3986|urn:uuid:"
+KILL9_CYCLES = int(os.environ.get("KILL9_ATTACH_CYCLES", "25"))
+CHILD = Path(__file__).with_name("attachment_sync_child.py")
 
 
 async def _seed(store: EncryptedStore) -> Encounter:
@@ -198,3 +206,77 @@ def test_attachment_waits_for_an_encounter_the_server_refused(
         await store.close()
 
     run(scenario())
+
+
+async def _count_all(client: FhirClient, rtype: str) -> int:
+    return len(await _search(client, rtype, {"_count": "500"}))
+
+
+@pytest.mark.slow
+def test_kill_minus_9_during_attachment_sync(fresh_profile: Path, sekmet: SekmetServer) -> None:
+    """Real SIGKILL at random points while clips are recorded and synced; then one clean sync.
+
+    Every clip must be on the server exactly once (one Media, one Observation, one
+    Binary) and nothing else may have been created. The seed is printed for replay
+    (KILL9_ATTACH_SEED).
+    """
+    seed = int(os.environ.get("KILL9_ATTACH_SEED", random.SystemRandom().randrange(1 << 30)))
+    rng = random.Random(seed)
+    print(f"kill -9 attachment sync seed {seed}")
+
+    async def prepare() -> dict[str, int]:
+        store = await open_test_store(fresh_profile)
+        await _seed(store)
+        await store.close()
+        async with FhirClient(sekmet.base_url, timeout=30) as client:
+            return {t: await _count_all(client, t) for t in ("Binary", "Media", "Observation")}
+
+    before = run(prepare())
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    for cycle in range(KILL9_CYCLES):
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                str(CHILD),
+                str(fresh_profile),
+                sekmet.base_url,
+                str(rng.random())[2:],
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout.readline().strip() == "ready", (
+            f"cycle {cycle}: child failed: {child.stderr.read()}"
+        )
+        # A random delay before SIGKILL (not synchronisation: the event is never set).
+        threading.Event().wait(rng.uniform(0.0, 0.8))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+
+    async def verify() -> None:
+        store = await open_test_store(fresh_profile)
+        async with FhirClient(sekmet.base_url, timeout=30) as client:
+            report = await SyncEngine(store).sync_once(client)
+            assert report.failed == 0, report.reasons
+            assert await store.transact(queue.waiting) == {
+                "waiting": 0,
+                "failed": 0,
+                "conflicts": 0,
+            }
+            enc = (await store.list_encounters())[0].encounter
+            clips = await store.list_attachments(enc.id)
+            assert clips, "the child recorded clips"
+            wrong = {
+                a.id: state for a in clips if (state := await _server_state(client, a)) != (1, 1, 1)
+            }
+            assert wrong == {}, f"{len(wrong)} of {len(clips)} clips not on the server once"
+            after = {t: await _count_all(client, t) for t in ("Binary", "Media", "Observation")}
+            made = {t: after[t] - before[t] for t in after}
+            assert made == {"Binary": len(clips), "Media": len(clips), "Observation": len(clips)}
+            print(f"{KILL9_CYCLES} kills; {len(clips)} clips on the server exactly once")
+        await store.close()
+
+    run(verify())

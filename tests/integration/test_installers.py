@@ -26,6 +26,8 @@ import pytest
 
 from app import __version__
 from tests.conftest import file_digests
+from tests.unit import test_updates
+from tests.unit.test_updates import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -33,6 +35,8 @@ IN_CI = os.environ.get("CI") == "true"
 PLUGIN_GROUP = "clinician_console.plugins"
 
 pytestmark = pytest.mark.integration
+# A real TUF repository served on 127.0.0.1 (the updater's unit tests' fixture).
+served = test_updates.served
 
 
 def need(tool: str) -> str:
@@ -318,6 +322,37 @@ def test_bundle_runs_check_json_under_xvfb(built: Built, x_display: str, tmp_pat
     policy.write_text("[updates]\nenabled = 'no'\n")
     bad = run([str(built.exe), "--policy", str(policy), "audit", "verify"], env=env)
     assert bad.returncode == 1 and "managed policy" in bad.stderr
+
+
+@pytest.mark.slow
+def test_bundle_verifies_updates_frozen(
+    built: Built, x_display: str, tmp_path: Path, served: Served
+) -> None:
+    """tufup, tuf and requests work inside the bundle: good update taken, tampered refused."""
+    served.add("99.0.0")
+
+    def frozen_update(name: str) -> subprocess.CompletedProcess[str]:
+        profile = tmp_path / name
+        profile.mkdir()
+        (profile / "settings.toml").write_text(
+            f'[updates]\nurl = "{served.url}"\nroot_file = "{served.root_json}"\n'
+        )
+        env = frozen_env(profile, x_display, CLINICIAN_CONSOLE_POLICY=str(tmp_path / "none"))
+        return run([str(built.exe), "update", "download", "--json"], env=env, timeout=120)
+
+    good = frozen_update("good")
+    assert good.returncode == 0, good.stderr
+    report = json.loads(good.stdout)
+    assert report["available"] and report["version"] == "99.0.0"
+    assert Path(report["downloaded"]).read_bytes() == served.archive("99.0.0").read_bytes()
+    archive = served.archive("99.0.0")
+    data = bytearray(archive.read_bytes())
+    data[100] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    bad = frozen_update("tampered")
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout)["error"] == "UpdateVerificationError"
+    assert "Nothing was installed" in bad.stderr
 
 
 @pytest.mark.slow

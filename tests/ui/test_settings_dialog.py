@@ -11,10 +11,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPlainTextEdit, QSpinBox
 
 from app.events import ConsoleEvents
 from app.settings import Settings, load_settings
+from tests.unit import test_updates
 from ui.main_window import QtMainWindow
 from ui.settings_dialog import LOCKED_NOTE, QtSettingsDialog
 
@@ -156,3 +158,53 @@ def test_screenshot(qtbot, tmp_path: Path, policy: Path) -> None:
     out = ARTIFACTS / "settings-dialog.png"
     assert dialog.grab().save(str(out), "PNG")
     assert out.stat().st_size > 20_000
+
+
+# A real TUF repository on 127.0.0.1 (the updater's unit tests' fixture).
+served = test_updates.served
+
+
+def test_check_now_verifies_against_the_repository(
+    aio, qtbot, tmp_path: Path, served: test_updates.Served
+) -> None:
+    served.add("99.0.0")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "settings.toml").write_text(
+        f'[updates]\nurl = "{served.url}"\nroot_file = "{served.root_json}"\n'
+    )
+    dialog = make(qtbot, profile, None)
+    qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+    aio.wait_until(lambda: dialog.update_result.text().startswith("Version"), timeout=20)
+    assert "99.0.0" in dialog.update_result.text()
+    # The archive is not fetched by a check; tampered metadata is refused on the next.
+    timestamp = served.repo_dir / "metadata" / "timestamp.json"
+    timestamp.write_text(timestamp.read_text().replace('"version": ', '"version": 1', 1))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "settings.toml").write_text((profile / "settings.toml").read_text())
+    dialog2 = make(qtbot, other, None)
+    dialog2.check_button.click()
+    aio.wait_until(lambda: "refused" in dialog2.update_result.text(), timeout=20)
+    assert dialog2.check_button.isEnabled()
+
+
+def test_gui_refuses_to_start_on_a_malformed_policy(tmp_path: Path, qapp, qtbot) -> None:
+    from tests.ui.conftest import until
+    from tests.ui.test_main import _run_gui_with_robot
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[security]\nidle_lock_minutes = 'ten'\n")
+    profile = tmp_path / "profile"
+    seen: dict[str, object] = {}
+
+    async def robot(win: QtMainWindow) -> None:
+        await until(lambda: win.startup.page() == "error", timeout=10)
+        seen["message"] = win.startup.error_message.text()
+        qtbot.mouseClick(win.startup.quit_button, Qt.MouseButton.LeftButton)
+
+    code = _run_gui_with_robot(robot, qapp, profile, demo=False, policy_path=policy)
+    assert code == 1
+    assert "managed policy" in str(seen["message"])
+    assert "security.idle_lock_minutes" in str(seen["message"])
+    assert not (profile / "store.db").exists()  # nothing started on defaults

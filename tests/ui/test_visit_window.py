@@ -180,6 +180,28 @@ def test_no_devices_and_failed_switch_say_so(opened, aio: Aio) -> None:
     assert not any(a.isChecked() for a in window.device_actions("microphone"))
 
 
+def test_devices_are_listed_once_for_the_three_menus_and_failures_are_shown(
+    opened, aio: Aio
+) -> None:
+    window, _visit, controls = opened()
+    asked = []
+    real = controls.devices
+    controls.devices = lambda: asked.append(1) or real()
+    assert asked == []  # nothing probed before a menu opens
+    for menu in (window.microphone_menu, window.camera_menu, window.speaker_menu):
+        menu.aboutToShow.emit()
+    assert asked == [1]  # it may probe hardware on the GUI thread: once is enough
+
+    def broken():
+        raise DeviceUnavailableError(device="audio", reason="PortAudio failed")
+
+    controls.devices = broken
+    window._device_cache = None
+    window.speaker_menu.aboutToShow.emit()
+    assert [a.text() for a in window.speaker_menu.actions()] == ["No speaker found"]
+    assert window.notice.isVisible() and "not available" in window.notice.text
+
+
 # -- hanging up ------------------------------------------------------------------
 
 
@@ -446,6 +468,23 @@ def test_view_ignores_frames_it_cannot_show(qtbot) -> None:
     assert view.refresh() is True and view.has_frame()
 
 
+def test_self_view_shows_the_local_camera(opened, aio: Aio) -> None:
+    window, visit, _ = opened()
+    join(visit, PATIENT)
+    view = window.self_view
+    assert view.participant_id == LOCAL.participant_id
+    visit._set_frame(LOCAL.participant_id, solid((10, 200, 30)))
+    aio.wait_until(view.has_frame)
+    # A session that keys its own camera "local" (before it knows its id) works too.
+    visit._set_frame("local", solid((200, 10, 30)))
+    del visit._frames[LOCAL.participant_id]
+    shown = view.frames_shown
+    aio.wait_until(lambda: view.frames_shown > shown)
+    image = view.grab().toImage()
+    center = QColor(image.pixel(image.width() // 2, image.height() // 3))
+    assert (center.red(), center.green(), center.blue()) == (200, 10, 30)
+
+
 def test_self_view_is_draggable_and_stays_inside_the_stage(opened, aio: Aio) -> None:
     window, visit, _ = opened()
     join(visit, PATIENT)
@@ -667,9 +706,12 @@ def test_main_window_starts_a_demo_visit_for_the_selected_encounter(
     window.worklist.select_encounter(summary.encounter.id)
     assert window.demo_visit_action.isEnabled()
 
+    opened_windows: list = []
+    window.visit_window_opened.connect(opened_windows.append)
     window.demo_visit_action.trigger()
     aio.wait_until(lambda: window.visit_window is not None)
     visit_window = window.visit_window
+    assert opened_windows == [visit_window]  # where the plugin host adds its panels
     visit, controls = made[0]
     assert visit.encounter_id == summary.encounter.id
     assert visit_window.visit is visit and visit_window.isVisible()

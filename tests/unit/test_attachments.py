@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import math
 import struct
 import wave
@@ -208,6 +209,29 @@ def test_reasons_never_quote_values() -> None:
     with pytest.raises(InputRejectedError) as info:
         repository.check_attachment("audio", "audio/wav", wav_bytes(), "", {"Quill Ada": 1})
     assert "Quill" not in str(info.value.params)
+
+
+def test_attachments_service_emits_what_changed(fresh_profile: Path) -> None:
+    from app.events import ConsoleEvents
+    from app.services import AttachmentsService
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        enc = await _encounter(store)
+        service = AttachmentsService(store, ConsoleEvents())
+        added: list[Any] = []
+        deleted: list[Any] = []
+        service.attachment_did_add.connect(lambda att, src: added.append((att, src)))
+        service.attachment_did_delete.connect(lambda gone, src: deleted.append((gone, src)))
+        att = await service.attach(enc.id, "audio", "audio/wav", wav_bytes(), "", HEART, "me")
+        assert added == [(att, "me")]
+        assert await service.for_encounter(enc.id) == [att]
+        assert await service.read(att.id) == wav_bytes()
+        await service.delete(att.id)
+        assert deleted[0][0].attachment_id == att.id
+        await store.close()
+
+    run(scenario())
 
 
 def test_unknown_encounter_is_refused(fresh_profile: Path) -> None:
@@ -461,3 +485,65 @@ def test_metadata_garbage_is_a_clear_error_or_maps(kind: str, metadata: Any) -> 
     Media.model_validate(made.media)
     if made.observation is not None:
         Observation.model_validate(made.observation)
+
+
+def test_a_refused_attachment_is_marked_failed_and_a_5xx_keeps_it_queued(
+    fresh_profile: Path,
+) -> None:
+    """A mock server, because a real one will not refuse or fail on demand (SEKMET paths
+    are in tests/integration/test_attachment_sync.py)."""
+    import httpx
+
+    from app.errors import SyncRetryableError
+    from storage.fhir.client import FhirClient
+    from storage.sync.engine import SyncEngine
+
+    seen: list[dict[str, Any]] = []
+    status = {"code": 503}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content) if request.content else {})
+        if request.method == "GET":  # the pull after the push: nothing new
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "too-costly", "diagnostics": "too large"}],
+        }
+        return httpx.Response(status["code"], json=outcome)
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        enc = await _encounter(store)
+        att = await store.add_attachment(enc.id, "audio", "audio/wav", wav_bytes(), "", HEART)
+
+        def on_server(conn: Any) -> None:  # patient and encounter already synced
+            for kind, local_id in (("patient", enc.patient_id), ("encounter", enc.id)):
+                queue.set_remote_ref(conn, kind, local_id, queue.RemoteRef("s-" + kind, "1", ""))
+                conn.execute("DELETE FROM outbox WHERE entity_id = ?", (local_id,))
+
+        await store.transact(on_server)
+        client = FhirClient(
+            "https://fhir.test/fhir", transport=httpx.MockTransport(handler), timeout=2
+        )
+        async with client:
+            with pytest.raises(SyncRetryableError):
+                await SyncEngine(store).sync_once(client)
+            assert (await store.transact(queue.waiting))["waiting"] == 1  # still queued
+            status["code"] = 422
+            report = await SyncEngine(store).sync_once(client)
+            assert (report.sent, report.failed) == (1, 1)
+            failures = await store.transact(queue.failures)
+            assert failures[0][:2] == ("attachment", att.id) and "422" in failures[0][2]
+            posts = [b for b in seen if b.get("type") == "transaction"]
+            entry_urls = [e["request"]["url"] for e in posts[-1]["entry"]]
+            assert entry_urls == [
+                f"Binary/{media_mapping.binary_id(att.id)}",
+                "Media",
+                "Observation",
+            ]
+            # Refused: not sent again until something changes (attachments never do).
+            again = await SyncEngine(store).sync_once(client)
+            assert again.sent == 0
+        await store.close()
+
+    run(scenario())

@@ -210,7 +210,7 @@ def test_payload_parsers() -> None:
 
 
 def _lossy(receiver: Any, drop: Any) -> dict[str, int]:
-    """Drop what ``drop(media_packets_seen, is_media)`` picks, at the receiver's door.
+    """Drop what ``drop(media_packets_seen, is_media, packet)`` picks, at the receiver's door.
 
     A fake network at the RTP layer, like aiortc's DummyConnection(loss_pattern=...):
     kernel netem is not available here, and nft drops cannot tell a first
@@ -225,7 +225,7 @@ def _lossy(receiver: Any, drop: Any) -> dict[str, int]:
             media_ssrc.add(packet.ssrc)
         is_media = packet.ssrc in media_ssrc
         counts["seen"] += is_media
-        if drop(counts["seen"], is_media):
+        if drop(counts["seen"], is_media, packet):
             counts["dropped"] += 1
             return
         await original(packet, arrival_time_ms)
@@ -262,7 +262,9 @@ def test_real_call_recovers_random_loss_by_nack() -> None:
 
     rng = random.Random(7)
     probe, stats, counts = asyncio.run(
-        _call_with_loss(lambda n, media: media and n > 20 and rng.random() < 0.05, seconds=4.0)
+        _call_with_loss(
+            lambda n, media, _packet: media and n > 20 and rng.random() < 0.05, seconds=4.0
+        )
     )
     assert counts["dropped"] > 5
     assert stats.nacked >= counts["dropped"]  # every hole was asked for
@@ -277,21 +279,24 @@ def test_real_call_recovers_random_loss_by_nack() -> None:
 def test_real_call_requests_keyframe_after_a_burst() -> None:
     import asyncio
 
-    import time
+    # Four packets are lost for good: their retransmissions (RTX, whose payload starts
+    # with the original sequence number, RFC 4588) are dropped too. The frame cannot
+    # complete, so after max_wait_s it is dropped, later deltas are skipped, a PLI goes
+    # out and the sender's keyframe restarts the picture.
+    gone: set[int] = set()
 
-    # A 0.6 s blackout of everything, retransmissions included: the stalled frame
-    # cannot complete within max_wait_s, so it is dropped, later deltas are skipped,
-    # a PLI goes out and the sender's keyframe restarts the picture.
-    window: list[float] = []
-
-    def blackout(n: int, _media: bool) -> bool:
-        now = time.monotonic()
-        if n == 60 and not window:
-            window.append(now)
-        return bool(window) and now - window[0] < 0.6
+    def blackout(n: int, media: bool, packet: Any) -> bool:
+        if media and 60 <= n < 64:
+            gone.add(packet.sequence_number)
+            return True
+        return (
+            not media
+            and len(packet.payload) >= 2
+            and (int.from_bytes(packet.payload[:2], "big") in gone)
+        )
 
     probe, stats, counts = asyncio.run(_call_with_loss(blackout, seconds=4.0))
-    assert counts["dropped"] > 10
+    assert counts["dropped"] > 4  # the four, and at least one retransmission of them
     assert stats.keyframe_requests >= 1
     assert stats.frames_dropped >= 1
     # Video resumed after the blackout: frames with counters well past it were decoded.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
@@ -120,6 +121,12 @@ ROW_KEYS = (
     "Connection",
     "Low-bandwidth mode",
 )
+DEVICE_MENUS = {  # kind -> what the menu says when there is none
+    "microphone": "No microphone found",
+    "camera": "No camera found",
+    "speaker": "No speaker found",
+}
+DEVICE_CACHE_S = 5.0
 CANDIDATE_TEXT = {
     "host": "Direct (host)",
     "srflx": "Through NAT (srflx)",
@@ -299,6 +306,7 @@ class QtVisitWindow(QWidget):
         self.confirm_box: QMessageBox | None = None
         self._tiles: dict[str, QtVideoView] = {}
         self._current_device: dict[str, str] = {}
+        self._device_cache: tuple[float, list[MediaDevice]] | None = None
         self._may_close = False
         self._close_after_hang_up = False
         self._ended_at: datetime | None = None
@@ -435,14 +443,14 @@ class QtVisitWindow(QWidget):
         self.mic_button = self._tool_button("micButton", controls)
         self.microphone_menu = QMenu(self.mic_button)
         self.microphone_menu.setObjectName("microphoneMenu")
-        self.microphone_menu.aboutToShow.connect(self._fill_device_menus)
+        self.microphone_menu.aboutToShow.connect(lambda: self._fill_device_menu("microphone"))
         self.mic_button.setMenu(self.microphone_menu)
         self.mic_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.mic_button.clicked.connect(self.toggle_microphone)
         self.camera_button = self._tool_button("cameraButton", controls)
         self.camera_menu = QMenu(self.camera_button)
         self.camera_menu.setObjectName("cameraMenu")
-        self.camera_menu.aboutToShow.connect(self._fill_device_menus)
+        self.camera_menu.aboutToShow.connect(lambda: self._fill_device_menu("camera"))
         self.camera_button.setMenu(self.camera_menu)
         self.camera_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.camera_button.clicked.connect(self.toggle_camera)
@@ -451,7 +459,7 @@ class QtVisitWindow(QWidget):
         self.speaker_button.setToolTip("Choose where you hear the call")
         self.speaker_menu = QMenu(self.speaker_button)
         self.speaker_menu.setObjectName("speakerMenu")
-        self.speaker_menu.aboutToShow.connect(self._fill_device_menus)
+        self.speaker_menu.aboutToShow.connect(lambda: self._fill_device_menu("speaker"))
         self.speaker_button.setMenu(self.speaker_menu)
         self.speaker_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.people_button = self._tool_button("peopleButton", controls)
@@ -473,7 +481,8 @@ class QtVisitWindow(QWidget):
         row.addWidget(self.people_button)
         root.addWidget(controls)
         self.control_bar = controls
-        self._fill_device_menus()
+        for kind in DEVICE_MENUS:
+            self._fill_device_menu(kind, devices=[])  # filled from controls when opened
 
     def _tool_button(self, name: str, parent: QWidget) -> QToolButton:
         button = QToolButton(parent)
@@ -584,7 +593,8 @@ class QtVisitWindow(QWidget):
 
         def done(_result: object) -> None:
             self._current_device[device.kind] = device.device_id
-            self._fill_device_menus()
+            for act in self._device_menu(device.kind).actions():
+                act.setChecked(act.data() == device.device_id)
 
         run_op(self, switch(device.device_id), busy=False, context="Switch device", on_done=done)
 
@@ -803,33 +813,46 @@ class QtVisitWindow(QWidget):
             self.details.move(self.stage.width() - self.details.width() - margin, margin)
             self.details.raise_()
 
-    def _fill_device_menus(self) -> None:
-        controls = self.visit.controls
-        devices = controls.devices() if controls is not None else []
-        for kind, menu, none_text in (
-            ("microphone", self.microphone_menu, "No microphone found"),
-            ("camera", self.camera_menu, "No camera found"),
-            ("speaker", self.speaker_menu, "No speaker found"),
-        ):
-            menu.clear()
-            group = QActionGroup(menu)
-            group.setExclusive(True)
-            found = [d for d in devices if d.kind == kind]
-            for device in found:
-                act = menu.addAction(device.label)
-                act.setCheckable(True)
-                act.setChecked(self._current_device.get(kind) == device.device_id)
-                act.setData(device.device_id)
-                group.addAction(act)
-                act.triggered.connect(lambda _checked=False, d=device: self.select_device(d))
-            if not found:
-                menu.addAction(none_text).setEnabled(False)
+    def _devices(self) -> list[MediaDevice]:
+        """``controls.devices()``, remembered briefly: it runs on the GUI thread and may
+        probe hardware, so opening the three menus one after another asks once."""
+        now = time.monotonic()
+        if self._device_cache is None or now - self._device_cache[0] > DEVICE_CACHE_S:
+            controls = self.visit.controls
+            devices: list[MediaDevice] = []
+            if controls is not None:
+                try:
+                    devices = list(controls.devices())
+                except Exception as exc:  # a broken driver must not break the menu
+                    self.presenter.present(exc, context="List devices")
+            self._device_cache = (now, devices)
+        return self._device_cache[1]
+
+    def _device_menu(self, kind: str) -> QMenu:
+        return {
+            "microphone": self.microphone_menu,
+            "camera": self.camera_menu,
+            "speaker": self.speaker_menu,
+        }[kind]
+
+    def _fill_device_menu(self, kind: str, devices: list[MediaDevice] | None = None) -> None:
+        menu = self._device_menu(kind)
+        menu.clear()
+        group = QActionGroup(menu)
+        group.setExclusive(True)
+        found = [d for d in (self._devices() if devices is None else devices) if d.kind == kind]
+        for device in found:
+            act = menu.addAction(device.label)
+            act.setCheckable(True)
+            act.setChecked(self._current_device.get(kind) == device.device_id)
+            act.setData(device.device_id)
+            group.addAction(act)
+            act.triggered.connect(lambda _checked=False, d=device: self.select_device(d))
+        if not found:
+            menu.addAction(DEVICE_MENUS[kind]).setEnabled(False)
 
     def device_actions(self, kind: str) -> list[QAction]:
-        menu = {"microphone": self.microphone_menu, "camera": self.camera_menu}.get(
-            kind, self.speaker_menu
-        )
-        return [a for a in menu.actions() if a.isEnabled()]
+        return [a for a in self._device_menu(kind).actions() if a.isEnabled()]
 
     def tiles(self) -> list[QtVideoView]:
         return [self._tiles[p.participant_id] for p in self.visit.remote_participants()

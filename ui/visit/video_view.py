@@ -36,6 +36,7 @@ MUTED_TEXT = QColor("#c3ccd5")
 CAMERA_OFF_TEXT = "Camera off"
 NO_VIDEO_YET_TEXT = "Waiting for video…"
 DEFAULT_REFRESH_HZ = 60.0
+LOCAL_FRAME_KEY = "local"
 
 
 def frame_to_image(frame: Any) -> tuple[QImage, Any] | None:
@@ -141,7 +142,7 @@ class QtVideoView(QWidget):
 
     def refresh(self) -> bool:
         """Pick up the latest frame; True if it is new (and a repaint was scheduled)."""
-        frame = self._visit.latest_frame(self.participant_id) if self.participant_id else None
+        frame = self._latest()
         if frame is None or frame is self._frame:
             return False
         wrapped = frame_to_image(frame)
@@ -152,6 +153,9 @@ class QtVideoView(QWidget):
         self.frames_shown += 1
         self.update()
         return True
+
+    def _latest(self) -> Any:
+        return self._visit.latest_frame(self.participant_id) if self.participant_id else None
 
     # -- Qt ------------------------------------------------------------------
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
@@ -252,6 +256,12 @@ class QtSelfView(QtVideoView):
         self.setToolTip("Your camera. Drag to move it.")
         self._drag_offset: QPoint | None = None
         self.moved_by_user = False
+
+    def _latest(self) -> Any:
+        # The local camera's frames are keyed by the local participant's id; a session
+        # that has not listed itself yet may use "local" (LOCAL_FRAME_KEY) meanwhile.
+        frame = super()._latest()
+        return frame if frame is not None else self._visit.latest_frame(LOCAL_FRAME_KEY)
 
     def place(self) -> None:
         """Put the overlay back in its place after the parent changed size."""

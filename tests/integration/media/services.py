@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 JANUS_BIN = "/usr/bin/janus"
 TURN_BIN = "/usr/bin/turnserver"
@@ -128,12 +129,12 @@ class MediaNet:
         )
 
     def blackhole(self) -> None:
-        """Drop every UDP packet in and out of the namespace (the link is gone)."""
+        """Drop every packet on the namespace's veth, TCP signalling included (link gone)."""
         self.clear_impairments()
         self.nft(
             "table inet ccm {\n"
-            " chain in { type filter hook input priority 0; meta l4proto udp drop; }\n"
-            " chain out { type filter hook output priority 0; meta l4proto udp drop; }\n"
+            f' chain in {{ type filter hook input priority 0; iifname "{self.peer_if}" drop; }}\n'
+            f' chain out {{ type filter hook output priority 0; oifname "{self.peer_if}" drop; }}\n'
             "}\n"
         )
 
@@ -381,3 +382,180 @@ if __name__ == "__main__":
         with contextlib.suppress(KeyboardInterrupt):
             while janus_.proc is not None and janus_.proc.poll() is None:
                 time.sleep(1)
+
+
+NGINX_MAIN = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log {root}/access.log;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    include {root}/site.conf;
+}}
+"""
+
+
+@dataclass
+class PatientPageServer:
+    """nginx serving resources/web/patient/ with TLS, from resources/web/nginx-patient.conf.example.
+
+    The example is used as shipped except for what a clinic changes anyway: the
+    listen address, server name, certificate paths, PATIENT_ROOT and the Janus
+    upstream. The certificate is self-signed (Chromium gets --ignore-certificate-errors).
+    """
+
+    net: MediaNet
+    janus: JanusServer
+    repo: Path
+    port: int = 0
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ccm-nginx-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"https://{self.net.host_ip}:{self.port}"
+
+    def link(self, room: int, pin: str) -> str:
+        from app.visit import Invite
+
+        invite = Invite(
+            page_url=f"{self.origin}/patient/",
+            server_url=f"wss://{self.net.host_ip}:{self.port}/janus",
+            room=room,
+            pin=pin,
+        )
+        return invite.link
+
+    def start(self) -> None:
+        self.port = free_port(self.net.host_ip)
+        cert, key = self.root / "cert.pem", self.root / "key.pem"
+        _run(
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", f"/CN={self.net.host_ip}", "-keyout", str(key), "-out", str(cert),
+        )  # fmt: skip
+        site = (self.repo / "resources/web/nginx-patient.conf.example").read_text()
+        site = (
+            site.replace("listen 443 ssl;", f"listen {self.net.host_ip}:{self.port} ssl;")
+            .replace("visits.example.org;", f"{self.net.host_ip};")
+            .replace("wss://visits.example.org", f"wss://{self.net.host_ip}:{self.port}")
+            .replace("/etc/ssl/certs/visits.example.org.pem", str(cert))
+            .replace("/etc/ssl/private/visits.example.org.key", str(key))
+            .replace("PATIENT_ROOT", str(self.repo / "resources/web/patient"))
+            .replace("http://127.0.0.1:8188", f"http://{self.net.host_ip}:{self.janus.ws_port}")
+        )
+        (self.root / "site.conf").write_text(site)
+        (self.root / "nginx.conf").write_text(NGINX_MAIN.format(root=self.root))
+        log = (self.root / "stdout.log").open("wb")
+        self.proc = subprocess.Popen(
+            ["nginx", "-c", str(self.root / "nginx.conf"), "-p", str(self.root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(self.net.host_ip, self.port, 10.0, self.proc)
+        except RuntimeError as exc:
+            errors = (self.root / "error.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"nginx did not start: {exc}\n{errors}") from exc
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        self.proc = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+CHROMIUM_BIN = "/usr/lib/chromium/chromium"
+CHROMEDRIVER_BIN = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--ignore-certificate-errors",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@dataclass
+class ChromiumPatient:
+    """chromedriver + Chromium inside the peer namespace, driven from here with selenium.
+
+    chromedriver listens on the namespace's veth address (``--allowed-ips`` lets
+    the root namespace in), so the browser's media and signalling both cross the veth.
+    """
+
+    net: MediaNet
+    port: int = 0
+    profile: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ccm-chromium-")))
+    proc: subprocess.Popen[bytes] | None = None
+    driver: Any = None
+
+    def start(self) -> Any:
+        from selenium import webdriver
+
+        os.environ["SE_OFFLINE"] = "true"
+        self.port = free_port()
+        log = (self.profile / "chromedriver.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                *self.net.exec_prefix(),
+                CHROMEDRIVER_BIN,
+                f"--port={self.port}",
+                f"--allowed-ips={self.net.host_ip}",
+                "--allowed-origins=*",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ, HOME=str(self.profile)),
+        )
+        wait_in_ns = time.monotonic() + 15
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM_BIN
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={self.profile / 'data'}")
+        while True:
+            try:
+                self.driver = webdriver.Remote(
+                    command_executor=f"http://{self.net.peer_ip}:{self.port}", options=options
+                )
+                return self.driver
+            except Exception:
+                if time.monotonic() > wait_in_ns or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.2)  # chromedriver still starting: poll with a deadline
+
+    def stop(self) -> None:
+        if self.driver is not None:
+            with contextlib.suppress(Exception):
+                self.driver.quit()
+            self.driver = None
+        _stop(self.proc)
+        self.proc = None
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

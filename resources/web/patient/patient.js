@@ -1,0 +1,379 @@
+/* The patient join page: plain JS on janus.js (libjs-janus-gateway), no build step.
+ *
+ * The link's fragment carries server, room and pin (never sent to the web server).
+ * Flow: camera + microphone (self-view), name, then the visit's waiting room
+ * (room + 1) with display "<token>|<name>", publishing nothing: the patient sees
+ * and hears nobody. The clinician admits by adding the token to the main room's
+ * allowed list and kicking us from the waiting room; then we join the main room
+ * with that token, publish, and subscribe to everyone else.
+ *
+ * window.ccVisit exposes the state for tests and support (no media, no names).
+ */
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  const server = params.get("server");
+  const room = parseInt(params.get("room") || "", 10);
+  const pin = params.get("pin") || "";
+  const token = Array.from(crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0")).join("");
+
+  const state = {
+    phase: "starting",  // starting | ready | waiting | joining | in_call | ended | error
+    error: "",
+    remotes: {},        // feed id -> {tracks, width, height, stamps, lastCounter}
+    published: false,
+  };
+  window.ccVisit = state;
+
+  let janus = null;
+  let localStream = null;
+  let stethoscopeTrack = null;
+  let publisher = null;
+  let privateId = 0;
+  const subscribers = {};
+
+  function setStatus(text, isError) {
+    $("status").textContent = text;
+    $("status").classList.toggle("error", !!isError);
+  }
+  function fail(text) {
+    state.phase = "error";
+    state.error = text;
+    setStatus(text, true);
+  }
+  function end(text) {
+    state.phase = "ended";
+    setStatus(text);
+    if (janus) { janus.destroy({ cleanupHandles: true }); janus = null; }
+  }
+
+  // --- devices -----------------------------------------------------------------------
+
+  async function openDevices() {
+    const cam = $("camera").value;
+    const mic = $("microphone").value;
+    const constraints = {
+      video: Object.assign({ width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
+        cam ? { deviceId: { exact: cam } } : {}),
+      audio: mic ? { deviceId: { exact: mic } } : true,
+    };
+    if (localStream) localStream.getTracks().forEach((t) => t.stop());
+    localStream = await navigator.mediaDevices.getUserMedia(constraints);
+    $("self").srcObject = localStream;
+  }
+
+  async function openStethoscope() {
+    const id = $("stethoscope").value;
+    if (stethoscopeTrack) { stethoscopeTrack.stop(); stethoscopeTrack = null; }
+    if (!id) return;
+    // A stethoscope is a measurement: no echo cancellation, noise suppression or AGC.
+    const s = await navigator.mediaDevices.getUserMedia({ audio: {
+      deviceId: { exact: id }, echoCancellation: false, noiseSuppression: false,
+      autoGainControl: false, channelCount: 1 } });
+    stethoscopeTrack = s.getAudioTracks()[0];
+  }
+
+  async function listDevices() {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    for (const [select, kind] of [["camera", "videoinput"], ["microphone", "audioinput"],
+      ["stethoscope", "audioinput"]]) {
+      const el = $(select);
+      const keep = select === "stethoscope" ? [el.options[0]] : [];
+      el.replaceChildren(...keep);
+      devices.filter((d) => d.kind === kind).forEach((d, i) => {
+        const option = document.createElement("option");
+        option.value = d.deviceId;
+        option.textContent = d.label || `${kind} ${i + 1}`;
+        el.appendChild(option);
+      });
+    }
+  }
+
+  // --- Janus -------------------------------------------------------------------------
+
+  function attach(onmessage, extra) {
+    return new Promise((resolve, reject) => {
+      janus.attach(Object.assign({
+        plugin: "janus.plugin.videoroom",
+        success: resolve,
+        error: (e) => reject(new Error(String(e))),
+        onmessage: (msg, jsep) => onmessage(msg, jsep),
+      }, extra || {}));
+    });
+  }
+
+  function send(handle, message, jsep) {
+    return new Promise((resolve, reject) => {
+      handle.send({ message, jsep, success: resolve, error: (e) => reject(new Error(String(e))) });
+    });
+  }
+
+  function explain(msg) {
+    const code = msg.error_code;
+    if (code === 433) return msg.error && /pin/i.test(msg.error)
+      ? "This link is not valid any more (wrong PIN). Ask the clinic for a new link."
+      : "The clinician did not let you in. You may close this page.";
+    if (code === 426) return "This visit has ended or has not started yet.";
+    return "The visit could not continue (" + (msg.error || "error " + code) + ").";
+  }
+
+  async function enterWaitingRoom(name) {
+    state.phase = "waiting";
+    setStatus("Please wait: the clinician will let you in shortly. Keep this page open.");
+    let lobby = null;
+    lobby = await attach((msg) => {
+      if (msg.error_code) { fail(explain(msg)); return; }
+      if (msg.leaving === "ok" && msg.reason === "kicked") {
+        // Admitted (or turned away): the main room tells which.
+        lobby.detach();
+        joinMainRoom(name).catch((e) => fail("Could not join: " + e.message));
+      } else if (msg.videoroom === "destroyed") {
+        end("The visit has ended.");
+      }
+    });
+    await send(lobby, { request: "join", ptype: "publisher", room: room + 1, pin,
+      display: token + "|" + name });
+  }
+
+  async function joinMainRoom(name) {
+    state.phase = "joining";
+    setStatus("Joining the visit…");
+    publisher = await attach(onPublisherMessage, {
+      webrtcState: (up) => { if (!up && state.phase === "in_call") setStatus("Reconnecting…"); },
+      iceState: (s) => { state.ice = s; },
+    });
+    await send(publisher, { request: "join", ptype: "publisher", room, pin, token, display: name });
+  }
+
+  function onPublisherMessage(msg, jsep) {
+    if (msg.error_code) { fail(explain(msg)); return; }
+    if (msg.videoroom === "joined") {
+      privateId = msg.private_id;
+      publish();
+      (msg.publishers || []).forEach(subscribe);
+    } else if (msg.videoroom === "event") {
+      (msg.publishers || []).forEach(subscribe);
+      const gone = msg.leaving || msg.unpublished || msg.kicked;
+      if (gone === "ok" && msg.reason === "kicked") { end("The clinician ended your part of the visit."); return; }
+      if (typeof gone === "number") unsubscribe(gone);
+    } else if (msg.videoroom === "destroyed") {
+      end("The visit has ended. Thank you.");
+    }
+    if (jsep) {
+      jsep = { type: jsep.type, sdp: withRampHints(jsep.sdp) };
+      publisher.handleRemoteJsep({ jsep });
+    }
+  }
+
+  // Chromium seeds its bandwidth estimate from x-google-* hints in the *remote*
+  // description; without them it starts at ~300 kbit/s and sends 320x180 for seconds
+  // (see media/rtc/browser_ramp.py, the console's version of the same edit).
+  const RAMP = "x-google-start-bitrate=1500;x-google-min-bitrate=800;x-google-max-bitrate=2500";
+  function withRampHints(sdp) {
+    const nl = sdp.includes("\r\n") ? "\r\n" : "\n";
+    const lines = sdp.split(nl);
+    const video = new Set();
+    for (const line of lines) {
+      const m = /^a=rtpmap:(\d+) (VP8|H264)\//i.exec(line);
+      if (m) video.add(m[1]);
+    }
+    const seen = new Set();
+    const out = [];
+    for (const line of lines) {
+      const f = /^a=fmtp:(\d+) ?(.*)$/.exec(line);
+      if (f && video.has(f[1])) {
+        const kept = f[2].split(";").filter((p) => p.trim() && !/^x-google-/.test(p.trim()));
+        out.push(`a=fmtp:${f[1]} ${kept.concat(RAMP).join(";")}`);
+        seen.add(f[1]);
+        continue;
+      }
+      out.push(line);
+      const r = /^a=rtpmap:(\d+) /.exec(line);
+      if (r && video.has(r[1]) && !lines.some((l) => l.startsWith(`a=fmtp:${r[1]} `))) {
+        out.push(`a=fmtp:${r[1]} ${RAMP}`);
+        seen.add(r[1]);
+      }
+    }
+    return out.join(nl);
+  }
+
+  function publish() {
+    // Keep the resolution and give up frame rate first when CPU or bandwidth is short:
+    // a clinician reading a rash needs pixels more than smooth motion.
+    const camera = localStream.getVideoTracks()[0];
+    if ("contentHint" in camera) camera.contentHint = "detail";
+    const tracks = [
+      { type: "audio", capture: localStream.getAudioTracks()[0], recv: false },
+      { type: "video", capture: localStream.getVideoTracks()[0], recv: false },
+    ];
+    if (stethoscopeTrack) tracks.push({ type: "audio", capture: stethoscopeTrack, recv: false });
+    publisher.createOffer({
+      tracks,
+      success: (jsep) => {
+        send(publisher, { request: "publish", display: undefined }, jsep)
+          .then(() => { state.published = true; })
+          .catch((e) => fail("Could not send your video: " + e.message));
+      },
+      error: (e) => fail("Could not send your video: " + e),
+    });
+    state.phase = "in_call";
+    setStatus("You are in the visit.");
+    $("setup").hidden = true;
+    $("call").hidden = false;
+    $("call").appendChild($("self"));
+  }
+
+  async function subscribe(pub) {
+    const feed = pub.id;
+    if (subscribers[feed]) return;
+    const entry = { tracks: 0, width: 0, height: 0, stamps: 0, lastCounter: -1, audio: 0 };
+    state.remotes[feed] = entry;
+    const video = document.createElement("video");
+    video.autoplay = true; video.playsInline = true; video.dataset.feed = feed;
+    const audioEl = document.createElement("audio");
+    audioEl.autoplay = true;
+    const stream = new MediaStream();
+    video.srcObject = stream; audioEl.srcObject = stream;
+    $("remotes").append(video, audioEl);
+    let handle = null;
+    handle = await attach((msg, jsep) => {
+      if (msg.error_code) { fail(explain(msg)); return; }
+      if (jsep) {
+        handle.createAnswer({
+          jsep, tracks: [{ type: "data" }],
+          success: (answer) => send(handle, { request: "start" }, answer).catch(() => {}),
+          error: (e) => fail("Could not receive video: " + e),
+        });
+      }
+    }, {
+      onremotetrack: (track, mid, on) => {
+        if (on) { stream.addTrack(track); entry.tracks += 1; if (track.kind === "audio") entry.audio += 1; }
+        else stream.removeTrack(track);
+      },
+    });
+    subscribers[feed] = { handle, video, audioEl };
+    send(handle, { request: "join", ptype: "subscriber", room, pin, token, private_id: privateId,
+      streams: [{ feed }] }).catch((e) => fail("Could not receive video: " + e.message));
+    readStamps(feed, video, entry);
+  }
+
+  function unsubscribe(feed) {
+    const sub = subscribers[feed];
+    if (!sub) return;
+    sub.handle.detach();
+    sub.video.remove(); sub.audioEl.remove();
+    delete subscribers[feed];
+    delete state.remotes[feed];
+  }
+
+  // --- the console's frame barcode (media/framestamp.py), read back for tests ---------
+
+  function crc16(bytes) {
+    let crc = 0xffff;
+    for (const b of bytes) {
+      crc ^= b << 8;
+      for (let i = 0; i < 8; i++) crc = (crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1) & 0xffff;
+    }
+    return crc;
+  }
+
+  function readStamp(ctx, width) {
+    const block = Math.max(4, Math.floor(width / 80));
+    const img = ctx.getImageData(0, 0, 16 * block, 6 * block).data;
+    const bytes = new Uint8Array(12);
+    const inset = Math.floor(block / 4);
+    for (let bit = 0; bit < 96; bit++) {
+      const row = Math.floor(bit / 16), col = bit % 16;
+      let sum = 0, n = 0;
+      for (let y = row * block + inset; y < (row + 1) * block - inset; y++) {
+        for (let x = col * block + inset; x < (col + 1) * block - inset; x++) {
+          const i = (y * 16 * block + x) * 4;
+          sum += (img[i] + img[i + 1] + img[i + 2]) / 3; n++;
+        }
+      }
+      if (sum / n > 125.5) bytes[bit >> 3] |= 0x80 >> (bit & 7);
+    }
+    if (crc16(bytes.subarray(0, 10)) !== ((bytes[10] << 8) | bytes[11])) return -1;
+    return ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
+  }
+
+  function readStamps(feed, video, entry) {
+    const canvas = document.createElement("canvas");
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    const onFrame = () => {
+      if (!subscribers[feed]) return;
+      if (video.videoWidth) {
+        entry.width = video.videoWidth; entry.height = video.videoHeight;
+        canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+        ctx.drawImage(video, 0, 0);
+        const counter = readStamp(ctx, video.videoWidth);
+        if (counter >= 0 && counter !== entry.lastCounter) { entry.stamps += 1; entry.lastCounter = counter; }
+      }
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }
+
+  // --- page wiring -------------------------------------------------------------------
+
+  $("mute").addEventListener("click", () => {
+    const track = localStream.getAudioTracks()[0];
+    track.enabled = !track.enabled;
+    $("mute").setAttribute("aria-pressed", String(!track.enabled));
+    $("mute").textContent = track.enabled ? "Mute" : "Unmute";
+  });
+  $("video-off").addEventListener("click", () => {
+    const track = localStream.getVideoTracks()[0];
+    track.enabled = !track.enabled;
+    $("video-off").setAttribute("aria-pressed", String(!track.enabled));
+    $("video-off").textContent = track.enabled ? "Camera off" : "Camera on";
+  });
+  $("leave").addEventListener("click", () => end("You left the visit."));
+  for (const id of ["camera", "microphone"]) {
+    $(id).addEventListener("change", () => openDevices().catch((e) => fail("Camera or microphone: " + e.message)));
+  }
+  $("stethoscope").addEventListener("change", () => openStethoscope().catch((e) => fail("Stethoscope: " + e.message)));
+
+  $("join").addEventListener("click", () => {
+    const name = $("name").value.trim();
+    if (!name) { setStatus("Please enter your name.", true); return; }
+    $("join").disabled = true;
+    // janus.js reads browser details from webrtc-adapter; Chromium needs no shim, so we
+    // hand it the two fields it looks at instead of loading adapter.js.
+    const adapter = { browserDetails: { browser: "chrome", version: 120 } };
+    Janus.init({
+      debug: false,
+      dependencies: Janus.useDefaultDependencies({ adapter }),
+      callback: () => {
+        janus = new Janus({
+          server,
+          iceServers: [],
+          success: () => enterWaitingRoom(name).catch((e) => fail("Could not join: " + e.message)),
+          error: (e) => { if (state.phase !== "ended") fail("The visit server cannot be reached (" + e + ")."); },
+          destroyed: () => {},
+        });
+      },
+    });
+  });
+
+  async function start() {
+    if (!server || !Number.isInteger(room) || !pin) {
+      fail("This link is incomplete. Please use the link the clinic sent you.");
+      return;
+    }
+    try {
+      await openDevices();
+      await listDevices();
+    } catch (e) {
+      fail("Please allow the camera and microphone, then reload the page (" + e.name + ").");
+      return;
+    }
+    state.phase = "ready";
+    setStatus("Enter your name and join when you are ready.");
+    $("join").disabled = false;
+  }
+  start();
+})();
