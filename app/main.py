@@ -19,7 +19,7 @@ from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import KeySource
 from app.services import NotesService
-from app.settings import EffectiveSettings, RecordStoreSettings, load_settings
+from app.settings import EffectiveSettings, PluginSettings, RecordStoreSettings, load_settings
 
 if TYPE_CHECKING:
     from storage.store import EncryptedStore
@@ -124,7 +124,14 @@ async def _main(
     try:
         record_store = settings.settings.record_store if settings is not None else None
         return await _run_window(
-            window, profile, events, demo, settings_error, key_source, record_store
+            window,
+            profile,
+            events,
+            demo,
+            settings_error,
+            key_source,
+            record_store,
+            plugin_settings=settings.settings.plugins if settings is not None else None,
         )
     finally:
         holder.pop("window", None)
@@ -139,6 +146,8 @@ async def _run_window(
     settings_error: ConsoleError | None,
     key_source: KeySource | None,
     record_store: RecordStoreSettings | None = None,
+    *,
+    plugin_settings: PluginSettings | None = None,
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -183,8 +192,38 @@ async def _run_window(
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
             _start_sync(window, store, events, record_store, services)
+        if plugin_settings is not None:
+            await _start_plugins(window, store, profile, plugin_settings, services)
         await closed.wait()
     return EXIT_OK
+
+
+async def _start_plugins(
+    window: QtMainWindow,
+    store: LockableStore,
+    profile: Path,
+    settings: PluginSettings,
+    services: contextlib.AsyncExitStack,
+) -> None:
+    """Discover and activate plugins; deactivated first at quit (before the window and
+    the store go). Plugins get capability providers, never the store or the window."""
+    from plugins._providers import SoundDeviceAudioInput, StoreEncounterAttach
+    from plugins.host import PluginHost
+
+    encounter = StoreEncounterAttach(store)
+    if window.worklist is not None:
+        window.worklist.encounter_selected.connect(
+            lambda summary: encounter.set_current(summary.encounter.id)
+        )
+    host = PluginHost(
+        data_root=profile / "plugins",
+        allow=settings.allow,
+        settings=settings,
+        providers={"audio.input": SoundDeviceAudioInput(), "encounter.attach": encounter},
+    )
+    window.set_plugin_host(host)
+    services.push_async_callback(host.deactivate_all)
+    await host.activate_all()  # a broken plugin is reported and skipped, never raised
 
 
 def _start_sync(

@@ -258,6 +258,6 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):  # an inline table (plugins.settings holds them)
-        items = ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        items = ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items())
         return "{" + items + "}" if items else "{}"
     raise ConfigError(path="settings.toml", reason=f"cannot store a {type(value).__name__}")

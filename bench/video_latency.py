@@ -14,6 +14,8 @@ decodes and reads the barcode back from the decoded picture:
 - ``p50_ms`` / ``p95_ms`` / ``max_ms``: capture (the track handing the frame to
   aiortc's encoder) to decoded (the frame leaving the remote track), same clock;
 - ``frames_lost``: counters missing from the received range; ``frames``: decoded;
+  ``rtp_packets_lost``: what the receiver's RTP statistics count as lost (since the
+  pair connected); frames lost with no packet lost were skipped by the encoder;
 - ``cpu_pct``: process CPU (user+system) over the measured window, in % of one
   core; ``threads``: the same per thread name (from ``/proc/self/task/*/stat``).
 
@@ -80,25 +82,92 @@ def _process_cpu_s() -> float:
     return times.user + times.system
 
 
+def _pid_cpu_s(pid: int) -> float:
+    """CPU seconds (user+system) of another process of ours, from /proc/PID/stat."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _clock_ticks()
+
+
+class _SenderProcess:
+    """bench._video_sender in a child process, answered by a receiver pc in this one."""
+
+    def __init__(self) -> None:
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def connect(self, case: str, path: str) -> tuple[Any, Any]:
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        from media.rtc.hostaddr import loopback_config, pin_host_addresses
+        from media.rtc.install import install_receive_path
+        from media.visit.loopback import CONNECT_TIMEOUT_S
+
+        width, height, codec = CASES[case]
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench._video_sender", str(width), str(height), str(FPS), codec,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        offer = json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 30))["offer"]
+        pc = RTCPeerConnection(loopback_config())
+        install_receive_path(pc, path)  # type: ignore[arg-type]
+        arrived: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        pc.on("track", lambda track: arrived.done() or arrived.set_result(track))
+        with pin_host_addresses(["127.0.0.1"]):
+            await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        self.proc.stdin.write((json.dumps({"answer": pc.localDescription.sdp}) + "\n").encode())
+        await self.proc.stdin.drain()
+        track = await asyncio.wait_for(arrived, CONNECT_TIMEOUT_S)
+        return pc, track
+
+    async def close(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self.proc.kill()  # our own child, by its handle
+            await self.proc.wait()
+
+
 async def _measure(
-    case: str, path: str, warmup_s: float, measure_s: float, two_way: bool = False
+    case: str,
+    path: str,
+    warmup_s: float,
+    measure_s: float,
+    two_way: bool = False,
+    separate: bool = False,
 ) -> dict[str, Any]:
     from media.devices.camera import open_camera
     from media.rtc.install import jitter_stats
-    from media.visit.loopback import FrameProbe, connect_pair
+    from media.visit.loopback import FrameProbe, Pair, connect_pair
 
     width, height, codec = CASES[case]
-    track = open_camera("testsrc", width, height, FPS)
-    back = [open_camera("testsrc", width, height, FPS)] if two_way else []
-    pair = await connect_pair(
-        [track],
-        send_back=back,
-        codec=codec,
-        receive_path=path,  # type: ignore[arg-type]
-    )
+    sender = _SenderProcess() if separate else None
+    tracks: list[Any] = []
+    if sender is not None:
+        receiver_pc, remote = await sender.connect(case, path)
+        pair = Pair(receiver_pc, receiver_pc)
+        pair.remote_tracks["video"] = remote
+    else:
+        tracks = [open_camera("testsrc", width, height, FPS)]
+        back = [open_camera("testsrc", width, height, FPS)] if two_way else []
+        tracks += back
+        pair = await connect_pair(
+            tracks[:1],
+            send_back=back,
+            codec=codec,
+            receive_path=path,  # type: ignore[arg-type]
+        )
     probe = FrameProbe(pair.remote_tracks["video"])
     probe.start()
-    back_probe = FrameProbe(pair.back_tracks["video"]) if two_way else None
+    back_probe = FrameProbe(pair.back_tracks["video"]) if two_way and not separate else None
     if back_probe is not None:
         back_probe.start()
     try:
@@ -107,6 +176,8 @@ async def _measure(
         if back_probe is not None:
             back_probe.reset()
         frames_before = probe.frames
+        sender_pid = sender.proc.pid if sender is not None and sender.proc is not None else 0
+        sender_before = _pid_cpu_s(sender_pid) if sender_pid else 0.0
         cpu_before, wall_before = _process_cpu_s(), time.monotonic()
         threads_before = thread_cpu_ticks()
         await asyncio.sleep(measure_s)
@@ -114,23 +185,33 @@ async def _measure(
         if back_probe is not None:  # both directions count
             samples += [s.latency_ms / 1000.0 for s in back_probe.samples]
         cpu_s, wall_s = _process_cpu_s() - cpu_before, time.monotonic() - wall_before
+        sender_cpu_s = _pid_cpu_s(sender_pid) - sender_before if sender_pid else 0.0
         threads_after = thread_cpu_ticks()
         frames = probe.frames - frames_before
         unreadable, lost = probe.unreadable, probe.lost()
         size = (probe.width, probe.height)
         buffer_stats = None
+        rtp_lost = 0
         for transceiver in pair.receiver.getTransceivers():
             buffer_stats = buffer_stats or jitter_stats(transceiver.receiver)
+            if transceiver.kind == "video":
+                report = await transceiver.receiver.getStats()
+                rtp_lost += sum(
+                    max(0, s.packetsLost) for s in report.values() if s.type == "inbound-rtp"
+                )
     finally:
         await probe.stop()
         if back_probe is not None:
             await back_probe.stop()
-        for t in (track, *back):
+        for t in tracks:
             t.stop()
         await pair.close()
+        if sender is not None:
+            await sender.close()
     return {
         "samples": samples,
         "cpu_s": cpu_s,
+        "sender_cpu_s": sender_cpu_s,
         "wall_s": wall_s,
         "thread_ticks": {
             name: ticks - threads_before.get(name, 0)
@@ -142,6 +223,7 @@ async def _measure(
         "unreadable": unreadable,
         "size": size,
         "buffer_stats": buffer_stats,
+        "rtp_packets_lost": rtp_lost,
     }
 
 
@@ -158,6 +240,8 @@ def _summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "frames": frames,
         "frames_lost": sum(r["frames_lost"] for r in rounds),
         "unreadable": sum(r["unreadable"] for r in rounds),
+        # 0 here with frames_lost > 0: the sender's encoder skipped frames (CPU), not the path.
+        "rtp_packets_lost": sum(r["rtp_packets_lost"] for r in rounds),
     }
     if samples:
         summary = _common.latency_summary_ms(samples)
@@ -168,6 +252,9 @@ def _summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     result["fps"] = round(frames / wall_s, 1)
     result["received_size"] = f"{size[0]}x{size[1]}"
     result["cpu_pct"] = round(100.0 * sum(r["cpu_s"] for r in rounds) / wall_s, 1)
+    sender_s = sum(r["sender_cpu_s"] for r in rounds)
+    if sender_s:  # the sender ran in its own process: cpu_pct is the receiving end only
+        result["sender_cpu_pct"] = round(100.0 * sender_s / wall_s, 1)
     tick = _clock_ticks()
     result["threads"] = {
         name: round(100.0 * value / tick / wall_s, 1) for name, value in sorted(ticks.items())
@@ -188,7 +275,12 @@ def _ratio(ours: float | None, stock: float | None) -> float | None:
 
 
 async def _run_all(
-    cases: list[str], warmup_s: float, measure_s: float, rounds: int, two_way: bool
+    cases: list[str],
+    warmup_s: float,
+    measure_s: float,
+    rounds: int,
+    two_way: bool,
+    separate: bool,
 ) -> _common.BenchResult:
     result = _common.BenchResult()
     for index, case in enumerate(cases):
@@ -198,7 +290,9 @@ async def _run_all(
             order = ("stock", "ours") if (index + round_index) % 2 == 0 else ("ours", "stock")
             for path in order:
                 _common.log(f"{case}: {path} receive path, round {round_index + 1}/{rounds}")
-                raw[path].append(await _measure(case, path, warmup_s, measure_s, two_way))
+                raw[path].append(
+                    await _measure(case, path, warmup_s, measure_s, two_way, separate)
+                )
         figures = {path: _summarise(raw[path]) for path in raw}
         for path, fig in figures.items():
             _common.log(
@@ -231,7 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="only these")
     parser.add_argument("--seconds", type=float, help="measured seconds per path and case")
     parser.add_argument(
-        "--two-way", action="store_true", help="both peers send a camera (the CPU budget's call)"
+        "--two-way",
+        action="store_true",
+        help="both peers send a camera (the CPU budget's call); implies --one-process",
+    )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="sender and receiver in this process (default: the sender is a child process)",
     )
     args = parser.parse_args(argv)
     timing: dict[str, float] = dict(QUICK if args.quick else FULL)

@@ -122,8 +122,9 @@ def parse_manifest(text: bytes | str, *, source: str) -> Manifest:
         raise PluginManifestError(path=source, reason=f"not valid TOML ({exc})") from exc
     plugin_id = data.get("id") if isinstance(data.get("id"), str) else ""
     try:
-        # Strict: TOML has real types, so api = [1] is a mistake to report, not coerce.
-        manifest = Manifest.model_validate(data, strict=True)
+        # Lax mode still never turns a number into a string (api = [1] is refused);
+        # it only lets TOML arrays fill the tuple fields.
+        manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         reason = _describe(errors[0])

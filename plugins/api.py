@@ -8,7 +8,10 @@ imports them on first use (activation), checks their signatures (pluggy's habit)
 and calls them with one :class:`PluginContext` scoped to the plugin (Picard's
 ``PluginApi``).
 
-Expected signatures (checked when the plugin is activated; a mismatch disables it):
+Expected signatures, checked pluggy-style before the first call (a mismatch disables
+the plugin): ``activate``, ``deactivate`` and commands when the plugin is activated;
+panel factories, whose modules import Qt, when the console first asks for panels
+(a visit window or the main window opens). Extra parameters need defaults.
 
 =========================  ==================================================  ===========
 contribution               signature                                           thread

@@ -7,6 +7,8 @@ Life of a plugin::
                     policy's plugins.allow are "not_allowed" and never imported.
     activate(id)    import each python_name, check its signature (pluggy-style, at
                     registration), build the PluginContext, call activate(ctx).
+    panels(where)   the UI asks; panel factories (Qt modules) are imported and
+                    checked the first time, so activation itself needs no Qt.
     deactivate(id)  call deactivate(ctx), then the context's cleanups.
 
 A failure anywhere (bad manifest, import error, wrong signature, an exception in
@@ -44,6 +46,7 @@ from plugins.api import SUPPORTED_API_VERSIONS, PanelWhere, PluginContext
 log = logging.getLogger("clinician_console.plugins")
 
 ENTRY_POINT_GROUP = "clinician_console.plugins"
+_NOT_ALLOWED = "not on the policy's plugins.allow list"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # The parameters each contribution's callable must take (names and order).
@@ -118,7 +121,8 @@ class Resolved:
 
     activate: Callable[..., Any] | None = None
     deactivate: Callable[..., Any] | None = None
-    panels: list[tuple[Any, Callable[..., Any]]] = field(default_factory=list)
+    # None until the UI first asks for panels (their modules import Qt).
+    panels: list[tuple[Any, Callable[..., Any]]] | None = None
     commands: list[tuple[Any, Callable[..., Any]]] = field(default_factory=list)
 
 
@@ -200,7 +204,7 @@ def resolve_python_name(python_name: str, plugin_id: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError as exc:
             raise PluginLoadError(
-                plugin_id=plugin_id, reason=f"{python_name}: {module_name} has no {attr_path}"
+                plugin_id=plugin_id, reason=f"{module_name} has no {attr_path}"
             ) from exc
     return obj
 
@@ -234,8 +238,12 @@ def manifest_path_for(entry_point: EntryPoint) -> Path:
     raise PluginManifestError(path=entry_point.value, reason=f"{package} has no {resource}")
 
 
-def resolve_contributions(manifest: Manifest) -> Resolved:
-    """Import every contribution and check its signature: registration, pluggy-style."""
+def resolve_contributions(manifest: Manifest, *, panels: bool = True) -> Resolved:
+    """Import every contribution and check its signature: registration, pluggy-style.
+
+    ``panels=False`` leaves the panel factories for :func:`resolve_panels` (their
+    modules import Qt, so the host checks them when the UI first asks for panels).
+    """
     pid = manifest.id
     c = manifest.contributions
     resolved = Resolved()
@@ -245,14 +253,23 @@ def resolve_contributions(manifest: Manifest) -> Resolved:
     if c.deactivate:
         resolved.deactivate = resolve_python_name(c.deactivate, pid)
         check_signature(resolved.deactivate, DEACTIVATE_PARAMS, f"deactivate ({c.deactivate})", pid)
-    for panel in c.panels:
-        factory = resolve_python_name(panel.python_name, pid)
-        check_signature(factory, PANEL_PARAMS, f"panel {panel.id} ({panel.python_name})", pid)
-        resolved.panels.append((panel, factory))
     for command in c.commands:
         fn = resolve_python_name(command.python_name, pid)
         check_signature(fn, COMMAND_PARAMS, f"command {command.id}", pid)
         resolved.commands.append((command, fn))
+    if panels:
+        resolved.panels = resolve_panels(manifest)
+    return resolved
+
+
+def resolve_panels(manifest: Manifest) -> list[tuple[Any, Callable[..., Any]]]:
+    resolved: list[tuple[Any, Callable[..., Any]]] = []
+    for panel in manifest.contributions.panels:
+        factory = resolve_python_name(panel.python_name, manifest.id)
+        check_signature(
+            factory, PANEL_PARAMS, f"panel {panel.id} ({panel.python_name})", manifest.id
+        )
+        resolved.append((panel, factory))
     return resolved
 
 
@@ -302,7 +319,12 @@ class PluginHost:
             try:
                 path = manifest_path_for(ep)
             except PluginManifestError as exc:
-                self._add_broken(ep.name, source, exc)
+                if self._allowed(ep.name):
+                    self._add_broken(ep.name, source, exc)
+                else:  # not ours to load anyway: no failure to report
+                    self._put(
+                        _Record(ep.name, source, PluginState.NOT_ALLOWED, reason=_NOT_ALLOWED)
+                    )
                 continue
             self._add(path, source=source, expected_id=ep.name)
         self.plugins_did_change.emit()
@@ -320,7 +342,9 @@ class PluginHost:
         except PluginManifestError as exc:
             name = expected_id or exc.plugin_id or path.parent.name
             if not self._allowed(name):
-                return self._put(_Record(name, source, PluginState.NOT_ALLOWED, reason=""))
+                return self._put(
+                    _Record(name, source, PluginState.NOT_ALLOWED, reason=_NOT_ALLOWED)
+                )
             return self._add_broken(name, source, exc)
         plugin_id = manifest.id
         if expected_id is not None and expected_id != plugin_id:
@@ -339,7 +363,7 @@ class PluginHost:
         record = _Record(plugin_id, source, PluginState.INACTIVE, manifest=manifest)
         if not self._allowed(plugin_id):
             record.state = PluginState.NOT_ALLOWED
-            record.reason = "not on plugins.allow"
+            record.reason = _NOT_ALLOWED
             log.info("Plugin %r is not on plugins.allow; not loaded", plugin_id)
             return self._put(record)
         if not set(manifest.api) & self._api_versions:
@@ -398,7 +422,13 @@ class PluginHost:
                 continue
             if record.ctx is None or "ui.panel" not in record.granted:
                 continue
-            for panel, factory in record.resolved.panels:
+            if record.resolved.panels is None and record.manifest is not None:
+                try:
+                    record.resolved.panels = resolve_panels(record.manifest)
+                except PluginLoadError as exc:
+                    self._fail(record, exc)
+                    continue
+            for panel, factory in record.resolved.panels or ():
                 if panel.where != where:
                     continue
                 guarded = self.guard(record.plugin_id, factory, during=f"panel {panel.id}")
@@ -456,7 +486,7 @@ class PluginHost:
         if record.state is not PluginState.INACTIVE or record.manifest is None:
             return record.info()
         try:
-            resolved = resolve_contributions(record.manifest)
+            resolved = resolve_contributions(record.manifest, panels=False)
         except PluginLoadError as exc:
             self._fail(record, exc)
             return record.info()
@@ -568,6 +598,11 @@ class PluginHost:
         except Exception as exc:
             self._fail_id(plugin_id, exc, during=where)
             return None
+
+    def fail(self, plugin_id: str, reason: str) -> None:
+        """Disable a plugin for something the console noticed (a panel factory returned
+        no widget); reported once like any other failure. ``reason`` must be safe text."""
+        self._fail_id(plugin_id, PluginError(plugin_id=plugin_id, reason=reason), during="")
 
     def _state(self, plugin_id: str) -> PluginState:
         return self._records[plugin_id].state

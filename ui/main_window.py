@@ -165,6 +165,11 @@ class QtMainWindow(QMainWindow):
         self.settings_action.triggered.connect(self.show_settings)
         self.settings_action.setEnabled(False)  # until set_settings_location()
         file_menu.addAction(self.settings_action)
+        self.plugins_action = QAction("&Plugins…", self)
+        self.plugins_action.setObjectName("pluginsAction")
+        self.plugins_action.triggered.connect(self.show_plugins)
+        self.plugins_action.setEnabled(False)  # until set_plugin_host()
+        file_menu.addAction(self.plugins_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -232,6 +237,37 @@ class QtMainWindow(QMainWindow):
         self.settings_dialog = dialog
         dialog.open()
         return dialog
+
+    # -- plugins (ui/plugins_dialog.py) -----------------------------------
+    def set_plugin_host(self, host) -> None:
+        """The composition root's PluginHost: File > Plugins… and the visit window's panels."""
+        self.plugin_host = host
+        self.plugins_action.setEnabled(host is not None)
+
+    def show_plugins(self):
+        from ui.plugins_dialog import QtPluginsDialog
+
+        host = getattr(self, "plugin_host", None)
+        if host is None:
+            return None
+        previous = getattr(self, "plugins_dialog", None)
+        if previous is not None:
+            previous.deleteLater()
+        self.plugins_dialog = QtPluginsDialog(host, self)
+        self.plugins_dialog.open()
+        return self.plugins_dialog
+
+    def _mount_plugin_panels(self, window) -> None:
+        host = getattr(self, "plugin_host", None)
+        if host is None:
+            return
+        from ui.plugins_dialog import PluginPanelMount
+
+        mount = PluginPanelMount(
+            host, "visit", window.plugin_area, window.add_panel, window.plugin_area.remove_panel
+        )
+        window.destroyed.connect(lambda _obj=None: mount.close())
+        mount.mount()
 
     # -- attaching the opened store --------------------------------------
     async def attach(self, notes: NotesService, store: LockableStore) -> None:
@@ -399,6 +435,7 @@ class QtMainWindow(QMainWindow):
         self.visit_window = window
         if self.idle is not None:
             self.idle.pause()  # talking to a patient is not "idle": no automatic lock mid-call
+        self._mount_plugin_panels(window)
         window.show()
         self.visit_window_opened.emit(window)
         return window

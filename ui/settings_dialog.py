@@ -73,6 +73,9 @@ LABELS: dict[str, str] = {
     "media_server.turn": "TURN servers (one per line)",
     "media_server.force_relay": "Send media only through TURN",
     "media_server.interfaces": "Network interfaces (one per line)",
+    "media_server.patient_page_url": "Patient join page URL",
+    "media_server.browser_url": "Server URL for browsers",
+    "media_server.room_bitrate_bps": "Room video bitrate (bit/s)",
     "security.idle_lock_minutes": "Lock after (minutes idle)",
     "plugins.allow": "Allowed plugins (one per line)",
     "plugins.capabilities": "Capabilities by plugin",
@@ -132,10 +135,11 @@ class _Field:
         elif annotation is str or isinstance(annotation, types.UnionType):
             self.kind = "str"
             widget = QLineEdit(parent)
-        else:  # a type this form does not know: shown, not editable
+        else:  # a table or another shape this form does not edit: shown only
             self.kind = "other"
             widget = QLineEdit(parent)
             widget.setReadOnly(True)
+            widget.setToolTip("Edit this in settings.toml (or IT's policy file).")
         widget.setObjectName(f"setting_{dotted.replace('.', '__')}")
         self.widget = widget
 
@@ -325,7 +329,7 @@ class QtSettingsDialog(QDialog):
             section, key = dotted.split(".")
             field.set_value(getattr(getattr(settings, section), key))
             locked = dotted in self.effective.locked
-            field.widget.setEnabled(not locked)
+            field.widget.setEnabled(not locked and field.kind != "other")
             self.lock_notes[dotted].setVisible(locked)
             if locked:
                 field.widget.setToolTip(f"Set by your organisation's managed policy ({where})")

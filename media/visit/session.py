@@ -255,7 +255,7 @@ class VisitSession:
         self.reconnects = 0
         self._reconnect_started: float | None = None
         self.recovery_s: list[float] = []
-        self._departed: list[dict[str, Any]] = []  # summaries of participants who left
+        self._departed: dict[int, _Remote] = {}  # participants who left (for the summary)
         self.pc_config = _ice_config(config)
         self._hosts = host_addresses(config.interfaces)
         visit.controls = self
@@ -442,7 +442,9 @@ class VisitSession:
             return
         remote = self.remotes.get(pub.feed_id)
         if remote is None:
-            remote = _Remote(pub.feed_id, pub.display)
+            # someone who left and came back under the same id (a rebuilt publisher):
+            # keep their frame counts so the call's figures stay whole
+            remote = self._departed.pop(pub.feed_id, None) or _Remote(pub.feed_id, pub.display)
             self.remotes[pub.feed_id] = remote
         remote.display, remote.has_video, remote.has_audio = pub.display, pub.has_video, pub.has_audio
         self._update_participants()
@@ -552,7 +554,7 @@ class VisitSession:
         if forget:
             del self.remotes[feed_id]
             if remote.probe is not None and remote.probe.frames:
-                self._departed.append(self._remote_summary(remote))
+                self._departed[feed_id] = remote
         pc, handle = remote.pc, remote.handle
         remote.pc = remote.handle = None
         if remote.audio_task is not None:
@@ -661,9 +663,7 @@ class VisitSession:
                 if old is not None:
                     await old.close()
                 try:
-                    assert self.main is not None
-                    with contextlib.suppress(VisitProtocolError):
-                        await self.main.unpublish()
+                    await self._fresh_publisher_handle()
                     self.publisher_pc = await asyncio.wait_for(
                         self._negotiate_publisher(), CONNECT_TIMEOUT_S
                     )
@@ -679,6 +679,38 @@ class VisitSession:
         finally:
             self._pub_rebuilding = False
             self._maybe_resumed()
+
+    async def _fresh_publisher_handle(self) -> None:
+        """Leave with the old handle and join again, same participant id, on a new handle.
+
+        Janus 1.1's unpublish + publish on the same handle completes ICE and DTLS but
+        then forwards no media (seen here), so a rebuilt publisher gets a clean handle;
+        the others see us leave and come back under the same id and re-subscribe.
+        """
+        assert self.client is not None and self.joined is not None
+        old, self.main = self.main, None
+        if old is not None:
+            with contextlib.suppress(VisitError):
+                await old.leave()
+            with contextlib.suppress(VisitError):
+                await old.detach()
+        handle = await VideoRoomHandle.attach(self.client, self._on_main_event)
+        try:
+            joined = await handle.join_publisher(
+                self.cfg.room,
+                pin=self.cfg.pin,
+                display=self.cfg.display,
+                token=self.token,
+                participant_id=self.joined.participant_id,
+            )
+        except BaseException:
+            with contextlib.suppress(VisitError):
+                await handle.detach()
+            raise
+        self.main = handle
+        self.joined.private_id = joined.private_id
+        for pub in joined.publishers:
+            self._add_remote(pub)
 
     async def _rebuild_subscriber(self, remote: _Remote) -> None:
         try:
@@ -763,7 +795,9 @@ class VisitSession:
             for remote in list(self.remotes.values()):
                 if remote.pc is None or remote.rebuilding:
                     continue
-                received = _bytes_received(remote.pc)
+                # Janus keeps sending RTCP to a subscriber whose publisher went silent, so
+                # bytes are no sign of life here: decoded frames and audio are
+                received = remote.audio_frames + (remote.probe.frames if remote.probe else 0)
                 if received != remote.last_bytes:
                     remote.last_bytes, remote.last_change = received, now
                 elif now - remote.last_change > STALL_S:
@@ -877,7 +911,8 @@ class VisitSession:
 
     def summary(self) -> dict[str, Any]:
         """Call statistics for ``visit --headless --json`` (figures from the barcodes)."""
-        remotes = self._departed + [self._remote_summary(r) for r in self.remotes.values()]
+        everyone = {**self._departed, **self.remotes}
+        remotes = [self._remote_summary(r) for r in everyone.values()]
         stats = self.visit.stats
         return {
             "state": str(self.visit.state),

@@ -369,6 +369,21 @@ def test_bundle_carries_plugins_resources_and_entry_points(built: Built) -> None
         path = internal.joinpath(*package.split("."), manifest)
         if (ROOT.joinpath(*package.split("."), manifest)).exists():
             assert path.is_file(), f"{path} missing from the bundle"
+    # And the frozen program finds them through importlib.metadata as the venv does.
+    env = {
+        **os.environ,
+        "CLINICIAN_CONSOLE_PROFILE": str(built.bundle.parent / "p"),
+        "CLINICIAN_CONSOLE_POLICY": str(built.bundle.parent / "none.toml"),
+    }
+
+    def plugin_states(cmd: list[str]) -> dict[str, str]:
+        listed = run([*cmd, "plugins", "list", "--json"], env=env, timeout=120)
+        assert listed.stdout.strip(), listed.stderr[-2000:]
+        return {p["id"]: p["state"] for p in json.loads(listed.stdout)["plugins"]}
+
+    venv = plugin_states([str(ROOT / ".venv" / "bin" / "clinician-console")])
+    assert venv, "no plugin entry points in the environment"
+    assert plugin_states([str(built.exe)]) == venv
     for qss in (ROOT / "resources").rglob("*.qss"):
         assert (internal / qss.relative_to(ROOT)).is_file()
     # Modules imported only lazily are in the archive all the same.

@@ -30,7 +30,8 @@ def test_quick_run_shape() -> None:
     for case in ("720p_vp8", "720p_h264", "480p_vp8", "480p_h264"):
         for side in ("metrics", "reference"):
             figures = data[side][case]
-            for key in ("p50_ms", "p95_ms", "max_ms", "frames_lost", "cpu_pct", "threads"):
+            keys = ("p50_ms", "p95_ms", "max_ms", "frames_lost", "rtp_packets_lost", "cpu_pct")
+            for key in (*keys, "threads"):
                 assert key in figures, (side, case, key)
             assert figures["frames"] > 0
             assert figures["p95_ms"] is not None

@@ -246,16 +246,29 @@ class QtSelfView(QtVideoView):
     """
 
     MARGIN = 16
+    WIDTH = 240
 
     def __init__(self, visit: Visit, *, parent: QWidget) -> None:
         super().__init__(visit, parent=parent)
         self.setObjectName("selfView")
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.setFixedSize(240, 135)
+        self.setFixedSize(self.WIDTH, 135)
         self.setCursor(Qt.CursorShape.OpenHandCursor)
         self.setToolTip("Your camera. Drag to move it.")
         self._drag_offset: QPoint | None = None
         self.moved_by_user = False
+
+    def refresh(self) -> bool:
+        new = super().refresh()
+        if new and self._image is not None:
+            # Keep the overlay the camera's shape (4:3 or 16:9), not letterboxed.
+            width = self.WIDTH
+            height = round(width * self._image.height() / max(1, self._image.width()))
+            height = min(max(height, 90), 240)
+            if (width, height) != (self.width(), self.height()):
+                self.setFixedSize(width, height)
+                self.place()
+        return new
 
     def _latest(self) -> Any:
         # The local camera's frames are keyed by the local participant's id; a session

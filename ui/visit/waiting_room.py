@@ -121,7 +121,9 @@ class _ParticipantRow(QFrame):
         super().__init__(parent)
         self.setObjectName("participantRow")
         self.participant = participant
-        label = participant.display + (" (you)" if participant.is_local else "")
+        label = participant.display
+        if participant.is_local and label.strip().lower() != "you":
+            label += " (you)"
         self.name = QLabel(label, self)
         self.name.setObjectName("participantName")
         self.name.setTextFormat(Qt.TextFormat.PlainText)

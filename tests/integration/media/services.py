@@ -266,7 +266,7 @@ class JanusServer:
         )
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [JANUS_BIN, "-F", str(self.confdir), "-N"],
+            [JANUS_BIN, "-F", str(self.confdir), "-o", "-D"],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

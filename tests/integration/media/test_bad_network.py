@@ -58,6 +58,7 @@ def test_loss_and_blackhole_recovery(tmp_path: Path, janus: JanusServer, clean_n
         try:
             await wait_until(lambda: frames_from(host) > 60, 30, "video from the cart")
             clean_fps = await fps_over(host, 4)
+            print("clean fps", clean_fps)
 
             clean_net.set_loss(5)
             await asyncio.sleep(2)  # let the loss take effect before measuring
