@@ -27,7 +27,11 @@ from app.records import KeySource
 log = logging.getLogger(__name__)
 # Each adds its own sub-commands (app/cli_support.py says how); imported when
 # the parser is built, so each must keep heavy imports inside its handlers.
-COMMAND_MODULES: tuple[str, ...] = ("app.commands.update", "app.commands.visit", "app.commands.plugins")
+COMMAND_MODULES: tuple[str, ...] = (
+    "app.commands.update",
+    "app.commands.visit",
+    "app.commands.plugins",
+)
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -30,7 +30,9 @@ ratio p95 <= 0.5; ratio cpu <= 1.0; ``budget`` in the output says which hold.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -115,7 +117,12 @@ class _SenderProcess:
         pc = RTCPeerConnection(loopback_config())
         install_receive_path(pc, path)  # type: ignore[arg-type]
         arrived: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        pc.on("track", lambda track: arrived.done() or arrived.set_result(track))
+
+        def on_track(track: Any) -> None:
+            if not arrived.done():
+                arrived.set_result(track)
+
+        pc.on("track", on_track)
         with pin_host_addresses(["127.0.0.1"]):
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
@@ -290,9 +297,7 @@ async def _run_all(
             order = ("stock", "ours") if (index + round_index) % 2 == 0 else ("ours", "stock")
             for path in order:
                 _common.log(f"{case}: {path} receive path, round {round_index + 1}/{rounds}")
-                raw[path].append(
-                    await _measure(case, path, warmup_s, measure_s, two_way, separate)
-                )
+                raw[path].append(await _measure(case, path, warmup_s, measure_s, two_way, separate))
         figures = {path: _summarise(raw[path]) for path in raw}
         for path, fig in figures.items():
             _common.log(
@@ -325,14 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="only these")
     parser.add_argument("--seconds", type=float, help="measured seconds per path and case")
     parser.add_argument(
-        "--two-way",
-        action="store_true",
-        help="both peers send a camera (the CPU budget's call); implies --one-process",
+        "--two-way", action="store_true", help="both peers send a camera (the CPU budget's call)"
     )
     parser.add_argument(
-        "--one-process",
+        "--separate-sender",
         action="store_true",
-        help="sender and receiver in this process (default: the sender is a child process)",
+        help="run the sender in a child process (one-way only); cpu_pct is then the receiver's",
     )
     args = parser.parse_args(argv)
     timing: dict[str, float] = dict(QUICK if args.quick else FULL)
@@ -340,19 +343,31 @@ def main(argv: list[str] | None = None) -> int:
         timing["measure_s"] = args.seconds
     cases = args.case or list(CASES)
 
+    if args.separate_sender and args.two_way:
+        parser.error("--separate-sender is one-way only")
+    separate = bool(args.separate_sender)
+
     def body() -> _common.BenchResult:
         import aiortc
 
         result = asyncio.run(
             _run_all(
-                cases, timing["warmup_s"], timing["measure_s"], int(timing["rounds"]), args.two_way
+                cases,
+                timing["warmup_s"],
+                timing["measure_s"],
+                int(timing["rounds"]),
+                args.two_way,
+                separate,
             )
         )
         result.params = {
             **_common.machine_params(),
             "quick": args.quick,
             "fps": FPS,
-            "direction": ("two-way" if args.two_way else "one-way") + ", one process, 127.0.0.1",
+            "direction": ("two-way" if args.two_way else "one-way")
+            + (", sender in a child process" if separate else ", one process")
+            + ", 127.0.0.1",
+            "cpu_pct_covers": "receiver process only" if separate else "sender and receiver",
             "aiortc": aiortc.__version__,
             "warmup_s": timing["warmup_s"],
             "measure_s": timing["measure_s"],

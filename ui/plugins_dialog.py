@@ -93,6 +93,8 @@ class QtPluginsDialog(QDialog):
                     item.setData(Qt.ItemDataRole.UserRole, info.plugin_id)
                 if column == 2:
                     item.setData(Qt.ItemDataRole.UserRole, info.state.value)
+                if column == len(COLUMNS) - 1:
+                    item.setToolTip(text)
                 self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
         self.empty.setVisible(not infos)

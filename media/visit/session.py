@@ -257,10 +257,16 @@ class VisitSession:
         self.recovery_s: list[float] = []
         self._departed: dict[int, _Remote] = {}  # participants who left (for the summary)
         self.pc_config = _ice_config(config)
+        self.history: list[tuple[float, str, str]] = []  # (s since start, state, reason)
+        visit.state_changed.connect(self._record_state)
         self._hosts = host_addresses(config.interfaces)
         visit.controls = self
 
     # -- lifecycle --
+
+    def _record_state(self, state: VisitState, reason: str) -> None:
+        elapsed = time.monotonic() - self._started_at if self._started_at else 0.0
+        self.history.append((round(elapsed, 2), str(state), reason))
 
     @property
     def is_host(self) -> bool:
@@ -387,8 +393,10 @@ class VisitSession:
 
         assert self.main is not None
         pc = RTCPeerConnection(self.pc_config)
-        pc.addTransceiver(self._video_gate, direction="sendonly")
-        pc.addTransceiver(self._audio_gate, direction="sendonly")
+        # aiortc stops a sender's track when the sender ends, so every PeerConnection
+        # gets its own thin feed over the long-lived gates (which own the devices)
+        pc.addTransceiver(_feed(self._video_gate), direction="sendonly")
+        pc.addTransceiver(_feed(self._audio_gate), direction="sendonly")
         try:
             offer = await pc.createOffer()
             await self._set_local(pc, offer)
@@ -657,18 +665,26 @@ class VisitSession:
         self._spawn(coro)
 
     async def _rebuild_publisher(self) -> None:
+        fresh_handle = False
         try:
             while not self._ended:
                 old, self.publisher_pc = self.publisher_pc, None
                 if old is not None:
                     await old.close()
                 try:
-                    await self._fresh_publisher_handle()
+                    if fresh_handle:
+                        await self._fresh_publisher_handle()
+                    else:
+                        assert self.main is not None
+                        with contextlib.suppress(VisitProtocolError):  # 435: not published
+                            await self.main.unpublish()
                     self.publisher_pc = await asyncio.wait_for(
                         self._negotiate_publisher(), CONNECT_TIMEOUT_S
                     )
                 except (VisitError, TimeoutError) as exc:
                     log.info("visit: re-publish failed (%s); retrying", type(exc).__name__)
+                    # the handle may be in a state Janus will not publish from: start clean
+                    fresh_handle = isinstance(exc, VisitProtocolError)
                     await asyncio.sleep(RETRY_PAUSE_S)
                     continue
                 if await self._wait_connected(self.publisher_pc):
@@ -683,9 +699,8 @@ class VisitSession:
     async def _fresh_publisher_handle(self) -> None:
         """Leave with the old handle and join again, same participant id, on a new handle.
 
-        Janus 1.1's unpublish + publish on the same handle completes ICE and DTLS but
-        then forwards no media (seen here), so a rebuilt publisher gets a clean handle;
-        the others see us leave and come back under the same id and re-subscribe.
+        The fallback when unpublish + publish on the old handle fails with a protocol
+        error; the others see us leave and come back under the same id and re-subscribe.
         """
         assert self.client is not None and self.joined is not None
         old, self.main = self.main, None
@@ -919,6 +934,7 @@ class VisitSession:
             "room": self.cfg.room,
             "connect_s": round(self.connect_s, 2) if self.connect_s is not None else None,
             "reconnects": self.reconnects,
+            "states": [list(entry) for entry in self.history],
             "recovery_s": [round(s, 2) for s in self.recovery_s],
             "rtt_ms": stats.rtt_ms,
             "candidate_type": stats.candidate_type,
@@ -1079,6 +1095,23 @@ class VisitSession:
             self.visit.notice.emit(str(exc))
         elif exc is not None:
             log.error("visit: background task failed", exc_info=exc)
+
+
+def _feed(source: MediaStreamTrack) -> MediaStreamTrack:
+    """A track reading ``source`` whose stop() leaves ``source`` running."""
+    from aiortc import MediaStreamTrack as Base
+
+    class Feed(Base):
+        kind = source.kind
+
+        async def recv(self) -> Any:
+            from aiortc.mediastreams import MediaStreamError
+
+            if self.readyState != "live":
+                raise MediaStreamError
+            return await source.recv()
+
+    return Feed()
 
 
 def _codec_of(pc: RTCPeerConnection, kind: str) -> str:

@@ -37,3 +37,20 @@ def test_quick_run_shape() -> None:
             assert figures["p95_ms"] is not None
         assert set(data["ratio"][case]) >= {"p95", "cpu"}
     assert "jitter_buffer" in data["metrics"]["720p_vp8"]
+
+
+@pytest.mark.slow
+def test_separate_sender_mode_reports_both_processes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.video_latency", "--quick", "--seconds", "1.5",
+         "--case", "480p_vp8", "--separate-sender"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(done.stdout)
+    assert set(data["metrics"]) == {"480p_vp8"}
+    for side in ("metrics", "reference"):
+        figures = data[side]["480p_vp8"]
+        assert figures["frames"] > 0 and figures["p95_ms"] is not None
+        assert figures["sender_cpu_pct"] > 0
+    assert data["params"]["cpu_pct_covers"] == "receiver process only"

@@ -77,3 +77,33 @@ def test_demo_visit_end_to_end() -> None:
         assert states[:3] == [VisitState.CONNECTING, VisitState.WAITING, VisitState.IN_CALL]
 
     asyncio.run(scenario())
+
+
+def test_pinned_gathering_offers_only_loopback_and_leaves_aioice_alone() -> None:
+    from aioice import ice
+
+    from media.devices.camera import open_camera
+    from media.rtc.hostaddr import pin_host_addresses
+    from media.visit.loopback import connect_pair
+
+    async def scenario() -> None:
+        track = open_camera("testsrc", 320, 240, 15)
+        pair = await connect_pair([track])
+        try:
+            for pc in (pair.sender, pair.receiver):
+                hosts = {
+                    c.ip
+                    for c in pc.getTransceivers()[
+                        0
+                    ].sender.transport.transport.iceGatherer.getLocalCandidates()
+                }
+                assert hosts == {"127.0.0.1"}
+        finally:
+            track.stop()
+            await pair.close()
+
+    asyncio.run(scenario())
+    with pin_host_addresses(["127.0.0.1", "::1"]):
+        assert ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]
+    # Outside the block aioice's own answer, which never includes 127.0.0.1.
+    assert "127.0.0.1" not in ice.get_host_addresses(use_ipv4=True, use_ipv6=False)

@@ -122,9 +122,9 @@ class MediaNet:
         self.nft(
             "table inet ccm {\n"
             " chain in { type filter hook input priority 0; "
-            f"meta l4proto udp numgen random mod 100 < {percent} drop; }}\n"
+            f"meta l4proto udp numgen random mod 100 < {percent} counter drop; }}\n"
             " chain out { type filter hook output priority 0; "
-            f"meta l4proto udp numgen random mod 100 < {percent} drop; }}\n"
+            f"meta l4proto udp numgen random mod 100 < {percent} counter drop; }}\n"
             "}\n"
         )
 
@@ -137,6 +137,13 @@ class MediaNet:
             f' chain out {{ type filter hook output priority 0; oifname "{self.peer_if}" drop; }}\n'
             "}\n"
         )
+
+    def dropped_packets(self) -> int:
+        """Packets the current impairment rules dropped (their nft counters)."""
+        out = _run(*self.exec_prefix(), "nft", "list", "table", "inet", "ccm", check=False).stdout
+        import re
+
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", out))
 
     def clear_impairments(self) -> None:
         _run(*self.exec_prefix(), "nft", "delete", "table", "inet", "ccm", check=False)
