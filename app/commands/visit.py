@@ -106,7 +106,9 @@ async def _cmd_visit(ctx: CliContext) -> int:
     try:
         config = _config(ctx)
         if not config.server_url:
-            sys.stderr.write("clinician-console: no media server (--server or [media_server] url)\n")
+            sys.stderr.write(
+                "clinician-console: no media server (--server or [media_server] url)\n"
+            )
             return EXIT_FAILURE
         if not config.create and (not config.room or not config.pin):
             sys.stderr.write("clinician-console: --room and --pin are needed to join\n")

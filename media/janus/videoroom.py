@@ -190,7 +190,9 @@ class VideoRoomHandle:
         await self.request(body)
 
     async def kick(self, room: int, secret: str, participant_id: int) -> None:
-        await self.request({"request": "kick", "room": room, "secret": secret, "id": participant_id})
+        await self.request(
+            {"request": "kick", "room": room, "secret": secret, "id": participant_id}
+        )
 
     async def list_participants(self, room: int) -> list[JSON]:
         data = await self.request({"request": "listparticipants", "room": room})

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import statistics
@@ -40,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from app.errors import (
     DeviceError,
@@ -400,9 +401,7 @@ class VisitSession:
         try:
             offer = await pc.createOffer()
             await self._set_local(pc, offer)
-            answer = await self.main.publish(
-                {"type": "offer", "sdp": pc.localDescription.sdp}
-            )
+            answer = await self.main.publish({"type": "offer", "sdp": pc.localDescription.sdp})
             await self._set_remote(pc, RTCSessionDescription(answer["sdp"], "answer"))
         except BaseException:
             await pc.close()
@@ -454,7 +453,11 @@ class VisitSession:
             # keep their frame counts so the call's figures stay whole
             remote = self._departed.pop(pub.feed_id, None) or _Remote(pub.feed_id, pub.display)
             self.remotes[pub.feed_id] = remote
-        remote.display, remote.has_video, remote.has_audio = pub.display, pub.has_video, pub.has_audio
+        remote.display, remote.has_video, remote.has_audio = (
+            pub.display,
+            pub.has_video,
+            pub.has_audio,
+        )
         self._update_participants()
         if remote.pc is None and not remote.rebuilding:
             remote.rebuilding = True
@@ -518,7 +521,7 @@ class VisitSession:
             if remote.probe is not None:
                 old = remote.probe
                 self._spawn(old.stop())
-            probe = FrameProbe(track, on_frame=lambda f, r=remote: self._on_remote_frame(r, f))
+            probe = FrameProbe(track, on_frame=functools.partial(self._on_remote_frame, remote))
             if remote.probe is not None:  # keep the counts across a rebuild
                 probe.samples, probe.frames = remote.probe.samples, remote.probe.frames
                 probe.unreadable = remote.probe.unreadable
@@ -738,10 +741,13 @@ class VisitSession:
                     log.info("visit: re-subscribe failed (%s); retrying", exc.message_key)
                     await asyncio.sleep(RETRY_PAUSE_S)
                     continue
-                if remote.pc is not None and await self._wait_connected(remote.pc):
-                    # connected to Janus is not enough: the far end's media must flow again
-                    if await self._wait_frames(remote, frames):
-                        return
+                # connected to Janus is not enough: the far end's media must flow again
+                if (
+                    remote.pc is not None
+                    and await self._wait_connected(remote.pc)
+                    and await self._wait_frames(remote, frames)
+                ):
+                    return
                 await asyncio.sleep(RETRY_PAUSE_S)
         finally:
             remote.rebuilding = False

@@ -37,6 +37,8 @@ def test_quick_run_shape() -> None:
             assert figures["p95_ms"] is not None
         assert set(data["ratio"][case]) >= {"p95", "cpu"}
     assert "jitter_buffer" in data["metrics"]["720p_vp8"]
+    assert data["metrics"]["buffer_us_per_packet"] > 0
+    assert data["reference"]["buffer_us_per_packet"] > 0
 
 
 @pytest.mark.slow

@@ -112,9 +112,7 @@ class MediaNet:
     # -- impairments, applied inside the namespace (so only peer <-> host traffic) --
 
     def nft(self, script: str) -> None:
-        subprocess.run(
-            [*self.exec_prefix(), "nft", "-f", "-"], input=script, text=True, check=True
-        )
+        subprocess.run([*self.exec_prefix(), "nft", "-f", "-"], input=script, text=True, check=True)
 
     def set_loss(self, percent: int) -> None:
         """Drop ``percent`` % of UDP packets both ways at the namespace's end."""
@@ -160,7 +158,7 @@ general: {{
     log_to_stdout = true
     session_timeout = 60
     admin_secret = "{admin_secret}"
-    protected_folders = ["/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/sbin", "/sys", "/usr", "/var"]
+    protected_folders = ["/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/sbin", "/usr"]
 }}
 certificates: {{
 }}
@@ -173,7 +171,7 @@ nat: {{
     ignore_mdns = true
 }}
 plugins: {{
-    disable = "libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so"
+    disable = "{disabled_plugins}"
 }}
 transports: {{
     disable = "libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so"
@@ -260,6 +258,22 @@ class JanusServer:
                 admin_secret=os.urandom(8).hex(),
                 rtp_ports=f"{base}-{base + 399}",
                 ice_if=self.net.host_if,
+                disabled_plugins=",".join(
+                    f"libjanus_{name}.so"
+                    for name in (
+                        "audiobridge",
+                        "duktape",
+                        "echotest",
+                        "lua",
+                        "nosip",
+                        "recordplay",
+                        "sip",
+                        "streaming",
+                        "textroom",
+                        "videocall",
+                        "voicemail",
+                    )
+                ),
             )
         )
         (self.confdir / "janus.plugin.videoroom.jcfg").write_text(

@@ -130,7 +130,10 @@ def test_sdp_garbage() -> None:
                     "janus": "event",
                     "sender": 22,
                     "transaction": tx,
-                    "plugindata": {"plugin": "x", "data": {"videoroom": "event", "configured": "ok"}},
+                    "plugindata": {
+                        "plugin": "x",
+                        "data": {"videoroom": "event", "configured": "ok"},
+                    },
                     "jsep": {"type": "answer", "sdp": sdp},
                 },
             ]
@@ -155,7 +158,11 @@ def test_plugin_errors() -> None:
                 "transaction": tx,
                 "plugindata": {
                     "plugin": "janus.plugin.videoroom",
-                    "data": {"videoroom": "event", "error_code": 433, "error": "Unauthorized (wrong pin)"},
+                    "data": {
+                        "videoroom": "event",
+                        "error_code": 433,
+                        "error": "Unauthorized (wrong pin)",
+                    },
                 },
             },
         ]
@@ -164,7 +171,7 @@ def test_plugin_errors() -> None:
 
 
 def test_unsolicited_garbage_is_dropped_not_fatal() -> None:
-    """Garbage between valid replies is logged and counted; the request it is not part of survives."""
+    """Garbage before a reply fails the pending request with a clear error, not a crash."""
 
     def mode(r: dict[str, Any]) -> Any:
         tx = r["transaction"]

@@ -37,7 +37,9 @@ async def fps_over(session: object, seconds: float) -> float:
     return (frames_from(session) - start_frames) / (time.monotonic() - start)
 
 
-def test_loss_and_blackhole_recovery(tmp_path: Path, janus: JanusServer, clean_net: MediaNet) -> None:
+def test_loss_and_blackhole_recovery(
+    tmp_path: Path, janus: JanusServer, clean_net: MediaNet
+) -> None:
     async def scenario() -> None:
         states: list[tuple[float, str, str]] = []
         h_visit, host = new_session(
@@ -45,12 +47,26 @@ def test_loss_and_blackhole_recovery(tmp_path: Path, janus: JanusServer, clean_n
         )
         t0 = time.monotonic()
         h_visit.state_changed.connect(
-            lambda state, reason: states.append((round(time.monotonic() - t0, 1), str(state), reason))
+            lambda state, reason: states.append(
+                (round(time.monotonic() - t0, 1), str(state), reason)
+            )
         )
         await host.start()
         cart = start_cli(
-            ["--room", str(host.cfg.room), "--pin", host.cfg.pin, "--seconds", "50",
-             "--interface", clean_net.peer_ip, "--size", "640x480", "--display", "Cart"],
+            [
+                "--room",
+                str(host.cfg.room),
+                "--pin",
+                host.cfg.pin,
+                "--seconds",
+                "50",
+                "--interface",
+                clean_net.peer_ip,
+                "--size",
+                "640x480",
+                "--display",
+                "Cart",
+            ],
             tmp_path / "cart",
             janus,
             netns=clean_net,
@@ -98,7 +114,12 @@ def test_loss_and_blackhole_recovery(tmp_path: Path, janus: JanusServer, clean_n
                 None, finish_cli, cart, 120.0
             )
             await host.close()
-        print("cart", code, report and {k: report[k] for k in ("reconnects", "recovery_s", "states")}, err[-500:])
+        print(
+            "cart",
+            code,
+            report and {k: report[k] for k in ("reconnects", "recovery_s", "states")},
+            err[-500:],
+        )
         assert code == 0, err
         assert report["reconnects"] >= 1 and report["state"] == "in_call"
         assert report["states"][-1][1] == "in_call"

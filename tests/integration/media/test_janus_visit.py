@@ -32,23 +32,47 @@ def _room_from(stderr_line: str) -> tuple[str, str]:
     return words[1], words[3]
 
 
-def test_headless_console_to_console(tmp_path: Path, janus: JanusServer, clean_net: MediaNet) -> None:
+def test_headless_console_to_console(
+    tmp_path: Path, janus: JanusServer, clean_net: MediaNet
+) -> None:
     """Host (root namespace) creates the room; a guest in the peer namespace joins via the lobby."""
     host = start_cli(
-        ["--create", "--admit-all", "--seconds", "14", "--interface", clean_net.host_ip,
-         "--size", "640x480", "--display", "Host"],
+        [
+            "--create",
+            "--admit-all",
+            "--seconds",
+            "14",
+            "--interface",
+            clean_net.host_ip,
+            "--size",
+            "640x480",
+            "--display",
+            "Host",
+        ],
         tmp_path / "host",
         janus,
     )
     assert host.stderr is not None
     line = host.stderr.readline()
     if not line.startswith("room"):
-        code, report, err = finish_cli(host)
+        _code, report, err = finish_cli(host)
         pytest.fail(f"host did not create a room: {line}{err} {report}")
     room, pin = _room_from(line)
     guest = start_cli(
-        ["--room", room, "--pin", pin, "--seconds", "8", "--interface", clean_net.peer_ip,
-         "--size", "640x480", "--display", "Cart"],
+        [
+            "--room",
+            room,
+            "--pin",
+            pin,
+            "--seconds",
+            "8",
+            "--interface",
+            clean_net.peer_ip,
+            "--size",
+            "640x480",
+            "--display",
+            "Cart",
+        ],
         tmp_path / "guest",
         janus,
         netns=clean_net,
@@ -106,8 +130,12 @@ def test_waiting_room_multiparty_and_kick(janus: JanusServer, clean_net: MediaNe
             await specialist_start
             for session in (host, patient, specialist):
                 await wait_until(
-                    lambda s=session: len(s.remotes) == 2
-                    and all(r.probe is not None and r.probe.frames > 20 for r in s.remotes.values()),
+                    lambda s=session: (
+                        len(s.remotes) == 2
+                        and all(
+                            r.probe is not None and r.probe.frames > 20 for r in s.remotes.values()
+                        )
+                    ),
                     15,
                     "video from both others",
                 )

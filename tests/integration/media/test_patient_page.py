@@ -39,7 +39,9 @@ def test_browser_patient_waiting_room_and_call(
         state: dict[str, Any] = driver.execute_script("return window.ccVisit || {}")
         return state
 
-    async def wait_page(condition: Callable[[dict[str, Any]], bool], timeout_s: float, what: str) -> dict[str, Any]:
+    async def wait_page(
+        condition: Callable[[dict[str, Any]], bool], timeout_s: float, what: str
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while True:
             state = await in_thread(page_state)
@@ -52,8 +54,13 @@ def test_browser_patient_waiting_room_and_call(
 
     async def scenario() -> None:
         h_visit, host = new_session(
-            session_config(janus, clean_net, create=True, display="Dr Host",
-                           page_url=f"{patient_page.origin}/patient/")
+            session_config(
+                janus,
+                clean_net,
+                create=True,
+                display="Dr Host",
+                page_url=f"{patient_page.origin}/patient/",
+            )
         )
         await host.start()
         try:
@@ -86,11 +93,17 @@ def test_browser_patient_waiting_room_and_call(
             browser_s = time.monotonic() - admitted
             (remote,) = host.remotes.values()
             assert remote.probe is not None
-            sizes: list[tuple[float, int, int]] = []
-            for _ in range(40):
-                sizes.append((round(time.monotonic() - admitted, 1), remote.probe.width, remote.probe.height))
-                await asyncio.sleep(0.25)
-            print("sizes", sizes)
+            # the page's ramp hints + contentHint "detail": 720p from the start (issue 3: < 5 s)
+            await wait_until(
+                lambda: (
+                    (remote.probe.width, remote.probe.height) == (1280, 720)
+                    if remote.probe
+                    else False
+                ),
+                max(0.1, 5.0 - (time.monotonic() - admitted)),
+                "1280x720 from the browser",
+            )
+            hd_s = time.monotonic() - admitted
             await wait_until(lambda: remote.audio_frames > 50, 10, "browser audio at the console")
             (seen,) = state["remotes"].values()
             assert (seen["width"], seen["height"]) == (640, 480) and seen["audio"] >= 1
@@ -98,7 +111,8 @@ def test_browser_patient_waiting_room_and_call(
             stats = await host.refresh_stats()
             inbound = stats.inbound_video()
             print(
-                f"browser patient: console decodes browser video {console_s:.2f} s after admit, "
+                f"browser patient: 1280x720 at the console {hd_s:.2f} s after admit; console "
+                f"decodes browser video {console_s:.2f} s after admit, "
                 f"browser decodes console barcodes {browser_s:.2f} s after admit; inbound "
                 f"{[(t.width_px, t.height_px, t.frames_per_s, t.bitrate_kbps) for t in inbound]}"
             )

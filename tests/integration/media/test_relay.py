@@ -21,15 +21,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_forced_relay(transport: str, janus: JanusServer, turn: TurnServer, clean_net: MediaNet) -> None:
+def test_forced_relay(
+    transport: str, janus: JanusServer, turn: TurnServer, clean_net: MediaNet
+) -> None:
     (url,) = [u for u in turn.urls() if u.endswith(transport)]
     servers = parse_turn([f"{url}&username={TURN_USER}&credential={TURN_PASSWORD}"])
     assert servers[0].username == TURN_USER and servers[0].url == url
 
     async def scenario() -> None:
-        h_visit, host = new_session(
-            session_config(janus, clean_net, create=True, auto_admit=True)
-        )
+        _h_visit, host = new_session(session_config(janus, clean_net, create=True, auto_admit=True))
         await host.start()
         g_visit, guest = new_session(
             session_config(
@@ -46,8 +46,16 @@ def test_forced_relay(transport: str, janus: JanusServer, turn: TurnServer, clea
             took = await wait_until(lambda: frames_from(guest) > 30, 20, "video over the relay")
             await wait_until(lambda: frames_from(host) > 30, 20, "video back over the relay")
             stats = await guest.refresh_stats()
-            print(transport, "relay: video after", round(took, 2), "s", stats.candidate_type,
-                  stats.relay_protocol, "rtt", stats.rtt_ms)
+            print(
+                transport,
+                "relay: video after",
+                round(took, 2),
+                "s",
+                stats.candidate_type,
+                stats.relay_protocol,
+                "rtt",
+                stats.rtt_ms,
+            )
             assert stats.candidate_type == "relay"
             assert stats.relay_protocol == transport
             assert g_visit.state is VisitState.IN_CALL
