@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.update",
     "app.commands.visit",
     "app.commands.plugins",
+    "app.commands.steth",
 )
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1

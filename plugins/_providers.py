@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Blocks kept for a reader that falls behind: ~5 s at 48 kHz in 1024-frame blocks.
 MAX_QUEUED_BLOCKS = 240
+_CLOSED = "closed"
 
 
 class StoreEncounterAttach:
@@ -131,6 +132,8 @@ class _SoundDeviceStream:
             raise DeviceUnavailableError(device=device_id, reason=type(exc).__name__) from exc
 
     def _callback(self, data: Any, _frames: int, _time: Any, _status: Any) -> None:
+        if self._ended == _CLOSED:  # blocks still arriving while the stream stops
+            return
         block = data.copy()
         with self._lock:
             if len(self._blocks) >= MAX_QUEUED_BLOCKS:
@@ -162,6 +165,8 @@ class _SoundDeviceStream:
     async def read(self) -> AudioBlock:
         while True:
             with self._lock:
+                if self._ended == _CLOSED:
+                    raise DeviceUnavailableError(device=self._device_id, reason="closed")
                 if self._blocks:
                     return self._blocks.popleft()
                 if self._ended is not None:
@@ -170,9 +175,9 @@ class _SoundDeviceStream:
             await self._ready.wait()
 
     async def close(self) -> None:
-        if self._ended == "closed":
+        if self._ended == _CLOSED:
             return
-        self._ended = "closed"
+        self._ended = _CLOSED
         with self._lock:
             self._blocks.clear()
         stream = self._stream
@@ -182,7 +187,9 @@ class _SoundDeviceStream:
 
 def _stop(stream: Any) -> None:
     try:
-        stream.stop()
+        # abort, not stop: stop waits for the device's pending buffer, which a silent
+        # or stalled source (a pipe, an unplugged USB card) may never deliver.
+        stream.abort()
         stream.close()
     except Exception:  # already gone with the device
         log.debug("audio input close failed", exc_info=True)

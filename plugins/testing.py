@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 _counter = itertools.count(1)
+AUTO = "<auto>"
+_DEFINES_DEACTIVATE = re.compile(r"^(async\s+)?def deactivate\(", re.MULTILINE)
 
 DEFAULT_CODE = """\
 def activate(ctx):
@@ -95,10 +98,11 @@ def make_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mak
     """A factory writing a plugin package below tmp_path and putting it on sys.path.
 
     ``make_plugin(plugin_id="test.plugin", *, code=DEFAULT_CODE, capabilities=(),
-    api=("1",), activate="activate", deactivate="deactivate", panels=(),
+    api=("1",), activate="activate", deactivate=AUTO, panels=(),
     manifest=None, version="1.0.0")``: ``code`` becomes ``<package>/plugin.py`` and
     ``activate``/``deactivate``/``panels`` name attributes in it (``None`` leaves the
-    contribution out); ``panels`` are ``(id_suffix, title, where, attr)`` tuples.
+    contribution out; by default ``deactivate`` is contributed when ``code`` defines
+    it); ``panels`` are ``(id_suffix, title, where, attr)`` tuples.
     ``manifest`` (text) replaces the generated plugin.toml entirely. The package's
     modules are dropped from ``sys.modules`` after the test.
     """
@@ -114,12 +118,14 @@ def make_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mak
         capabilities: Iterable[str] = (),
         api: Iterable[str] = ("1",),
         activate: str | None = "activate",
-        deactivate: str | None = "deactivate",
+        deactivate: str | None = AUTO,
         panels: Iterable[tuple[str, str, str, str]] = (),
         manifest: str | None = None,
         version: str = "1.0.0",
         name: str = "",
     ) -> TemporaryPlugin:
+        if deactivate == AUTO:  # contribute deactivate only when the code defines it
+            deactivate = "deactivate" if _DEFINES_DEACTIVATE.search(textwrap.dedent(code)) else None
         package = f"cc_test_plugin_{next(_counter)}"
         packages.append(package)
         directory = root / package

@@ -40,13 +40,15 @@ CC_DEBS_KEYRING=(dbus dbus-daemon dbus-bin gnome-keyring libsecret-tools)
 # A virtual screen, only where there is no real one (and always for tests).
 CC_DEBS_XVFB=(xvfb)
 # Audio devices for the console (sounddevice loads PortAudio at run time).
-CC_DEBS_MEDIA=(libportaudio2)
+# libasound2-plugins: ALSA's pulse plugin, how PortAudio (ALSA host API) reaches
+# PulseAudio/PipeWire-pulse inputs such as a USB stethoscope (device "pulse").
+CC_DEBS_MEDIA=(libportaudio2 libasound2-plugins)
 # The real peers the tests run against (DESIGN.md §5): Janus and its janus.js,
 # coturn, headless Chromium, a PulseAudio virtual microphone, network
 # namespaces with loss (nftables), and a static web server for the patient page.
 CC_DEBS_TEST_SERVERS=(
   janus libjs-janus-gateway coturn chromium chromium-driver pulseaudio
-  pulseaudio-utils iproute2 nftables nginx-light
+  pulseaudio-utils libasound2-plugins iproute2 nftables nginx-light
 )
 # Building, signing and verifying installers (installers/).
 CC_DEBS_BUILD=(gnupg dpkg-dev fakeroot zstd binutils)

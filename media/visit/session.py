@@ -316,7 +316,9 @@ class VisitSession:
         if self.cfg.render_frames:
             from media.devices.camera import frame_to_rgb
 
-            self.visit._set_frame("local", frame_to_rgb(frame))
+            # keyed by our participant id once joined (Visit drops frames of unlisted ids)
+            key = str(self.joined.participant_id) if self.joined else "local"
+            self.visit._set_frame(key, frame_to_rgb(frame))
 
     async def _connect(self) -> None:
         self.client = await JanusClient.connect(self.cfg.server_url)

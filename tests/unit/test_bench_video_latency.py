@@ -50,7 +50,7 @@ def test_separate_sender_mode_reports_both_processes() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads(done.stdout)
-    assert set(data["metrics"]) == {"480p_vp8"}
+    assert set(data["metrics"]) == {"480p_vp8", "buffer_us_per_packet"}
     for side in ("metrics", "reference"):
         figures = data[side]["480p_vp8"]
         assert figures["frames"] > 0 and figures["p95_ms"] is not None

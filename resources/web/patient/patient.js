@@ -142,8 +142,7 @@
     state.phase = "joining";
     setStatus("Joining the visit…");
     publisher = await attach(onPublisherMessage, {
-      webrtcState: (up) => { if (!up && state.phase === "in_call") setStatus("Reconnecting…"); },
-      iceState: (s) => { state.ice = s; },
+      iceState: (s) => { state.ice = s; watchIce("publisher", s, restartPublisher); },
     });
     await send(publisher, { request: "join", ptype: "publisher", room, pin, token, display: name });
   }
@@ -249,6 +248,8 @@
         });
       }
     }, {
+      iceState: (s) => watchIce(feed, s, () =>
+        send(handle, { request: "configure", restart: true }).catch(() => {})),
       onremotetrack: (track, mid, on) => {
         if (on) { stream.addTrack(track); entry.tracks += 1; if (track.kind === "audio") entry.audio += 1; }
         else stream.removeTrack(track);
@@ -267,6 +268,41 @@
     sub.video.remove(); sub.audioEl.remove();
     delete subscribers[feed];
     delete state.remotes[feed];
+  }
+
+  // --- reconnection: ICE restart through Janus when a path goes away -----------------
+
+  const iceTimers = {};
+  state.reconnects = 0;
+  function watchIce(key, ice, restart) {
+    if (ice === "disconnected" || ice === "failed") {
+      if (iceTimers[key]) return;
+      if (state.phase === "in_call") setStatus("Connection lost: reconnecting…");
+      state.reconnecting = true;
+      // Chromium may still recover a "disconnected" path by itself; restart if it has not
+      // within 2 s, then keep trying every 4 s until the link is back.
+      iceTimers[key] = setTimeout(function again() {
+        restart();
+        iceTimers[key] = setTimeout(again, 4000);
+      }, 2000);
+    } else if (ice === "connected" || ice === "completed") {
+      if (!iceTimers[key]) return;
+      clearTimeout(iceTimers[key]);
+      delete iceTimers[key];
+      state.reconnects += 1;
+      if (!Object.keys(iceTimers).length) {
+        state.reconnecting = false;
+        if (state.phase === "in_call") setStatus("You are in the visit.");
+      }
+    }
+  }
+
+  function restartPublisher() {
+    publisher.createOffer({
+      iceRestart: true,
+      success: (jsep) => send(publisher, { request: "configure" }, jsep).catch(() => {}),
+      error: () => {},
+    });
   }
 
   // --- the console's frame barcode (media/framestamp.py), read back for tests ---------

@@ -394,7 +394,13 @@ def media_services(turn: bool = False) -> Iterator[tuple[MediaNet, JanusServer, 
         net.stop()
 
 
-if __name__ == "__main__":
+def _main() -> None:
+    import signal
+
+    def _interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C
+
+    signal.signal(signal.SIGTERM, _interrupt)
     with media_services(turn=True) as (net_, janus_, turn_):
         print(f"netns {net_.netns}: host {net_.host_ip}, peer {net_.peer_ip}")
         print(f"janus {janus_.ws_url} (http {janus_.http_url}), log {janus_.log_path}")
@@ -580,3 +586,7 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+if __name__ == "__main__":
+    _main()

@@ -45,7 +45,7 @@ def test_headless_console_to_console(
             "--interface",
             clean_net.host_ip,
             "--size",
-            "640x480",
+            "1280x720",
             "--display",
             "Host",
         ],
@@ -69,7 +69,7 @@ def test_headless_console_to_console(
             "--interface",
             clean_net.peer_ip,
             "--size",
-            "640x480",
+            "1280x720",
             "--display",
             "Cart",
         ],
@@ -84,11 +84,15 @@ def test_headless_console_to_console(
     for name, report in (("guest", g_report), ("host", h_report)):
         (remote,) = report["remotes"]
         print(name, remote, "connect_s", report["connect_s"], "rtt", report["rtt_ms"])
-        assert remote["width"] == 640 and remote["height"] == 480
+        # 720p: the barcode's 16 px blocks survive VP8 (at 640x480 its 8 px blocks often
+        # do not, and an unreadable code would hide loss)
+        assert remote["width"] == 1280 and remote["height"] == 720
         assert remote["video_frames"] >= 150, remote  # ~8 s at 30 fps, after joining
         assert remote["audio_frames"] >= 200, remote  # 20 ms opus frames
         assert remote["stamped_frames"] >= 120, remote
-        assert remote["latency_p95_ms"] < 150, remote
+        assert remote["latency_p95_ms"] < 250, remote  # a loaded 2-core CI box; bench has budgets
+        assert remote["unreadable_frames"] <= remote["video_frames"] // 10, remote
+        assert remote["frames_lost"] <= remote["video_frames"] // 20, remote
         assert report["candidate_type"] == "host"
     assert g_report["connect_s"] < 5.0
 

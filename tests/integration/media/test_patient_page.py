@@ -116,6 +116,34 @@ def test_browser_patient_waiting_room_and_call(
                 f"browser decodes console barcodes {browser_s:.2f} s after admit; inbound "
                 f"{[(t.width_px, t.height_px, t.frames_per_s, t.bitrate_kbps) for t in inbound]}"
             )
+            # A 10 s link drop on the browser's side: both directions resume by themselves
+            # (the page restarts ICE through Janus; the console re-subscribes).
+            stamps_before = seen["stamps"]
+            clean_net.blackhole()
+            await asyncio.sleep(10)  # the outage itself
+            clean_net.clear_impairments()
+            restored = time.monotonic()
+            frames_before = frames_from(host)
+            await wait_until(
+                lambda: frames_from(host) > frames_before + 40, 30, "browser video back"
+            )
+            back_console_s = time.monotonic() - restored
+
+            def resumed(s: dict[str, Any]) -> bool:
+                remotes = list(s.get("remotes", {}).values())
+                return bool(remotes) and remotes[0].get("stamps", 0) > stamps_before + 40
+
+            state = await wait_page(resumed, 30, "console video back in the browser")
+            back_browser_s = time.monotonic() - restored
+            print(
+                f"after a 10 s blackhole: browser video back at the console "
+                f"{back_console_s:.1f} s, console video back in the browser "
+                f"{back_browser_s:.1f} s after the link; "
+                f"page ICE restarts {state.get('reconnects')}"
+            )
+            await wait_page(lambda s: not s.get("reconnecting"), 10, "reconnected banner gone")
+            await wait_until(lambda: h_visit.state is VisitState.IN_CALL, 10, "console in call")
+
             # The host ends the visit: the page says so.
             await host.hang_up()
             await wait_page(lambda s: s.get("phase") == "ended", 10, "ended")
