@@ -45,6 +45,7 @@ from urllib.parse import parse_qs
 
 from app.errors import (
     DeviceError,
+    DeviceUnavailableError,
     VisitAuthError,
     VisitConnectError,
     VisitEndedError,
@@ -63,6 +64,7 @@ from app.visit import (
     WaitingPatient,
     classify_quality,
 )
+from media.devices.audio import SpeakerSink
 from media.janus.client import JanusClient, JanusEvent
 from media.janus.videoroom import (
     DEFAULT_BITRATE_BPS,
@@ -81,6 +83,7 @@ if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
 
     from media.visit.loopback import FrameProbe
+    from media.visit.tracks import SessionTracks
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +168,7 @@ class SessionConfig:
     browser_server_url: str = ""  # the server URL as browsers reach it (default: server_url)
     auto_admit: bool = False  # headless host: admit everyone who waits
     render_frames: bool = True  # convert remote frames to RGB for the window
+    speaker: str = ""  # play remote voices on this output ("default", "sd:N"); "" = headless
     receive_path: str = "ours"
 
 
@@ -240,12 +244,16 @@ class VisitSession:
         self.token = config.token
         self.publisher_pc: RTCPeerConnection | None = None
         self.remotes: dict[int, _Remote] = {}
+        # One output stream per remote voice: PortAudio/PulseAudio mix them, and a
+        # shared buffer would interleave two people's frames.
+        self._speakers: dict[int, SpeakerSink] = {}
         self.waiting: dict[int, tuple[str, WaitingPatient]] = {}  # lobby id -> (token, entry)
         self.connect_s: float | None = None  # start() until the first remote frame
         self._started_at = 0.0
         self._camera: Any = None
         self._microphone: Any = None
         self._video_gate: Any = None
+        self.adapter: Any = None  # media.rtc.adapt.SenderAdapter: low-bandwidth mode
         self._audio_gate: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._admitted = asyncio.Event()
@@ -262,6 +270,7 @@ class VisitSession:
         visit.state_changed.connect(self._record_state)
         self._hosts = host_addresses(config.interfaces)
         visit.controls = self
+        self.tracks: SessionTracks | None = None  # visit.tracks (media/visit/tracks.py)
 
     # -- lifecycle --
 
@@ -309,6 +318,13 @@ class VisitSession:
             raise VisitError(reason=f"camera or microphone unavailable: {exc}") from exc
         self._video_gate = video_gate(self._camera, self._on_local_frame)
         self._video_gate.open = True
+        from media.rtc.adapt import SenderAdapter, normal_profile
+
+        # every publisher feed reads the adapter's scaled track (low-bandwidth mode)
+        self.adapter = SenderAdapter(
+            self._video_gate,
+            normal_profile(self.cfg.width, self.cfg.height, self.cfg.fps, self.cfg.bitrate_bps),
+        )
         self._audio_gate = audio_gate(self._microphone)
         self._audio_gate.open = True
 
@@ -398,7 +414,8 @@ class VisitSession:
         pc = RTCPeerConnection(self.pc_config)
         # aiortc stops a sender's track when the sender ends, so every PeerConnection
         # gets its own thin feed over the long-lived gates (which own the devices)
-        pc.addTransceiver(_feed(self._video_gate), direction="sendonly")
+        video = self.adapter.track if self.adapter is not None else self._video_gate
+        pc.addTransceiver(_feed(video), direction="sendonly")
         pc.addTransceiver(_feed(self._audio_gate), direction="sendonly")
         try:
             offer = await pc.createOffer()
@@ -432,7 +449,12 @@ class VisitSession:
 
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "video":
-                    apply_bitrate_cap(transceiver.sender, self.cfg.bitrate_bps)
+                    apply_bitrate_cap(
+                        transceiver.sender,
+                        self.adapter.profile.max_bitrate_bps
+                        if self.adapter is not None
+                        else self.cfg.bitrate_bps,
+                    )
 
     async def _publish(self) -> None:
         self.publisher_pc = await self._negotiate_publisher()
@@ -475,6 +497,8 @@ class VisitSession:
                 pc = RTCPeerConnection(self.pc_config)
                 try:
                     self._install_receive_path(pc)
+                    if self.tracks is not None:  # labelled tracks first (they claim theirs)
+                        pc.on("track", functools.partial(self._claim_track, remote, handle, pc))
                     pc.on("track", lambda track, r=remote: self._on_remote_track(r, track))
                     offer = await handle.join_subscriber(
                         self.cfg.room,
@@ -516,9 +540,19 @@ class VisitSession:
         except Exception as exc:  # an untested aiortc: fall back to the stock receive path
             log.warning("visit: low-latency receive path unavailable: %s", exc)
 
+    def _claim_track(
+        self, remote: _Remote, handle: VideoRoomHandle, pc: RTCPeerConnection, track: Any
+    ) -> None:
+        if self.tracks is not None and self.tracks.claim_remote_track(
+            remote.feed_id, handle, pc, track
+        ):
+            track.cc_labelled = True
+
     def _on_remote_track(self, remote: _Remote, track: MediaStreamTrack) -> None:
         from media.visit.loopback import FrameProbe
 
+        if getattr(track, "cc_labelled", False):
+            return  # a labelled extra track: media/visit/tracks.py reads it
         if track.kind == "video":
             if remote.probe is not None:
                 old = remote.probe
@@ -549,8 +583,33 @@ class VisitSession:
 
         with contextlib.suppress(MediaStreamError):
             while True:
-                await track.recv()
+                frame = await track.recv()
                 remote.audio_frames += 1
+                sink = await self._speaker_for(remote.feed_id)
+                if sink is not None:
+                    sink.play(frame)
+
+    async def _speaker_for(self, feed_id: int) -> SpeakerSink | None:
+        if not self.cfg.speaker:
+            return None
+        sink = self._speakers.get(feed_id)
+        if sink is None:
+            sink = SpeakerSink(None, self.cfg.speaker)
+            self._speakers[feed_id] = sink
+            try:
+                await sink.start()
+            except DeviceUnavailableError as exc:
+                # No speaker must not end the call: say so once, keep receiving.
+                self.cfg.speaker = ""
+                self._speakers.pop(feed_id, None)
+                self.visit.notice.emit(exc.user_message())
+                return None
+        return sink
+
+    async def _stop_speaker(self, feed_id: int) -> None:
+        sink = self._speakers.pop(feed_id, None)
+        if sink is not None:
+            await sink.stop()
 
     def _enter_call(self) -> None:
         if self._reconnect_started is not None:
@@ -572,6 +631,8 @@ class VisitSession:
         remote.pc = remote.handle = None
         if remote.audio_task is not None:
             remote.audio_task.cancel()
+        if forget:
+            await self._stop_speaker(feed_id)
         if forget and remote.probe is not None:
             await remote.probe.stop()
         if pc is not None:
@@ -594,6 +655,8 @@ class VisitSession:
         what = describe(event.plugin_data)
         for pub in what["publishers"]:
             self._add_remote(pub)
+        if self.tracks is not None:
+            self.tracks.on_room_event(event.plugin_data)
         for key in ("unpublished", "leaving", "kicked"):
             value = what[key]
             if isinstance(value, int):
@@ -908,6 +971,14 @@ class VisitSession:
             tracks=tuple(tracks),
             quality=classify_quality(rtt, worst_loss, min_fps),
         )
+        if self.adapter is not None:  # low-bandwidth mode: step down/up, show the chip
+            senders = [
+                t.sender
+                for t in (self.publisher_pc.getTransceivers() if self.publisher_pc else [])
+                if t.kind == "video"
+            ]
+            self.adapter.tick(stats, senders)
+            stats = self.adapter.annotate(stats)
         self.visit._set_stats(stats)
         return stats
 
@@ -948,6 +1019,11 @@ class VisitSession:
             "candidate_type": stats.candidate_type,
             "relay_protocol": stats.relay_protocol,
             "quality": str(stats.quality),
+            "low_bandwidth": stats.low_bandwidth,
+            "sender_profiles": [  # low-bandwidth mode switches, oldest first
+                {"profile": c.name, "width": c.width, "height": c.height, "fps": c.fps}
+                for c in (self.adapter.changes if self.adapter is not None else [])
+            ],
             "tracks": [
                 {
                     "kind": t.kind,
@@ -1016,7 +1092,11 @@ class VisitSession:
         self.cfg.microphone = device_id
 
     async def set_speaker(self, device_id: str) -> None:
-        self.visit.notice.emit("speaker selection applies to the next call")
+        # DeviceUnavailableError propagates to the window's presenter; the old
+        # output is gone by then, so the next remote frame reopens the new one.
+        self.cfg.speaker = device_id
+        for feed_id in list(self._speakers):
+            await self._speakers[feed_id].set_device(device_id)
 
     async def admit(self, waiting_id: str) -> None:
         if not self.is_host or self.lobby is None:
