@@ -19,9 +19,17 @@ from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import KeySource
 from app.services import NotesService
-from app.settings import EffectiveSettings, PluginSettings, RecordStoreSettings, load_settings
+from app.settings import (
+    EffectiveSettings,
+    MediaServerSettings,
+    PluginSettings,
+    RecordStoreSettings,
+    load_settings,
+)
 
 if TYPE_CHECKING:
+    from media.visit.session import VisitSession
+    from plugins.host import PluginHost
     from storage.store import EncryptedStore
     from ui.main_window import QtMainWindow
     from ui.startup import LockableStore
@@ -132,6 +140,7 @@ async def _main(
             key_source,
             record_store,
             plugin_settings=settings.settings.plugins if settings is not None else None,
+            media_server=settings.settings.media_server if settings is not None else None,
         )
     finally:
         holder.pop("window", None)
@@ -148,6 +157,7 @@ async def _run_window(
     record_store: RecordStoreSettings | None = None,
     *,
     plugin_settings: PluginSettings | None = None,
+    media_server: MediaServerSettings | None = None,
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -192,8 +202,10 @@ async def _run_window(
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
             _start_sync(window, store, events, record_store, services)
+        plugin_host = None
         if plugin_settings is not None:
-            await _start_plugins(window, store, profile, plugin_settings, services)
+            plugin_host = await _start_plugins(window, store, profile, plugin_settings, services)
+        _offer_visits(window, media_server, demo, plugin_host)
         await closed.wait()
     return EXIT_OK
 
@@ -204,7 +216,7 @@ async def _start_plugins(
     profile: Path,
     settings: PluginSettings,
     services: contextlib.AsyncExitStack,
-) -> None:
+) -> PluginHost:
     """Discover and activate plugins; deactivated first at quit (before the window and
     the store go). Plugins get capability providers, never the store or the window."""
     from plugins._providers import SoundDeviceAudioInput, StoreEncounterAttach
@@ -224,6 +236,107 @@ async def _start_plugins(
     window.set_plugin_host(host)
     services.push_async_callback(host.deactivate_all)
     await host.activate_all()  # a broken plugin is reported and skipped, never raised
+    return host
+
+
+#: Visits starting in the background (the window shows their state); kept so the task
+#: is not garbage-collected mid-start.
+_VISIT_TASKS: set[asyncio.Task[None]] = set()
+
+
+def _offer_visits(
+    window: QtMainWindow,
+    media: MediaServerSettings | None,
+    demo: bool,
+    plugin_host: PluginHost | None,
+) -> None:
+    """Visit > Start video visit through Janus when ``[media_server] url`` is set, else the
+    demo visit with ``--demo``, else nothing. While a Janus visit runs, the plugin host's
+    ``visit.tracks`` is that visit's :class:`media.visit.tracks.SessionTracks`."""
+    from app.visit import Visit, VisitState
+
+    if media is not None and media.url:
+
+        def start_janus_visit(encounter_id: str) -> Visit:
+            from media.visit.session import SessionConfig, VisitSession, parse_turn
+            from media.visit.tracks import SessionTracks
+
+            visit = Visit(encounter_id=encounter_id)
+            config = SessionConfig(
+                server_url=media.url,
+                create=True,
+                admin_key=_janus_admin_key(),
+                bitrate_bps=media.room_bitrate_bps,
+                interfaces=list(media.interfaces),
+                turn=parse_turn(list(media.turn), _turn_secret(media.turn)),
+                force_relay=media.force_relay,
+                page_url=media.patient_page_url,
+                browser_server_url=media.browser_url,
+                camera="0",  # the first camera; switchable in the visit window
+                microphone="default",
+                speaker="default",
+                camera_fallback=True,
+            )
+            session = VisitSession(visit, config)
+            tracks = SessionTracks(session)
+            if plugin_host is not None:
+                plugin_host.set_provider("visit.tracks", tracks)
+
+                def on_state(state: VisitState, _reason: str) -> None:
+                    if state is VisitState.ENDED:
+                        plugin_host.set_provider("visit.tracks", None)
+
+                visit.state_changed.connect(on_state)
+            task = asyncio.ensure_future(_start_session(session))
+            _VISIT_TASKS.add(task)
+            task.add_done_callback(_VISIT_TASKS.discard)
+            return visit
+
+        window.set_visit_factory(start_janus_visit, demo=False)
+    elif demo:
+
+        async def start_demo_visit(encounter_id: str) -> Visit:
+            from media.visit.loopback import LoopbackVisit
+
+            visit = Visit(encounter_id=encounter_id)
+            loopback = LoopbackVisit(visit)
+            await loopback.start()
+            return visit
+
+        window.set_visit_factory(start_demo_visit, demo=True)
+    else:
+        window.set_visit_factory(None)
+
+
+async def _start_session(session: VisitSession) -> None:
+    try:
+        await session.start()
+    except ConsoleError as exc:  # the visit is ENDED with the reason; the window shows it
+        log.warning("Visit could not start: %s", exc.message_key)
+    except Exception:
+        log.exception("Visit could not start")
+
+
+def _janus_admin_key() -> str:
+    from app.commands.visit import ADMIN_KEY_ENV
+
+    key = os.environ.get(ADMIN_KEY_ENV, "")
+    if not key:
+        with contextlib.suppress(ConsoleError):
+            from storage.secrets import get_secret
+
+            key = get_secret("janus_admin_key") or ""
+    return key
+
+
+def _turn_secret(urls: list[str]) -> str | None:
+    if not any("username=" not in url for url in urls):
+        return None
+    with contextlib.suppress(ConsoleError):
+        from storage.secrets import get_secret
+
+        return get_secret("turn")
+    return None
 
 
 def _start_sync(

@@ -7,9 +7,13 @@ a grid of black/white blocks in the top-left corner:
 - 96 bits: a 32-bit frame counter, a 48-bit send timestamp in microseconds
   (:func:`now_us`, ``time.monotonic_ns() // 1000`` modulo 2**48, so only
   comparable within one host), and a CRC-16/CCITT over those 80 bits;
-- 16 columns x 6 rows, each block ``width / 80`` pixels wide (16 px at 1280x720,
-  8 px at 640x480), so the code scales with the picture and survives a
-  sender-side downscale (bandwidth.py) as long as blocks stay >= ~4 px;
+- 16 columns x 6 rows, each block ``width / 40`` pixels wide but never under
+  16 px (16 px at 640x480 and 640x360, 32 px at 1280x720): 8 px blocks did not
+  survive VP8 through Janus at 640x480 (about a quarter of the frames were
+  unreadable), 16 px blocks do. Scaling with the width means a 720p frame
+  downscaled to 640x360 by the low-bandwidth mode (bandwidth.py) still carries
+  16 px blocks where the reader looks for them; :func:`read` also tries
+  ``width / 40`` when that is smaller, for frames downscaled further;
 - read back from luma by averaging each block's inner half and thresholding at
   mid-grey, which survives VP8/H264 quantisation at modest bitrates; a wrong
   CRC (or no code at all) gives ``None``.
@@ -34,8 +38,9 @@ BITS = COLUMNS * ROWS  # 96
 COUNTER_BITS = 32
 TIMESTAMP_BITS = 48
 CRC_BITS = 16
-BLOCKS_PER_WIDTH = 80  # block size = width / 80
-MIN_BLOCK_PX = 4
+BLOCKS_PER_WIDTH = 40  # block size = width / 40 ...
+MIN_BLOCK_PX = 16  # ... but at least this: smaller blocks do not survive VP8 at 640x480
+MIN_READ_BLOCK_PX = 4  # the smallest block read() still tries (a frame downscaled by 4)
 TIMESTAMP_MASK = (1 << TIMESTAMP_BITS) - 1
 COUNTER_MASK = (1 << COUNTER_BITS) - 1
 _WHITE = 235  # video-range white/black: nothing to clip in a YUV round trip
@@ -114,8 +119,18 @@ def read(image: npt.NDArray[np.uint8]) -> FrameStamp | None:
     """The stamp in ``image`` (RGB/BGR or luma), or None when absent or corrupt."""
     if image.ndim not in (2, 3):
         return None
+    width = image.shape[1]
+    scaled = width // BLOCKS_PER_WIDTH  # what a larger frame's code became after a downscale
+    for block in dict.fromkeys((block_px(width), scaled)):
+        if block >= MIN_READ_BLOCK_PX:
+            found = _read_block(image, block)
+            if found is not None:
+                return found
+    return None
+
+
+def _read_block(image: npt.NDArray[np.uint8], block: int) -> FrameStamp | None:
     height, width = image.shape[:2]
-    block = block_px(width)
     if COLUMNS * block > width or ROWS * block > height:
         return None
     region = image[: ROWS * block, : COLUMNS * block]

@@ -124,6 +124,7 @@ class VideoRoomHandle:
     def __init__(self, client: JanusClient, handle_id: int) -> None:
         self.client = client
         self.handle_id = handle_id
+        self.streams: list[JSON] = []  # a subscriber's streams as Janus last listed them
 
     @classmethod
     async def attach(cls, client: JanusClient, on_event: EventHandler) -> VideoRoomHandle:
@@ -259,6 +260,9 @@ class VideoRoomHandle:
         data, offer = await self.async_request(body)
         if data.get("videoroom") != "attached" or offer is None or offer["type"] != "offer":
             raise VisitProtocolError(reason="the subscription came without an SDP offer")
+        streams = data.get("streams")
+        if isinstance(streams, list):
+            self.streams = [x for x in streams if isinstance(x, dict)]
         return offer
 
     async def start(self, answer: JSON) -> None:

@@ -88,6 +88,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL_S = 1.0
+ADAPT_SETTLE_S = 5.0  # low-bandwidth mode ignores stats this long after (re)entering the call
 STALL_S = 3.0  # nothing received for this long on a PeerConnection: rebuild it
 CONNECT_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 1.0
@@ -169,6 +170,7 @@ class SessionConfig:
     auto_admit: bool = False  # headless host: admit everyone who waits
     render_frames: bool = True  # convert remote frames to RGB for the window
     speaker: str = ""  # play remote voices on this output ("default", "sd:N"); "" = headless
+    camera_fallback: bool = False  # no such camera: send the synthetic one (and say so)
     receive_path: str = "ours"
 
 
@@ -190,6 +192,17 @@ class _Remote:
 
 
 def _ice_config(cfg: SessionConfig) -> RTCConfiguration:
+    config = _ice_config_unbundled(cfg)
+    # Janus always BUNDLEs. aiortc's default (balanced) puts a 2nd/3rd audio m-line of a
+    # subscriber offer on a transport that is never connected (the labelled tracks of
+    # media/visit/tracks.py), and their packets then land in the voice receiver
+    from aiortc import RTCBundlePolicy
+
+    config.bundlePolicy = RTCBundlePolicy.MAX_BUNDLE
+    return config
+
+
+def _ice_config_unbundled(cfg: SessionConfig) -> RTCConfiguration:
     from aiortc import RTCConfiguration, RTCIceServer
 
     servers = [
@@ -310,9 +323,20 @@ class VisitSession:
 
         video_gate, audio_gate = _gate_classes()
         try:
-            self._camera = camera.open_camera(
-                self.cfg.camera, self.cfg.width, self.cfg.height, self.cfg.fps, fallback=False
-            )
+            try:
+                self._camera = camera.open_camera(
+                    self.cfg.camera, self.cfg.width, self.cfg.height, self.cfg.fps
+                )
+            except DeviceError:
+                if not self.cfg.camera_fallback:
+                    raise
+                self._camera = camera.open_camera(
+                    camera.TESTSRC, self.cfg.width, self.cfg.height, self.cfg.fps
+                )
+                self.visit.notice.emit(
+                    "No camera was found: the others see a test pattern. Choose a camera "
+                    "from the camera menu when one is plugged in."
+                )
             self._microphone = audio.open_microphone(self.cfg.microphone, fallback=True)
         except DeviceError as exc:
             raise VisitError(reason=f"camera or microphone unavailable: {exc}") from exc
@@ -977,7 +1001,11 @@ class VisitSession:
                 for t in (self.publisher_pc.getTransceivers() if self.publisher_pc else [])
                 if t.kind == "video"
             ]
-            self.adapter.tick(stats, senders)
+            # count samples only once the call has been steady for a few seconds
+            changed_at = self.history[-1][0] if self.history else 0.0
+            since = time.monotonic() - self._started_at - changed_at
+            settled = self.visit.state is VisitState.IN_CALL and since >= ADAPT_SETTLE_S
+            self.adapter.tick(stats, senders, settled=settled and not self._any_rebuilding())
             stats = self.adapter.annotate(stats)
         self.visit._set_stats(stats)
         return stats

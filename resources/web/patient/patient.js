@@ -317,7 +317,7 @@
   }
 
   function readStamp(ctx, width) {
-    const block = Math.max(4, Math.floor(width / 80));
+    const block = Math.max(16, Math.floor(width / 40)); // media/framestamp.py block_px()
     const img = ctx.getImageData(0, 0, 16 * block, 6 * block).data;
     const bytes = new Uint8Array(12);
     const inset = Math.floor(block / 4);
