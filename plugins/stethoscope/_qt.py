@@ -204,6 +204,13 @@ class QtStethoscopePanel(QWidget):
             self.device_combo.addItem(label, device_id)
 
     def open_device(self, device: str) -> None:
+        # Keep the chooser showing what is actually heard (a call from code, or a
+        # remote stethoscope arriving, must not leave it naming another input).
+        index = self.device_combo.findData(device)
+        if index >= 0 and index != self.device_combo.currentIndex():
+            blocked = self.device_combo.blockSignals(True)
+            self.device_combo.setCurrentIndex(index)
+            self.device_combo.blockSignals(blocked)
         if device in self._remote_rings:
             self.model.close()
             self.model.use_ring(self._remote_rings[device])

@@ -177,6 +177,9 @@ def test_sends_to_the_visit_and_shows_the_remote_stethoscope(
         or "109 bpm" in panel.hr_label.text()
         or ("111 bpm" in panel.hr_label.text())
     )
+    # the listener's end: the remote cart's stethoscope, with this console's own filter
+    panel.resize(900, 640)
+    aio.wait_until(lambda: panel.grab().save(str(ARTIFACTS / "steth-panel-remote.png"), "PNG"))  # type: ignore[attr-defined]
     # sending: a labelled, unprocessed, music-mode track gets the raw local capture
     panel.open_device("synthetic")
     panel.send_button.setChecked(True)
