@@ -28,6 +28,7 @@ from app.settings import (
 )
 
 if TYPE_CHECKING:
+    from app.visit import Visit
     from media.visit.session import VisitSession
     from plugins.host import PluginHost
     from storage.store import EncryptedStore
@@ -253,13 +254,12 @@ def _offer_visits(
     """Visit > Start video visit through Janus when ``[media_server] url`` is set, else the
     demo visit with ``--demo``, else nothing. While a Janus visit runs, the plugin host's
     ``visit.tracks`` is that visit's :class:`media.visit.tracks.SessionTracks`."""
-    from app.visit import Visit, VisitState
+    from app.visit import JoinRequest, Visit
 
     if media is not None and media.url:
 
         def start_janus_visit(encounter_id: str) -> Visit:
             from media.visit.session import SessionConfig, VisitSession, parse_turn
-            from media.visit.tracks import SessionTracks
 
             visit = Visit(encounter_id=encounter_id)
             config = SessionConfig(
@@ -277,22 +277,33 @@ def _offer_visits(
                 speaker="default",
                 camera_fallback=True,
             )
-            session = VisitSession(visit, config)
-            tracks = SessionTracks(session)
-            if plugin_host is not None:
-                plugin_host.set_provider("visit.tracks", tracks)
+            _run_in_background(visit, VisitSession(visit, config), plugin_host)
+            return visit
 
-                def on_state(state: VisitState, _reason: str) -> None:
-                    if state is VisitState.ENDED:
-                        plugin_host.set_provider("visit.tracks", None)
+        def join_janus_visit(request: JoinRequest) -> Visit:
+            """Visit > Join a visit…: a participant in a room another console opened."""
+            from media.visit.session import SessionConfig, VisitSession, parse_turn
 
-                visit.state_changed.connect(on_state)
-            task = asyncio.ensure_future(_start_session(session))
-            _VISIT_TASKS.add(task)
-            task.add_done_callback(_VISIT_TASKS.discard)
+            visit = Visit()
+            config = SessionConfig(
+                server_url=request.server_url,
+                room=request.room,
+                pin=request.pin,
+                display=request.display,
+                create=False,
+                interfaces=list(media.interfaces),
+                turn=parse_turn(list(media.turn), _turn_secret(media.turn)),
+                force_relay=media.force_relay,
+                camera="0",  # the first camera; switchable in the visit window
+                microphone="default",
+                speaker="default",
+                camera_fallback=True,
+            )
+            _run_in_background(visit, VisitSession(visit, config), plugin_host)
             return visit
 
         window.set_visit_factory(start_janus_visit, demo=False)
+        window.set_join_factory(join_janus_visit)
     elif demo:
 
         async def start_demo_visit(encounter_id: str) -> Visit:
@@ -306,6 +317,26 @@ def _offer_visits(
         window.set_visit_factory(start_demo_visit, demo=True)
     else:
         window.set_visit_factory(None)
+
+
+def _run_in_background(visit: Visit, session: VisitSession, plugin_host: PluginHost | None) -> None:
+    """Start ``session`` as a background task (the window shows its state); while it
+    runs, the plugin host's ``visit.tracks`` is its :class:`SessionTracks`."""
+    from app.visit import VisitState
+    from media.visit.tracks import SessionTracks
+
+    tracks = SessionTracks(session)
+    if plugin_host is not None:
+        plugin_host.set_provider("visit.tracks", tracks)
+
+        def on_state(state: VisitState, _reason: str) -> None:
+            if state is VisitState.ENDED:
+                plugin_host.set_provider("visit.tracks", None)
+
+        visit.state_changed.connect(on_state)
+    task = asyncio.ensure_future(_start_session(session))
+    _VISIT_TASKS.add(task)
+    task.add_done_callback(_VISIT_TASKS.discard)
 
 
 async def _start_session(session: VisitSession) -> None:

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from psygnal import Signal
+
+from app.errors import InputRejectedError
 
 
 class VisitState(StrEnum):
@@ -139,6 +141,115 @@ class Invite:
     def link(self) -> str:
         fragment = urlencode({"server": self.server_url, "room": str(self.room), "pin": self.pin})
         return f"{self.page_url.split('#', 1)[0]}#{fragment}"
+
+
+#: Janus VideoRoom ids are unsigned 64-bit; positive and below 2**63 keeps every client happy.
+MAX_ROOM = 2**63 - 1
+MAX_LINK_CHARS = 4096
+MAX_PIN_CHARS = 256
+MAX_DISPLAY_CHARS = 64
+_SERVER_SCHEMES = frozenset({"ws", "wss", "http", "https"})
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def check_server_url(server_url: str) -> str:
+    """The media server's URL, stripped; ws://, wss://, http:// or https:// with a host."""
+    url = server_url.strip()
+    if not url:
+        raise InputRejectedError(reason="enter the media server's address")
+    try:
+        parts = urlsplit(url)
+        has_host = bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        raise InputRejectedError(reason="the media server's address is not a valid URL") from None
+    if parts.scheme.lower() not in _SERVER_SCHEMES or not has_host or _has_control(url):
+        raise InputRejectedError(
+            reason="the media server's address must start with wss://, ws://, https:// or http://"
+        )
+    return url
+
+
+def check_room(room: str) -> int:
+    """A room number as typed (digits only) -> the int; positive, at most :data:`MAX_ROOM`."""
+    text = room.strip()
+    if not text:
+        raise InputRejectedError(reason="enter the room number")
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        raise InputRejectedError(reason="the room must be a number")
+    number = int(text)
+    if not 1 <= number <= MAX_ROOM:
+        raise InputRejectedError(reason="the room must be a number")
+    return number
+
+
+def check_pin(pin: str) -> str:
+    """The room PIN as given (not stripped inside); never put it in a message or a log."""
+    text = pin.strip()
+    if not text:
+        raise InputRejectedError(reason="enter the room PIN")
+    if len(text) > MAX_PIN_CHARS or _has_control(text):
+        raise InputRejectedError(reason="the room PIN is not valid")
+    return text
+
+
+def check_display(display: str) -> str:
+    """Your name as others in the visit see it."""
+    text = " ".join(display.split())
+    if not text:
+        raise InputRejectedError(reason="enter your name as others see it")
+    if len(text) > MAX_DISPLAY_CHARS:
+        raise InputRejectedError(
+            reason=f"your name as others see it is longer than {MAX_DISPLAY_CHARS} characters"
+        )
+    return text
+
+
+def parse_invite_link(link: str) -> Invite:
+    """An invite link (see :attr:`Invite.link`) -> the :class:`Invite`.
+
+    The server, room and PIN are in the fragment (``#server=...&room=...&pin=...``).
+    Raises :class:`InputRejectedError` with a ``reason`` that never quotes the link
+    or the PIN.
+    """
+    text = link.strip()
+    if not text or len(text) > MAX_LINK_CHARS:
+        raise InputRejectedError(reason="this is not a visit invite link")
+    page_url, sep, fragment = text.partition("#")
+    if not sep or not fragment:
+        raise InputRejectedError(
+            reason="this is not a visit invite link (nothing after the '#' in it)"
+        )
+    try:
+        fields = parse_qs(fragment, keep_blank_values=True, strict_parsing=False)
+    except ValueError:
+        raise InputRejectedError(reason="this is not a visit invite link") from None
+    values = {key: vals[0] for key, vals in fields.items() if vals}
+    missing = [key for key in ("server", "room", "pin") if not values.get(key, "").strip()]
+    if missing:
+        raise InputRejectedError(
+            reason="the invite link has no "
+            + " and no ".join(m.replace("pin", "PIN") for m in missing)
+        )
+    return Invite(
+        page_url=page_url,
+        server_url=check_server_url(values["server"]),
+        room=check_room(values["room"]),
+        pin=check_pin(values["pin"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """What a console needs to join an existing visit as a participant (not the host)."""
+
+    server_url: str
+    room: int
+    pin: str = field(repr=False)  # never in a repr, a log line or a message
+    display: str = "Clinician"
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,8 @@ from ui.worklist import QtWorklist
 
 if TYPE_CHECKING:
     # Imported when the first visit starts: keeps the visit window off the start-up path.
-    from app.visit import Visit
+    from app.visit import JoinRequest, Visit
+    from ui.visit.join_dialog import QtJoinDialog
     from ui.visit.qt_visit_window import QtVisitWindow
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ UNSAVED_ON_CLOSE = (
 
 # ``factory(encounter_id)`` -> the started visit (media session running), or an awaitable of it.
 VisitFactory = Callable[[str], "Visit | Awaitable[Visit]"]
+# ``factory(request)`` -> the joined visit (media session starting), or an awaitable of it.
+JoinFactory = Callable[["JoinRequest"], "Visit | Awaitable[Visit]"]
 
 
 def idle_reason(timeout_ms: int) -> str:
@@ -78,6 +81,8 @@ class QtMainWindow(QMainWindow):
     visit_window: QtVisitWindow | None = None
     _visit_factory: VisitFactory | None = None
     _starting_visit = False
+    _join_factory: JoinFactory | None = None
+    join_dialog: QtJoinDialog | None = None
 
     def __init__(
         self,
@@ -201,8 +206,14 @@ class QtMainWindow(QMainWindow):
             "Try the visit window with a simulated patient on this computer (Ctrl+Shift+V)"
         )
         self.demo_visit_action.triggered.connect(self._on_start_visit_triggered)
-        for act in (self.start_visit_action, self.demo_visit_action):
-            act.setVisible(False)  # until set_visit_factory()
+        self.join_visit_action = QAction("&Join a visit…", self)
+        self.join_visit_action.setObjectName("joinVisitAction")
+        self.join_visit_action.setToolTip(
+            "Join a visit another console started, with its invite link or room and PIN"
+        )
+        self.join_visit_action.triggered.connect(self._on_join_visit_triggered)
+        for act in (self.start_visit_action, self.demo_visit_action, self.join_visit_action):
+            act.setVisible(False)  # until set_visit_factory() / set_join_factory()
             act.setEnabled(False)
             visit_menu.addAction(act)
         self._visit_menu = visit_menu
@@ -397,7 +408,22 @@ class QtMainWindow(QMainWindow):
         self._visit_factory = factory
         self.start_visit_action.setVisible(factory is not None and not demo)
         self.demo_visit_action.setVisible(factory is not None and demo)
-        self._visit_menu.menuAction().setVisible(factory is not None)
+        self._visit_menu.menuAction().setVisible(
+            factory is not None or self._join_factory is not None
+        )
+        self._update_visit_actions()
+
+    def set_join_factory(self, factory: JoinFactory | None) -> None:
+        """Offer Visit > Join a visit… (only with a media server; the demo has nothing to join).
+
+        ``factory(request)`` returns the :class:`Visit` of the room in the
+        :class:`JoinRequest` with its media session starting (or an awaitable of it).
+        """
+        self._join_factory = factory
+        self.join_visit_action.setVisible(factory is not None)
+        self._visit_menu.menuAction().setVisible(
+            factory is not None or self._visit_factory is not None
+        )
         self._update_visit_actions()
 
     def _update_visit_actions(self, _summary: object = None) -> None:
@@ -405,6 +431,7 @@ class QtMainWindow(QMainWindow):
         enabled = self._visit_factory is not None and selected and not self._locked
         self.start_visit_action.setEnabled(enabled)
         self.demo_visit_action.setEnabled(enabled)
+        self.join_visit_action.setEnabled(self._join_factory is not None and not self._locked)
 
     def _on_start_visit_triggered(self) -> None:
         summary = self.worklist.current_summary() if self.worklist is not None else None
@@ -419,13 +446,58 @@ class QtMainWindow(QMainWindow):
             self.visit_window.activateWindow()
             return self.visit_window
         factory = self._visit_factory
-        if factory is None or self._starting_visit:
+        if factory is None:
+            return None
+        return await self._open_visit(lambda: factory(encounter_id))
+
+    def _on_join_visit_triggered(self) -> None:
+        self.show_join_dialog()
+
+    def show_join_dialog(self) -> QtJoinDialog | None:
+        """Visit > Join a visit…: ask for the link (or room and PIN), then join (join_visit)."""
+        if self._join_factory is None or self._locked:
+            return None
+        if self.visit_window is not None:  # one visit at a time: show the running one
+            self.visit_window.showNormal()
+            self.visit_window.raise_()
+            self.visit_window.activateWindow()
+            return None
+        from ui.visit.join_dialog import QtJoinDialog
+
+        previous = self.join_dialog
+        if previous is not None:
+            previous.deleteLater()
+        dialog = QtJoinDialog(self)
+        dialog.join_requested.connect(
+            lambda request: run_op(self, self.join_visit(request), context="Join visit")
+        )
+        self.join_dialog = dialog
+        dialog.open()
+        return dialog
+
+    async def join_visit(self, request: JoinRequest) -> QtVisitWindow | None:
+        """Join the room in ``request`` and open the visit window, as start_visit does."""
+        if self.visit_window is not None:
+            self.visit_window.showNormal()
+            self.visit_window.raise_()
+            self.visit_window.activateWindow()
+            return self.visit_window
+        factory = self._join_factory
+        if factory is None:
+            return None
+        return await self._open_visit(lambda: factory(request))
+
+    async def _open_visit(
+        self, make: Callable[[], Visit | Awaitable[Visit]]
+    ) -> QtVisitWindow | None:
+        """The shared path of start_visit and join_visit: make the visit, show its window."""
+        if self._starting_visit:
             return None
         from ui.visit.qt_visit_window import QtVisitWindow
 
         self._starting_visit = True
         try:
-            made = factory(encounter_id)
+            made = make()
             visit = await made if inspect.isawaitable(made) else made
         finally:
             self._starting_visit = False
