@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.errors import ConsoleError
 from app.events import ConsoleEvents
@@ -258,48 +258,46 @@ def _offer_visits(
 
     if media is not None and media.url:
 
-        def start_janus_visit(encounter_id: str) -> Visit:
+        def desktop_session(visit: Visit, **where: Any) -> None:
+            """A Janus session with this workstation's devices and the media policy."""
             from media.visit.session import SessionConfig, VisitSession, parse_turn
 
-            visit = Visit(encounter_id=encounter_id)
             config = SessionConfig(
-                server_url=media.url,
-                create=True,
-                admin_key=_janus_admin_key(),
-                bitrate_bps=media.room_bitrate_bps,
                 interfaces=list(media.interfaces),
                 turn=parse_turn(list(media.turn), _turn_secret(media.turn)),
                 force_relay=media.force_relay,
-                page_url=media.patient_page_url,
-                browser_server_url=media.browser_url,
                 camera="0",  # the first camera; switchable in the visit window
                 microphone="default",
                 speaker="default",
                 camera_fallback=True,
+                **where,
             )
             _run_in_background(visit, VisitSession(visit, config), plugin_host)
+
+        def start_janus_visit(encounter_id: str) -> Visit:
+            visit = Visit(encounter_id=encounter_id)
+            desktop_session(
+                visit,
+                server_url=media.url,
+                create=True,
+                admin_key=_janus_admin_key(),
+                bitrate_bps=media.room_bitrate_bps,
+                page_url=media.patient_page_url,
+                browser_server_url=media.browser_url,
+            )
             return visit
 
         def join_janus_visit(request: JoinRequest) -> Visit:
             """Visit > Join a visit…: a participant in a room another console opened."""
-            from media.visit.session import SessionConfig, VisitSession, parse_turn
-
             visit = Visit()
-            config = SessionConfig(
+            desktop_session(
+                visit,
                 server_url=request.server_url,
                 room=request.room,
                 pin=request.pin,
                 display=request.display,
                 create=False,
-                interfaces=list(media.interfaces),
-                turn=parse_turn(list(media.turn), _turn_secret(media.turn)),
-                force_relay=media.force_relay,
-                camera="0",  # the first camera; switchable in the visit window
-                microphone="default",
-                speaker="default",
-                camera_fallback=True,
             )
-            _run_in_background(visit, VisitSession(visit, config), plugin_host)
             return visit
 
         window.set_visit_factory(start_janus_visit, demo=False)
