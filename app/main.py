@@ -203,12 +203,48 @@ async def _run_window(
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
             _start_sync(window, store, events, record_store, services)
-        plugin_host = None
-        if plugin_settings is not None:
-            plugin_host = await _start_plugins(window, store, profile, plugin_settings, services)
-        _offer_visits(window, media_server, demo, plugin_host)
+        # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
+        # on screen: the clinician can pick a visit while they activate.
+        later = asyncio.get_running_loop().create_task(
+            _start_plugins_and_visits(window, store, profile, plugin_settings, media_server, demo)
+        )
+        services.push_async_callback(_finish_background, later)
         await closed.wait()
     return EXIT_OK
+
+
+async def _start_plugins_and_visits(
+    window: QtMainWindow,
+    store: LockableStore,
+    profile: Path,
+    plugin_settings: PluginSettings | None,
+    media_server: MediaServerSettings | None,
+    demo: bool,
+) -> contextlib.AsyncExitStack:
+    """Activate plugins, then offer visits (a visit needs the host's providers).
+
+    Returns the stack that deactivates the plugins; :func:`_finish_background` closes it.
+    """
+    stack = contextlib.AsyncExitStack()
+    plugin_host = None
+    if plugin_settings is not None:
+        plugin_host = await _start_plugins(window, store, profile, plugin_settings, stack)
+    _offer_visits(window, media_server, demo, plugin_host)
+    return stack
+
+
+async def _finish_background(task: asyncio.Task[contextlib.AsyncExitStack]) -> None:
+    """At quit: stop plugin activation if it is still running, else deactivate the plugins."""
+    if not task.done():
+        task.cancel()
+    try:
+        stack = await task
+    except asyncio.CancelledError:
+        return
+    except ConsoleError:
+        log.warning("plugin start-up failed", exc_info=True)
+        return
+    await stack.aclose()
 
 
 async def _start_plugins(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -24,6 +24,7 @@ from app.records import EncounterSummary, Note, SaveResult
 from app.services import NotesService
 from ui.format import clock, day_and_clock, note_state
 from ui.ops import run_op
+from ui.readiness import report_ready
 
 LOADING_TEXT = "Loading today's visits…"
 EMPTY_TEXT = "No visits on the worklist yet.\nImported or scheduled visits will appear here."
@@ -131,6 +132,7 @@ class QtWorklist(QWidget):
         super().__init__(parent)
         self.setObjectName("worklist")
         self._notes = notes
+        self._ready_reported = False
         header = QHBoxLayout()
         header.setContentsMargins(12, 10, 12, 4)
         title = QLabel("Visits", self)
@@ -204,6 +206,10 @@ class QtWorklist(QWidget):
             self._stack.setCurrentWidget(self.list)
         else:
             self.show_message(EMPTY_TEXT)
+        if not self._ready_reported:
+            self._ready_reported = True
+            # Once the loop has painted these rows the worklist is usable: bench.startup's mark.
+            QTimer.singleShot(0, report_ready)
 
     # -- selection -------------------------------------------------------
     def summaries(self) -> list[EncounterSummary]:
