@@ -1,4 +1,4 @@
-"""Cameras as aiortc video tracks: synthetic pattern, video files (PyAV), real devices (OpenCV).
+"""Cameras as aiortc video tracks: synthetic pattern, video files (PyAV), real devices.
 
 ``open_camera(spec, width, height, fps)`` returns a started
 ``aiortc.MediaStreamTrack``. ``spec`` is:
@@ -8,9 +8,11 @@
   :mod:`media.framestamp` (frame counter + send time) so the far end can measure
   loss and latency from the picture;
 - a path to a video file: decoded with PyAV on a thread, scaled, looped at the end;
-- a camera: an index (``"0"``), a device path (``"/dev/video0"``) or ``"cv:<n>"``,
-  opened with OpenCV (V4L2 on Linux, AVFoundation on macOS, DirectShow on Windows)
-  at the requested resolution and rate (the driver may pick the nearest mode).
+- a camera: an index (``"0"``; ``"cv:<n>"`` is still accepted), a device path
+  (``"/dev/video0"``) or a DirectShow name (``"video=<name>"``): V4L2 through
+  linuxpy on Linux (:mod:`media.devices.v4l2`), FFmpeg's AVFoundation and DirectShow
+  inputs through PyAV on macOS and Windows, at the camera mode nearest the
+  requested size, scaled to exactly that size.
 
 Device reads happen on a thread that keeps only the latest frame: the track
 never queues old pictures (drop rather than delay). ``recv()`` paces frames with
@@ -24,6 +26,7 @@ camera), logging why.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import functools
 import glob
@@ -41,6 +44,7 @@ import numpy.typing as npt
 from app.errors import DeviceUnavailableError, MediaFileError
 from app.visit import MediaDevice
 from media import framestamp
+from media.devices.v4l2 import CameraMode, RawCamera
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack
@@ -224,52 +228,86 @@ class FileSource(_ThreadedSource):
                         self._stopped.wait(delay)
 
 
-class OpenCVSource(_ThreadedSource):
-    """A real camera through OpenCV; ``target`` is an index or a device path."""
+class V4L2Source(_ThreadedSource):
+    """A Linux camera (``/dev/videoN``) through :mod:`media.devices.v4l2`.
 
-    def __init__(self, target: int | str, width: int, height: int, fps: int) -> None:
+    Streams the mode nearest the requested size (MJPEG preferred), scaled to exactly
+    the requested size; ``camera`` is injectable so tests can feed real JPEG and YUYV
+    bytes without a device.
+    """
+
+    def __init__(self, camera: RawCamera, name: str, width: int, height: int, fps: int) -> None:
+        super().__init__("camera-read", width, height, stamp=False)
+        self.camera = camera
+        self.name = name
+        self.fps = fps
+        self.mode: CameraMode | None = None
+
+    def device_name(self) -> str:
+        return self.name
+
+    def _run(self) -> None:
+        from media.devices.v4l2 import FrameDecoder, choose_mode
+
+        try:
+            self.mode = choose_mode(self.camera.modes(), self.width, self.height)
+        except DeviceUnavailableError as exc:
+            self._slot.error = str(exc.params.get("reason", "cannot open"))
+            return
+        decoder = FrameDecoder()
+        failures = 0
+        with self.camera.frames(self.mode, self.fps) as frames:
+            for raw in frames:
+                if self._stopped.is_set():
+                    return
+                try:
+                    frame = decoder.decode(raw)
+                except DeviceUnavailableError:
+                    failures += 1  # a torn JPEG now and then is normal on USB
+                    if failures > 30:
+                        self._slot.error = "stopped delivering"
+                        return
+                    continue
+                failures = 0
+                self._slot.put(
+                    frame.reformat(width=self.width, height=self.height, format="yuv420p")
+                )
+        if not self._stopped.is_set():
+            self._slot.error = "stopped delivering"
+            log.warning("camera %s stopped delivering frames", self.name)
+
+
+class AVDeviceSource(_ThreadedSource):
+    """A camera through FFmpeg's own input devices in PyAV's wheels: DirectShow on
+    Windows (``video=<name>``), AVFoundation on macOS (an index). Not run on Linux,
+    whose PyAV wheel has no V4L2 input (:class:`V4L2Source` serves Linux)."""
+
+    def __init__(self, target: str, width: int, height: int, fps: int) -> None:
         super().__init__("camera-read", width, height, stamp=False)
         self.target = target
         self.fps = fps
 
     def device_name(self) -> str:
-        return str(self.target)
+        return self.target
 
     def _run(self) -> None:
         import av
-        import cv2
 
-        backend = {
-            "linux": cv2.CAP_V4L2,
-            "darwin": cv2.CAP_AVFOUNDATION,
-            "win32": cv2.CAP_DSHOW,
-        }.get(sys.platform, cv2.CAP_ANY)
-        capture = cv2.VideoCapture(self.target, backend)
+        input_format = "avfoundation" if sys.platform == "darwin" else "dshow"
+        options = {"video_size": f"{self.width}x{self.height}", "framerate": str(self.fps)}
         try:
-            if not capture.isOpened():
-                self._slot.error = "cannot open"
-                return
-            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
-            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
-            capture.set(cv2.CAP_PROP_FPS, self.fps)
-            failures = 0
-            while not self._stopped.is_set():
-                ok, image = capture.read()
-                if not ok:
-                    failures += 1
-                    if failures > 30:
-                        self._slot.error = "stopped delivering"
-                        log.warning("camera %s stopped delivering frames", self.target)
-                        return
-                    self._stopped.wait(0.05)
-                    continue
-                failures = 0
-                frame = av.VideoFrame.from_ndarray(np.asarray(image, np.uint8), format="bgr24")
-                if frame.width != self.width or frame.height != self.height:
-                    frame = frame.reformat(width=self.width, height=self.height)
-                self._slot.put(frame)
-        finally:
-            capture.release()
+            container = av.open(self.target, format=input_format, options=options)
+        except (av.FFmpegError, OSError):
+            self._slot.error = "cannot open"
+            return
+        with container:
+            for frame in container.decode(video=0):
+                if self._stopped.is_set():
+                    return
+                self._slot.put(
+                    frame.reformat(width=self.width, height=self.height, format="yuv420p")
+                )
+        self._slot.error = "stopped delivering"
 
 
 # --- the track ----------------------------------------------------------------------
@@ -322,14 +360,31 @@ def make_track(source: FrameSource, fps: int, label: str = "camera") -> MediaStr
     return track
 
 
-def _camera_target(spec: str) -> int | str | None:
-    if spec.isdigit():
-        return int(spec)
-    if spec.startswith("cv:") and spec[3:].isdigit():
-        return int(spec[3:])
-    if spec.startswith("/dev/video"):
+def _camera_target(spec: str) -> str | None:
+    """A device spec as the OS names it: ``/dev/videoN`` on Linux, else the spec itself.
+
+    ``"N"`` and the older ``"cv:N"`` mean the N-th camera.
+    """
+    index = spec[3:] if spec.startswith("cv:") else spec
+    if index.isdigit():
+        if sys.platform.startswith("linux"):
+            return f"/dev/video{int(index)}"
+        if sys.platform == "win32":
+            return None  # DirectShow opens cameras by name: "video=<name>"
+        return index
+    if spec.startswith("/dev/video") or spec.startswith("video="):
         return spec
     return None
+
+
+def _device_source(target: str, width: int, height: int, fps: int) -> _ThreadedSource:
+    if sys.platform.startswith("linux"):
+        from media.devices.v4l2 import LinuxpyCamera
+
+        if not os.path.exists(target):
+            raise DeviceUnavailableError(device=target, reason="no such device")
+        return V4L2Source(LinuxpyCamera(target), target, width, height, fps)
+    return AVDeviceSource(target, width, height, fps)
 
 
 def open_camera(
@@ -353,9 +408,7 @@ def open_camera(
         if spec == TESTSRC:
             source = SyntheticSource(width, height, stamp=True if stamp is None else stamp)
         elif (target := _camera_target(spec)) is not None:
-            if isinstance(target, str) and not os.path.exists(target):
-                raise DeviceUnavailableError(device=spec, reason="no such device")
-            device = OpenCVSource(target, width, height, fps)
+            device = _device_source(target, width, height, fps)
             device.stamp = bool(stamp)
             device.start()
             source = device
@@ -377,29 +430,46 @@ def open_camera(
 
 
 def list_cameras() -> list[MediaDevice]:
-    """The synthetic camera plus what the OS shows (V4L2 nodes; probed indices elsewhere)."""
+    """The synthetic camera plus what the OS shows (V4L2 capture nodes on Linux, DirectShow
+    devices by name on Windows, AVFoundation indices on macOS)."""
     found = [MediaDevice(device_id=TESTSRC, label="Test pattern", kind="camera")]
     if sys.platform.startswith("linux"):
-        for node in sorted(glob.glob("/dev/video*")):
-            name_file = Path("/sys/class/video4linux") / Path(node).name / "name"
-            try:
-                label = name_file.read_text().strip() or node
-            except OSError:
-                label = node
-            found.append(MediaDevice(device_id=node, label=label, kind="camera"))
-        return found
-    import cv2
+        from media.devices.v4l2 import capture_device_label
 
-    backend = cv2.CAP_AVFOUNDATION if sys.platform == "darwin" else cv2.CAP_DSHOW
-    for index in range(4):
-        capture = cv2.VideoCapture(index, backend)
-        try:
-            if capture.isOpened():
-                found.append(
-                    MediaDevice(device_id=str(index), label=f"Camera {index + 1}", kind="camera")
-                )
-        finally:
-            capture.release()
+        for node in sorted(glob.glob("/dev/video*")):
+            label = capture_device_label(node)
+            if label is not None:  # metadata nodes of UVC cameras cannot capture
+                found.append(MediaDevice(device_id=node, label=label, kind="camera"))
+        return found
+    found.extend(_avdevice_cameras())
+    return found
+
+
+def _avdevice_cameras() -> list[MediaDevice]:
+    """Cameras FFmpeg's input device lists (it only logs them: read its log)."""
+    import av
+    import av.logging
+
+    input_format = "avfoundation" if sys.platform == "darwin" else "dshow"
+    # Listing "fails" by design after FFmpeg has logged the devices.
+    with av.logging.Capture() as lines, contextlib.suppress(av.FFmpegError, OSError):
+        av.open(
+            "dummy" if input_format == "dshow" else "",
+            format=input_format,
+            options={"list_devices": "true"},
+        )
+    found: list[MediaDevice] = []
+    for _level, _name, message in lines:
+        text = str(message).strip()
+        if input_format == "dshow" and text.endswith("(video)") and '"' in text:
+            name = text.split('"')[1]
+            found.append(MediaDevice(device_id=f"video={name}", label=name, kind="camera"))
+        elif input_format == "avfoundation" and text.startswith("[") and "]" in text:
+            index, _, name = text[1:].partition("] ")
+            if index.isdigit() and "screen" not in name.lower():
+                found.append(MediaDevice(device_id=index, label=name, kind="camera"))
+            if "audio devices" in text.lower():
+                break
     return found
 
 

@@ -63,11 +63,12 @@ def test_block_size_is_at_least_16_px() -> None:
 
 @pytest.mark.parametrize("size", [(640, 360), (320, 180)])
 def test_survives_downscale(size: tuple[int, int]) -> None:
-    import cv2
+    import av
 
     image = _textured(1280, 720, 3)
     drawn = framestamp.stamp(image, 42)
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+    small = frame.reformat(width=size[0], height=size[1], interpolation="AREA").to_ndarray()
     assert framestamp.read(small) == drawn
 
 
