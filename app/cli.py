@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.visit",
     "app.commands.plugins",
     "app.commands.steth",
+    "app.commands.techcheck",
 )
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1
@@ -170,6 +171,9 @@ async def _cmd_check(ctx: CliContext) -> int:
             finally:
                 await store.close()
     report["record_store"] = await _check_record_store(ctx, problems)
+    from app.commands.techcheck import check_media
+
+    report.update(await check_media(ctx, problems))
     report["ok"] = not problems
     if ctx.args.json:
         emit(report)

@@ -230,7 +230,34 @@ async def _start_plugins_and_visits(
     if plugin_settings is not None:
         plugin_host = await _start_plugins(window, store, profile, plugin_settings, stack)
     _offer_visits(window, media_server, demo, plugin_host)
+    _offer_tech_check(window, profile, media_server)
     return stack
+
+
+def _offer_tech_check(
+    window: QtMainWindow, profile: Path, media: MediaServerSettings | None
+) -> None:
+    """Visit > Tech check…: this workstation's devices and its path to the media server."""
+    from app.commands.techcheck import keep_for_it
+    from app.techcheck import TechCheck, TechCheckReport
+    from media.techcheck import TechCheckConfig, probes
+    from media.visit.session import parse_turn
+
+    def make_check() -> TechCheck:
+        network: dict[str, Any] = {}
+        if media is not None and media.url:
+            network = {
+                "media_server_url": media.url,
+                "turn": parse_turn(list(media.turn), _turn_secret(list(media.turn))),
+                "force_relay": media.force_relay,
+                "interfaces": list(media.interfaces),
+            }
+        return TechCheck(probes(TechCheckConfig(**network)))
+
+    def on_report(report: TechCheckReport) -> None:
+        keep_for_it(profile, report.to_json())
+
+    window.set_tech_check(make_check, on_report)
 
 
 async def _finish_background(task: asyncio.Task[contextlib.AsyncExitStack]) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -29,6 +29,7 @@ from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import EncounterSummary, KeySource, SearchHit
 from app.services import NotesService
+from app.techcheck import TechCheck
 from storage.sync.service import SyncService
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
@@ -42,6 +43,7 @@ from ui.startup import LockableStore, QtStartupView
 from ui.status import QtStoreStatus
 from ui.sync_details import QtSyncDetails
 from ui.sync_status import QtSyncStatus, SyncRecords
+from ui.techcheck_dialog import QtTechCheckDialog
 from ui.unlock import IdleWatcher, QtLockScreen
 from ui.worklist import QtWorklist
 
@@ -212,8 +214,20 @@ class QtMainWindow(QMainWindow):
             "Join a visit another console started, with its invite link or room and PIN"
         )
         self.join_visit_action.triggered.connect(self._on_join_visit_triggered)
-        for act in (self.start_visit_action, self.demo_visit_action, self.join_visit_action):
-            act.setVisible(False)  # until set_visit_factory() / set_join_factory()
+        self.tech_check_action = QAction("&Tech check…", self)
+        self.tech_check_action.setObjectName("techCheckAction")
+        self.tech_check_action.setToolTip(
+            "Check the camera, microphone, speaker and network before a visit"
+        )
+        self.tech_check_action.triggered.connect(self.show_tech_check)
+        self._tech_check: tuple[Callable[[], TechCheck], Any] | None = None
+        for act in (
+            self.start_visit_action,
+            self.demo_visit_action,
+            self.join_visit_action,
+            self.tech_check_action,
+        ):
+            act.setVisible(False)  # until set_visit_factory() / set_join_factory() / ...
             act.setEnabled(False)
             visit_menu.addAction(act)
         self._visit_menu = visit_menu
@@ -408,9 +422,7 @@ class QtMainWindow(QMainWindow):
         self._visit_factory = factory
         self.start_visit_action.setVisible(factory is not None and not demo)
         self.demo_visit_action.setVisible(factory is not None and demo)
-        self._visit_menu.menuAction().setVisible(
-            factory is not None or self._join_factory is not None
-        )
+        self._update_visit_menu()
         self._update_visit_actions()
 
     def set_join_factory(self, factory: JoinFactory | None) -> None:
@@ -421,10 +433,32 @@ class QtMainWindow(QMainWindow):
         """
         self._join_factory = factory
         self.join_visit_action.setVisible(factory is not None)
-        self._visit_menu.menuAction().setVisible(
-            factory is not None or self._visit_factory is not None
-        )
+        self._update_visit_menu()
         self._update_visit_actions()
+
+    def set_tech_check(self, make_check: Callable[[], TechCheck] | None, on_report=None) -> None:
+        """Offer Visit > Tech check… (camera, microphone, speaker, network); ``make_check()``
+        builds the :class:`TechCheck` with this console's devices and network settings."""
+        self._tech_check = (make_check, on_report) if make_check is not None else None
+        self.tech_check_action.setVisible(make_check is not None)
+        self.tech_check_action.setEnabled(make_check is not None)
+        self._update_visit_menu()
+
+    def _update_visit_menu(self) -> None:
+        self._visit_menu.menuAction().setVisible(
+            self._visit_factory is not None
+            or self._join_factory is not None
+            or self._tech_check is not None
+        )
+
+    def show_tech_check(self) -> QtTechCheckDialog | None:
+        if self._tech_check is None:
+            return None
+        make_check, on_report = self._tech_check
+        dialog = QtTechCheckDialog(make_check, on_report, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _update_visit_actions(self, _summary: object = None) -> None:
         selected = self.worklist is not None and self.worklist.current_summary() is not None

@@ -131,10 +131,12 @@ class _LatestFrame:
         self._frame: Any = None
         self._ready = threading.Event()
         self.error: str = ""
+        self.count = 0  # frames read from the device so far (the tech check's frame rate)
 
     def put(self, frame: Any) -> None:
         with self._lock:
             self._frame = frame
+            self.count += 1
         self._ready.set()
 
     def get(self, timeout_s: float) -> Any:
@@ -162,6 +164,10 @@ class _ThreadedSource:
 
     def device_name(self) -> str:
         raise NotImplementedError
+
+    @property
+    def frames_read(self) -> int:
+        return self._slot.count
 
     def _run(self) -> None:
         raise NotImplementedError

@@ -263,7 +263,6 @@ class JanusServer:
                     for name in (
                         "audiobridge",
                         "duktape",
-                        "echotest",
                         "lua",
                         "nosip",
                         "recordplay",
