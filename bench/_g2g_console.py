@@ -71,6 +71,7 @@ class Sample:
     counter: int
     capture_to_paint_ms: float
     decoded_to_paint_ms: float | None
+    capture_to_decoded_ms: float | None  # the same frame's stamp, read when it was handed over
     size: tuple[int, int]
 
 
@@ -84,7 +85,8 @@ class Recorder:
     stamp from the window's backing store (the pixels just painted, not a re-render).
     """
 
-    arrivals: dict[int, int] = field(default_factory=dict)  # id(frame) -> now_us at _set_frame
+    # id(frame) -> (now_us at _set_frame, capture -> then in ms, None if unreadable)
+    arrivals: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     unreadable: int = 0
     paints: int = 0
@@ -93,7 +95,10 @@ class Recorder:
     last_size: tuple[int, int] = (0, 0)
 
     def on_frame_set(self, frame: Any) -> None:
-        self.arrivals[id(frame)] = framestamp.now_us()
+        now = framestamp.now_us()
+        # Only while recording: reading costs a fraction of a millisecond per frame.
+        stamp = framestamp.read(frame) if self.recording else None
+        self.arrivals[id(frame)] = (now, framestamp.age_ms(stamp, now=now) if stamp else None)
         if len(self.arrivals) > 256:  # only the newest few can still be painted
             for key in list(self.arrivals)[:128]:
                 del self.arrivals[key]
@@ -107,16 +112,17 @@ class Recorder:
             return
         region = painted_code_region(view, width)
         stamp = read_painted_stamp(region, width) if region is not None else None
-        decoded_us = self.arrivals.get(id(frame))
+        arrival = self.arrivals.get(id(frame))
         if stamp is None:
             self.unreadable += 1
         else:
-            decoded_ms = (painted_us - decoded_us) / 1000.0 if decoded_us is not None else None
+            decoded_ms = (painted_us - arrival[0]) / 1000.0 if arrival is not None else None
             self.samples.append(
                 Sample(
                     counter=stamp.counter,
                     capture_to_paint_ms=framestamp.age_ms(stamp, now=painted_us),
                     decoded_to_paint_ms=decoded_ms,
+                    capture_to_decoded_ms=arrival[1] if arrival is not None else None,
                     size=(width, height),
                 )
             )
@@ -241,7 +247,12 @@ async def _run(args: argparse.Namespace) -> int:
         _emit(
             {
                 "samples": [
-                    [s.counter, s.capture_to_paint_ms, s.decoded_to_paint_ms]
+                    [
+                        s.counter,
+                        s.capture_to_paint_ms,
+                        s.decoded_to_paint_ms,
+                        s.capture_to_decoded_ms,
+                    ]
                     for s in recorder.samples
                 ],
                 "unreadable": recorder.unreadable,

@@ -19,6 +19,8 @@ store, i.e. from the pixels just painted, scaled as the clinician sees them.
 - ``metrics.paint_p95_ms``: decoded → painted: from the session handing the
   decoded, RGB-converted picture to the ``Visit`` model to the end of the paint
   that drew it (the window's frame timer wait plus the paint);
+- ``metrics.decoded_p50_ms`` / ``decoded_p95_ms``: capture → decoded (the stamp read
+  from the picture handed to the model), to show where the time goes;
 - ``metrics.rss_call_mib``: the receiving console's resident memory in the call
   (the largest of one sample a second over the measured window).
 
@@ -83,6 +85,8 @@ def summarise_ours(report: dict[str, Any]) -> dict[str, Any]:
     capture = [float(s[1]) for s in samples]
     paint = [float(s[2]) for s in samples if s[2] is not None]
     paint_summary = _summary(paint)
+    # Where the time goes: capture -> decoded (handed to the window) for the same frames.
+    decoded = _summary([float(s[3]) for s in samples if len(s) > 3 and s[3] is not None])
     rss = report.get("rss_mib", [])
     out: dict[str, Any] = dict(_summary(capture))
     out.update(
@@ -90,6 +94,8 @@ def summarise_ours(report: dict[str, Any]) -> dict[str, Any]:
             "paint_p50_ms": paint_summary["p50_ms"],
             "paint_p95_ms": paint_summary["p95_ms"],
             "paint_max_ms": paint_summary["max_ms"],
+            "decoded_p50_ms": decoded["p50_ms"],
+            "decoded_p95_ms": decoded["p95_ms"],
             "rss_call_mib": round(max(rss), 1) if rss else None,
             "painted_fps": report.get("painted_fps"),
             # A frame painted twice counts once; lost = never painted (decoded or not).

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from app.visit import VisitState
-from bench._g2g_console import painted_code_region, read_painted_stamp
+from bench._g2g_console import Recorder, painted_code_region, read_painted_stamp
 from media import framestamp
 from tests.ui._visit_script import LOCAL, PATIENT, make_visit
 from ui.visit.qt_visit_window import QtVisitWindow
@@ -84,3 +85,29 @@ def test_a_placeholder_paint_reports_nothing(qtbot) -> None:
     qtbot.waitExposed(view)
     view.repaint()
     assert calls == []  # "Waiting for video…" is not a frame
+
+
+def test_recorder_times_a_frame_from_capture_through_hand_over_to_paint(qtbot) -> None:
+    visit, _controls = make_visit(host=True)
+    visit._set_state(VisitState.IN_CALL)
+    visit._set_participants((LOCAL, PATIENT))
+    recorder = Recorder(recording=True)
+    window = QtVisitWindow(visit)
+    qtbot.addWidget(window)
+    window.resize(1000, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    window.tiles()[0].paint_observer = recorder.on_painted
+    frame = np.full((720, 1280, 3), 90, dtype=np.uint8)
+    framestamp.stamp(frame, 31, timestamp_us=framestamp.now_us() - 5_000)  # captured 5 ms ago
+    recorder.on_frame_set(frame)  # what the bench's wrapped Visit._set_frame does
+    visit._set_frame(PATIENT.participant_id, frame)
+    qtbot.waitUntil(lambda: bool(recorder.samples), timeout=3000)
+    sample = recorder.samples[0]
+    assert sample.counter == 31 and sample.size == (1280, 720)
+    assert sample.capture_to_decoded_ms is not None and sample.decoded_to_paint_ms is not None
+    assert 5.0 <= sample.capture_to_decoded_ms <= sample.capture_to_paint_ms
+    assert sample.capture_to_paint_ms == pytest.approx(
+        sample.capture_to_decoded_ms + sample.decoded_to_paint_ms, abs=0.01
+    )
+    assert recorder.unreadable == 0

@@ -89,8 +89,14 @@ def test_js_rejects_a_damaged_code() -> None:
 
 def _result() -> dict[str, object]:
     ours = {
-        # counter, capture -> painted ms, decoded -> painted ms (None: arrival not seen)
-        "samples": [[1, 40.0, 8.0], [2, 44.0, 10.0], [4, 60.0, None], [5, 50.0, 12.0]],
+        # counter, capture -> painted, decoded -> painted (None: arrival not seen),
+        # capture -> decoded (None: unreadable at hand-over), all ms
+        "samples": [
+            [1, 40.0, 8.0, 32.0],
+            [2, 44.0, 10.0, 34.0],
+            [4, 60.0, None, None],
+            [5, 50.0, 12.0, 38.0],
+        ],
         "unreadable": 1,
         "painted_fps": 29.5,
         "seconds_to_size": 0.4,
@@ -127,6 +133,7 @@ def test_figures_have_the_issue_names_and_shape() -> None:
     assert metrics["n"] == 4 and metrics["unreadable"] == 1
     # decoded -> painted skips the frame whose arrival was not seen
     assert metrics["paint_p95_ms"] == pytest.approx(11.8)
+    assert metrics["decoded_p95_ms"] == pytest.approx(37.6)
     assert ratio["p95"] == pytest.approx(metrics["p95_ms"] / reference["p95_ms"], abs=1e-3)
 
 
