@@ -48,21 +48,22 @@ def rss_mib(pid: int | str = "self") -> float:
 def read_painted_stamp(
     painted: npt.NDArray[np.uint8], frame_width: int
 ) -> framestamp.FrameStamp | None:
-    """The stamp in ``painted`` (H x W x C): the pixels painted over the code's area of a
-    frame ``frame_width`` pixels wide, at whatever scale the window painted it.
+    """The stamp in ``painted`` (H x W grey, or H x W x C): the pixels painted over the
+    code's area of a frame ``frame_width`` pixels wide, at whatever scale it was painted.
 
     The window scales the frame to its tile, so the code's blocks are not the size
     framestamp.read expects: sample the painted pixels back onto the frame's pixel
     grid (nearest neighbour) over the code's area, then read as usual.
     """
-    if painted.ndim != 3 or painted.shape[1] == 0:
+    if painted.ndim not in (2, 3) or painted.shape[1] == 0:
         return None
     code_w, code_h = framestamp.code_size_px(frame_width)
     scale = painted.shape[1] / code_w  # painted pixels per frame pixel
     xs = np.minimum((np.arange(code_w) * scale + scale / 2).astype(int), painted.shape[1] - 1)
     ys = np.minimum((np.arange(code_h) * scale + scale / 2).astype(int), painted.shape[0] - 1)
     grid = np.zeros((code_h, frame_width), dtype=np.uint8)
-    grid[:, :code_w] = painted[np.ix_(ys, xs)].mean(axis=2)
+    sampled = painted[np.ix_(ys, xs)]
+    grid[:, :code_w] = sampled if sampled.ndim == 2 else sampled.mean(axis=2)
     return framestamp.read(grid)
 
 
@@ -96,8 +97,8 @@ class Recorder:
 
     def on_frame_set(self, frame: Any) -> None:
         now = framestamp.now_us()
-        # Only while recording: reading costs a fraction of a millisecond per frame.
-        stamp = framestamp.read(frame) if self.recording else None
+        # Only while recording; one channel is enough (the code is grey) and costs less.
+        stamp = framestamp.read(frame[:, :, 1]) if self.recording else None
         self.arrivals[id(frame)] = (now, framestamp.age_ms(stamp, now=now) if stamp else None)
         if len(self.arrivals) > 256:  # only the newest few can still be painted
             for key in list(self.arrivals)[:128]:
@@ -130,7 +131,10 @@ class Recorder:
 
 
 def painted_code_region(view: Any, frame_width: int) -> npt.NDArray[np.uint8] | None:
-    """The painted pixels over the stamp's area, from the window's backing store."""
+    """The painted pixels over the stamp's area (grey, H x W), from the window's backing store.
+
+    Qt copies and converts the small area (C++); the code is grey, so grey loses nothing.
+    """
     from PySide6.QtCore import QRect
     from PySide6.QtGui import QImage
 
@@ -151,13 +155,11 @@ def painted_code_region(view: Any, frame_width: int) -> npt.NDArray[np.uint8] | 
         max(1, round(code_w * scale * ratio)),
         max(1, round(code_h * scale * ratio)),
     )
-    image = device.copy(area).convertToFormat(QImage.Format.Format_RGB888)
+    image = device.copy(area).convertToFormat(QImage.Format.Format_Grayscale8)
     width, height, stride = image.width(), image.height(), image.bytesPerLine()
     buffer = np.frombuffer(image.constBits(), dtype=np.uint8, count=stride * height)
-    pixels: npt.NDArray[np.uint8] = buffer.reshape(height, stride)[:, : width * 3].reshape(
-        height, width, 3
-    )
-    return pixels.copy()
+    pixels: npt.NDArray[np.uint8] = buffer.reshape(height, stride)[:, :width].copy()
+    return pixels
 
 
 def _emit(obj: dict[str, Any]) -> None:
