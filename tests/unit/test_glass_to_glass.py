@@ -73,7 +73,9 @@ def test_js_stamp_reads_in_python_and_back(width: int) -> None:
     picture = np.zeros((code_h, width, 3), dtype=np.uint8)
     drawn = framestamp.stamp(picture, 42, timestamp_us=987_654_321)
     rgba = np.dstack([picture[:, :code_w], np.full((code_h, code_w), 255, np.uint8)])
-    read = json.loads(_node("read", str(width), "0", "0", stdin=base64.b64encode(rgba).decode()))
+    read = json.loads(
+        _node("read", str(width), "0", "0", stdin=base64.b64encode(rgba.tobytes()).decode())
+    )
     assert read == {"counter": drawn.counter, "ts": str(drawn.timestamp_us)}
 
 
@@ -84,7 +86,10 @@ def test_js_rejects_a_damaged_code() -> None:
     code_w, code_h = framestamp.code_size_px(width)
     picture[: code_h // 6, : code_w // 16] = 255 - picture[: code_h // 6, : code_w // 16]
     rgba = np.dstack([picture[:, :code_w], np.full((code_h, code_w), 255, np.uint8)])
-    assert _node("read", str(width), "0", "0", stdin=base64.b64encode(rgba).decode()) == "null"
+    assert (
+        _node("read", str(width), "0", "0", stdin=base64.b64encode(rgba.tobytes()).decode())
+        == "null"
+    )
 
 
 def _result() -> dict[str, object]:
