@@ -9,6 +9,7 @@ so a slow paint can never build up a queue or add latency.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer
@@ -37,6 +38,10 @@ CAMERA_OFF_TEXT = "Camera off"
 NO_VIDEO_YET_TEXT = "Waiting for video…"
 DEFAULT_REFRESH_HZ = 60.0
 LOCAL_FRAME_KEY = "local"
+
+#: ``observer(view, frame)``: called at the end of each paint that drew ``frame`` (the
+#: object ``visit.latest_frame`` returned); ``view.video_rect`` is where it was drawn.
+PaintObserver = Callable[["QtVideoView", Any], None]
 
 
 def frame_to_image(frame: Any) -> tuple[QImage, Any] | None:
@@ -95,6 +100,11 @@ class QtVideoView(QWidget):
         self._backing: Any = None  # the array _image points into: kept alive on purpose
         self._image: QImage | None = None
         self.frames_shown = 0  # distinct frames picked up by the timer (tests, diagnostics)
+        # Glass-to-glass measurement (bench.glass_to_glass): None costs one attribute test
+        # per paint. The observer runs inside paintEvent, after the painter ended, so the
+        # window's backing store already holds the pixels it painted.
+        self.paint_observer: PaintObserver | None = None
+        self.video_rect = QRect()  # where the last painted frame went, widget coordinates
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._on_tick)
@@ -174,6 +184,7 @@ class QtVideoView(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
+        painted: Any = None
         try:
             area = self.rect()
             label_area = area
@@ -185,10 +196,14 @@ class QtVideoView(QWidget):
                 image = self._image
                 label_area = fit_rect(image.width(), image.height(), area)
                 painter.drawImage(label_area, image)
+                painted = self._frame
+                self.video_rect = label_area
             # The name sits on the picture, not in the letterbox bars beside it.
             self._paint_label(painter, label_area)
         finally:
             painter.end()
+        if painted is not None and self.paint_observer is not None:
+            self.paint_observer(self, painted)
 
     def _paint_placeholder(self, painter: QPainter, area: QRect) -> None:
         painter.fillRect(area, PLACEHOLDER_BG)
