@@ -21,7 +21,7 @@ from typing import Any
 
 from app import __version__
 from app.cli_support import CliContext, Handler, emit, with_store
-from app.errors import CommandError, ConfigError, ConsoleError, StoreError
+from app.errors import CommandError, ConfigError, ConsoleError, PolicyOverrideError, StoreError
 from app.records import KeySource
 
 log = logging.getLogger(__name__)
@@ -403,9 +403,10 @@ def _dispatch(ctx: CliContext) -> Awaitable[int] | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, os_policy: Path | None = None) -> int:
+    """``os_policy``: where the OS policy lives (tests pass a temp file; default the OS's)."""
     args = _parser().parse_args(argv)
-    ctx = CliContext(args)
+    ctx = CliContext(args, os_policy=os_policy)
     from app import logging_setup
 
     if args.command in (None, "gui"):
@@ -418,6 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.demo:
                     _require_demo_allowed(ctx)
                 key_source = ctx.key_source()
+            except PolicyOverrideError as exc:
+                # --key-source against the policy: refused, never silently obeyed or ignored.
+                sys.stderr.write(f"clinician-console: {exc}\n")
+                return EXIT_FAILURE
             except ConfigError as exc:
                 # A bad settings file or policy: the window's error screen says so
                 # (app.main) and the console goes no further; stderr too, for scripts.

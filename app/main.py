@@ -25,6 +25,7 @@ from app.settings import (
     PluginSettings,
     RecordStoreSettings,
     load_settings,
+    resolve_key_source,
 )
 
 if TYPE_CHECKING:
@@ -123,9 +124,11 @@ async def _main(
         settings_error = exc
     if idle_lock_ms is None and settings is not None:
         idle_lock_ms = settings.settings.security.idle_lock_minutes * 60_000
-    if key_source is None and settings is not None:
-        configured = settings.settings.store.key_source
-        key_source = None if configured == "auto" else KeySource(configured)
+    if settings is not None:
+        try:
+            key_source = resolve_key_source(settings, key_source)
+        except ConsoleError as exc:  # a flag against the policy: the error screen says so
+            settings_error = exc
 
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     window.set_settings_location(profile, policy_path)  # File > Settings
