@@ -30,8 +30,8 @@ from typing import Protocol
 from psygnal import Signal
 
 from app.credentials import CredentialKind, Credentials
-from app.errors import StoreLockedError
-from app.records import StoreStatus
+from app.errors import CredentialFileError, StoreLockedError
+from app.records import KeySource, StoreState, StoreStatus
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,9 @@ class Session:
             await self._lock_done.wait()  # the store must be locked before it is unlocked
         creds = self.credentials
         if creds.kind is CredentialKind.STORE_PASSPHRASE:
+            if self._store.status.key_source is not KeySource.PASSPHRASE:
+                # A keyring store opens without its passphrase: that would be no check.
+                raise CredentialFileError(reason="it does not match the store's key mode")
             await creds.verify(secret, by_store=self._store.unlock)
         else:
             await creds.verify(secret)
@@ -227,8 +230,6 @@ class Session:
         self.session_did_unlock.emit()
 
     def _store_unlocked(self) -> bool:
-        from app.records import StoreState
-
         return self._store.status.state is StoreState.UNLOCKED
 
     async def _resume(self) -> None:

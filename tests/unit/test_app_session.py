@@ -328,3 +328,13 @@ def test_unlock_that_leaves_the_store_locked_is_refused() -> None:
 def test_credential_record_repr_has_no_hash() -> None:
     record = CredentialRecord(CredentialKind.PIN, salt=b"s" * 16, digest=b"\x01" * 32)
     assert "01" not in repr(record) and "sss" not in repr(record)
+
+
+def test_a_store_passphrase_credential_on_a_keyring_store_is_refused() -> None:
+    from app.errors import CredentialFileError
+
+    session, store, _ = make(kind=CredentialKind.STORE_PASSPHRASE)  # keyring-mode fake
+    asyncio.run(session.lock(LockReason.USER))
+    with pytest.raises(CredentialFileError):
+        asyncio.run(session.unlock("anything at all"))
+    assert session.locked and store.state is StoreState.LOCKED
