@@ -36,7 +36,6 @@ from app.errors import (
     CredentialTooWeakError,
     UnlockThrottledError,
     WrongCredentialError,
-    WrongPassphraseError,
 )
 from app.records import MIN_PASSPHRASE_LENGTH
 
@@ -206,7 +205,7 @@ class Credentials:
         """Raise unless ``secret`` is the credential; throttled, failures persisted.
 
         For STORE_PASSPHRASE the store checks it: ``by_store(secret)`` unlocks (or opens)
-        the store and raises WrongPassphraseError for a wrong one.
+        the store and raises WrongPassphraseError for a wrong one, which is passed on.
         """
         record = self._record
         if record is None:
@@ -225,10 +224,7 @@ class Credentials:
             if by_store is None:
                 raise ValueError("a store passphrase is verified by the store")
             await self._save(pending)
-            try:
-                await by_store(secret)
-            except WrongPassphraseError:
-                raise WrongCredentialError(what="passphrase") from None
+            await by_store(secret)  # WrongPassphraseError: the attempt stays counted
             await self._save(replace(record, failures=0, last_failure_at=0.0))
             return
         await self._save(pending)

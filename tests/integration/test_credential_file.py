@@ -91,7 +91,9 @@ def test_a_passphrase_mode_file_cannot_stand_in_for_a_pin(
 
         raise WrongPassphraseError()
 
-    with pytest.raises(WrongCredentialError):
+    from app.errors import WrongPassphraseError
+
+    with pytest.raises(WrongPassphraseError):
         asyncio.run(creds.verify("guess-one", by_store=wrong))
     unlock_file.path.write_bytes(plain.path.read_bytes())
     with pytest.raises(CredentialFileError):

@@ -724,9 +724,13 @@ def test_main_window_starts_a_demo_visit_for_the_selected_encounter(
     join(visit, PATIENT)
     aio.run(window.lock("You locked the console."))
     assert not visit_window.isVisible()
+    # Locked mid-call: the microphone is muted (privacy hold) until unlock.
+    assert controls.calls == [("set_microphone_muted", True)]
     assert aio.run(window.unlock(PASSPHRASE))
     assert visit_window.isVisible()
+    assert controls.calls[-1] == ("set_microphone_muted", False)  # as it was before
     assert not window.idle._timer.isActive()
+    controls.calls.clear()
 
     # Quitting hangs up first, then the window goes.
     with qtbot.waitSignal(visit_window.closed, timeout=3000):

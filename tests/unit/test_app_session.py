@@ -226,9 +226,9 @@ def test_passphrase_mode_the_store_passphrase_is_the_credential() -> None:
     store = FakeStore(passphrase="store-secret")
     session, store, _calls = make(kind=CredentialKind.STORE_PASSPHRASE, store=store)
     asyncio.run(session.lock(LockReason.USER))
-    with pytest.raises(WrongCredentialError):
+    with pytest.raises(WrongPassphraseError):
         asyncio.run(session.unlock("nope-nope"))
-    assert session.locked
+    assert session.locked and session.credentials.failures == 1
     asyncio.run(session.unlock("store-secret"))
     assert not session.locked and store.state is StoreState.UNLOCKED
 
