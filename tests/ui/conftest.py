@@ -134,9 +134,7 @@ def profile(demo_template: Path, tmp_path: Path) -> Path:
 def passphrase_session(store: EncryptedStore) -> Session:
     """The session of a passphrase-mode test store: its passphrase (PASSPHRASE) is the
     credential the lock screen asks for (app/credentials.py)."""
-    credentials = Credentials(
-        MemoryCredentialFile(), default_kind=CredentialKind.STORE_PASSPHRASE
-    )
+    credentials = Credentials(MemoryCredentialFile(), default_kind=CredentialKind.STORE_PASSPHRASE)
     return Session(store, credentials)
 
 
