@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--policy",
-        help="managed policy file (default: the OS location or $CLINICIAN_CONSOLE_POLICY)",
+        help="a policy file to use where no managed policy is installed at the OS location "
+        "(an installed one always applies; default: $CLINICIAN_CONSOLE_POLICY)",
     )
     parser.add_argument(
         "--demo", action="store_true", help="GUI: seed demo patients and visits on first run"
@@ -59,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--key-source",
         choices=[k.value for k in KeySource],
-        help="for a new store: keep its key in the OS keyring, or use a passphrase",
+        help="for a new store: keep its key in the OS keyring, or use a passphrase "
+        "(refused when the managed policy sets store.key_source otherwise)",
     )
     parser.add_argument(
         "--passphrase-stdin",

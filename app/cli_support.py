@@ -63,8 +63,19 @@ class CliContext:
             self.profile,
             passphrase=self.passphrase(),
             key_source=self.key_source(),
-            actor="cli",
+            actor=os_account(),
         )
+
+
+def os_account() -> str:
+    """Who the audit log names until clinician sign-in exists: the OS account (GUI and
+    headless commands alike; docs/storage.md, "Threat model")."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no name in the environment or the password database
+        return "unknown-os-user"
 
 
 async def with_store(ctx: CliContext, fn: Callable[[Any], Awaitable[int]]) -> int:

@@ -260,13 +260,9 @@ DEMO_NO_PIN_NOTICE = (
 
 
 def _actor() -> str:
-    """Who the audit log names until clinician sign-in exists: the OS account."""
-    import getpass
+    from app.cli_support import os_account
 
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in the environment or the password database
-        return "unknown-os-user"
+    return os_account()
 
 
 def _existing_credentials(profile: Path) -> Credentials | None:
