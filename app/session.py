@@ -252,11 +252,16 @@ class Session:
 
     # -- quit ----------------------------------------------------------------------
     async def quit(self) -> bool:
-        """Flush autosave and stop sync before the store closes; True when nothing typed
-        is unsaved. The composition root closes the store afterwards."""
+        """Flush autosave, then stop sync, before the store closes; True when nothing
+        typed is unsaved. The composition root closes the store afterwards."""
         saved = True
         if self._autosave is not None:
             saved = await self._autosave.flush()
-        if self._sync is not None:
-            await self._sync.stop()
+        if saved and self._sync is not None:
+            # Not when the text could not be saved: the window then stays open (the user
+            # may free disk space) and sync should keep running meanwhile.
+            try:
+                await self._sync.stop()
+            except Exception as exc:  # quitting goes on; the exit stack closes the store
+                log.warning("Sync did not stop cleanly at quit (%s)", type(exc).__name__)
         return saved

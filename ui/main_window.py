@@ -832,6 +832,8 @@ class QtMainWindow(QMainWindow):
         if self.idle is not None:
             self.idle.stop()
         await self._end_visit()
+        if self.session is not None:
+            return await self.session.quit()
         if self.autosaver is None:
             return True
         return await self.autosaver.flush()

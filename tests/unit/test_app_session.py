@@ -338,3 +338,14 @@ def test_a_store_passphrase_credential_on_a_keyring_store_is_refused() -> None:
     with pytest.raises(CredentialFileError):
         asyncio.run(session.unlock("anything at all"))
     assert session.locked and store.state is StoreState.LOCKED
+
+
+def test_quit_flushes_then_stops_sync_and_keeps_sync_when_text_is_unsaved() -> None:
+    session, _store, calls = make()
+    assert asyncio.run(session.quit())
+    assert calls == ["autosave.flush", "sync.stop"]
+    store = FakeStore()
+    autosave = FakeAutosave(store.calls, unsaved_ok=False)
+    session, _store, calls = make(store=store, autosave=autosave)
+    assert not asyncio.run(session.quit())
+    assert calls == ["autosave.flush"]  # the window stays open; sync keeps running
