@@ -698,10 +698,12 @@ class QtMainWindow(QMainWindow):
     def _on_lock_triggered(self) -> None:
         run_op(self, self.lock(LockReason.USER), busy=False, context="Lock")
 
-    def request_lock(self, reason: LockReason) -> None:
-        """Lock from outside the widget (system suspend, OS session lock)."""
-        if self.session is not None and not self._locked:
-            run_op(self, self.lock(reason), busy=False, context="Lock")
+    def request_lock(self, reason: LockReason) -> asyncio.Task[None] | None:
+        """Lock from outside the widget (system suspend, OS session lock); the task, so
+        the caller can wait for the store to be locked (the cover is immediate)."""
+        if self.session is None or self._locked:
+            return None
+        return run_op(self, self.lock(reason), busy=False, context="Lock")
 
     async def lock(self, reason: LockReason | str = LockReason.USER) -> None:
         """Lock through the session use case; the window is covered before any await
@@ -743,6 +745,9 @@ class QtMainWindow(QMainWindow):
         self._hidden_while_locked = []
         for widget in QApplication.topLevelWidgets():
             if widget is self or not widget.isVisible() or widget is self.lock_screen:
+                continue
+            if widget.windowType() in (Qt.WindowType.ToolTip, Qt.WindowType.Popup):
+                widget.hide()  # menus, completers, tooltips: gone, not brought back
                 continue
             if not self._owned(widget):
                 continue
