@@ -247,3 +247,27 @@ def test_the_console_locks_on_suspend_and_os_session_lock(
     finally:
         task.cancel()
         aio.run(asyncio.gather(task, return_exceptions=True))
+
+
+def test_passphrase_store_start_counts_failures_across_restarts(aio: Aio, profile, qtbot) -> None:
+    """Passphrase mode: the store passphrase is the credential at start too; a wrong one
+    is counted in the profile (a restart does not reset it), a right one clears it."""
+    from app.errors import WrongPassphraseError as Wrong
+    from app.events import ConsoleEvents
+    from app.main import _open_throttled, _passphrase_throttle
+    from ui.main_window import QtMainWindow
+
+    window = QtMainWindow(ConsoleEvents())
+    qtbot.addWidget(window)
+    throttle = _passphrase_throttle(profile)
+    assert throttle is not None and throttle.kind is CredentialKind.STORE_PASSPHRASE
+    with pytest.raises(Wrong):
+        aio.run(_open_throttled(window, throttle, profile, None, "not-the-passphrase"))
+    restarted = _passphrase_throttle(profile)
+    assert restarted is not None and restarted.failures == 1
+    store = aio.run(_open_throttled(window, restarted, profile, None, PASSPHRASE))
+    try:
+        assert store.status.state is StoreState.UNLOCKED
+        assert _passphrase_throttle(profile).failures == 0
+    finally:
+        aio.run(store.close())
