@@ -234,8 +234,18 @@ def load_settings(
     """
     user_path = profile / "settings.toml"
     user: dict[str, Any] = _read_toml(user_path, policy=False) if user_path.exists() else {}
-    _validate(user, user_path)
+    return _effective(user, user_path, policy_path, os_policy=os_policy)
 
+
+def _effective(
+    user: dict[str, Any],
+    user_path: Path,
+    policy_path: Path | None,
+    *,
+    os_policy: Path | None = None,
+) -> EffectiveSettings:
+    """The user's values under the policy that applies, transport checked."""
+    _validate(user, user_path)
     policy_file = policy_location(policy_path, os_policy=os_policy)
     policy: dict[str, Any] = {}
     if os.path.lexists(policy_file):
@@ -324,14 +334,22 @@ def read_user_settings(profile: Path) -> dict[str, Any]:
     return data
 
 
-def write_user_settings(profile: Path, data: dict[str, Any]) -> Path:
+def write_user_settings(
+    profile: Path,
+    data: dict[str, Any],
+    policy_path: Path | None = None,
+    *,
+    os_policy: Path | None = None,
+) -> Path:
     """Validate and write the user's settings.toml atomically; return its path.
 
     Only the user's own values go here (the settings dialog leaves out what
-    the policy locks): the policy keeps winning when it changes later.
+    the policy locks): the policy keeps winning when it changes later. Values
+    the console would then refuse to start with (plain http:// to a remote host)
+    are refused here, before anything is written.
     """
     path = user_settings_path(profile)
-    _validate(data, path)
+    _effective(data, path, policy_path, os_policy=os_policy)
     text = dumps_toml(data)
     profile.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -359,7 +359,7 @@ class QtSettingsDialog(QDialog):
 
     def save(self) -> None:
         try:
-            path = write_user_settings(self.profile, self.user_values())
+            path = write_user_settings(self.profile, self.user_values(), self.policy_path)
         except ConsoleError as exc:
             self._show_error(str(exc))
             return

@@ -18,7 +18,13 @@ from app.errors import (
     PolicyOverrideError,
 )
 from app.records import KeySource
-from app.settings import load_settings, policy_location, resolve_key_source, write_user_settings
+from app.settings import (
+    dumps_toml,
+    load_settings,
+    policy_location,
+    resolve_key_source,
+    write_user_settings,
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -122,12 +128,17 @@ def test_cli_refuses_key_source_against_the_policy(
 def test_plain_transport_to_a_remote_host_is_refused(
     tmp_path: Path, section: str, key: str, url: str
 ) -> None:
-    write_user_settings(tmp_path / "profile", {section: {key: url}})
+    write(tmp_path / "profile" / "settings.toml", dumps_toml({section: {key: url}}))
     with pytest.raises(InsecureTransportError) as err:
         load_settings(tmp_path / "profile", tmp_path / "absent.toml")
     text = str(err.value)
     assert f"{section}.{key}" in text and "security.allow_insecure_hosts" in text
     assert "s3cret" not in text and "user:" not in text  # never the credentials
+    # The settings dialog's writer refuses it before writing (the console would not start).
+    before = (tmp_path / "profile" / "settings.toml").read_bytes()
+    with pytest.raises(InsecureTransportError):
+        write_user_settings(tmp_path / "profile", {section: {key: url}}, tmp_path / "absent.toml")
+    assert (tmp_path / "profile" / "settings.toml").read_bytes() == before
 
 
 @pytest.mark.parametrize(
@@ -153,9 +164,18 @@ def test_policy_may_allow_plain_transport_for_a_named_host_only(tmp_path: Path) 
     )
     eff = load_settings(tmp_path / "profile", policy)
     assert eff.settings.media_server.url == "ws://janus.lab.internal:8188/"
-    write_user_settings(tmp_path / "profile", {"record_store": {"url": "http://other.host/fhir"}})
+    # The named host only: another one is refused, when written and when loaded.
+    with pytest.raises(InsecureTransportError):
+        write_user_settings(
+            tmp_path / "profile", {"record_store": {"url": "http://other.host/fhir"}}, policy
+        )
+    write(tmp_path / "profile" / "settings.toml", '[record_store]\nurl = "http://other.host/x"\n')
     with pytest.raises(InsecureTransportError):
         load_settings(tmp_path / "profile", policy)
+    # A user may use the host the policy allows.
+    write_user_settings(
+        tmp_path / "profile", {"record_store": {"url": "http://janus.lab.internal/fhir"}}, policy
+    )
 
 
 def test_only_the_policy_may_allow_insecure_hosts(tmp_path: Path) -> None:
