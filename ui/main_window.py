@@ -4,6 +4,12 @@ The window starts on the startup view (opening the store) and switches to the
 console once the composition root calls :meth:`attach`. Closing the window
 (or Quit) flushes autosave before the window really closes; the composition
 root waits for ``closed`` and then stops everything in reverse order.
+
+Locking and unlocking are app/session.py's use case (``Session``): this window
+asks it to lock (File › Lock now, idle, suspend, OS session lock) or unlock (the
+lock screen's PIN or passphrase), and renders its events: ``session_will_lock``
+covers the window and hides every dialog before any await, ``session_did_unlock``
+brings them back.
 """
 
 from __future__ import annotations
