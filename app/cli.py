@@ -21,7 +21,7 @@ from typing import Any
 
 from app import __version__
 from app.cli_support import CliContext, Handler, emit, with_store
-from app.errors import CommandError, ConfigError, ConsoleError, StoreError
+from app.errors import CommandError, ConfigError, ConsoleError, PolicyOverrideError, StoreError
 from app.records import KeySource
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--policy",
-        help="managed policy file (default: the OS location or $CLINICIAN_CONSOLE_POLICY)",
+        help="a policy file to use where no managed policy is installed at the OS location "
+        "(an installed one always applies; default: $CLINICIAN_CONSOLE_POLICY)",
     )
     parser.add_argument(
         "--demo", action="store_true", help="GUI: seed demo patients and visits on first run"
@@ -60,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--key-source",
         choices=[k.value for k in KeySource],
-        help="for a new store: keep its key in the OS keyring, or use a passphrase",
+        help="for a new store: keep its key in the OS keyring, or use a passphrase "
+        "(refused when the managed policy sets store.key_source otherwise)",
     )
     parser.add_argument(
         "--passphrase-stdin",
@@ -407,9 +409,10 @@ def _dispatch(ctx: CliContext) -> Awaitable[int] | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, os_policy: Path | None = None) -> int:
+    """``os_policy``: where the OS policy lives (tests pass a temp file; default the OS's)."""
     args = _parser().parse_args(argv)
-    ctx = CliContext(args)
+    ctx = CliContext(args, os_policy=os_policy)
     from app import logging_setup
 
     if args.command in (None, "gui"):
@@ -422,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.demo:
                     _require_demo_allowed(ctx)
                 key_source = ctx.key_source()
+            except PolicyOverrideError as exc:
+                # --key-source against the policy: refused, never silently obeyed or ignored.
+                sys.stderr.write(f"clinician-console: {exc}\n")
+                return EXIT_FAILURE
             except ConfigError as exc:
                 # A bad settings file or policy: the window's error screen says so
                 # (app.main) and the console goes no further; stderr too, for scripts.

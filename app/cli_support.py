@@ -17,16 +17,26 @@ from pathlib import Path
 from typing import Any
 
 from app.records import KeySource
-from app.settings import EffectiveSettings, load_settings, resolve_profile
+from app.settings import (
+    EffectiveSettings,
+    load_settings,
+    policy_location,
+    resolve_key_source,
+    resolve_profile,
+)
 
 Handler = Callable[["CliContext"], Awaitable[int]]
 
 
 class CliContext:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, *, os_policy: Path | None = None) -> None:
         self.args = args
         self.profile = resolve_profile(args.profile)
-        self.policy = Path(args.policy) if args.policy else None
+        # Resolved once: an OS policy file wins over --policy and the variable
+        # (app.settings.policy_location); ``os_policy`` is the tests' seam for /etc.
+        self.policy: Path = policy_location(
+            Path(args.policy) if args.policy else None, os_policy=os_policy
+        )
         self._passphrase: str | None = None
         self._read_passphrase = False
 
@@ -41,10 +51,10 @@ class CliContext:
         return self._passphrase
 
     def key_source(self) -> KeySource | None:
-        if self.args.key_source:
-            return KeySource(self.args.key_source)
-        configured = self.settings().settings.store.key_source
-        return None if configured == "auto" else KeySource(configured)
+        """--key-source, unless the policy sets the key source (then a differing flag is
+        refused: PolicyOverrideError)."""
+        requested = KeySource(self.args.key_source) if self.args.key_source else None
+        return resolve_key_source(self.settings(), requested)
 
     async def open_store(self) -> Any:
         from storage.store import EncryptedStore
@@ -53,8 +63,19 @@ class CliContext:
             self.profile,
             passphrase=self.passphrase(),
             key_source=self.key_source(),
-            actor="cli",
+            actor=os_account(),
         )
+
+
+def os_account() -> str:
+    """Who the audit log names until clinician sign-in exists: the OS account (GUI and
+    headless commands alike; docs/storage.md, "Threat model")."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no name in the environment or the password database
+        return "unknown-os-user"
 
 
 async def with_store(ctx: CliContext, fn: Callable[[Any], Awaitable[int]]) -> int:

@@ -4,8 +4,16 @@ The tree::
 
     ConsoleError                      root; ``message_key`` + ``params`` make the user text
     ├── ConfigError                   settings or policy file is malformed -> fix the file
-    │   └── PolicyError               IT's managed policy is malformed -> IT fixes it; the
-    │                                 console refuses to run meanwhile
+    │   ├── PolicyError               IT's managed policy is malformed -> IT fixes it; the
+    │   │                             console refuses to run meanwhile
+    │   ├── PolicyOverrideError       a flag tried to change a policy key -> drop the flag
+    │   ├── PolicyOnlyError           a policy-only key in settings.toml -> ask IT
+    │   └── InsecureTransportError    http:// or ws:// to a non-loopback host -> use TLS
+    ├── CredentialError               the console's PIN or passphrase (app/credentials.py)
+    │   ├── CredentialTooWeakError    a new PIN/passphrase is too short -> choose another
+    │   ├── WrongCredentialError      does not match -> ask again after ``wait_s``
+    │   ├── UnlockThrottledError      too soon after failures -> wait ``wait_s`` seconds
+    │   └── CredentialFileError       the hash file is damaged or edited -> IT restores it
     ├── InputRejectedError            bad input (import, search, note) -> tell the user; no change
     │   └── ImportRejectedError       a FHIR Bundle failed validation; ``reason`` says why
     ├── StoreError                    the encrypted store
@@ -81,8 +89,26 @@ MESSAGES: dict[str, str] = {
         "Your organisation's managed policy {path} is not valid ({reason}). The console will "
         "not run until IT corrects it."
     ),
+    "config.policy_override": (
+        "{key} is set by your organisation's managed policy; {option} cannot change it."
+    ),
+    "config.insecure_transport": (
+        "{key} uses plain {scheme}:// to {host}, which would send credentials and patient "
+        "data unencrypted. Use {secure}://; only IT can allow this host, in the managed "
+        "policy (security.allow_insecure_hosts)."
+    ),
+    "config.policy_only": (
+        "{key} in {path} can only be set by your organisation's managed policy."
+    ),
     "config.demo_not_allowed": (
         "Demo mode is turned off by your organisation's managed policy (demo.allowed)."
+    ),
+    "credential.too_weak": "{reason}",
+    "credential.wrong": "That is not the console's {what}. Try again.",
+    "credential.throttled": "Too many wrong attempts: wait {wait_s} seconds, then try again.",
+    "credential.file": (
+        "The console's unlock file in the profile is damaged or was changed ({reason}). "
+        "The console will not open without it; ask IT to restore the profile from a backup."
     ),
     "input.rejected": "The input was rejected: {reason}.",
     "import.rejected": "The import file was rejected and nothing was changed: {reason}.",
@@ -218,8 +244,48 @@ class PolicyError(ConfigError):
     message_key = "config.policy_malformed"
 
 
+class PolicyOverrideError(ConfigError):
+    """A flag or variable tried to change what the managed policy sets: drop the flag."""
+
+    message_key = "config.policy_override"
+
+
+class InsecureTransportError(ConfigError):
+    """A plain http:// or ws:// URL to a host that is not loopback: use TLS, or ask IT."""
+
+    message_key = "config.insecure_transport"
+
+
+class PolicyOnlyError(ConfigError):
+    """A key only IT's policy may set appeared in the user's settings.toml."""
+
+    message_key = "config.policy_only"
+
+
 class DemoNotAllowedError(ConsoleError):
     message_key = "config.demo_not_allowed"
+
+
+class CredentialError(ConsoleError):
+    message_key = "credential.file"
+
+
+class CredentialTooWeakError(CredentialError):
+    message_key = "credential.too_weak"
+
+
+class WrongCredentialError(CredentialError):
+    """``what`` is "PIN" or "passphrase"; ``wait_s`` the delay before the next try."""
+
+    message_key = "credential.wrong"
+
+
+class UnlockThrottledError(CredentialError):
+    message_key = "credential.throttled"
+
+
+class CredentialFileError(CredentialError):
+    message_key = "credential.file"
 
 
 class InputRejectedError(ConsoleError):

@@ -15,16 +15,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.credentials import CredentialKind, CredentialRecord, Credentials
 from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import KeySource
 from app.services import NotesService
+from app.session import Session
 from app.settings import (
     EffectiveSettings,
     MediaServerSettings,
     PluginSettings,
     RecordStoreSettings,
     load_settings,
+    resolve_key_source,
 )
 
 if TYPE_CHECKING:
@@ -123,9 +126,11 @@ async def _main(
         settings_error = exc
     if idle_lock_ms is None and settings is not None:
         idle_lock_ms = settings.settings.security.idle_lock_minutes * 60_000
-    if key_source is None and settings is not None:
-        configured = settings.settings.store.key_source
-        key_source = None if configured == "auto" else KeySource(configured)
+    if settings is not None:
+        try:
+            key_source = resolve_key_source(settings, key_source)
+        except ConsoleError as exc:  # a flag against the policy: the error screen says so
+            settings_error = exc
 
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     window.set_settings_location(profile, policy_path)  # File > Settings
@@ -172,8 +177,29 @@ async def _run_window(
         await closed.wait()
         return EXIT_FAILURE
 
+    demo_profile = demo and not (record_store is not None and record_store.url)
+    try:
+        credentials = _existing_credentials(profile)
+        # Asked before the store is even opened: the keyring alone opens nothing.
+        if (
+            credentials is not None
+            and not credentials.needs_setup
+            and not await window.startup.ask_credential(credentials)
+        ):
+            await closed.wait()
+            return EXIT_OK
+    except ConsoleError as exc:
+        window.startup.show_error(exc)
+        await closed.wait()
+        return EXIT_FAILURE
+    throttle = _passphrase_throttle(profile)
+
     async def open_store(source: KeySource | None, passphrase: str | None) -> LockableStore:
-        return await EncryptedStore.open(profile, passphrase=passphrase, key_source=source)
+        if passphrase is None or throttle is None:
+            return await EncryptedStore.open(
+                profile, passphrase=passphrase, key_source=source, actor=_actor()
+            )
+        return await _open_throttled(window, throttle, profile, source, passphrase)
 
     store = await window.startup.obtain_store(
         open_store, key_source=key_source, new_store=not store_exists(profile)
@@ -183,6 +209,20 @@ async def _run_window(
         # screen is up: it stays until the user has read it and pressed Quit.
         await closed.wait()
         return EXIT_FAILURE if window.startup.error is not None else EXIT_OK
+    try:
+        session_credentials = await _session_credentials(
+            window, profile, store, credentials, demo_profile
+        )
+    except ConsoleError as exc:
+        await store.close()
+        window.startup.show_error(exc)
+        await closed.wait()
+        return EXIT_FAILURE
+    if session_credentials is None:  # quit at "choose a PIN"
+        await store.close()
+        await closed.wait()
+        return EXIT_OK
+    session = Session(store, session_credentials)
 
     # Started in this order, stopped in reverse (STYLE.md §3): the store
     # closes last, after the window has flushed autosave into it.
@@ -196,7 +236,9 @@ async def _run_window(
             log.info("Demo data: %d visits added", added)
         notes = NotesService(store, events)
         try:
-            await window.attach(notes, store)
+            await window.attach(notes, store, session=session)
+            if session_credentials.kind is CredentialKind.NONE:
+                window.notice.show_message(DEMO_NO_PIN_NOTICE, "info")
         except ConsoleError as exc:
             # e.g. the worklist could not be read: say so and keep the window usable.
             window.presenter.present(exc, context="Load worklist")
@@ -209,6 +251,7 @@ async def _run_window(
             _start_plugins_and_visits(window, store, profile, plugin_settings, media_server, demo)
         )
         services.push_async_callback(_finish_background, later)
+        _lock_on_os_signals(window, services)
         await closed.wait()
     return EXIT_OK
 
@@ -272,6 +315,137 @@ async def _finish_background(task: asyncio.Task[contextlib.AsyncExitStack]) -> N
         log.warning("plugin start-up failed", exc_info=True)
         return
     await stack.aclose()
+
+
+DEMO_NO_PIN_NOTICE = (
+    "Demo profile: no PIN is set because it holds demo data only and no record store."
+)
+
+
+def _actor() -> str:
+    from app.cli_support import os_account
+
+    return os_account()
+
+
+def _existing_credentials(profile: Path) -> Credentials | None:
+    """A keyring-mode store's console credential, read before the store opens (None:
+    no store yet, or a passphrase-mode store whose passphrase is the credential)."""
+    from storage import keys
+    from storage.credentials import FileCredentialStore
+
+    meta = keys.read_meta(profile) if store_exists_quiet(profile) else None
+    if meta is None or meta.key_source is not KeySource.KEYRING:
+        return None
+    return Credentials(FileCredentialStore(profile, meta.store_id, hashed=True))
+
+
+def store_exists_quiet(profile: Path) -> bool:
+    from storage.store import store_exists
+
+    return store_exists(profile)
+
+
+def _passphrase_throttle(profile: Path) -> Credentials | None:
+    """Passphrase mode: the store passphrase is the credential; only failures are kept."""
+    from storage import keys
+    from storage.credentials import FileCredentialStore
+
+    meta = keys.read_meta(profile) if store_exists_quiet(profile) else None
+    if meta is None or meta.key_source is not KeySource.PASSPHRASE:
+        return None
+    file = FileCredentialStore(profile, meta.store_id, hashed=False)
+    return Credentials(file, default_kind=CredentialKind.STORE_PASSPHRASE)
+
+
+async def _open_throttled(
+    window: QtMainWindow,
+    throttle: Credentials,
+    profile: Path,
+    source: KeySource | None,
+    passphrase: str,
+) -> LockableStore:
+    """Open a passphrase store at start with the same growing delay as the lock screen."""
+    from storage.store import EncryptedStore
+
+    wait = throttle.wait_s()
+    if wait > 0:
+        window.startup.show_loading(f"Too many wrong attempts: wait {int(wait + 0.999)} seconds.")
+        await asyncio.sleep(wait)
+    opened: list[LockableStore] = []
+
+    async def by_store(secret: str) -> None:
+        opened.append(
+            await EncryptedStore.open(profile, passphrase=secret, key_source=source, actor=_actor())
+        )
+
+    await throttle.verify(passphrase, by_store=by_store)  # WrongPassphraseError: ask again
+    return opened[0]
+
+
+async def _session_credentials(
+    window: QtMainWindow,
+    profile: Path,
+    store: LockableStore,
+    credentials: Credentials | None,
+    demo_profile: bool,
+) -> Credentials | None:
+    """The credential the lock screen asks for; a new keyring store chooses its PIN now.
+    None when the user quits at "choose a PIN"."""
+    from storage.credentials import FileCredentialStore
+    from storage.store import EncryptedStore
+
+    if store.status.key_source is KeySource.PASSPHRASE:
+        return _passphrase_throttle(profile) or Credentials(
+            _NoFile(), default_kind=CredentialKind.STORE_PASSPHRASE
+        )
+    if credentials is None:
+        assert isinstance(store, EncryptedStore)
+        credentials = Credentials(FileCredentialStore(profile, store.store_id, hashed=True))
+    if not credentials.needs_setup:
+        return credentials
+    if demo_profile:
+        return Credentials(_NoFile(), default_kind=CredentialKind.NONE)
+    if not await window.startup.choose_credential(credentials):
+        return None
+    return credentials
+
+
+class _NoFile:
+    """A CredentialFile that keeps nothing (a demo profile; a failure counter in memory)."""
+
+    def __init__(self) -> None:
+        self._record: CredentialRecord | None = None
+
+    def load(self) -> CredentialRecord | None:
+        return self._record
+
+    def save(self, record: CredentialRecord) -> None:
+        self._record = record
+
+
+def _lock_on_os_signals(window: QtMainWindow, services: contextlib.AsyncExitStack) -> None:
+    """Lock on system suspend and on the OS session lock (logind, Linux; see
+    docs/storage.md for Windows and macOS). No system bus (a container): nothing to do."""
+    if not sys.platform.startswith("linux"):
+        return
+    from app.session import LockReason
+    from media.devices.os_session import LogindWatcher
+
+    watcher = LogindWatcher(
+        on_sleep=lambda: window.request_lock(LockReason.SUSPEND),
+        on_lock=lambda: window.request_lock(LockReason.OS_LOCK),
+    )
+    task = asyncio.ensure_future(watcher.run())
+    _VISIT_TASKS.add(task)  # kept referenced; cancelled at quit
+    task.add_done_callback(_VISIT_TASKS.discard)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    services.push_async_callback(stop)
 
 
 async def _start_plugins(

@@ -7,6 +7,7 @@ Both files share one TOML shape. A key set in the policy wins over the user's
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -14,11 +15,19 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.errors import ConfigError, PolicyError
+from app.errors import (
+    ConfigError,
+    InsecureTransportError,
+    PolicyError,
+    PolicyOnlyError,
+    PolicyOverrideError,
+)
+from app.records import KeySource
 
 PROFILE_ENV = "CLINICIAN_CONSOLE_PROFILE"
 POLICY_ENV = "CLINICIAN_CONSOLE_POLICY"
@@ -52,6 +61,10 @@ class MediaServerSettings(_Section):
 
 class SecuritySettings(_Section):
     idle_lock_minutes: int = Field(default=10, ge=1, le=240)
+    # Host names (or addresses) to which plain http:// and ws:// are allowed although
+    # they are not loopback. Policy only (POLICY_ONLY_KEYS): a user cannot downgrade
+    # their own transport, and neither can a passer-by at an unlocked console.
+    allow_insecure_hosts: list[str] = Field(default_factory=list)
 
 
 class PluginSettings(_Section):
@@ -116,15 +129,56 @@ def resolve_profile(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-def default_policy_path() -> Path:
-    env = os.environ.get(POLICY_ENV)
-    if env:
-        return Path(env)
+#: Keys only IT's policy may set; in a user's settings.toml they are an error.
+POLICY_ONLY_KEYS = frozenset({"security.allow_insecure_hosts"})
+
+#: URLs the console connects to (or hands to patients): plain http:// and ws:// are refused
+#: for them unless the host is loopback or named in security.allow_insecure_hosts.
+TRANSPORT_KEYS = (
+    "record_store.url",
+    "media_server.url",
+    "media_server.browser_url",
+    "media_server.patient_page_url",
+    "updates.url",
+)
+_SECURE_SCHEME = {"http": "https", "ws": "wss"}
+
+
+def os_policy_path() -> Path:
+    """Where IT installs the managed policy on this OS (DESIGN.md §3). Never from the
+    environment: a file there always applies (see :func:`policy_location`)."""
     if sys.platform.startswith("win"):
         return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / APP_NAME / "policy.toml"
     if sys.platform == "darwin":
         return Path("/Library/Application Support") / APP_NAME / "policy.toml"
     return Path("/etc/clinician-console/policy.toml")
+
+
+def policy_location(explicit: Path | None = None, *, os_policy: Path | None = None) -> Path:
+    """The policy file that applies (it may not exist: then nothing is managed).
+
+    The OS policy, when present, always wins: neither ``--policy`` (``explicit``) nor
+    ``$CLINICIAN_CONSOLE_POLICY`` can replace or remove it. Only where no OS policy
+    exists do they name one (development, tests, staging). ``os_policy`` is the test
+    seam for the OS location (tests do not write to /etc).
+    """
+    os_path = os_policy if os_policy is not None else os_policy_path()
+    # lexists: a dangling symlink or an unreadable entry still counts as "IT put a
+    # policy here"; reading it then fails as a PolicyError (the console stops), never
+    # as "no policy".
+    if os.path.lexists(os_path):
+        return os_path
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(POLICY_ENV)
+    if env:
+        return Path(env)
+    return os_path
+
+
+def default_policy_path() -> Path:
+    """The policy file that applies with no ``--policy`` flag (kept for callers)."""
+    return policy_location()
 
 
 def _read_toml(path: Path, *, policy: bool) -> dict[str, Any]:
@@ -150,6 +204,12 @@ def _describe(error: Any) -> str:
 
 
 def _validate(data: dict[str, Any], path: Path, *, policy: bool = False) -> Settings:
+    if not policy:
+        for dotted in sorted(POLICY_ONLY_KEYS):
+            section, key = dotted.split(".")
+            values = data.get(section)
+            if isinstance(values, dict) and key in values:
+                raise PolicyOnlyError(key=dotted, path=path.name)
     # Strict: TOML has real types, so "yes" for a boolean or "10" for a number
     # is a mistake in the file, not something to coerce quietly.
     try:
@@ -163,7 +223,9 @@ def _validate(data: dict[str, Any], path: Path, *, policy: bool = False) -> Sett
         raise error(path=str(path) if policy else path.name, reason=reason) from exc
 
 
-def load_settings(profile: Path, policy_path: Path | None = None) -> EffectiveSettings:
+def load_settings(
+    profile: Path, policy_path: Path | None = None, *, os_policy: Path | None = None
+) -> EffectiveSettings:
     """Merge the user's settings with the policy; a malformed file is an error, never ignored.
 
     A policy that cannot be read or has an unknown key or a wrong type raises
@@ -172,11 +234,21 @@ def load_settings(profile: Path, policy_path: Path | None = None) -> EffectiveSe
     """
     user_path = profile / "settings.toml"
     user: dict[str, Any] = _read_toml(user_path, policy=False) if user_path.exists() else {}
-    _validate(user, user_path)
+    return _effective(user, user_path, policy_path, os_policy=os_policy)
 
-    policy_file = policy_path if policy_path is not None else default_policy_path()
+
+def _effective(
+    user: dict[str, Any],
+    user_path: Path,
+    policy_path: Path | None,
+    *,
+    os_policy: Path | None = None,
+) -> EffectiveSettings:
+    """The user's values under the policy that applies, transport checked."""
+    _validate(user, user_path)
+    policy_file = policy_location(policy_path, os_policy=os_policy)
     policy: dict[str, Any] = {}
-    if policy_file.exists():
+    if os.path.lexists(policy_file):
         policy = _read_toml(policy_file, policy=True)
         _validate(policy, policy_file, policy=True)
 
@@ -187,11 +259,65 @@ def load_settings(profile: Path, policy_path: Path | None = None) -> EffectiveSe
             merged.setdefault(section, {}).update(values)
             locked.update(f"{section}.{key}" for key in values)
     settings = _validate(merged, policy_file if policy else user_path, policy=bool(policy))
+    check_transport(settings)
     return EffectiveSettings(
         settings=settings,
         locked=frozenset(locked),
         policy_path=policy_file if policy else None,
     )
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 and ``localhost``: traffic that never leaves the machine."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(settings: Settings) -> None:
+    """Refuse plain http:// and ws:// except to loopback or a host the policy names.
+
+    Plain transport would carry the record store's credentials, room PINs and DTLS
+    fingerprints in clear. The error names the key and the host, never the URL (it
+    may carry user:password@).
+    """
+    allowed = {h.lower().rstrip(".") for h in settings.security.allow_insecure_hosts}
+    for dotted in TRANSPORT_KEYS:
+        section, key = dotted.split(".")
+        url = getattr(getattr(settings, section), key)
+        if not url:
+            continue
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _SECURE_SCHEME:
+            continue
+        try:
+            host = (parts.hostname or "").rstrip(".")
+        except ValueError:
+            host = ""
+        if host and (is_loopback_host(host) or host.lower() in allowed):
+            continue
+        raise InsecureTransportError(
+            key=dotted, scheme=scheme, host=host or "(no host)", secure=_SECURE_SCHEME[scheme]
+        )
+
+
+def resolve_key_source(
+    effective: EffectiveSettings, requested: KeySource | None, *, option: str = "--key-source"
+) -> KeySource | None:
+    """The key source for a new store: the policy's if it sets one (a flag that differs is
+    refused, never silently obeyed), else ``requested``, else the user's setting."""
+    configured = effective.settings.store.key_source
+    if "store.key_source" in effective.locked:
+        if requested is not None and requested.value != configured:
+            raise PolicyOverrideError(key="store.key_source", option=option)
+        return None if configured == "auto" else KeySource(configured)
+    if requested is not None:
+        return requested
+    return None if configured == "auto" else KeySource(configured)
 
 
 def user_settings_path(profile: Path) -> Path:
@@ -208,14 +334,22 @@ def read_user_settings(profile: Path) -> dict[str, Any]:
     return data
 
 
-def write_user_settings(profile: Path, data: dict[str, Any]) -> Path:
+def write_user_settings(
+    profile: Path,
+    data: dict[str, Any],
+    policy_path: Path | None = None,
+    *,
+    os_policy: Path | None = None,
+) -> Path:
     """Validate and write the user's settings.toml atomically; return its path.
 
     Only the user's own values go here (the settings dialog leaves out what
-    the policy locks): the policy keeps winning when it changes later.
+    the policy locks): the policy keeps winning when it changes later. Values
+    the console would then refuse to start with (plain http:// to a remote host)
+    are refused here, before anything is written.
     """
     path = user_settings_path(profile)
-    _validate(data, path)
+    _effective(data, path, policy_path, os_policy=os_policy)
     text = dumps_toml(data)
     profile.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -50,6 +50,10 @@ CC_DEBS_TEST_SERVERS=(
   janus libjs-janus-gateway coturn chromium chromium-driver pulseaudio
   pulseaudio-utils libasound2-plugins iproute2 nftables nginx-light
 )
+# Headers the dev extras build from source (pyproject.toml): python-dbusmock's
+# dbus-python (libdbus-1-dev, libglib2.0-dev, pkg-config) and PyGObject, which
+# dbusmock's logind template imports (libgirepository1.0-dev, libcairo2-dev).
+CC_DEBS_DEV_HEADERS=(libdbus-1-dev libglib2.0-dev pkg-config libgirepository1.0-dev libcairo2-dev)
 # Building, signing and verifying installers (installers/).
 CC_DEBS_BUILD=(gnupg dpkg-dev fakeroot zstd binutils)
 

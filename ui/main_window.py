@@ -4,11 +4,18 @@ The window starts on the startup view (opening the store) and switches to the
 console once the composition root calls :meth:`attach`. Closing the window
 (or Quit) flushes autosave before the window really closes; the composition
 root waits for ``closed`` and then stops everything in reverse order.
+
+Locking and unlocking are app/session.py's use case (``Session``): this window
+asks it to lock (File › Lock now, idle, suspend, OS session lock) or unlock (the
+lock screen's PIN or passphrase), and renders its events: ``session_will_lock``
+covers the window and hides every dialog before any await, ``session_did_unlock``
+brings them back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QMainWindow,
     QSplitter,
@@ -25,16 +33,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import ConsoleError
+from app.errors import ConsoleError, UnlockThrottledError
 from app.events import ConsoleEvents
-from app.records import EncounterSummary, KeySource, SearchHit
+from app.records import EncounterSummary, SearchHit
 from app.services import NotesService
+from app.session import HeldVisit, LockReason, Session
 from app.techcheck import TechCheck
 from storage.sync.service import SyncService
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
 from ui.conflict import QtConflictBanner
-from ui.errors import ErrorPresenter, QtNoticeBar, user_text
+from ui.errors import ErrorPresenter, QtNoticeBar
 from ui.history import QtNoteHistory
 from ui.note_editor import QtNoteEditor
 from ui.ops import BusyTracker, run_op
@@ -65,6 +74,51 @@ UNSAVED_ON_CLOSE = (
 VisitFactory = Callable[[str], "Visit | Awaitable[Visit]"]
 # ``factory(request)`` -> the joined visit (media session starting), or an awaitable of it.
 JoinFactory = Callable[["JoinRequest"], "Visit | Awaitable[Visit]"]
+
+
+LOCK_TEXTS = {
+    LockReason.USER: "You locked the console.",
+    LockReason.IDLE: "The console locked itself after a period without input.",
+    LockReason.SUSPEND: "The console locked because the computer went to sleep.",
+    LockReason.OS_LOCK: "The console locked together with your desktop session.",
+}
+
+
+class VisitHold:
+    """A visit as the session sees it (app.session.HeldVisit).
+
+    ``app.visit.Visit`` provides ``is_live`` and ``privacy_hold`` itself (the visit
+    use case owns muting and pausing playback); this wrapper only falls back to the
+    visit's state and its microphone control where an older Visit lacks them.
+    """
+
+    def __init__(self, visit: Visit) -> None:
+        self.visit = visit
+        self._mic_before: bool | None = None
+
+    @property
+    def is_live(self) -> bool:
+        live = getattr(self.visit, "is_live", None)
+        if isinstance(live, bool):
+            return live
+        from ui.visit.qt_visit_window import LIVE_STATES
+
+        return self.visit.state in LIVE_STATES
+
+    async def privacy_hold(self, on: bool) -> None:
+        hold = getattr(self.visit, "privacy_hold", None)
+        if hold is not None:
+            await hold(on)
+            return
+        controls = self.visit.controls
+        if controls is None or (not self.is_live and on):
+            return
+        if on:
+            self._mic_before = self.visit.microphone_muted
+            await controls.set_microphone_muted(True)
+        elif self._mic_before is not None:
+            await controls.set_microphone_muted(self._mic_before)
+            self._mic_before = None
 
 
 def idle_reason(timeout_ms: int) -> str:
@@ -121,8 +175,10 @@ class QtMainWindow(QMainWindow):
         self.sync_details: QtSyncDetails | None = None
         self.conflict_banner: QtConflictBanner | None = None
         self.idle: IdleWatcher | None = None
+        self.session: Session | None = None
         self._locked = False
-        self._locking = False
+        self._lock_message: str | None = None
+        self._hidden_while_locked: list[QWidget] = []
         self._may_close = False
         self._close_refused = False
         self._closing: asyncio.Task[None] | None = None
@@ -241,13 +297,13 @@ class QtMainWindow(QMainWindow):
     def set_settings_location(self, profile, policy_path=None) -> None:
         """Where File > Settings reads and writes (the composition root says)."""
         self._settings_location = (profile, policy_path)
-        self.settings_action.setEnabled(True)
+        self.settings_action.setEnabled(not self._locked)
 
     def show_settings(self):
         from ui.settings_dialog import QtSettingsDialog
 
         location = getattr(self, "_settings_location", None)
-        if location is None:
+        if location is None or self._locked:
             return None
         previous = getattr(self, "settings_dialog", None)
         if previous is not None:
@@ -267,13 +323,13 @@ class QtMainWindow(QMainWindow):
     def set_plugin_host(self, host) -> None:
         """The composition root's PluginHost: File > Plugins… and the visit window's panels."""
         self.plugin_host = host
-        self.plugins_action.setEnabled(host is not None)
+        self.plugins_action.setEnabled(host is not None and not self._locked)
 
     def show_plugins(self):
         from ui.plugins_dialog import QtPluginsDialog
 
         host = getattr(self, "plugin_host", None)
-        if host is None:
+        if host is None or self._locked:
             return None
         previous = getattr(self, "plugins_dialog", None)
         if previous is not None:
@@ -295,13 +351,22 @@ class QtMainWindow(QMainWindow):
         mount.mount()
 
     # -- attaching the opened store --------------------------------------
-    async def attach(self, notes: NotesService, store: LockableStore) -> None:
-        """Build the console over an open store and load the worklist."""
+    async def attach(self, notes: NotesService, store: LockableStore, *, session: Session) -> None:
+        """Build the console over an open store and load the worklist.
+
+        ``session`` (app/session.py) owns lock and unlock; the window renders them.
+        """
         self.notes = notes
         self.store = store
+        self.session = session
         self.autosaver = Autosaver(
             notes, debounce_ms=self._debounce_ms, retry_ms=self._retry_ms, parent=self
         )
+        session.set_autosave(self.autosaver)
+        session.set_visits(self._open_visits)
+        session.session_will_lock.connect(self._on_session_will_lock)
+        session.session_did_lock.connect(self._on_session_did_lock)
+        session.session_did_unlock.connect(self._on_session_did_unlock)
         console = QSplitter(Qt.Orientation.Horizontal, self._stack)
         console.setObjectName("console")
         console.setChildrenCollapsible(False)
@@ -340,7 +405,7 @@ class QtMainWindow(QMainWindow):
         if self._idle_lock_ms:
             self.idle = IdleWatcher(self._idle_lock_ms, self)
             self.idle.idle.connect(self._on_idle)
-            self.idle.start()
+            self._update_idle()
         await self.worklist.reload()
 
     def attach_sync(self, records: SyncRecords, sync: SyncService | None = None) -> None:
@@ -352,6 +417,8 @@ class QtMainWindow(QMainWindow):
         if self.editor is None or self.autosaver is None:
             raise RuntimeError("attach_sync() needs attach() first")
         self.sync = sync
+        if self.session is not None:
+            self.session.set_sync(sync)
         self.sync_records = records
         self.sync_status = QtSyncStatus(sync, sync_action=self.sync_action, parent=self.status)
         self.sync_status.details_requested.connect(self.show_sync_details)
@@ -539,17 +606,22 @@ class QtMainWindow(QMainWindow):
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.closed.connect(self._on_visit_window_closed)
         self.visit_window = window
-        if self.idle is not None:
-            self.idle.pause()  # talking to a patient is not "idle": no automatic lock mid-call
+        # Talking to a patient is not "idle": no automatic lock while the call is live,
+        # but an ended visit's window no longer holds the lock off.
+        visit.state_changed.connect(self._update_idle)
+        self._update_idle()
         self._mount_plugin_panels(window)
         window.show()
         self.visit_window_opened.emit(window)
         return window
 
     def _on_visit_window_closed(self) -> None:
+        window = self.visit_window
         self.visit_window = None
-        if self.idle is not None and not self._locked:
-            self.idle.start()
+        if window is not None:
+            with contextlib.suppress(Exception):
+                window.visit.state_changed.disconnect(self._update_idle)
+        self._update_idle()
 
     async def _end_visit(self) -> None:
         """Hang up a running visit (the console is quitting) and close its window."""
@@ -608,7 +680,7 @@ class QtMainWindow(QMainWindow):
             self.show_history(self.editor.note.id)
 
     def show_history(self, note_id: str) -> QtNoteHistory | None:
-        if self.notes is None or self.autosaver is None:
+        if self.notes is None or self.autosaver is None or self._locked:
             return None
         if self.history_dialog is not None:
             self.history_dialog.close()
@@ -654,86 +726,138 @@ class QtMainWindow(QMainWindow):
         self.about_dialog.show()
         return self.about_dialog
 
-    # -- locking ---------------------------------------------------------
+    # -- locking (the sequence is app.session.Session's; this only renders it) -------
     @property
     def locked(self) -> bool:
         return self._locked
 
     def _on_idle(self) -> None:
-        if self._idle_lock_ms:
-            run_op(self, self.lock(idle_reason(self._idle_lock_ms)), busy=False, context="Lock")
+        if self._idle_lock_ms and not self._locked:
+            run_op(self, self.lock(LockReason.IDLE), busy=False, context="Lock")
 
     def _on_lock_triggered(self) -> None:
-        run_op(self, self.lock("You locked the console."), busy=False, context="Lock")
+        run_op(self, self.lock(LockReason.USER), busy=False, context="Lock")
 
-    async def lock(self, reason: str) -> None:
-        """Cover the window first (nothing readable stays up), then flush and lock."""
-        if self.store is None or self._locked:
+    def request_lock(self, reason: LockReason) -> asyncio.Task[None] | None:
+        """Lock from outside the widget (system suspend, OS session lock); the task, so
+        the caller can wait for the store to be locked (the cover is immediate)."""
+        if self.session is None or self._locked:
+            return None
+        return run_op(self, self.lock(reason), busy=False, context="Lock")
+
+    async def lock(self, reason: LockReason | str = LockReason.USER) -> None:
+        """Lock through the session use case; the window is covered before any await
+        (session_will_lock), whatever the steps after it do."""
+        if self.session is None or self._locked:
             return
+        if isinstance(reason, str) and not isinstance(reason, LockReason):
+            self._lock_message = reason  # a caller's own wording (screenshots)
+            reason = LockReason.USER
+        await self.session.lock(reason)
+
+    def _lock_text(self, reason: LockReason) -> str:
+        custom, self._lock_message = self._lock_message, None
+        if custom:
+            return custom
+        if reason is LockReason.IDLE and self._idle_lock_ms:
+            return idle_reason(self._idle_lock_ms)
+        return LOCK_TEXTS.get(reason, LOCK_TEXTS[LockReason.USER])
+
+    def _on_session_will_lock(self, reason: LockReason) -> None:
+        """Cover everything that can show patient data, and disable configuration."""
         self._locked = True
-        self._locking = True
         if self.idle is not None:
             self.idle.pause()
-        needs_passphrase = self.store.status.key_source is KeySource.PASSPHRASE
-        self.lock_screen.cover(needs_passphrase=needs_passphrase, reason=reason)
+        kind = self.session.credential_kind if self.session is not None else None
+        self.lock_screen.cover(kind=kind, reason=self._lock_text(reason))
         self._console.setEnabled(False)
         self._set_actions_enabled(False)
         for dialog in (self.history_dialog, self.about_dialog, self.sync_details):
             if dialog is not None:
                 dialog.close()
-        if self.visit_window is not None:
-            self.visit_window.hide()  # the call goes on, but nothing stays readable
+        for name in ("settings_dialog", "plugins_dialog"):
+            dialog = getattr(self, name, None)
+            if dialog is not None and dialog.isVisible():
+                dialog.reject()  # configuration is never changed while locked
+        # Every other window or dialog (merge dialog, join dialog with its typed text,
+        # the visit window, plugin windows) is hidden, not closed: its draft stays, and
+        # it comes back at unlock.
+        self._hidden_while_locked = []
+        for widget in QApplication.topLevelWidgets():
+            if widget is self or not widget.isVisible() or widget is self.lock_screen:
+                continue
+            if widget.windowType() in (Qt.WindowType.ToolTip, Qt.WindowType.Popup):
+                widget.hide()  # menus, completers, tooltips: gone, not brought back
+                continue
+            if not self._owned(widget):
+                continue
+            widget.hide()
+            self._hidden_while_locked.append(widget)
         self._update_visit_actions()
-        try:
-            if self.autosaver is not None:
-                await self.autosaver.flush()
-                self.autosaver.pause()
-            if self.sync is not None:
-                # A locked store cannot be read, so sync pauses until unlock.
-                await self.sync.stop()
-            await self.store.lock()
-        finally:
-            self._locking = False
+
+    def _owned(self, widget: QWidget) -> bool:
+        """Whether a top-level window belongs to this console window (a dialog or window
+        parented here, however deep), or is a parentless window of the console's own."""
+        parent = widget.parentWidget()
+        while parent is not None:
+            if parent is self:
+                return True
+            parent = parent.parentWidget()
+        return widget.parent() is None and not isinstance(widget, QMainWindow)
+
+    def _on_session_did_lock(self, _result: object) -> None:
+        if self.store is not None:
             self.events.store_did_change_state.emit(self.store.status)
 
-    def _on_unlock_requested(self, passphrase: object) -> None:
-        secret = passphrase if isinstance(passphrase, str) else None
-        run_op(
-            self,
-            self.unlock(secret),
-            context="Unlock",
-            on_error=lambda exc: self.lock_screen.form.reject(user_text(exc)),
-        )
+    def _on_unlock_requested(self, secret: object) -> None:
+        run_op(self, self.unlock(secret if isinstance(secret, str) else None), context="Unlock")
 
-    async def unlock(self, passphrase: str | None) -> bool:
-        if self.store is None or not self._locked:
+    async def unlock(self, secret: str | None) -> bool:
+        """Ask the session to unlock; False (and the reason on the lock screen) if refused."""
+        if self.session is None or not self._locked:
             return True
-        if self._locking:
-            # lock() has covered the window but store.lock() has not finished yet.
-            return False
         try:
-            await self.store.unlock(passphrase)
+            await self.session.unlock(secret)
+        except UnlockThrottledError as exc:
+            self.lock_screen.form.reject(exc.user_message())
+            self.lock_screen.hold_for(float(exc.params.get("wait_s", 1)))
+            return False
         except ConsoleError as exc:
             self.lock_screen.form.reject(exc.user_message())
+            wait = self.session.credentials.wait_s()
+            if wait > 0:
+                self.lock_screen.hold_for(wait)
             return False
+        return True
+
+    def _on_session_did_unlock(self) -> None:
         self._locked = False
         self.lock_screen.hide()
-        if self.visit_window is not None:
-            self.visit_window.show()
+        hidden, self._hidden_while_locked = self._hidden_while_locked, []
+        for widget in hidden:
+            with contextlib.suppress(RuntimeError):  # deleted meanwhile (a visit ended)
+                widget.show()
         self._console.setEnabled(True)
         self._set_actions_enabled(True)
-        if self.autosaver is not None:
-            self.autosaver.resume()
-        if self.idle is not None:
-            self.idle.start()
+        self._update_idle()
         if self.sync is not None:
-            self.sync.start()
             self.sync.sync_now()  # catch up on what was saved before the lock
-        if self.visit_window is not None and self.idle is not None:
-            self.idle.pause()  # still in the call: no automatic lock mid-call
         self._update_visit_actions()
-        self.events.store_did_change_state.emit(self.store.status)
-        return True
+        if self.store is not None:
+            self.events.store_did_change_state.emit(self.store.status)
+
+    def _update_idle(self, *_args: object) -> None:
+        """The idle timer runs whenever the console is unlocked and no call is live."""
+        if self.idle is None:
+            return
+        if self._locked or (self.session is not None and self.session.any_visit_live()):
+            self.idle.pause()
+        elif not self.idle.is_running:
+            self.idle.start()
+
+    def _open_visits(self) -> list[HeldVisit]:
+        window = self.visit_window
+        return [VisitHold(window.visit)] if window is not None else []
 
     def _set_actions_enabled(self, enabled: bool) -> None:
         self.lock_action.setEnabled(enabled)
@@ -741,6 +865,11 @@ class QtMainWindow(QMainWindow):
         note_open = self.editor is not None and self.editor.note is not None
         self.history_action.setEnabled(enabled and note_open)
         self.sync_action.setEnabled(enabled and self.sync is not None)
+        # Configuration: nobody changes the record store, plugins or updates while locked.
+        self.settings_action.setEnabled(
+            enabled and getattr(self, "_settings_location", None) is not None
+        )
+        self.plugins_action.setEnabled(enabled and getattr(self, "plugin_host", None) is not None)
 
     # -- closing ---------------------------------------------------------
     async def shutdown(self) -> bool:
@@ -748,6 +877,8 @@ class QtMainWindow(QMainWindow):
         if self.idle is not None:
             self.idle.stop()
         await self._end_visit()
+        if self.session is not None:
+            return await self.session.quit()
         if self.autosaver is None:
             return True
         return await self.autosaver.flush()
@@ -769,8 +900,7 @@ class QtMainWindow(QMainWindow):
             # The second close is the user's explicit "quit anyway".
             self._close_refused = True
             self.presenter.show_text(UNSAVED_ON_CLOSE)
-            if self.idle is not None and not self._locked:
-                self.idle.start()
+            self._update_idle()
             return
         self._may_close = True
         self.close()

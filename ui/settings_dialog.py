@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import ConsoleError
 from app.settings import (
+    POLICY_ONLY_KEYS,
     EffectiveSettings,
     Settings,
     UpdateSettings,
@@ -329,7 +330,9 @@ class QtSettingsDialog(QDialog):
             section, key = dotted.split(".")
             field.set_value(getattr(getattr(settings, section), key))
             locked = dotted in self.effective.locked
-            field.widget.setEnabled(not locked and field.kind != "other")
+            # Policy-only keys (allow_insecure_hosts) are never the user's to edit.
+            editable = not locked and dotted not in POLICY_ONLY_KEYS and field.kind != "other"
+            field.widget.setEnabled(editable)
             self.lock_notes[dotted].setVisible(locked)
             if locked:
                 field.widget.setToolTip(f"Set by your organisation's managed policy ({where})")
@@ -344,7 +347,7 @@ class QtSettingsDialog(QDialog):
             s: dict(v) for s, v in self._user.items() if isinstance(v, dict)
         }
         for dotted, field in self.fields.items():
-            if self.is_locked(dotted) or field.kind == "other":
+            if self.is_locked(dotted) or field.kind == "other" or dotted in POLICY_ONLY_KEYS:
                 continue
             section, key = dotted.split(".")
             value = field.value()
@@ -356,7 +359,7 @@ class QtSettingsDialog(QDialog):
 
     def save(self) -> None:
         try:
-            path = write_user_settings(self.profile, self.user_values())
+            path = write_user_settings(self.profile, self.user_values(), self.policy_path)
         except ConsoleError as exc:
             self._show_error(str(exc))
             return

@@ -23,9 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.credentials import MIN_PIN_DIGITS, CredentialKind, Credentials
 from app.errors import (
     ConfigError,
     ConsoleError,
+    CredentialError,
+    CredentialFileError,
+    CredentialTooWeakError,
     DiskFullError,
     KeyMismatchError,
     KeyMissingError,
@@ -79,6 +83,11 @@ def what_to_do(exc: BaseException) -> str:
             "This store keeps its key in the OS keyring. Start the console in a desktop "
             "session with a working keyring (for example GNOME Keyring or KWallet)."
         )
+    if isinstance(exc, CredentialFileError):
+        return (
+            "Restore the profile from a backup, or ask IT to reset the console's PIN. "
+            "The record store itself was not changed."
+        )
     if isinstance(exc, ConfigError):
         return "Correct the file named above (or ask IT if it is the managed policy)."
     return "Quit and start the console again. If this keeps happening, contact IT support."
@@ -112,6 +121,7 @@ class QtStartupView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self._stack)
         self.error: BaseException | None = None
+        self.wait_s = 0.0  # the last delay shown after failed attempts
         self._answer: asyncio.Future[str | None] | None = None
         self.form.submitted.connect(self._on_form_submitted)
         self.form.quit_clicked.connect(self._on_quit_clicked)
@@ -168,15 +178,23 @@ class QtStartupView(QWidget):
         self.quit_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
     async def ask_passphrase(
-        self, *, title: str, message: str, confirm: bool = False, error: str = ""
+        self,
+        *,
+        title: str,
+        message: str,
+        confirm: bool = False,
+        error: str = "",
+        button: str | None = None,
+        kind: CredentialKind | None = CredentialKind.PASSPHRASE,
     ) -> str | None:
         """Show the prompt; the passphrase, or None when the user quits."""
+        self.form.set_kind(kind)
         self.form.configure(
             title=title,
             message=message,
             confirm=confirm,
             error=error,
-            button="Create store" if confirm else "Unlock",
+            button=button or ("Create store" if confirm else "Unlock"),
         )
         self._set_page(1)
         self.form.field.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -266,6 +284,64 @@ class QtStartupView(QWidget):
                 return None
             if passphrase is None:
                 return None
+
+    # -- the console credential (app/credentials.py) ------------------------------
+    async def choose_credential(self, credentials: Credentials) -> bool:
+        """First run: choose the PIN (digits) or passphrase that opens the console.
+        False when the user quits."""
+        error = ""
+        while True:
+            secret = await self.ask_passphrase(
+                title="Choose a PIN for this console",
+                message=(
+                    f"The console asks for it at every start and every unlock. Choose a PIN of "
+                    f"at least {MIN_PIN_DIGITS} digits, or a passphrase of at least "
+                    f"{MIN_PASSPHRASE_LENGTH} characters. It is kept only as a hash: "
+                    "it cannot be recovered if forgotten."
+                ),
+                confirm=True,
+                error=error,
+                button="Set PIN",
+                kind=CredentialKind.PIN,
+            )
+            if secret is None:
+                return False
+            kind = CredentialKind.PIN if secret.isdigit() else CredentialKind.PASSPHRASE
+            try:
+                await credentials.choose(kind, secret)
+            except CredentialTooWeakError as exc:
+                error = exc.user_message()
+                continue
+            return True
+
+    async def ask_credential(self, credentials: Credentials) -> bool:
+        """Every start: the PIN or passphrase, with the growing delay after failures.
+        True once verified; False when the user quits."""
+        kind = credentials.kind
+        noun = kind.noun if kind is not None else "PIN"
+        error = ""
+        while True:
+            wait = credentials.wait_s()
+            if wait > 0:
+                self.show_loading(f"Too many wrong attempts: wait {int(wait + 0.999)} seconds.")
+                self.wait_s = wait
+                await asyncio.sleep(wait)  # the delay itself, shown on screen
+            secret = await self.ask_passphrase(
+                title="Unlock the console",
+                message=f"Enter your {noun} to open the console.",
+                error=error,
+                kind=kind,
+            )
+            if secret is None:
+                return False
+            try:
+                await credentials.verify(secret)
+            except CredentialFileError:
+                raise
+            except CredentialError as exc:
+                error = exc.user_message()
+                continue
+            return True
 
     def _fail(self, exc: BaseException) -> None:
         log.warning("Store could not be opened: %s", log_text(exc))

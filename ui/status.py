@@ -88,7 +88,7 @@ class QtStoreStatus(QStatusBar):
         """Before the store is open: say where start-up stands."""
         text = {
             "loading": "Opening store…",
-            "passphrase": "Store locked — passphrase needed",
+            "passphrase": "Locked — PIN or passphrase needed",
             "error": "Store not opened",
         }[page]
         self.store_label.setText(text)

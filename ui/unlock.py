@@ -1,4 +1,4 @@
-"""Passphrase prompt, lock screen and idle detection (automatic logoff, DESIGN.md §7)."""
+"""PIN/passphrase prompt, lock screen and idle detection (automatic logoff, DESIGN.md §7)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.credentials import CredentialKind
+
 LOCKED_TITLE = "Console locked"
+DEMO_NOTE = (
+    "Demo profile: no PIN is set, because it holds demo data only and no record store. "
+    "A console with patient data always asks for a PIN or passphrase."
+)
+
+
+def ask_text(kind: CredentialKind | None) -> str:
+    """What the lock screen asks for, by credential kind."""
+    if kind is CredentialKind.PIN:
+        return " Enter your PIN to continue."
+    if kind is CredentialKind.NONE:
+        return " Unlock to continue."
+    return " Enter the passphrase to continue."
+
+
 _INPUT_EVENTS = frozenset(
     {
         QEvent.Type.KeyPress,
@@ -78,6 +95,7 @@ class QtPassphraseForm(QFrame):
         self.setMinimumWidth(380)
         self._needs_passphrase = True
         self._confirming = False
+        self._noun = "passphrase"
 
     def configure(
         self,
@@ -105,6 +123,12 @@ class QtPassphraseForm(QFrame):
         if needs_passphrase:
             self.field.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def set_kind(self, kind: CredentialKind | None) -> None:
+        """Word the field for a PIN or a passphrase."""
+        self._noun = "PIN" if kind is CredentialKind.PIN else "passphrase"
+        self.field.setPlaceholderText("PIN" if kind is CredentialKind.PIN else "Passphrase")
+        self.confirm.setPlaceholderText(f"Repeat the {self._noun}")
+
     def show_error(self, text: str) -> None:
         self.error.setText(text)
         self.error.setVisible(bool(text))
@@ -125,10 +149,10 @@ class QtPassphraseForm(QFrame):
             return
         passphrase = self.field.text()
         if not passphrase:
-            self.show_error("Enter the passphrase.")
+            self.show_error(f"Enter the {self._noun}.")
             return
         if self._confirming and passphrase != self.confirm.text():
-            self.show_error("The two passphrases differ.")
+            self.show_error(f"The two {self._noun}s differ.")
             return
         self.show_error("")
         self.submit_button.setEnabled(False)
@@ -159,22 +183,41 @@ class QtLockScreen(QWidget):
         layout.addLayout(row)
         layout.addStretch(2)
         self.hide()
+        self._hold = QTimer(self, singleShot=True)
+        self._hold.timeout.connect(self._on_hold_over)
         parent.installEventFilter(self)
 
-    def cover(self, *, needs_passphrase: bool, reason: str) -> None:
+    def cover(self, *, kind: CredentialKind | None, reason: str) -> None:
+        """Cover the window and ask for the credential of ``kind`` (None: none was set
+        up, so nothing typed can match: the screen still asks, and stays locked)."""
         parent = self.parentWidget()
         if parent is not None:
             self.setGeometry(parent.rect())
-        message = reason + (
-            " Enter the passphrase to continue." if needs_passphrase else " Unlock to continue."
-        )
-        self.form.configure(title=LOCKED_TITLE, message=message, needs_passphrase=needs_passphrase)
+        asks = kind is not CredentialKind.NONE
+        message = reason + ask_text(kind)
+        if not asks:
+            message += "\n\n" + DEMO_NOTE
+        self.form.configure(title=LOCKED_TITLE, message=message, needs_passphrase=asks)
+        self.form.set_kind(kind)
         self.show()
         self.raise_()
-        if needs_passphrase:
+        if asks:
             self.form.field.setFocus(Qt.FocusReason.OtherFocusReason)
         else:
             self.form.submit_button.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def hold_for(self, wait_s: float) -> None:
+        """Too many wrong tries: the Unlock button waits ``wait_s`` seconds."""
+        self.form.submit_button.setEnabled(False)
+        self._hold.start(max(1, int(wait_s * 1000)))
+
+    @property
+    def holding(self) -> bool:
+        return self._hold.isActive()
+
+    def _on_hold_over(self) -> None:
+        self.form.submit_button.setEnabled(True)
+        self.form.show_error("")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         parent = self.parentWidget()
@@ -214,6 +257,10 @@ class IdleWatcher(QObject):
 
     def pause(self) -> None:
         self._timer.stop()
+
+    @property
+    def is_running(self) -> bool:
+        return self._timer.isActive()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if event.type() in _INPUT_EVENTS and self._timer.isActive():

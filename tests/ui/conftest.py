@@ -26,10 +26,12 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from app.credentials import CredentialKind, Credentials, MemoryCredentialFile
 from app.demo import seed_demo
 from app.events import ConsoleEvents
 from app.records import KeySource
 from app.services import NotesService
+from app.session import Session
 from storage.store import EncryptedStore
 from ui import theme
 from ui.main_window import QtMainWindow
@@ -129,6 +131,13 @@ def profile(demo_template: Path, tmp_path: Path) -> Path:
     return target
 
 
+def passphrase_session(store: EncryptedStore) -> Session:
+    """The session of a passphrase-mode test store: its passphrase (PASSPHRASE) is the
+    credential the lock screen asks for (app/credentials.py)."""
+    credentials = Credentials(MemoryCredentialFile(), default_kind=CredentialKind.STORE_PASSPHRASE)
+    return Session(store, credentials)
+
+
 @dataclass
 class Console:
     window: QtMainWindow
@@ -136,6 +145,7 @@ class Console:
     notes: NotesService
     events: ConsoleEvents
     profile: Path
+    session: Session
 
 
 ConsoleFactory = Callable[..., Awaitable[Console]]
@@ -155,8 +165,9 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
         window.resize(1280, 800)
         window.show()
         notes = NotesService(store, events)
-        aio.run(window.attach(notes, store))
-        console = Console(window, store, notes, events, profile)
+        session = passphrase_session(store)
+        aio.run(window.attach(notes, store, session=session))
+        console = Console(window, store, notes, events, profile, session)
         made.append(console)
         return console
 

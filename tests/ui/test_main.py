@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from app import soap
@@ -139,3 +140,58 @@ def test_run_gui_damaged_store_keeps_error_screen_until_quit(
     assert seen["visible"] is True
     assert "damaged (the file is truncated)" in str(seen["message"])
     assert seen["status"] == "Store not opened"
+
+
+@pytest.mark.keyring
+def test_run_gui_keyring_store_chooses_a_pin_then_asks_it_at_every_start(
+    tmp_path: Path, qapp, qtbot
+) -> None:
+    """The composition root end to end with the real keyring: a new keyring store makes
+    the user choose a PIN; the next start asks for it before the store is opened, and
+    a wrong one opens nothing."""
+    from storage import keys
+
+    if not keys.keyring_available():
+        pytest.skip("no Secret Service keyring on this session (run under dbus-run-session)")
+    from storage.credentials import FileCredentialStore
+
+    profile = tmp_path / "profile"
+    seen: dict[str, object] = {}
+
+    async def first(win: QtMainWindow) -> None:
+        startup = win.startup
+        await until(lambda: startup.page() == "passphrase", timeout=20)
+        seen["title"] = startup.form.title.text()
+        qtbot.keyClicks(startup.form.field, "204817")
+        qtbot.keyClicks(startup.form.confirm, "204817")
+        qtbot.keyClick(startup.form.confirm, Qt.Key.Key_Return)
+        await until(lambda: win.worklist is not None, timeout=20)
+        win.close()
+
+    policy = tmp_path / "no-policy.toml"
+    kwargs = {"demo": False, "policy_path": policy, "key_source": KeySource.KEYRING}
+    assert _run_gui_with_robot(first, qapp, profile, **kwargs) == 0
+    assert seen["title"] == "Choose a PIN for this console"
+
+    async def second(win: QtMainWindow) -> None:
+        startup = win.startup
+        await until(lambda: startup.page() == "passphrase", timeout=20)
+        seen["asks"] = startup.form.message.text()
+        qtbot.keyClicks(startup.form.field, "000001")
+        qtbot.keyClick(startup.form.field, Qt.Key.Key_Return)
+        await until(startup.form.error.isVisible, timeout=10)
+        seen["console_before"] = win.worklist is not None
+        qtbot.keyClicks(startup.form.field, "204817")
+        qtbot.keyClick(startup.form.field, Qt.Key.Key_Return)
+        await until(lambda: win.worklist is not None, timeout=20)
+        win.close()
+
+    meta = keys.read_meta(profile)
+    try:
+        assert _run_gui_with_robot(second, qapp, profile, **kwargs) == 0
+        assert seen["asks"] == "Enter your PIN to open the console."
+        assert seen["console_before"] is False
+    finally:
+        if meta is not None:
+            FileCredentialStore(profile, meta.store_id, hashed=True).forget()
+            keys.delete_keyring_key(meta)

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPlainTextEdit, QSpinBox
 
 from app.events import ConsoleEvents
-from app.settings import Settings, load_settings
+from app.settings import POLICY_ONLY_KEYS, Settings, load_settings
 from tests.unit import test_updates
 from ui.main_window import QtMainWindow
 from ui.settings_dialog import LOCKED_NOTE, QtSettingsDialog
@@ -83,8 +83,10 @@ def test_policy_keys_are_locked_and_marked(qtbot, tmp_path: Path, policy: Path) 
             assert not field.widget.isEnabled(), dotted
             assert note.isVisible() and note.text() == LOCKED_NOTE, dotted
         else:
-            # Tables (plugins.settings) are shown, edited in the file only.
-            assert field.widget.isEnabled() == (field.kind != "other"), dotted
+            # Tables (plugins.settings) are shown, edited in the file only; policy-only
+            # keys (security.allow_insecure_hosts) are never the user's.
+            editable = field.kind != "other" and dotted not in POLICY_ONLY_KEYS
+            assert field.widget.isEnabled() == editable, dotted
             assert not note.isVisible(), dotted
     # The policy's value is shown, not the user's.
     assert dialog.fields["security.idle_lock_minutes"].widget.value() == 5

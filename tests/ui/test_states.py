@@ -235,27 +235,89 @@ def test_lock_now_menu_action(aio: Aio, make_console) -> None:
 
 
 @pytest.mark.keyring
-def test_keyring_store_lock_screen_has_unlock_button(aio: Aio, tmp_path: Path, qtbot) -> None:
+def test_keyring_store_asks_for_the_pin_at_start_and_at_unlock(
+    aio: Aio, tmp_path: Path, qtbot
+) -> None:
+    """The keyring alone never opens the console: the first run chooses a PIN, every
+    start and every unlock asks for it (replaces a test that asserted one click on
+    Unlock opened a locked keyring console)."""
     if not keys.keyring_available():
         pytest.skip("no Secret Service keyring on this session (run under dbus-run-session)")
+    from app.credentials import CredentialKind, Credentials, ScryptParams
+    from app.errors import WrongCredentialError
+    from app.services import NotesService
+    from app.session import LockReason, Session
+    from storage.credentials import FileCredentialStore
+
+    cheap = ScryptParams(n=2**12)
     profile = tmp_path / "kr"
     store = aio.run(EncryptedStore.open(profile, key_source=KeySource.KEYRING))
     meta = keys.read_meta(profile)
+    unlock_file = FileCredentialStore(profile, store.store_id, hashed=True)
     try:
-        from app.services import NotesService
-
         events = ConsoleEvents()
         window = QtMainWindow(events)
         qtbot.addWidget(window)
         window.show()
-        aio.run(window.attach(NotesService(store, events), store))
+        startup = window.startup
+        creds = Credentials(unlock_file, params=cheap)
+        assert creds.needs_setup
+
+        async def first_run() -> bool:
+            task = aio.loop.create_task(startup.choose_credential(creds))
+            await until(lambda: startup.page() == "passphrase")
+            assert startup.form.confirm.isVisible()
+            qtbot.keyClicks(startup.form.field, "12345")  # too short
+            qtbot.keyClicks(startup.form.confirm, "12345")
+            qtbot.keyClick(startup.form.confirm, Qt.Key.Key_Return)
+            await until(startup.form.error.isVisible, timeout=10)
+            assert "at least 6 digits" in startup.form.error.text()
+            qtbot.keyClicks(startup.form.field, "204817")
+            qtbot.keyClicks(startup.form.confirm, "204817")
+            qtbot.keyClick(startup.form.confirm, Qt.Key.Key_Return)
+            return await task
+
+        assert aio.run(first_run())
+        assert creds.kind is CredentialKind.PIN
+        session = Session(store, creds)
+        aio.run(window.attach(NotesService(store, events), store, session=session))
         assert window.status.key_label.text().startswith("Key: OS keyring (")
-        aio.run(window.lock("You locked the console."))
-        assert not window.lock_screen.form.field.isVisible()
-        qtbot.mouseClick(window.lock_screen.form.submit_button, Qt.MouseButton.LeftButton)
+        aio.run(window.lock(LockReason.USER))
+        form = window.lock_screen.form
+        assert form.field.isVisible() and form.field.placeholderText() == "PIN"
+        # One click on Unlock with nothing typed opens nothing.
+        qtbot.mouseClick(form.submit_button, Qt.MouseButton.LeftButton)
+        assert form.error.text() == "Enter the PIN."
+        assert window.locked and store.status.state is StoreState.LOCKED
+        qtbot.keyClicks(form.field, "999999")
+        qtbot.keyClick(form.field, Qt.Key.Key_Return)
+        aio.wait_until(form.error.isVisible, timeout=10)
+        aio.wait_until(lambda: form.error.text() == WrongCredentialError(what="PIN").user_message())
+        assert window.locked and store.status.state is StoreState.LOCKED
+        qtbot.keyClicks(form.field, "204817")
+        qtbot.keyClick(form.field, Qt.Key.Key_Return)
         aio.wait_until(lambda: not window.locked, timeout=10)
         assert store.status.state is StoreState.UNLOCKED
         aio.run(store.close())
+
+        # The next start asks again, before the store is opened.
+        again = QtMainWindow(ConsoleEvents())
+        qtbot.addWidget(again)
+        again.show()
+        restarted = Credentials(unlock_file, params=cheap)
+        assert not restarted.needs_setup
+
+        async def next_start() -> bool:
+            task = aio.loop.create_task(again.startup.ask_credential(restarted))
+            await until(lambda: again.startup.page() == "passphrase")
+            qtbot.keyClicks(again.startup.form.field, "111111")
+            qtbot.keyClick(again.startup.form.field, Qt.Key.Key_Return)
+            await until(again.startup.form.error.isVisible, timeout=10)
+            qtbot.keyClicks(again.startup.form.field, "204817")
+            qtbot.keyClick(again.startup.form.field, Qt.Key.Key_Return)
+            return await task
+
+        assert aio.run(next_start())
 
         keys.delete_keyring_key(meta)  # the key vanishes from the keyring
         other = QtMainWindow(ConsoleEvents())
@@ -266,6 +328,7 @@ def test_keyring_store_lock_screen_has_unlock_button(aio: Aio, tmp_path: Path, q
     finally:
         aio.run(store.close())
         keys.delete_keyring_key(meta)
+        unlock_file.forget()
         shutil.rmtree(profile, ignore_errors=True)
 
 
