@@ -46,19 +46,22 @@ class CliContext:
         configured = self.settings().settings.store.key_source
         return None if configured == "auto" else KeySource(configured)
 
-    async def open_store(self) -> Any:
+    async def open_store(self, *, on_rollback: str = "raise") -> Any:
         from storage.store import EncryptedStore
 
+        # No actor: the store names the OS account, the person running the command.
         return await EncryptedStore.open(
             self.profile,
             passphrase=self.passphrase(),
             key_source=self.key_source(),
-            actor="cli",
+            on_rollback=on_rollback,
         )
 
 
-async def with_store(ctx: CliContext, fn: Callable[[Any], Awaitable[int]]) -> int:
-    store = await ctx.open_store()
+async def with_store(
+    ctx: CliContext, fn: Callable[[Any], Awaitable[int]], *, on_rollback: str = "raise"
+) -> int:
+    store = await ctx.open_store(on_rollback=on_rollback)
     try:
         return await fn(store)
     finally:

@@ -20,8 +20,20 @@ PAT_ID = "33333333-3333-4333-8333-333333333333"
 def _old_store(profile: Path, version: int) -> Any:
     """A store as a console at schema ``version`` left it."""
     profile.mkdir(parents=True)
-    key, meta = keys.create_passphrase_key("store-under-test", TEST_PASSPHRASE)
-    keys.write_meta(profile, keys.StoreMeta(**{**meta.__dict__, "state": "ready"}))
+    # store.json as those consoles wrote it: format 1, no MAC, the PBKDF2 output as check.
+    salt = b"0123456789abcdef"
+    keys.write_meta(
+        profile,
+        keys.StoreMeta(
+            store_id="store-under-test",
+            key_source=KeySource.PASSPHRASE,
+            key_check=keys.passphrase_check(TEST_PASSPHRASE, salt, 256_000),
+            check_salt=salt.hex(),
+            check_iterations=256_000,
+            format=1,
+        ),
+    )
+    key = keys.load_passphrase_key(keys.read_meta(profile), TEST_PASSPHRASE)  # type: ignore[arg-type]
     conn = database.connect(profile / DB_FILE, key, create=True)
     migrations.migrate(conn, target=version)
     if version >= 1:
