@@ -330,8 +330,16 @@ def test_every_file_in_the_profile_is_owner_only(fresh_profile: Path) -> None:
         assert _cli(fresh_profile, "demo").returncode == 0
         assert _cli(fresh_profile, "export", "--out", str(fresh_profile / "x.json")).returncode == 0
         wrong = subprocess.run(
-            [sys.executable, "-m", "app.cli", "--profile", str(fresh_profile)]
-            + ["--passphrase-stdin", "check", "--json"],
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "--profile",
+                str(fresh_profile),
+                "--passphrase-stdin",
+                "check",
+                "--json",
+            ],
             input="wrong passphrase\n",
             capture_output=True,
             text=True,
