@@ -105,11 +105,14 @@ def append(
     """
     key = _key(conn)
     head = _meta(conn, "audit_head")
+    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     if head is not None:
         head_seq, _, prev = head.partition(":")
-        seq = int(head_seq) + 1
+        # Rows past the recorded head (put there outside the console) are
+        # neither overwritten nor adopted: the new entry follows the head, so
+        # verify() names them.
+        seq = max(int(head_seq), int(row[0]) if row else 0) + 1
     else:
-        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
     when = ts or utc_now()
     digest = entry_mac(key, seq, when, actor, action, entity_type, entity_id, prev)
@@ -152,12 +155,26 @@ def mark_keyed(conn: Any) -> None:
 def _walk(rows: list[AuditEntry], link: Any) -> tuple[int, str, AuditReport | None]:
     """Check seq order, links and each entry's own hash; returns (next seq, last hash, problem)."""
     expected_seq, prev, count = 1, GENESIS, len(rows)
+    seen: dict[str, int] = {GENESIS: 0}
     for entry in rows:
         if entry.seq != expected_seq:
             return (
                 expected_seq,
                 prev,
                 AuditReport(count, False, expected_seq, "is missing (deleted)"),
+            )
+        if entry.prev_hash != prev and entry.prev_hash in seen:
+            # This entry follows an earlier head: the ones in between were
+            # appended without moving the recorded head (outside the console).
+            return (
+                expected_seq,
+                prev,
+                AuditReport(
+                    count,
+                    False,
+                    seen[entry.prev_hash] + 1,
+                    "and later entries were added outside the console (past the recorded head)",
+                ),
             )
         if entry.prev_hash != prev:
             return (
@@ -183,6 +200,7 @@ def _walk(rows: list[AuditEntry], link: Any) -> tuple[int, str, AuditReport | No
         if not hmac.compare_digest(recomputed, entry.hash):
             return expected_seq, prev, AuditReport(count, False, entry.seq, "was edited")
         prev = entry.hash
+        seen[prev] = entry.seq
         expected_seq += 1
     return expected_seq, prev, None
 

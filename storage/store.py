@@ -670,6 +670,12 @@ def _open_on_worker(
             )
         if found > migrations.LATEST:
             migrations.migrate(conn)  # raises SchemaTooNewError, writes nothing
+        if not accept_rollback and meta.format >= 2 and found >= 1:
+            # Before anything is written (migration, re-keying): a file older
+            # than the anchor (e.g. store.db.vN.bak put back) is refused here.
+            outside = _Anchor(profile, meta, key).read()
+            if outside is not None:
+                database.guarded(db_path, lambda: _check_anchor_reached(conn, outside))
         if found < migrations.LATEST and migrate:
             if found > 0 and not creating:
                 _backup_before_migration(conn, db_path, found)
@@ -685,6 +691,16 @@ def _open_on_worker(
         conn.close()
         raise
     return _Opened(meta, conn, version, anchor, rollback)
+
+
+def _check_anchor_reached(conn: Any, anchor: str) -> None:
+    seq_text = anchor.partition(":")[0]
+    row = conn.execute("SELECT max(seq) FROM audit_log").fetchone()
+    last = int(row[0]) if row and row[0] is not None else 0
+    if seq_text.isdigit() and last < int(seq_text):
+        raise AuditRollbackError(
+            seq=int(seq_text), problem="is missing although it was recorded outside the store"
+        )
 
 
 def _db_meta(conn: Any, name: str) -> str | None:
