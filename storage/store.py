@@ -766,6 +766,10 @@ def _attach_audit(
     elif _db_meta(conn, "meta_format") != str(keys.META_FORMAT):
         with repository.transaction(conn):
             _set_db_meta(conn, "meta_format", str(keys.META_FORMAT))
+    if _db_meta(conn, "store_id") != meta.store_id:
+        # The AuditEvents pushed to the record store name the store they came from.
+        with repository.transaction(conn):
+            _set_db_meta(conn, "store_id", meta.store_id)
     outside = anchor.read()
     try:
         if outside is not None:
@@ -819,6 +823,7 @@ def _create(
             with repository.transaction(conn):
                 audit.mark_keyed(conn)
                 _set_db_meta(conn, "meta_format", str(keys.META_FORMAT))
+                _set_db_meta(conn, "store_id", meta.store_id)
 
         database.guarded(db_path, keyed_from_the_start)
         ready = keys.seal_meta(StoreMeta(**{**meta.__dict__, "state": "ready"}), key)

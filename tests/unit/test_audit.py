@@ -135,9 +135,8 @@ def test_recomputed_chain_is_detected(fresh_profile: Path) -> None:
             "SELECT seq, ts, actor, action, entity_type, entity_id FROM audit_log ORDER BY seq"
         ).fetchall()
         prev = audit.GENESIS
-        for seq, ts, actor, action, entity_type, entity_id in rows:
-            if seq == 5:
-                action = "read"
+        for seq, ts, actor, old_action, entity_type, entity_id in rows:
+            action = "read" if seq == 5 else old_action
             digest = link(seq, ts, actor, action, entity_type, entity_id, prev)
             conn.execute(
                 "UPDATE audit_log SET action = ?, prev_hash = ?, hash = ? WHERE seq = ?",
