@@ -412,7 +412,7 @@ def _anchor_payload(store_id: str, value: str) -> bytes:
     return f"{store_id}\x1f{value}".encode()
 
 
-def read_file_anchor(profile: Path, meta: StoreMeta, key: StoreKey) -> str | None:
+def read_file_anchor(profile: Path, meta: StoreMeta, mac_key: bytes) -> str | None:
     """The anchored ``seq:mac`` from the profile's anchor file; a forged file counts as damage."""
     path = profile / ANCHOR_FILE
     if not path.exists():
@@ -420,20 +420,17 @@ def read_file_anchor(profile: Path, meta: StoreMeta, key: StoreKey) -> str | Non
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         value, mac = str(data["anchor"]), str(data["mac"])
-    except (ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, KeyError) as exc:
         raise StoreMetadataDamagedError(path=ANCHOR_FILE, reason="it is unreadable") from exc
-    expected = hmac.new(
-        anchor_mac_key(key), _anchor_payload(meta.store_id, value), hashlib.sha256
-    ).hexdigest()
+    expected = hmac.new(mac_key, _anchor_payload(meta.store_id, value), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, mac):
         raise StoreMetadataDamagedError(path=ANCHOR_FILE, reason="its check does not verify")
     return value
 
 
-def write_file_anchor(profile: Path, meta: StoreMeta, key: StoreKey, value: str) -> None:
-    mac = hmac.new(
-        anchor_mac_key(key), _anchor_payload(meta.store_id, value), hashlib.sha256
-    ).hexdigest()
+def write_file_anchor(profile: Path, meta: StoreMeta, mac_key: bytes, value: str) -> None:
+    """``mac_key`` is :func:`anchor_mac_key` of the store key (passphrase mode)."""
+    mac = hmac.new(mac_key, _anchor_payload(meta.store_id, value), hashlib.sha256).hexdigest()
     write_private_file(
         profile / ANCHOR_FILE, json.dumps({"format": 1, "anchor": value, "mac": mac}).encode()
     )

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import logging
 import os
 import shutil
 import time
@@ -56,6 +57,8 @@ from storage.worker import DatabaseWorker
 if TYPE_CHECKING:  # fhir.resources is slow to import; keep it off the start-up path
     from storage.fhir.bundle import ParsedImport
 
+log = logging.getLogger(__name__)
+
 DB_FILE = "store.db"
 PENDING_AUDIT_FILE = "audit-pending.jsonl"
 #: The chain head is anchored outside the database at lock, close, and at most
@@ -94,6 +97,7 @@ class EncryptedStore:
         self._anchored_at = 0.0
         self._anchor_task: asyncio.Task[None] | None = None
         self._anchor_frozen = False
+        self._anchored_once = False
 
     # --- opening, locking ---------------------------------------------------------
 
@@ -179,7 +183,11 @@ class EncryptedStore:
             await self._run(
                 lambda conn: audit_and_commit(conn, self._actor, "lock", "store", self.store_id)
             )
-            await self._write_anchor()
+            try:
+                await self._write_anchor()
+            except (ConsoleError, OSError) as exc:
+                # Locking matters more than this anchor; the next unlock anchors again.
+                log.warning("audit anchor not written at lock: %s", type(exc).__name__)
         finally:
             try:
                 await self._worker.run(self._close_conn)
@@ -230,6 +238,10 @@ class EncryptedStore:
         value: str = await self._run(audit.head)
         await asyncio.to_thread(anchor.write, value)
         self._anchored_at = time.monotonic()
+        if not self._anchored_once:
+            # From now on a missing anchor means the file went back (or was removed).
+            await self._run(_mark_anchored)
+            self._anchored_once = True
 
     def _after_write(self) -> None:
         """At most every ANCHOR_INTERVAL_S, anchor in the background: never inside a save."""
@@ -575,39 +587,24 @@ class _Anchor:
     def __init__(self, profile: Path, meta: StoreMeta, key: StoreKey) -> None:
         self._profile = profile
         self._meta = meta
+        # Only the derived anchor MAC key is kept (passphrase mode), never the store key.
         self._mac_key = (
-            None
-            if meta.key_source is KeySource.KEYRING
-            else StoreKey(KeySource.PASSPHRASE, master=keys.Secret(keys.anchor_mac_key(key)))
+            None if meta.key_source is KeySource.KEYRING else keys.Secret(keys.anchor_mac_key(key))
         )
 
     def __repr__(self) -> str:
         return f"_Anchor({self._meta.key_source.value}, <redacted>)"
 
-    def _file_key(self) -> StoreKey:
-        # The file MAC is keyed by keys.anchor_mac_key(key); we keep only that
-        # derived key and hand it to keys.* wrapped so it is derived once more.
-        assert self._mac_key is not None
-        return self._mac_key
-
     def read(self) -> str | None:
         if self._mac_key is None:
             return keys.read_keyring_anchor(self._meta)
-        return _read_file_anchor(self._profile, self._meta, self._file_key())
+        return keys.read_file_anchor(self._profile, self._meta, self._mac_key.reveal())
 
     def write(self, value: str) -> None:
         if self._mac_key is None:
             keys.write_keyring_anchor(self._meta, value)
         else:
-            _write_file_anchor(self._profile, self._meta, self._file_key(), value)
-
-
-def _read_file_anchor(profile: Path, meta: StoreMeta, anchor_key: StoreKey) -> str | None:
-    return keys.read_file_anchor(profile, meta, anchor_key)
-
-
-def _write_file_anchor(profile: Path, meta: StoreMeta, anchor_key: StoreKey, value: str) -> None:
-    keys.write_file_anchor(profile, meta, anchor_key, value)
+            keys.write_file_anchor(self._profile, self._meta, self._mac_key.reveal(), value)
 
 
 class _Opened:
@@ -691,6 +688,12 @@ def _open_on_worker(
         conn.close()
         raise
     return _Opened(meta, conn, version, anchor, rollback)
+
+
+def _mark_anchored(conn: Any) -> None:
+    if _db_meta(conn, "audit_anchored") != "1":
+        with repository.transaction(conn):
+            _set_db_meta(conn, "audit_anchored", "1")
 
 
 def _check_anchor_reached(conn: Any, anchor: str) -> None:
@@ -780,9 +783,6 @@ def _attach_audit(
         if not accept_rollback:
             raise
         return exc
-    if _db_meta(conn, "audit_anchored") != "1":
-        with repository.transaction(conn):
-            _set_db_meta(conn, "audit_anchored", "1")
     return None
 
 
@@ -862,6 +862,8 @@ def _reopen_on_worker(
         outside = anchor.read()
         if outside is not None:
             database.guarded(db_path, lambda: audit.check_anchor(conn, outside))
+        elif database.guarded(db_path, lambda: _db_meta(conn, "audit_anchored")) == "1":
+            raise AuditRollbackError(seq=0, problem="has no anchor outside the store any more")
     except BaseException:
         conn.close()
         raise

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from app.errors import AuditRollbackError
-from app.records import Encounter, KeySource, Patient, new_id, utc_now
+from app.errors import AuditRollbackError, StoreLockedError, StoreMetadataDamagedError
+from app.records import Encounter, KeySource, Patient, StoreState, new_id, utc_now
 from storage import audit, database, keys
 from storage.store import DB_FILE, EncryptedStore
 from tests.conftest import TEST_PASSPHRASE, file_digests, run
@@ -281,5 +281,47 @@ def test_entries_name_the_os_account_and_reads_are_audited(fresh_profile: Path) 
             ("read", "note", note_id),
             ("read", "conflict", str(conflicts[0].id)),
         ]
+
+    run(scenario())
+
+
+def test_forged_or_removed_anchor_file_is_reported(fresh_profile: Path) -> None:
+    """Passphrase mode: the anchor file is MACed; removing it once anchored is a rollback too."""
+    _store_with_history(fresh_profile)
+    anchor = fresh_profile / "audit-anchor.json"
+    data = json.loads(anchor.read_text())
+    assert oct(anchor.stat().st_mode & 0o777) == "0o600"
+    forged = dict(data, anchor="1:" + "0" * 64)
+    anchor.write_text(json.dumps(forged))
+    with pytest.raises(StoreMetadataDamagedError):
+        run(_open(fresh_profile))
+    anchor.unlink()
+    with pytest.raises(AuditRollbackError):
+        run(_open(fresh_profile))
+    anchor.write_text(json.dumps(data))  # the real one back: opens again
+
+    async def reopen() -> None:
+        store = await _open(fresh_profile)
+        assert (await store.verify_audit()).ok
+        await store.close()
+
+    run(reopen())
+
+
+def test_lock_locks_even_when_the_anchor_cannot_be_written(fresh_profile: Path) -> None:
+    _store_with_history(fresh_profile)
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        anchor = fresh_profile / "audit-anchor.json"
+        anchor.unlink()
+        anchor.mkdir()  # the atomic rename onto it now fails
+        (anchor / "x").write_text("")
+        await store.lock()
+        assert store.status.state is StoreState.LOCKED
+        with pytest.raises(StoreLockedError):
+            await store.list_encounters()
+        shutil.rmtree(anchor)
+        await store.close()
 
     run(scenario())
