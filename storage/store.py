@@ -661,7 +661,9 @@ def _open_on_worker(
                     path=keys.META_FILE,
                     reason="it says the store is still being created, but the store holds records",
                 )
-        elif _db_meta(conn, "meta_format") == str(keys.META_FORMAT) and meta.format < 2:
+        elif meta.format < 2 and database.guarded(
+            db_path, lambda: _db_meta(conn, "meta_format")
+        ) == str(keys.META_FORMAT):
             raise StoreMetadataDamagedError(
                 path=keys.META_FILE, reason="it is an older copy than the store"
             )

@@ -256,6 +256,26 @@ def test_unsealed_legacy_metadata_saying_creating_keeps_a_store_with_records(
     assert {k: v for k, v in after.items() if k.startswith("store.db")} == db_before
 
 
+def test_unsealed_metadata_put_back_over_an_upgraded_store_is_refused(
+    fresh_profile: Path,
+) -> None:
+    """A format-1 store.json (no MAC) where the store itself was already upgraded."""
+    _make_store(fresh_profile, notes=1)
+    meta_path = fresh_profile / "store.json"
+    meta = json.loads(meta_path.read_text())
+    salt = bytes.fromhex(meta["check_salt"])
+    meta.update(
+        format=1,
+        mac="",
+        key_check=keys.passphrase_check(TEST_PASSPHRASE, salt, meta["check_iterations"]),
+    )
+    meta_path.write_text(json.dumps(meta))
+    before = file_digests(fresh_profile)
+    with pytest.raises(StoreMetadataDamagedError, match="older copy"):
+        run(_open(fresh_profile))
+    assert file_digests(fresh_profile) == before
+
+
 @pytest.mark.parametrize("schema_reached", [None, 0, 2])
 def test_interrupted_first_creation_resumes_without_deleting(
     fresh_profile: Path, schema_reached: int | None
