@@ -438,8 +438,9 @@ def write_file_anchor(profile: Path, meta: StoreMeta, mac_key: bytes, value: str
 
 def write_private_file(path: Path, data: bytes) -> None:
     """Owner-only, atomic (temp file, fsync, rename, fsync the directory)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A unique temp name: two writers never share one.
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()

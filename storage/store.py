@@ -94,6 +94,7 @@ class EncryptedStore:
         self._state = StoreState.CLOSED
         self._keyring_backend = ""  # read once on the worker: the UI reads status often
         self._anchor: _Anchor | None = None
+        self._anchoring = False  # an anchor write is under way: do not start another
         self._anchored_at = 0.0
         self._anchor_task: asyncio.Task[None] | None = None
         self._anchor_frozen = False
@@ -228,24 +229,27 @@ class EncryptedStore:
     async def _write_anchor(self) -> None:
         """Record the chain head outside the database (keyring entry or MACed file)."""
         task = self._anchor_task
-        if task is not None and not task.done():
+        if task is not None and not task.done() and task is not asyncio.current_task():
             with contextlib.suppress(Exception):
                 await task
         anchor = self._anchor
         if anchor is None or self._anchor_frozen or self._state is not StoreState.UNLOCKED:
             return
-        self._anchored_at = time.monotonic()
-        value: str = await self._run(audit.head)
-        await asyncio.to_thread(anchor.write, value)
-        self._anchored_at = time.monotonic()
-        if not self._anchored_once:
-            # From now on a missing anchor means the file went back (or was removed).
-            await self._run(_mark_anchored)
-            self._anchored_once = True
+        self._anchoring = True
+        try:
+            value: str = await self._run(audit.head)
+            await asyncio.to_thread(anchor.write, value)
+            self._anchored_at = time.monotonic()
+            if not self._anchored_once:
+                # From now on a missing anchor means the file went back (or was removed).
+                await self._run(_mark_anchored)
+                self._anchored_once = True
+        finally:
+            self._anchoring = False
 
     def _after_write(self) -> None:
         """At most every ANCHOR_INTERVAL_S, anchor in the background: never inside a save."""
-        if time.monotonic() - self._anchored_at < ANCHOR_INTERVAL_S:
+        if self._anchoring or time.monotonic() - self._anchored_at < ANCHOR_INTERVAL_S:
             return
         if self._anchor_task is not None and not self._anchor_task.done():
             return

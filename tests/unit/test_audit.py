@@ -325,3 +325,28 @@ def test_lock_locks_even_when_the_anchor_cannot_be_written(fresh_profile: Path) 
         await store.close()
 
     run(scenario())
+
+
+def test_head_is_anchored_in_the_background_while_working(
+    fresh_profile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The periodic anchor (every 60 s; 0 here) follows saves without waiting inside them."""
+    from storage import store as store_module
+
+    _store_with_history(fresh_profile)
+    monkeypatch.setattr(store_module, "ANCHOR_INTERVAL_S", 0.0)
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        enc = (await store.list_encounters())[0]
+        note = await store.create_note(enc.encounter.id, "anchored soon")
+        task = store._anchor_task
+        assert task is not None
+        await task  # the save returned before the anchor was written
+        entries = await store.audit_entries()
+        anchored = json.loads((fresh_profile / "audit-anchor.json").read_text())["anchor"]
+        seq = int(anchored.split(":")[0])
+        assert seq >= next(e.seq for e in entries if e.entity_id == note.id)
+        await store.close()
+
+    run(scenario())
