@@ -84,8 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--json", action="store_true")
     audit = sub.add_parser("audit", help="audit log commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="verify the hash chain")
+    verify = audit_sub.add_parser(
+        "verify", help="verify every entry's MAC, the chain and its anchor outside the store"
+    )
     verify.add_argument("--json", action="store_true")
+    reanchor = audit_sub.add_parser(
+        "reanchor",
+        help="accept a store restored from backup (older than the audit anchor); audited",
+    )
+    reanchor.add_argument(
+        "--confirm", action="store_true", required=True, help="yes, the restore was intended"
+    )
+    reanchor.add_argument("--json", action="store_true")
     export = sub.add_parser("export", help="export notes as a FHIR R4 Bundle (JSON)")
     export.add_argument("--out", required=True, help="output file ('-' for standard output)")
     imp = sub.add_parser(
@@ -277,7 +287,21 @@ async def _cmd_audit_verify(ctx: CliContext) -> int:
         )
         return EXIT_FAILURE
 
-    return await with_store(ctx, run)
+    # "report": a store older than its anchor still opens here, so the report names
+    # what is missing; the anchor is left as it was (the evidence stays).
+    return await with_store(ctx, run, on_rollback="report")
+
+
+async def _cmd_audit_reanchor(ctx: CliContext) -> int:
+    async def run(store: Any) -> int:
+        report = await store.verify_audit()
+        if ctx.args.json:
+            emit({"ok": report.ok, "entries": report.entries, "reanchored": True})
+        else:
+            sys.stdout.write(f"audit log re-anchored at {report.entries} entries\n")
+        return 0 if report.ok else EXIT_FAILURE
+
+    return await with_store(ctx, run, on_rollback="reanchor")
 
 
 async def _cmd_export(ctx: CliContext) -> int:
@@ -403,6 +427,8 @@ def _dispatch(ctx: CliContext) -> Awaitable[int] | None:
     if command in handlers:
         return handlers[command](ctx)
     if command == "audit":
+        if ctx.args.audit_command == "reanchor":
+            return _cmd_audit_reanchor(ctx)
         return _cmd_audit_verify(ctx)
     if command == "secret":
         return _cmd_secret_set(ctx)
@@ -411,6 +437,9 @@ def _dispatch(ctx: CliContext) -> Awaitable[int] | None:
 
 def main(argv: Sequence[str] | None = None, *, os_policy: Path | None = None) -> int:
     """``os_policy``: where the OS policy lives (tests pass a temp file; default the OS's)."""
+    # Every file this process creates (settings, logs, exports, backups, pending
+    # audit records) is owner-only, whatever the login's umask (docs/storage.md).
+    os.umask(0o077)
     args = _parser().parse_args(argv)
     ctx = CliContext(args, os_policy=os_policy)
     from app import logging_setup

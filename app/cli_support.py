@@ -56,7 +56,7 @@ class CliContext:
         requested = KeySource(self.args.key_source) if self.args.key_source else None
         return resolve_key_source(self.settings(), requested)
 
-    async def open_store(self) -> Any:
+    async def open_store(self, *, on_rollback: str = "raise") -> Any:
         from storage.store import EncryptedStore
 
         return await EncryptedStore.open(
@@ -64,6 +64,7 @@ class CliContext:
             passphrase=self.passphrase(),
             key_source=self.key_source(),
             actor=os_account(),
+            on_rollback=on_rollback,
         )
 
 
@@ -78,8 +79,10 @@ def os_account() -> str:
         return "unknown-os-user"
 
 
-async def with_store(ctx: CliContext, fn: Callable[[Any], Awaitable[int]]) -> int:
-    store = await ctx.open_store()
+async def with_store(
+    ctx: CliContext, fn: Callable[[Any], Awaitable[int]], *, on_rollback: str = "raise"
+) -> int:
+    store = await ctx.open_store(on_rollback=on_rollback)
     try:
         return await fn(store)
     finally:

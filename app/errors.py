@@ -145,6 +145,27 @@ MESSAGES: dict[str, str] = {
     ),
     "store.disk_full": "The disk is full: the last change was not saved. Free some space; "
     "the console will try again.",
+    "store.metadata_damaged": (
+        "The record store's key metadata ({path}) does not match the store: {reason}. "
+        "Nothing was deleted or changed. Restore {path} from a backup of this profile (the "
+        "database and its key are untouched); see docs/storage.md, 'When opening fails'."
+    ),
+    "store.not_encrypted_engine": (
+        "This build of the console is not linked against SQLCipher ({reason}), so it cannot "
+        "encrypt the record store. Nothing was written. Reinstall the console from IT's package."
+    ),
+    "audit.rollback": (
+        "The record store is older than its last recorded state: audit entry {seq} {problem}. "
+        "It was restored from an older copy or its write-ahead log (store.db-wal) was removed, "
+        "so recent work may be missing. Nothing was changed. Put the newer files back; if the "
+        "restore was intended, IT runs `clinician-console audit reanchor --confirm` (which is "
+        "itself recorded in the audit log)."
+    ),
+    "audit.key_missing": (
+        "The audit log's key for the record store at {path} is missing from the OS keyring, so "
+        "the audit trail cannot be checked or continued. The store was left untouched; restore "
+        "the keyring from a backup (see docs/storage.md, 'Audit log')."
+    ),
     "store.not_found": "The {kind} {record_id} does not exist.",
     "store.io": "The record store could not be used: {reason}.",
     "audit.tampered": "The audit log does not verify: entry {seq} {problem}.",
@@ -340,6 +361,22 @@ class StoreDamagedError(StoreError):
     message_key = "store.damaged"
 
 
+class StoreMetadataDamagedError(StoreDamagedError):
+    """store.json failed its authentication check: restore it; never start again."""
+
+    message_key = "store.metadata_damaged"
+
+
+class NotEncryptedEngineError(StoreError):
+    """The SQLite engine in use is not SQLCipher: refuse before writing anything."""
+
+    message_key = "store.not_encrypted_engine"
+
+
+class AuditKeyMissingError(KeyMissingError):
+    message_key = "audit.key_missing"
+
+
 class StoreMissingError(StoreError):
     message_key = "store.missing"
 
@@ -362,6 +399,16 @@ class AuditTamperedError(ConsoleError):
     @property
     def first_bad_seq(self) -> int:
         return int(self.params["seq"])
+
+
+class AuditRollbackError(StoreError):
+    """The database is older than the audit anchor kept outside it (restored copy, lost WAL).
+
+    ``seq`` is the anchored entry that is missing or different. A deliberate
+    restore is accepted with ``clinician-console audit reanchor --confirm``.
+    """
+
+    message_key = "audit.rollback"
 
 
 class CommandError(ConsoleError):

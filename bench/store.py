@@ -43,7 +43,7 @@ from typing import Any
 from app import soap
 from app.records import Encounter, KeySource, NoteType, Patient, SearchHit, new_id
 from bench import _common
-from storage import database, migrations, repository
+from storage import database, keys, migrations, repository
 from storage.keys import StoreKey
 from storage.store import DB_FILE, EncryptedStore
 
@@ -654,9 +654,18 @@ def interleaved_load(ours: Any, ref: Any, steps: Sequence[Step]) -> tuple[LoadTi
     return times["ours"], times["ref"]
 
 
+class _ReferenceConnection(sqlite3.Connection):
+    """Carries an audit MAC key like the store's connections, so both sides chain alike."""
+
+    audit_key: bytes | None = None
+
+
 def reference_connect(path: Path, cfg: Config) -> sqlite3.Connection:
     """Plain stdlib sqlite3 set up exactly like storage.database.connect, minus the cipher."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=True)
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=True, factory=_ReferenceConnection
+    )
+    conn.audit_key = b"\x01" * 32  # same HMAC work per entry as the store's keyed chain
     if cfg.cipher_page_size is not None:
         conn.execute(f"PRAGMA page_size = {cfg.cipher_page_size}")  # before the first write
     for pragma in cfg.pragmas:
@@ -666,8 +675,18 @@ def reference_connect(path: Path, cfg: Config) -> sqlite3.Connection:
     return conn
 
 
-def store_key() -> StoreKey:
-    return StoreKey(KeySource.PASSPHRASE, passphrase=PASSPHRASE)
+def store_key(profile: Path) -> StoreKey:
+    meta = keys.read_meta(profile)
+    assert meta is not None
+    return keys.load_passphrase_key(meta, PASSPHRASE)
+
+
+def connect_store(profile: Path) -> Any:
+    """The store's database on a second connection, with its audit key, as the store opens it."""
+    key = store_key(profile)
+    conn = database.connect(profile / DB_FILE, key, create=False)
+    conn.audit_key = keys.audit_mac_key_from_passphrase(key)
+    return conn
 
 
 def create_store(profile: Path) -> None:
@@ -687,7 +706,7 @@ def time_inserts(
 ) -> tuple[LoadTimes, LoadTimes]:
     create_store(profile)
     # connect() derives the key (SQLCipher's KDF) before returning: not in the timing.
-    ours = database.connect(profile / DB_FILE, store_key(), create=False)
+    ours = connect_store(profile)
     apply_schema_variant(ours, cfg.schema_variant)
     ref = reference_connect(ref_path, cfg)
     try:
@@ -714,7 +733,7 @@ async def measure_live(profile: Path, corpus: Corpus, cfg: Config) -> LiveFigure
     writer = NoteWriter(rng)
     checkpointer: Any = None
     if cfg.idle_checkpoint_every:
-        checkpointer = database.connect(profile / DB_FILE, store_key(), create=False)
+        checkpointer = connect_store(profile)
     started = time.perf_counter()
     store = await EncryptedStore.open(
         profile, key_source=KeySource.PASSPHRASE, passphrase=PASSPHRASE, actor=ACTOR

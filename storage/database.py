@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from app.errors import DiskFullError, StoreDamagedError, StoreError
+from app.errors import DiskFullError, NotEncryptedEngineError, StoreDamagedError, StoreError
 from storage.keys import StoreKey
 
 T = TypeVar("T")
@@ -42,12 +42,39 @@ def _driver() -> Any:
 
 
 @functools.cache
+def _connection_class(driver: Any) -> Any:
+    class Connection(driver.Connection):  # type: ignore[misc]
+        """A driver connection that can carry the audit chain's MAC key (see storage.audit)."""
+
+        audit_key: bytes | None = None
+
+    return Connection
+
+
 def sqlcipher_version() -> str:
+    """SQLCipher's version, or '' when the engine is plain SQLite (no ``cipher_version``)."""
     conn = _driver().connect(":memory:")
     try:
-        return str(conn.execute("PRAGMA cipher_version").fetchone()[0])
+        row = conn.execute("PRAGMA cipher_version").fetchone()
     finally:
         conn.close()
+    return "" if row is None or not row[0] else str(row[0])
+
+
+def require_sqlcipher() -> str:
+    """Refuse to go on unless the engine really is SQLCipher (checked at run time).
+
+    A build that ended up linked against plain SQLite would accept ``PRAGMA
+    key`` silently and write everything in clear; this is the one check that
+    catches it, before any file is created or opened.
+    """
+    try:
+        version = sqlcipher_version()
+    except Exception as exc:  # an engine that cannot even open memory is not ours
+        raise NotEncryptedEngineError(reason=type(exc).__name__) from exc
+    if not version:
+        raise NotEncryptedEngineError(reason="PRAGMA cipher_version is empty")
+    return version
 
 
 def sqlite_version() -> str:
@@ -81,6 +108,7 @@ def connect(path: Path, key: StoreKey, *, create: bool) -> Any:
     already verified the key against the key check, so an unreadable header
     here means damage, not a wrong key.
     """
+    require_sqlcipher()
     if not create:
         _check_file_shape(path)
     driver = _driver()
@@ -89,8 +117,16 @@ def connect(path: Path, key: StoreKey, *, create: bool) -> Any:
         # Owner-only from the first byte; SQLite gives the -wal/-shm files the same mode.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        conn = driver.connect(str(path), isolation_level=None, check_same_thread=True)
+        conn = driver.connect(
+            str(path),
+            isolation_level=None,
+            check_same_thread=True,
+            factory=_connection_class(driver),
+        )
         conn.execute(key.pragma())
+        # Belt and braces: the connection itself must have a cipher.
+        if not conn.execute("PRAGMA cipher_version").fetchall():
+            raise NotEncryptedEngineError(reason="the connection has no cipher")
         for pragma in CIPHER_PRAGMAS:
             conn.execute(pragma)
         # The first read decrypts page 1: a wrong key or a damaged header fails here.

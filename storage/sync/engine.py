@@ -149,12 +149,27 @@ class SyncEngine:
     ) -> SyncReport:
         report = SyncReport()
         await self.push(client, report, progress)
+        await self.push_audit_events(client)
         await self.pull(client, report)
         if self.practitioner:
             from storage.sync.worklist import pull_worklist
 
             report.pulled += await pull_worklist(client, self.store, self.practitioner)
         return report
+
+    # --- audit entries as AuditEvents (store helper's hook; logic in storage/fhir/audit_event.py)
+
+    async def push_audit_events(self, client: FhirTransport) -> None:
+        """Send new audit log entries as AuditEvents, exactly once (conditional creates).
+
+        After the records, so an event never reaches the server before the change
+        it describes; a failure leaves the rest for the next sync.
+        """
+        from storage.fhir.audit_event import push_audit_events
+
+        pushed = await push_audit_events(client, self.store)
+        if pushed.waiting_reason:
+            log.info("audit events wait for the next sync: %s", pushed.waiting_reason)
 
     # --- push ------------------------------------------------------------------------
 

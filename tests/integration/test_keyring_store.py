@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,14 @@ from pathlib import Path
 import keyring
 import pytest
 
-from app.errors import KeyMismatchError, KeyMissingError, KeyringUnavailableError
-from app.records import KeySource, StoreState
+from app.errors import (
+    AuditRollbackError,
+    KeyMismatchError,
+    KeyMissingError,
+    KeyringUnavailableError,
+    StoreMetadataDamagedError,
+)
+from app.records import Encounter, KeySource, Patient, StoreState, new_id, utc_now
 from storage import keys
 from storage.store import EncryptedStore
 from tests.conftest import TEST_PASSPHRASE, env_without_keyring, file_digests, run
@@ -152,3 +159,58 @@ def test_plaintext_backend_counts_as_no_keyring(monkeypatch: pytest.MonkeyPatch)
 async def _create_and_close(profile: Path) -> None:
     store = await EncryptedStore.open(profile)
     await store.close()
+
+
+async def _store_with_a_note(profile: Path) -> None:
+    store = await EncryptedStore.open(profile)
+    patient = await store.add_patient(Patient(new_id(), "Quill", "Orla", "1970-07-07"))
+    enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
+    await store.create_note(enc.id, "before the edit")
+    await store.close()
+
+
+def test_edited_creation_state_keeps_the_key_and_the_store(
+    fresh_profile: Path, real_keyring: str
+) -> None:
+    """`state = "creating"` in store.json used to delete the database and its keyring key."""
+    run(_store_with_a_note(fresh_profile))
+    meta = _meta(fresh_profile)
+    key_before = keyring.get_password(meta.keyring_service, meta.keyring_username)
+    path = fresh_profile / "store.json"
+    data = json.loads(path.read_text())
+    data["state"] = "creating"
+    path.write_text(json.dumps(data))
+    before = file_digests(fresh_profile)
+    check = _cli(fresh_profile, "check", "--json")
+    assert check.returncode != 0
+    assert json.loads(check.stdout)["store"]["error"] == "StoreMetadataDamagedError"
+    with pytest.raises(StoreMetadataDamagedError):
+        run(EncryptedStore.open(fresh_profile))
+    assert file_digests(fresh_profile) == before
+    assert keyring.get_password(meta.keyring_service, meta.keyring_username) == key_before
+    keys.delete_keyring_key(meta)
+
+
+def test_audit_key_and_anchor_live_in_the_keyring_and_catch_a_restored_copy(
+    fresh_profile: Path, real_keyring: str, tmp_path: Path
+) -> None:
+    run(_store_with_a_note(fresh_profile))
+    meta = _meta(fresh_profile)
+    store_key = keyring.get_password(meta.keyring_service, meta.keyring_username)
+    audit_key = keyring.get_password(meta.keyring_service, meta.audit_key_username)
+    assert audit_key is not None and len(bytes.fromhex(audit_key)) == 32
+    assert audit_key != store_key
+    anchor = keyring.get_password(meta.keyring_service, meta.anchor_username)
+
+    older = tmp_path / "older.db"
+    shutil.copyfile(fresh_profile / "store.db", older)
+    run(_store_with_a_note(fresh_profile))  # more work after the copy was taken
+    assert keyring.get_password(meta.keyring_service, meta.anchor_username) != anchor
+    shutil.copyfile(older, fresh_profile / "store.db")
+    with pytest.raises(AuditRollbackError):
+        run(EncryptedStore.open(fresh_profile))
+    result = _cli(fresh_profile, "audit", "reanchor", "--confirm")
+    assert result.returncode == 0, result.stderr
+    verify = _cli(fresh_profile, "audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+    keys.delete_keyring_key(meta)

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from app.errors import AuditRollbackError
 from app.records import KeySource, utc_now
 from storage import audit, database, keys, migrations, repository
 from storage.store import DB_FILE, EncryptedStore
-from tests.conftest import TEST_PASSPHRASE, run
+from tests.conftest import TEST_PASSPHRASE, file_digests, run
 
 NOTE_ID = "11111111-1111-4111-8111-111111111111"
 ENC_ID = "22222222-2222-4222-8222-222222222222"
@@ -20,8 +21,20 @@ PAT_ID = "33333333-3333-4333-8333-333333333333"
 def _old_store(profile: Path, version: int) -> Any:
     """A store as a console at schema ``version`` left it."""
     profile.mkdir(parents=True)
-    key, meta = keys.create_passphrase_key("store-under-test", TEST_PASSPHRASE)
-    keys.write_meta(profile, keys.StoreMeta(**{**meta.__dict__, "state": "ready"}))
+    # store.json as those consoles wrote it: format 1, no MAC, the PBKDF2 output as check.
+    salt = b"0123456789abcdef"
+    keys.write_meta(
+        profile,
+        keys.StoreMeta(
+            store_id="store-under-test",
+            key_source=KeySource.PASSPHRASE,
+            key_check=keys.passphrase_check(TEST_PASSPHRASE, salt, 256_000),
+            check_salt=salt.hex(),
+            check_iterations=256_000,
+            format=1,
+        ),
+    )
+    key = keys.load_passphrase_key(keys.read_meta(profile), TEST_PASSPHRASE)  # type: ignore[arg-type]
     conn = database.connect(profile / DB_FILE, key, create=True)
     migrations.migrate(conn, target=version)
     if version >= 1:
@@ -156,3 +169,53 @@ def test_fresh_and_migrated_schemas_have_the_same_shape(tmp_path: Path) -> None:
 async def _close(opening: Any) -> None:
     store = await opening
     await store.close()
+
+
+def test_keying_an_old_chain_is_audited_and_keeps_earlier_tampering_visible(
+    fresh_profile: Path,
+) -> None:
+    _old_store(fresh_profile, 4)
+    meta = keys.read_meta(fresh_profile)
+    assert meta is not None
+    conn = database.connect(
+        fresh_profile / DB_FILE, keys.load_passphrase_key(meta, TEST_PASSPHRASE), create=False
+    )
+    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn.execute("UPDATE audit_log SET action = 'read' WHERE seq = 2")  # before the upgrade
+    conn.close()
+
+    async def scenario() -> None:
+        store = await EncryptedStore.open(fresh_profile, passphrase=TEST_PASSPHRASE)
+        try:
+            entries = await store.audit_entries()
+            rekey = [e for e in entries if e.action == "audit_rekey"]
+            assert len(rekey) == 1 and "did not verify" in rekey[0].entity_id
+            report = await store.verify_audit()
+            assert not report.ok and report.first_bad_seq == 2
+            assert "first keyed" in report.problem
+        finally:
+            await store.close()
+
+    run(scenario())
+
+
+def test_putting_back_the_pre_upgrade_backup_is_detected(fresh_profile: Path) -> None:
+    """The store.db.vN.bak beside the store is an older copy: restoring it is a rollback."""
+    _old_store(fresh_profile, 4)
+
+    async def use() -> None:
+        store = await EncryptedStore.open(fresh_profile, passphrase=TEST_PASSPHRASE)
+        rekey = [e.entity_id for e in await store.audit_entries() if e.action == "audit_rekey"]
+        assert rekey and "verified" in rekey[0] and "did not" not in rekey[0]
+        await store.open_note(NOTE_ID)
+        await store.save_note_text(NOTE_ID, "Plan:\nafter the upgrade")
+        await store.close()
+
+    run(use())
+    backup = fresh_profile / f"{DB_FILE}.v4.bak"
+    (fresh_profile / DB_FILE).unlink()
+    backup.rename(fresh_profile / DB_FILE)
+    before = file_digests(fresh_profile)
+    with pytest.raises(AuditRollbackError):
+        run(EncryptedStore.open(fresh_profile, passphrase=TEST_PASSPHRASE))
+    assert file_digests(fresh_profile) == before  # refused before migrating or re-keying

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +20,17 @@ import pytest
 
 from app.errors import (
     DiskFullError,
+    NotEncryptedEngineError,
     PassphraseRequiredError,
     SchemaTooNewError,
     StoreDamagedError,
+    StoreMetadataDamagedError,
     StoreMissingError,
     WrongPassphraseError,
 )
 from app.records import Encounter, KeySource, Patient, new_id, utc_now
-from storage import migrations
+from storage import database, keys, migrations
+from storage import store as store_module
 from storage.store import EncryptedStore
 from tests.conftest import TEST_PASSPHRASE, file_digests, run
 
@@ -186,20 +191,193 @@ def test_metadata_gone_is_not_replaced_by_a_new_key(fresh_profile: Path) -> None
     assert file_digests(fresh_profile) == before
 
 
-def test_interrupted_creation_starts_over(fresh_profile: Path) -> None:
-    _make_store(fresh_profile, notes=0)
+def _cli(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "--profile",
+            str(profile),
+            "--key-source",
+            "passphrase",
+            "--passphrase-stdin",
+            *args,
+        ],
+        input=TEST_PASSPHRASE + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_edited_creation_state_never_discards_the_store(fresh_profile: Path) -> None:
+    """One edited field in store.json used to make even `check --json` delete the store."""
+    _make_store(fresh_profile, notes=3)
     meta_path = fresh_profile / "store.json"
     meta = json.loads(meta_path.read_text())
-    meta["state"] = "creating"  # as if the process died before the store was ready
+    meta["state"] = "creating"
     meta_path.write_text(json.dumps(meta))
+    before = file_digests(fresh_profile)
+
+    result = _cli(fresh_profile, "check", "--json")
+    assert result.returncode != 0
+    report = json.loads(result.stdout)
+    assert report["store"]["error"] == "StoreMetadataDamagedError"
+    assert file_digests(fresh_profile) == before  # nothing deleted, moved or rewritten
+
+    with pytest.raises(StoreMetadataDamagedError) as info:
+        run(_open(fresh_profile))
+    assert "Nothing was deleted" in str(info.value)
+    _assert_message_is_clean(info.value)
+    assert file_digests(fresh_profile) == before
+
+
+def test_unsealed_legacy_metadata_saying_creating_keeps_a_store_with_records(
+    fresh_profile: Path,
+) -> None:
+    """A format-1 store.json (no MAC yet) claiming "creating": records exist, so it is damage."""
+    _make_store(fresh_profile, notes=1)
+    meta_path = fresh_profile / "store.json"
+    meta = json.loads(meta_path.read_text())
+    salt = bytes.fromhex(meta["check_salt"])
+    # What an old console wrote: the PBKDF2 output itself as the check, no MAC.
+    meta.update(
+        format=1,
+        mac="",
+        state="creating",
+        key_check=keys.passphrase_check(TEST_PASSPHRASE, salt, meta["check_iterations"]),
+    )
+    meta_path.write_text(json.dumps(meta))
+    db_before = {k: v for k, v in file_digests(fresh_profile).items() if k.startswith("store.db")}
+    with pytest.raises(StoreMetadataDamagedError, match="holds records"):
+        run(_open(fresh_profile))
+    after = file_digests(fresh_profile)
+    assert {k: v for k, v in after.items() if k.startswith("store.db")} == db_before
+
+
+def test_unsealed_metadata_put_back_over_an_upgraded_store_is_refused(
+    fresh_profile: Path,
+) -> None:
+    """A format-1 store.json (no MAC) where the store itself was already upgraded."""
+    _make_store(fresh_profile, notes=1)
+    meta_path = fresh_profile / "store.json"
+    meta = json.loads(meta_path.read_text())
+    salt = bytes.fromhex(meta["check_salt"])
+    meta.update(
+        format=1,
+        mac="",
+        key_check=keys.passphrase_check(TEST_PASSPHRASE, salt, meta["check_iterations"]),
+    )
+    meta_path.write_text(json.dumps(meta))
+    before = file_digests(fresh_profile)
+    with pytest.raises(StoreMetadataDamagedError, match="older copy"):
+        run(_open(fresh_profile))
+    assert file_digests(fresh_profile) == before
+
+
+@pytest.mark.parametrize("schema_reached", [None, 0, 2])
+def test_interrupted_first_creation_resumes_without_deleting(
+    fresh_profile: Path, schema_reached: int | None
+) -> None:
+    """The process died during the first run: creation continues with the same key and id."""
+    fresh_profile.mkdir(parents=True)
+    key, meta = keys.create_passphrase_key(new_id(), TEST_PASSPHRASE)
+    keys.write_meta(fresh_profile, meta)  # state "creating", sealed
+    if schema_reached is not None:
+        conn = database.connect(fresh_profile / "store.db", key, create=True)
+        migrations.migrate(conn, target=schema_reached)
+        conn.close()
 
     async def scenario() -> None:
         store = await _open(fresh_profile)
+        assert store.store_id == meta.store_id
+        assert store.status.schema_version == migrations.LATEST
         assert await store.list_encounters() == []
-        assert store.store_id != meta["store_id"]
+        assert (await store.verify_audit()).ok
         await store.close()
 
     run(scenario())
+    assert keys.read_meta(fresh_profile).state == "ready"  # type: ignore[union-attr]
+    assert sorted(p.name for p in fresh_profile.iterdir() if ".bak" in p.name) == []
+
+
+def test_store_code_has_no_path_to_deleting_a_key_or_the_database() -> None:
+    source = Path(store_module.__file__).read_text(encoding="utf-8")
+    assert "delete_keyring_key" not in source and "delete_password" not in source
+    assert "_remove_partial_store" not in source
+    assert ".unlink(" not in source.replace("(self.profile / PENDING_AUDIT_FILE).unlink(", "")
+
+
+def test_plain_sqlite_engine_is_refused_before_anything_is_written(
+    fresh_profile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build linked against plain SQLite (here: the stdlib's real sqlite3) must refuse."""
+    _make_store(fresh_profile, notes=1)
+    before = file_digests(fresh_profile)
+    monkeypatch.setattr(database, "_driver", lambda: sqlite3)
+    with pytest.raises(NotEncryptedEngineError):
+        run(_open(fresh_profile))
+    assert file_digests(fresh_profile) == before
+    other = fresh_profile.parent / "new-profile"
+    with pytest.raises(NotEncryptedEngineError):
+        run(_open(other))
+    assert not (other / "store.db").exists()
+
+
+def test_key_material_stays_out_of_repr(fresh_profile: Path) -> None:
+    _make_store(fresh_profile, notes=0)
+    meta = keys.read_meta(fresh_profile)
+    assert meta is not None
+    key = keys.load_passphrase_key(meta, TEST_PASSPHRASE)
+    master = key.master.reveal().hex() if key.master else ""
+    for text in (repr(key), str(key), repr(key.passphrase), repr(key.master), f"{key!r}"):
+        assert TEST_PASSPHRASE not in text and (not master or master not in text)
+
+    async def scenario() -> None:
+        store = await _open(fresh_profile)
+        dumped = repr(vars(store)) + repr(vars(store._anchor))
+        assert TEST_PASSPHRASE not in dumped and master not in dumped
+        await store.close()
+
+    run(scenario())
+
+
+def test_every_file_in_the_profile_is_owner_only(fresh_profile: Path) -> None:
+    """Settings, logs, backups, pending audit records, exports: nothing readable by others."""
+    old = os.umask(0o022)  # a typical login umask; the console must not depend on it
+    try:
+        assert _cli(fresh_profile, "demo").returncode == 0
+        assert _cli(fresh_profile, "export", "--out", str(fresh_profile / "x.json")).returncode == 0
+        wrong = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "--profile",
+                str(fresh_profile),
+                "--passphrase-stdin",
+                "check",
+                "--json",
+            ],
+            input="wrong passphrase\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert wrong.returncode != 0
+        assert (fresh_profile / "audit-pending.jsonl").exists()
+        assert _cli(fresh_profile, "check", "--json").returncode == 0
+    finally:
+        os.umask(old)
+    found = [p for p in fresh_profile.rglob("*")]
+    assert any(p.name == "x.json" for p in found)
+    loose = {
+        str(p.relative_to(fresh_profile)): oct(p.stat().st_mode & 0o777)
+        for p in found
+        if p.stat().st_mode & 0o077
+    }
+    assert loose == {}
 
 
 @contextlib.contextmanager
