@@ -531,7 +531,8 @@ class SyncService:
         self._failures += 1
         delay = self.backoff_s()
         # The type and frames only: an exception's text may quote a server resource.
-        log.error(
+        log.log(
+            self._failure_log_level(logging.ERROR),
             "sync round failed unexpectedly (%s); next attempt in %.0f s",
             type(exc).__name__,
             delay,
@@ -552,7 +553,12 @@ class SyncService:
     async def _after_failure(
         self, state: SyncState, exc: ConsoleError, delay: float
     ) -> SyncOutcome:
-        log.warning("sync failed (%s); next attempt in %.0f s", type(exc).__name__, delay)
+        log.log(
+            self._failure_log_level(logging.WARNING),
+            "sync failed (%s); next attempt in %.0f s",
+            type(exc).__name__,
+            delay,
+        )
         counts = await self._counts_or_last()
         self._publish(
             state=state,
@@ -563,6 +569,11 @@ class SyncService:
             **_fields(counts),
         )
         return SyncOutcome(self.status, error=exc)
+
+    def _failure_log_level(self, background: int) -> int:
+        # A caller running a round itself (``sync --once``) gets the error in the
+        # outcome and reports it in one line; only the background loop speaks up.
+        return background if self.running else logging.INFO
 
     async def _counts_or_last(self) -> SyncCounts:
         """The outbox counts; the last published ones when the store cannot answer
