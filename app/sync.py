@@ -292,14 +292,19 @@ class SyncService:
             if not waiter.done():
                 waiter.cancel()
         self._next.clear()
-        if task is None or task.done():
+        if task is None:
             return
-        task.cancel()
-        # asyncio.wait never raises the task's exception (the loop catches its own
-        # anyway); only the caller's own cancellation propagates, as it must.
-        done, _pending = await asyncio.wait({task}, timeout=self.stop_timeout_s)
-        if not done:
+        if not task.done():
+            task.cancel()
+            # asyncio.wait never raises the task's exception; only the caller's own
+            # cancellation propagates, as it must.
+            await asyncio.wait({task}, timeout=self.stop_timeout_s)
+        if not task.done():
             log.warning("the sync loop did not stop within %.0f s; abandoned", self.stop_timeout_s)
+        elif not task.cancelled() and task.exception() is not None:
+            # Read here so it is reported once, by type, and never re-raised into the
+            # caller (the lock sequence must go on to lock the store).
+            log.error("the sync loop had ended (%s)", type(task.exception()).__name__)
 
     def nudge(self) -> None:
         """A local change happened: sync soon. Debounced, so a burst of autosaves makes

@@ -261,6 +261,27 @@ def test_stop_never_raises_and_abandons_a_round_that_ignores_cancellation() -> N
     asyncio.run(scenario())
 
 
+def test_stop_does_not_raise_what_a_dead_loop_died_of() -> None:
+    """Before: stop() awaited the task, so a loop that had died re-raised its exception
+    there, and the lock sequence stopped before it locked the store (issue: the lock
+    fails open). The loop cannot die any more; should its task end with an error all
+    the same (a BaseException no handler takes), stop() still returns quietly."""
+
+    async def scenario() -> None:
+        sync = service()
+
+        async def died() -> None:
+            raise AttributeError("'str' object has no attribute 'get'")
+
+        sync._task = asyncio.get_running_loop().create_task(died())
+        await asyncio.sleep(0)
+        assert sync._task.done()
+        await sync.stop()
+        assert not sync.running
+
+    asyncio.run(scenario())
+
+
 def test_stop_cancels_callers_waiting_for_a_round() -> None:
     async def scenario() -> None:
         gate = asyncio.Event()
