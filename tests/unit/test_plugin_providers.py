@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,12 +108,17 @@ class _CountingEngine:
 
     def __init__(self) -> None:
         self.rounds = 0
-        self.ran = asyncio.Event()
 
     async def run_round(self, progress: object = None) -> SyncRoundResult:
         self.rounds += 1
-        self.ran.set()
         return SyncRoundResult()
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
 
 
 class _StoreCounts:
@@ -149,17 +155,15 @@ def test_a_plugin_recording_is_announced_and_nudges_sync_like_a_note(
             await host.activate("acme.attach")
             ctx: PluginContext = sys.modules[plugin.module].SEEN["ctx"]
             await sync.start()
-            await asyncio.wait_for(engine.ran.wait(), 10)  # the start-up round
-            engine.ran.clear()
-            assert sync.status.state is SyncState.IDLE
+            await _until(lambda: engine.rounds == 1 and sync.status.state is SyncState.IDLE)
 
             added: list[tuple[object, object]] = []
             events.attachment_did_add.connect(lambda att, src: added.append((att, src)))
             record = await ctx.encounter().attach(AttachmentRequest("audio", "audio/wav", wav))
             [(attachment, source)] = added
             assert attachment.id == record.attachment_id and source is provider
-            await asyncio.wait_for(engine.ran.wait(), 10)  # nudged: a round soon after
-            assert engine.rounds == 2
+            # Nudged: a round soon after (the timer alone would wait an hour).
+            await _until(lambda: engine.rounds == 2 and sync.status.state is SyncState.IDLE)
             assert sync.status.waiting == await store.outbox_size() > 0
             await host.deactivate_all()
         finally:
