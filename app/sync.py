@@ -301,6 +301,8 @@ class SyncService:
             await asyncio.wait({task}, timeout=self.stop_timeout_s)
         if not task.done():
             log.warning("the sync loop did not stop within %.0f s; abandoned", self.stop_timeout_s)
+            # It may still hold the round lock: a later start() must not wait for it.
+            self._round_lock = asyncio.Lock()
         elif not task.cancelled() and task.exception() is not None:
             # Read here so it is reported once, by type, and never re-raised into the
             # caller (the lock sequence must go on to lock the store).

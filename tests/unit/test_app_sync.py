@@ -255,6 +255,10 @@ def test_stop_never_raises_and_abandons_a_round_that_ignores_cancellation() -> N
         await asyncio.wait_for(sync.stop(), 2)  # returns although the round goes on
         assert not sync.running
         await sync.stop()  # twice is fine
+        # Started again (unlock), the new loop is not held up by the abandoned round.
+        await sync.start()
+        await until(lambda: engine.rounds == 2 and sync.status.state is SyncState.IDLE)
+        await sync.stop()
         release.set()
         await asyncio.sleep(0)
 
