@@ -208,7 +208,7 @@ async def _check_record_store(ctx: CliContext, problems: list[str]) -> dict[str,
         return {"configured": False}
     if not settings.url:
         return {"configured": False}
-    from storage.sync.service import open_client
+    from storage.sync.adapter import open_client
 
     info: dict[str, Any] = {"configured": True, "url": settings.url, "auth": settings.auth}
     try:
@@ -370,8 +370,7 @@ async def _cmd_secret_set(ctx: CliContext) -> int:
 
 
 async def _cmd_sync(ctx: CliContext) -> int:
-    from storage.sync.engine import SyncEngine
-    from storage.sync.service import open_client
+    from storage.sync.adapter import sync_service
 
     settings = ctx.settings().settings.record_store
     if not settings.url:
@@ -381,37 +380,35 @@ async def _cmd_sync(ctx: CliContext) -> int:
         )
 
     async def run(store: Any) -> int:
-        engine = SyncEngine(store, practitioner=settings.practitioner)
-        try:
-            async with open_client(settings) as client:
-                report = await engine.sync_once(client)
-        except ConsoleError as exc:
-            waiting = await store.transact(_waiting)
+        # The same use case the GUI runs, one round, no background loop.
+        outcome = await sync_service(store, settings).sync_now()
+        status = outcome.status
+        waiting = {
+            "waiting": status.waiting,
+            "failed": status.failed,
+            "conflicts": status.conflicts,
+        }
+        if outcome.error is not None or outcome.result is None:
+            exc = outcome.error
             if ctx.args.json:
                 emit({"ok": False, "error": type(exc).__name__, "reason": str(exc), **waiting})
             sys.stderr.write(f"clinician-console: sync failed: {exc}\n")
             return EXIT_FAILURE
-        waiting = await store.transact(_waiting)
-        summary = {**report.as_dict(), **waiting, "ok": report.failed == 0}
+        result = outcome.result
+        summary = {**result.as_dict(), **waiting, "ok": result.failed == 0}
         if ctx.args.json:
             emit(summary)
         else:
             sys.stdout.write(", ".join(f"{k}: {v}" for k, v in summary.items()) + "\n")
-        if report.failed:
+        if result.failed:
             sys.stderr.write(
-                f"clinician-console: the server rejected {report.failed} record(s): "
-                f"{report.reasons[0] if report.reasons else ''}\n"
+                f"clinician-console: the server rejected {result.failed} record(s): "
+                f"{result.reasons[0] if result.reasons else ''}\n"
             )
             return EXIT_FAILURE
         return 0
 
     return await with_store(ctx, run)
-
-
-def _waiting(conn: Any) -> dict[str, int]:
-    from storage.sync import queue
-
-    return queue.waiting(conn)
 
 
 def _dispatch(ctx: CliContext) -> Awaitable[int] | None:

@@ -42,6 +42,9 @@ The tree::
     │   ├── SyncTlsError              certificate not trusted -> IT adds the CA (``ca_file``)
     │   ├── SyncProtocolError         malformed or hostile response -> nothing was used from
     │   │                             it; retry later, report the server if it persists
+    │   ├── SyncInternalError         a round failed unexpectedly (a bug, a resource no rule
+    │   │                             foresaw); ``reason`` is the exception type -> the loop
+    │   │                             retries with backoff; report it if it persists
     │   └── SyncConfigError           [record_store] unusable (URL, auth, ca_file) -> fix it
     ├── DeviceError                   a camera, microphone or stethoscope
     │   └── DeviceUnavailableError    missing, busy or unplugged -> pick another device / replug
@@ -201,6 +204,10 @@ MESSAGES: dict[str, str] = {
         "from it; the console will try again."
     ),
     "sync.config": "The record store is not set up correctly: {reason}.",
+    "sync.internal": (
+        "Sync ran into an unexpected problem ({reason}). Nothing was lost; the console will "
+        "try again. Tell IT if this keeps happening."
+    ),
     "device.failed": "The device {device} could not be used: {reason}.",
     "device.unavailable": (
         "The device {device} is not available ({reason}). Check that it is plugged in and not "
@@ -484,6 +491,13 @@ class SyncProtocolError(SyncError):
 
 class SyncConfigError(SyncError):
     message_key = "sync.config"
+
+
+class SyncInternalError(SyncError):
+    """Not raised by adapters: the sync loop's report of an exception no adapter
+    translated; ``reason`` is only its type name (its text may quote server data)."""
+
+    message_key = "sync.internal"
 
 
 class DeviceError(ConsoleError):

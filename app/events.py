@@ -19,3 +19,5 @@ class ConsoleEvents:
     store_did_change_state = Signal(object)  # StoreStatus
     records_did_import = Signal(object)  # ImportResult
     save_did_fail = Signal(object, object)  # note_id, ConsoleError
+    attachment_did_add = Signal(object, object)  # Attachment, source
+    attachment_did_delete = Signal(object, object)  # AttachmentDeleted, source

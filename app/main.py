@@ -19,7 +19,7 @@ from app.credentials import CredentialKind, CredentialRecord, Credentials
 from app.errors import ConsoleError
 from app.events import ConsoleEvents
 from app.records import KeySource
-from app.services import NotesService
+from app.services import AttachmentsService, NotesService
 from app.session import Session
 from app.settings import (
     EffectiveSettings,
@@ -31,6 +31,7 @@ from app.settings import (
 )
 
 if TYPE_CHECKING:
+    from app.sync import SyncService
     from app.visit import Visit
     from media.visit.session import VisitSession
     from plugins.host import PluginHost
@@ -244,11 +245,14 @@ async def _run_window(
             window.presenter.present(exc, context="Load worklist")
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
-            _start_sync(window, store, events, record_store, services)
+            await _start_sync(window, store, events, record_store, services)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
+        attachments = AttachmentsService(store, events)
         later = asyncio.get_running_loop().create_task(
-            _start_plugins_and_visits(window, store, profile, plugin_settings, media_server, demo)
+            _start_plugins_and_visits(
+                window, attachments, profile, plugin_settings, media_server, demo
+            )
         )
         services.push_async_callback(_finish_background, later)
         _lock_on_os_signals(window, services)
@@ -258,7 +262,7 @@ async def _run_window(
 
 async def _start_plugins_and_visits(
     window: QtMainWindow,
-    store: LockableStore,
+    attachments: AttachmentsService,
     profile: Path,
     plugin_settings: PluginSettings | None,
     media_server: MediaServerSettings | None,
@@ -271,7 +275,7 @@ async def _start_plugins_and_visits(
     stack = contextlib.AsyncExitStack()
     plugin_host = None
     if plugin_settings is not None:
-        plugin_host = await _start_plugins(window, store, profile, plugin_settings, stack)
+        plugin_host = await _start_plugins(window, attachments, profile, plugin_settings, stack)
     _offer_visits(window, media_server, demo, plugin_host)
     _offer_tech_check(window, profile, media_server)
     return stack
@@ -450,17 +454,19 @@ def _lock_on_os_signals(window: QtMainWindow, services: contextlib.AsyncExitStac
 
 async def _start_plugins(
     window: QtMainWindow,
-    store: LockableStore,
+    attachments: AttachmentsService,
     profile: Path,
     settings: PluginSettings,
     services: contextlib.AsyncExitStack,
 ) -> PluginHost:
     """Discover and activate plugins; deactivated first at quit (before the window and
-    the store go). Plugins get capability providers, never the store or the window."""
-    from plugins._providers import SoundDeviceAudioInput, StoreEncounterAttach
+    the store go). Plugins get capability providers, never the store or the window:
+    ``encounter.attach`` goes through the attachments use case, so a plugin's
+    recording is announced on the bus and nudges sync like a note save."""
+    from plugins._providers import EncounterAttach, SoundDeviceAudioInput
     from plugins.host import PluginHost
 
-    encounter = StoreEncounterAttach(store)
+    encounter = EncounterAttach(attachments)
     if window.worklist is not None:
         window.worklist.encounter_selected.connect(
             lambda summary: encounter.set_current(summary.encounter.id)
@@ -605,34 +611,36 @@ def _turn_secret(urls: list[str]) -> str | None:
     return None
 
 
-def _start_sync(
+async def _start_sync(
     window: QtMainWindow,
     store: EncryptedStore,
     events: ConsoleEvents,
     record_store: RecordStoreSettings | None,
     services: contextlib.AsyncExitStack,
-) -> None:
-    """Sync with the record store if one is configured; else the window says it is not set up.
+) -> SyncService:
+    """The sync use case over the store's adapters; without a record store it stays
+    disabled (the window says it is not set up, conflicts can still be resolved).
 
     Stopped before the window flushes and the store closes (the exit stack
     unwinds in reverse): a sync reading the store mid-close would fail.
     """
-    from storage.sync.service import SyncService
-    from ui.sync_status import SyncRecords
+    from storage.sync.adapter import sync_service
 
-    sync = SyncService(store, record_store) if record_store and record_store.url else None
-    window.attach_sync(SyncRecords(store), sync)
-    if sync is None:
-        return
+    sync = sync_service(store, record_store)
+    window.attach_sync(sync)
+    if not sync.enabled:
+        return sync
+    # Every local change on the bus (a note saved, a plugin's recording attached)
+    # schedules a sync soon (debounced).
+    unfollow = sync.follow(events)
 
     async def stop_sync() -> None:
-        events.note_did_save.disconnect(sync.note_saved)
+        unfollow()
         await sync.stop()
 
-    # note_saved takes no arguments; psygnal passes a slot only as many as it accepts.
-    events.note_did_save.connect(sync.note_saved)
     services.push_async_callback(stop_sync)
-    sync.start()
+    await sync.start()
+    return sync
 
 
 def _stop_on_signals(window: QtMainWindow) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from psygnal import Signal
-
 from app import soap
 from app.errors import ConsoleError
 from app.events import ConsoleEvents
@@ -75,15 +73,14 @@ class NotesService:
 
 
 class AttachmentsService:
-    """Recordings and stills of an encounter (the plugin host's ``encounter.attach``).
+    """Recordings and stills of an encounter: the one path for adding them.
 
-    Its own change signals (``attachment_did_add(Attachment, source)``,
-    ``attachment_did_delete(AttachmentDeleted, source)``) until they move to
-    :class:`~app.events.ConsoleEvents`.
+    The plugin host's ``encounter.attach`` (plugins/_providers.py) and the UI both
+    come through here, so every attachment is announced on the bus
+    (``ConsoleEvents.attachment_did_add(Attachment, source)``,
+    ``attachment_did_delete(AttachmentDeleted, source)``) and, through
+    :meth:`app.sync.SyncService.follow`, nudges sync exactly like a note save.
     """
-
-    attachment_did_add = Signal(object, object)
-    attachment_did_delete = Signal(object, object)
 
     def __init__(self, store: RecordStore, events: ConsoleEvents) -> None:
         self.store = store
@@ -102,7 +99,7 @@ class AttachmentsService:
         attachment = await self.store.add_attachment(
             encounter_id, kind, content_type, data, title, metadata
         )
-        self.attachment_did_add.emit(attachment, source)
+        self.events.attachment_did_add.emit(attachment, source)
         return attachment
 
     async def for_encounter(self, encounter_id: str) -> list[Attachment]:
@@ -113,5 +110,5 @@ class AttachmentsService:
 
     async def delete(self, attachment_id: str, source: object = None) -> AttachmentDeleted:
         deleted = await self.store.delete_attachment(attachment_id)
-        self.attachment_did_delete.emit(deleted, source)
+        self.events.attachment_did_delete.emit(deleted, source)
         return deleted

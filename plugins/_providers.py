@@ -1,7 +1,9 @@
 """Capability providers the composition root hands the plugin host (plugins/api.py Protocols).
 
-- :class:`StoreEncounterAttach` (``encounter.attach``): attaches to the encrypted
-  store; the window tells it which encounter is open (``set_current``).
+- :class:`EncounterAttach` (``encounter.attach``): attaches through the app's
+  :class:`~app.services.AttachmentsService`, so a plugin's recording is announced on
+  the bus and nudges sync like a note save; the window tells it which encounter is
+  open (``set_current``).
 - :class:`SoundDeviceAudioInput` (``audio.input``): PortAudio inputs through
   sounddevice, blocks handed from the device's callback thread to the loop.
 
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.errors import CapabilityUnavailableError, DeviceUnavailableError
-from app.ports import RecordStore
+from app.services import AttachmentsService
 from plugins.api import AttachedRecord, AttachmentRequest, AudioBlock, AudioDevice, Unsubscribe
 
 log = logging.getLogger(__name__)
@@ -30,11 +32,11 @@ MAX_QUEUED_BLOCKS = 240
 _CLOSED = "closed"
 
 
-class StoreEncounterAttach:
-    """``encounter.attach`` over a :class:`RecordStore`."""
+class EncounterAttach:
+    """``encounter.attach`` over the attachments use case (never the store itself)."""
 
-    def __init__(self, store: RecordStore) -> None:
-        self._store = store
+    def __init__(self, attachments: AttachmentsService) -> None:
+        self._attachments = attachments
         self._current: str | None = None
         self._listeners: list[Callable[[str | None], None]] = []
 
@@ -64,13 +66,14 @@ class StoreEncounterAttach:
             raise CapabilityUnavailableError(
                 capability="encounter.attach", reason="no encounter is open"
             )
-        attachment = await self._store.add_attachment(
+        attachment = await self._attachments.attach(
             encounter_id,
             request.kind,
             request.content_type,
             request.data,
             title=request.title,
             metadata=dict(request.metadata),
+            source=self,
         )
         return AttachedRecord(
             attachment_id=attachment.id,

@@ -26,11 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from storage.sync.queue import Conflict
-from storage.sync.service import SyncService
+from app.sync import Conflict, Resolution, SyncRoundResult, SyncService
 from ui.format import day_and_clock
 from ui.ops import run_op
-from ui.sync_status import SyncRecords
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +131,7 @@ class QtConflictBanner(QFrame):
 
     def __init__(
         self,
-        records: SyncRecords,
-        sync: SyncService | None = None,
+        sync: SyncService,
         *,
         flush: Callable[[], Awaitable[bool]] | None = None,
         current_text: Callable[[], str] | None = None,
@@ -143,7 +140,6 @@ class QtConflictBanner(QFrame):
         super().__init__(parent)
         self.setObjectName("conflictBanner")
         self.setStyleSheet(STYLE)
-        self._records = records
         self._sync = sync
         self._flush = flush
         self._current_text = current_text
@@ -196,8 +192,7 @@ class QtConflictBanner(QFrame):
         row.addLayout(buttons, 0)
         self.hide()
 
-        if sync is not None:
-            sync.sync_did_finish.connect(self._on_sync_did_finish)
+        sync.sync_did_finish.connect(self._on_sync_did_finish)
 
     @property
     def conflict(self) -> Conflict | None:
@@ -224,14 +219,14 @@ class QtConflictBanner(QFrame):
         return self.refreshed
 
     async def _lookup(self, note_id: str, seq: int) -> Conflict | None:
-        found = await self._records.conflicts(note_id)
+        found = await self._sync.conflicts(note_id)
         conflict = found[0] if found else None
         # A newer lookup (another note opened meanwhile) wins.
         if seq == self._refresh_seq and note_id == self._note_id:
             self._set_conflict(conflict)
         return conflict
 
-    def _on_sync_did_finish(self, _report: object) -> None:
+    def _on_sync_did_finish(self, _result: SyncRoundResult) -> None:
         self.refresh()
 
     def _set_conflict(self, conflict: Conflict | None) -> None:
@@ -250,10 +245,10 @@ class QtConflictBanner(QFrame):
 
     # -- the three choices -----------------------------------------------
     def _on_keep_mine_clicked(self) -> None:
-        self.resolve("keep_mine")
+        self.resolve(Resolution.KEEP_MINE)
 
     def _on_keep_theirs_clicked(self) -> None:
-        self.resolve("keep_theirs")
+        self.resolve(Resolution.KEEP_THEIRS)
 
     def _on_merge_clicked(self) -> None:
         self.open_merge()
@@ -267,7 +262,7 @@ class QtConflictBanner(QFrame):
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         conflict_id = self._conflict.id
         dialog.accepted.connect(
-            lambda: self.resolve("merge", dialog.merged_text(), conflict_id=conflict_id)
+            lambda: self.resolve(Resolution.MERGE, dialog.merged_text(), conflict_id=conflict_id)
         )
         dialog.destroyed.connect(self._on_merge_destroyed)
         self.merge_dialog = dialog
@@ -279,7 +274,11 @@ class QtConflictBanner(QFrame):
         self.merge_dialog = None
 
     def resolve(
-        self, resolution: str, merged_text: str | None = None, *, conflict_id: int | None = None
+        self,
+        resolution: Resolution | str,
+        merged_text: str | None = None,
+        *,
+        conflict_id: int | None = None,
     ) -> asyncio.Task[None] | None:
         conflict = self._conflict
         note_id = self._note_id
@@ -290,27 +289,26 @@ class QtConflictBanner(QFrame):
         self._set_buttons_enabled(False)
         self.resolving = run_op(
             self,
-            self._resolve(note_id, conflict, resolution, merged_text),
+            self._resolve(note_id, conflict, Resolution(resolution), merged_text),
             context="Resolve conflict",
             on_error=self._on_resolve_failed,
         )
         return self.resolving
 
     async def _resolve(
-        self, note_id: str, conflict: Conflict, resolution: str, merged_text: str | None
+        self, note_id: str, conflict: Conflict, resolution: Resolution, merged_text: str | None
     ) -> None:
         if self._flush is not None and not await self._flush():
             self._show_error(UNSAVED_TEXT)
             return
-        if resolution == "merge" and merged_text is None:
+        if resolution is Resolution.MERGE and merged_text is None:
             merged_text = self._current_text() if self._current_text is not None else ""
-        await self._records.resolve(conflict.id, resolution, merged_text)
-        log.info("conflict %d resolved: %s", conflict.id, resolution)
+        # The use case applies the choice and asks sync to send it right away.
+        await self._sync.resolve(conflict.id, resolution, merged_text)
+        log.info("conflict %d resolved: %s", conflict.id, resolution.value)
         if note_id == self._note_id:
             self._set_conflict(None)
-        self.resolved.emit(note_id, resolution)
-        if self._sync is not None:
-            self._sync.sync_now()
+        self.resolved.emit(note_id, resolution.value)
         # Another, newer conflict on the same note shows up right away.
         if note_id == self._note_id:
             await self._lookup(note_id, self._refresh_seq)

@@ -38,8 +38,8 @@ from app.events import ConsoleEvents
 from app.records import EncounterSummary, SearchHit
 from app.services import NotesService
 from app.session import HeldVisit, LockReason, Session
+from app.sync import SyncRoundResult, SyncService
 from app.techcheck import TechCheck
-from storage.sync.service import SyncService
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
 from ui.conflict import QtConflictBanner
@@ -51,7 +51,7 @@ from ui.search import QtSearchPanel
 from ui.startup import LockableStore, QtStartupView
 from ui.status import QtStoreStatus
 from ui.sync_details import QtSyncDetails
-from ui.sync_status import QtSyncStatus, SyncRecords
+from ui.sync_status import QtSyncStatus
 from ui.techcheck_dialog import QtTechCheckDialog
 from ui.unlock import IdleWatcher, QtLockScreen
 from ui.worklist import QtWorklist
@@ -170,7 +170,6 @@ class QtMainWindow(QMainWindow):
         self.history_dialog: QtNoteHistory | None = None
         self.about_dialog: QtAboutDialog | None = None
         self.sync: SyncService | None = None
-        self.sync_records: SyncRecords | None = None
         self.sync_status: QtSyncStatus | None = None
         self.sync_details: QtSyncDetails | None = None
         self.conflict_banner: QtConflictBanner | None = None
@@ -408,47 +407,45 @@ class QtMainWindow(QMainWindow):
             self._update_idle()
         await self.worklist.reload()
 
-    def attach_sync(self, records: SyncRecords, sync: SyncService | None = None) -> None:
+    def attach_sync(self, sync: SyncService) -> None:
         """Show sync in the status bar and conflicts in the editor (after :meth:`attach`).
 
-        ``sync`` is ``None`` when no record store is configured: the indicator
-        says so, and conflicts already in the store can still be resolved.
+        Without a record store ``sync.enabled`` is False: the indicator says so,
+        and conflicts already in the store can still be resolved.
         """
         if self.editor is None or self.autosaver is None:
             raise RuntimeError("attach_sync() needs attach() first")
         self.sync = sync
         if self.session is not None:
             self.session.set_sync(sync)
-        self.sync_records = records
         self.sync_status = QtSyncStatus(sync, sync_action=self.sync_action, parent=self.status)
         self.sync_status.details_requested.connect(self.show_sync_details)
         self.status.add_sync(self.sync_status)
-        self.sync_action.setEnabled(sync is not None and not self._locked)
+        self.sync_action.setEnabled(sync.enabled and not self._locked)
         editor = self.editor
         self.conflict_banner = QtConflictBanner(
-            records, sync, flush=self.autosaver.flush, current_text=editor.text, parent=editor
+            sync, flush=self.autosaver.flush, current_text=editor.text, parent=editor
         )
         editor.add_banner(self.conflict_banner)
         editor.note_opened.connect(self._on_note_opened_for_sync)
-        if sync is not None:
-            sync.sync_did_finish.connect(self._on_sync_did_finish)
+        sync.sync_did_finish.connect(self._on_sync_did_finish)
         self.conflict_banner.resolved.connect(self._on_conflict_resolved)
         if editor.note is not None:
             self.conflict_banner.show_for(editor.note.id)
 
-    def _on_sync_did_finish(self, report: object) -> None:
+    def _on_sync_did_finish(self, report: SyncRoundResult) -> None:
         """A pull replaced the open note's text: show it, or keep the typing as a conflict.
 
         Never let the next autosave write over a pulled change unseen.
         """
         editor, autosaver = self.editor, self.autosaver
-        if getattr(report, "pulled", 0) and self.worklist is not None:
+        if report.pulled and self.worklist is not None:
             # The pull may have brought today's visits or changed a patient's details.
             run_op(self, self.worklist.reload(), busy=False, context="Reload worklist")
         note = editor.note if editor is not None else None
-        if note is None or note.id not in getattr(report, "updated_note_ids", []):
+        if note is None or note.id not in report.updated_note_ids:
             return
-        if autosaver is not None and autosaver.has_unsaved and self.sync_records is not None:
+        if autosaver is not None and autosaver.has_unsaved and self.sync is not None:
             run_op(self, self._pulled_while_typing(note.id), busy=False, context="Sync")
         elif editor is not None:
             editor.reload()
@@ -456,9 +453,9 @@ class QtMainWindow(QMainWindow):
     async def _pulled_while_typing(self, note_id: str) -> None:
         # The pulled text is stored now; the clinician's unsaved typing is about to be
         # saved over it. Record the pulled text as a conflict first, so the banner asks.
-        records = self.sync_records
-        assert records is not None
-        await records.hold_pulled_as_conflict(note_id)
+        sync = self.sync
+        assert sync is not None
+        await sync.hold_pulled_as_conflict(note_id)
         if self.conflict_banner is not None:
             self.conflict_banner.refresh()
 
@@ -475,8 +472,9 @@ class QtMainWindow(QMainWindow):
             run_op(self, self.worklist.reload(), busy=False, context="Reload worklist")
 
     def _on_sync_now_triggered(self) -> None:
-        if self.sync is not None and not self._locked:
-            self.sync.sync_now()
+        if self.sync is not None and self.sync.enabled and not self._locked:
+            # The outcome shows in the status bar (status_did_change), not in a dialog.
+            run_op(self, self.sync.sync_now(), busy=False, context="Sync")
 
     # -- video visits (ui/visit/) ----------------------------------------
     def set_visit_factory(self, factory: VisitFactory | None, *, demo: bool = False) -> None:
@@ -697,11 +695,11 @@ class QtMainWindow(QMainWindow):
         self.history_dialog = None
 
     def show_sync_details(self) -> QtSyncDetails | None:
-        if self.sync_records is None or self._locked:
+        if self.sync is None or self._locked:
             return None
         if self.sync_details is not None:
             self.sync_details.close()
-        dialog = QtSyncDetails(self.sync_records, self.sync, parent=self)
+        dialog = QtSyncDetails(self.sync, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open_requested.connect(self._on_open_requested)
         dialog.destroyed.connect(self._on_sync_details_destroyed)
@@ -840,8 +838,6 @@ class QtMainWindow(QMainWindow):
         self._console.setEnabled(True)
         self._set_actions_enabled(True)
         self._update_idle()
-        if self.sync is not None:
-            self.sync.sync_now()  # catch up on what was saved before the lock
         self._update_visit_actions()
         if self.store is not None:
             self.events.store_did_change_state.emit(self.store.status)
@@ -864,7 +860,7 @@ class QtMainWindow(QMainWindow):
         self.find_action.setEnabled(enabled)
         note_open = self.editor is not None and self.editor.note is not None
         self.history_action.setEnabled(enabled and note_open)
-        self.sync_action.setEnabled(enabled and self.sync is not None)
+        self.sync_action.setEnabled(enabled and self.sync is not None and self.sync.enabled)
         # Configuration: nobody changes the record store, plugins or updates while locked.
         self.settings_action.setEnabled(
             enabled and getattr(self, "_settings_location", None) is not None

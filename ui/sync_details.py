@@ -22,18 +22,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from storage.sync.service import SyncService, SyncState, SyncStatus
+from app.sync import (
+    ConflictItem,
+    FailedRecord,
+    SyncOutcome,
+    SyncOverview,
+    SyncRoundResult,
+    SyncService,
+    SyncState,
+    SyncStatus,
+)
 from ui.format import day_and_clock
 from ui.ops import run_op
-from ui.sync_status import (
-    NOT_SET_UP_TIP,
-    ConflictItem,
-    FailedItem,
-    SyncOverview,
-    SyncRecords,
-    state_text,
-    synced_text,
-)
+from ui.sync_status import NOT_SET_UP_TIP, state_text, synced_text
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 7
 LOADING_TEXT = "Reading the outbox…"
@@ -51,7 +52,7 @@ QListWidget::item:selected { background: #e6f2f1; color: #0b4f4a; }
 """
 
 
-def failure_text(item: FailedItem) -> str:
+def failure_text(item: FailedRecord) -> str:
     tries = f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}"
     return f"{item.label}  ·  {tries}\n{item.reason}"
 
@@ -70,19 +71,13 @@ def counts_text(overview: SyncOverview) -> str:
 class QtSyncDetails(QDialog):
     open_requested = Signal(str)  # encounter_id of a conflicting note
 
-    def __init__(
-        self,
-        records: SyncRecords,
-        sync: SyncService | None = None,
-        *,
-        parent: QWidget | None = None,
-    ) -> None:
+    def __init__(self, sync: SyncService, *, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("syncDetails")
         self.setWindowTitle("Sync details")
         self.setStyleSheet(STYLE)
-        self._records = records
-        self._sync = sync
+        self._sync: SyncService | None = sync
+        self._service = sync  # kept after close, for a read still finishing
         self._overview: SyncOverview | None = None
         self.loaded: asyncio.Task[SyncOverview] | None = None
 
@@ -108,7 +103,8 @@ class QtSyncDetails(QDialog):
         self.open_button.clicked.connect(self._on_open_clicked)
         self.sync_now_button = QPushButton("Sync now", self)
         self.sync_now_button.setObjectName("syncNowDetails")
-        self.sync_now_button.setEnabled(sync is not None)
+        self.sync_now_button.setEnabled(sync.enabled)
+        self.syncing: asyncio.Task[SyncOutcome] | None = None
         self.sync_now_button.clicked.connect(self._on_sync_now_clicked)
         close = QPushButton("Close", self)
         close.clicked.connect(self.reject)
@@ -129,17 +125,16 @@ class QtSyncDetails(QDialog):
         layout.addLayout(buttons)
         self.resize(720, 520)
 
-        self._render_status(sync.status if sync is not None else None)
-        if sync is not None:
-            sync.status_did_change.connect(self._on_status_did_change)
-            sync.sync_did_finish.connect(self._on_sync_did_finish)
+        self._render_status(sync.status)
+        sync.status_did_change.connect(self._on_status_did_change)
+        sync.sync_did_finish.connect(self._on_sync_did_finish)
         # The service outlives this dialog: stop listening once it closes.
         self.finished.connect(self._disconnect)
 
     # -- loading ---------------------------------------------------------
     def load(self) -> asyncio.Task[SyncOverview]:
         self.loaded = run_op(
-            self, self._records.overview(), busy=False, context="Sync details", on_done=self._show
+            self, self._service.overview(), busy=False, context="Sync details", on_done=self._show
         )
         return self.loaded
 
@@ -174,7 +169,7 @@ class QtSyncDetails(QDialog):
     def _on_status_did_change(self, status: SyncStatus) -> None:
         self._render_status(status)
 
-    def _on_sync_did_finish(self, _report: object) -> None:
+    def _on_sync_did_finish(self, _result: SyncRoundResult) -> None:
         if self.loaded is not None:
             self.loaded.cancel()  # the newer read wins
         self.load()
@@ -203,8 +198,9 @@ class QtSyncDetails(QDialog):
 
     # -- actions ---------------------------------------------------------
     def _on_sync_now_clicked(self) -> None:
-        if self._sync is not None:
-            self._sync.sync_now()
+        if self._sync is not None and self._sync.enabled:
+            # The outcome shows in the status line (status_did_change); no dialog.
+            self.syncing = run_op(self, self._sync.sync_now(), busy=False, context="Sync")
 
     def _on_conflict_current_changed(self, current: QListWidgetItem | None, _prev: object) -> None:
         conflict = current.data(ITEM_ROLE) if current is not None else None

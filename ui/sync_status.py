@@ -1,20 +1,17 @@
-"""QtSyncStatus: the status bar's sync indicator, and SyncRecords, what sync widgets read.
+"""QtSyncStatus: the status bar's sync indicator.
 
-The indicator renders :class:`~storage.sync.service.SyncStatus` as published by
-the :class:`~storage.sync.service.SyncService` (``status_did_change``). The
-service runs on the asyncio loop, which qasync runs on the GUI thread, so its
-psygnal signals arrive on the GUI thread and widgets update directly.
-
-:class:`SyncRecords` is Qt-free on purpose: the widgets take it instead of the
-store (STYLE.md §1), and it could move to ``storage/sync`` unchanged.
+The indicator renders :class:`~app.sync.SyncStatus` as published by the
+:class:`~app.sync.SyncService` use case (``status_did_change``). The service runs
+on the asyncio loop, which qasync runs on the GUI thread, so its psygnal signals
+arrive on the GUI thread and widgets update directly. Like every sync widget it
+knows only app/ (DESIGN.md §2): what it lists comes from the use case's typed
+operations (``overview``, ``conflicts``, ``resolve``, ``retry``), never from SQL.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -27,11 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import RecordNotFoundError
-from storage.sync import queue
-from storage.sync.engine import SyncStore
-from storage.sync.queue import Conflict
-from storage.sync.service import SyncService, SyncState, SyncStatus
+from app.sync import SyncService, SyncState, SyncStatus
 from ui.format import clock, day_and_clock, parse_time
 
 NOT_SET_UP_TEXT = "Sync not set up"
@@ -39,8 +32,6 @@ NOT_SET_UP_TIP = (
     "No record store is configured (record_store.url in settings), "
     "so notes stay on this computer only."
 )
-RESOLUTIONS = ("keep_mine", "keep_theirs", "merge")
-_KIND = {"patient": "Patient", "encounter": "Visit", "note": "Note"}
 _STATE_MAX_WIDTH = 420  # px; the full text is in the tooltip and the details view
 
 # Kept with the widgets it styles (resources/style.qss is shared); same palette.
@@ -62,104 +53,6 @@ STYLE = """
     border: 1px solid #bcccdc; border-radius: 4px; background: #f0f4f8; }
 #syncProgress::chunk { background: #0f766e; border-radius: 3px; }
 """
-
-
-# --- what the sync widgets read (Qt-free) ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class FailedItem:
-    kind: str  # "Note", "Visit", "Patient"
-    label: str  # whose record, for the clinician: "Note · Smith, Anna"
-    reason: str  # stored last_error: already scrubbed server text
-    attempts: int
-
-
-@dataclass(frozen=True)
-class ConflictItem:
-    conflict: Conflict
-    label: str
-    encounter_id: str | None  # where to open it, when known
-
-
-@dataclass(frozen=True)
-class SyncOverview:
-    waiting: int
-    failed: int
-    conflicts: int
-    failures: tuple[FailedItem, ...]
-    open_conflicts: tuple[ConflictItem, ...]
-
-
-class SyncRecords:
-    """The sync side of the store, as the widgets need it; SQL runs on the store's worker."""
-
-    def __init__(self, store: SyncStore) -> None:
-        self._store = store
-
-    async def conflicts(self, note_id: str | None = None) -> list[Conflict]:
-        result: list[Conflict] = await self._store.transact(queue.open_conflicts, note_id)
-        return result
-
-    async def resolve(
-        self, conflict_id: int, resolution: str, merged_text: str | None = None
-    ) -> None:
-        if resolution not in RESOLUTIONS:
-            raise ValueError(resolution)
-        await self._store.transact(
-            queue.resolve_conflict, self._store.actor, conflict_id, resolution, merged_text
-        )
-
-    async def hold_pulled_as_conflict(self, note_id: str) -> None:
-        """Keep the note's current (pulled) text as the server side of a conflict."""
-        await self._store.transact(_hold_pulled, self._store.actor, note_id)
-
-    async def overview(self) -> SyncOverview:
-        result: SyncOverview = await self._store.transact(_overview)
-        return result
-
-
-def _hold_pulled(conn: Any, actor: str, note_id: str) -> None:
-    from storage import repository
-
-    ref = queue.remote_ref(conn, "note", note_id)
-    text = repository.get_note(conn, note_id).text
-    queue.record_conflict(conn, actor, "note", note_id, ref.version_id if ref else "", text)
-
-
-def _overview(conn: Any) -> SyncOverview:
-    counts = queue.waiting(conn)
-    failures = tuple(
-        FailedItem(_KIND.get(kind, kind), _label(conn, kind, entity_id)[0], reason, attempts)
-        for kind, entity_id, reason, attempts in queue.failures(conn)
-    )
-    conflicts = []
-    for conflict in queue.open_conflicts(conn):
-        label, encounter_id = _label(conn, conflict.entity_type, conflict.entity_id)
-        conflicts.append(ConflictItem(conflict, label, encounter_id))
-    return SyncOverview(
-        counts["waiting"], counts["failed"], counts["conflicts"], failures, tuple(conflicts)
-    )
-
-
-def _label(conn: Any, kind: str, entity_id: str) -> tuple[str, str | None]:
-    """ "Note · Smith, Anna" and the visit to open; ids mean nothing to a clinician."""
-    from storage import repository
-
-    title = _KIND.get(kind, kind.capitalize())
-    try:
-        if kind == "note":
-            encounter = repository.get_encounter(
-                conn, repository.get_note(conn, entity_id).encounter_id
-            )
-        elif kind == "encounter":
-            encounter = repository.get_encounter(conn, entity_id)
-        else:
-            return f"{title} · {repository.get_patient(conn, entity_id).display_name}", None
-        patient = repository.get_patient(conn, encounter.patient_id)
-    except RecordNotFoundError:
-        return title, None
-    return f"{title} · {patient.display_name}", encounter.id
 
 
 # --- rendering --------------------------------------------------------------------------
@@ -247,7 +140,9 @@ class QtSyncStatus(QWidget):
         if sync_action is not None:
             self.sync_now_button.setDefaultAction(sync_action)
         # Nothing to sync with: a greyed-out button would only puzzle.
-        self.sync_now_button.setVisible(sync_action is not None and sync is not None)
+        self.sync_now_button.setVisible(
+            sync_action is not None and sync is not None and sync.enabled
+        )
 
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 6, 0)

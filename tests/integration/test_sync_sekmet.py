@@ -237,8 +237,9 @@ def test_wrong_password_is_a_clear_status_and_loses_nothing(
     import logging
 
     from app.settings import RecordStoreSettings
+    from app.sync import SyncState
     from storage.fhir.auth import BasicAuth
-    from storage.sync.service import SyncService, SyncState
+    from storage.sync.adapter import sync_service
     from tests.integration.conftest import BASIC_PASSWORD, BASIC_USER
 
     def factory_for(password: str) -> Any:
@@ -255,13 +256,13 @@ def test_wrong_password_is_a_clear_status_and_loses_nothing(
         store = await _open(fresh_profile)
         await _seed(store, 3, "auth")
         settings = RecordStoreSettings(url=sekmet_basic.base_url, auth="basic", username=BASIC_USER)
-        wrong = SyncService(store, settings, client_factory=factory_for("not-the-password"))
-        await wrong.run_once()
+        wrong = sync_service(store, settings, client_factory=factory_for("not-the-password"))
+        await wrong.sync_now()
         assert wrong.status.state is SyncState.ERROR
         assert "sign" in wrong.status.message.lower() or "auth" in wrong.status.message.lower()
         assert wrong.status.waiting == 5  # patient, encounter, three notes: all still queued
-        right = SyncService(store, settings, client_factory=factory_for(BASIC_PASSWORD))
-        await right.run_once()
+        right = sync_service(store, settings, client_factory=factory_for(BASIC_PASSWORD))
+        await right.sync_now()
         assert right.status.state is SyncState.IDLE and right.status.waiting == 0
         await store.close()
 
@@ -275,7 +276,8 @@ def test_service_syncs_by_itself_when_the_server_comes_back(
     import asyncio
 
     from app.settings import RecordStoreSettings
-    from storage.sync.service import SyncService, SyncState
+    from app.sync import SyncState
+    from storage.sync.adapter import sync_service
 
     server: SekmetServer = sekmet_factory("comes-back")
     server.stop()
@@ -284,7 +286,7 @@ def test_service_syncs_by_itself_when_the_server_comes_back(
         store = await _open(fresh_profile)
         await _seed(store, 5, "comeback")
         # A long backoff, a quick probe: only the probe can bring the sync forward.
-        service = SyncService(
+        service = sync_service(
             store,
             RecordStoreSettings(url=server.base_url),
             backoff_base_s=3600,
@@ -297,7 +299,7 @@ def test_service_syncs_by_itself_when_the_server_comes_back(
             lambda s: offline.set() if s.state is SyncState.OFFLINE else None
         )
         service.sync_did_finish.connect(lambda _r: finished.set())
-        service.start()
+        await service.start()
         try:
             await asyncio.wait_for(offline.wait(), timeout=30)
             assert service.status.next_attempt_s is not None

@@ -1,7 +1,8 @@
 """What a clinician sees of sync: the status bar indicator, the details view, conflicts.
 
-Real widgets over a real store; the SyncService is real too, pointed at a port
-where nothing listens (127.0.0.1:9), so "offline" is the genuine article.
+Real widgets over a real store; the SyncService use case and its storage
+adapters are real too, pointed at a port where nothing listens (127.0.0.1:9),
+so "offline" is the genuine article.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from app import soap
 from app.errors import SyncRejectedError
 from app.records import EncounterSummary, KeySource, utc_now
 from app.settings import RecordStoreSettings
+from app.sync import SyncRoundResult, SyncService, SyncState
 from storage.sync import queue
-from storage.sync.engine import SyncReport
-from storage.sync.service import SyncService, SyncState
+from storage.sync.adapter import FhirSyncEngine, StoreSyncQueue, TcpReachability
 from tests.ui.conftest import PASSPHRASE, Aio, fresh_text, until
 from ui.main_window import QtMainWindow
-from ui.sync_status import NOT_SET_UP_TEXT, SyncRecords
+from ui.sync_status import NOT_SET_UP_TEXT
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DEAD_SERVER = RecordStoreSettings(url="http://127.0.0.1:9/fhir")
@@ -31,15 +32,21 @@ THEIR_TEXT = "their text"
 
 
 class _CountingSync(SyncService):
-    """The real service; only counts "Sync now" so tests can see it was asked."""
+    """The real use case; only counts "Sync now" and "sync as soon as possible" (what a
+    resolution asks for) so tests can see they were asked."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sync_now_calls = 0
+        self.sync_requests = 0
 
-    def sync_now(self) -> None:
+    def sync_now(self) -> Any:
         self.sync_now_calls += 1
-        super().sync_now()
+        return super().sync_now()
+
+    def request_sync(self) -> None:
+        self.sync_requests += 1
+        super().request_sync()
 
 
 def _save(aio: Aio, widget, name: str) -> Path:
@@ -51,10 +58,19 @@ def _save(aio: Aio, widget, name: str) -> Path:
     return path
 
 
-def _with_sync(console, *, service: bool = True) -> _CountingSync | None:
-    # A wide backoff keeps "retrying in N s" well above zero for the assertions.
-    sync = _CountingSync(console.store, DEAD_SERVER, backoff_base_s=60.0) if service else None
-    console.window.attach_sync(SyncRecords(console.store), sync)
+def _with_sync(console, *, service: bool = True) -> _CountingSync:
+    store = console.store
+    if service:  # as storage.sync.adapter.sync_service wires it, but counting
+        # A wide backoff keeps "retrying in N s" well above zero for the assertions.
+        sync = _CountingSync(
+            StoreSyncQueue(store),
+            FhirSyncEngine(store, DEAD_SERVER),
+            TcpReachability(DEAD_SERVER.url),
+            backoff_base_s=60.0,
+        )
+    else:
+        sync = _CountingSync(StoreSyncQueue(store))  # no record store configured
+    console.window.attach_sync(sync)
     return sync
 
 
@@ -105,7 +121,8 @@ def test_indicator_renders_each_state(aio: Aio, make_console, qtbot) -> None:
     assert indicator.state_button.text() == "Not synced yet"
 
     # OFFLINE, for real: nothing listens on port 9.
-    delay = aio.run(sync.run_once())
+    delay = aio.run(sync.sync_now()).status.next_attempt_s
+    sync.sync_now_calls = 0
     assert sync.status.state is SyncState.OFFLINE
     assert re.fullmatch(r"Offline — retrying( in \d+ s|…)", indicator.state_button.text())
     assert "cannot be reached" in indicator.state_button.toolTip()
@@ -186,7 +203,7 @@ def test_conflict_banner_appears_and_keep_theirs_takes_their_text(
     [(resolved_at, resolution)] = _conflict_rows(aio, console.store, summary.note_id)
     assert resolved_at is not None and resolution == "keep_theirs"
     assert aio.run(console.store.transact(queue.open_conflicts, summary.note_id)) == []
-    assert sync.sync_now_calls == 1
+    assert sync.sync_requests == 1  # the decision goes to the server right away
     # The clinician's text is not gone: it is the previous version in History.
     history = aio.run(console.notes.history(summary.note_id))
     assert any(v.text == mine for v in history)
@@ -201,7 +218,7 @@ def test_banner_appears_after_a_sync_finds_a_conflict(aio: Aio, make_console) ->
     aio.run(banner.refreshed)
     assert not banner.isVisible()
     _record_conflict(aio, console.store, summary.note_id)
-    sync.sync_did_finish.emit(SyncReport(pulled=1, conflicts=1))
+    sync.sync_did_finish.emit(SyncRoundResult(pulled=1, conflicts=1))
     aio.wait_until(banner.isVisible)
     # Another note has no conflict: the banner goes away with it.
     other = next(
@@ -266,7 +283,7 @@ def test_merge_shows_both_texts_and_saves_the_merge(aio: Aio, make_console, qtbo
     assert aio.run(fresh_text(console.profile, summary.note_id)) == merged
     assert _conflict_rows(aio, console.store, summary.note_id)[0][1] == "merge"
     assert not banner.isVisible()
-    assert sync.sync_now_calls == 1
+    assert sync.sync_requests == 1
 
 
 def test_cancelling_the_merge_changes_nothing(aio: Aio, make_console, qtbot) -> None:
@@ -304,7 +321,8 @@ def test_details_list_failures_and_conflicts(aio: Aio, make_console, qtbot) -> N
 
     refused = aio.run(store.transact(refuse_first_note))
     _record_conflict(aio, store, summary.note_id)
-    aio.run(sync.run_once())  # offline: the counts and the message are real
+    aio.run(sync.sync_now())  # offline: the counts and the message are real
+    sync.sync_now_calls = 0
 
     qtbot.mouseClick(console.window.sync_status.state_button, Qt.MouseButton.LeftButton)
     dialog = console.window.sync_details
@@ -324,6 +342,7 @@ def test_details_list_failures_and_conflicts(aio: Aio, make_console, qtbot) -> N
 
     dialog.sync_now_button.click()
     assert sync.sync_now_calls == 1
+    aio.run(dialog.syncing)
     # "Open note" takes the clinician to the conflicting note, banner and all.
     dialog.conflicts.setCurrentRow(0)
     assert dialog.open_button.isEnabled()
@@ -359,12 +378,17 @@ def test_locking_pauses_sync_and_closes_the_details(aio: Aio, make_console) -> N
     async def unlock_and_stop() -> bool:
         # In one coroutine: the sync task unlock starts must not outlive this loop run.
         unlocked = await window.unlock(PASSPHRASE)
-        await sync.stop()
+        try:
+            # Unlocking restarted the loop, whose first round catches up on what was
+            # saved while locked (offline here: nothing listens).
+            assert sync.running
+            await until(lambda: sync.status.state is SyncState.OFFLINE, timeout=10)
+        finally:
+            await sync.stop()
         return unlocked
 
     assert aio.run(unlock_and_stop())
     assert window.sync_action.isEnabled()
-    assert sync.sync_now_calls == 1  # catching up on what was saved while locked
 
 
 # --- wiring in the composition root ---------------------------------------------------
@@ -401,7 +425,7 @@ def test_run_gui_starts_sync_when_a_record_store_is_configured(
     assert code == 0
     assert str(seen["text"]).startswith("Offline")
     assert seen["action"] is True
-    assert seen["saved_hook"] >= 1  # note_did_save reaches SyncService.note_saved
+    assert seen["saved_hook"] >= 1  # note_did_save reaches SyncService.nudge (follow)
 
 
 def test_run_gui_without_a_record_store_says_not_set_up(
@@ -417,7 +441,7 @@ def test_run_gui_without_a_record_store_says_not_set_up(
         qtbot.keyClick(win.startup.form.field, Qt.Key.Key_Return)
         await until(lambda: win.sync_status is not None, timeout=20)
         seen["text"] = win.sync_status.state_button.text()
-        seen["sync"] = win.sync
+        seen["sync"] = win.sync.enabled
         seen["action"] = win.sync_action.isEnabled()
         win.close()
 
@@ -430,7 +454,7 @@ def test_run_gui_without_a_record_store_says_not_set_up(
         key_source=KeySource.PASSPHRASE,
     )
     assert code == 0
-    assert seen == {"text": NOT_SET_UP_TEXT, "sync": None, "action": False}
+    assert seen == {"text": NOT_SET_UP_TEXT, "sync": False, "action": False}
 
 
 # --- a pull changes the note that is open ------------------------------------------------
@@ -453,7 +477,7 @@ def test_a_pulled_change_reloads_the_open_note(aio: Aio, make_console) -> None:
     editor = _open(aio, console, summary)
     pulled = "Plan:\nchanged on the other console"
     _pull_into(aio, console.store, summary.note_id, pulled)
-    sync.sync_did_finish.emit(SyncReport(pulled=1, updated_note_ids=[summary.note_id]))
+    sync.sync_did_finish.emit(SyncRoundResult(pulled=1, updated_note_ids=(summary.note_id,)))
     aio.wait_until(lambda: "changed on the other console" in editor.text())
     assert not console.window.conflict_banner.isVisible()
 
@@ -469,7 +493,7 @@ def test_a_pull_while_typing_becomes_a_conflict_not_an_overwrite(
     qtbot.keyClicks(plan, " typed here")
     pulled = "Plan:\nchanged elsewhere meanwhile"
     _pull_into(aio, console.store, summary.note_id, pulled)
-    sync.sync_did_finish.emit(SyncReport(pulled=1, updated_note_ids=[summary.note_id]))
+    sync.sync_did_finish.emit(SyncRoundResult(pulled=1, updated_note_ids=(summary.note_id,)))
     banner = console.window.conflict_banner
     aio.wait_until(banner.isVisible)
     assert banner.conflict is not None and banner.conflict.server_text == pulled
@@ -490,5 +514,5 @@ def test_a_pull_that_brings_visits_refreshes_the_worklist(aio: Aio, make_console
         await console.store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
 
     aio.run(arrive())
-    sync.sync_did_finish.emit(SyncReport(pulled=1))
+    sync.sync_did_finish.emit(SyncRoundResult(pulled=1))
     aio.wait_until(lambda: len(console.window.worklist.summaries()) == before + 1)

@@ -218,11 +218,12 @@ def test_attachments_service_emits_what_changed(fresh_profile: Path) -> None:
     async def scenario() -> None:
         store = await _open(fresh_profile)
         enc = await _encounter(store)
-        service = AttachmentsService(store, ConsoleEvents())
+        events = ConsoleEvents()
+        service = AttachmentsService(store, events)
         added: list[Any] = []
         deleted: list[Any] = []
-        service.attachment_did_add.connect(lambda att, src: added.append((att, src)))
-        service.attachment_did_delete.connect(lambda gone, src: deleted.append((gone, src)))
+        events.attachment_did_add.connect(lambda att, src: added.append((att, src)))
+        events.attachment_did_delete.connect(lambda gone, src: deleted.append((gone, src)))
         att = await service.attach(enc.id, "audio", "audio/wav", wav_bytes(), "", HEART, "me")
         assert added == [(att, "me")]
         assert await service.for_encounter(enc.id) == [att]

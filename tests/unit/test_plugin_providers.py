@@ -1,20 +1,25 @@
 """The composition root's capability providers, seen through a plugin's context.
 
 ``encounter.attach`` runs against a real encrypted store (passphrase mode, no
-keyring); the example plugin's command attaches through it.
+keyring) through the app's attachments use case; the example plugin's command
+attaches through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from app.errors import CapabilityUnavailableError, InputRejectedError
+from app.events import ConsoleEvents
 from app.records import Encounter, Patient, new_id, utc_now
-from plugins._providers import SoundDeviceAudioInput, StoreEncounterAttach
+from app.services import AttachmentsService
+from app.sync import SyncCounts, SyncRoundResult, SyncService, SyncState
+from plugins._providers import EncounterAttach, SoundDeviceAudioInput
 from plugins.api import AttachmentRequest, PluginContext
 from plugins.testing import MakePlugin, make_host
 from tests.conftest import open_test_store
@@ -41,7 +46,7 @@ def _wav() -> bytes:
             del sys.modules[name]
 
 
-def test_store_encounter_attach_through_a_plugin_context(
+def test_encounter_attach_through_a_plugin_context(
     fresh_profile: Path, tmp_path: Path, make_plugin: MakePlugin
 ) -> None:
     plugin = make_plugin("acme.attach", code=CODE, capabilities=["encounter.attach"])
@@ -52,7 +57,7 @@ def test_store_encounter_attach_through_a_plugin_context(
         try:
             patient = await store.add_patient(Patient(new_id(), "Doe", "Jo", "1970-01-01"))
             encounter = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
-            provider = StoreEncounterAttach(store)
+            provider = EncounterAttach(AttachmentsService(store, ConsoleEvents()))
             host = make_host(tmp_path / "data", providers={"encounter.attach": provider})
             host.add_manifest(plugin.manifest_path)
             await host.activate("acme.attach")
@@ -93,6 +98,77 @@ def test_store_encounter_attach_through_a_plugin_context(
             provider.set_current(None)
             assert seen["changes"] == [encounter.id]  # unsubscribed at deactivation
         finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+class _CountingEngine:
+    """A record store that answers every round at once (no server needed to see a nudge)."""
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    async def run_round(self, progress: object = None) -> SyncRoundResult:
+        self.rounds += 1
+        return SyncRoundResult()
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
+
+
+class _StoreCounts:
+    """The sync queue port over the real store's outbox size (counts are all it needs here)."""
+
+    def __init__(self, store: object) -> None:
+        self.store = store
+
+    async def counts(self) -> SyncCounts:
+        return SyncCounts(waiting=await self.store.outbox_size())  # type: ignore[attr-defined]
+
+
+def test_a_plugin_recording_is_announced_and_nudges_sync_like_a_note(
+    fresh_profile: Path, tmp_path: Path, make_plugin: MakePlugin
+) -> None:
+    """Before: ``encounter.attach`` wrote to the store directly, so nothing on the bus
+    heard of the recording and sync waited for the next timer (up to five minutes)."""
+    plugin = make_plugin("acme.attach", code=CODE, capabilities=["encounter.attach"])
+    wav = _wav()
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        events = ConsoleEvents()
+        engine = _CountingEngine()
+        sync = SyncService(_StoreCounts(store), engine, debounce_s=0.05, interval_s=3600)  # type: ignore[arg-type]
+        unfollow = sync.follow(events)
+        try:
+            patient = await store.add_patient(Patient(new_id(), "Doe", "Jo", "1970-01-01"))
+            encounter = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
+            provider = EncounterAttach(AttachmentsService(store, events))
+            provider.set_current(encounter.id)
+            host = make_host(tmp_path / "data", providers={"encounter.attach": provider})
+            host.add_manifest(plugin.manifest_path)
+            await host.activate("acme.attach")
+            ctx: PluginContext = sys.modules[plugin.module].SEEN["ctx"]
+            await sync.start()
+            await _until(lambda: engine.rounds == 1 and sync.status.state is SyncState.IDLE)
+
+            added: list[tuple[object, object]] = []
+            events.attachment_did_add.connect(lambda att, src: added.append((att, src)))
+            record = await ctx.encounter().attach(AttachmentRequest("audio", "audio/wav", wav))
+            [(attachment, source)] = added
+            assert attachment.id == record.attachment_id and source is provider
+            # Nudged: a round soon after (the timer alone would wait an hour).
+            await _until(lambda: engine.rounds == 2 and sync.status.state is SyncState.IDLE)
+            assert sync.status.waiting == await store.outbox_size() > 0
+            await host.deactivate_all()
+        finally:
+            unfollow()
+            await sync.stop()
             await store.close()
 
     asyncio.run(scenario())

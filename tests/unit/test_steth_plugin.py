@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 
 import plugins.stethoscope
+from app.events import ConsoleEvents
 from app.records import Encounter, Patient, new_id, utc_now
-from plugins._providers import StoreEncounterAttach
+from app.services import AttachmentsService
+from plugins._providers import EncounterAttach
 from plugins.host import PluginHost
 from plugins.testing import make_host
 from tests.conftest import open_test_store
@@ -68,7 +70,7 @@ def test_recording_attaches_to_the_encounter_in_the_store(fresh_profile: Path) -
         try:
             patient = await store.add_patient(Patient(new_id(), "Test", "Steth", "1970-01-01"))
             enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
-            provider = StoreEncounterAttach(store)
+            provider = EncounterAttach(AttachmentsService(store, ConsoleEvents()))
             provider.set_current(enc.id)
             host = make_host(fresh_profile / "plugins", providers={"encounter.attach": provider})
             host.add_manifest(MANIFEST)

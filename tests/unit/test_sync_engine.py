@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from app.errors import SyncError, SyncProtocolError, SyncRetryableError
 from app.records import Encounter, Patient, new_id, utc_now
 from app.settings import RecordStoreSettings
+from app.sync import SyncState
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync import queue
+from storage.sync.adapter import sync_service
 from storage.sync.engine import SyncEngine
-from storage.sync.service import SyncService, SyncState
 from tests.conftest import TEST_PASSPHRASE, open_test_store, run
 
 BASE = "https://fhir.test/fhir"
@@ -132,22 +133,22 @@ def test_429_retry_after_is_honoured_by_the_service(store: EncryptedStore) -> No
         async with _client(busy) as client:
             yield client
 
-    service = SyncService(store, RecordStoreSettings(url=BASE), client_factory=factory)
+    service = sync_service(store, RecordStoreSettings(url=BASE), client_factory=factory)
     seen: list[Any] = []
     service.status_did_change.connect(seen.append)
-    delay = run(service.run_once())
-    assert delay >= 120
+    outcome = run(service.sync_now())
+    assert outcome.status.next_attempt_s is not None and outcome.status.next_attempt_s >= 120
     assert service.status.state is SyncState.OFFLINE
     assert service.status.waiting == _waiting(store) > 0
     assert [s.state for s in seen][:1] == [SyncState.SYNCING]
 
 
 def test_backoff_grows_with_jitter_and_resets(store: EncryptedStore) -> None:
-    service = SyncService(store, RecordStoreSettings(url=BASE), backoff_base_s=1, backoff_max_s=60)
+    service = sync_service(store, RecordStoreSettings(url=BASE), backoff_base_s=1, backoff_max_s=60)
     service._failures = 10
     assert all(0 <= service.backoff_s() <= 60 for _ in range(50))
     assert len({round(service.backoff_s(), 3) for _ in range(20)}) > 1  # jittered
-    service.sync_now()
+    service.request_sync()
     assert service._failures == 0
 
 
@@ -232,7 +233,7 @@ def test_a_locked_store_does_not_end_background_sync(
             async with _client(lambda r: httpx.Response(503)) as client:
                 yield client
 
-        service = SyncService(
+        service = sync_service(
             s,
             RecordStoreSettings(url=BASE),
             client_factory=factory,
@@ -240,15 +241,15 @@ def test_a_locked_store_does_not_end_background_sync(
             backoff_max_s=0.02,
         )
         await s.lock()
-        service.start()
+        await service.start()
         # Locked: every attempt fails inside the store; the loop must survive them.
         states: list[SyncState] = []
         service.status_did_change.connect(lambda st: states.append(st.state))
         await s.unlock(TEST_PASSPHRASE)
         await asyncio.wait_for(attempts.wait(), timeout=10)
-        assert service._task is not None and not service._task.done()
+        assert service.running
         await service.stop()
-        assert service._task is None
+        assert not service.running
         await s.close()
 
     run(scenario())
