@@ -142,6 +142,11 @@ async def _main(
             record_store,
             plugin_settings=settings.settings.plugins if settings is not None else None,
             media_server=settings.settings.media_server if settings is not None else None,
+            insecure_hosts=(
+                tuple(settings.settings.security.allow_insecure_hosts)
+                if settings is not None
+                else ()
+            ),
         )
     finally:
         holder.pop("window", None)
@@ -159,6 +164,7 @@ async def _run_window(
     *,
     plugin_settings: PluginSettings | None = None,
     media_server: MediaServerSettings | None = None,
+    insecure_hosts: tuple[str, ...] = (),
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -206,7 +212,7 @@ async def _run_window(
         plugin_host = None
         if plugin_settings is not None:
             plugin_host = await _start_plugins(window, store, profile, plugin_settings, services)
-        _offer_visits(window, media_server, demo, plugin_host)
+        _offer_visits(window, media_server, demo, plugin_host, insecure_hosts)
         await closed.wait()
     return EXIT_OK
 
@@ -250,6 +256,7 @@ def _offer_visits(
     media: MediaServerSettings | None,
     demo: bool,
     plugin_host: PluginHost | None,
+    insecure_hosts: tuple[str, ...] = (),
 ) -> None:
     """Visit > Start video visit through Janus when ``[media_server] url`` is set, else the
     demo visit with ``--demo``, else nothing. While a Janus visit runs, the plugin host's
@@ -270,6 +277,7 @@ def _offer_visits(
                 microphone="default",
                 speaker="default",
                 camera_fallback=True,
+                allow_insecure_hosts=list(insecure_hosts),  # IT's policy: plain ws:// hosts
                 **where,
             )
             _run_in_background(visit, VisitSession(visit, config), plugin_host)
@@ -296,6 +304,7 @@ def _offer_visits(
                 room=request.room,
                 pin=request.pin,
                 display=request.display,
+                host_key=request.host_key,
                 create=False,
             )
             return visit

@@ -52,6 +52,8 @@ class MediaServerSettings(_Section):
 
 class SecuritySettings(_Section):
     idle_lock_minutes: int = Field(default=10, ge=1, le=240)
+    # Hosts that may be reached over plain ws:// / http:// (loopback always may).
+    allow_insecure_hosts: list[str] = Field(default_factory=list)
 
 
 class PluginSettings(_Section):

@@ -32,6 +32,11 @@ class VisitState(StrEnum):
     ENDED = "ended"  # hung up, removed, or failed for good (see ``end_reason``)
 
 
+_LIVE_STATES = frozenset(
+    {VisitState.CONNECTING, VisitState.WAITING, VisitState.IN_CALL, VisitState.RECONNECTING}
+)
+
+
 class CallQuality(StrEnum):
     UNKNOWN = "unknown"
     GOOD = "good"
@@ -135,12 +140,18 @@ class Invite:
     page_url: str  # where the clinic serves resources/web/patient/
     server_url: str  # the media server's WebSocket or HTTP API, as the browser reaches it
     room: int
-    pin: str
+    pin: str = field(repr=False)
+    # The host's public key for this visit (base64url P-256 point): joiners seal their
+    # name and admission token to it, so the waiting room shows the others nothing
+    # (media/visit/sealed.py). "" only in links from before sealed waiting rooms.
+    host_key: str = ""
 
     @property
     def link(self) -> str:
-        fragment = urlencode({"server": self.server_url, "room": str(self.room), "pin": self.pin})
-        return f"{self.page_url.split('#', 1)[0]}#{fragment}"
+        fields = {"server": self.server_url, "room": str(self.room), "pin": self.pin}
+        if self.host_key:
+            fields["key"] = self.host_key
+        return f"{self.page_url.split('#', 1)[0]}#{urlencode(fields)}"
 
 
 #: Janus VideoRoom ids are unsigned 64-bit; positive and below 2**63 keeps every client happy.
@@ -239,7 +250,19 @@ def parse_invite_link(link: str) -> Invite:
         server_url=check_server_url(values["server"]),
         room=check_room(values["room"]),
         pin=check_pin(values["pin"]),
+        host_key=check_host_key(values.get("key", "")),
     )
+
+
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def check_host_key(key: str) -> str:
+    """The invite's ``key=``: base64url, 87 characters (a 65-byte P-256 point); or ""."""
+    text = key.strip()
+    if text and (len(text) != 87 or not set(text) <= _KEY_CHARS):
+        raise InputRejectedError(reason="the invite link's key is damaged; ask for a new link")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +273,7 @@ class JoinRequest:
     room: int
     pin: str = field(repr=False)  # never in a repr, a log line or a message
     display: str = "Clinician"
+    host_key: str = ""  # from the invite link: needed to wait in the waiting room
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +301,11 @@ class VisitControls(Protocol):
     async def remove_participant(self, participant_id: str) -> None: ...
 
     async def hang_up(self) -> None: ...
+
+    async def set_privacy_hold(self, on: bool) -> None:
+        """on: mute the microphone (remembering its state) and stop playing remote audio;
+        off: restore both. Idempotent both ways."""
+        ...
 
     def devices(self) -> list[MediaDevice]: ...
 
@@ -306,6 +335,22 @@ class Visit:
     stats_updated = Signal(object)  # CallStats
     local_media_changed = Signal(bool, bool)  # microphone_muted, camera_enabled
     notice = Signal(str)  # a short user-facing message (no patient data)
+
+    @property
+    def is_live(self) -> bool:
+        """A call is connecting, waiting, in progress or reconnecting (not idle or ended)."""
+        return self.state in _LIVE_STATES
+
+    async def privacy_hold(self, on: bool) -> None:
+        """The console locked (on) or unlocked (off) during this visit.
+
+        on=True mutes the local microphone (the far end hears silence and sees the
+        muted state) and pauses remote audio playback; on=False restores the
+        microphone's mute state from before the hold and resumes playback. A visit
+        with no running session (idle, ended) has nothing to hold.
+        """
+        if self.controls is not None and self.state is not VisitState.ENDED:
+            await self.controls.set_privacy_hold(on)
 
     def latest_frame(self, participant_id: str) -> Any | None:
         return self._frames.get(participant_id)

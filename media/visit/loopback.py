@@ -315,6 +315,7 @@ class LoopbackVisit:
         self._audio_frames = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._speaker: audio.SpeakerSink | None = None
+        self._privacy_hold: bool | None = None  # the mic's mute state before a hold, if held
         self._last_stats: tuple[float, int, int] | None = None  # time, frames, bytes
         self._rates = (0.0, 0.0)  # frames/s, kbit/s
         visit.controls = self
@@ -393,7 +394,7 @@ class LoopbackVisit:
             except MediaStreamError:
                 return
             self._audio_frames += 1
-            if self._speaker is not None and self._admitted:
+            if self._speaker is not None and self._admitted and self._privacy_hold is None:
                 self._speaker.play(frame)
 
     async def _stats_loop(self) -> None:
@@ -463,6 +464,15 @@ class LoopbackVisit:
         return stats
 
     # -- VisitControls --
+
+    async def set_privacy_hold(self, on: bool) -> None:
+        """Locked console: mic muted (the far end hears silence), patient audio not played."""
+        if on and self._privacy_hold is None:
+            self._privacy_hold = self.visit.microphone_muted
+            await self.set_microphone_muted(True)
+        elif not on and self._privacy_hold is not None:
+            was_muted, self._privacy_hold = self._privacy_hold, None
+            await self.set_microphone_muted(was_muted)
 
     async def set_microphone_muted(self, muted: bool) -> None:
         if self._audio_gate is not None:

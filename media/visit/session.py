@@ -78,6 +78,7 @@ from media.janus.videoroom import (
     random_room_id,
 )
 from media.rtc.hostaddr import pin_host_addresses
+from media.visit.sealed import HostKey, seal
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
@@ -92,7 +93,18 @@ ADAPT_SETTLE_S = 5.0  # low-bandwidth mode ignores stats this long after (re)ent
 STALL_S = 3.0  # nothing received for this long on a PeerConnection: rebuild it
 CONNECT_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 1.0
-TOKEN_SEPARATOR = "|"
+
+
+def participant_id_for(token: str) -> int | None:
+    """A guest's main-room participant id, from its admission token (48 bits: safe in JS).
+
+    The page does the same (patient.js ``participantIdFor``). A token given by hand
+    that is not hex gets Janus's choice of id (and cannot be taken back on removal).
+    """
+    head = token[:12]
+    if len(head) < 12 or any(ch not in "0123456789abcdef" for ch in head):
+        return None
+    return int(head, 16) or 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +184,10 @@ class SessionConfig:
     speaker: str = ""  # play remote voices on this output ("default", "sd:N"); "" = headless
     camera_fallback: bool = False  # no such camera: send the synthetic one (and say so)
     receive_path: str = "ours"
+    host_key: str = ""  # guest: the host's public key from the invite link (sealed lobby)
+    # Hosts that may be reached over plain ws:// (IT's policy, [security]
+    # allow_insecure_hosts); loopback always may. Anything else needs wss://.
+    allow_insecure_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -261,6 +277,11 @@ class VisitSession:
         # shared buffer would interleave two people's frames.
         self._speakers: dict[int, SpeakerSink] = {}
         self.waiting: dict[int, tuple[str, WaitingPatient]] = {}  # lobby id -> (token, entry)
+        # host: main-room participant id -> admission token, to take it off the allowed
+        # list on removal (ids follow from tokens: participant_id_for)
+        self.admitted: dict[int, str] = {}
+        self._host_key: HostKey | None = None  # host: opens the sealed waiting-room displays
+        self._privacy_hold: bool | None = None  # the mic's mute state before a hold, if held
         self.connect_s: float | None = None  # start() until the first remote frame
         self._started_at = 0.0
         self._camera: Any = None
@@ -361,7 +382,9 @@ class VisitSession:
             self.visit._set_frame(key, frame_to_rgb(frame))
 
     async def _connect(self) -> None:
-        self.client = await JanusClient.connect(self.cfg.server_url)
+        self.client = await JanusClient.connect(
+            self.cfg.server_url, allow_insecure_hosts=self.cfg.allow_insecure_hosts
+        )
         self.client.on_close = self._on_socket_closed
 
     async def _create_rooms(self) -> None:
@@ -372,6 +395,7 @@ class VisitSession:
         pin = self.cfg.pin or random_pin()
         self.secret = secrets.token_urlsafe(18)
         self.token = self.token or secrets.token_hex(16)
+        self._host_key = HostKey()
         await admin.create_room(
             room,
             pin=pin,
@@ -391,7 +415,7 @@ class VisitSession:
             admin_key=self.cfg.admin_key or None,
         )
         self.cfg.room, self.cfg.pin = room, pin
-        joined = await admin.join_publisher(room + 1, pin=pin, display=f"{TOKEN_SEPARATOR}host")
+        joined = await admin.join_publisher(room + 1, pin=pin, display="host")
         for attendee_id, display in joined.attendees:
             self._lobby_joined(attendee_id, display)
         if self.cfg.page_url:
@@ -400,17 +424,26 @@ class VisitSession:
                 server_url=self.cfg.browser_server_url or self.cfg.server_url,
                 room=room,
                 pin=pin,
+                host_key=self._host_key.public,
             )
+
+    @property
+    def lobby_key(self) -> str:
+        """Host: the public key joiners seal their waiting-room request to ("" as a guest)."""
+        return self._host_key.public if self._host_key is not None else ""
 
     async def _wait_in_lobby(self) -> None:
         assert self.client is not None
+        if not self.cfg.host_key:
+            # Never fall back to a readable display: everyone in the waiting room sees it.
+            raise VisitError(
+                reason="joining through the waiting room needs the host's invite link "
+                "(it carries the key that keeps your name private): paste the link"
+            )
         self.token = secrets.token_hex(16)
+        display = seal(self.cfg.host_key, self.cfg.room, self.token, self.cfg.display)
         self.lobby = await VideoRoomHandle.attach(self.client, self._on_guest_lobby_event)
-        await self.lobby.join_publisher(
-            self.cfg.room + 1,
-            pin=self.cfg.pin,
-            display=f"{self.token}{TOKEN_SEPARATOR}{self.cfg.display}",
-        )
+        await self.lobby.join_publisher(self.cfg.room + 1, pin=self.cfg.pin, display=display)
         self.visit._set_state(VisitState.WAITING, "waiting to be admitted")
         await self._admitted.wait()
         with contextlib.suppress(VisitError):
@@ -421,7 +454,13 @@ class VisitSession:
         assert self.client is not None
         self.main = await VideoRoomHandle.attach(self.client, self._on_main_event)
         self.joined = await self.main.join_publisher(
-            self.cfg.room, pin=self.cfg.pin, display=self.cfg.display, token=self.token
+            self.cfg.room,
+            pin=self.cfg.pin,
+            display=self.cfg.display,
+            token=self.token,
+            # a guest's id follows from its token, so the host can take that token off
+            # the allowed list when it removes the guest (the host keeps Janus's choice)
+            participant_id=None if self.is_host else participant_id_for(self.token),
         )
         await self._publish()
         self._update_participants()
@@ -609,6 +648,8 @@ class VisitSession:
             while True:
                 frame = await track.recv()
                 remote.audio_frames += 1
+                if self._privacy_hold is not None:
+                    continue  # on hold (the console is locked): receive, do not play
                 sink = await self._speaker_for(remote.feed_id)
                 if sink is not None:
                     sink.play(frame)
@@ -696,11 +737,13 @@ class VisitSession:
                     self._schedule_rebuild(remote.feed_id, "the media server hung up")
 
     def _lobby_joined(self, attendee_id: int, display: str) -> None:
-        token, sep, name = display.partition(TOKEN_SEPARATOR)
-        if not sep or not token:
-            return  # the host's own watcher, or not one of ours
-        entry = WaitingPatient(str(attendee_id), name[:80], datetime.now(UTC))
-        self.waiting[attendee_id] = (token, entry)
+        request = self._host_key.open(display, self.cfg.room) if self._host_key else None
+        if request is None:
+            return  # the host's own watcher, or not sealed to this visit's key
+        if any(token == request.token for token, _ in self.waiting.values()):
+            return  # a copy of someone's sealed request: it admits nobody, show it once
+        entry = WaitingPatient(str(attendee_id), request.name, datetime.now(UTC))
+        self.waiting[attendee_id] = (request.token, entry)
         self.visit._set_waiting(tuple(e for _, e in self.waiting.values()))
         if self.cfg.auto_admit:
             self._spawn(self.admit(str(attendee_id)))
@@ -1096,7 +1139,8 @@ class VisitSession:
     # -- VisitControls --
 
     async def set_microphone_muted(self, muted: bool) -> None:
-        self._audio_gate.muted = muted
+        if self._audio_gate is not None:
+            self._audio_gate.muted = muted
         self.visit._set_local_media(muted, self.visit.camera_enabled)
 
     async def set_camera_enabled(self, enabled: bool) -> None:
@@ -1133,6 +1177,9 @@ class VisitSession:
         if entry is None:
             return
         await self.lobby.allowed(self.cfg.room, self.secret, "add", [entry[0]])
+        feed = participant_id_for(entry[0])
+        if feed is not None:
+            self.admitted[feed] = entry[0]
         await self.lobby.kick(self.cfg.room + 1, self.secret, int(waiting_id))
         self.waiting.pop(int(waiting_id), None)
         self.visit._set_waiting(tuple(e for _, e in self.waiting.values()))
@@ -1144,11 +1191,27 @@ class VisitSession:
         if feed in self.waiting:
             await self.lobby.kick(self.cfg.room + 1, self.secret, feed)
             return
+        # Off the allowed list first: once kicked they must not come straight back in.
+        # (Someone who leaves by themselves keeps their token and may rejoin.)
+        token = self.admitted.pop(feed, None)
+        if token is not None:
+            await self.lobby.allowed(self.cfg.room, self.secret, "remove", [token])
+        else:
+            log.warning("visit: removing a participant the host did not admit; they may rejoin")
         await self.lobby.kick(self.cfg.room, self.secret, feed)
         await self._drop_remote(feed, forget=True)
 
     async def hang_up(self) -> None:
         await self._end("hung up")
+
+    async def set_privacy_hold(self, on: bool) -> None:
+        """Locked console: mic muted (the others see it), remote voices not played."""
+        if on and self._privacy_hold is None:
+            self._privacy_hold = self.visit.microphone_muted
+            await self.set_microphone_muted(True)
+        elif not on and self._privacy_hold is not None:
+            was_muted, self._privacy_hold = self._privacy_hold, None
+            await self.set_microphone_muted(was_muted)
 
     def devices(self) -> list[MediaDevice]:
         from media.devices import audio, camera

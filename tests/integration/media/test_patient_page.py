@@ -19,6 +19,7 @@ import pytest
 from app.visit import VisitState
 from tests.integration.media._helpers import frames_from, new_session, session_config, wait_until
 from tests.integration.media.services import JanusServer, MediaNet, PatientPageServer
+from tests.integration.media.test_waiting_room_privacy import Snoop
 
 pytestmark = pytest.mark.integration
 
@@ -60,14 +61,23 @@ def test_browser_patient_waiting_room_and_call(
                 create=True,
                 display="Dr Host",
                 page_url=f"{patient_page.origin}/patient/",
+                browser_server_url=patient_page.server_url,
             )
         )
         await host.start()
         try:
-            link = patient_page.link(host.cfg.room, host.cfg.pin)
+            assert h_visit.invite is not None
+            link = h_visit.invite.link
             assert "#server=" in link and "pin=" in link.split("#", 1)[1]
             await in_thread(lambda: driver.get(link))
             await wait_page(lambda s: s.get("phase") == "ready", 20, "camera ready")
+            # Read once, the PIN leaves the address bar (and so the history entry); the
+            # tab keeps it, so a reload still works.
+            url = await in_thread(lambda: driver.current_url)
+            assert "pin=" not in url and host.cfg.pin not in url
+            await in_thread(driver.refresh)
+            await wait_page(lambda s: s.get("phase") == "ready", 20, "camera ready after reload")
+            assert host.cfg.pin not in await in_thread(lambda: driver.current_url)
 
             def enter_name() -> None:
                 driver.find_element(By.ID, "name").send_keys("Pat Browser")
@@ -80,6 +90,15 @@ def test_browser_patient_waiting_room_and_call(
             status = await in_thread(lambda: driver.find_element(By.ID, "status").text)
             assert "wait" in status.lower()
             assert state["remotes"] == {} and not host.remotes  # sees and hears nobody
+            # Someone else holding the link, in the waiting room too, learns nothing.
+            snoop = Snoop()
+            try:
+                await snoop.join(janus, clean_net, host.cfg.room, host.cfg.pin)
+                await snoop.list_room(host.cfg.room)
+            finally:
+                await snoop.close()
+            seen = "\n".join(snoop.seen)
+            assert "Pat" not in seen and "Browser" not in seen and "v1." in seen
 
             admitted = time.monotonic()
             await host.admit(h_visit.waiting[0].waiting_id)
@@ -151,3 +170,47 @@ def test_browser_patient_waiting_room_and_call(
             await host.close()
 
     asyncio.run(scenario())
+
+
+def test_page_refuses_a_media_server_its_configuration_does_not_list(
+    janus: JanusServer, clean_net: MediaNet, patient_page: PatientPageServer, chromium: Any
+) -> None:
+    """The page's own CSP <meta> (from media-servers.toml beside it) is what stops a link
+    that names another server; nginx sends no connect-src of its own any more."""
+    from app.visit import Invite
+
+    driver = chromium
+    listed = patient_page.server_url
+    # Same origin as the allowed server, other path: only an exact entry may pass.
+    other = listed.replace("/janus", "/elsewhere")
+    link = Invite(f"{patient_page.origin}/patient/", other, 1000, "1234567890", "B" * 87).link
+    driver.get(link)
+    deadline = time.monotonic() + 15
+    while True:
+        state = driver.execute_script("return window.ccVisit || {}")
+        if state.get("phase") in ("error", "ready") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)  # polling a browser state with a deadline
+    assert state.get("phase") == "error", state
+    assert "not" in state.get("error", "") and "server" in state.get("error", "")
+    # The browser itself refuses the connection (not only our script's check).
+    driver.execute_script(
+        """
+        window.__violations = [];
+        document.addEventListener('securitypolicyviolation',
+            (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+        try { new WebSocket(arguments[0], 'janus-protocol'); }
+        catch (e) { window.__violations.push('threw ' + e.name); }
+        """,
+        other,
+    )
+    deadline = time.monotonic() + 5
+    while not (found := driver.execute_script("return window.__violations")):
+        assert time.monotonic() < deadline, "Chromium connected to a server the page does not list"
+        time.sleep(0.1)
+    assert any("connect-src" in v or "threw" in v for v in found), found
+    csp = driver.execute_script(
+        "const m = document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]');"
+        "return m && m.content"
+    )
+    assert csp and listed in csp and "default-src 'none'" in csp
