@@ -12,6 +12,7 @@ in the desktop app); ``latest_frame`` may be called from any thread.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -308,6 +309,58 @@ class VisitControls(Protocol):
         ...
 
     def devices(self) -> list[MediaDevice]: ...
+
+
+class ExtraTracksPort(Protocol):
+    """What a media session calls on its extra labelled tracks (media/visit/tracks.py).
+
+    ``pc``, ``handle`` and ``track`` are the media layer's objects (aiortc, Janus);
+    app/ only passes them through.
+    """
+
+    def claim_remote_track(self, feed_id: int, handle: Any, pc: Any, track: Any) -> bool:
+        """A subscriber PeerConnection got ``track``: True if it is a labelled extra track."""
+        ...
+
+    def on_room_event(self, data: dict[str, Any]) -> None:
+        """A main-room event (publishers and their streams changed)."""
+        ...
+
+
+class MediaSessionPort(Protocol):
+    """What extra tracks may ask of the running media session (and nothing private)."""
+
+    @property
+    def visit(self) -> Visit: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    def attach_tracks(self, tracks: ExtraTracksPort) -> None:
+        """Install before ``start``: the session then calls ``tracks`` for every feed."""
+        ...
+
+    def publisher(self) -> tuple[Any, Any] | None:
+        """(publisher PeerConnection, its media-server handle) while published, else None."""
+        ...
+
+    async def set_local_description(self, pc: Any, description: Any) -> None: ...
+
+    async def set_remote_description(self, pc: Any, description: Any) -> None:
+        """Raises VisitProtocolError when the far end's description is unusable."""
+        ...
+
+    def feed_busy(self, feed_id: int) -> bool | None:
+        """None: no such feed; True: being (re)built; False: subscribed and steady."""
+        ...
+
+    async def resubscribe(self, feed_id: int) -> None:
+        """Subscribe to ``feed_id`` afresh (it gained a stream). Raises VisitError."""
+        ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` for the session's life; a failure becomes a notice, not a crash."""
+        ...
 
 
 @dataclass

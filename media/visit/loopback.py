@@ -36,7 +36,6 @@ from app.visit import (
     MediaDevice,
     Participant,
     ParticipantRole,
-    TrackStats,
     Visit,
     VisitState,
     WaitingPatient,
@@ -44,6 +43,7 @@ from app.visit import (
 )
 from media import framestamp
 from media.devices import audio, camera
+from media.rtc import stats
 from media.rtc.hostaddr import loopback_config, pin_host_addresses
 from media.rtc.install import ReceivePath, install_receive_path
 
@@ -316,8 +316,7 @@ class LoopbackVisit:
         self._tasks: list[asyncio.Task[None]] = []
         self._speaker: audio.SpeakerSink | None = None
         self._privacy_hold: bool | None = None  # the mic's mute state before a hold, if held
-        self._last_stats: tuple[float, int, int] | None = None  # time, frames, bytes
-        self._rates = (0.0, 0.0)  # frames/s, kbit/s
+        self._rates = stats.Rates()  # the patient's video: frames/s, kbit/s
         visit.controls = self
 
     # -- lifecycle --
@@ -405,63 +404,31 @@ class LoopbackVisit:
 
     async def refresh_stats(self) -> CallStats:
         assert self.pair is not None
-        report = await self.pair.receiver.getStats()
-        tracks: list[TrackStats] = []
-        rtt_ms: float | None = None
-        bytes_received = 0
-        for entry in report.values():
-            kind = getattr(entry, "type", "")
-            if kind == "remote-inbound-rtp" and entry.roundTripTime is not None:
-                rtt_ms = entry.roundTripTime * 1000.0
-            elif kind == "transport":
-                bytes_received = max(bytes_received, entry.bytesReceived)
-        now = time.monotonic()
-        frames = self.probe.frames if self.probe is not None else 0
-        fps, kbps = self._rates
-        if self._last_stats is None:
-            self._last_stats = (now, frames, bytes_received)
-        elif now - self._last_stats[0] >= 0.5:  # shorter windows are noise: keep the last rates
-            then, frames_then, bytes_then = self._last_stats
-            fps = (frames - frames_then) / (now - then)
-            kbps = (bytes_received - bytes_then) * 8 / 1000.0 / (now - then)
-            self._rates = (fps, kbps)
-            self._last_stats = (now, frames, bytes_received)
-        loss = 0.0
-        lost = 0
-        for entry in report.values():
-            if getattr(entry, "type", "") == "inbound-rtp":
-                expected = entry.packetsReceived + max(0, entry.packetsLost)
-                loss_pct = 100.0 * max(0, entry.packetsLost) / expected if expected else 0.0
-                is_video = entry.kind == "video"
-                if is_video:
-                    loss, lost = loss_pct, entry.packetsLost
-                tracks.append(
-                    TrackStats(
-                        kind=entry.kind,
-                        direction="inbound",
-                        participant_id=PATIENT_ID,
-                        label="camera" if is_video else "voice",
-                        codec="VP8" if is_video else "opus",
-                        width_px=self.probe.width if is_video and self.probe else 0,
-                        height_px=self.probe.height if is_video and self.probe else 0,
-                        frames_per_s=round(fps, 1) if is_video else 0.0,
-                        bitrate_kbps=round(kbps, 1) if is_video else 0.0,
-                        packets_lost=max(0, entry.packetsLost),
-                        loss_pct=round(loss_pct, 2),
-                        jitter_ms=round(
-                            entry.jitter / 90.0 if is_video else entry.jitter / 48.0, 2
-                        ),
-                    )
-                )
-        stats = CallStats(
+        pc = self.pair.receiver
+        report = await pc.getStats()
+        rtt_ms = stats.rtt_ms(report)
+        self._rates.update(
+            self.probe.frames if self.probe is not None else 0,
+            stats.transport_bytes_received(report),
+        )
+        tracks = stats.inbound_tracks(
+            report,
+            participant_id=PATIENT_ID,
+            codec_of=stats.codecs(pc),
+            width_px=self.probe.width if self.probe else 0,
+            height_px=self.probe.height if self.probe else 0,
+            rates=self._rates,
+        )
+        loss, _fps = stats.worst_inbound_video(tracks)
+        call = CallStats(
             rtt_ms=rtt_ms,
             candidate_type="host",  # pinned to 127.0.0.1 host candidates
             tracks=tuple(tracks),
-            quality=classify_quality(rtt_ms, loss if tracks else None, fps or None),
+            quality=classify_quality(rtt_ms, loss, self._rates.frames_per_s or None),
         )
-        log.debug("demo visit stats: %d tracks, %d lost", len(tracks), lost)
-        self.visit._set_stats(stats)
-        return stats
+        log.debug("demo visit stats: %d tracks", len(tracks))
+        self.visit._set_stats(call)
+        return call
 
     # -- VisitControls --
 
