@@ -365,7 +365,12 @@ class MediaSessionPort(Protocol):
 
 @dataclass
 class Visit:
-    """The observable state of one visit; the media session mutates it through ``_set_*``."""
+    """The observable state of one visit.
+
+    The media session (media/visit/) is the only writer, through the ``update_*`` and
+    ``put_frame`` methods; the window (ui/visit/) reads it and listens to the signals,
+    and acts through :attr:`controls`.
+    """
 
     encounter_id: str = ""
     invite: Invite | None = None
@@ -408,10 +413,10 @@ class Visit:
     def latest_frame(self, participant_id: str) -> Any | None:
         return self._frames.get(participant_id)
 
-    def _set_frame(self, participant_id: str, frame_rgb: Any) -> None:
+    def put_frame(self, participant_id: str, frame_rgb: Any) -> None:
         self._frames[participant_id] = frame_rgb
 
-    def _set_state(self, state: VisitState, reason: str = "") -> None:
+    def update_state(self, state: VisitState, reason: str = "") -> None:
         if state is self.state and not reason:
             return
         self.state = state
@@ -419,25 +424,33 @@ class Visit:
             self.end_reason = reason
         self.state_changed.emit(state, reason)
 
-    def _set_participants(self, participants: tuple[Participant, ...]) -> None:
+    def update_participants(self, participants: tuple[Participant, ...]) -> None:
         self.participants = participants
         live = {p.participant_id for p in participants}
         for gone in [pid for pid in self._frames if pid not in live]:
             del self._frames[gone]
         self.participants_changed.emit(participants)
 
-    def _set_waiting(self, waiting: tuple[WaitingPatient, ...]) -> None:
+    def update_waiting(self, waiting: tuple[WaitingPatient, ...]) -> None:
         self.waiting = waiting
         self.waiting_changed.emit(waiting)
 
-    def _set_stats(self, stats: CallStats) -> None:
+    def update_stats(self, stats: CallStats) -> None:
         self.stats = stats
         self.stats_updated.emit(stats)
 
-    def _set_local_media(self, microphone_muted: bool, camera_enabled: bool) -> None:
+    def update_local_media(self, microphone_muted: bool, camera_enabled: bool) -> None:
         self.microphone_muted = microphone_muted
         self.camera_enabled = camera_enabled
         self.local_media_changed.emit(microphone_muted, camera_enabled)
+
+    # The names before the media session used the public ones (scripted test visits).
+    _set_frame = put_frame
+    _set_state = update_state
+    _set_participants = update_participants
+    _set_waiting = update_waiting
+    _set_stats = update_stats
+    _set_local_media = update_local_media
 
     def remote_participants(self) -> tuple[Participant, ...]:
         return tuple(p for p in self.participants if not p.is_local)

@@ -322,7 +322,7 @@ class LoopbackVisit:
     # -- lifecycle --
 
     async def start(self) -> None:
-        self.visit._set_state(VisitState.CONNECTING)
+        self.visit.update_state(VisitState.CONNECTING)
         video_gate_cls, audio_gate_cls = _gate_classes()
         local_cam = camera.open_camera(
             self.camera_spec, self.width, self.height, self.fps, fallback=True
@@ -340,7 +340,7 @@ class LoopbackVisit:
                 receive_path=self.receive_path,
             )
         except VisitConnectError:
-            self.visit._set_state(VisitState.ENDED, "The demo visit could not start.")
+            self.visit.update_state(VisitState.ENDED, "The demo visit could not start.")
             raise
         self.pair.receiver.on("connectionstatechange", self._on_connection_state)
         video = self.pair.remote_tracks.get("video")
@@ -351,7 +351,7 @@ class LoopbackVisit:
         if remote_audio is not None:
             self._tasks.append(asyncio.ensure_future(self._pump_audio(remote_audio)))
         self._tasks.append(asyncio.ensure_future(self._stats_loop()))
-        self.visit._set_participants(
+        self.visit.update_participants(
             (
                 Participant(
                     LOCAL_ID,
@@ -363,26 +363,26 @@ class LoopbackVisit:
                 ),
             )
         )
-        self.visit._set_waiting(
+        self.visit.update_waiting(
             (WaitingPatient(PATIENT_WAITING_ID, self.patient_display, datetime.now(UTC)),)
         )
-        self.visit._set_state(VisitState.WAITING)
+        self.visit.update_state(VisitState.WAITING)
 
     def _on_connection_state(self) -> None:
         if self.pair is None:
             return
         state = self.pair.receiver.connectionState
         if state in ("failed", "closed") and self.visit.state is not VisitState.ENDED:
-            self.visit._set_state(VisitState.ENDED, "The connection was lost.")
+            self.visit.update_state(VisitState.ENDED, "The connection was lost.")
 
     # -- media callbacks --
 
     def _on_remote_frame(self, frame: Any) -> None:
         if self._admitted:
-            self.visit._set_frame(PATIENT_ID, camera.frame_to_rgb(frame))
+            self.visit.put_frame(PATIENT_ID, camera.frame_to_rgb(frame))
 
     def _on_local_frame(self, frame: Any) -> None:
-        self.visit._set_frame(LOCAL_ID, camera.frame_to_rgb(frame))
+        self.visit.put_frame(LOCAL_ID, camera.frame_to_rgb(frame))
 
     async def _pump_audio(self, track: MediaStreamTrack) -> None:
         from aiortc.mediastreams import MediaStreamError
@@ -427,7 +427,7 @@ class LoopbackVisit:
             quality=classify_quality(rtt_ms, loss, self._rates.frames_per_s or None),
         )
         log.debug("demo visit stats: %d tracks", len(tracks))
-        self.visit._set_stats(call)
+        self.visit.update_stats(call)
         return call
 
     # -- VisitControls --
@@ -444,14 +444,14 @@ class LoopbackVisit:
     async def set_microphone_muted(self, muted: bool) -> None:
         if self._audio_gate is not None:
             self._audio_gate.muted = muted
-        self.visit._set_local_media(muted, self.visit.camera_enabled)
+        self.visit.update_local_media(muted, self.visit.camera_enabled)
 
     async def set_camera_enabled(self, enabled: bool) -> None:
         if self._video_gate is not None:
             self._video_gate.enabled = enabled
         if not enabled:
             self.visit._frames.pop(LOCAL_ID, None)
-        self.visit._set_local_media(self.visit.microphone_muted, enabled)
+        self.visit.update_local_media(self.visit.microphone_muted, enabled)
 
     async def switch_camera(self, device_id: str) -> None:
         new = camera.open_camera(device_id, self.width, self.height, self.fps)  # raises if absent
@@ -479,7 +479,7 @@ class LoopbackVisit:
         self._admitted = True
         self._video_gate.open = True
         self._audio_gate.open = True
-        self.visit._set_waiting(())
+        self.visit.update_waiting(())
         patient = Participant(
             PATIENT_ID,
             self.patient_display,
@@ -487,9 +487,9 @@ class LoopbackVisit:
             has_video=True,
             has_audio=True,
         )
-        self.visit._set_participants((*self.visit.participants, patient))
+        self.visit.update_participants((*self.visit.participants, patient))
         self.visit.started_at = datetime.now(UTC)
-        self.visit._set_state(VisitState.IN_CALL)
+        self.visit.update_state(VisitState.IN_CALL)
 
     async def remove_participant(self, participant_id: str) -> None:
         if participant_id != PATIENT_ID or not self._admitted:
@@ -497,18 +497,18 @@ class LoopbackVisit:
         self._admitted = False
         self._video_gate.open = False
         self._audio_gate.open = False
-        self.visit._set_participants(
+        self.visit.update_participants(
             tuple(p for p in self.visit.participants if p.participant_id != PATIENT_ID)
         )
         self.visit.notice.emit("The participant was removed from the visit.")
-        self.visit._set_state(VisitState.WAITING)
+        self.visit.update_state(VisitState.WAITING)
 
     async def hang_up(self) -> None:
         if self.visit.state is VisitState.ENDED:
             return
         await self.close()
-        self.visit._set_participants(())
-        self.visit._set_state(VisitState.ENDED, "You ended the visit.")
+        self.visit.update_participants(())
+        self.visit.update_state(VisitState.ENDED, "You ended the visit.")
 
     def devices(self) -> list[MediaDevice]:
         return [*camera.list_cameras(), *audio.list_microphones(), *audio.list_speakers()]

@@ -63,7 +63,7 @@ class RecoveryMixin(SessionCore):
         if self.visit.state is not VisitState.RECONNECTING:
             self.reconnects += 1
             self._reconnect_started = time.monotonic()
-            self.visit._set_state(VisitState.RECONNECTING, reason)
+            self.visit.update_state(VisitState.RECONNECTING, reason)
         self._spawn(coro)
 
     async def _rebuild_publisher(self) -> None:
@@ -177,14 +177,14 @@ class RecoveryMixin(SessionCore):
             if self.remotes:
                 self._enter_call()
             else:
-                self.visit._set_state(VisitState.WAITING)
+                self.visit.update_state(VisitState.WAITING)
 
     async def _rejoin(self, reason: str) -> None:
         """The WebSocket is gone: join again with a new Janus session (same room, same token)."""
         if self.visit.state is not VisitState.RECONNECTING:
             self.reconnects += 1
             self._reconnect_started = time.monotonic()
-            self.visit._set_state(VisitState.RECONNECTING, reason)
+            self.visit.update_state(VisitState.RECONNECTING, reason)
         while not self._ended:
             for feed_id in list(self.remotes):
                 await self._drop_remote(feed_id, forget=True)

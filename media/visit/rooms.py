@@ -105,7 +105,7 @@ class RoomsMixin(SessionCore):
         display = seal(self.cfg.host_key, self.cfg.room, self.token, self.cfg.display)
         self.lobby = await VideoRoomHandle.attach(self.client, self._on_guest_lobby_event)
         await self.lobby.join_publisher(self.cfg.room + 1, pin=self.cfg.pin, display=display)
-        self.visit._set_state(VisitState.WAITING, "waiting to be admitted")
+        self.visit.update_state(VisitState.WAITING, "waiting to be admitted")
         await self._admitted.wait()
         with contextlib.suppress(VisitError):
             await self.lobby.detach()
@@ -119,7 +119,7 @@ class RoomsMixin(SessionCore):
             return  # a copy of someone's sealed request: it admits nobody, show it once
         entry = WaitingPatient(str(attendee_id), request.name, datetime.now(UTC))
         self.waiting[attendee_id] = (request.token, entry)
-        self.visit._set_waiting(tuple(e for _, e in self.waiting.values()))
+        self.visit.update_waiting(tuple(e for _, e in self.waiting.values()))
         if self.cfg.auto_admit:
             self._spawn(self.admit(str(attendee_id)))
 
@@ -134,7 +134,7 @@ class RoomsMixin(SessionCore):
         for key in ("leaving", "kicked"):
             if isinstance(what[key], int) and what[key] in self.waiting:
                 del self.waiting[what[key]]
-                self.visit._set_waiting(tuple(e for _, e in self.waiting.values()))
+                self.visit.update_waiting(tuple(e for _, e in self.waiting.values()))
 
     def _on_guest_lobby_event(self, event: JanusEvent) -> None:
         if event.kind != "event" or event.plugin_data is None:
@@ -157,7 +157,7 @@ class RoomsMixin(SessionCore):
             self.admitted[feed] = entry[0]
         await self.lobby.kick(self.cfg.room + 1, self.secret, int(waiting_id))
         self.waiting.pop(int(waiting_id), None)
-        self.visit._set_waiting(tuple(e for _, e in self.waiting.values()))
+        self.visit.update_waiting(tuple(e for _, e in self.waiting.values()))
 
     async def remove_participant(self, participant_id: str) -> None:
         if not self.is_host or self.lobby is None:

@@ -182,7 +182,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
     async def start(self) -> None:
         """Connect, join (via the waiting room if not admitted) and publish. Raises VisitError."""
         self._started_at = time.monotonic()
-        self.visit._set_state(VisitState.CONNECTING)
+        self.visit.update_state(VisitState.CONNECTING)
         try:
             await self._open_media()
             await self._connect()
@@ -193,11 +193,11 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             await self._join_main()
         except VisitError as exc:
             await self._teardown()
-            self.visit._set_state(VisitState.ENDED, str(exc))
+            self.visit.update_state(VisitState.ENDED, str(exc))
             raise
         except BaseException:
             await self._teardown()
-            self.visit._set_state(VisitState.ENDED, "the visit could not start")
+            self.visit.update_state(VisitState.ENDED, "the visit could not start")
             raise
         self._tasks.append(asyncio.ensure_future(self._watchdog()))
 
@@ -242,7 +242,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
 
             # keyed by our participant id once joined (Visit drops frames of unlisted ids)
             key = str(self.joined.participant_id) if self.joined else "local"
-            self.visit._set_frame(key, frame_to_rgb(frame))
+            self.visit.put_frame(key, frame_to_rgb(frame))
 
     async def _connect(self) -> None:
         self.client = await JanusClient.connect(
@@ -264,7 +264,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
         )
         await self._publish()
         self._update_participants()
-        self.visit._set_state(VisitState.WAITING if not self.remotes else VisitState.CONNECTING)
+        self.visit.update_state(VisitState.WAITING if not self.remotes else VisitState.CONNECTING)
         for pub in self.joined.publishers:
             self._add_remote(pub)
 
@@ -437,7 +437,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
         if self.cfg.render_frames:
             from media.devices.camera import frame_to_rgb
 
-            self.visit._set_frame(str(remote.feed_id), frame_to_rgb(frame))
+            self.visit.put_frame(str(remote.feed_id), frame_to_rgb(frame))
         if self.visit.state is not VisitState.IN_CALL and not self._any_rebuilding():
             self._enter_call()
 
@@ -482,7 +482,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             self._reconnect_started = None
         if self.visit.started_at is None:
             self.visit.started_at = datetime.now(UTC)
-        self.visit._set_state(VisitState.IN_CALL)
+        self.visit.update_state(VisitState.IN_CALL)
 
     async def _drop_remote(self, feed_id: int, forget: bool) -> None:
         remote = self.remotes.get(feed_id)
@@ -507,7 +507,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
                 await handle.detach()
         self._update_participants()
         if forget and not self.remotes and self.visit.state is VisitState.IN_CALL:
-            self.visit._set_state(VisitState.WAITING, "everyone else left")
+            self.visit.update_state(VisitState.WAITING, "everyone else left")
 
     # -- Janus events --
 
@@ -590,7 +590,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             settled = self.visit.state is VisitState.IN_CALL and since >= ADAPT_SETTLE_S
             self.adapter.tick(call, senders, settled=settled and not self._any_rebuilding())
             call = self.adapter.annotate(call)
-        self.visit._set_stats(call)
+        self.visit.update_stats(call)
         return call
 
     @staticmethod
@@ -670,18 +670,18 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             )
             for r in self.remotes.values()
         )
-        self.visit._set_participants((local, *others))
+        self.visit.update_participants((local, *others))
 
     # -- VisitControls --
 
     async def set_microphone_muted(self, muted: bool) -> None:
         if self._audio_gate is not None:
             self._audio_gate.muted = muted
-        self.visit._set_local_media(muted, self.visit.camera_enabled)
+        self.visit.update_local_media(muted, self.visit.camera_enabled)
 
     async def set_camera_enabled(self, enabled: bool) -> None:
         self._video_gate.enabled = enabled  # black frames keep the encoder and the path alive
-        self.visit._set_local_media(self.visit.microphone_muted, enabled)
+        self.visit.update_local_media(self.visit.microphone_muted, enabled)
 
     async def switch_camera(self, device_id: str) -> None:
         from media.devices import camera
@@ -733,7 +733,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
         with contextlib.suppress(Exception):
             await self.refresh_stats()
         await self._teardown()
-        self.visit._set_state(VisitState.ENDED, reason)
+        self.visit.update_state(VisitState.ENDED, reason)
 
     async def close(self) -> None:
         await self._end("hung up")
