@@ -214,3 +214,80 @@ def test_page_refuses_a_media_server_its_configuration_does_not_list(
         "return m && m.content"
     )
     assert csp and listed in csp and "default-src 'none'" in csp
+
+
+def test_browser_patient_who_left_rejoins_and_one_removed_is_refused(
+    janus: JanusServer, clean_net: MediaNet, patient_page: PatientPageServer, chromium: Any
+) -> None:
+    """ "Join again" after Leave goes straight back in with the tab's token; after the host
+    removes the patient, that token opens nothing (Janus refuses it)."""
+    from selenium.webdriver.common.by import By
+
+    driver = chromium
+
+    async def page() -> dict[str, Any]:
+        state: dict[str, Any] = await in_thread(
+            lambda: driver.execute_script("return window.ccVisit || {}")
+        )
+        return state
+
+    async def wait_page(condition: Callable[[dict[str, Any]], bool], what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not condition(state := await page()):
+            assert time.monotonic() < deadline, f"page: {what} not reached; state {state}"
+            await asyncio.sleep(0.2)
+
+    def click(element_id: str) -> None:
+        driver.find_element(By.ID, element_id).click()
+
+    async def scenario() -> None:
+        h_visit, host = new_session(
+            session_config(
+                janus,
+                clean_net,
+                create=True,
+                display="Dr Host",
+                page_url=f"{patient_page.origin}/patient/",
+                browser_server_url=patient_page.server_url,
+            )
+        )
+        await host.start()
+        try:
+            assert h_visit.invite is not None
+            await in_thread(lambda: driver.get(h_visit.invite.link if h_visit.invite else ""))
+            await wait_page(lambda s: s.get("phase") == "ready", "camera ready")
+
+            def enter_name() -> None:
+                driver.find_element(By.ID, "name").send_keys("Pat Rejoin")
+                click("join")
+
+            await in_thread(enter_name)
+            await wait_until(lambda: len(h_visit.waiting) == 1, 15, "the patient waiting")
+            await host.admit(h_visit.waiting[0].waiting_id)
+            await wait_until(lambda: frames_from(host) > 20, 20, "browser video at the console")
+            (feed,) = host.remotes
+            # the page derived its participant id from its token exactly as the host does
+            assert feed in host.admitted
+
+            await in_thread(lambda: click("leave"))
+            await wait_page(lambda s: s.get("phase") == "ended", "left")
+            await wait_until(lambda: not host.remotes, 10, "the console dropping the patient")
+            await in_thread(lambda: click("rejoin"))
+            await wait_until(lambda: frames_from(host) > 20, 20, "the patient back, not waiting")
+            assert not h_visit.waiting
+
+            await host.remove_participant(str(feed))
+            await wait_page(lambda s: s.get("phase") == "ended", "removed")
+            assert feed not in host.admitted
+            # The removed tab tries again with its token (what "Join again" would send).
+            await in_thread(
+                lambda: driver.execute_script("document.getElementById('rejoin').hidden = false")
+            )
+            await in_thread(lambda: click("rejoin"))
+            await wait_page(lambda s: s.get("phase") == "error", "refused")
+            assert "did not let you in" in (await page()).get("error", "")
+            assert not host.remotes
+        finally:
+            await host.close()
+
+    asyncio.run(scenario())
