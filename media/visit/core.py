@@ -118,6 +118,11 @@ class SessionCore:
     def _schedule_rebuild(self, feed_id: int | None, reason: str) -> None:
         raise NotImplementedError
 
+    # Steps of the rooms part that the others call.
+
+    def _main_room_display(self) -> str:
+        raise NotImplementedError
+
     def _any_rebuilding(self) -> bool:
         raise NotImplementedError
 

@@ -116,7 +116,7 @@ class RecoveryMixin(SessionCore):
             joined = await handle.join_publisher(
                 self.cfg.room,
                 pin=self.cfg.pin,
-                display=self.cfg.display,
+                display=self._main_room_display(),
                 token=self.token,
                 participant_id=self.joined.participant_id,
             )

@@ -11,6 +11,8 @@ allowed list and kicks them out of the waiting room, which is the joiner's cue t
 join the main room with that token. A guest's main-room participant id follows
 from its token (:func:`participant_id_for`), so removing it takes the token off the
 allowed list (they cannot come back); someone who leaves by themselves keeps it.
+A guest's main-room display is sealed the same way, because Janus answers
+``listparticipants`` for any room to anyone, PIN or not; the host opens it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from app.visit import Invite, VisitState, WaitingPatient
 from media.janus.client import JanusEvent
 from media.janus.videoroom import VideoRoomHandle, describe, random_pin, random_room_id
 from media.visit.core import SessionCore
+from media.visit.sealed import PREFIX as SEALED_PREFIX
 from media.visit.sealed import HostKey, seal
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,27 @@ def participant_id_for(token: str) -> int | None:
 
 class RoomsMixin(SessionCore):
     """The rooms-and-waiting-room part of :class:`~media.visit.session.VisitSession`."""
+
+    def _main_room_display(self) -> str:
+        """Our display in the main room: sealed too for a guest (see the module docstring).
+
+        Janus answers ``listparticipants`` for any room to anyone who can reach its API,
+        without the PIN, so a readable name there would reach people still waiting.
+        """
+        if self.is_host or not self.cfg.host_key:
+            return self.cfg.display  # the clinician hosting, or a console given a token
+        return seal(self.cfg.host_key, self.cfg.room, self.token, self.cfg.display)
+
+    def _readable_display(self, feed_id: int, display: str) -> str:
+        """A participant's name as we may show it: the host opens sealed ones."""
+        if not display.startswith(SEALED_PREFIX):
+            return display
+        request = self._host_key.open(display, self.cfg.room) if self._host_key else None
+        if request is None:
+            return "Participant"  # sealed to the host: only the host reads it
+        if participant_id_for(request.token) != feed_id:
+            return "Participant (unverified)"  # someone else's sealed name, copied
+        return request.name
 
     async def _create_rooms(self) -> None:
         assert self.client is not None

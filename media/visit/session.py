@@ -256,7 +256,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
         self.joined = await self.main.join_publisher(
             self.cfg.room,
             pin=self.cfg.pin,
-            display=self.cfg.display,
+            display=self._main_room_display(),
             token=self.token,
             # a guest's id follows from its token, so the host can take that token off
             # the allowed list when it removes the guest (the host keeps Janus's choice)
@@ -338,10 +338,10 @@ class VisitSession(RoomsMixin, RecoveryMixin):
         if remote is None:
             # someone who left and came back under the same id (a rebuilt publisher):
             # keep their frame counts so the call's figures stay whole
-            remote = self._departed.pop(pub.feed_id, None) or RemoteFeed(pub.feed_id, pub.display)
+            remote = self._departed.pop(pub.feed_id, None) or RemoteFeed(pub.feed_id, "")
             self.remotes[pub.feed_id] = remote
         remote.display, remote.has_video, remote.has_audio = (
-            pub.display,
+            self._readable_display(pub.feed_id, pub.display),
             pub.has_video,
             pub.has_audio,
         )

@@ -206,8 +206,9 @@
     publisher = await attach(onPublisherMessage, {
       iceState: (s) => { state.ice = s; watchIce("publisher", s, restartPublisher); },
     });
+    // Sealed here too: Janus lists any room's participants to whoever asks, PIN or not.
     await send(publisher, { request: "join", ptype: "publisher", room, pin, token,
-      id: participantId, display: name });
+      id: participantId, display: await sealRequest(name) });
   }
 
   function onPublisherMessage(msg, jsep) {

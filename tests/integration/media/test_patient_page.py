@@ -104,6 +104,15 @@ def test_browser_patient_waiting_room_and_call(
             await host.admit(h_visit.waiting[0].waiting_id)
             await wait_until(lambda: frames_from(host) > 40, 20, "browser video at the console")
             console_s = time.monotonic() - admitted
+            # In the call, the main room's participant list shows the link holder no name.
+            snoop = Snoop()
+            try:
+                await snoop.join(janus, clean_net, host.cfg.room, host.cfg.pin)
+                await snoop.list_room(host.cfg.room, main=True)
+            finally:
+                await snoop.close()
+            assert "Pat" not in "\n".join(snoop.seen)
+            assert [p.display for p in h_visit.remote_participants()] == ["Pat Browser"]
             state = await wait_page(
                 lambda s: any(r.get("stamps", 0) > 40 for r in s.get("remotes", {}).values()),
                 20,

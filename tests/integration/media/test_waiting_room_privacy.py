@@ -42,9 +42,10 @@ class Snoop:
         joined = await self.handle.join_publisher(room + 1, pin=pin, display="just looking")
         self.seen.append(json.dumps(joined.attendees))
 
-    async def list_room(self, room: int) -> None:
+    async def list_room(self, room: int, *, main: bool = False) -> None:
+        """``listparticipants``: Janus answers it for any room, PIN or not."""
         assert self.handle is not None
-        self.seen.append(json.dumps(await self.handle.list_participants(room + 1)))
+        self.seen.append(json.dumps(await self.handle.list_participants(room + (0 if main else 1))))
 
     async def close(self) -> None:
         if self.client is not None:
@@ -86,7 +87,13 @@ def test_waiting_patients_learn_nothing_about_each_other(
             await host.admit(h_visit.waiting[0].waiting_id)
             await patient_start
             await wait_until(lambda: frames_from(patient) > 10, 15, "host video at the patient")
-            assert patient.token not in "\n".join(snoop.seen)
+            # Admitted and in the call: the main room's list shows no name either, while
+            # the host reads it (it opens the sealed display and checks id against token).
+            await snoop.list_room(host.cfg.room, main=True)
+            seen = "\n".join(snoop.seen)
+            assert "Ann" not in seen and "Confidential" not in seen
+            assert patient.token not in seen
+            assert [p.display for p in h_visit.remote_participants()] == ["Ann Confidential"]
         finally:
             await snoop.close()
             await patient.close()
