@@ -54,6 +54,7 @@ The tree::
     │   ├── VisitConnectError         media server or peer unreachable -> retry, check network
     │   ├── VisitAuthError            wrong room PIN or room secret -> ask for the right one
     │   ├── VisitProtocolError        malformed signalling or SDP from the far end -> end/retry
+    │   ├── VisitInsecureTransportError  plain ws:// to a non-loopback host -> use wss:// or ask IT
     │   └── VisitEndedError           the room is gone or the host removed us -> leave
     ├── PluginError                   a plugin; ``plugin_id`` names it; it is disabled
     │   ├── PluginManifestError       bad plugin.toml -> the author fixes it
@@ -225,6 +226,11 @@ MESSAGES: dict[str, str] = {
         "({reason}). The call was not changed by it."
     ),
     "visit.ended": "The visit has ended: {reason}.",
+    "visit.insecure": (
+        "The media server address {url} uses plain {scheme}://, which would send the room "
+        "PIN and the call's keys unencrypted. Use {secure}:// (ask IT for the address); only "
+        "IT can allow this host, in the managed policy (security.allow_insecure_hosts)."
+    ),
     "plugin.failed": "The plugin {plugin_id} failed and was disabled: {reason}.",
     "plugin.manifest": "The plugin manifest {path} is not valid: {reason}.",
     "plugin.load": "The plugin {plugin_id} could not be loaded and was disabled: {reason}.",
@@ -530,6 +536,12 @@ class VisitProtocolError(VisitError):
 
 class VisitEndedError(VisitError):
     message_key = "visit.ended"
+
+
+class VisitInsecureTransportError(VisitError):
+    """Plain ws:// or http:// to a host that is neither loopback nor allowed by policy."""
+
+    message_key = "visit.insecure"
 
 
 class PluginError(ConsoleError):

@@ -148,6 +148,11 @@ async def _main(
             record_store,
             plugin_settings=settings.settings.plugins if settings is not None else None,
             media_server=settings.settings.media_server if settings is not None else None,
+            insecure_hosts=(
+                tuple(settings.settings.security.allow_insecure_hosts)
+                if settings is not None
+                else ()
+            ),
         )
     finally:
         holder.pop("window", None)
@@ -165,6 +170,7 @@ async def _run_window(
     *,
     plugin_settings: PluginSettings | None = None,
     media_server: MediaServerSettings | None = None,
+    insecure_hosts: tuple[str, ...] = (),
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -251,7 +257,7 @@ async def _run_window(
         attachments = AttachmentsService(store, events)
         later = asyncio.get_running_loop().create_task(
             _start_plugins_and_visits(
-                window, attachments, profile, plugin_settings, media_server, demo
+                window, attachments, profile, plugin_settings, media_server, demo, insecure_hosts
             )
         )
         services.push_async_callback(_finish_background, later)
@@ -267,6 +273,7 @@ async def _start_plugins_and_visits(
     plugin_settings: PluginSettings | None,
     media_server: MediaServerSettings | None,
     demo: bool,
+    insecure_hosts: tuple[str, ...],
 ) -> contextlib.AsyncExitStack:
     """Activate plugins, then offer visits (a visit needs the host's providers).
 
@@ -276,13 +283,16 @@ async def _start_plugins_and_visits(
     plugin_host = None
     if plugin_settings is not None:
         plugin_host = await _start_plugins(window, attachments, profile, plugin_settings, stack)
-    _offer_visits(window, media_server, demo, plugin_host)
-    _offer_tech_check(window, profile, media_server)
+    _offer_visits(window, media_server, demo, plugin_host, insecure_hosts)
+    _offer_tech_check(window, profile, media_server, insecure_hosts)
     return stack
 
 
 def _offer_tech_check(
-    window: QtMainWindow, profile: Path, media: MediaServerSettings | None
+    window: QtMainWindow,
+    profile: Path,
+    media: MediaServerSettings | None,
+    insecure_hosts: tuple[str, ...],
 ) -> None:
     """Visit > Tech check…: this workstation's devices and its path to the media server."""
     from app.commands.techcheck import keep_for_it
@@ -298,6 +308,7 @@ def _offer_tech_check(
                 "turn": parse_turn(list(media.turn), _turn_secret(list(media.turn))),
                 "force_relay": media.force_relay,
                 "interfaces": list(media.interfaces),
+                "allow_insecure_hosts": list(insecure_hosts),
             }
         return TechCheck(probes(TechCheckConfig(**network)))
 
@@ -493,6 +504,7 @@ def _offer_visits(
     media: MediaServerSettings | None,
     demo: bool,
     plugin_host: PluginHost | None,
+    insecure_hosts: tuple[str, ...] = (),
 ) -> None:
     """Visit > Start video visit through Janus when ``[media_server] url`` is set, else the
     demo visit with ``--demo``, else nothing. While a Janus visit runs, the plugin host's
@@ -513,6 +525,7 @@ def _offer_visits(
                 microphone="default",
                 speaker="default",
                 camera_fallback=True,
+                allow_insecure_hosts=list(insecure_hosts),  # IT's policy: plain ws:// hosts
                 **where,
             )
             _run_in_background(visit, VisitSession(visit, config), plugin_host)
@@ -539,6 +552,7 @@ def _offer_visits(
                 room=request.room,
                 pin=request.pin,
                 display=request.display,
+                host_key=request.host_key,
                 create=False,
             )
             return visit

@@ -12,6 +12,7 @@ in the desktop app); ``latest_frame`` may be called from any thread.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -30,6 +31,11 @@ class VisitState(StrEnum):
     IN_CALL = "in_call"  # media flowing with at least one other participant
     RECONNECTING = "reconnecting"  # link lost; ICE restart / rejoin under way
     ENDED = "ended"  # hung up, removed, or failed for good (see ``end_reason``)
+
+
+_LIVE_STATES = frozenset(
+    {VisitState.CONNECTING, VisitState.WAITING, VisitState.IN_CALL, VisitState.RECONNECTING}
+)
 
 
 class CallQuality(StrEnum):
@@ -135,12 +141,18 @@ class Invite:
     page_url: str  # where the clinic serves resources/web/patient/
     server_url: str  # the media server's WebSocket or HTTP API, as the browser reaches it
     room: int
-    pin: str
+    pin: str = field(repr=False)
+    # The host's public key for this visit (base64url P-256 point): joiners seal their
+    # name and admission token to it, so the waiting room shows the others nothing
+    # (media/visit/sealed.py). "" only in links from before sealed waiting rooms.
+    host_key: str = ""
 
     @property
     def link(self) -> str:
-        fragment = urlencode({"server": self.server_url, "room": str(self.room), "pin": self.pin})
-        return f"{self.page_url.split('#', 1)[0]}#{fragment}"
+        fields = {"server": self.server_url, "room": str(self.room), "pin": self.pin}
+        if self.host_key:
+            fields["key"] = self.host_key
+        return f"{self.page_url.split('#', 1)[0]}#{urlencode(fields)}"
 
 
 #: Janus VideoRoom ids are unsigned 64-bit; positive and below 2**63 keeps every client happy.
@@ -239,7 +251,19 @@ def parse_invite_link(link: str) -> Invite:
         server_url=check_server_url(values["server"]),
         room=check_room(values["room"]),
         pin=check_pin(values["pin"]),
+        host_key=check_host_key(values.get("key", "")),
     )
+
+
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def check_host_key(key: str) -> str:
+    """The invite's ``key=``: base64url, 87 characters (a 65-byte P-256 point); or ""."""
+    text = key.strip()
+    if text and (len(text) != 87 or not set(text) <= _KEY_CHARS):
+        raise InputRejectedError(reason="the invite link's key is damaged; ask for a new link")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +274,7 @@ class JoinRequest:
     room: int
     pin: str = field(repr=False)  # never in a repr, a log line or a message
     display: str = "Clinician"
+    host_key: str = ""  # from the invite link: needed to wait in the waiting room
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,12 +303,74 @@ class VisitControls(Protocol):
 
     async def hang_up(self) -> None: ...
 
+    async def set_privacy_hold(self, on: bool) -> None:
+        """on: mute the microphone (remembering its state) and stop playing remote audio;
+        off: restore both. Idempotent both ways."""
+        ...
+
     def devices(self) -> list[MediaDevice]: ...
+
+
+class ExtraTracksPort(Protocol):
+    """What a media session calls on its extra labelled tracks (media/visit/tracks.py).
+
+    ``pc``, ``handle`` and ``track`` are the media layer's objects (aiortc, Janus);
+    app/ only passes them through.
+    """
+
+    def claim_remote_track(self, feed_id: int, handle: Any, pc: Any, track: Any) -> bool:
+        """A subscriber PeerConnection got ``track``: True if it is a labelled extra track."""
+        ...
+
+    def on_room_event(self, data: dict[str, Any]) -> None:
+        """A main-room event (publishers and their streams changed)."""
+        ...
+
+
+class MediaSessionPort(Protocol):
+    """What extra tracks may ask of the running media session (and nothing private)."""
+
+    @property
+    def visit(self) -> Visit: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    def attach_tracks(self, tracks: ExtraTracksPort) -> None:
+        """Install before ``start``: the session then calls ``tracks`` for every feed."""
+        ...
+
+    def publisher(self) -> tuple[Any, Any] | None:
+        """(publisher PeerConnection, its media-server handle) while published, else None."""
+        ...
+
+    async def set_local_description(self, pc: Any, description: Any) -> None: ...
+
+    async def set_remote_description(self, pc: Any, description: Any) -> None:
+        """Raises VisitProtocolError when the far end's description is unusable."""
+        ...
+
+    def feed_busy(self, feed_id: int) -> bool | None:
+        """None: no such feed; True: being (re)built; False: subscribed and steady."""
+        ...
+
+    async def resubscribe(self, feed_id: int) -> None:
+        """Subscribe to ``feed_id`` afresh (it gained a stream). Raises VisitError."""
+        ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` for the session's life; a failure becomes a notice, not a crash."""
+        ...
 
 
 @dataclass
 class Visit:
-    """The observable state of one visit; the media session mutates it through ``_set_*``."""
+    """The observable state of one visit.
+
+    The media session (media/visit/) is the only writer, through the ``update_*`` and
+    ``put_frame`` methods; the window (ui/visit/) reads it and listens to the signals,
+    and acts through :attr:`controls`.
+    """
 
     encounter_id: str = ""
     invite: Invite | None = None
@@ -307,13 +394,29 @@ class Visit:
     local_media_changed = Signal(bool, bool)  # microphone_muted, camera_enabled
     notice = Signal(str)  # a short user-facing message (no patient data)
 
+    @property
+    def is_live(self) -> bool:
+        """A call is connecting, waiting, in progress or reconnecting (not idle or ended)."""
+        return self.state in _LIVE_STATES
+
+    async def privacy_hold(self, on: bool) -> None:
+        """The console locked (on) or unlocked (off) during this visit.
+
+        on=True mutes the local microphone (the far end hears silence and sees the
+        muted state) and pauses remote audio playback; on=False restores the
+        microphone's mute state from before the hold and resumes playback. A visit
+        with no running session (idle, ended) has nothing to hold.
+        """
+        if self.controls is not None and self.state is not VisitState.ENDED:
+            await self.controls.set_privacy_hold(on)
+
     def latest_frame(self, participant_id: str) -> Any | None:
         return self._frames.get(participant_id)
 
-    def _set_frame(self, participant_id: str, frame_rgb: Any) -> None:
+    def put_frame(self, participant_id: str, frame_rgb: Any) -> None:
         self._frames[participant_id] = frame_rgb
 
-    def _set_state(self, state: VisitState, reason: str = "") -> None:
+    def update_state(self, state: VisitState, reason: str = "") -> None:
         if state is self.state and not reason:
             return
         self.state = state
@@ -321,25 +424,33 @@ class Visit:
             self.end_reason = reason
         self.state_changed.emit(state, reason)
 
-    def _set_participants(self, participants: tuple[Participant, ...]) -> None:
+    def update_participants(self, participants: tuple[Participant, ...]) -> None:
         self.participants = participants
         live = {p.participant_id for p in participants}
         for gone in [pid for pid in self._frames if pid not in live]:
             del self._frames[gone]
         self.participants_changed.emit(participants)
 
-    def _set_waiting(self, waiting: tuple[WaitingPatient, ...]) -> None:
+    def update_waiting(self, waiting: tuple[WaitingPatient, ...]) -> None:
         self.waiting = waiting
         self.waiting_changed.emit(waiting)
 
-    def _set_stats(self, stats: CallStats) -> None:
+    def update_stats(self, stats: CallStats) -> None:
         self.stats = stats
         self.stats_updated.emit(stats)
 
-    def _set_local_media(self, microphone_muted: bool, camera_enabled: bool) -> None:
+    def update_local_media(self, microphone_muted: bool, camera_enabled: bool) -> None:
         self.microphone_muted = microphone_muted
         self.camera_enabled = camera_enabled
         self.local_media_changed.emit(microphone_muted, camera_enabled)
+
+    # The names before the media session used the public ones (scripted test visits).
+    _set_frame = put_frame
+    _set_state = update_state
+    _set_participants = update_participants
+    _set_waiting = update_waiting
+    _set_stats = update_stats
+    _set_local_media = update_local_media
 
     def remote_participants(self) -> tuple[Participant, ...]:
         return tuple(p for p in self.participants if not p.is_local)

@@ -131,11 +131,14 @@ async def _one_call(net: Any, janus: Any, page: Any, driver: Any, seconds: float
             auto_admit=True,
             display="Bench console",
             page_url=f"{page.origin}/patient/",
+            browser_server_url=page.server_url,
+            allow_insecure_hosts=[net.host_ip],  # the bench's Janus: plain ws:// on the veth
         ),
     )
     await host.start()
     try:
-        link = page.link(host.cfg.room, host.cfg.pin)
+        assert visit.invite is not None
+        link = visit.invite.link
         await _in_thread(lambda: driver.get(link))
         deadline = time.monotonic() + 20
         while (await _in_thread(lambda: driver.execute_script("return window.ccVisit || {}"))).get(

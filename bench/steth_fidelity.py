@@ -238,6 +238,7 @@ async def run_call(janus: Any, net: Any, seconds_per_sound: float) -> dict[str, 
             fps=15,
             render_frames=False,
             receive_path=RECEIVE_PATH,
+            allow_insecure_hosts=[net.host_ip],  # the bench's Janus: plain ws:// on the veth
             **kw,
         )
 
@@ -246,7 +247,7 @@ async def run_call(janus: Any, net: Any, seconds_per_sound: float) -> dict[str, 
     await host.start()
     guest = VisitSession(
         Visit(encounter_id="bench-guest"),
-        config(room=host.cfg.room, pin=host.cfg.pin, display="Doctor"),
+        config(room=host.cfg.room, pin=host.cfg.pin, host_key=host.lobby_key, display="Doctor"),
     )
     guest_tracks = SessionTracks(guest)
     guest_start = asyncio.ensure_future(guest.start())

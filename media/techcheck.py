@@ -53,6 +53,7 @@ class TechCheckConfig:
     turn: Sequence[Any] = ()  # media.visit.session.TurnServer
     force_relay: bool = False
     interfaces: Sequence[str] = ()
+    allow_insecure_hosts: Sequence[str] = ()  # IT's policy: hosts plain ws:// may reach
     devices: bool = True
     network: bool = True
     bandwidth: bool = True
@@ -74,7 +75,11 @@ def probes(cfg: TechCheckConfig) -> list[NamedProbe]:
             )
     if cfg.network:
         found.append(
-            NamedProbe("media_server", lambda: measure_media_server(cfg.media_server_url), 12.0)
+            NamedProbe(
+                "media_server",
+                lambda: measure_media_server(cfg.media_server_url, cfg.allow_insecure_hosts),
+                12.0,
+            )
         )
         for transport in ("udp", "tcp", "tls"):
             found.append(
@@ -192,10 +197,16 @@ async def measure_speaker(spec: str) -> Measurement:
 # --- network -------------------------------------------------------------------------
 
 
-async def measure_media_server(url: str) -> Measurement:
+async def measure_media_server(url: str, allow_insecure_hosts: Sequence[str] = ()) -> Measurement:
     if not url:
         return Measurement("media_server", False, {"configured": False})
+    from media.janus.client import JanusClient, require_secure_transport
+
     scheme = urlparse(url).scheme
+    try:  # plain http:// and ws:// only where IT's policy allows (or loopback)
+        require_secure_transport(url, allow_insecure_hosts)
+    except ConsoleError as exc:
+        return Measurement("media_server", False, {"url_scheme": scheme}, exc.message_key)
     started = time.monotonic()
     if scheme in ("http", "https"):
         import httpx
@@ -209,10 +220,10 @@ async def measure_media_server(url: str) -> Measurement:
         ok = response.status_code == 200 and response.json().get("janus") == "server_info"
         values = {"url_scheme": scheme, "connect_ms": _ms_since(started), "api": "http"}
         return Measurement("media_server", ok, values, "" if ok else "not a Janus server")
-    from media.janus.client import JanusClient
-
     try:
-        client = await JanusClient.connect(url, timeout_s=8.0)
+        client = await JanusClient.connect(
+            url, timeout_s=8.0, allow_insecure_hosts=allow_insecure_hosts
+        )
     except ConsoleError as exc:
         return Measurement("media_server", False, {"url_scheme": scheme}, exc.message_key)
     elapsed = _ms_since(started)
@@ -299,7 +310,9 @@ async def measure_echo(cfg: TechCheckConfig, seconds: float = ECHO_SECONDS) -> M
         config = RTCConfiguration(
             iceServers=servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY
         )
-    client = await JanusClient.connect(cfg.media_server_url, timeout_s=8.0)
+    client = await JanusClient.connect(
+        cfg.media_server_url, timeout_s=8.0, allow_insecure_hosts=cfg.allow_insecure_hosts
+    )
     pc = RTCPeerConnection(config)
     answered: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 

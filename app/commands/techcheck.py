@@ -51,13 +51,15 @@ def config_from_settings(ctx: CliContext, **devices: Any) -> Any:
     from media.techcheck import TechCheckConfig
     from media.visit.session import parse_turn
 
-    media = ctx.settings().settings.media_server
+    settings = ctx.settings().settings
+    media = settings.media_server
     turn = parse_turn(list(media.turn), _turn_secret(list(media.turn)))
     return TechCheckConfig(
         media_server_url=media.url,
         turn=turn,
         force_relay=media.force_relay,
         interfaces=list(media.interfaces),
+        allow_insecure_hosts=list(settings.security.allow_insecure_hosts),
         **devices,
     )
 
@@ -130,7 +132,7 @@ async def check_media(ctx: CliContext, problems: list[str]) -> dict[str, Any]:
         return {"devices": devices, "media_server": {"configured": False}}
     media: dict[str, Any] = {"configured": bool(cfg.media_server_url)}
     if cfg.media_server_url:
-        found = await measure_media_server(cfg.media_server_url)
+        found = await measure_media_server(cfg.media_server_url, cfg.allow_insecure_hosts)
         media.update(reachable=found.ok, **dict(found.values))
         if not found.ok:
             problems.append("the media server cannot be reached: video visits will not start")

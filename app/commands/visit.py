@@ -2,14 +2,15 @@
 
 Used by IT to test a telemedicine cart and by the integration tests::
 
-    clinician-console visit --headless --server ws://janus:8188 --room N --pin PIN \\
+    clinician-console visit --headless --server wss://janus:8188 --room N --pin PIN --key K \\
         --seconds 30 [--camera testsrc|FILE] [--display NAME] [--create] [--json]
 
 Without ``--token`` a console goes through the visit's waiting room and is in the
 call once the host admits it. ``--create`` makes this console the host: it
 creates the room (and its waiting room) with a random PIN, prints
-``room N pin PIN`` on stderr, and with ``--admit-all`` admits everyone who
-waits. TURN servers, ``force_relay`` and the media interfaces come from the
+``room N pin PIN key KEY`` on stderr (guests pass ``--key KEY``: the waiting room
+is sealed to it, see media/visit/sealed.py), and with ``--admit-all`` admits
+everyone who waits. TURN servers, ``force_relay`` and the media interfaces come from the
 settings (``[media_server]``); ``--turn``/``--force-relay``/``--interface``
 override them. The statistics (JSON with ``--json``) come at the end; a
 failure exits 1 with one line on stderr.
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> dict[str, Handler]:
     cmd.add_argument("--room", type=int, default=0)
     cmd.add_argument("--pin", default="")
     cmd.add_argument("--token", default="", help="a main-room token (skips the waiting room)")
+    cmd.add_argument(
+        "--key", default="", help="the host's key from the invite link (key=...): to wait"
+    )
     cmd.add_argument("--seconds", type=float, default=10.0, help="stay this long in the call")
     cmd.add_argument("--camera", default="testsrc")
     cmd.add_argument("--microphone", default="tone")
@@ -59,7 +63,8 @@ def _config(ctx: CliContext) -> Any:
     from media.visit.session import SessionConfig, parse_turn
 
     args = ctx.args
-    media = ctx.settings().settings.media_server
+    settings = ctx.settings().settings
+    media = settings.media_server
     turn_urls = args.turn if args.turn is not None else list(media.turn)
     secret = None
     if any("username=" not in url for url in turn_urls):
@@ -94,6 +99,8 @@ def _config(ctx: CliContext) -> Any:
         browser_server_url=media.browser_url,
         auto_admit=args.admit_all,
         render_frames=False,
+        host_key=args.key,
+        allow_insecure_hosts=list(settings.security.allow_insecure_hosts),
     )
 
 
@@ -117,7 +124,8 @@ async def _cmd_visit(ctx: CliContext) -> int:
         session = VisitSession(visit, config)
         await session.start()
         if config.create:
-            sys.stderr.write(f"room {config.room} pin {config.pin}\n")
+            # the key is what a guest needs to wait (the invite link carries it too)
+            sys.stderr.write(f"room {config.room} pin {config.pin} key {session.lobby_key}\n")
             sys.stderr.flush()
         deadline = time.monotonic() + ctx.args.seconds
         while time.monotonic() < deadline and visit.state is not VisitState.ENDED:

@@ -480,6 +480,6 @@ def _avdevice_cameras() -> list[MediaDevice]:
 
 
 def frame_to_rgb(frame: Any) -> npt.NDArray[np.uint8]:
-    """A decoded PyAV frame as the RGB24 ndarray ``Visit._set_frame`` expects."""
+    """A decoded PyAV frame as the RGB24 ndarray ``Visit.put_frame`` expects."""
     image: npt.NDArray[np.uint8] = frame.to_ndarray(format="rgb24")
     return image

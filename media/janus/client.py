@@ -20,14 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from app.errors import VisitConnectError, VisitError, VisitProtocolError
+from app.errors import (
+    VisitConnectError,
+    VisitError,
+    VisitInsecureTransportError,
+    VisitProtocolError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +122,34 @@ def error_of(message: JSON) -> VisitError:
     return VisitProtocolError(reason=text)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_secure_transport(url: str, allow_insecure_hosts: Sequence[str]) -> None:
+    """Refuse plain ``ws://`` / ``http://`` unless the host is loopback or the policy names it.
+
+    In clear, the room PIN, the admission token and the DTLS fingerprints (which
+    authenticate the media keys) would be readable and changeable on the path.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "http"):
+        return
+    host = (parts.hostname or "").lower().rstrip(".")
+    allowed = {h.strip().lower().strip("[]").rstrip(".") for h in allow_insecure_hosts}
+    if _is_loopback(host) or host in allowed:
+        return
+    raise VisitInsecureTransportError(
+        url=_safe_url(url), scheme=scheme, secure="wss" if scheme == "ws" else "https"
+    )
+
+
 class _Pending:
     def __init__(self, asynchronous: bool) -> None:
         self.future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
@@ -138,11 +173,19 @@ class JanusClient:
         self.on_close: Callable[[str], None] | None = None
 
     @classmethod
-    async def connect(cls, url: str, *, timeout_s: float = REQUEST_TIMEOUT_S) -> JanusClient:
+    async def connect(
+        cls,
+        url: str,
+        *,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+        allow_insecure_hosts: Sequence[str] = (),
+    ) -> JanusClient:
+        """Open a Janus session; plain ws:// only to loopback or ``allow_insecure_hosts``."""
         import websockets
 
-        if not url.startswith(("ws://", "wss://")):
+        if not url.lower().startswith(("ws://", "wss://")):
             raise VisitConnectError(reason="the media server URL must start with ws:// or wss://")
+        require_secure_transport(url, allow_insecure_hosts)
         try:
             ws = await asyncio.wait_for(
                 websockets.connect(

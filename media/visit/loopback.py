@@ -36,7 +36,6 @@ from app.visit import (
     MediaDevice,
     Participant,
     ParticipantRole,
-    TrackStats,
     Visit,
     VisitState,
     WaitingPatient,
@@ -44,6 +43,7 @@ from app.visit import (
 )
 from media import framestamp
 from media.devices import audio, camera
+from media.rtc import stats
 from media.rtc.hostaddr import loopback_config, pin_host_addresses
 from media.rtc.install import ReceivePath, install_receive_path
 
@@ -315,14 +315,14 @@ class LoopbackVisit:
         self._audio_frames = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._speaker: audio.SpeakerSink | None = None
-        self._last_stats: tuple[float, int, int] | None = None  # time, frames, bytes
-        self._rates = (0.0, 0.0)  # frames/s, kbit/s
+        self._privacy_hold: bool | None = None  # the mic's mute state before a hold, if held
+        self._rates = stats.Rates()  # the patient's video: frames/s, kbit/s
         visit.controls = self
 
     # -- lifecycle --
 
     async def start(self) -> None:
-        self.visit._set_state(VisitState.CONNECTING)
+        self.visit.update_state(VisitState.CONNECTING)
         video_gate_cls, audio_gate_cls = _gate_classes()
         local_cam = camera.open_camera(
             self.camera_spec, self.width, self.height, self.fps, fallback=True
@@ -340,7 +340,7 @@ class LoopbackVisit:
                 receive_path=self.receive_path,
             )
         except VisitConnectError:
-            self.visit._set_state(VisitState.ENDED, "The demo visit could not start.")
+            self.visit.update_state(VisitState.ENDED, "The demo visit could not start.")
             raise
         self.pair.receiver.on("connectionstatechange", self._on_connection_state)
         video = self.pair.remote_tracks.get("video")
@@ -351,7 +351,7 @@ class LoopbackVisit:
         if remote_audio is not None:
             self._tasks.append(asyncio.ensure_future(self._pump_audio(remote_audio)))
         self._tasks.append(asyncio.ensure_future(self._stats_loop()))
-        self.visit._set_participants(
+        self.visit.update_participants(
             (
                 Participant(
                     LOCAL_ID,
@@ -363,26 +363,26 @@ class LoopbackVisit:
                 ),
             )
         )
-        self.visit._set_waiting(
+        self.visit.update_waiting(
             (WaitingPatient(PATIENT_WAITING_ID, self.patient_display, datetime.now(UTC)),)
         )
-        self.visit._set_state(VisitState.WAITING)
+        self.visit.update_state(VisitState.WAITING)
 
     def _on_connection_state(self) -> None:
         if self.pair is None:
             return
         state = self.pair.receiver.connectionState
         if state in ("failed", "closed") and self.visit.state is not VisitState.ENDED:
-            self.visit._set_state(VisitState.ENDED, "The connection was lost.")
+            self.visit.update_state(VisitState.ENDED, "The connection was lost.")
 
     # -- media callbacks --
 
     def _on_remote_frame(self, frame: Any) -> None:
         if self._admitted:
-            self.visit._set_frame(PATIENT_ID, camera.frame_to_rgb(frame))
+            self.visit.put_frame(PATIENT_ID, camera.frame_to_rgb(frame))
 
     def _on_local_frame(self, frame: Any) -> None:
-        self.visit._set_frame(LOCAL_ID, camera.frame_to_rgb(frame))
+        self.visit.put_frame(LOCAL_ID, camera.frame_to_rgb(frame))
 
     async def _pump_audio(self, track: MediaStreamTrack) -> None:
         from aiortc.mediastreams import MediaStreamError
@@ -393,7 +393,7 @@ class LoopbackVisit:
             except MediaStreamError:
                 return
             self._audio_frames += 1
-            if self._speaker is not None and self._admitted:
+            if self._speaker is not None and self._admitted and self._privacy_hold is None:
                 self._speaker.play(frame)
 
     async def _stats_loop(self) -> None:
@@ -404,77 +404,54 @@ class LoopbackVisit:
 
     async def refresh_stats(self) -> CallStats:
         assert self.pair is not None
-        report = await self.pair.receiver.getStats()
-        tracks: list[TrackStats] = []
-        rtt_ms: float | None = None
-        bytes_received = 0
-        for entry in report.values():
-            kind = getattr(entry, "type", "")
-            if kind == "remote-inbound-rtp" and entry.roundTripTime is not None:
-                rtt_ms = entry.roundTripTime * 1000.0
-            elif kind == "transport":
-                bytes_received = max(bytes_received, entry.bytesReceived)
-        now = time.monotonic()
-        frames = self.probe.frames if self.probe is not None else 0
-        fps, kbps = self._rates
-        if self._last_stats is None:
-            self._last_stats = (now, frames, bytes_received)
-        elif now - self._last_stats[0] >= 0.5:  # shorter windows are noise: keep the last rates
-            then, frames_then, bytes_then = self._last_stats
-            fps = (frames - frames_then) / (now - then)
-            kbps = (bytes_received - bytes_then) * 8 / 1000.0 / (now - then)
-            self._rates = (fps, kbps)
-            self._last_stats = (now, frames, bytes_received)
-        loss = 0.0
-        lost = 0
-        for entry in report.values():
-            if getattr(entry, "type", "") == "inbound-rtp":
-                expected = entry.packetsReceived + max(0, entry.packetsLost)
-                loss_pct = 100.0 * max(0, entry.packetsLost) / expected if expected else 0.0
-                is_video = entry.kind == "video"
-                if is_video:
-                    loss, lost = loss_pct, entry.packetsLost
-                tracks.append(
-                    TrackStats(
-                        kind=entry.kind,
-                        direction="inbound",
-                        participant_id=PATIENT_ID,
-                        label="camera" if is_video else "voice",
-                        codec="VP8" if is_video else "opus",
-                        width_px=self.probe.width if is_video and self.probe else 0,
-                        height_px=self.probe.height if is_video and self.probe else 0,
-                        frames_per_s=round(fps, 1) if is_video else 0.0,
-                        bitrate_kbps=round(kbps, 1) if is_video else 0.0,
-                        packets_lost=max(0, entry.packetsLost),
-                        loss_pct=round(loss_pct, 2),
-                        jitter_ms=round(
-                            entry.jitter / 90.0 if is_video else entry.jitter / 48.0, 2
-                        ),
-                    )
-                )
-        stats = CallStats(
+        pc = self.pair.receiver
+        report = await pc.getStats()
+        rtt_ms = stats.rtt_ms(report)
+        self._rates.update(
+            self.probe.frames if self.probe is not None else 0,
+            stats.transport_bytes_received(report),
+        )
+        tracks = stats.inbound_tracks(
+            report,
+            participant_id=PATIENT_ID,
+            codec_of=stats.codecs(pc),
+            width_px=self.probe.width if self.probe else 0,
+            height_px=self.probe.height if self.probe else 0,
+            rates=self._rates,
+        )
+        loss, _fps = stats.worst_inbound_video(tracks)
+        call = CallStats(
             rtt_ms=rtt_ms,
             candidate_type="host",  # pinned to 127.0.0.1 host candidates
             tracks=tuple(tracks),
-            quality=classify_quality(rtt_ms, loss if tracks else None, fps or None),
+            quality=classify_quality(rtt_ms, loss, self._rates.frames_per_s or None),
         )
-        log.debug("demo visit stats: %d tracks, %d lost", len(tracks), lost)
-        self.visit._set_stats(stats)
-        return stats
+        log.debug("demo visit stats: %d tracks", len(tracks))
+        self.visit.update_stats(call)
+        return call
 
     # -- VisitControls --
+
+    async def set_privacy_hold(self, on: bool) -> None:
+        """Locked console: mic muted (the far end hears silence), patient audio not played."""
+        if on and self._privacy_hold is None:
+            self._privacy_hold = self.visit.microphone_muted
+            await self.set_microphone_muted(True)
+        elif not on and self._privacy_hold is not None:
+            was_muted, self._privacy_hold = self._privacy_hold, None
+            await self.set_microphone_muted(was_muted)
 
     async def set_microphone_muted(self, muted: bool) -> None:
         if self._audio_gate is not None:
             self._audio_gate.muted = muted
-        self.visit._set_local_media(muted, self.visit.camera_enabled)
+        self.visit.update_local_media(muted, self.visit.camera_enabled)
 
     async def set_camera_enabled(self, enabled: bool) -> None:
         if self._video_gate is not None:
             self._video_gate.enabled = enabled
         if not enabled:
             self.visit._frames.pop(LOCAL_ID, None)
-        self.visit._set_local_media(self.visit.microphone_muted, enabled)
+        self.visit.update_local_media(self.visit.microphone_muted, enabled)
 
     async def switch_camera(self, device_id: str) -> None:
         new = camera.open_camera(device_id, self.width, self.height, self.fps)  # raises if absent
@@ -502,7 +479,7 @@ class LoopbackVisit:
         self._admitted = True
         self._video_gate.open = True
         self._audio_gate.open = True
-        self.visit._set_waiting(())
+        self.visit.update_waiting(())
         patient = Participant(
             PATIENT_ID,
             self.patient_display,
@@ -510,9 +487,9 @@ class LoopbackVisit:
             has_video=True,
             has_audio=True,
         )
-        self.visit._set_participants((*self.visit.participants, patient))
+        self.visit.update_participants((*self.visit.participants, patient))
         self.visit.started_at = datetime.now(UTC)
-        self.visit._set_state(VisitState.IN_CALL)
+        self.visit.update_state(VisitState.IN_CALL)
 
     async def remove_participant(self, participant_id: str) -> None:
         if participant_id != PATIENT_ID or not self._admitted:
@@ -520,18 +497,18 @@ class LoopbackVisit:
         self._admitted = False
         self._video_gate.open = False
         self._audio_gate.open = False
-        self.visit._set_participants(
+        self.visit.update_participants(
             tuple(p for p in self.visit.participants if p.participant_id != PATIENT_ID)
         )
         self.visit.notice.emit("The participant was removed from the visit.")
-        self.visit._set_state(VisitState.WAITING)
+        self.visit.update_state(VisitState.WAITING)
 
     async def hang_up(self) -> None:
         if self.visit.state is VisitState.ENDED:
             return
         await self.close()
-        self.visit._set_participants(())
-        self.visit._set_state(VisitState.ENDED, "You ended the visit.")
+        self.visit.update_participants(())
+        self.visit.update_state(VisitState.ENDED, "You ended the visit.")
 
     def devices(self) -> list[MediaDevice]:
         return [*camera.list_cameras(), *audio.list_microphones(), *audio.list_speakers()]

@@ -1,7 +1,7 @@
 """Labelled extra audio tracks in a Janus visit: the ``visit.tracks`` capability.
 
 :class:`SessionTracks` implements ``plugins.api.VisitTracks`` structurally (media/
-never imports plugins/) over a :class:`~media.visit.session.VisitSession`.
+never imports plugins/) over a media session (:class:`app.visit.MediaSessionPort`).
 
 Sending. :meth:`SessionTracks.add_audio_track` adds a ``sendonly`` audio
 transceiver to the running publisher PeerConnection and renegotiates with Janus
@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.errors import CapabilityUnavailableError, VisitError
-from app.visit import VisitState
+from app.visit import MediaSessionPort, VisitState
 from media.steth.capture import RingBuffer
 from media.steth.track import SAMPLE_RATE_HZ, frame_to_float, make_steth_track
 
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCPeerConnection
 
     from media.janus.videoroom import VideoRoomHandle
-    from media.visit.session import VisitSession
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +228,13 @@ class IncomingTrack:
 
 
 class SessionTracks:
-    """``visit.tracks`` over one :class:`VisitSession` (install before ``start``)."""
+    """``visit.tracks`` over one media session (install before ``start``).
 
-    def __init__(self, session: VisitSession) -> None:
+    It reaches the session only through :class:`app.visit.MediaSessionPort`, and the
+    session calls it only through :class:`app.visit.ExtraTracksPort`.
+    """
+
+    def __init__(self, session: MediaSessionPort) -> None:
         self.session = session
         self._visit_callbacks: list[Callable[[bool], None]] = []
         self._subscribers: dict[str, list[Callable[[IncomingTrack], None]]] = {}
@@ -241,13 +244,13 @@ class SessionTracks:
         self._active = False
         self._wanted: dict[int, set[str]] = {}  # feed -> labels Janus says it sends
         self._resubscribing: set[int] = set()
-        session.tracks = self
+        session.attach_tracks(self)
         session.visit.state_changed.connect(self._on_state)
 
     # -- VisitTracks --
 
     def visit_active(self) -> bool:
-        return self.session.visit.state in ACTIVE_STATES and self.session.publisher_pc is not None
+        return self.session.visit.state in ACTIVE_STATES and self.session.publisher() is not None
 
     def on_visit_change(self, callback: Callable[[bool], None]) -> Callable[[], None]:
         self._visit_callbacks.append(callback)
@@ -304,12 +307,13 @@ class SessionTracks:
         from aiortc import RTCSessionDescription
 
         session = self.session
-        pc, handle = session.publisher_pc, session.main
-        if pc is None or handle is None:
+        published = session.publisher()
+        if published is None:
             raise CapabilityUnavailableError(capability=CAPABILITY, reason="no visit is running")
+        pc, handle = published
         transceiver = pc.addTransceiver(out.source, direction="sendonly")
         offer = await pc.createOffer()
-        await session._set_local(pc, offer)
+        await session.set_local_description(pc, offer)
         mid = str(transceiver.mid)
         sdp = munge_opus_fmtp(
             pc.localDescription.sdp,
@@ -331,7 +335,7 @@ class SessionTracks:
             raise CapabilityUnavailableError(
                 capability=CAPABILITY, reason="the media server sent no answer"
             )
-        await session._set_remote(pc, RTCSessionDescription(answer["sdp"], "answer"))
+        await session.set_remote_description(pc, RTCSessionDescription(answer["sdp"], "answer"))
         set_sender_encoder(
             transceiver.sender, make_opus_encoder(bitrate_bps=bitrate_bps, music=music, dtx=dtx)
         )
@@ -395,7 +399,7 @@ class SessionTracks:
             }
             self._wanted[pub["id"]] = {str(label) for label in labels}
             if self._missing(pub["id"]) and pub["id"] not in self._resubscribing:
-                self.session._spawn(self._resubscribe(pub["id"]))
+                self.session.spawn(self._resubscribe(pub["id"]))
 
     def _missing(self, feed_id: int) -> set[str]:
         have = {t.label for t in self.incoming if t.participant_id == str(feed_id)}
@@ -408,22 +412,16 @@ class SessionTracks:
             for _attempt in range(RESUBSCRIBE_ATTEMPTS):
                 # wait out a rebuild in progress (it may pick the new stream up by itself)
                 deadline = time.monotonic() + 10.0
-                while (remote := session.remotes.get(feed_id)) is not None and (
-                    remote.rebuilding or remote.pc is None
-                ):
-                    if time.monotonic() > deadline or session._ended:
+                while (busy := session.feed_busy(feed_id)) is True:
+                    if time.monotonic() > deadline or session.ended:
                         return
                     await asyncio.sleep(0.1)
-                if remote is None or not self._missing(feed_id):
+                if busy is None or not self._missing(feed_id):
                     return
-                remote.rebuilding = True
                 try:
-                    await session._drop_remote(feed_id, forget=False)
-                    await session._subscribe(remote, owns_flag=False)
+                    await session.resubscribe(feed_id)
                 except VisitError as exc:
                     log.info("visit: re-subscribe for a new track failed (%s)", exc.message_key)
-                finally:
-                    remote.rebuilding = False
         finally:
             self._resubscribing.discard(feed_id)
 

@@ -55,6 +55,19 @@ def test_a_valid_link_fills_server_room_and_pin(dialog: QtJoinDialog) -> None:
     assert dialog.result() == QtJoinDialog.DialogCode.Accepted
 
 
+def test_the_hosts_key_comes_from_the_link_only(dialog: QtJoinDialog) -> None:
+    """The sealed waiting room needs the host's key: the link carries it, nothing typed does."""
+    key = "B" * 87
+    keyed = Invite(INVITE.page_url, INVITE.server_url, INVITE.room, PIN, host_key=key)
+    dialog.link_edit.setText(keyed.link)
+    dialog.display_edit.setText("Dr Lee")
+    accepted: list[JoinRequest] = []
+    dialog.join_requested.connect(accepted.append)
+    _join(dialog)
+    assert [r.host_key for r in accepted] == [key]
+    assert PIN not in repr(accepted[0])
+
+
 @pytest.mark.parametrize(
     ("link", "server", "room", "pin", "display", "error"),
     [

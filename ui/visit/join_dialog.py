@@ -128,14 +128,19 @@ class QtJoinDialog(QDialog):
             self.display_edit.setFocus()
 
     def _validated(self) -> JoinRequest:
+        host_key = ""
         if self.link_edit.text().strip():
             # A link that does not parse is an error, even if the fields hold older values.
-            parse_invite_link(self.link_edit.text())
+            invite = parse_invite_link(self.link_edit.text())
+            # the host's key (sealed waiting room) is in the link only, never typed
+            same_room = check_room(self.room_edit.text()) == invite.room
+            host_key = invite.host_key if same_room else ""
         return JoinRequest(
             server_url=check_server_url(self.server_edit.text()),
             room=check_room(self.room_edit.text()),
             pin=check_pin(self.pin_edit.text()),
             display=check_display(self.display_edit.text()),
+            host_key=host_key,
         )
 
     def _on_join(self) -> None:

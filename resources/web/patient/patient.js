@@ -1,11 +1,18 @@
 /* The patient join page: plain JS on janus.js (libjs-janus-gateway), no build step.
  *
- * The link's fragment carries server, room and pin (never sent to the web server).
+ * The link's fragment carries server, room, pin and the host's public key (never sent
+ * to the web server). Once read, the PIN leaves the address bar and the history entry
+ * (history.replaceState) and stays in sessionStorage for this tab only, so a reload or
+ * "Join again" still works. The server must be one of this page's media servers
+ * (<meta name="cc-media-servers">, generated with the CSP by make_page.py).
+ *
  * Flow: camera + microphone (self-view), name, then the visit's waiting room
- * (room + 1) with display "<token>|<name>", publishing nothing: the patient sees
- * and hears nobody. The clinician admits by adding the token to the main room's
- * allowed list and kicking us from the waiting room; then we join the main room
- * with that token, publish, and subscribe to everyone else.
+ * (room + 1), publishing nothing: the patient sees and hears nobody. The display
+ * there is {token, name} sealed to the host's key (sealRequest; media/visit/sealed.py
+ * is the other end), so other people waiting learn nothing. The clinician admits by
+ * adding the token to the main room's allowed list and kicking us from the waiting
+ * room; then we join the main room with that token (participant id derived from it,
+ * so the host can take the token back if it removes us), publish, and subscribe.
  *
  * window.ccVisit exposes the state for tests and support (no media, no names).
  */
@@ -16,9 +23,23 @@
   const params = new URLSearchParams(location.hash.replace(/^#/, ""));
   const server = params.get("server");
   const room = parseInt(params.get("room") || "", 10);
-  const pin = params.get("pin") || "";
-  const token = Array.from(crypto.getRandomValues(new Uint8Array(16)),
+  const hostKey = params.get("key") || "";
+  const saved = "ccVisit:" + room + ":" + server;  // this tab's PIN and token for this visit
+  let stored = {};
+  try { stored = JSON.parse(sessionStorage.getItem(saved) || "{}"); } catch (e) { stored = {}; }
+  const pin = params.get("pin") || stored.pin || "";
+  // Same token for the tab's life: a patient who left may come back in with it.
+  const token = stored.token || Array.from(crypto.getRandomValues(new Uint8Array(16)),
     (b) => b.toString(16).padStart(2, "0")).join("");
+  if (pin) sessionStorage.setItem(saved, JSON.stringify({ pin, token }));
+  if (params.has("pin")) {
+    params.delete("pin");  // out of the address bar and of this history entry
+    history.replaceState(null, "", location.pathname + location.search + "#" + params.toString());
+  }
+  const mediaServers = (() => {
+    const meta = document.querySelector('meta[name="cc-media-servers"]');
+    try { return meta ? JSON.parse(meta.content) : []; } catch (e) { return []; }
+  })();
 
   const state = {
     phase: "starting",  // starting | ready | waiting | joining | in_call | ended | error
@@ -27,6 +48,46 @@
     published: false,
   };
   window.ccVisit = state;
+
+  // --- the sealed waiting-room request (ECDH P-256 + HKDF-SHA256 + AES-256-GCM) -----
+
+  function b64url(bytes) {
+    let text = "";
+    for (const b of new Uint8Array(bytes)) text += String.fromCharCode(b);
+    return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function unb64url(text) {
+    const raw = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  }
+
+  async function sealRequest(name) {
+    const subtle = crypto.subtle;
+    const host = await subtle.importKey("raw", unb64url(hostKey),
+      { name: "ECDH", namedCurve: "P-256" }, false, []);
+    const mine = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false,
+      ["deriveBits"]);
+    const shared = await subtle.deriveBits({ name: "ECDH", public: host }, mine.privateKey, 256);
+    const hkdf = await subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);
+    const key = await subtle.deriveKey(
+      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0),
+        info: new TextEncoder().encode("clinician-console waiting room v1") },
+      hkdf, { name: "AES-GCM", length: 256 }, false, ["encrypt"]);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const plain = new TextEncoder().encode(JSON.stringify({ t: token, n: name }));
+    const sealed = await subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData: new TextEncoder().encode("room:" + room) },
+      key, plain);
+    const point = await subtle.exportKey("raw", mine.publicKey);
+    const blob = new Uint8Array(point.byteLength + iv.byteLength + sealed.byteLength);
+    blob.set(new Uint8Array(point), 0);
+    blob.set(iv, point.byteLength);
+    blob.set(new Uint8Array(sealed), point.byteLength + iv.byteLength);
+    return "v1." + b64url(blob);
+  }
+
+  // The main-room id follows from the token (media/visit/session.py participant_id_for).
+  const participantId = parseInt(token.slice(0, 12), 16) || 1;
 
   let janus = null;
   let localStream = null;
@@ -47,6 +108,7 @@
   function end(text) {
     state.phase = "ended";
     setStatus(text);
+    Object.keys(subscribers).forEach(unsubscribe);  // "Join again" subscribes afresh
     if (janus) { janus.destroy({ cleanupHandles: true }); janus = null; }
   }
 
@@ -135,7 +197,7 @@
       }
     });
     await send(lobby, { request: "join", ptype: "publisher", room: room + 1, pin,
-      display: token + "|" + name });
+      display: await sealRequest(name) });
   }
 
   async function joinMainRoom(name) {
@@ -144,7 +206,9 @@
     publisher = await attach(onPublisherMessage, {
       iceState: (s) => { state.ice = s; watchIce("publisher", s, restartPublisher); },
     });
-    await send(publisher, { request: "join", ptype: "publisher", room, pin, token, display: name });
+    // Sealed here too: Janus lists any room's participants to whoever asks, PIN or not.
+    await send(publisher, { request: "join", ptype: "publisher", room, pin, token,
+      id: participantId, display: await sealRequest(name) });
   }
 
   function onPublisherMessage(msg, jsep) {
@@ -367,7 +431,16 @@
     $("video-off").setAttribute("aria-pressed", String(!track.enabled));
     $("video-off").textContent = track.enabled ? "Camera off" : "Camera on";
   });
-  $("leave").addEventListener("click", () => end("You left the visit."));
+  $("leave").addEventListener("click", () => {
+    end("You left the visit.");
+    $("rejoin").hidden = false;
+  });
+  // Leaving keeps the admission: the same token lets this tab back in (a patient the
+  // clinician removed is refused, the host takes the token back).
+  $("rejoin").addEventListener("click", () => {
+    $("rejoin").hidden = true;
+    connect(() => joinMainRoom(state.name));
+  });
   for (const id of ["camera", "microphone"]) {
     $(id).addEventListener("change", () => openDevices().catch((e) => fail("Camera or microphone: " + e.message)));
   }
@@ -377,6 +450,11 @@
     const name = $("name").value.trim();
     if (!name) { setStatus("Please enter your name.", true); return; }
     $("join").disabled = true;
+    state.name = name;
+    connect(() => enterWaitingRoom(name));
+  });
+
+  function connect(then) {
     // janus.js reads browser details from webrtc-adapter; Chromium needs no shim, so we
     // hand it the two fields it looks at instead of loading adapter.js.
     const adapter = { browserDetails: { browser: "chrome", version: 120 } };
@@ -387,17 +465,23 @@
         janus = new Janus({
           server,
           iceServers: [],
-          success: () => enterWaitingRoom(name).catch((e) => fail("Could not join: " + e.message)),
+          success: () => then().catch((e) => fail("Could not join: " + e.message)),
           error: (e) => { if (state.phase !== "ended") fail("The visit server cannot be reached (" + e + ")."); },
           destroyed: () => {},
         });
       },
     });
-  });
+  }
 
   async function start() {
-    if (!server || !Number.isInteger(room) || !pin) {
+    if (!server || !Number.isInteger(room) || !pin || !hostKey) {
       fail("This link is incomplete. Please use the link the clinic sent you.");
+      return;
+    }
+    if (!mediaServers.includes(server)) {
+      // The CSP would stop the connection too; say why instead of "cannot be reached".
+      fail("This link names a visit server this page does not use. Please use the link " +
+        "the clinic sent you, or call the clinic.");
       return;
     }
     try {

@@ -27,7 +27,10 @@ def cli_env(profile: Path, janus: JanusServer) -> dict[str, str]:
         CLINICIAN_CONSOLE_JANUS_ADMIN_KEY=janus.admin_key,
         PYTHONPATH=str(REPO),
     )
-    env.pop("CLINICIAN_CONSOLE_POLICY", None)
+    # The test Janus listens on plain ws:// on the veth address: IT's policy allows it.
+    policy = profile.parent / f"{profile.name}-policy.toml"
+    policy.write_text(f'[security]\nallow_insecure_hosts = ["{janus.net.host_ip}"]\n')
+    env["CLINICIAN_CONSOLE_POLICY"] = str(policy)
     return env
 
 
@@ -65,6 +68,8 @@ def session_config(janus: JanusServer, net: MediaNet, **overrides: Any) -> Sessi
         "height": 480,
         "fps": 30,
         "render_frames": False,
+        # Janus listens on plain ws:// on the veth address: what IT's policy may allow
+        "allow_insecure_hosts": [net.host_ip],
     }
     base.update(overrides)
     return SessionConfig(**base)

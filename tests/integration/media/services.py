@@ -25,6 +25,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -450,16 +451,19 @@ class PatientPageServer:
     def origin(self) -> str:
         return f"https://{self.net.host_ip}:{self.port}"
 
-    def link(self, room: int, pin: str) -> str:
-        from app.visit import Invite
+    @property
+    def server_url(self) -> str:
+        """The Janus WebSocket as browsers reach it: through nginx, the page's only server."""
+        return f"wss://{self.net.host_ip}:{self.port}/janus"
 
-        invite = Invite(
-            page_url=f"{self.origin}/patient/",
-            server_url=f"wss://{self.net.host_ip}:{self.port}/janus",
-            room=room,
-            pin=pin,
-        )
-        return invite.link
+    def build_page(self) -> Path:
+        """The page as IT deploys it: copied, media-servers.toml edited, the documented
+        generate command run (docs/visits.md), so index.html carries the CSP for it."""
+        page = self.root / "patient"
+        shutil.copytree(self.repo / "resources/web/patient", page)
+        (page / "media-servers.toml").write_text(f'servers = ["{self.server_url}"]\n')
+        _run(sys.executable, str(page / "make_page.py"))
+        return page
 
     def start(self) -> None:
         self.port = free_port(self.net.host_ip)
@@ -468,6 +472,7 @@ class PatientPageServer:
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
             "-subj", f"/CN={self.net.host_ip}", "-keyout", str(key), "-out", str(cert),
         )  # fmt: skip
+        page = self.build_page()
         site = (self.repo / "resources/web/nginx-patient.conf.example").read_text()
         site = (
             site.replace("listen 443 ssl;", f"listen {self.net.host_ip}:{self.port} ssl;")
@@ -475,7 +480,7 @@ class PatientPageServer:
             .replace("wss://visits.example.org", f"wss://{self.net.host_ip}:{self.port}")
             .replace("/etc/ssl/certs/visits.example.org.pem", str(cert))
             .replace("/etc/ssl/private/visits.example.org.key", str(key))
-            .replace("PATIENT_ROOT", str(self.repo / "resources/web/patient"))
+            .replace("PATIENT_ROOT", str(page))
             .replace("http://127.0.0.1:8188", f"http://{self.net.host_ip}:{self.janus.ws_port}")
         )
         (self.root / "site.conf").write_text(site)

@@ -58,6 +58,8 @@ def test_loss_and_blackhole_recovery(
                 str(host.cfg.room),
                 "--pin",
                 host.cfg.pin,
+                "--key",
+                host.lobby_key,
                 "--seconds",
                 "50",
                 "--interface",

@@ -107,7 +107,12 @@ def test_added_delay_keeps_frame_rate(
         await host.start()
         _g_visit, guest = new_session(
             session_config(
-                janus, clean_net, room=host.cfg.room, pin=host.cfg.pin, turn=servers,
+                janus,
+                clean_net,
+                room=host.cfg.room,
+                pin=host.cfg.pin,
+                host_key=host.lobby_key,
+                turn=servers,
                 force_relay=True,
             )
         )  # fmt: skip

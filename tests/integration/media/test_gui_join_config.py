@@ -34,6 +34,7 @@ def test_join_without_a_camera_sends_the_test_pattern_and_says_so(
                 clean_net,
                 room=host.cfg.room,
                 pin=host.cfg.pin,
+                host_key=host.lobby_key,
                 display="Cart",
                 camera="/dev/video-that-does-not-exist",
                 camera_fallback=True,
@@ -73,6 +74,7 @@ def test_join_without_fallback_ends_with_a_reason(janus: JanusServer, clean_net:
                 clean_net,
                 room=host.cfg.room,
                 pin=host.cfg.pin,
+                host_key=host.lobby_key,
                 camera="/dev/video-that-does-not-exist",
             )
         )

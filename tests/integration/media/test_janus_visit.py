@@ -26,10 +26,10 @@ from tests.integration.media.services import JanusServer, MediaNet
 pytestmark = pytest.mark.integration
 
 
-def _room_from(stderr_line: str) -> tuple[str, str]:
+def _room_from(stderr_line: str) -> tuple[str, str, str]:
     words = stderr_line.split()
-    assert words[0] == "room" and words[2] == "pin", stderr_line
-    return words[1], words[3]
+    assert words[0] == "room" and words[2] == "pin" and words[4] == "key", stderr_line
+    return words[1], words[3], words[5]
 
 
 def test_headless_console_to_console(
@@ -57,13 +57,15 @@ def test_headless_console_to_console(
     if not line.startswith("room"):
         _code, report, err = finish_cli(host)
         pytest.fail(f"host did not create a room: {line}{err} {report}")
-    room, pin = _room_from(line)
+    room, pin, key = _room_from(line)
     guest = start_cli(
         [
             "--room",
             room,
             "--pin",
             pin,
+            "--key",
+            key,
             "--seconds",
             "8",
             "--interface",
@@ -102,7 +104,7 @@ def test_waiting_room_multiparty_and_kick(janus: JanusServer, clean_net: MediaNe
         h_visit, host = new_session(session_config(janus, clean_net, create=True, display="Host"))
         await host.start()
         assert h_visit.state is VisitState.WAITING
-        cfg = {"room": host.cfg.room, "pin": host.cfg.pin}
+        cfg = {"room": host.cfg.room, "pin": host.cfg.pin, "host_key": host.lobby_key}
         p_visit, patient = new_session(session_config(janus, clean_net, display="Pat Doe", **cfg))
         s_visit, specialist = new_session(
             session_config(janus, clean_net, display="Dr Second", **cfg)
@@ -112,7 +114,8 @@ def test_waiting_room_multiparty_and_kick(janus: JanusServer, clean_net: MediaNe
             await wait_until(lambda: len(h_visit.waiting) == 1, 10, "the patient in the lobby")
             waiting = h_visit.waiting[0]
             assert waiting.display == "Pat Doe"
-            assert p_visit.state is VisitState.WAITING
+            # the host may hear of the arrival before the patient's own join answer lands
+            await wait_until(lambda: p_visit.state is VisitState.WAITING, 5, "patient waiting")
             # Not admitted: the patient has no subscription and receives nothing; Janus
             # itself refuses the main room (the token is not on the allowed list).
             await asyncio.sleep(1.0)  # give a leak the chance to show (not synchronisation)
@@ -168,7 +171,13 @@ def test_wrong_pin_is_an_auth_error(janus: JanusServer, clean_net: MediaNet) -> 
         await host.start()
         try:
             g_visit, guest = new_session(
-                session_config(janus, clean_net, room=host.cfg.room, pin="0000000000")
+                session_config(
+                    janus,
+                    clean_net,
+                    room=host.cfg.room,
+                    pin="0000000000",
+                    host_key=host.lobby_key,
+                )
             )
             with pytest.raises(VisitAuthError) as caught:
                 await guest.start()

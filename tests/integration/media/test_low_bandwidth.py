@@ -50,6 +50,8 @@ def test_heavy_loss_steps_down_and_recovers(
                 str(host.cfg.room),
                 "--pin",
                 host.cfg.pin,
+                "--key",
+                host.lobby_key,
                 "--seconds",
                 "55",
                 "--interface",

@@ -19,6 +19,7 @@ import pytest
 from app.visit import VisitState
 from tests.integration.media._helpers import frames_from, new_session, session_config, wait_until
 from tests.integration.media.services import JanusServer, MediaNet, PatientPageServer
+from tests.integration.media.test_waiting_room_privacy import Snoop
 
 pytestmark = pytest.mark.integration
 
@@ -60,14 +61,23 @@ def test_browser_patient_waiting_room_and_call(
                 create=True,
                 display="Dr Host",
                 page_url=f"{patient_page.origin}/patient/",
+                browser_server_url=patient_page.server_url,
             )
         )
         await host.start()
         try:
-            link = patient_page.link(host.cfg.room, host.cfg.pin)
+            assert h_visit.invite is not None
+            link = h_visit.invite.link
             assert "#server=" in link and "pin=" in link.split("#", 1)[1]
             await in_thread(lambda: driver.get(link))
             await wait_page(lambda s: s.get("phase") == "ready", 20, "camera ready")
+            # Read once, the PIN leaves the address bar (and so the history entry); the
+            # tab keeps it, so a reload still works.
+            url = await in_thread(lambda: driver.current_url)
+            assert "pin=" not in url and host.cfg.pin not in url
+            await in_thread(driver.refresh)
+            await wait_page(lambda s: s.get("phase") == "ready", 20, "camera ready after reload")
+            assert host.cfg.pin not in await in_thread(lambda: driver.current_url)
 
             def enter_name() -> None:
                 driver.find_element(By.ID, "name").send_keys("Pat Browser")
@@ -80,11 +90,29 @@ def test_browser_patient_waiting_room_and_call(
             status = await in_thread(lambda: driver.find_element(By.ID, "status").text)
             assert "wait" in status.lower()
             assert state["remotes"] == {} and not host.remotes  # sees and hears nobody
+            # Someone else holding the link, in the waiting room too, learns nothing.
+            snoop = Snoop()
+            try:
+                await snoop.join(janus, clean_net, host.cfg.room, host.cfg.pin)
+                await snoop.list_room(host.cfg.room)
+            finally:
+                await snoop.close()
+            seen = "\n".join(snoop.seen)
+            assert "Pat" not in seen and "Browser" not in seen and "v1." in seen
 
             admitted = time.monotonic()
             await host.admit(h_visit.waiting[0].waiting_id)
             await wait_until(lambda: frames_from(host) > 40, 20, "browser video at the console")
             console_s = time.monotonic() - admitted
+            # In the call, the main room's participant list shows the link holder no name.
+            snoop = Snoop()
+            try:
+                await snoop.join(janus, clean_net, host.cfg.room, host.cfg.pin)
+                await snoop.list_room(host.cfg.room, main=True)
+            finally:
+                await snoop.close()
+            assert "Pat" not in "\n".join(snoop.seen)
+            assert [p.display for p in h_visit.remote_participants()] == ["Pat Browser"]
             state = await wait_page(
                 lambda s: any(r.get("stamps", 0) > 40 for r in s.get("remotes", {}).values()),
                 20,
@@ -147,6 +175,127 @@ def test_browser_patient_waiting_room_and_call(
             # The host ends the visit: the page says so.
             await host.hang_up()
             await wait_page(lambda s: s.get("phase") == "ended", 10, "ended")
+        finally:
+            await host.close()
+
+    asyncio.run(scenario())
+
+
+def test_page_refuses_a_media_server_its_configuration_does_not_list(
+    janus: JanusServer, clean_net: MediaNet, patient_page: PatientPageServer, chromium: Any
+) -> None:
+    """The page's own CSP <meta> (from media-servers.toml beside it) is what stops a link
+    that names another server; nginx sends no connect-src of its own any more."""
+    from app.visit import Invite
+
+    driver = chromium
+    listed = patient_page.server_url
+    # Same origin as the allowed server, other path: only an exact entry may pass.
+    other = listed.replace("/janus", "/elsewhere")
+    link = Invite(f"{patient_page.origin}/patient/", other, 1000, "1234567890", "B" * 87).link
+    driver.get(link)
+    deadline = time.monotonic() + 15
+    while True:
+        state = driver.execute_script("return window.ccVisit || {}")
+        if state.get("phase") in ("error", "ready") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)  # polling a browser state with a deadline
+    assert state.get("phase") == "error", state
+    assert "not" in state.get("error", "") and "server" in state.get("error", "")
+    # The browser itself refuses the connection (not only our script's check).
+    driver.execute_script(
+        """
+        window.__violations = [];
+        document.addEventListener('securitypolicyviolation',
+            (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+        try { new WebSocket(arguments[0], 'janus-protocol'); }
+        catch (e) { window.__violations.push('threw ' + e.name); }
+        """,
+        other,
+    )
+    deadline = time.monotonic() + 5
+    while not (found := driver.execute_script("return window.__violations")):
+        assert time.monotonic() < deadline, "Chromium connected to a server the page does not list"
+        time.sleep(0.1)
+    assert any("connect-src" in v or "threw" in v for v in found), found
+    csp = driver.execute_script(
+        "const m = document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]');"
+        "return m && m.content"
+    )
+    assert csp and listed in csp and "default-src 'none'" in csp
+
+
+def test_browser_patient_who_left_rejoins_and_one_removed_is_refused(
+    janus: JanusServer, clean_net: MediaNet, patient_page: PatientPageServer, chromium: Any
+) -> None:
+    """ "Join again" after Leave goes straight back in with the tab's token; after the host
+    removes the patient, that token opens nothing (Janus refuses it)."""
+    from selenium.webdriver.common.by import By
+
+    driver = chromium
+
+    async def page() -> dict[str, Any]:
+        state: dict[str, Any] = await in_thread(
+            lambda: driver.execute_script("return window.ccVisit || {}")
+        )
+        return state
+
+    async def wait_page(condition: Callable[[dict[str, Any]], bool], what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not condition(state := await page()):
+            assert time.monotonic() < deadline, f"page: {what} not reached; state {state}"
+            await asyncio.sleep(0.2)
+
+    def click(element_id: str) -> None:
+        driver.find_element(By.ID, element_id).click()
+
+    async def scenario() -> None:
+        h_visit, host = new_session(
+            session_config(
+                janus,
+                clean_net,
+                create=True,
+                display="Dr Host",
+                page_url=f"{patient_page.origin}/patient/",
+                browser_server_url=patient_page.server_url,
+            )
+        )
+        await host.start()
+        try:
+            assert h_visit.invite is not None
+            await in_thread(lambda: driver.get(h_visit.invite.link if h_visit.invite else ""))
+            await wait_page(lambda s: s.get("phase") == "ready", "camera ready")
+
+            def enter_name() -> None:
+                driver.find_element(By.ID, "name").send_keys("Pat Rejoin")
+                click("join")
+
+            await in_thread(enter_name)
+            await wait_until(lambda: len(h_visit.waiting) == 1, 15, "the patient waiting")
+            await host.admit(h_visit.waiting[0].waiting_id)
+            await wait_until(lambda: frames_from(host) > 20, 20, "browser video at the console")
+            (feed,) = host.remotes
+            # the page derived its participant id from its token exactly as the host does
+            assert feed in host.admitted
+
+            await in_thread(lambda: click("leave"))
+            await wait_page(lambda s: s.get("phase") == "ended", "left")
+            await wait_until(lambda: not host.remotes, 10, "the console dropping the patient")
+            await in_thread(lambda: click("rejoin"))
+            await wait_until(lambda: frames_from(host) > 20, 20, "the patient back, not waiting")
+            assert not h_visit.waiting
+
+            await host.remove_participant(str(feed))
+            await wait_page(lambda s: s.get("phase") == "ended", "removed")
+            assert feed not in host.admitted
+            # The removed tab tries again with its token (what "Join again" would send).
+            await in_thread(
+                lambda: driver.execute_script("document.getElementById('rejoin').hidden = false")
+            )
+            await in_thread(lambda: click("rejoin"))
+            await wait_page(lambda s: s.get("phase") == "error", "refused")
+            assert "did not let you in" in (await page()).get("error", "")
+            assert not host.remotes
         finally:
             await host.close()
 

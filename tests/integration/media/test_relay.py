@@ -37,6 +37,7 @@ def test_forced_relay(
                 clean_net,
                 room=host.cfg.room,
                 pin=host.cfg.pin,
+                host_key=host.lobby_key,
                 turn=servers,
                 force_relay=True,
             )

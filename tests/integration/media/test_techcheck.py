@@ -28,8 +28,11 @@ def _servers(turn: TurnServer, password: str = TURN_PASSWORD) -> list[object]:
 
 def test_media_server_answers_on_both_apis(janus: JanusServer) -> None:
     async def scenario() -> None:
-        ws = await techcheck.measure_media_server(janus.ws_url)
-        http = await techcheck.measure_media_server(janus.http_url)
+        allowed = [janus.net.host_ip]  # the test Janus speaks plain ws:// on its veth address
+        refused = await techcheck.measure_media_server(janus.ws_url)
+        assert not refused.ok and refused.problem == "visit.insecure", refused
+        ws = await techcheck.measure_media_server(janus.ws_url, allowed)
+        http = await techcheck.measure_media_server(janus.http_url)  # loopback: allowed
         assert ws.ok and ws.values["api"] == "websocket", ws
         assert http.ok and http.values["api"] == "http", http
         assert grade(ws).status is Status.GREEN
@@ -70,6 +73,7 @@ def test_echo_session_finds_the_path_and_estimates_bandwidth(
         turn=_servers(turn) if relay else (),
         force_relay=relay,
         interfaces=[clean_net.host_if],
+        allow_insecure_hosts=[janus.net.host_ip],
     )
 
     async def scenario() -> None:
@@ -96,6 +100,7 @@ def test_whole_check_with_synthetic_devices_and_the_real_server(
         speaker="no-such-speaker",
         media_server_url=janus.ws_url,
         interfaces=[clean_net.host_if],
+        allow_insecure_hosts=[janus.net.host_ip],
     )
     check = TechCheck(techcheck.probes(cfg))
     seen: list[str] = []
