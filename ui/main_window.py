@@ -84,43 +84,6 @@ LOCK_TEXTS = {
 }
 
 
-class VisitHold:
-    """A visit as the session sees it (app.session.HeldVisit).
-
-    ``app.visit.Visit`` provides ``is_live`` and ``privacy_hold`` itself (the visit
-    use case owns muting and pausing playback); this wrapper only falls back to the
-    visit's state and its microphone control where an older Visit lacks them.
-    """
-
-    def __init__(self, visit: Visit) -> None:
-        self.visit = visit
-        self._mic_before: bool | None = None
-
-    @property
-    def is_live(self) -> bool:
-        live = getattr(self.visit, "is_live", None)
-        if isinstance(live, bool):
-            return live
-        from ui.visit.qt_visit_window import LIVE_STATES
-
-        return self.visit.state in LIVE_STATES
-
-    async def privacy_hold(self, on: bool) -> None:
-        hold = getattr(self.visit, "privacy_hold", None)
-        if hold is not None:
-            await hold(on)
-            return
-        controls = self.visit.controls
-        if controls is None or (not self.is_live and on):
-            return
-        if on:
-            self._mic_before = self.visit.microphone_muted
-            await controls.set_microphone_muted(True)
-        elif self._mic_before is not None:
-            await controls.set_microphone_muted(self._mic_before)
-            self._mic_before = None
-
-
 def idle_reason(timeout_ms: int) -> str:
     minutes = timeout_ms / 60_000
     if minutes >= 1 and minutes == int(minutes):
@@ -853,7 +816,7 @@ class QtMainWindow(QMainWindow):
 
     def _open_visits(self) -> list[HeldVisit]:
         window = self.visit_window
-        return [VisitHold(window.visit)] if window is not None else []
+        return [window.visit] if window is not None else []
 
     def _set_actions_enabled(self, enabled: bool) -> None:
         self.lock_action.setEnabled(enabled)
