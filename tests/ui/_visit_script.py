@@ -71,6 +71,16 @@ class ScriptedControls:
         self._record("set_microphone_muted", muted)
         self.visit._set_local_media(muted, self.visit.camera_enabled)
 
+    async def set_privacy_hold(self, on: bool) -> None:
+        """Like the media session: mute while held, back to the earlier state after."""
+        self._record("set_privacy_hold", on)
+        if on:
+            self._muted_before_hold = self.visit.microphone_muted
+            self.visit._set_local_media(True, self.visit.camera_enabled)
+        else:
+            before = getattr(self, "_muted_before_hold", self.visit.microphone_muted)
+            self.visit._set_local_media(before, self.visit.camera_enabled)
+
     async def set_camera_enabled(self, enabled: bool) -> None:
         self._record("set_camera_enabled", enabled)
         self.visit._set_local_media(self.visit.microphone_muted, enabled)
