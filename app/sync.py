@@ -185,6 +185,10 @@ class SyncQueue(Protocol):
 
     async def conflicts(self, note_id: str | None = None) -> list[Conflict]: ...
 
+    async def record_conflict_read(self, conflict_id: int) -> None:
+        """Audit that the clinician was shown a conflict's texts (HIPAA: reads are audited)."""
+        ...
+
     async def resolve_conflict(
         self, conflict_id: int, resolution: Resolution, merged_text: str | None = None
     ) -> Conflict:
@@ -379,6 +383,12 @@ class SyncService:
 
     async def conflicts(self, note_id: str | None = None) -> list[Conflict]:
         return await self.queue.conflicts(note_id)
+
+    async def open_conflict(self, conflict: Conflict) -> None:
+        """The clinician is about to see both texts of ``conflict`` (the merge dialog):
+        one audited read per opening, not per lookup (the banner looks up after every
+        round and shows no text)."""
+        await self.queue.record_conflict_read(conflict.id)
 
     async def resolve(
         self, conflict_id: int, resolution: Resolution | str, merged_text: str | None = None

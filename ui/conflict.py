@@ -266,6 +266,7 @@ class QtConflictBanner(QFrame):
         )
         dialog.destroyed.connect(self._on_merge_destroyed)
         self.merge_dialog = dialog
+        run_op(self, self._sync.open_conflict(self._conflict), busy=False, context="Sync")
         # open(), not exec(): a nested Qt loop would step asyncio tasks mid-step.
         dialog.open()
         return dialog

@@ -48,6 +48,8 @@ class _TransactStore(Protocol):
 
     async def transact(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
+    async def record_read(self, entity_type: str, entity_id: str) -> None: ...
+
     @property
     def actor(self) -> str: ...
 
@@ -84,6 +86,9 @@ class StoreSyncQueue:
     async def conflicts(self, note_id: str | None = None) -> list[Conflict]:
         found: list[queue.Conflict] = await self._store.transact(queue.open_conflicts, note_id)
         return [_conflict(c) for c in found]
+
+    async def record_conflict_read(self, conflict_id: int) -> None:
+        await self._store.record_read("conflict", str(conflict_id))
 
     async def resolve_conflict(
         self, conflict_id: int, resolution: Resolution, merged_text: str | None = None

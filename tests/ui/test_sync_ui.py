@@ -295,13 +295,31 @@ def test_cancelling_the_merge_changes_nothing(aio: Aio, make_console, qtbot) -> 
     banner = console.window.conflict_banner
     aio.wait_until(banner.isVisible)
     mine = editor.text()
+    reads_before = aio.run(_conflict_reads(console.store))
     dialog = banner.open_merge()
+    # Showing both texts is a read of the conflict: audited once per opening.
+    aio.run(_until_reads(console.store, reads_before + 1))
     dialog.merged.setPlainText("not saved")
     dialog.reject()
     aio.run(until(lambda: banner.merge_dialog is None))
     assert banner.isVisible()
+    banner.refresh()  # the banner's own lookups are not reads of the texts
+    aio.run(until(lambda: banner.refreshed is None or banner.refreshed.done()))
+    assert aio.run(_conflict_reads(console.store)) == reads_before + 1
     assert _conflict_rows(aio, console.store, summary.note_id) == [(None, None)]
     assert aio.run(fresh_text(console.profile, summary.note_id)) == mine
+
+
+async def _conflict_reads(store) -> int:
+    entries = await store.audit_entries()
+    return sum(1 for e in entries if e.action == "read" and e.entity_type == "conflict")
+
+
+async def _until_reads(store, expected: int, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (found := await _conflict_reads(store)) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"{found} reads, not {expected}"
+        await asyncio.sleep(0.01)
 
 
 # --- the details view -----------------------------------------------------------------

@@ -80,6 +80,7 @@ class FakeQueue:
         self.open: dict[int, Conflict] = {}
         self.resolved: list[tuple[int, Resolution, str | None]] = []
         self.held: list[str] = []
+        self.reads: list[int] = []
         self.counts_error: Exception | None = None
 
     def add_conflict(self, conflict_id: int, note_id: str = "n1") -> Conflict:
@@ -106,6 +107,9 @@ class FakeQueue:
             raise RecordNotFoundError(kind="conflict", record_id=str(conflict_id))
         self.resolved.append((conflict_id, resolution, merged_text))
         return self.open.pop(conflict_id)
+
+    async def record_conflict_read(self, conflict_id: int) -> None:
+        self.reads.append(conflict_id)
 
     async def hold_pulled_as_conflict(self, note_id: str) -> None:
         self.held.append(note_id)
@@ -591,6 +595,19 @@ def test_resolving_a_conflict_applies_it_announces_it_and_sends_it(
         await until(lambda: engine.rounds == 2)
         assert await sync.conflicts() == []
         await sync.stop()
+
+    asyncio.run(scenario())
+
+
+def test_opening_a_conflict_is_an_audited_read() -> None:
+    async def scenario() -> None:
+        queue = FakeQueue()
+        conflict = queue.add_conflict(3, "note-9")
+        sync = service(ScriptedEngine(), queue)
+        assert await sync.conflicts("note-9") == [conflict]
+        assert queue.reads == []  # a lookup shows no text
+        await sync.open_conflict(conflict)
+        assert queue.reads == [3]
 
     asyncio.run(scenario())
 
