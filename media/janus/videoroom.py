@@ -27,6 +27,10 @@ ERR_UNAUTHORIZED = 433
 ERR_ID_EXISTS = 436
 
 
+#: The reason a VisitAuthError gives when a room's ``allowed`` list does not hold our token.
+NOT_ADMITTED = "not admitted to this room"
+
+
 def raise_for_plugin_error(data: JSON) -> None:
     code = data.get("error_code")
     if code is None:
@@ -34,7 +38,7 @@ def raise_for_plugin_error(data: JSON) -> None:
     text = data.get("error")
     detail = text[:120] if isinstance(text, str) else "no detail"
     if code == ERR_UNAUTHORIZED:
-        reason = "wrong PIN" if "pin" in detail.lower() else "not admitted to this room"
+        reason = "wrong PIN" if "pin" in detail.lower() else NOT_ADMITTED
         raise VisitAuthError(reason=reason)
     if "admin_key" in detail:  # 429/433 on create: the server wants its VideoRoom admin_key
         raise VisitAuthError(reason="the media server needs its room admin key to create rooms")

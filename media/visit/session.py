@@ -58,6 +58,7 @@ from media.devices.audio import SpeakerSink
 from media.janus.client import JanusClient, JanusEvent
 from media.janus.videoroom import (
     ERR_NO_SUCH_FEED,
+    NOT_ADMITTED,
     Joined,
     Publisher,
     VideoRoomHandle,
@@ -188,9 +189,14 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             await self._connect()
             if self.is_host:
                 await self._create_rooms()
-            elif not self.token:
-                await self._wait_in_lobby()
-            await self._join_main()
+                await self._join_main()
+            elif self.token:
+                await self._join_main()  # admitted already (a token given by hand)
+            elif self.cfg.host_key:
+                await self._wait_in_lobby()  # our invite link: through the sealed waiting room
+                await self._join_main()
+            else:
+                await self._join_room_directly()
         except VisitError as exc:
             await self._teardown()
             self.visit.update_state(VisitState.ENDED, str(exc))
@@ -249,6 +255,21 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             self.cfg.server_url, allow_insecure_hosts=self.cfg.allow_insecure_hosts
         )
         self.client.on_close = self._on_socket_closed
+
+    async def _join_room_directly(self) -> None:
+        """A room some other system set up (IT, another application): no waiting room of
+        ours, just the room and its PIN. Rooms this console hosts admit only through
+        their waiting room (an ``allowed`` list): Janus refuses the join, and the
+        clinician is told to use the invite link, which carries the waiting room's key."""
+        try:
+            await self._join_main()
+        except VisitAuthError as exc:
+            if exc.params.get("reason") == NOT_ADMITTED:
+                raise VisitAuthError(
+                    reason="this visit admits through its waiting room: paste the host's "
+                    "invite link (it carries the key that keeps your name private)"
+                ) from exc
+            raise
 
     async def _join_main(self) -> None:
         assert self.client is not None
