@@ -1,4 +1,4 @@
-"""The Janus WebSocket API: one session, handles, transactions, keepalives, events.
+"""The Janus API over WebSocket or HTTP: one session, handles, transactions, keepalives, events.
 
 Protocol (https://janus.conf.meetecho.com/docs/rest.html): every request
 carries a ``transaction`` string; the server answers it with ``success`` /
@@ -180,12 +180,23 @@ class JanusClient:
         timeout_s: float = REQUEST_TIMEOUT_S,
         allow_insecure_hosts: Sequence[str] = (),
     ) -> JanusClient:
-        """Open a Janus session; plain ws:// only to loopback or ``allow_insecure_hosts``."""
+        """Open a Janus session over its WebSocket (``wss://``) or HTTP API (``https://``,
+        media/janus/http_wire.py); plain ws:// and http:// only to loopback or
+        ``allow_insecure_hosts``."""
         import websockets
 
-        if not url.lower().startswith(("ws://", "wss://")):
-            raise VisitConnectError(reason="the media server URL must start with ws:// or wss://")
+        lowered = url.lower()
+        if not lowered.startswith(("ws://", "wss://", "http://", "https://")):
+            raise VisitConnectError(
+                reason="the media server URL must start with wss:// or https:// "
+                "(its WebSocket or HTTP API)"
+            )
         require_secure_transport(url, allow_insecure_hosts)
+        if lowered.startswith(("http://", "https://")):
+            from media.janus.http_wire import HttpWire
+
+            wire = await asyncio.wait_for(HttpWire.open(url, timeout_s), timeout_s + 1)
+            return await cls._start(wire, url)
         try:
             ws = await asyncio.wait_for(
                 websockets.connect(
@@ -199,7 +210,12 @@ class JanusClient:
             )
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
             raise VisitConnectError(reason=f"cannot open {_safe_url(url)}") from exc
-        client = cls(ws, url)
+        return await cls._start(ws, url)
+
+    @classmethod
+    async def _start(cls, wire: Any, url: str) -> JanusClient:
+        """Create the session over an open wire (a WebSocket or an :class:`HttpWire`)."""
+        client = cls(wire, url)
         client._reader = asyncio.ensure_future(client._read_loop())
         try:
             created = await client._request({"janus": "create"})

@@ -88,3 +88,39 @@ def test_a_room_of_ours_still_needs_its_invite_link(
             await host.close()
 
     asyncio.run(scenario())
+
+
+def test_a_console_on_janus_http_api_meets_one_on_its_websocket(
+    janus: JanusServer, clean_net: MediaNet
+) -> None:
+    """The media server given as Janus's HTTP API URL (long poll), not its WebSocket."""
+
+    async def scenario() -> None:
+        pin = "".join(secrets.choice("0123456789") for _ in range(8))
+        room, _ = await _room_made_elsewhere(janus, clean_net, pin)
+        http_cfg = session_config(janus, clean_net, room=room, pin=pin)
+        http_cfg.server_url = janus.http_url
+        h_visit, over_http = new_session(http_cfg)
+        w_visit, over_ws = new_session(session_config(janus, clean_net, room=room, pin=pin))
+        try:
+            await over_http.start()
+            await over_ws.start()
+            await wait_until(lambda: frames_from(over_http) > 20, 20, "video at the HTTP one")
+            await wait_until(lambda: frames_from(over_ws) > 20, 20, "video at the WebSocket one")
+            assert h_visit.state is VisitState.IN_CALL and w_visit.state is VisitState.IN_CALL
+        finally:
+            await over_ws.close()
+            await over_http.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_http_api_refuses_what_is_not_janus_and_plain_http_off_loopback() -> None:
+    async def scenario() -> None:
+        with pytest.raises(VisitError):
+            await JanusClient.connect("http://127.0.0.1:9/janus", timeout_s=3)
+        with pytest.raises(VisitError) as caught:
+            await JanusClient.connect("http://visits.example.org/janus", timeout_s=3)
+        assert "https" in str(caught.value)
+
+    asyncio.run(scenario())
