@@ -393,6 +393,8 @@ class Visit:
     stats_updated = Signal(object)  # CallStats
     local_media_changed = Signal(bool, bool)  # microphone_muted, camera_enabled
     notice = Signal(str)  # a short user-facing message (no patient data)
+    # A new frame for a participant: views repaint at once instead of at their next poll.
+    frame_did_arrive = Signal(str)  # participant id
 
     @property
     def is_live(self) -> bool:
@@ -415,6 +417,7 @@ class Visit:
 
     def put_frame(self, participant_id: str, frame_rgb: Any) -> None:
         self._frames[participant_id] = frame_rgb
+        self.frame_did_arrive.emit(participant_id)
 
     def update_state(self, state: VisitState, reason: str = "") -> None:
         if state is self.state and not reason:

@@ -739,3 +739,20 @@ def test_main_window_starts_a_demo_visit_for_the_selected_encounter(
     assert controls.calls == [("hang_up", None)]
     assert window.visit_window is None
     assert window.idle._timer.isActive()
+
+
+def test_a_new_frame_is_picked_up_at_once_not_at_the_next_poll(opened, aio: Aio) -> None:
+    """Glass to glass: the view repaints when a frame arrives (the poll is a safety net)."""
+    window, visit, _ = opened()
+    join(visit, PATIENT)
+    (tile,) = window.tiles()
+    aio.run(_turn())
+    tile._timer.stop()  # no polling: only the arrival can bring the frame in
+    shown = tile.frames_shown
+    visit._set_frame(PATIENT.participant_id, solid((9, 99, 199)))
+    aio.run(_turn())
+    assert tile.frames_shown == shown + 1
+    tile.hide()  # a hidden tile stops listening
+    visit._set_frame(PATIENT.participant_id, solid((1, 1, 1)))
+    aio.run(_turn())
+    assert tile.frames_shown == shown + 1

@@ -105,6 +105,7 @@ class QtVideoView(QWidget):
         # window's backing store already holds the pixels it painted.
         self.paint_observer: PaintObserver | None = None
         self.video_rect = QRect()  # where the last painted frame went, widget coordinates
+        self._pick_up_queued = False
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._on_tick)
@@ -173,6 +174,10 @@ class QtVideoView(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
+        # A new frame schedules a repaint the moment it arrives (waiting for the next
+        # poll added up to a whole refresh interval to glass-to-glass latency); the
+        # timer stays as a safety net for frames put without the signal.
+        self._visit.frame_did_arrive.connect(self._on_frame_did_arrive)
         self._timer.setInterval(self._tick_ms())
         self._timer.start()
         self.refresh()
@@ -180,7 +185,19 @@ class QtVideoView(QWidget):
     def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 (Qt override)
         # Nobody sees it: stop polling so hidden tiles cost nothing.
         self._timer.stop()
+        self._visit.frame_did_arrive.disconnect(self._on_frame_did_arrive, missing_ok=True)
         super().hideEvent(event)
+
+    def _on_frame_did_arrive(self, participant_id: str) -> None:
+        # Frames that arrive within one turn of the event loop collapse into one pick-up
+        # of the latest (keep the latest, drop the rest: STYLE.md §3).
+        if participant_id == self.participant_id and not self._pick_up_queued:
+            self._pick_up_queued = True
+            QTimer.singleShot(0, self._pick_up)
+
+    def _pick_up(self) -> None:
+        self._pick_up_queued = False
+        self.refresh()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
