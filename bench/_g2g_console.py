@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -80,13 +81,13 @@ class Sample:
 class Recorder:
     """Collects, per paint of a remote tile, what the painted pixels say.
 
-    ``on_frame_set`` wraps ``Visit._set_frame`` (the session hands each decoded,
+    ``on_frame_set`` listens to ``Visit.frame_did_arrive`` (the session hands each decoded,
     RGB-converted picture to the model there): that moment is "decoded". The tile's
     paint observer then takes "painted" at the end of ``paintEvent`` and reads the
     stamp from the window's backing store (the pixels just painted, not a re-render).
     """
 
-    # id(frame) -> (now_us at _set_frame, capture -> then in ms, None if unreadable)
+    # id(frame) -> (now_us at the hand-over, capture -> then in ms, None if unreadable)
     arrivals: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     unreadable: int = 0
@@ -183,13 +184,10 @@ async def _run(args: argparse.Namespace) -> int:
     visit = Visit(encounter_id=f"bench-g2g-{args.role}")
     recorder = Recorder()
     if args.role == "guest":
-        set_frame = visit._set_frame
-
-        def timed_set_frame(participant_id: str, frame_rgb: Any) -> None:
-            recorder.on_frame_set(frame_rgb)
-            set_frame(participant_id, frame_rgb)
-
-        visit._set_frame = timed_set_frame  # type: ignore[method-assign]
+        # Connected before the window's tiles connect: the hand-over is timed first.
+        visit.frame_did_arrive.connect(
+            lambda participant_id: recorder.on_frame_set(visit.latest_frame(participant_id))
+        )
     window = QtVisitWindow(visit)
     window.resize(1280, 800)
     window.show()
@@ -218,12 +216,22 @@ async def _run(args: argparse.Namespace) -> int:
         auto_admit=args.role == "host",
         room=args.room,
         pin=args.pin,
+        host_key=args.key,  # the waiting room's key from the host's invite
+        # the bench's Janus speaks plain ws:// on its veth address (never a clinic's setup)
+        allow_insecure_hosts=[urlsplit(args.server).hostname or ""],
     )
     session = VisitSession(visit, config)
     try:
         await session.start()
         if args.role == "host":
-            _emit({"room": session.cfg.room, "pin": session.cfg.pin, "pid": os.getpid()})
+            _emit(
+                {
+                    "room": session.cfg.room,
+                    "pin": session.cfg.pin,
+                    "key": session.lobby_key,
+                    "pid": os.getpid(),
+                }
+            )
             await _stdin_closed()
             return 0
         deadline = time.monotonic() + args.ramp_timeout_s
@@ -290,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bitrate", type=int, default=2_500_000)
     parser.add_argument("--room", type=int, default=0)
     parser.add_argument("--pin", default="")
+    parser.add_argument("--key", default="", help="the host's waiting-room key")
     parser.add_argument("--warmup-s", type=float, default=2.0)
     parser.add_argument("--measure-s", type=float, default=10.0)
     parser.add_argument("--ramp-timeout-s", type=float, default=30.0)

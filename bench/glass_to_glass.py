@@ -193,7 +193,7 @@ def measure_ours(net: Any, janus: Any, timing: dict[str, Any]) -> dict[str, Any]
         room = _read_line(host, 60, "room")
         _common.log(f"console host in room {room['room']}")
         guest = _console("guest", janus, net, timing, "--room", str(room["room"]),
-                         "--pin", room["pin"])  # fmt: skip
+                         "--pin", room["pin"], "--key", room["key"])  # fmt: skip
         total = timing["ramp_timeout_s"] + timing["warmup_s"] + timing["measure_s"] + 60
         report = _read_line(guest, total, "measurement")
         if "error" in report:
