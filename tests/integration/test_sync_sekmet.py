@@ -1,4 +1,5 @@
-"""Sync against the real FHIR server (SEKMET): exactly once, no lost edits, conflicts kept."""
+"""Sync against real FHIR servers (SEKMET, and Medplum where the test takes ``fhir_server``):
+exactly once, no lost edits, conflicts kept."""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ async def _sync(store: EncryptedStore, base_url: str) -> Any:
         return await SyncEngine(store).sync_once(client)
 
 
-def test_the_offline_day(fresh_profile: Path, sekmet_factory: Any) -> None:
-    server: SekmetServer = sekmet_factory("offline-day")
+def test_the_offline_day(fresh_profile: Path, fresh_fhir_server: Any) -> None:
+    server = fresh_fhir_server
     server.stop()
 
     async def scenario() -> None:
@@ -114,24 +115,24 @@ def test_lost_acknowledgement_is_not_a_duplicate(fresh_profile: Path, sekmet: Se
     run(scenario())
 
 
-def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, sekmet: SekmetServer) -> None:
+def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, fhir_server: Any) -> None:
     a_profile, b_profile = tmp_path / "console-a", tmp_path / "console-b"
 
     async def scenario() -> None:
         a = await _open(a_profile)
         (note_id,) = await _seed(a, 1, "shared")
-        await _sync(a, sekmet.base_url)
+        await _sync(a, fhir_server.base_url)
         # Console B gets the same records (as a referral bundle) and syncs: no duplicates.
         b = await _open(b_profile)
         await b.import_bundle(await a.export_bundle())
-        await _sync(b, sekmet.base_url)
-        assert (await _server_identifiers(sekmet.base_url, "DocumentReference"))[note_id] == 1
+        await _sync(b, fhir_server.base_url)
+        assert (await _server_identifiers(fhir_server.base_url, "DocumentReference"))[note_id] == 1
 
         # Both edit offline; A syncs first.
         await a.save_note_text(note_id, "Plan:\nA says: start amoxicillin")
         await b.save_note_text(note_id, "Plan:\nB says: watchful waiting")
-        assert (await _sync(a, sekmet.base_url)).acknowledged == 1
-        report_b = await _sync(b, sekmet.base_url)
+        assert (await _sync(a, fhir_server.base_url)).acknowledged == 1
+        report_b = await _sync(b, fhir_server.base_url)
         assert report_b.conflicts == 1
 
         # Nothing decided silently: B keeps its text, and A's is held in the conflict.
@@ -139,16 +140,16 @@ def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, sekmet: SekmetS
         conflicts = await b.transact(queue.open_conflicts, note_id)
         assert len(conflicts) == 1 and conflicts[0].server_text.endswith("start amoxicillin")
         # The conflicted note is not pushed again until resolved.
-        assert (await _sync(b, sekmet.base_url)).sent == 0
+        assert (await _sync(b, fhir_server.base_url)).sent == 0
 
         merged = "Plan:\nAgreed: start amoxicillin if no better in 48 h"
         await b.transact(queue.resolve_conflict, b.actor, conflicts[0].id, "merge", merged)
-        report = await _sync(b, sekmet.base_url)
+        report = await _sync(b, fhir_server.base_url)
         assert report.acknowledged == 1 and report.conflicts == 0
         assert await b.transact(queue.open_conflicts, note_id) == []
 
         # A had no unsent edits, so it takes the merged text on its next pull.
-        pulled = await _sync(a, sekmet.base_url)
+        pulled = await _sync(a, fhir_server.base_url)
         assert pulled.pulled == 1
         assert (await a.open_note(note_id)).text == merged
         history = [v.text for v in await a.note_history(note_id)]
@@ -312,27 +313,27 @@ def test_service_syncs_by_itself_when_the_server_comes_back(
 
 
 def test_demographics_changed_on_the_server_update_the_local_copy(
-    fresh_profile: Path, sekmet: SekmetServer
+    fresh_profile: Path, fhir_server: Any
 ) -> None:
     import httpx
 
     async def scenario() -> None:
         store = await _open(fresh_profile)
         await _seed(store, 1, "demog")
-        await _sync(store, sekmet.base_url)
+        await _sync(store, fhir_server.base_url)
         (visit,) = await store.list_encounters()
         ref = await store.transact(queue.remote_ref, "patient", visit.patient.id)
         assert ref is not None
         # Registration corrects the spelling of the name on the record store.
-        current = httpx.get(f"{sekmet.base_url}/Patient/{ref.server_id}", timeout=10).json()
+        current = httpx.get(f"{fhir_server.base_url}/Patient/{ref.server_id}", timeout=10).json()
         current["name"] = [{"use": "official", "family": "Syncdemog-Corrected", "given": ["Test"]}]
         httpx.put(
-            f"{sekmet.base_url}/Patient/{ref.server_id}", json=current, timeout=10
+            f"{fhir_server.base_url}/Patient/{ref.server_id}", json=current, timeout=10
         ).raise_for_status()
-        report = await _sync(store, sekmet.base_url)
+        report = await _sync(store, fhir_server.base_url)
         assert report.pulled >= 1
         assert (await store.get_patient(visit.patient.id)).family_name == "Syncdemog-Corrected"
-        assert (await _sync(store, sekmet.base_url)).pulled == 0  # taken once
+        assert (await _sync(store, fhir_server.base_url)).pulled == 0  # taken once
         assert await store.outbox_size() == 0  # not echoed back
         await store.close()
 
