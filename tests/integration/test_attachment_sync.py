@@ -19,7 +19,7 @@ from storage.fhir import media_mapping
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync import queue
-from storage.sync.engine import SyncEngine, _attachment_bundle
+from storage.sync.engine import SyncEngine, _attachment_bundle, full_url
 from tests.conftest import open_test_store, run
 from tests.integration.sekmet import SekmetServer
 from tests.unit.test_attachments import HEART, PNG_1PX, wav_bytes
@@ -63,7 +63,7 @@ def _fmt(server_ids: dict[str, str]) -> Any:
         if rtype == "Binary":
             return f"Binary/{local_id}"
         if rtype == "Media":
-            return f"urn:uuid:{local_id}"
+            return full_url("Media", local_id)
         return f"{rtype}/{server_ids[rtype]}"
 
     return fmt

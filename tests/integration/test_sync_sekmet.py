@@ -160,7 +160,7 @@ def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, fhir_server: An
     run(scenario())
 
 
-def test_sync_once_cli(fresh_profile: Path, sekmet: SekmetServer) -> None:
+def test_sync_once_cli_never_sends_demo_data(fresh_profile: Path, sekmet: SekmetServer) -> None:
     fresh_profile.mkdir(parents=True)
     (fresh_profile / "settings.toml").write_text(
         f'[record_store]\nurl = "{sekmet.base_url}"\nauth = "none"\n'
@@ -195,10 +195,22 @@ def test_sync_once_cli(fresh_profile: Path, sekmet: SekmetServer) -> None:
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["acknowledged"] == 14 and summary["waiting"] == 0 and summary["ok"] is True
+    # Demo data is never sent to a record store (its outbox rows are dropped at push).
+    assert summary["acknowledged"] == 0 and summary["waiting"] == 0 and summary["ok"] is True
+    import httpx
+
+    found = httpx.get(f"{sekmet.base_url}/Patient", params={"_count": "500"}, timeout=30).json()
+    mrns = [
+        ident.get("value", "")
+        for entry in found.get("entry", [])
+        for ident in entry["resource"].get("identifier", [])
+    ]
+    assert not [m for m in mrns if m.startswith("DEMO-")], "demo patients reached the server"
 
     (fresh_profile / "settings.toml").write_text(
+        # Nothing to send or pull: the worklist search is what must reach the server.
         '[record_store]\nurl = "http://127.0.0.1:9/fhir"\nauth = "none"\n'
+        'practitioner = "Practitioner/p1"\n'
     )
     down = subprocess.run(
         [*cli, "sync", "--once", "--json"],
