@@ -363,14 +363,13 @@ class SyncEngine:
 
         return fmt
 
-    @staticmethod
-    def _resource(p: PendingRecord, fmt: Callable[[str, str], str]) -> dict[str, Any]:
+    def _resource(self, p: PendingRecord, fmt: Callable[[str, str], str]) -> dict[str, Any]:
         from storage.fhir import mapping
 
         record = p.record
         resource: dict[str, Any]
         if isinstance(record, Patient):
-            resource = mapping.patient_to_fhir(record)
+            resource = mapping.patient_to_fhir(record, self.patient_identifier_system)
         elif isinstance(record, Encounter):
             resource = mapping.encounter_to_fhir(record, references=fmt)
         else:

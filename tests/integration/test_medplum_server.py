@@ -1,4 +1,4 @@
-"""The second FHIR server itself: what the sync code relies on, and how it differs (DESIGN.md §5)."""
+"""The second FHIR server itself: what sync relies on, and how it differs (DESIGN.md §5)."""
 
 from __future__ import annotations
 
