@@ -233,6 +233,7 @@ class SyncEngine:
         #: MRN is linked instead of duplicated (empty: match by our own identifier only).
         self.patient_identifier_system = patient_identifier_system
         self._binary_put: bool | None = None
+        self._deferred: set[int] = set()
         #: Entries per create transaction: learnt when a server refuses a large one that
         #: it takes in halves (Medplum refuses more than 8 conditional creates in one).
         self._create_limit = batch_size
@@ -266,10 +267,16 @@ class SyncEngine:
 
         await self.store.transact(prepare)
         total = (await self.store.transact(queue.waiting))["waiting"]
+        # Entries the server asked to retry later (408, 429, 5xx) wait for the next pass,
+        # which the background loop schedules with backoff: not hammered in this one.
+        self._deferred = set()
         # Rows edited while in flight stay queued; bound the rounds so a clinician
         # typing during a sync cannot keep it going forever.
         for _round in range(total // self.batch_size + 3):
-            batch: list[PendingRecord] = await self.store.transact(queue.pending, self.batch_size)
+            batch: list[PendingRecord] = await self.store.transact(
+                queue.pending, self.batch_size + len(self._deferred)
+            )
+            batch = [p for p in batch if p.item.seq not in self._deferred][: self.batch_size]
             if not batch:
                 return
             # Attachments go after the records they refer to, one Bundle each (they
@@ -713,6 +720,7 @@ class SyncEngine:
                 retry.append(p.item)
                 report.retry += 1
         if retry:
+            self._deferred.update(item.seq for item in retry)
             await self.store.transact(queue.note_attempt, retry, "the server asked to retry later")
         if acks:
             await self._acknowledge(acks, report)

@@ -80,16 +80,19 @@ def test_the_offline_day(fresh_profile: Path, fresh_fhir_server: Any) -> None:
     run(scenario())
 
 
-def test_lost_acknowledgement_is_not_a_duplicate(fresh_profile: Path, sekmet: SekmetServer) -> None:
-    """The server stored the batch but the console never heard back (crash, cut link)."""
+def test_lost_acknowledgement_is_not_a_duplicate_nor_a_lost_edit(
+    fresh_profile: Path, fhir_server: Any
+) -> None:
+    """The server stored the batch but the console never heard back (crash, cut link),
+    and the clinician edited one note before the retry: every note once, the edit on
+    the server (the old engine took the retry's 200 for success and dropped the edit)."""
+    from storage.sync.engine import SyncReport
 
     async def scenario() -> None:
         store = await _open(fresh_profile)
         ids = await _seed(store, 3, "lostack")
         engine = SyncEngine(store)
-        async with FhirClient(sekmet.base_url) as client:
-            pending = await store.transact(queue.pending, 100)
-            fmt = await engine._reference_formatter(pending)
+        async with FhirClient(fhir_server.base_url) as client:
             real_ack = engine._acknowledge
 
             async def lost(*_args: Any) -> None:
@@ -99,17 +102,20 @@ def test_lost_acknowledgement_is_not_a_duplicate(fresh_profile: Path, sekmet: Se
 
             engine._acknowledge = lost  # type: ignore[method-assign]
             with pytest.raises(ConnectionResetError):
-                await engine._send_creates(
-                    client,
-                    pending,
-                    __import__("storage.sync.engine", fromlist=["SyncReport"]).SyncReport(),
-                )
+                await engine.push(client, SyncReport())
             engine._acknowledge = real_ack  # type: ignore[method-assign]
-            assert fmt is not None
+            await store.save_note_text(ids[1], "Plan:\nedited before the retry")
             report = await engine.sync_once(client)
-        assert report.failed == 0
-        on_server = await _server_identifiers(sekmet.base_url, "DocumentReference")
+        assert report.failed == 0 and report.conflicts == 0
+        assert await store.outbox_size() == 0
+        on_server = await _server_identifiers(fhir_server.base_url, "DocumentReference")
         assert [on_server[i] for i in ids] == [1, 1, 1]
+        async with FhirClient(fhir_server.base_url) as client:
+            ref = await store.transact(queue.remote_ref, "note", ids[1])
+            current = await client.read("DocumentReference", ref.server_id)
+        from storage.sync.engine import note_text_of
+
+        assert note_text_of(current) == "Plan:\nedited before the retry"
         await store.close()
 
     run(scenario())
