@@ -351,7 +351,12 @@ async def _cmd_sync(ctx: CliContext) -> int:
         )
 
     async def run(store: Any) -> int:
-        engine = SyncEngine(store, practitioner=settings.practitioner)
+        engine = SyncEngine(
+            store,
+            practitioner=settings.practitioner,
+            patient_identifier_system=settings.patient_identifier_system,
+            retention_days=settings.retention_days,
+        )
         try:
             async with open_client(settings) as client:
                 report = await engine.sync_once(client)

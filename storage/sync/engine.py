@@ -146,6 +146,8 @@ class SyncReport:
     failed: int = 0
     #: Entries the server could not take now (408, 429, 5xx): sent again next pass.
     retry: int = 0
+    #: Visits removed from the local cache by the retention policy (all on the server).
+    purged: int = 0
     #: Server resources set aside as malformed ("Type/id: rule").
     quarantined: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
@@ -225,6 +227,7 @@ class SyncEngine:
         batch_size: int = 100,
         practitioner: str = "",
         patient_identifier_system: str = "",
+        retention_days: int = 0,
     ) -> None:
         self.store = store
         self.batch_size = batch_size
@@ -232,6 +235,9 @@ class SyncEngine:
         #: The MRN system IT configures: a Patient already on the server with the same
         #: MRN is linked instead of duplicated (empty: match by our own identifier only).
         self.patient_identifier_system = patient_identifier_system
+        #: Local retention: fully synced visits that started more than this many days
+        #: before today leave the local cache after a sync (0: keep everything).
+        self.retention_days = retention_days
         self._binary_put: bool | None = None
         self._deferred: set[int] = set()
         #: Entries per create transaction: learnt when a server refuses a large one that
@@ -251,6 +257,14 @@ class SyncEngine:
             from storage.sync.worklist import pull_worklist
 
             report.pulled += await pull_worklist(client, self.store, self.practitioner)
+        if self.retention_days > 0:
+            from storage import repository
+
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            cutoff = (today - timedelta(days=self.retention_days)).isoformat()
+            report.purged = await self.store.transact(
+                repository.purge_synced, self.store.actor, cutoff
+            )
         return report
 
     # --- push ------------------------------------------------------------------------

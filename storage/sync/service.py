@@ -82,7 +82,12 @@ class SyncService:
         self.client_factory = client_factory or open_client
         self.store = store
         self.settings = settings
-        self.engine = SyncEngine(store, practitioner=settings.practitioner)
+        self.engine = SyncEngine(
+            store,
+            practitioner=settings.practitioner,
+            patient_identifier_system=settings.patient_identifier_system,
+            retention_days=settings.retention_days,
+        )
         self.interval_s = interval_s
         self.debounce_s = debounce_s
         self.backoff_base_s = backoff_base_s

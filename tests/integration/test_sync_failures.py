@@ -312,3 +312,52 @@ def test_a_transient_local_error_does_not_move_the_checkpoint_past_a_change(
         await store.close()
 
     run(scenario())
+
+
+def test_retention_removes_only_old_fully_synced_visits(
+    fresh_profile: Path, fhir_server: Any
+) -> None:
+    """Old engine: nothing ever left the local cache (a stolen cart held every visit)."""
+    from datetime import timedelta
+
+    base = fhir_server.base_url
+    old_start = (datetime.now(UTC) - timedelta(days=30)).isoformat(timespec="seconds")
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        patient = await store.add_patient(Patient(new_id(), "Retain", "Test", "1960-01-01"))
+        old = await store.add_encounter(Encounter(new_id(), patient.id, old_start, "finished"))
+        kept_old = await store.add_encounter(Encounter(new_id(), patient.id, old_start, "finished"))
+        recent = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
+        await store.create_note(old.id, "Plan:\nold and synced")
+        unsent = await store.create_note(kept_old.id, "Plan:\nold, edited after the sync")
+        await store.create_note(recent.id, "Plan:\nthis week")
+        await _sync(store, base)  # no retention: everything synced, everything kept
+        assert len(await store.list_encounters()) == 3
+        await store.save_note_text(unsent.id, "Plan:\nold, edit not sent yet")
+
+        async with FhirClient(base, timeout=30) as client:
+            engine = SyncEngine(store, retention_days=7)
+            await engine.pull(client, SyncReport())  # pull only: the edit stays unsent
+            from storage import repository
+
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            cutoff = (today - timedelta(days=7)).isoformat()
+            removed = await store.transact(repository.purge_synced, store.actor, cutoff)
+        assert removed == 1
+        left = {v.encounter.id for v in await store.list_encounters()}
+        assert left == {kept_old.id, recent.id}, "unsent changes and this week's visits stay"
+        # Sent later, then removed by the next sync's retention step.
+        report = await _sync(store, base, retention_days=7)
+        assert report.purged == 1
+        assert {v.encounter.id for v in await store.list_encounters()} == {recent.id}
+        assert (await store.get_patient(patient.id)).id == patient.id  # still has a visit
+        audited = await store.transact(
+            lambda conn: conn.execute(
+                "SELECT count(*) FROM audit_log WHERE action = 'retention_purge'"
+            ).fetchone()[0]
+        )
+        assert audited == 2
+        await store.close()
+
+    run(scenario())
