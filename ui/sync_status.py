@@ -73,6 +73,9 @@ class FailedItem:
     label: str  # whose record, for the clinician: "Note · Smith, Anna"
     reason: str  # stored last_error: already scrubbed server text
     attempts: int
+    #: The outbox record, for "Retry" ("" for a quarantined server resource).
+    entity_type: str = ""
+    entity_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,13 @@ class SyncRecords:
         """Keep the note's current (pulled) text as the server side of a conflict."""
         await self._store.transact(_hold_pulled, self._store.actor, note_id)
 
+    async def retry(self, item: FailedItem) -> None:
+        """The user's "Retry" on a refused record: it goes again at the next sync."""
+        if item.entity_type:
+            await self._store.transact(
+                queue.retry_failed, self._store.actor, item.entity_type, item.entity_id
+            )
+
     async def overview(self) -> SyncOverview:
         result: SyncOverview = await self._store.transact(_overview)
         return result
@@ -130,8 +140,19 @@ def _hold_pulled(conn: Any, actor: str, note_id: str) -> None:
 def _overview(conn: Any) -> SyncOverview:
     counts = queue.waiting(conn)
     failures = tuple(
-        FailedItem(_KIND.get(kind, kind), _label(conn, kind, entity_id)[0], reason, attempts)
+        FailedItem(
+            _KIND.get(kind, kind),
+            _label(conn, kind, entity_id)[0],
+            reason,
+            attempts,
+            kind,
+            entity_id,
+        )
         for kind, entity_id, reason, attempts in queue.failures(conn)
+    ) + tuple(
+        # Server resources sync set aside as malformed: which one, which rule.
+        FailedItem("Server record", resource, f"set aside: {rule}", 1)
+        for resource, rule in queue.quarantined(conn)
     )
     conflicts = []
     for conflict in queue.open_conflicts(conn):

@@ -251,6 +251,7 @@ class SyncEngine:
         progress: Callable[[int, int], Awaitable[None] | None] | None = None,
     ) -> SyncReport:
         report = SyncReport()
+        await self._probe(client)
         await self.push(client, report, progress)
         await self.pull(client, report)
         if self.practitioner:
@@ -552,17 +553,22 @@ class SyncEngine:
     async def _binary_put_supported(self, client: FhirTransport) -> bool:
         """Whether Binary can be written to an id the console chose (update-as-create)."""
         if self._binary_put is None:
-            capabilities = getattr(client, "capabilities", None)
-            self._binary_put = True
-            if capabilities is not None:
-                try:
-                    caps = await capabilities()
-                    binary = caps.resources.get("Binary")
-                    if binary is not None and binary.update_create is False:
-                        self._binary_put = False
-                except ConsoleError:
-                    pass  # no statement: try update-as-create, as most servers allow
-        return self._binary_put
+            await self._probe(client)
+        return self._binary_put is not False
+
+    async def _probe(self, client: FhirTransport) -> None:
+        """Read the CapabilityStatement: what the server can do, and, once per pass, that it
+        answers at all (a pass with nothing to send or pull would otherwise say "online"
+        without asking). An unreachable server raises SyncRetryableError here."""
+        capabilities = getattr(client, "capabilities", None)
+        if capabilities is None:
+            return
+        try:
+            caps = await capabilities()
+        except SyncProtocolError:
+            return  # no usable statement: try update-as-create, as most servers allow
+        binary = caps.resources.get("Binary")
+        self._binary_put = not (binary is not None and binary.update_create is False)
 
     async def _send_attachment(
         self, client: FhirTransport, p: PendingRecord, report: SyncReport
