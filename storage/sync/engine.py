@@ -453,13 +453,15 @@ class SyncEngine:
             failed_before = report.failed
             half = len(items) // 2
             await self._send_creates(client, items[:half], report)
+            if report.failed == failed_before and self._largest_ok:
+                # The first half went through in smaller Bundles: the size was refused
+                # (Medplum takes at most 8 conditional creates per transaction), so the
+                # rest goes at the size that worked instead of being halved again.
+                self._create_limit = min(self._create_limit, self._largest_ok)
             # Re-read: the first half's acknowledgements change how the rest refer to it.
             rest = await self._refresh(items[half:])
-            if rest:
-                await self._send_creates(client, rest, report)
-            if report.failed == failed_before and self._largest_ok:
-                # Every entry went through in smaller Bundles: the size was refused.
-                self._create_limit = min(self._create_limit, self._largest_ok)
+            for start in range(0, len(rest), self._create_limit):
+                await self._send_creates(client, rest[start : start + self._create_limit], report)
             return
         self._largest_ok = max(self._largest_ok, len(items))
         results = response.get("entry") if isinstance(response, dict) else None
