@@ -240,6 +240,7 @@ class SyncEngine:
         self.retention_days = retention_days
         self._binary_put: bool | None = None
         self._deferred: set[int] = set()
+        self._set_aside: set[str] = set()
         #: Entries per create transaction: learnt when a server refuses a large one that
         #: it takes in halves (Medplum refuses more than 8 conditional creates in one).
         self._create_limit = batch_size
@@ -810,6 +811,7 @@ class SyncEngine:
         since = saved or (datetime.now(UTC) - timedelta(days=1))
         ask_from = format_instant(since - PULL_OVERLAP)
         newest = since
+        self._set_aside = {label for label, _rule in await self.store.transact(queue.quarantined)}
         for start in range(0, len(held), PULL_IDS_PER_QUERY):
             params = {
                 "_id": ",".join(held[start : start + PULL_IDS_PER_QUERY]),
@@ -851,6 +853,8 @@ class SyncEngine:
                 report.pulled += await self.store.transact(
                     _apply_details, self.store.actor, resource, rid, version, label
                 )
+            if label in self._set_aside:  # fixed on the server since: no longer set aside
+                await self.store.transact(queue.unquarantine, label)
             return updated
         except QuarantinedError as exc:
             await self._quarantine(exc.label, exc.rule, report)

@@ -269,6 +269,9 @@ def resolve_conflict(
         "UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
         (utc_now(), resolution, conflict_id),
     )
+    # The server's version is now known and chosen from: nothing sent earlier counts
+    # as "ours" any more.
+    clear_sent(conn, entity_type, entity_id)
     audit.append(conn, actor, f"conflict_{resolution}", entity_type, entity_id)
 
 
@@ -300,6 +303,7 @@ def apply_pulled_note(
     # A pulled change is already on the server: it must not echo back up.
     conn.execute("DELETE FROM outbox WHERE entity_type = 'note' AND entity_id = ?", (note_id,))
     set_remote_ref(conn, "note", note_id, RemoteRef(server_id, version_id, incoming))
+    clear_sent(conn, "note", note_id)
     return "updated"
 
 
@@ -383,6 +387,10 @@ def quarantine(conn: Any, label: str, rule: str) -> None:
         "value = excluded.value",
         (f"quarantine:{label[:200]}", f"{utc_now()} {rule[:300]}"),
     )
+
+
+def unquarantine(conn: Any, label: str) -> None:
+    conn.execute("DELETE FROM meta WHERE key = ?", (f"quarantine:{label[:200]}",))
 
 
 def quarantined(conn: Any) -> list[tuple[str, str]]:

@@ -384,6 +384,13 @@ def test_a_malformed_resource_is_quarantined_and_the_pull_carries_on(
         (f"DocumentReference/{refs[first].server_id}", "meta is missing or not an object")
     ]
     assert run(s.transact(queue.get_checkpoint, "DocumentReference")) is not None
+    # Fixed on the server: applied, and no longer listed as set aside.
+    server.found[0] = _doc(
+        refs[first].server_id, "Plan:\nfixed", "2030-01-01T00:00:02Z", version="3", subject=subject
+    )
+    run(go())
+    assert run(s.open_note(first)).text == "Plan:\nfixed"
+    assert run(s.transact(queue.quarantined)) == []
     run(s.close())
 
 
