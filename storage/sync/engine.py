@@ -474,7 +474,14 @@ class SyncEngine:
             ref = _acked_ref(entry, queue.record_hash(p.record))
             if status == 200:
                 # "Already there" (FHIR conditional create): ours, or someone else's?
-                await self._already_there(client, p, ref, entry, prior[p.item.seq], acks, report)
+                try:
+                    await self._already_there(
+                        client, p, ref, entry, prior[p.item.seq], acks, report
+                    )
+                except QuarantinedError as exc:
+                    # The server's copy cannot be compared: hold this record (the user
+                    # sees why and can Retry), send the others.
+                    await self._refused(p, f"the server's copy is unusable ({exc.rule})", report)
             else:
                 acks.append((p.item, ref))
         if acks:
@@ -731,7 +738,10 @@ class SyncEngine:
             if 200 <= status < 300:
                 acks.append((p.item, _acked_ref(entry, queue.record_hash(p.record))))
             elif status in (409, 412):  # both mean "not the version you think" (DESIGN §4)
-                await self._on_conflict(client, p, acks, report)
+                try:
+                    await self._on_conflict(client, p, acks, report)
+                except QuarantinedError as exc:
+                    await self._refused(p, f"the server's copy is unusable ({exc.rule})", report)
             elif status in (408, 429) or status >= 500:
                 # This entry, not the record, had a problem: it goes again next pass.
                 retry.append(p.item)

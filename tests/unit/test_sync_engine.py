@@ -506,3 +506,45 @@ def uuid_hex() -> str:
     import uuid
 
     return uuid.uuid4().hex
+
+
+def test_an_unusable_existing_copy_holds_that_record_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A conditional create answered 200 whose existing copy is malformed: that record
+    waits in the sync details (refused, with the rule); the sync itself does not fail."""
+
+    class Existing(ScriptedServer):
+        async def transaction(self, bundle: dict[str, Any], *, prefer: str = "") -> dict[str, Any]:
+            entries = []
+            for e in bundle["entry"]:
+                self.next_id += 1
+                rtype = e["request"]["url"]
+                resource: dict[str, Any] = {"resourceType": rtype, "id": f"x{self.next_id}"}
+                if rtype == "DocumentReference":
+                    resource = _doc(f"x{self.next_id}", "Plan:\ntheirs", "2030-01-01T00:00:00Z")
+                    resource["meta"] = ["not", "an", "object"]
+                    status = "200"
+                else:
+                    resource["meta"] = {"versionId": "1", "lastUpdated": "2030-01-01T00:00:00Z"}
+                    status = "201"
+                entries.append(
+                    {
+                        "response": {"status": status, "location": f"{rtype}/x{self.next_id}"},
+                        "resource": resource,
+                    }
+                )
+            return {"resourceType": "Bundle", "entry": entries}
+
+    async def scenario() -> None:
+        s = await open_test_store(tmp_path_factory.mktemp("sync-existing"))
+        patient = await s.add_patient(Patient(new_id(), "Exist", "Ing", "1990-01-01"))
+        enc = await s.add_encounter(Encounter(new_id(), patient.id, utc_now()))
+        note = await s.create_note(enc.id, "Plan:\nmine")
+        report = await SyncEngine(s).sync_once(Existing())
+        assert report.failed == 1 and report.acknowledged == 2
+        [(kind, entity_id, reason, _n)] = await s.transact(queue.failures)
+        assert (kind, entity_id) == ("note", note.id) and "meta" in reason
+        await s.close()
+
+    run(scenario())
