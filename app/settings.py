@@ -45,6 +45,11 @@ class RecordStoreSettings(_Section):
     ca_file: str = ""
     # The signed-in clinician on the server ("Practitioner/<id>"): whose worklist to pull.
     practitioner: str = ""
+    # Sync (docs/sync.md): the MRN identifier system IT configures; a patient already on
+    # the server with the same MRN is linked, not duplicated ("" = our identifier only).
+    patient_identifier_system: str = ""
+    # Fully synced visits older than this many days (before today) leave the local cache.
+    retention_days: int = Field(default=7, ge=1, le=3650)
 
 
 class MediaServerSettings(_Section):

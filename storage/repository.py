@@ -528,3 +528,75 @@ def delete_attachment(conn: Any, actor: str, attachment_id: str) -> Attachment:
     )
     audit.append(conn, actor, "delete", "attachment", attachment_id)
     return attachment
+
+
+# --- local retention (sync) -----------------------------------------------------------------
+
+
+def purge_synced(conn: Any, actor: str, before: str) -> int:
+    """Remove visits that started before ``before`` (an ISO instant) from the local cache
+    when everything of them is on the record store: the patient, the visit, each note and
+    attachment acknowledged (a ``remote_refs`` row), nothing waiting in the outbox and no
+    open conflict. A lost or stolen cart then holds as little patient data as possible.
+    Each removal is audited; a patient goes with its last visit. Returns visits removed."""
+    rows = conn.execute(
+        "SELECT e.id, e.patient_id FROM encounters e WHERE e.start < ? "
+        "AND EXISTS (SELECT 1 FROM remote_refs r WHERE r.entity_type = 'encounter' "
+        "AND r.entity_id = e.id) "
+        "AND EXISTS (SELECT 1 FROM remote_refs r WHERE r.entity_type = 'patient' "
+        "AND r.entity_id = e.patient_id) "
+        "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE (o.entity_type = 'encounter' "
+        "AND o.entity_id = e.id) OR (o.entity_type = 'patient' AND o.entity_id = e.patient_id) "
+        "OR (o.entity_type = 'note' AND o.entity_id IN "
+        "(SELECT id FROM notes WHERE encounter_id = e.id)) "
+        "OR (o.entity_type = 'attachment' AND o.entity_id IN "
+        "(SELECT id FROM attachments WHERE encounter_id = e.id))) "
+        "AND NOT EXISTS (SELECT 1 FROM notes n WHERE n.encounter_id = e.id AND NOT EXISTS "
+        "(SELECT 1 FROM remote_refs r WHERE r.entity_type = 'note' AND r.entity_id = n.id)) "
+        "AND NOT EXISTS (SELECT 1 FROM attachments t WHERE t.encounter_id = e.id AND NOT EXISTS "
+        "(SELECT 1 FROM remote_refs r WHERE r.entity_type = 'attachment' "
+        "AND r.entity_id = t.id)) "
+        "AND NOT EXISTS (SELECT 1 FROM conflicts c WHERE c.resolved_at IS NULL AND "
+        "(c.entity_id = e.id OR c.entity_id IN (SELECT id FROM notes WHERE encounter_id = e.id)))",
+        (before,),
+    ).fetchall()
+    for encounter_id, patient_id in rows:
+        notes = [
+            str(r[0])
+            for r in conn.execute("SELECT id FROM notes WHERE encounter_id = ?", (encounter_id,))
+        ]
+        atts = conn.execute(
+            "SELECT id, observation_id FROM attachments WHERE encounter_id = ?", (encounter_id,)
+        ).fetchall()
+        for note_id in notes:
+            conn.execute("DELETE FROM note_versions WHERE note_id = ?", (note_id,))
+            conn.execute("DELETE FROM notes WHERE id = ?", (note_id,))
+            conn.execute(
+                "DELETE FROM remote_refs WHERE entity_type = 'note' AND entity_id = ?", (note_id,)
+            )
+        for att_id, observation_id in atts:
+            conn.execute("DELETE FROM attachments WHERE id = ?", (att_id,))
+            conn.execute(
+                "DELETE FROM remote_refs WHERE (entity_type IN ('attachment', "
+                "'attachment_binary') AND entity_id = ?) OR (entity_type = 'observation' "
+                "AND entity_id = ?)",
+                (att_id, observation_id),
+            )
+        conn.execute("DELETE FROM encounters WHERE id = ?", (encounter_id,))
+        conn.execute(
+            "DELETE FROM remote_refs WHERE entity_type IN ('encounter', 'appointment') "
+            "AND entity_id = ?",
+            (encounter_id,),
+        )
+        audit.append(conn, actor, "retention_purge", "encounter", str(encounter_id))
+        left = conn.execute(
+            "SELECT 1 FROM encounters WHERE patient_id = ? LIMIT 1", (patient_id,)
+        ).fetchone()
+        if left is None:
+            conn.execute("DELETE FROM patients WHERE id = ?", (patient_id,))
+            conn.execute(
+                "DELETE FROM remote_refs WHERE entity_type = 'patient' AND entity_id = ?",
+                (patient_id,),
+            )
+            audit.append(conn, actor, "retention_purge", "patient", str(patient_id))
+    return len(rows)

@@ -101,6 +101,12 @@ class QtSyncDetails(QDialog):
         self.open_button.setObjectName("openConflictButton")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self._on_open_clicked)
+        self.retry_button = QPushButton("Retry", self)
+        self.retry_button.setObjectName("retryFailedButton")
+        self.retry_button.setToolTip("Send the selected refused record again at the next sync")
+        self.retry_button.setEnabled(False)
+        self.retry_button.clicked.connect(self._on_retry_clicked)
+        self.failures.currentItemChanged.connect(self._on_failure_current_changed)
         self.sync_now_button = QPushButton("Sync now", self)
         self.sync_now_button.setObjectName("syncNowDetails")
         self.sync_now_button.setEnabled(sync.enabled)
@@ -119,6 +125,7 @@ class QtSyncDetails(QDialog):
         layout.addWidget(self.conflicts, 2)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.retry_button)
         buttons.addStretch(1)
         buttons.addWidget(self.sync_now_button)
         buttons.addWidget(close)
@@ -147,7 +154,9 @@ class QtSyncDetails(QDialog):
         self.counts_label.setText(counts_text(overview))
         self.failures.clear()
         for failure in overview.failures:
-            self.failures.addItem(QListWidgetItem(failure_text(failure)))
+            item = QListWidgetItem(failure_text(failure))
+            item.setData(ITEM_ROLE, failure)
+            self.failures.addItem(item)
         if not overview.failures:
             self.failures.addItem(_placeholder(NO_FAILURES_TEXT))
         self.conflicts.clear()
@@ -158,6 +167,7 @@ class QtSyncDetails(QDialog):
         if not overview.open_conflicts:
             self.conflicts.addItem(_placeholder(NO_CONFLICTS_TEXT))
         self.open_button.setEnabled(False)
+        self.retry_button.setEnabled(False)
 
     def failure_texts(self) -> list[str]:
         return [self.failures.item(i).text() for i in range(self.failures.count())]
@@ -201,6 +211,30 @@ class QtSyncDetails(QDialog):
         if self._sync is not None and self._sync.enabled:
             # The outcome shows in the status line (status_did_change); no dialog.
             self.syncing = run_op(self, self._sync.sync_now(), busy=False, context="Sync")
+
+    def _on_failure_current_changed(self, current: QListWidgetItem | None, _prev: object) -> None:
+        failure = current.data(ITEM_ROLE) if current is not None else None
+        self.retry_button.setEnabled(
+            isinstance(failure, FailedRecord) and bool(failure.entity_type)
+        )
+
+    def _on_retry_clicked(self) -> None:
+        current = self.failures.currentItem()
+        failure = current.data(ITEM_ROLE) if current is not None else None
+        if self._sync is None or not isinstance(failure, FailedRecord):
+            return
+        if not failure.entity_type:
+            return  # a server resource set aside: nothing of ours to send again
+        self.retry_button.setEnabled(False)
+        sync = self._sync
+
+        async def retry_then_reload() -> SyncOverview:
+            await sync.retry(failure.entity_type, failure.entity_id)  # and asks for a sync
+            return await sync.overview()
+
+        self.loaded = run_op(
+            self, retry_then_reload(), busy=False, context="Sync details", on_done=self._show
+        )
 
     def _on_conflict_current_changed(self, current: QListWidgetItem | None, _prev: object) -> None:
         conflict = current.data(ITEM_ROLE) if current is not None else None

@@ -52,6 +52,9 @@ class ResourceCapabilities:
     versioning: str | None = None
     #: Search parameter names the server lists for the type.
     search_params: frozenset[str] = frozenset()
+    #: ``updateCreate``: True / False as stated, None when the statement does not say
+    #: (sync then tries update-as-create for Binary, which most servers allow).
+    update_create: bool | None = None
 
     @property
     def version_aware_updates(self) -> bool:
@@ -192,6 +195,9 @@ def _resource(entry: Any, path: str) -> ResourceCapabilities | None:
         conditional_create=_opt_bool(entry.get("conditionalCreate"), f"{path}.conditionalCreate"),
         conditional_update=_opt_bool(entry.get("conditionalUpdate"), f"{path}.conditionalUpdate"),
         versioning=versioning,
+        update_create=(
+            entry["updateCreate"] if isinstance(entry.get("updateCreate"), bool) else None
+        ),
         search_params=_codes(
             _list(entry.get("searchParam"), f"{path}.searchParam"), f"{path}.searchParam", "name"
         ),

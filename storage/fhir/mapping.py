@@ -342,23 +342,27 @@ def default_local_id(model: FhirModel) -> str:
 # --- records -> FHIR -----------------------------------------------------------------
 
 
-def patient_to_fhir(p: Patient) -> dict[str, Any]:
-    """The Patient resource for ``p``, validated; InputRejectedError if it cannot be one."""
-    return _export_validated(FhirPatient, patient_resource(p), f"patient {p.id}")
+def patient_to_fhir(p: Patient, mrn_system: str = "") -> dict[str, Any]:
+    """The Patient resource for ``p``, validated; InputRejectedError if it cannot be one.
+
+    ``mrn_system``: the MRN identifier system IT configures (sync matches patients by it).
+    """
+    return _export_validated(FhirPatient, patient_resource(p, mrn_system), f"patient {p.id}")
 
 
-def patient_resource(p: Patient) -> dict[str, Any]:
+def patient_resource(p: Patient, mrn_system: str = "") -> dict[str, Any]:
     """Like :func:`patient_to_fhir` without the model validation (the caller validates)."""
     _check_export_id("patient", p.id)
     identifiers: list[dict[str, Any]] = [local_identifier(p.id)]
     if p.mrn:
-        identifiers.append(
-            {
-                "use": "usual",
-                "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "MR"}]},
-                "value": p.mrn,
-            }
-        )
+        mrn: dict[str, Any] = {
+            "use": "usual",
+            "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "MR"}]},
+        }
+        if mrn_system:
+            mrn["system"] = mrn_system
+        mrn["value"] = p.mrn
+        identifiers.append(mrn)
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": p.id,

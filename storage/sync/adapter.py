@@ -109,25 +109,16 @@ class StoreSyncQueue:
         await self._store.transact(_hold_pulled, self._store.actor, note_id)
 
     async def retry(self, entity_type: str, entity_id: str) -> int:
-        requeued: int = await self._store.transact(_retry, entity_type, entity_id)
-        return requeued
+        actor = self._store.actor
+        requeued: bool = await self._store.transact(
+            queue.retry_failed, actor, entity_type, entity_id
+        )
+        return int(requeued)
 
 
 def _conflict(c: queue.Conflict) -> Conflict:
     return Conflict(
         c.id, c.entity_type, c.entity_id, c.server_version_id, c.server_text, c.detected_at
-    )
-
-
-def _retry(conn: Any, entity_type: str, entity_id: str) -> int:
-    # A stopgap until queue.py has its own per-entry retry op (the sync rework adds
-    # one): forget the "refused at this revision" mark so pending() sends it again.
-    return int(
-        conn.execute(
-            "UPDATE outbox SET failed_revision = 0 WHERE entity_type = ? AND entity_id = ? "
-            "AND failed_revision = revision",
-            (entity_type, entity_id),
-        ).rowcount
     )
 
 
@@ -144,6 +135,11 @@ def _overview(conn: Any) -> SyncOverview:
     failures = tuple(
         FailedRecord(kind, entity_id, _label(conn, kind, entity_id)[0], reason, attempts)
         for kind, entity_id, reason, attempts in queue.failures(conn)
+    ) + tuple(
+        # Server resources sync set aside as malformed: which one, which rule. Nothing of
+        # ours to send again (no entity), so no Retry: they clear once fixed on the server.
+        FailedRecord("", "", f"Server record · {resource}", f"set aside: {rule}", 1)
+        for resource, rule in queue.quarantined(conn)
     )
     conflicts = []
     for conflict in queue.open_conflicts(conn):
@@ -192,7 +188,12 @@ class FhirSyncEngine:
     ) -> None:
         self.settings = settings
         self.client_factory = client_factory or open_client
-        self.engine = SyncEngine(store, practitioner=settings.practitioner)
+        self.engine = SyncEngine(
+            store,
+            practitioner=settings.practitioner,
+            patient_identifier_system=settings.patient_identifier_system,
+            retention_days=settings.retention_days,
+        )
 
     async def run_round(self, progress: Progress | None = None) -> SyncRoundResult:
         async with self.client_factory(self.settings) as client:

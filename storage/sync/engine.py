@@ -4,8 +4,15 @@ Exactly once: every create is a conditional create (``If-None-Exist`` on the
 record's ``urn:uuid`` identifier) inside a transaction Bundle, so a retry after
 a crash or a cut connection finds the resource instead of making a second one;
 an outbox row is deleted only after the server acknowledged the revision sent.
-No silent overwrite: updates carry ``If-Match``; a 409/412, or a pulled change
-to a note with unsent edits, becomes a recorded conflict for the user.
+No silent overwrite: updates carry ``If-Match``; a 409/412, a ``200`` to a
+conditional create that finds someone else's content, or a pulled change to a note
+with unsent edits, becomes a recorded conflict for the user. A server version is
+taken as our own only when it equals what this console sent and has not yet seen
+acknowledged (``queue.sent_hashes``).
+
+Every method raises only :class:`~app.errors.ConsoleError` subclasses for what a
+server sends: a malformed resource is quarantined (``queue.quarantine``, which
+resource and which rule) and the rest carries on.
 """
 
 from __future__ import annotations
@@ -14,12 +21,20 @@ import asyncio
 import base64
 import binascii
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from app.errors import ConsoleError, SyncConflictError, SyncProtocolError, SyncRejectedError
+from app.errors import (
+    ConsoleError,
+    InputRejectedError,
+    RecordNotFoundError,
+    SyncConflictError,
+    SyncProtocolError,
+    SyncRejectedError,
+)
 from app.records import Attachment, Encounter, Note, Patient
 from storage.sync import queue
 from storage.sync.queue import OutboxItem, PendingRecord, RemoteRef
@@ -36,6 +51,69 @@ _RESOURCE_TYPE = {
     "note": "DocumentReference",
     "attachment": "Media",
 }
+_KIND = {v: k for k, v in _RESOURCE_TYPE.items()}
+#: Pulls ask again for changes this far before the checkpoint: a server may commit a
+#: change stamped a little earlier than one already seen (clock skew, long transactions).
+PULL_OVERLAP = timedelta(minutes=5)
+#: Server ids per pull query (``_id=a,b,...``): keeps the URL well under 8 kB.
+PULL_IDS_PER_QUERY = 50
+_FULL_URL_NS = uuid.UUID("6f1d0c55-3f7e-4a53-9a8e-0c1b2d3e4f50")
+
+
+def full_url(resource_type: str, local_id: str) -> str:
+    """The ``fullUrl`` of a record's entry in a transaction: a ``urn:uuid`` derived from,
+    and never equal to, anything stored in a resource. Servers may rewrite every string
+    equal to a fullUrl in the Bundle (Medplum does, identifier values included)."""
+    return f"urn:uuid:{uuid.uuid5(_FULL_URL_NS, f'{resource_type}/{local_id}')}"
+
+
+class QuarantinedError(SyncProtocolError):
+    """A server resource broke a rule the console relies on; it is set aside, not applied."""
+
+    def __init__(self, label: str, rule: str) -> None:
+        super().__init__(reason=f"{label}: {rule}")
+        self.label = label
+        self.rule = rule
+
+
+def parse_instant(value: object) -> datetime | None:
+    """A FHIR instant as an aware datetime (compared as instants, not as strings)."""
+    if not isinstance(value, str) or len(value) < 10 or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def format_instant(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _meta_of(resource: dict[str, Any], label: str) -> tuple[str, datetime]:
+    """(versionId, lastUpdated) of a pulled resource; QuarantinedError when unusable."""
+    meta = resource.get("meta")
+    if not isinstance(meta, dict):
+        raise QuarantinedError(label, "meta is missing or not an object")
+    version = meta.get("versionId")
+    if not isinstance(version, str) or not version:
+        raise QuarantinedError(label, "meta.versionId is missing or not a string")
+    updated = parse_instant(meta.get("lastUpdated"))
+    if updated is None:
+        raise QuarantinedError(label, "meta.lastUpdated is not an instant")
+    return version, updated
+
+
+def _reference_id(value: object, resource_type: str) -> str | None:
+    from storage.fhir.mapping import local_id_from_reference
+
+    if not isinstance(value, dict) or not isinstance(value.get("reference"), str):
+        return None
+    try:
+        return local_id_from_reference(value["reference"], resource_type)
+    except ConsoleError:
+        return None
 
 
 class FhirTransport(Protocol):
@@ -66,6 +144,12 @@ class SyncReport:
     pulled: int = 0
     conflicts: int = 0
     failed: int = 0
+    #: Entries the server could not take now (408, 429, 5xx): sent again next pass.
+    retry: int = 0
+    #: Visits removed from the local cache by the retention policy (all on the server).
+    purged: int = 0
+    #: Server resources set aside as malformed ("Type/id: rule").
+    quarantined: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     #: Notes whose local text a pull replaced: an open editor must reload them.
     updated_note_ids: list[str] = field(default_factory=list)
@@ -137,10 +221,30 @@ def local_uuid_of(resource: dict[str, Any]) -> str | None:
 
 
 class SyncEngine:
-    def __init__(self, store: SyncStore, batch_size: int = 100, practitioner: str = "") -> None:
+    def __init__(
+        self,
+        store: SyncStore,
+        batch_size: int = 100,
+        practitioner: str = "",
+        patient_identifier_system: str = "",
+        retention_days: int = 0,
+    ) -> None:
         self.store = store
         self.batch_size = batch_size
         self.practitioner = practitioner  # "Practitioner/<id>": whose worklist to pull
+        #: The MRN system IT configures: a Patient already on the server with the same
+        #: MRN is linked instead of duplicated (empty: match by our own identifier only).
+        self.patient_identifier_system = patient_identifier_system
+        #: Local retention: fully synced visits that started more than this many days
+        #: before today leave the local cache after a sync (0: keep everything).
+        self.retention_days = retention_days
+        self._binary_put: bool | None = None
+        self._deferred: set[int] = set()
+        self._set_aside: set[str] = set()
+        #: Entries per create transaction: learnt when a server refuses a large one that
+        #: it takes in halves (Medplum refuses more than 8 conditional creates in one).
+        self._create_limit = batch_size
+        self._largest_ok = 0
 
     async def sync_once(
         self,
@@ -148,6 +252,7 @@ class SyncEngine:
         progress: Callable[[int, int], Awaitable[None] | None] | None = None,
     ) -> SyncReport:
         report = SyncReport()
+        await self._probe(client)
         await self.push(client, report, progress)
         await self.push_audit_events(client)
         await self.pull(client, report)
@@ -155,6 +260,14 @@ class SyncEngine:
             from storage.sync.worklist import pull_worklist
 
             report.pulled += await pull_worklist(client, self.store, self.practitioner)
+        if self.retention_days > 0:
+            from storage import repository
+
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            cutoff = (today - timedelta(days=self.retention_days)).isoformat()
+            report.purged = await self.store.transact(
+                repository.purge_synced, self.store.actor, cutoff
+            )
         return report
 
     # --- audit entries as AuditEvents (store helper's hook; logic in storage/fhir/audit_event.py)
@@ -179,11 +292,22 @@ class SyncEngine:
         report: SyncReport,
         progress: Callable[[int, int], Awaitable[None] | None] | None = None,
     ) -> None:
+        def prepare(conn: Any) -> None:
+            queue.drop_demo_rows(conn)
+            queue.queue_appointment_encounters(conn)
+
+        await self.store.transact(prepare)
         total = (await self.store.transact(queue.waiting))["waiting"]
+        # Entries the server asked to retry later (408, 429, 5xx) wait for the next pass,
+        # which the background loop schedules with backoff: not hammered in this one.
+        self._deferred = set()
         # Rows edited while in flight stay queued; bound the rounds so a clinician
         # typing during a sync cannot keep it going forever.
         for _round in range(total // self.batch_size + 3):
-            batch: list[PendingRecord] = await self.store.transact(queue.pending, self.batch_size)
+            batch: list[PendingRecord] = await self.store.transact(
+                queue.pending, self.batch_size + len(self._deferred)
+            )
+            batch = [p for p in batch if p.item.seq not in self._deferred][: self.batch_size]
             if not batch:
                 return
             # Attachments go after the records they refer to, one Bundle each (they
@@ -192,8 +316,12 @@ class SyncEngine:
             records = [p for p in batch if not isinstance(p.record, Attachment)]
             creates = [p for p in records if p.remote is None]
             updates = [p for p in records if p.remote is not None]
-            if creates:
-                await self._send_creates(client, creates, report)
+            if creates and self.patient_identifier_system:
+                creates = await self._match_patients(client, creates, report)
+            for start in range(0, len(creates), self._create_limit):
+                await self._send_creates(
+                    client, creates[start : start + self._create_limit], report
+                )
             if updates:
                 await self._send_updates(client, updates, report)
             sent_any = bool(records)
@@ -205,6 +333,42 @@ class SyncEngine:
                 maybe = progress(report.acknowledged, total)
                 if maybe is not None:
                     await maybe
+
+    async def _match_patients(
+        self, client: FhirTransport, creates: list[PendingRecord], report: SyncReport
+    ) -> list[PendingRecord]:
+        """Link a new local patient to the server's Patient with the same MRN (one match),
+        hold it for a decision (several), or let it be created (none)."""
+        rest: list[PendingRecord] = []
+        for p in creates:
+            record = p.record
+            if not isinstance(record, Patient) or not record.mrn:
+                rest.append(p)
+                continue
+            found: list[dict[str, Any]] = []
+            params = {"identifier": f"{self.patient_identifier_system}|{record.mrn}"}
+            async for resource in client.search("Patient", {**params, "_count": "2"}):
+                if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+                    found.append(resource)
+                if len(found) > 1:
+                    break
+            if not found:
+                rest.append(p)
+                continue
+            if len(found) > 1:
+                reason = "several patients on the record store have this MRN"
+                await self.store.transact(queue.needs_decision, p.item, reason)
+                report.failed += 1
+                report.reasons.append(reason)
+                continue
+            server_id = found[0].get("id")
+            meta = found[0].get("meta")
+            version = meta.get("versionId") if isinstance(meta, dict) else None
+            if not isinstance(server_id, str) or not server_id:
+                raise SyncProtocolError(reason="a matching Patient has no id")
+            ref = RemoteRef(server_id, version if isinstance(version, str) else "", "")
+            await self._acknowledge([(p.item, ref)], report)
+        return rest
 
     async def _reference_formatter(self, items: list[PendingRecord]) -> Callable[[str, str], str]:
         in_bundle = {(_RESOURCE_TYPE[p.item.entity_type], p.item.entity_id) for p in items}
@@ -228,21 +392,22 @@ class SyncEngine:
 
         def fmt(resource_type: str, local_id: str) -> str:
             if (resource_type, local_id) in in_bundle:
-                return f"urn:uuid:{local_id}"
+                return full_url(resource_type, local_id)
             if (resource_type, local_id) in known:
                 return f"{resource_type}/{known[(resource_type, local_id)]}"
-            return f"urn:uuid:{local_id}"  # unresolvable: the server will say so
+            # Not on the server and not in this Bundle: pending() sends what a record
+            # refers to first, so this is a record that was refused; the server says so.
+            return full_url(resource_type, local_id)
 
         return fmt
 
-    @staticmethod
-    def _resource(p: PendingRecord, fmt: Callable[[str, str], str]) -> dict[str, Any]:
+    def _resource(self, p: PendingRecord, fmt: Callable[[str, str], str]) -> dict[str, Any]:
         from storage.fhir import mapping
 
         record = p.record
         resource: dict[str, Any]
         if isinstance(record, Patient):
-            resource = mapping.patient_to_fhir(record)
+            resource = mapping.patient_to_fhir(record, self.patient_identifier_system)
         elif isinstance(record, Encounter):
             resource = mapping.encounter_to_fhir(record, references=fmt)
         else:
@@ -250,6 +415,21 @@ class SyncEngine:
             resource = mapping.note_to_document_reference(record, p.patient_id, references=fmt)
         resource.pop("meta", None)
         return resource
+
+    async def _note_sent(self, items: list[PendingRecord]) -> dict[int, list[str]]:
+        """Remember what goes out BEFORE it goes (a crash after sending must still know);
+        returns, per outbox seq, what had been sent before this attempt."""
+
+        def apply(conn: Any) -> dict[int, list[str]]:
+            prior: dict[int, list[str]] = {}
+            for p in items:
+                kind, local_id = p.item.entity_type, p.item.entity_id
+                prior[p.item.seq] = queue.sent_hashes(conn, kind, local_id)
+                queue.note_sent(conn, kind, local_id, queue.sent_marker(p.item, p.record))
+            return prior
+
+        result: dict[int, list[str]] = await self.store.transact(apply)
+        return result
 
     async def _send_creates(
         self, client: FhirTransport, items: list[PendingRecord], report: SyncReport
@@ -262,7 +442,8 @@ class SyncEngine:
             rtype = resource["resourceType"]
             entries.append(
                 {
-                    "fullUrl": f"urn:uuid:{p.item.entity_id}",
+                    # Never the identifier value: a server may rewrite it (see full_url).
+                    "fullUrl": full_url(rtype, p.item.entity_id),
                     "resource": resource,
                     "request": {
                         "method": "POST",
@@ -273,35 +454,146 @@ class SyncEngine:
                 }
             )
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        prior = await self._note_sent(items)
         report.sent += len(items)
         try:
-            # Only ids and versions are needed back (every create is conditional, so
-            # nothing depends on the echoed body): 70 MB -> 0.2 MB per 1,000 notes.
+            # Only ids and versions are needed back: 70 MB -> 0.2 MB per 1,000 notes.
             response = await client.transaction(bundle, prefer=MINIMAL)
         except (SyncRejectedError, SyncConflictError) as exc:
             # One bad entry fails the whole transaction: split to find it, so the
             # good records still go and the bad one is named in the status.
             if len(items) == 1:
-                await self.store.transact(queue.mark_failed, items[0].item, str(exc))
-                report.failed += 1
-                report.reasons.append(str(exc))
+                await self._refused(items[0], str(exc), report)
                 return
             report.sent -= len(items)
+            failed_before = report.failed
             half = len(items) // 2
             await self._send_creates(client, items[:half], report)
+            if report.failed == failed_before and self._largest_ok:
+                # The first half went through in smaller Bundles: the size was refused
+                # (Medplum takes at most 8 conditional creates per transaction), so the
+                # rest goes at the size that worked instead of being halved again.
+                self._create_limit = min(self._create_limit, self._largest_ok)
             # Re-read: the first half's acknowledgements change how the rest refer to it.
             rest = await self._refresh(items[half:])
-            if rest:
-                await self._send_creates(client, rest, report)
+            for start in range(0, len(rest), self._create_limit):
+                await self._send_creates(client, rest[start : start + self._create_limit], report)
             return
-        results = response.get("entry")
+        self._largest_ok = max(self._largest_ok, len(items))
+        results = response.get("entry") if isinstance(response, dict) else None
         if not isinstance(results, list) or len(results) != len(items):
             raise SyncProtocolError(reason="transaction response entries do not match the request")
-        acks = [
-            (p.item, _acked_ref(entry, queue.record_hash(p.record)))
-            for p, entry in zip(items, results, strict=True)
-        ]
-        await self._acknowledge(acks, report)
+        acks: list[tuple[OutboxItem, RemoteRef]] = []
+        for p, entry in zip(items, results, strict=True):
+            status = _entry_status(entry)
+            ref = _acked_ref(entry, queue.record_hash(p.record))
+            if status == 200:
+                # "Already there" (FHIR conditional create): ours, or someone else's?
+                try:
+                    await self._already_there(
+                        client, p, ref, entry, prior[p.item.seq], acks, report
+                    )
+                except QuarantinedError as exc:
+                    # The server's copy cannot be compared: hold this record (the user
+                    # sees why and can Retry), send the others.
+                    await self._refused(p, f"the server's copy is unusable ({exc.rule})", report)
+            else:
+                acks.append((p.item, ref))
+        if acks:
+            await self._acknowledge(acks, report)
+
+    async def _refused(self, p: PendingRecord, reason: str, report: SyncReport) -> None:
+        await self.store.transact(queue.mark_failed, p.item, reason)
+        report.failed += 1
+        report.reasons.append(reason)
+
+    async def _already_there(
+        self,
+        client: FhirTransport,
+        p: PendingRecord,
+        ref: RemoteRef,
+        entry: Any,
+        prior: list[str],
+        acks: list[tuple[OutboxItem, RemoteRef]],
+        report: SyncReport,
+    ) -> None:
+        """A conditional create answered 200: the resource exists. Compare before dropping
+        the outbox row: the server may hold an older write of ours (acknowledgement lost,
+        then edited here) or a colleague's version (a record imported from a Bundle)."""
+        kind, local_id = p.item.entity_type, p.item.entity_id
+        if not isinstance(p.record, Note):
+            if queue.sent_marker(p.item, p.record) in prior:
+                acks.append((p.item, ref))  # this very revision reached the server before
+                return
+            # The server has an earlier revision (or someone else's copy): keep the row,
+            # now an update against the server's version.
+            version = ref.version_id or await self._current_version(client, p, ref.server_id)
+            await self.store.transact(
+                queue.adopt_remote, kind, local_id, RemoteRef(ref.server_id, version, "")
+            )
+            return
+        current = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(current, dict) or note_text_of(current) is None:
+            current = await client.read("DocumentReference", ref.server_id)
+        label = f"DocumentReference/{ref.server_id}"
+        version, _updated = _meta_of(current, label)
+        server_text = note_text_of(current)
+        if server_text is None:
+            raise QuarantinedError(label, "content[0].attachment.data is not UTF-8 text")
+        server_hash = queue.text_hash(server_text)
+        if server_hash == queue.record_hash(p.record):
+            acks.append((p.item, RemoteRef(ref.server_id, version, server_hash)))
+            return
+        signed = await self.store.transact(queue.is_signed, local_id)
+        if server_hash in prior and not signed:
+            # Our own earlier write: the edit made since goes up as an update (If-Match).
+            await self.store.transact(
+                queue.adopt_remote, kind, local_id, RemoteRef(ref.server_id, version, server_hash)
+            )
+            return
+        await self._conflict(p, ref.server_id, version, server_text, report)
+
+    async def _current_version(self, client: FhirTransport, p: PendingRecord, sid: str) -> str:
+        current = await client.read(_RESOURCE_TYPE[p.item.entity_type], sid)
+        version, _updated = _meta_of(current, f"{_RESOURCE_TYPE[p.item.entity_type]}/{sid}")
+        return version
+
+    async def _conflict(
+        self, p: PendingRecord, server_id: str, version: str, server_text: str, report: SyncReport
+    ) -> None:
+        def apply(conn: Any) -> bool:
+            queue.set_remote_ref(
+                conn,
+                "note",
+                p.item.entity_id,
+                RemoteRef(server_id, version, queue.text_hash(server_text)),
+            )
+            return queue.record_conflict(
+                conn, self.store.actor, "note", p.item.entity_id, version, server_text
+            )
+
+        if await self.store.transact(apply):
+            report.conflicts += 1
+
+    async def _binary_put_supported(self, client: FhirTransport) -> bool:
+        """Whether Binary can be written to an id the console chose (update-as-create)."""
+        if self._binary_put is None:
+            await self._probe(client)
+        return self._binary_put is not False
+
+    async def _probe(self, client: FhirTransport) -> None:
+        """Read the CapabilityStatement: what the server can do, and, once per pass, that it
+        answers at all (a pass with nothing to send or pull would otherwise say "online"
+        without asking). An unreachable server raises SyncRetryableError here."""
+        capabilities = getattr(client, "capabilities", None)
+        if capabilities is None:
+            return
+        try:
+            caps = await capabilities()
+        except SyncProtocolError:
+            return  # no usable statement: try update-as-create, as most servers allow
+        binary = caps.resources.get("Binary")
+        self._binary_put = not (binary is not None and binary.update_create is False)
 
     async def _send_attachment(
         self, client: FhirTransport, p: PendingRecord, report: SyncReport
@@ -311,6 +603,10 @@ class SyncEngine:
         creates of its Media and heart-rate Observation. Resending the same Bundle
         after a crash or a lost acknowledgement rewrites the same Binary and finds
         the Media and Observation, so nothing is duplicated.
+
+        On a server without update-as-create (Medplum), the Binary is a plain create
+        in the same transaction, and the Media is looked for first: a resend after a
+        lost acknowledgement finds it and sends nothing.
 
         Returns False when it was not sent because its patient or encounter is not
         on the server yet (it stays queued).
@@ -340,29 +636,37 @@ class SyncEngine:
         except ConsoleError:
             return False  # deleted since it was queued (its outbox row went with it)
         server_ids = {"Patient": known["patient"], "Encounter": known["encounter"]}
+        binary_put = await self._binary_put_supported(client)
+        if not binary_put:
+            existing = await self._find_by_identifier(client, "Media", att.id)
+            if existing is not None:
+                await self._acknowledge(
+                    [(p.item, RemoteRef(existing[0], existing[1], queue.record_hash(att)))],
+                    report,
+                )
+                return True
 
         def fmt(resource_type: str, local_id: str) -> str:
             if resource_type == "Binary":
                 # Attachment.url is a url, not a Reference: servers need not rewrite a
-                # urn:uuid there (SEKMET does not), so it names the fixed id directly.
-                return f"Binary/{local_id}"
+                # urn:uuid there (SEKMET does not), so it names the fixed id directly;
+                # without update-as-create it is the Binary's fullUrl (rewritten).
+                return f"Binary/{local_id}" if binary_put else full_url("Binary", local_id)
             if resource_type == "Media":
-                return f"urn:uuid:{local_id}"
+                return full_url("Media", local_id)
             return f"{resource_type}/{server_ids[resource_type]}"
 
         # base64 and model checks of up to 50 MB: off the event loop.
         bundle = await asyncio.get_running_loop().run_in_executor(
-            None, _attachment_bundle, att, data, p.patient_id, fmt
+            None, _attachment_bundle, att, data, p.patient_id, fmt, binary_put
         )
         report.sent += 1
         try:
             response = await client.transaction(bundle, prefer=MINIMAL)
         except (SyncRejectedError, SyncConflictError) as exc:
-            await self.store.transact(queue.mark_failed, p.item, str(exc))
-            report.failed += 1
-            report.reasons.append(str(exc))
+            await self._refused(p, str(exc), report)
             return True
-        results = response.get("entry")
+        results = response.get("entry") if isinstance(response, dict) else None
         if not isinstance(results, list) or len(results) != len(bundle["entry"]):
             raise SyncProtocolError(reason="transaction response entries do not match the request")
         binary_ref = _acked_ref(results[0], "")
@@ -378,6 +682,17 @@ class SyncEngine:
         await self.store.transact(apply)
         report.acknowledged += 1
         return True
+
+    async def _find_by_identifier(
+        self, client: FhirTransport, resource_type: str, local_id: str
+    ) -> tuple[str, str] | None:
+        params = {"identifier": f"{IDENTIFIER_SYSTEM}|urn:uuid:{local_id}", "_count": "2"}
+        async for resource in client.search(resource_type, params):
+            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+                meta = resource.get("meta")
+                version = meta.get("versionId") if isinstance(meta, dict) else ""
+                return str(resource["id"]), version if isinstance(version, str) else ""
+        return None
 
     async def _refresh(self, items: list[PendingRecord]) -> list[PendingRecord]:
         wanted = {p.item.seq for p in items}
@@ -410,28 +725,51 @@ class SyncEngine:
             if p.remote.version_id:
                 request["ifMatch"] = f'W/"{p.remote.version_id}"'
             entries.append({"resource": resource, "request": request})
+        await self._note_sent(items)
         # A batch, not a transaction: one conflicting note must not hold back the others.
         report.sent += len(items)
-        response = await client.batch(
-            {"resourceType": "Bundle", "type": "batch", "entry": entries}, prefer=MINIMAL
-        )
-        results = response.get("entry")
+        try:
+            response = await client.batch(
+                {"resourceType": "Bundle", "type": "batch", "entry": entries}, prefer=MINIMAL
+            )
+        except (SyncRejectedError, SyncConflictError) as exc:
+            # The server refused the whole batch (one entry it could not even parse):
+            # split to find that entry, let the others go.
+            if len(items) == 1:
+                await self._refused(items[0], str(exc), report)
+                return
+            report.sent -= len(items)
+            half = len(items) // 2
+            await self._send_updates(client, items[:half], report)
+            await self._send_updates(client, items[half:], report)
+            return
+        results = response.get("entry") if isinstance(response, dict) else None
         if not isinstance(results, list) or len(results) != len(items):
             raise SyncProtocolError(reason="batch response entries do not match the request")
         acks: list[tuple[OutboxItem, RemoteRef]] = []
+        retry: list[OutboxItem] = []
         for p, entry in zip(items, results, strict=True):
             status = _entry_status(entry)
             if 200 <= status < 300:
                 acks.append((p.item, _acked_ref(entry, queue.record_hash(p.record))))
             elif status in (409, 412):  # both mean "not the version you think" (DESIGN §4)
-                await self._on_conflict(client, p, acks, report)
+                try:
+                    await self._on_conflict(client, p, acks, report)
+                except QuarantinedError as exc:
+                    await self._refused(p, f"the server's copy is unusable ({exc.rule})", report)
+            elif status in (408, 429) or status >= 500:
+                # This entry, not the record, had a problem: it goes again next pass.
+                retry.append(p.item)
+                report.retry += 1
+                report.reasons.append(_outcome_summary(entry) or f"HTTP {status}")
             elif 400 <= status < 500:
-                reason = _outcome_summary(entry)
-                await self.store.transact(queue.mark_failed, p.item, reason)
-                report.failed += 1
-                report.reasons.append(reason)
+                await self._refused(p, _outcome_summary(entry), report)
             else:
-                await self.store.transact(queue.note_attempt, [p.item], _outcome_summary(entry))
+                retry.append(p.item)
+                report.retry += 1
+        if retry:
+            self._deferred.update(item.seq for item in retry)
+            await self.store.transact(queue.note_attempt, retry, "the server asked to retry later")
         if acks:
             await self._acknowledge(acks, report)
 
@@ -445,7 +783,7 @@ class SyncEngine:
         assert p.remote is not None
         rtype = _RESOURCE_TYPE[p.item.entity_type]
         current = await client.read(rtype, p.remote.server_id)
-        version = str((current.get("meta") or {}).get("versionId", ""))
+        version, _updated = _meta_of(current, f"{rtype}/{p.remote.server_id}")
         if isinstance(p.record, Note):
             server_text = note_text_of(current)
             if server_text is not None and queue.text_hash(server_text) == queue.record_hash(
@@ -456,12 +794,14 @@ class SyncEngine:
                     (p.item, RemoteRef(p.remote.server_id, version, queue.text_hash(server_text)))
                 )
                 return
-            if server_text is not None and await self.store.transact(
+            own = server_text is not None and await self.store.transact(
                 queue.is_own_text, p.item.entity_id, server_text
-            ):
-                # An earlier write of ours whose acknowledgement was lost, then edited
-                # again here: nobody else changed it, so this is no conflict. The row
-                # stays queued and goes up next round against the right version.
+            )
+            if own and not await self.store.transact(queue.is_signed, p.item.entity_id):
+                # What we sent earlier and never saw acknowledged, edited again here:
+                # nobody else changed it, so this is no conflict. The row stays queued
+                # and goes up next round against the right version.
+                assert server_text is not None
                 await self.store.transact(
                     queue.adopt_server_version,
                     "note",
@@ -471,96 +811,128 @@ class SyncEngine:
                     server_text,
                 )
                 return
-            await self.store.transact(
-                queue.record_conflict,
-                self.store.actor,
-                "note",
-                p.item.entity_id,
-                version,
-                server_text or "",
-            )
-            report.conflicts += 1
+            await self._conflict(p, p.remote.server_id, version, server_text or "", report)
             return
         reason = "changed on the server by someone else"
-        await self.store.transact(queue.mark_failed, p.item, reason)
-        report.failed += 1
+        await self._refused(p, reason, report)
 
     # --- pull ------------------------------------------------------------------------
 
     async def pull(self, client: FhirTransport, report: SyncReport) -> None:
-        since = await self.store.transact(queue.get_checkpoint, "DocumentReference")
-        if since is None:
-            # First pull: changes from a little before this console first synced.
-            since = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
-        params = {"_lastUpdated": f"ge{since}", "_sort": "_lastUpdated", "_count": "100"}
+        """Changes to the records this console holds (minimum necessary: asked for by
+        server id, never "everything that changed"), notes first."""
+        for resource_type in ("DocumentReference", "Patient", "Encounter"):
+            await self._pull_type(client, report, resource_type)
+
+    async def _pull_type(
+        self, client: FhirTransport, report: SyncReport, resource_type: str
+    ) -> None:
+        kind = _KIND[resource_type]
+        saved = parse_instant(await self.store.transact(queue.get_checkpoint, resource_type))
+        held: list[str] = await self.store.transact(queue.held_server_ids, kind)
+        if not held:
+            return
+        # First pull: changes from a little before this console first synced.
+        since = saved or (datetime.now(UTC) - timedelta(days=1))
+        ask_from = format_instant(since - PULL_OVERLAP)
         newest = since
-        seen = 0
-        async for resource in client.search("DocumentReference", params):
-            if (
-                not isinstance(resource, dict)
-                or resource.get("resourceType") != "DocumentReference"
-            ):
-                continue
-            updated = str((resource.get("meta") or {}).get("lastUpdated", ""))
-            newest = max(newest, updated)
-            try:
-                result, note_id = await self._apply_pulled(resource)
-            except ConsoleError as exc:  # one unreadable record must not stop the pull
-                log.warning("a pulled DocumentReference was skipped (%s)", type(exc).__name__)
-                continue
-            report.pulled += result == "updated"
-            report.conflicts += result == "conflict"
-            if result == "updated" and note_id:
-                report.updated_note_ids.append(note_id)
-            seen += 1
-            if seen % 100 == 0:  # resumable: a cut mid-pull restarts near here
-                await self.store.transact(queue.set_checkpoint, "DocumentReference", newest)
-        await self.store.transact(queue.set_checkpoint, "DocumentReference", newest)
-        for resource_type in ("Patient", "Encounter"):
-            report.pulled += await self._pull_details(client, resource_type, since)
+        self._set_aside = {label for label, _rule in await self.store.transact(queue.quarantined)}
+        for start in range(0, len(held), PULL_IDS_PER_QUERY):
+            params = {
+                "_id": ",".join(held[start : start + PULL_IDS_PER_QUERY]),
+                "_lastUpdated": f"ge{ask_from}",
+                "_sort": "_lastUpdated",
+                "_count": "100",
+            }
+            async for resource in client.search(resource_type, params):
+                updated = await self._pull_one(resource_type, resource, report)
+                if updated is not None and updated > newest:
+                    newest = updated
+        # Only now, with every change of this pass applied (or quarantined): a local
+        # error above (store locked, disk full) leaves the checkpoint where it was.
+        if saved is None or newest > saved:
+            await self.store.transact(queue.set_checkpoint, resource_type, format_instant(newest))
 
-    async def _pull_details(
-        self, client: FhirTransport, resource_type: str, default_since: str
-    ) -> int:
-        """Patients and visits this console holds, changed on the server: take the change.
+    async def _pull_one(
+        self, resource_type: str, resource: Any, report: SyncReport
+    ) -> datetime | None:
+        """Apply one pulled resource; its lastUpdated, or None when it was set aside."""
+        label = resource_type
+        try:
+            if not isinstance(resource, dict):
+                raise QuarantinedError(label, "a search entry is not a resource")
+            rid = resource.get("id")
+            if not isinstance(rid, str) or not rid:
+                raise QuarantinedError(label, "id is missing")
+            label = f"{resource_type}/{rid[:64]}"
+            if resource.get("resourceType") != resource_type:
+                raise QuarantinedError(label, "resourceType is not the one searched for")
+            version, updated = _meta_of(resource, label)
+            if resource_type == "DocumentReference":
+                result, note_id = await self._apply_pulled(resource, rid, version, label)
+                report.pulled += result == "updated"
+                report.conflicts += result == "conflict"
+                if result == "updated" and note_id:
+                    report.updated_note_ids.append(note_id)
+            else:
+                report.pulled += await self.store.transact(
+                    _apply_details, self.store.actor, resource, rid, version, label
+                )
+            if label in self._set_aside:  # fixed on the server since: no longer set aside
+                await self.store.transact(queue.unquarantine, label)
+            return updated
+        except QuarantinedError as exc:
+            await self._quarantine(exc.label, exc.rule, report)
+        except (InputRejectedError, SyncProtocolError) as exc:
+            await self._quarantine(label, type(exc).__name__, report)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            # Malformed server data reaching code that trusted its shape: set it aside.
+            await self._quarantine(label, f"unexpected structure ({type(exc).__name__})", report)
+        return None
 
-        They are never edited here, so a newer server version simply wins; one with
-        an unsent local create is left for the push to reconcile.
-        """
-        since = await self.store.transact(queue.get_checkpoint, resource_type) or default_since
-        params = {"_lastUpdated": f"ge{since}", "_sort": "_lastUpdated", "_count": "100"}
-        newest, updated = since, 0
-        async for resource in client.search(resource_type, params):
-            if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
-                continue
-            newest = max(newest, str((resource.get("meta") or {}).get("lastUpdated", "")))
-            try:
-                updated += await self.store.transact(_apply_details, self.store.actor, resource)
-            except ConsoleError as exc:
-                log.warning("a pulled %s was skipped (%s)", resource_type, type(exc).__name__)
-        await self.store.transact(queue.set_checkpoint, resource_type, newest)
-        return updated
+    async def _quarantine(self, label: str, rule: str, report: SyncReport) -> None:
+        log.warning("a pulled resource was quarantined: %s", rule)
+        await self.store.transact(queue.quarantine, label, rule)
+        report.quarantined.append(f"{label}: {rule}")
 
-    async def _apply_pulled(self, resource: dict[str, Any]) -> tuple[str, str | None]:
-        """What a pulled DocumentReference did here, and to which local note."""
-        server_id = str(resource.get("id", ""))
-        version = str((resource.get("meta") or {}).get("versionId", ""))
+    async def _apply_pulled(
+        self, resource: dict[str, Any], server_id: str, version: str, label: str
+    ) -> tuple[str, str | None]:
+        """What a pulled DocumentReference did here, and to which local note. Bound by
+        server id (never by identifier alone), and only when its subject (and encounter)
+        are the ones this console holds for that note."""
         text = note_text_of(resource)
-        if not server_id or text is None:
-            return "skipped", None
-        local = local_uuid_of(resource)
+        if text is None:
+            raise QuarantinedError(label, "content[0].attachment.data is not UTF-8 text")
+        subject = _reference_id(resource.get("subject"), "Patient")
+        context = resource.get("context")
+        encounters = context.get("encounter") if isinstance(context, dict) else None
+        encounter = (
+            _reference_id(encounters[0], "Encounter")
+            if isinstance(encounters, list) and encounters
+            else None
+        )
         actor = self.store.actor
 
         def apply(conn: Any) -> tuple[str, str | None]:
             from storage import repository
 
-            note_id = local or queue.local_id_for_server(conn, "note", server_id)
+            note_id = queue.local_id_for_server(conn, "note", server_id)
             if note_id is None:
                 return "skipped", None
             try:
-                repository.get_note(conn, note_id)
-            except ConsoleError:
+                note = repository.get_note(conn, note_id)
+                held_encounter = repository.get_encounter(conn, note.encounter_id)
+            except RecordNotFoundError:
                 return "skipped", None  # not a record this console holds
+            patient_ref = queue.remote_ref(conn, "patient", held_encounter.patient_id)
+            encounter_ref = queue.remote_ref(conn, "encounter", note.encounter_id)
+            if patient_ref is None or subject != patient_ref.server_id:
+                raise QuarantinedError(label, "subject is not the patient this note belongs to")
+            if encounter is not None and (
+                encounter_ref is None or encounter != encounter_ref.server_id
+            ):
+                raise QuarantinedError(label, "context.encounter is not this note's visit")
             return queue.apply_pulled_note(conn, actor, note_id, server_id, version, text), note_id
 
         result: tuple[str, str | None] = await self.store.transact(apply)
@@ -568,15 +940,29 @@ class SyncEngine:
 
 
 def _attachment_bundle(
-    att: Attachment, data: bytes, patient_id: str, fmt: Callable[[str, str], str]
+    att: Attachment,
+    data: bytes,
+    patient_id: str,
+    fmt: Callable[[str, str], str],
+    binary_put: bool = True,
 ) -> dict[str, Any]:
     from storage.fhir import media_mapping
 
     made = media_mapping.attachment_resources(att, data, patient_id, references=fmt)
     binary = made.binary
-    entries: list[dict[str, Any]] = [
-        {"resource": binary, "request": {"method": "PUT", "url": f"Binary/{binary['id']}"}}
-    ]
+    if binary_put:
+        first: dict[str, Any] = {
+            "resource": binary,
+            "request": {"method": "PUT", "url": f"Binary/{binary['id']}"},
+        }
+    else:
+        binary_id = binary.pop("id")
+        first = {
+            "fullUrl": full_url("Binary", binary_id),
+            "resource": binary,
+            "request": {"method": "POST", "url": "Binary"},
+        }
+    entries: list[dict[str, Any]] = [first]
     for local_id, resource in ((att.id, made.media), (att.observation_id, made.observation)):
         if resource is None:
             continue
@@ -584,7 +970,7 @@ def _attachment_bundle(
         rtype = resource["resourceType"]
         entries.append(
             {
-                "fullUrl": f"urn:uuid:{local_id}",
+                "fullUrl": full_url(rtype, local_id),
                 "resource": resource,
                 "request": {
                     "method": "POST",
@@ -596,19 +982,20 @@ def _attachment_bundle(
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def _apply_details(conn: Any, actor: str, resource: dict[str, Any]) -> int:
+def _apply_details(
+    conn: Any, actor: str, resource: dict[str, Any], server_id: str, version: str, label: str
+) -> int:
+    """A Patient or Encounter this console holds (bound by server id), changed on the server."""
     from storage import repository
     from storage.fhir import mapping
 
     kind = "patient" if resource["resourceType"] == "Patient" else "encounter"
-    server_id = str(resource.get("id", ""))
-    version = str((resource.get("meta") or {}).get("versionId", ""))
-    local = local_uuid_of(resource) or queue.local_id_for_server(conn, kind, server_id)
-    if not local or not server_id:
+    local = queue.local_id_for_server(conn, kind, server_id)
+    if not local:
         return 0
     ref = queue.remote_ref(conn, kind, local)
-    if ref is None or ref.version_id == version or ref.server_id != server_id:
-        return 0  # not held, unchanged, or our own write
+    if ref is None or ref.version_id == version:
+        return 0  # not held, or unchanged (already applied, or our own write)
     unsent = conn.execute(
         "SELECT 1 FROM outbox WHERE entity_type = ? AND entity_id = ?", (kind, local)
     ).fetchone()
@@ -620,6 +1007,10 @@ def _apply_details(conn: Any, actor: str, resource: dict[str, Any]) -> int:
         record = mapping.patient_from_fhir(resource, local_id=local)
     else:
         held = repository.get_encounter(conn, local)
+        patient_ref = queue.remote_ref(conn, "patient", held.patient_id)
+        subject = _reference_id(resource.get("subject"), "Patient")
+        if patient_ref is None or subject != patient_ref.server_id:
+            raise QuarantinedError(label, "subject is not the patient this visit belongs to")
         record = mapping.encounter_from_fhir(resource, patient_id=held.patient_id, local_id=local)
     repository.update_from_server(conn, actor, record)
     queue.set_remote_ref(conn, kind, local, RemoteRef(server_id, version, ""))

@@ -66,12 +66,15 @@ def record_hash(record: Patient | Encounter | Note | Attachment) -> str:
 
 
 def pending(conn: Any, limit: int) -> list[PendingRecord]:
-    """Outbox items in creation order, skipping conflicted and failed-unchanged rows."""
+    """Outbox items, what others refer to first (patients, visits, notes, attachments), each
+    kind in creation order; conflicted and failed-unchanged rows are skipped. Referenced
+    records go first so that a Bundle never refers to a record a later Bundle creates."""
     rows = conn.execute(
         "SELECT o.seq, o.entity_type, o.entity_id, o.op, o.revision, o.attempts FROM outbox o "
         "WHERE o.failed_revision != o.revision AND NOT EXISTS (SELECT 1 FROM conflicts c "
         "WHERE c.entity_type = o.entity_type AND c.entity_id = o.entity_id "
-        "AND c.resolved_at IS NULL) ORDER BY o.seq LIMIT ?",
+        "AND c.resolved_at IS NULL) ORDER BY CASE o.entity_type WHEN 'patient' THEN 0 "
+        "WHEN 'encounter' THEN 1 WHEN 'note' THEN 2 ELSE 3 END, o.seq LIMIT ?",
         (limit,),
     ).fetchall()
     out: list[PendingRecord] = []
@@ -143,6 +146,7 @@ def acknowledge(conn: Any, item: OutboxItem, ref: RemoteRef) -> bool:
     Returns True when the row was removed.
     """
     set_remote_ref(conn, item.entity_type, item.entity_id, ref)
+    clear_sent(conn, item.entity_type, item.entity_id)
     deleted = conn.execute(
         "DELETE FROM outbox WHERE seq = ? AND revision = ?", (item.seq, item.revision)
     ).rowcount
@@ -265,6 +269,9 @@ def resolve_conflict(
         "UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
         (utc_now(), resolution, conflict_id),
     )
+    # The server's version is now known and chosen from: nothing sent earlier counts
+    # as "ours" any more.
+    clear_sent(conn, entity_type, entity_id)
     audit.append(conn, actor, f"conflict_{resolution}", entity_type, entity_id)
 
 
@@ -296,14 +303,155 @@ def apply_pulled_note(
     # A pulled change is already on the server: it must not echo back up.
     conn.execute("DELETE FROM outbox WHERE entity_type = 'note' AND entity_id = ?", (note_id,))
     set_remote_ref(conn, "note", note_id, RemoteRef(server_id, version_id, incoming))
+    clear_sent(conn, "note", note_id)
     return "updated"
 
 
 def is_own_text(conn: Any, note_id: str, text: str) -> bool:
-    """Whether ``text`` is a version this console wrote (so the server holds our own write)."""
-    wanted = text_hash(text)
-    rows = conn.execute("SELECT text FROM note_versions WHERE note_id = ?", (note_id,))
-    return any(text_hash(str(row[0])) == wanted for row in rows)
+    """Whether ``text`` is what this console sent for the note and has not seen acknowledged.
+
+    Only such a text on the server is our own write (its acknowledgement was lost). Any
+    other text, even one the note held earlier (a colleague restoring an old wording),
+    is someone else's change.
+    """
+    return text_hash(text) in sent_hashes(conn, "note", note_id)
+
+
+def is_signed(conn: Any, note_id: str) -> bool:
+    """Hook for signed notes (the clinician-workflow issue): a signed note on the server is
+    never written over; a change to it becomes a conflict resolved with an addendum.
+
+    There is no signing yet, so no note is signed.
+    """
+    del conn, note_id
+    return False
+
+
+# --- what was sent and not yet acknowledged ---------------------------------------------
+# ``meta`` key ``sent:<kind>:<id>``: the content hashes (notes) or ``rev:<n>`` markers
+# (patients, visits) sent since the last acknowledgement, newest last. Written BEFORE the
+# request goes out, so that after a crash the console still knows what the server may hold.
+_SENT_KEEP = 20
+
+
+def sent_hashes(conn: Any, entity_type: str, entity_id: str) -> list[str]:
+    row = conn.execute(
+        "SELECT value FROM meta WHERE key = ?", (f"sent:{entity_type}:{entity_id}",)
+    ).fetchone()
+    return [] if row is None else [h for h in str(row[0]).split(" ") if h]
+
+
+def note_sent(conn: Any, entity_type: str, entity_id: str, marker: str) -> None:
+    sent = [h for h in sent_hashes(conn, entity_type, entity_id) if h != marker]
+    sent = [*sent, marker][-_SENT_KEEP:]
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+        "value = excluded.value",
+        (f"sent:{entity_type}:{entity_id}", " ".join(sent)),
+    )
+
+
+def clear_sent(conn: Any, entity_type: str, entity_id: str) -> None:
+    conn.execute("DELETE FROM meta WHERE key = ?", (f"sent:{entity_type}:{entity_id}",))
+
+
+def sent_marker(item: OutboxItem, record: Patient | Encounter | Note | Attachment) -> str:
+    """What identifies the content sent: the text hash of a note, the revision otherwise."""
+    return text_hash(record.text) if isinstance(record, Note) else f"rev:{item.revision}"
+
+
+def retry_failed(conn: Any, actor: str, entity_type: str, entity_id: str) -> bool:
+    """The user's "Retry" on a refused record: send it again at the next sync."""
+    cur = conn.execute(
+        "UPDATE outbox SET failed_revision = 0, last_error = '' "
+        "WHERE entity_type = ? AND entity_id = ? AND last_error != ''",
+        (entity_type, entity_id),
+    )
+    if cur.rowcount:
+        audit.append(conn, actor, "sync_retry", entity_type, entity_id)
+    return bool(cur.rowcount)
+
+
+def needs_decision(conn: Any, item: OutboxItem, reason: str) -> None:
+    """Held until the user decides (e.g. several server patients share its MRN)."""
+    mark_failed(conn, item, f"needs a decision: {reason}")
+
+
+# --- quarantined server resources --------------------------------------------------------
+
+
+def quarantine(conn: Any, label: str, rule: str) -> None:
+    """A server resource the console could not use: ``label`` ("Type/id"), ``rule`` broken."""
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+        "value = excluded.value",
+        (f"quarantine:{label[:200]}", f"{utc_now()} {rule[:300]}"),
+    )
+
+
+def unquarantine(conn: Any, label: str) -> None:
+    conn.execute("DELETE FROM meta WHERE key = ?", (f"quarantine:{label[:200]}",))
+
+
+def quarantined(conn: Any) -> list[tuple[str, str]]:
+    """(resource, rule) for each quarantined server resource, oldest first."""
+    rows = conn.execute(
+        "SELECT key, value FROM meta WHERE key LIKE 'quarantine:%' ORDER BY value"
+    ).fetchall()
+    return [(str(r[0])[11:], str(r[1]).partition(" ")[2]) for r in rows]
+
+
+# --- demo records and appointment visits --------------------------------------------------
+
+#: app/demo.py gives demo patients MRNs with this prefix; their records stay local.
+DEMO_MRN_PREFIX = "DEMO-"
+
+
+def drop_demo_rows(conn: Any) -> int:
+    """Demo data is never sent to a record store: its outbox rows are dropped."""
+    demo = "SELECT id FROM patients WHERE mrn LIKE 'DEMO-%'"
+    visits = f"SELECT id FROM encounters WHERE patient_id IN ({demo})"
+    cur = conn.execute(
+        f"DELETE FROM outbox WHERE (entity_type = 'patient' AND entity_id IN ({demo})) "
+        f"OR (entity_type = 'encounter' AND entity_id IN ({visits})) "
+        f"OR (entity_type = 'note' AND entity_id IN "
+        f"(SELECT id FROM notes WHERE encounter_id IN ({visits}))) "
+        f"OR (entity_type = 'attachment' AND entity_id IN "
+        f"(SELECT id FROM attachments WHERE encounter_id IN ({visits})))"
+    )
+    return int(cur.rowcount or 0)
+
+
+def queue_appointment_encounters(conn: Any) -> int:
+    """A visit pulled from an Appointment has no Encounter on the server until it happens:
+    once a note or attachment of it is queued, queue its Encounter (a conditional create,
+    sent before them), so that they never refer to a record the server does not have."""
+    rows = conn.execute(
+        "SELECT DISTINCT e.id FROM encounters e "
+        "JOIN remote_refs a ON a.entity_type = 'appointment' AND a.entity_id = e.id "
+        "WHERE NOT EXISTS (SELECT 1 FROM remote_refs r WHERE r.entity_type = 'encounter' "
+        "AND r.entity_id = e.id) "
+        "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.entity_type = 'encounter' "
+        "AND o.entity_id = e.id) "
+        "AND (EXISTS (SELECT 1 FROM outbox o JOIN notes n ON o.entity_type = 'note' "
+        "AND o.entity_id = n.id WHERE n.encounter_id = e.id) "
+        "OR EXISTS (SELECT 1 FROM outbox o JOIN attachments t ON o.entity_type = 'attachment' "
+        "AND o.entity_id = t.id WHERE t.encounter_id = e.id) "
+        "OR e.status IN ('arrived', 'in-progress', 'finished'))"
+    ).fetchall()
+    for row in rows:
+        repository.outbox_put(conn, "encounter", str(row[0]), "create")
+    return len(rows)
+
+
+def held_server_ids(conn: Any, entity_type: str) -> list[str]:
+    """Server ids of the records of one kind this console holds (what a pull asks about)."""
+    rows = conn.execute(
+        "SELECT server_id FROM remote_refs WHERE entity_type = ? AND server_id != '' "
+        "ORDER BY server_id",
+        (entity_type,),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def adopt_server_version(
@@ -324,4 +472,15 @@ def set_checkpoint(conn: Any, name: str, value: str) -> None:
         "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
         "value = excluded.value",
         (f"pull_since:{name}", value),
+    )
+
+
+def adopt_remote(conn: Any, entity_type: str, entity_id: str, ref: RemoteRef) -> None:
+    """The server holds an earlier version of a record whose create we are still sending
+    (acknowledgement lost, edited since): take its id and version, and keep the outbox
+    row, now an update with ``If-Match`` on that version."""
+    set_remote_ref(conn, entity_type, entity_id, ref)
+    conn.execute(
+        "UPDATE outbox SET op = 'update' WHERE entity_type = ? AND entity_id = ?",
+        (entity_type, entity_id),
     )

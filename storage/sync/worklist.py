@@ -60,6 +60,13 @@ async def pull_worklist(
                 added += await _adopt(client, store, resource)
             except ConsoleError as exc:  # one odd record must not hide the rest of the day
                 log.warning("a worklist %s was skipped (%s)", resource_type, type(exc).__name__)
+            except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                # Malformed server data: set aside with the rule it broke, carry on.
+                rid = resource.get("id")
+                label = f"{resource_type}/{rid[:64] if isinstance(rid, str) else '?'}"
+                rule = f"unexpected structure ({type(exc).__name__})"
+                log.warning("a worklist %s was quarantined (%s)", resource_type, rule)
+                await store.transact(queue.quarantine, label, rule)
     return added
 
 

@@ -9,6 +9,11 @@ its own data directory:
   (an RSA key pair made here, its public JWK registered) and one
   ``client_secret_basic`` client, tokens living ``SMART_TOKEN_LIFETIME_S``.
 
+- ``medplum``: the second FHIR server (Medplum's router with an in-memory
+  repository, tests/integration/medplum.py), no auth;
+- ``fhir_server``: parametrised over ``sekmet`` and ``medplum``, for the sync
+  tests that must hold on every server (its ``base_url`` is what they need).
+
 They are shared: a test that stops, kills or reconfigures a server takes its
 own from ``sekmet_factory`` instead, e.g.
 ``server = sekmet_factory("offline-day", {"server_auth": {...}})``; it is
@@ -26,6 +31,11 @@ from typing import Any
 
 import pytest
 
+from tests.integration.medplum import (
+    MedplumServer,
+    MedplumUnavailableError,
+    ensure_medplum_install,
+)
 from tests.integration.sekmet import (
     SekmetServer,
     SekmetUnavailableError,
@@ -131,3 +141,56 @@ def sekmet_smart(sekmet_factory: SekmetFactory) -> SmartSekmet:
         },
     )
     return SmartSekmet(server, jwt_client, SMART_SECRET_CLIENT, client_secret)
+
+
+@pytest.fixture(scope="session")
+def medplum_install() -> Path:
+    try:
+        return ensure_medplum_install()
+    except MedplumUnavailableError as exc:
+        pytest.fail(f"the Medplum FHIR server is not available: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def medplum_factory(
+    medplum_install: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], MedplumServer]]:
+    servers: list[MedplumServer] = []
+
+    def start(name: str) -> MedplumServer:
+        server = MedplumServer(medplum_install, tmp_path_factory.mktemp(f"medplum-{name}"))
+        servers.append(server)
+        try:
+            server.start()
+        except MedplumUnavailableError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def medplum(medplum_factory: Callable[[str], MedplumServer]) -> MedplumServer:
+    return medplum_factory("open")
+
+
+@pytest.fixture(params=["sekmet", "medplum"])
+def fhir_server(request: pytest.FixtureRequest) -> SekmetServer | MedplumServer:
+    """Each FHIR server the sync must work with; tests use its ``base_url``."""
+    server: SekmetServer | MedplumServer = request.getfixturevalue(request.param)
+    return server
+
+
+@pytest.fixture(params=["sekmet", "medplum"])
+def fresh_fhir_server(
+    request: pytest.FixtureRequest,
+    sekmet_factory: SekmetFactory,
+    medplum_factory: Callable[[str], MedplumServer],
+) -> SekmetServer | MedplumServer:
+    """A server of its own (empty), for tests that count everything on it."""
+    name = request.node.name.split("[")[0][-40:].replace("_", "-")
+    if request.param == "sekmet":
+        return sekmet_factory(name)
+    return medplum_factory(name)

@@ -7,6 +7,7 @@ import random
 import sys
 from pathlib import Path
 
+from storage import repository
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync.engine import SyncEngine
@@ -26,6 +27,10 @@ async def main(profile: Path, base_url: str, seed: int) -> None:
             note_id = summaries[0].note_id
             if note_id:
                 await store.save_note_text(note_id, f"Plan:\nedited {rng.random()}")
+            # Several notes edited between syncs, so kills land between an edit and its ack.
+            _, _, notes = await store.transact(repository.all_records)
+            for note in rng.sample(list(notes), min(len(notes), rng.randint(0, 3))):
+                await store.save_note_text(note.id, f"Plan:\nedited again {rng.random()}")
             await engine.sync_once(client)
 
 

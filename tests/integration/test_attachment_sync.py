@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from app.errors import StoreError
 from app.records import Attachment, Encounter, Patient, new_id, utc_now
 from storage.fhir import media_mapping
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync import queue
-from storage.sync.engine import SyncEngine, _attachment_bundle
+from storage.sync.engine import SyncEngine, _attachment_bundle, full_url
 from tests.conftest import open_test_store, run
 from tests.integration.sekmet import SekmetServer
 from tests.unit.test_attachments import HEART, PNG_1PX, wav_bytes
@@ -63,7 +64,7 @@ def _fmt(server_ids: dict[str, str]) -> Any:
         if rtype == "Binary":
             return f"Binary/{local_id}"
         if rtype == "Media":
-            return f"urn:uuid:{local_id}"
+            return full_url("Media", local_id)
         return f"{rtype}/{server_ids[rtype]}"
 
     return fmt
@@ -280,3 +281,43 @@ def test_kill_minus_9_during_attachment_sync(fresh_profile: Path, sekmet: Sekmet
         await store.close()
 
     run(verify())
+
+
+def test_a_still_whose_acknowledgement_was_lost_is_not_duplicated_on_either_server(
+    fresh_profile: Path, fhir_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SEKMET writes the Binary to a fixed id (update-as-create); Medplum has no
+    update-as-create, so the Binary is a plain create and the Media is looked for before
+    a resend. Either way: one Media, its Binary holds the bytes, nothing sent twice."""
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        enc = await _seed(store)
+        data = PNG_1PX
+        att = await store.add_attachment(enc.id, "image", "image/png", data, "Still")
+        real = queue.acknowledge
+
+        def lost(conn: Any, item: Any, ref: Any) -> bool:
+            if item.entity_type == "attachment":
+                raise ConnectionResetError("simulated: acknowledgement lost")
+            return real(conn, item, ref)
+
+        async with FhirClient(fhir_server.base_url, timeout=30) as client:
+            monkeypatch.setattr(queue, "acknowledge", lost)
+            # The store reports the failed transaction as a StoreError; nothing was recorded.
+            with pytest.raises(StoreError):
+                await SyncEngine(store).sync_once(client)
+            monkeypatch.setattr(queue, "acknowledge", real)
+            report = await SyncEngine(store).sync_once(client)
+            assert report.failed == 0 and await store.outbox_size() == 0
+            [media] = await _by_identifier(client, "Media", att.id)
+            binary_type, binary_id = media["content"]["url"].split("/")[-2:]
+            assert binary_type == "Binary"
+            binary = await client.read("Binary", binary_id)
+            assert base64.b64decode(binary["data"]) == data
+            ref = await store.transact(queue.remote_ref, "attachment", att.id)
+            assert ref is not None and ref.server_id == media["id"]
+            assert (await SyncEngine(store).sync_once(client)).sent == 0
+        await store.close()
+
+    run(scenario())

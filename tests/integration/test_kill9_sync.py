@@ -39,6 +39,19 @@ async def _prepare(profile: Path) -> None:
     await store.close()
 
 
+async def _edit_several(profile: Path, rng: random.Random) -> int:
+    """Between two kills, the clinician edits several notes (the child is dead)."""
+    store = await EncryptedStore.open(profile, actor="kill-editor")
+    _, _, notes = await store.transact(
+        lambda conn: __import__("storage.repository", fromlist=["all_records"]).all_records(conn)
+    )
+    chosen = rng.sample(list(notes), min(len(notes), rng.randint(2, 4)))
+    for note in chosen:
+        await store.save_note_text(note.id, f"Plan:\nedited between kills {rng.random()}")
+    await store.close()
+    return len(chosen)
+
+
 async def _final_state(
     profile: Path, base_url: str
 ) -> tuple[dict[str, str], Counter[str], dict[str, str], dict[str, int]]:
@@ -102,6 +115,60 @@ def test_kill_minus_9_during_sync(fresh_profile: Path, real_keyring: str, sekmet
     stale = [k for k, text in local_text.items() if server_text[k] != text]
     assert stale == [], f"{len(stale)} notes differ between console and server"
     print(f"{CYCLES} kills; {len(local_text)} notes on the server exactly once")
+    meta = keys.read_meta(fresh_profile)
+    assert meta is not None
+    keys.delete_keyring_key(meta)
+
+
+EDIT_CYCLES = int(os.environ.get("KILL9_SYNC_EDIT_CYCLES", "25"))
+
+
+def test_kill_minus_9_with_edits_between_kills(
+    fresh_profile: Path, real_keyring: str, fhir_server: Any
+) -> None:
+    """SIGKILL at random points of a sync, and several notes edited while the console is
+    down: every note on the server exactly once, with the console's latest text (a lost
+    acknowledgement followed by an edit must not lose the edit), on both servers."""
+    seed = int(os.environ.get("KILL9_SYNC_SEED", random.SystemRandom().randrange(1 << 30)))
+    rng = random.Random(seed)
+    print(f"kill -9 sync (edits between kills) seed {seed}")
+    run(_prepare(fresh_profile))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    edited = 0
+    for cycle in range(EDIT_CYCLES):
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                str(CHILD),
+                str(fresh_profile),
+                fhir_server.base_url,
+                str(rng.randrange(1 << 30)),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready", (
+            f"cycle {cycle}: child failed: {child.stderr.read()}"
+        )
+        threading.Event().wait(rng.uniform(0.0, 0.8))  # a random kill point, not a sync
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        edited += run(_edit_several(fresh_profile, rng))
+    local_text, counts, server_text, waiting = run(
+        _final_state(fresh_profile, fhir_server.base_url)
+    )
+    assert local_text and edited
+    duplicates = {k: v for k, v in counts.items() if v > 1}
+    missing = [k for k in local_text if counts[k] == 0]
+    assert duplicates == {}, f"{len(duplicates)} notes duplicated on the server"
+    assert missing == [], f"{len(missing)} notes never reached the server"
+    assert waiting == {"waiting": 0, "failed": 0, "conflicts": 0}
+    lost = [k for k, text in local_text.items() if server_text[k] != text]
+    assert lost == [], f"{len(lost)} edits never reached the server"
+    print(f"{EDIT_CYCLES} kills, {edited} edits between them; {len(local_text)} notes exactly once")
     meta = keys.read_meta(fresh_profile)
     assert meta is not None
     keys.delete_keyring_key(meta)

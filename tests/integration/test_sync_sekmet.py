@@ -1,4 +1,5 @@
-"""Sync against the real FHIR server (SEKMET): exactly once, no lost edits, conflicts kept."""
+"""Sync against real FHIR servers (SEKMET, and Medplum where the test takes ``fhir_server``):
+exactly once, no lost edits, conflicts kept."""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ async def _sync(store: EncryptedStore, base_url: str) -> Any:
         return await SyncEngine(store).sync_once(client)
 
 
-def test_the_offline_day(fresh_profile: Path, sekmet_factory: Any) -> None:
-    server: SekmetServer = sekmet_factory("offline-day")
+def test_the_offline_day(fresh_profile: Path, fresh_fhir_server: Any) -> None:
+    server = fresh_fhir_server
     server.stop()
 
     async def scenario() -> None:
@@ -79,16 +80,19 @@ def test_the_offline_day(fresh_profile: Path, sekmet_factory: Any) -> None:
     run(scenario())
 
 
-def test_lost_acknowledgement_is_not_a_duplicate(fresh_profile: Path, sekmet: SekmetServer) -> None:
-    """The server stored the batch but the console never heard back (crash, cut link)."""
+def test_lost_acknowledgement_is_not_a_duplicate_nor_a_lost_edit(
+    fresh_profile: Path, fhir_server: Any
+) -> None:
+    """The server stored the batch but the console never heard back (crash, cut link),
+    and the clinician edited one note before the retry: every note once, the edit on
+    the server (the old engine took the retry's 200 for success and dropped the edit)."""
+    from storage.sync.engine import SyncReport
 
     async def scenario() -> None:
         store = await _open(fresh_profile)
         ids = await _seed(store, 3, "lostack")
         engine = SyncEngine(store)
-        async with FhirClient(sekmet.base_url) as client:
-            pending = await store.transact(queue.pending, 100)
-            fmt = await engine._reference_formatter(pending)
+        async with FhirClient(fhir_server.base_url) as client:
             real_ack = engine._acknowledge
 
             async def lost(*_args: Any) -> None:
@@ -98,40 +102,43 @@ def test_lost_acknowledgement_is_not_a_duplicate(fresh_profile: Path, sekmet: Se
 
             engine._acknowledge = lost  # type: ignore[method-assign]
             with pytest.raises(ConnectionResetError):
-                await engine._send_creates(
-                    client,
-                    pending,
-                    __import__("storage.sync.engine", fromlist=["SyncReport"]).SyncReport(),
-                )
+                await engine.push(client, SyncReport())
             engine._acknowledge = real_ack  # type: ignore[method-assign]
-            assert fmt is not None
+            await store.save_note_text(ids[1], "Plan:\nedited before the retry")
             report = await engine.sync_once(client)
-        assert report.failed == 0
-        on_server = await _server_identifiers(sekmet.base_url, "DocumentReference")
+        assert report.failed == 0 and report.conflicts == 0
+        assert await store.outbox_size() == 0
+        on_server = await _server_identifiers(fhir_server.base_url, "DocumentReference")
         assert [on_server[i] for i in ids] == [1, 1, 1]
+        async with FhirClient(fhir_server.base_url) as client:
+            ref = await store.transact(queue.remote_ref, "note", ids[1])
+            current = await client.read("DocumentReference", ref.server_id)
+        from storage.sync.engine import note_text_of
+
+        assert note_text_of(current) == "Plan:\nedited before the retry"
         await store.close()
 
     run(scenario())
 
 
-def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, sekmet: SekmetServer) -> None:
+def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, fhir_server: Any) -> None:
     a_profile, b_profile = tmp_path / "console-a", tmp_path / "console-b"
 
     async def scenario() -> None:
         a = await _open(a_profile)
         (note_id,) = await _seed(a, 1, "shared")
-        await _sync(a, sekmet.base_url)
+        await _sync(a, fhir_server.base_url)
         # Console B gets the same records (as a referral bundle) and syncs: no duplicates.
         b = await _open(b_profile)
         await b.import_bundle(await a.export_bundle())
-        await _sync(b, sekmet.base_url)
-        assert (await _server_identifiers(sekmet.base_url, "DocumentReference"))[note_id] == 1
+        await _sync(b, fhir_server.base_url)
+        assert (await _server_identifiers(fhir_server.base_url, "DocumentReference"))[note_id] == 1
 
         # Both edit offline; A syncs first.
         await a.save_note_text(note_id, "Plan:\nA says: start amoxicillin")
         await b.save_note_text(note_id, "Plan:\nB says: watchful waiting")
-        assert (await _sync(a, sekmet.base_url)).acknowledged == 1
-        report_b = await _sync(b, sekmet.base_url)
+        assert (await _sync(a, fhir_server.base_url)).acknowledged == 1
+        report_b = await _sync(b, fhir_server.base_url)
         assert report_b.conflicts == 1
 
         # Nothing decided silently: B keeps its text, and A's is held in the conflict.
@@ -139,16 +146,16 @@ def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, sekmet: SekmetS
         conflicts = await b.transact(queue.open_conflicts, note_id)
         assert len(conflicts) == 1 and conflicts[0].server_text.endswith("start amoxicillin")
         # The conflicted note is not pushed again until resolved.
-        assert (await _sync(b, sekmet.base_url)).sent == 0
+        assert (await _sync(b, fhir_server.base_url)).sent == 0
 
         merged = "Plan:\nAgreed: start amoxicillin if no better in 48 h"
         await b.transact(queue.resolve_conflict, b.actor, conflicts[0].id, "merge", merged)
-        report = await _sync(b, sekmet.base_url)
+        report = await _sync(b, fhir_server.base_url)
         assert report.acknowledged == 1 and report.conflicts == 0
         assert await b.transact(queue.open_conflicts, note_id) == []
 
         # A had no unsent edits, so it takes the merged text on its next pull.
-        pulled = await _sync(a, sekmet.base_url)
+        pulled = await _sync(a, fhir_server.base_url)
         assert pulled.pulled == 1
         assert (await a.open_note(note_id)).text == merged
         history = [v.text for v in await a.note_history(note_id)]
@@ -159,7 +166,7 @@ def test_two_consoles_edit_the_same_note_offline(tmp_path: Path, sekmet: SekmetS
     run(scenario())
 
 
-def test_sync_once_cli(fresh_profile: Path, sekmet: SekmetServer) -> None:
+def test_sync_once_cli_never_sends_demo_data(fresh_profile: Path, sekmet: SekmetServer) -> None:
     fresh_profile.mkdir(parents=True)
     (fresh_profile / "settings.toml").write_text(
         f'[record_store]\nurl = "{sekmet.base_url}"\nauth = "none"\n'
@@ -194,10 +201,22 @@ def test_sync_once_cli(fresh_profile: Path, sekmet: SekmetServer) -> None:
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["acknowledged"] == 14 and summary["waiting"] == 0 and summary["ok"] is True
+    # Demo data is never sent to a record store (its outbox rows are dropped at push).
+    assert summary["acknowledged"] == 0 and summary["waiting"] == 0 and summary["ok"] is True
+    import httpx
+
+    found = httpx.get(f"{sekmet.base_url}/Patient", params={"_count": "500"}, timeout=30).json()
+    mrns = [
+        ident.get("value", "")
+        for entry in found.get("entry", [])
+        for ident in entry["resource"].get("identifier", [])
+    ]
+    assert not [m for m in mrns if m.startswith("DEMO-")], "demo patients reached the server"
 
     (fresh_profile / "settings.toml").write_text(
+        # Nothing to send or pull: the worklist search is what must reach the server.
         '[record_store]\nurl = "http://127.0.0.1:9/fhir"\nauth = "none"\n'
+        'practitioner = "Practitioner/p1"\n'
     )
     down = subprocess.run(
         [*cli, "sync", "--once", "--json"],
@@ -314,27 +333,27 @@ def test_service_syncs_by_itself_when_the_server_comes_back(
 
 
 def test_demographics_changed_on_the_server_update_the_local_copy(
-    fresh_profile: Path, sekmet: SekmetServer
+    fresh_profile: Path, fhir_server: Any
 ) -> None:
     import httpx
 
     async def scenario() -> None:
         store = await _open(fresh_profile)
         await _seed(store, 1, "demog")
-        await _sync(store, sekmet.base_url)
+        await _sync(store, fhir_server.base_url)
         (visit,) = await store.list_encounters()
         ref = await store.transact(queue.remote_ref, "patient", visit.patient.id)
         assert ref is not None
         # Registration corrects the spelling of the name on the record store.
-        current = httpx.get(f"{sekmet.base_url}/Patient/{ref.server_id}", timeout=10).json()
+        current = httpx.get(f"{fhir_server.base_url}/Patient/{ref.server_id}", timeout=10).json()
         current["name"] = [{"use": "official", "family": "Syncdemog-Corrected", "given": ["Test"]}]
         httpx.put(
-            f"{sekmet.base_url}/Patient/{ref.server_id}", json=current, timeout=10
+            f"{fhir_server.base_url}/Patient/{ref.server_id}", json=current, timeout=10
         ).raise_for_status()
-        report = await _sync(store, sekmet.base_url)
+        report = await _sync(store, fhir_server.base_url)
         assert report.pulled >= 1
         assert (await store.get_patient(visit.patient.id)).family_name == "Syncdemog-Corrected"
-        assert (await _sync(store, sekmet.base_url)).pulled == 0  # taken once
+        assert (await _sync(store, fhir_server.base_url)).pulled == 0  # taken once
         assert await store.outbox_size() == 0  # not echoed back
         await store.close()
 

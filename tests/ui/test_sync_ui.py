@@ -371,6 +371,38 @@ def test_details_list_failures_and_conflicts(aio: Aio, make_console, qtbot) -> N
     aio.wait_until(lambda: console.window.sync_details is None)
 
 
+def test_retry_sends_a_refused_record_again(aio: Aio, make_console, qtbot) -> None:
+    """A refused record waits until edited or until the user presses Retry (audited)."""
+    console = make_console()
+    sync = _with_sync(console)
+    store = console.store
+    _summary_with_note(console)
+    reason = "HTTP 422 (invalid): DocumentReference.content is required"
+
+    def refuse_first_note(conn) -> str:
+        item = next(p.item for p in queue.pending(conn, 100) if p.item.entity_type == "note")
+        queue.mark_failed(conn, item, reason)
+        return item.entity_id
+
+    refused = aio.run(store.transact(refuse_first_note))
+    qtbot.mouseClick(console.window.sync_status.state_button, Qt.MouseButton.LeftButton)
+    dialog = console.window.sync_details
+    assert dialog is not None
+    aio.run(dialog.loaded)
+    assert not dialog.retry_button.isEnabled()
+    row = next(i for i, t in enumerate(dialog.failure_texts()) if reason in t)
+    dialog.failures.setCurrentRow(row)
+    assert dialog.retry_button.isEnabled()
+    qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
+    overview = aio.run(dialog.loaded)
+    assert overview.failed == 0 and not [t for t in dialog.failure_texts() if reason in t]
+    assert sync.sync_requests == 1  # the retried record goes at the next round, soon
+    pending = aio.run(
+        store.transact(lambda conn: [p.item.entity_id for p in queue.pending(conn, 100)])
+    )
+    assert refused in pending
+
+
 def test_details_without_a_record_store(aio: Aio, make_console) -> None:
     console = make_console()
     _with_sync(console, service=False)

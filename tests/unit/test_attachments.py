@@ -37,7 +37,7 @@ from storage.fhir import media_mapping
 from storage.fhir.mapping import ReferenceStyle
 from storage.store import DB_FILE, EncryptedStore
 from storage.sync import queue
-from storage.sync.engine import _attachment_bundle
+from storage.sync.engine import _attachment_bundle, full_url
 from tests.conftest import TEST_PASSPHRASE, open_test_store, run
 from tests.unit import test_migrations
 
@@ -406,7 +406,7 @@ def test_sync_bundle_is_put_binary_then_conditional_creates() -> None:
         if rtype == "Binary":
             return f"Binary/{local_id}"
         if rtype == "Media":
-            return f"urn:uuid:{local_id}"
+            return full_url("Media", local_id)
         return f"{rtype}/{server[rtype]}"
 
     bundle = _attachment_bundle(att, data, new_id(), fmt)
@@ -422,6 +422,8 @@ def test_sync_bundle_is_put_binary_then_conditional_creates() -> None:
     assert media["resource"]["content"]["url"] == binary["request"]["url"]
     assert media["resource"]["encounter"]["reference"] == "Encounter/e-1"
     assert obs["resource"]["derivedFrom"][0]["reference"] == media["fullUrl"]
+    # A fullUrl never equals a stored string (servers may rewrite those, DESIGN.md §4).
+    assert media["fullUrl"] != f"urn:uuid:{att.id}"
 
 
 def test_export_with_and_without_attachments(fresh_profile: Path) -> None:
