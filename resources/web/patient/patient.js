@@ -46,6 +46,7 @@
     error: "",
     remotes: {},        // feed id -> {tracks, width, height, stamps, lastCounter}
     published: false,
+    check: { camera: "", micPeak: 0, speakerPlayed: false },  // the pre-join device check
   };
   window.ccVisit = state;
 
@@ -125,7 +126,78 @@
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
     localStream = await navigator.mediaDevices.getUserMedia(constraints);
     $("self").srcObject = localStream;
+    showCameraInfo();
+    meterMicrophone();
   }
+
+  // --- the pre-join device check (camera, microphone level, speaker) -----------------
+
+  let audioContext = null;
+  let meterTimer = 0;
+
+  function context() {
+    if (!audioContext) {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return null;
+      audioContext = new Ctx();
+    }
+    return audioContext;
+  }
+  // Browsers start audio only after the person touches the page: resume on the first
+  // touch or key, so the level bar moves as soon as they type their name.
+  ["pointerdown", "keydown"].forEach((kind) => document.addEventListener(kind, () => {
+    if (audioContext && audioContext.state === "suspended") audioContext.resume();
+  }, { passive: true }));
+
+  function showCameraInfo() {
+    const track = localStream && localStream.getVideoTracks()[0];
+    const s = track ? track.getSettings() : {};
+    const text = track
+      ? `Camera: working (${s.width || "?"}x${s.height || "?"}` +
+        (s.frameRate ? `, ${Math.round(s.frameRate)} frames a second)` : ")")
+      : "Camera: none found. The clinician will only hear you.";
+    state.check.camera = track ? `${s.width}x${s.height}` : "";
+    $("camera-info").textContent = text;
+  }
+
+  function meterMicrophone() {
+    clearInterval(meterTimer);
+    const ctx = context();
+    const track = localStream && localStream.getAudioTracks()[0];
+    if (!ctx || !track) { $("mic-level").value = 0; return; }
+    const source = ctx.createMediaStreamSource(new MediaStream([track]));
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 1024;
+    source.connect(analyser);  // not to the speakers: no echo of the patient's own voice
+    const samples = new Float32Array(analyser.fftSize);
+    meterTimer = setInterval(() => {
+      if (track.readyState !== "live") { clearInterval(meterTimer); return; }
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const v of samples) sum += v * v;
+      const rms = Math.sqrt(sum / samples.length);
+      const level = Math.min(1, rms * 4);  // speech around 0.05-0.2 RMS fills the bar
+      $("mic-level").value = level;
+      state.check.micPeak = Math.max(state.check.micPeak, level);
+    }, 100);
+  }
+
+  $("speaker-test").addEventListener("click", async () => {
+    const ctx = context();
+    if (!ctx) { $("speaker-info").textContent = "This browser cannot play a test sound."; return; }
+    await ctx.resume();
+    const tone = ctx.createOscillator();
+    const gain = ctx.createGain();
+    tone.frequency.value = 660;
+    gain.gain.setValueAtTime(0.2, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.8);
+    tone.connect(gain).connect(ctx.destination);
+    tone.start();
+    tone.stop(ctx.currentTime + 0.8);
+    state.check.speakerPlayed = true;
+    $("speaker-info").textContent =
+      "Did you hear a beep? If not, turn the volume up or choose other speakers.";
+  });
 
   async function openStethoscope() {
     const id = $("stethoscope").value;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from app.visit import VisitState
 from tests.integration.media._helpers import frames_from, new_session, session_config, wait_until
 from tests.integration.media.services import JanusServer, MediaNet, PatientPageServer
 from tests.integration.media.test_waiting_room_privacy import Snoop
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 pytestmark = pytest.mark.integration
 
@@ -300,3 +303,37 @@ def test_browser_patient_who_left_rejoins_and_one_removed_is_refused(
             await host.close()
 
     asyncio.run(scenario())
+
+
+def test_the_page_checks_camera_microphone_and_speaker_before_joining(
+    janus: JanusServer, clean_net: MediaNet, patient_page: PatientPageServer, chromium: Any
+) -> None:
+    """The tech check's patient half: camera size, a moving microphone level, a test
+    sound; at a laptop's size and a phone's (Chromium's fake devices: a camera that
+    gives what is asked, and a beeping microphone)."""
+    from app.visit import Invite
+
+    driver = chromium
+    link = Invite(
+        f"{patient_page.origin}/patient/", patient_page.server_url, 1000, "1234567890", "B" * 87
+    ).link
+    driver.set_window_size(1280, 800)
+    driver.get(link)
+    deadline = time.monotonic() + 15
+    while (state := driver.execute_script("return window.ccVisit || {}")).get("phase") != "ready":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)  # polling a browser state with a deadline
+    assert state["check"]["camera"] == "1280x720"  # what the page asks for, and gets
+    assert "1280x720" in driver.find_element("id", "camera-info").text
+    driver.find_element("id", "name").click()  # a touch lets the page's audio start
+    deadline = time.monotonic() + 10
+    while driver.execute_script("return window.ccVisit.check.micPeak") < 0.01:
+        assert time.monotonic() < deadline, "the microphone level never moved"
+        time.sleep(0.1)  # polling a browser state with a deadline
+    driver.find_element("id", "speaker-test").click()
+    assert driver.execute_script("return window.ccVisit.check.speakerPlayed") is True
+    assert "beep" in driver.find_element("id", "speaker-info").text
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "patient-page-check-1280x800.png"))
+    driver.set_window_size(390, 844)
+    driver.save_screenshot(str(ARTIFACTS / "patient-page-check-phone.png"))
