@@ -68,6 +68,20 @@ class CliContext:
         )
 
 
+def turn_secret(urls: list[str]) -> str | None:
+    """The keyring's ``turn`` secret ("user:credential") when a TURN URL carries no
+    credentials of its own; None when none is needed or none is stored."""
+    if all("username=" in url for url in urls):
+        return None
+    from app.errors import ConsoleError
+    from storage.secrets import get_secret
+
+    try:
+        return get_secret("turn")
+    except ConsoleError:
+        return None
+
+
 def os_account() -> str:
     """Who the audit log names until clinician sign-in exists: the OS account (GUI and
     headless commands alike; docs/storage.md, "Threat model")."""

@@ -295,22 +295,12 @@ def _offer_tech_check(
     insecure_hosts: tuple[str, ...],
 ) -> None:
     """Visit > Tech check…: this workstation's devices and its path to the media server."""
-    from app.commands.techcheck import keep_for_it
+    from app.commands.techcheck import keep_for_it, tech_check_config
     from app.techcheck import TechCheck, TechCheckReport
-    from media.techcheck import TechCheckConfig, probes
-    from media.visit.session import parse_turn
+    from media.techcheck import probes
 
     def make_check() -> TechCheck:
-        network: dict[str, Any] = {}
-        if media is not None and media.url:
-            network = {
-                "media_server_url": media.url,
-                "turn": parse_turn(list(media.turn), _turn_secret(list(media.turn))),
-                "force_relay": media.force_relay,
-                "interfaces": list(media.interfaces),
-                "allow_insecure_hosts": list(insecure_hosts),
-            }
-        return TechCheck(probes(TechCheckConfig(**network)))
+        return TechCheck(probes(tech_check_config(media, insecure_hosts)))
 
     def on_report(report: TechCheckReport) -> None:
         keep_for_it(profile, report.to_json())
@@ -515,11 +505,12 @@ def _offer_visits(
 
         def desktop_session(visit: Visit, **where: Any) -> None:
             """A Janus session with this workstation's devices and the media policy."""
+            from app.cli_support import turn_secret
             from media.visit.session import SessionConfig, VisitSession, parse_turn
 
             config = SessionConfig(
                 interfaces=list(media.interfaces),
-                turn=parse_turn(list(media.turn), _turn_secret(media.turn)),
+                turn=parse_turn(list(media.turn), turn_secret(list(media.turn))),
                 force_relay=media.force_relay,
                 camera="0",  # the first camera; switchable in the visit window
                 microphone="default",
@@ -613,16 +604,6 @@ def _janus_admin_key() -> str:
 
             key = get_secret("janus_admin_key") or ""
     return key
-
-
-def _turn_secret(urls: list[str]) -> str | None:
-    if not any("username=" not in url for url in urls):
-        return None
-    with contextlib.suppress(ConsoleError):
-        from storage.secrets import get_secret
-
-        return get_secret("turn")
-    return None
 
 
 async def _start_sync(

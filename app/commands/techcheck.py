@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from app.cli_support import CliContext, Handler, emit
 from app.errors import ConsoleError
+from app.settings import MediaServerSettings
 
 EXIT_OK = 0
 EXIT_RED = 1
@@ -48,31 +50,31 @@ def register(sub: argparse._SubParsersAction[Any]) -> dict[str, Handler]:
 
 def config_from_settings(ctx: CliContext, **devices: Any) -> Any:
     """The probes' configuration: devices as given, network from settings and policy."""
-    from media.techcheck import TechCheckConfig
-    from media.visit.session import parse_turn
-
     settings = ctx.settings().settings
-    media = settings.media_server
-    turn = parse_turn(list(media.turn), _turn_secret(list(media.turn)))
-    return TechCheckConfig(
-        media_server_url=media.url,
-        turn=turn,
-        force_relay=media.force_relay,
-        interfaces=list(media.interfaces),
-        allow_insecure_hosts=list(settings.security.allow_insecure_hosts),
-        **devices,
+    return tech_check_config(
+        settings.media_server, settings.security.allow_insecure_hosts, **devices
     )
 
 
-def _turn_secret(urls: list[str]) -> str | None:
-    if all("username=" in url for url in urls):
-        return None
-    try:
-        from storage.secrets import get_secret
+def tech_check_config(
+    media: MediaServerSettings | None, allow_insecure_hosts: Sequence[str], **devices: Any
+) -> Any:
+    """A ``media.techcheck.TechCheckConfig`` for this console's media settings (the CLI
+    and Visit > Tech check… build it the same way)."""
+    from app.cli_support import turn_secret
+    from media.techcheck import TechCheckConfig
+    from media.visit.session import parse_turn
 
-        return get_secret("turn")
-    except ConsoleError:
-        return None
+    if media is None or not media.url:
+        return TechCheckConfig(**devices)
+    return TechCheckConfig(
+        media_server_url=media.url,
+        turn=parse_turn(list(media.turn), turn_secret(list(media.turn))),
+        force_relay=media.force_relay,
+        interfaces=list(media.interfaces),
+        allow_insecure_hosts=list(allow_insecure_hosts),
+        **devices,
+    )
 
 
 def keep_for_it(profile: Path, report: dict[str, Any]) -> None:
