@@ -46,6 +46,26 @@ async def open_test_store(profile: Path) -> Any:
     )
 
 
+def need(condition: object, what: str) -> None:
+    """A real part a test needs: skipped on a developer's machine without it, a failure
+    under CI (which installs every part), so a missing install step cannot pass silently."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is missing; .ci/run should have installed it")
+    pytest.skip(f"{what} is missing")
+
+
+def need_module(name: str) -> Any:
+    """``pytest.importorskip`` that fails under CI (see :func:`need`)."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        need(False, f"the Python module {name}")
+
+
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 

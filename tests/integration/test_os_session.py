@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-dbusmock = pytest.importorskip("dbusmock")
-dbus = pytest.importorskip("dbus")
+from media.devices.os_session import LOGIN1, MANAGER_IFACE, SESSION_IFACE, LogindWatcher
+from tests.conftest import need, need_module
 
-from media.devices.os_session import LOGIN1, MANAGER_IFACE, SESSION_IFACE, LogindWatcher  # noqa: E402
-
-pytestmark = pytest.mark.skipif(shutil.which("dbus-daemon") is None, reason="needs dbus-daemon")
+dbusmock = need_module("dbusmock")
+dbus = need_module("dbus")
+need(shutil.which("dbus-daemon"), "dbus-daemon")
 
 
 class Logind:

@@ -16,6 +16,7 @@ from app.errors import StoreLockedError, WrongPassphraseError
 from app.records import StoreState
 from app.session import LockReason, Session
 from app.visit import Visit, VisitState
+from tests.conftest import need, need_module
 from tests.ui._visit_script import PATIENT, join, make_visit
 from tests.ui.conftest import PASSPHRASE, Aio
 from ui.conflict import QtMergeDialog
@@ -200,10 +201,9 @@ def test_demo_profile_lock_screen_says_it_has_no_pin(aio: Aio, profile, qtbot) -
 # -- system suspend and OS session lock (logind through python-dbusmock) -------------
 @pytest.fixture
 def logind(monkeypatch: pytest.MonkeyPatch):
-    pytest.importorskip("gi")
-    dbusmock = pytest.importorskip("dbusmock")
-    if shutil.which("dbus-daemon") is None:
-        pytest.skip("needs dbus-daemon")
+    need_module("gi")
+    dbusmock = need_module("dbusmock")
+    need(shutil.which("dbus-daemon"), "dbus-daemon")
     with dbusmock.PrivateDBus(dbusmock.BusType.SYSTEM) as bus:
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
         mock = dbusmock.SpawnedMock.spawn_with_template("logind", bustype=dbusmock.BusType.SYSTEM)

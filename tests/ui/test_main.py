@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, QTimer
 
 from app import soap
 from app.records import KeySource
+from tests.conftest import need
 from tests.ui.conftest import PASSPHRASE, fresh_text, until
 from ui.main_window import QtMainWindow
 
@@ -151,8 +152,7 @@ def test_run_gui_keyring_store_chooses_a_pin_then_asks_it_at_every_start(
     a wrong one opens nothing."""
     from storage import keys
 
-    if not keys.keyring_available():
-        pytest.skip("no Secret Service keyring on this session (run under dbus-run-session)")
+    need(keys.keyring_available(), "a Secret Service keyring on this session")
     from storage.credentials import FileCredentialStore
 
     profile = tmp_path / "profile"

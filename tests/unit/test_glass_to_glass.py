@@ -20,6 +20,7 @@ import pytest
 from bench import _common
 from bench import glass_to_glass as g2g
 from media import framestamp
+from tests.conftest import need
 
 REPO = Path(__file__).resolve().parents[2]
 JS = REPO / "bench" / "web" / "framestamp.js"
@@ -50,8 +51,8 @@ if (mode === "draw") {
 
 def _node(*args: str, stdin: str = "") -> str:
     node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (the bench's browser code is checked with it)")
+    need(node, "node (the bench's browser code is checked with it)")
+    assert node is not None
     proc = subprocess.run(
         [node, "-e", _NODE, str(JS), *args], input=stdin, capture_output=True, text=True,
         timeout=30, check=True,
