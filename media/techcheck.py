@@ -296,6 +296,7 @@ async def measure_echo(cfg: TechCheckConfig, seconds: float = ECHO_SECONDS) -> M
 
     from media.janus.client import JanusClient
     from media.rtc.hostaddr import pin_host_addresses
+    from media.rtc.stats import selected_candidate
 
     servers = [
         RTCIceServer(urls=t.url, username=t.username or None, credential=t.credential or None)
@@ -345,7 +346,7 @@ async def measure_echo(cfg: TechCheckConfig, seconds: float = ECHO_SECONDS) -> M
         answer = jsep if isinstance(jsep, dict) else await asyncio.wait_for(answered, 8.0)
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         await asyncio.wait_for(opened.wait(), 10.0)
-        candidate_type = _candidate_type(pc)
+        candidate_type, relay_protocol = selected_candidate(pc)
         sent = 0
         payload = b"\x00" * CHUNK_BYTES
         started = time.monotonic()
@@ -365,6 +366,7 @@ async def measure_echo(cfg: TechCheckConfig, seconds: float = ECHO_SECONDS) -> M
             await asyncio.sleep(0.02)
         values = {
             "candidate_type": candidate_type,
+            "relay_protocol": relay_protocol,
             "uplink_kbps": round(acknowledged * 8 / 1000 / elapsed, 1),
             "downlink_kbps": round(echoed * 8 / 1000 / (time.monotonic() - started), 1),
             "paced_to_kbps": PACE_KBPS,
@@ -384,14 +386,6 @@ def _pins(interfaces: Sequence[str]) -> list[str] | None:
     from media.visit.session import host_addresses
 
     return host_addresses(interfaces)
-
-
-def _candidate_type(pc: Any) -> str:
-    sctp = pc.sctp
-    ice = getattr(getattr(getattr(sctp, "transport", None), "transport", None), "_connection", None)
-    for pair in getattr(ice, "_nominated", {}).values():
-        return str(pair.local_candidate.type)
-    return ""
 
 
 def connection_measurement(bandwidth: Measurement) -> Measurement:

@@ -169,9 +169,16 @@ def bytes_received(pc: RTCPeerConnection) -> int:
 
 
 def selected_candidate(pc: RTCPeerConnection) -> tuple[str, str]:
-    """(local candidate type, relay protocol "udp"/"tcp") of the nominated ICE pair."""
-    for transceiver in pc.getTransceivers():
-        ice = getattr(transceiver.sender.transport, "transport", None)
+    """(local candidate type, relay protocol "udp"/"tcp") of the nominated ICE pair.
+
+    Media transceivers first, then the data channels' transport (a connection with
+    only a data channel, such as the tech check's EchoTest session, has no transceiver).
+    """
+    dtls = [t.sender.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        dtls.append(pc.sctp.transport)
+    for transport in dtls:
+        ice = getattr(transport, "transport", None)
         conn = getattr(ice, "_connection", None)
         for pair in getattr(conn, "_nominated", {}).values():
             kind = str(pair.local_candidate.type)
