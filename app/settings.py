@@ -108,6 +108,28 @@ class DemoSettings(_Section):
     allowed: bool = True
 
 
+class ClinicianSettings(_Section):
+    """Who uses the console, where no identity provider or record store says it
+    (docs/coding.md): licence jurisdictions are ISO 3166-2 codes ("US-CA") or a country."""
+
+    name: str = ""
+    npi: str = ""
+    licenses: list[str] = Field(default_factory=list)
+
+
+class CodingSettings(_Section):
+    # The payer rules the coding suggestion uses unless one is picked (resources/coding/).
+    payer: str = "default"
+
+
+class EmergencySettings(_Section):
+    # Emergency numbers by ISO 3166-1/3166-2 code, over the shipped table
+    # (resources/emergency/numbers.toml): {"US-WA" = "911"}.
+    numbers: dict[str, str] = Field(default_factory=dict)
+    # Escalate notifies the on-call contact here (POST, JSON, ids only); "" = nobody.
+    oncall_webhook_url: str = ""
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
@@ -116,6 +138,9 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     updates: UpdateSettings = Field(default_factory=UpdateSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    clinician: ClinicianSettings = Field(default_factory=ClinicianSettings)
+    coding: CodingSettings = Field(default_factory=CodingSettings)
+    emergency: EmergencySettings = Field(default_factory=EmergencySettings)
 
 
 @dataclass(frozen=True)
@@ -145,6 +170,7 @@ TRANSPORT_KEYS = (
     "media_server.browser_url",
     "media_server.patient_page_url",
     "updates.url",
+    "emergency.oncall_webhook_url",
 )
 _SECURE_SCHEME = {"http": "https", "ws": "wss"}
 

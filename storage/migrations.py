@@ -183,6 +183,48 @@ CREATE INDEX attachments_by_encounter ON attachments(encounter_id, created_at);
 """
 
 
+# coding: the accepted coding of a visit (one ChargeItem draft per encounter, synced
+# through the outbox as entity 'charge_item'), the emergency plan confirmed at visit
+# start, and escalations (local only; audited, and their text goes into the note).
+_V_CODING = """
+CREATE TABLE charge_items (
+    id TEXT PRIMARY KEY,
+    encounter_id TEXT NOT NULL UNIQUE REFERENCES encounters(id) ON DELETE CASCADE,
+    code TEXT NOT NULL,
+    modifiers TEXT NOT NULL DEFAULT '[]',
+    pos TEXT NOT NULL DEFAULT '',
+    service_date TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    work TEXT NOT NULL,
+    modality TEXT NOT NULL DEFAULT '',
+    reasons TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE safety_plans (
+    encounter_id TEXT PRIMARY KEY REFERENCES encounters(id) ON DELETE CASCADE,
+    location TEXT NOT NULL,
+    address TEXT NOT NULL,
+    callback_number TEXT NOT NULL,
+    contact_name TEXT NOT NULL DEFAULT '',
+    contact_number TEXT NOT NULL DEFAULT '',
+    confirmed_at TEXT NOT NULL
+);
+CREATE TABLE escalations (
+    id TEXT PRIMARY KEY,
+    encounter_id TEXT NOT NULL REFERENCES encounters(id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    actions TEXT NOT NULL DEFAULT '[]',
+    number TEXT NOT NULL DEFAULT '',
+    jurisdiction TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    notified INTEGER NOT NULL DEFAULT 0,
+    notify_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX escalations_by_encounter ON escalations(encounter_id, at);
+"""
+
+
 def _script(sql: str) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for statement in _split(sql):
@@ -217,6 +259,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V3),
     _script(_V4),
     _script(_V5),
+    _script(_V_CODING),
 )
 LATEST = len(MIGRATIONS)
 

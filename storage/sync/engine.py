@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from app.coding import ChargeDraft, CodedEncounter
 from app.errors import (
     ConsoleError,
     InputRejectedError,
@@ -50,6 +51,7 @@ _RESOURCE_TYPE = {
     "encounter": "Encounter",
     "note": "DocumentReference",
     "attachment": "Media",
+    "charge_item": "ChargeItem",
 }
 _KIND = {v: k for k, v in _RESOURCE_TYPE.items()}
 #: Pulls ask again for changes this far before the checkpoint: a server may commit a
@@ -376,7 +378,7 @@ class SyncEngine:
         for p in items:
             if isinstance(p.record, Encounter):
                 needed.add(("patient", p.record.patient_id))
-            elif isinstance(p.record, Note):
+            elif isinstance(p.record, Note | ChargeDraft):
                 needed.add(("patient", p.patient_id))
                 needed.add(("encounter", p.record.encounter_id))
 
@@ -410,6 +412,14 @@ class SyncEngine:
             resource = mapping.patient_to_fhir(record, self.patient_identifier_system)
         elif isinstance(record, Encounter):
             resource = mapping.encounter_to_fhir(record, references=fmt)
+            if isinstance(record, CodedEncounter) and record.charge is not None:
+                from storage.fhir.charge_item import add_encounter_coding
+
+                add_encounter_coding(resource, record.charge)
+        elif isinstance(record, ChargeDraft):
+            from storage.fhir.charge_item import charge_item_to_fhir
+
+            resource = charge_item_to_fhir(record, p.patient_id, references=fmt)
         else:
             assert isinstance(record, Note)  # attachments go through _send_attachment
             resource = mapping.note_to_document_reference(record, p.patient_id, references=fmt)

@@ -11,8 +11,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from app.coding import ChargeDraft
 from app.records import Attachment, Encounter, Note, Patient, utc_now
-from storage import audit, repository
+from storage import audit, coding_store, repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class PendingRecord:
 
     item: OutboxItem
     #: An Attachment is its metadata only: the engine reads the bytes when it sends it.
-    record: Patient | Encounter | Note | Attachment
+    record: Patient | Encounter | Note | Attachment | ChargeDraft
     patient_id: str  # the patient the record belongs to
     remote: RemoteRef | None
 
@@ -57,7 +58,7 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def record_hash(record: Patient | Encounter | Note | Attachment) -> str:
+def record_hash(record: Patient | Encounter | Note | Attachment | ChargeDraft) -> str:
     if isinstance(record, Note):
         return text_hash(record.text)
     if isinstance(record, Attachment):
@@ -82,13 +83,16 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
         item = OutboxItem(
             int(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5])
         )
-        record: Patient | Encounter | Note | Attachment
+        record: Patient | Encounter | Note | Attachment | ChargeDraft
         if item.entity_type == "patient":
             record = repository.get_patient(conn, item.entity_id)
             patient_id = record.id
         elif item.entity_type == "encounter":
-            record = repository.get_encounter(conn, item.entity_id)
+            record = coding_store.with_coding(conn, repository.get_encounter(conn, item.entity_id))
             patient_id = record.patient_id
+        elif item.entity_type == "charge_item":
+            record = coding_store.get_charge(conn, item.entity_id)
+            patient_id = repository.get_encounter(conn, record.encounter_id).patient_id
         elif item.entity_type == "attachment":
             record = repository.get_attachment(conn, item.entity_id)
             patient_id = repository.get_encounter(conn, record.encounter_id).patient_id
@@ -355,7 +359,9 @@ def clear_sent(conn: Any, entity_type: str, entity_id: str) -> None:
     conn.execute("DELETE FROM meta WHERE key = ?", (f"sent:{entity_type}:{entity_id}",))
 
 
-def sent_marker(item: OutboxItem, record: Patient | Encounter | Note | Attachment) -> str:
+def sent_marker(
+    item: OutboxItem, record: Patient | Encounter | Note | Attachment | ChargeDraft
+) -> str:
     """What identifies the content sent: the text hash of a note, the revision otherwise."""
     return text_hash(record.text) if isinstance(record, Note) else f"rev:{item.revision}"
 

@@ -1,0 +1,103 @@
+"""``clinician-console coding suggest`` and ``clinician-console licensure check``.
+
+``coding suggest --minutes N --patient new|established --modality video|audio
+--patient-location home|facility [--mdm straightforward|low|moderate|high]
+[--payer NAME] [--date YYYY-MM-DD] [--json]`` prints one object with ``codes``,
+``modifiers``, ``pos`` and ``reasons`` (app/coding.py has the rules; the payer table
+is the shipped one under the profile's and the policy folder's overrides).
+
+``licensure check --patient-location US-WA [--json]`` prints ``{"ok": bool,
+"licensed_in": [...], "reason": ...}``; it exits 1 when the clinician is not
+licensed there (a warning for scripts), 0 when they are. Neither opens the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from app.cli_support import CliContext, Handler, emit
+
+EXIT_NOT_LICENSED = 1
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> dict[str, Handler]:
+    coding = sub.add_parser("coding", help="billing code suggestions (never submitted)")
+    coding_sub = coding.add_subparsers(dest="coding_command", required=True)
+    suggest = coding_sub.add_parser(
+        "suggest", help="suggest E/M code, modifiers and place of service for a visit"
+    )
+    suggest.add_argument(
+        "--minutes",
+        type=int,
+        required=True,
+        help="total time on the date of service, in minutes",
+    )
+    suggest.add_argument("--patient", choices=["new", "established"], required=True)
+    suggest.add_argument("--modality", choices=["video", "audio"], required=True)
+    suggest.add_argument("--patient-location", choices=["home", "facility"], required=True)
+    suggest.add_argument(
+        "--mdm",
+        choices=["straightforward", "low", "moderate", "high"],
+        help="level of medical decision making, if the clinician picks one",
+    )
+    suggest.add_argument("--payer", help="payer rules to use (default: [coding] payer)")
+    suggest.add_argument("--date", help="date of service, YYYY-MM-DD (default: today)")
+    suggest.add_argument("--json", action="store_true", help="print one JSON object")
+
+    licensure = sub.add_parser("licensure", help="licence jurisdictions against a location")
+    licensure_sub = licensure.add_subparsers(dest="licensure_command", required=True)
+    check = licensure_sub.add_parser(
+        "check", help="is the clinician licensed where the patient is?"
+    )
+    check.add_argument(
+        "--patient-location",
+        required=True,
+        help="where the patient is, ISO 3166-2 (for example US-WA)",
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    return {"coding": _cmd_coding_suggest, "licensure": _cmd_licensure_check}
+
+
+async def _cmd_coding_suggest(ctx: CliContext) -> int:
+    from app.coding import facts_from_args, load_table, suggest, table_paths
+
+    args = ctx.args
+    effective = ctx.settings()
+    table = load_table(table_paths(ctx.profile, effective.policy_path))
+    facts = facts_from_args(
+        minutes=args.minutes,
+        patient=args.patient,
+        modality=args.modality,
+        location=args.patient_location,
+        mdm=args.mdm,
+        payer=args.payer or effective.settings.coding.payer,
+        on=args.date,
+    )
+    result = suggest(facts, table).as_json()
+    if args.json:
+        emit(result)
+        return 0
+    codes = " ".join(result["codes"]) or "no code"
+    modifiers = "".join(f" -{m}" for m in result["modifiers"])
+    sys.stdout.write(f"{codes}{modifiers}  POS {result['pos'] or '-'}\n")
+    for reason in result["reasons"]:
+        sys.stdout.write(f"  - {reason}\n")
+    return 0
+
+
+async def _cmd_licensure_check(ctx: CliContext) -> int:
+    from app.licensure import SettingsLicenses, check
+
+    result = check(
+        ctx.args.patient_location, SettingsLicenses.from_settings(ctx.settings().settings)
+    )
+    if ctx.args.json:
+        emit(result.as_json())
+    else:
+        sys.stdout.write(("OK: " if result.ok else "WARNING: ") + result.reason + "\n")
+    if not result.ok:
+        sys.stderr.write(f"clinician-console: {result.reason}\n")
+        return EXIT_NOT_LICENSED
+    return 0

@@ -1,0 +1,105 @@
+"""The accepted coding of a visit in FHIR R4: a ChargeItem draft and the coded Encounter.
+
+``ChargeItem`` (status ``planned``: entered, not yet ready to bill; a billing system
+or coder reviews it, moves it to ``billable`` and then ``billed``; the console never
+does) names the CPT/HCPCS code, the patient, the Encounter (``context``), the date of
+service and, because R4's ChargeItem has no elements for them, the modifiers and the
+place of service as extensions (docs/coding.md lists them). The Encounter (class
+``VR``) gets the code in ``type`` and the telehealth modality in ``serviceType``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from app.coding import ChargeDraft, Work
+from app.errors import InputRejectedError
+from storage.fhir.mapping import References, format_reference, local_identifier
+
+CPT_SYSTEM: Final = "http://www.ama-assn.org/go/cpt"
+HCPCS_SYSTEM: Final = "urn:oid:2.16.840.1.113883.6.285"  # HCPCS Level II (G2010)
+POS_SYSTEM: Final = (
+    "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
+)
+MODIFIER_URL: Final = "urn:clinician-console:fhir:extension:cpt-modifier"
+POS_URL: Final = "urn:clinician-console:fhir:extension:place-of-service"
+PAYER_URL: Final = "urn:clinician-console:fhir:extension:payer-rules"
+CHARGE_STATUS: Final = "planned"
+
+_POS_DISPLAY: Final = {
+    "02": "Telehealth Provided Other than in Patient's Home",
+    "10": "Telehealth Provided in Patient's Home",
+}
+_SERVICE_TEXT: Final = {
+    "video": "Telehealth: synchronous audio-video",
+    "audio": "Telehealth: synchronous audio-only",
+}
+
+
+def code_system(code: str) -> str:
+    """CPT codes are five digits (or four and a letter); HCPCS Level II start with a letter."""
+    return HCPCS_SYSTEM if code[:1].isalpha() else CPT_SYSTEM
+
+
+def _coding(code: str) -> dict[str, Any]:
+    return {"coding": [{"system": code_system(code), "code": code}], "text": code}
+
+
+def charge_item_resource(
+    d: ChargeDraft, patient_id: str, *, references: References
+) -> dict[str, Any]:
+    extensions: list[dict[str, Any]] = [
+        {
+            "url": MODIFIER_URL,
+            "valueCodeableConcept": {"coding": [{"system": CPT_SYSTEM, "code": m}], "text": m},
+        }
+        for m in d.modifiers
+    ]
+    if d.pos:
+        pos: dict[str, Any] = {"system": POS_SYSTEM, "code": d.pos}
+        if d.pos in _POS_DISPLAY:
+            pos["display"] = _POS_DISPLAY[d.pos]
+        extensions.append({"url": POS_URL, "valueCodeableConcept": {"coding": [pos]}})
+    extensions.append({"url": PAYER_URL, "valueString": d.payer})
+    resource: dict[str, Any] = {
+        "resourceType": "ChargeItem",
+        "id": d.id,
+        "extension": extensions,
+        "identifier": [local_identifier(d.id)],
+        "status": CHARGE_STATUS,
+        "code": _coding(d.code),
+        "subject": {"reference": format_reference("Patient", patient_id, references)},
+        "context": {"reference": format_reference("Encounter", d.encounter_id, references)},
+        "occurrenceDateTime": d.service_date,
+        "quantity": {"value": 1},
+        "enteredDate": d.updated_at,
+    }
+    if d.reasons:
+        # The reasons a coder reads before billing: categories and counts, no patient data.
+        resource["note"] = [{"text": "\n".join(d.reasons)}]
+    return resource
+
+
+def charge_item_to_fhir(
+    d: ChargeDraft, patient_id: str, *, references: References
+) -> dict[str, Any]:
+    """The ChargeItem, validated against the R4B model."""
+    import pydantic
+    from fhir.resources.R4B.chargeitem import ChargeItem
+
+    resource = charge_item_resource(d, patient_id, references=references)
+    try:
+        ChargeItem.model_validate(resource)
+    except pydantic.ValidationError as exc:
+        raise InputRejectedError(reason=f"charge item {d.id} is not a valid ChargeItem") from exc
+    return resource
+
+
+def add_encounter_coding(resource: dict[str, Any], charge: ChargeDraft) -> dict[str, Any]:
+    """Put the accepted code and the modality on an Encounter resource (in place)."""
+    resource["type"] = [_coding(charge.code)]
+    if charge.work == Work.VISIT.value and charge.modality in _SERVICE_TEXT:
+        resource["serviceType"] = {"text": _SERVICE_TEXT[charge.modality]}
+    else:
+        resource["serviceType"] = {"text": "Telehealth: store-and-forward"}
+    return resource
