@@ -101,10 +101,10 @@ class SafetyPlan:
     confirmed_at: str = ""
 
     def missing(self) -> list[str]:
-        """What the safety check still needs (field names)."""
+        """What the safety check still needs (in words, for the message)."""
         wanted = {
             "address": self.address,
-            "callback_number": self.callback_number,
+            "callback number": self.callback_number,
             "location": self.location,
         }
         return [k for k, v in wanted.items() if not v.strip()]

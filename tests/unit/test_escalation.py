@@ -47,7 +47,7 @@ def test_policy_overrides_win_region_before_country() -> None:
 
 def test_a_plan_without_address_or_callback_is_refused() -> None:
     service = EscalationService(MemorySafetyStore(), EmergencyNumbers.shipped())
-    with pytest.raises(InputRejectedError, match="address, callback_number"):
+    with pytest.raises(InputRejectedError, match="address, callback number"):
         asyncio.run(service.confirm_plan(SafetyPlan("e1", "US-WA", " ", "")))
 
 
