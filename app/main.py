@@ -153,6 +153,7 @@ async def _main(
                 if settings is not None
                 else ()
             ),
+            policy_path=policy_path,
         )
     finally:
         holder.pop("window", None)
@@ -171,6 +172,7 @@ async def _run_window(
     plugin_settings: PluginSettings | None = None,
     media_server: MediaServerSettings | None = None,
     insecure_hosts: tuple[str, ...] = (),
+    policy_path: Path | None = None,
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -252,6 +254,7 @@ async def _run_window(
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
             await _start_sync(window, store, events, record_store, services)
+            _install_coding(window, store, profile, policy_path)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
@@ -264,6 +267,19 @@ async def _run_window(
         _lock_on_os_signals(window, services)
         await closed.wait()
     return EXIT_OK
+
+
+def _install_coding(
+    window: QtMainWindow, store: Any, profile: Path, policy_path: Path | None
+) -> None:
+    """Coding panel, emergency plan, Escalate, licensure warning (docs/coding.md)."""
+    from app.commands.coding import build_coding_services
+    from ui.coding_hooks import install_coding
+
+    try:
+        install_coding(window, build_coding_services(store, profile, policy_path))
+    except ConsoleError as exc:  # e.g. a malformed payer table: say so, the rest works
+        window.presenter.present(exc, context="Coding")
 
 
 async def _start_plugins_and_visits(

@@ -63,6 +63,7 @@ class QtCodingPanel(QWidget):
         parent: QWidget | None = None,
         *,
         payer: str = "",
+        show_title: bool = True,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("codingPanel")
@@ -75,6 +76,7 @@ class QtCodingPanel(QWidget):
 
         title = QLabel(self.tr("Coding suggestion"))
         title.setObjectName("panelTitle")
+        title.setVisible(show_title)
         form = QFormLayout()
         self.work = self._combo(
             [

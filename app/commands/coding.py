@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.cli_support import CliContext, Handler, emit
@@ -101,3 +103,40 @@ async def _cmd_licensure_check(ctx: CliContext) -> int:
         sys.stderr.write(f"clinician-console: {result.reason}\n")
         return EXIT_NOT_LICENSED
     return 0
+
+
+@dataclass(frozen=True)
+class CodingServices:
+    """What the GUI's coding panel, Escalate and the licensure warning run on."""
+
+    coding: Any  # app.coding.CodingService
+    escalation: Any  # app.escalation.EscalationService
+    licensure: Any  # app.licensure.LicensureGate
+    payer: str
+
+
+def build_coding_services(store: Any, profile: Path, policy_path: Path | None) -> CodingServices:
+    """Composition root helper: the use cases over the encrypted store, the payer and
+    emergency tables (with the profile's and policy's overrides) and the on-call webhook.
+    Raises ConfigError for a malformed payer table or settings."""
+    from app.coding import CodingService, load_table, table_paths
+    from app.escalation import EmergencyNumbers, EscalationService
+    from app.licensure import LicensureGate, SettingsLicenses
+    from app.settings import load_settings
+    from storage.coding_store import StoreCoding, StoreSafety
+    from storage.oncall import notifier_from_settings
+
+    effective = load_settings(profile, policy_path)
+    settings = effective.settings
+    table = load_table(table_paths(profile, effective.policy_path))
+    return CodingServices(
+        coding=CodingService(table, StoreCoding(store)),
+        escalation=EscalationService(
+            StoreSafety(store),
+            EmergencyNumbers.shipped(settings.emergency.numbers),
+            notifier_from_settings(settings),
+            console_id=getattr(store, "store_id", "") or "",
+        ),
+        licensure=LicensureGate(SettingsLicenses.from_settings(settings), store),
+        payer=settings.coding.payer,
+    )

@@ -1,0 +1,126 @@
+"""The coding dock, the Safety menu and the start-of-visit checks wired into the real main
+window (a demo store in a temp profile, the composition root's builder, real dialogs)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from app.commands.coding import build_coding_services
+from app.escalation import EscalationAction
+from app.licensure import CANCEL, PROCEED
+from storage.coding_store import charge_for
+from tests.ui.conftest import Aio, until
+from ui.coding_hooks import install_coding
+from ui.escalate_dialog import QtEscalateDialog, QtSafetyPlanDialog
+from ui.licensure_dialog import QtLicensureDialog
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _console(make_console: Any, licenses: str = '["US-CA"]') -> Any:
+    console = make_console()
+    (console.profile / "settings.toml").write_text(f"[clinician]\nlicenses = {licenses}\n")
+    hooks = install_coding(
+        console.window, build_coding_services(console.store, console.profile, None)
+    )
+    return console, hooks
+
+
+def test_dock_follows_the_selected_encounter_and_accepts(aio: Aio, make_console: Any) -> None:
+    console, hooks = _console(make_console)
+    window = console.window
+    summaries = window.worklist.summaries()
+    window.worklist.select_encounter(summaries[0].encounter.id)
+    aio.wait_until(lambda: hooks.dock.panel is not None)
+    assert hooks.dock.encounter_id == summaries[0].encounter.id
+    panel = hooks.dock.panel
+    panel.minutes.setValue(41)
+    assert panel.code_label.text() == "99215-95"
+    accepted: list[Any] = []
+    panel.accepted.connect(accepted.append)
+    panel.accept_button.click()
+    aio.wait_until(lambda: accepted)
+    saved = aio.run(console.store.transact(charge_for, summaries[0].encounter.id))
+    assert saved is not None and saved.code == "99215"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    window.resize(1600, 900)
+    aio.run(until(lambda: True))
+    assert window.grab().save(str(ARTIFACTS / "main_window_coding_dock.png"), "PNG")
+    window.worklist.select_encounter(summaries[1].encounter.id)
+    aio.wait_until(lambda: hooks.dock.encounter_id == summaries[1].encounter.id)
+    assert hooks.dock.panel is not panel
+
+
+def _start_checks(aio: Aio, hooks: Any, window: Any, encounter_id: str) -> asyncio.Task[bool]:
+    return aio.loop.create_task(hooks.before_visit(window, encounter_id))
+
+
+def test_visit_start_asks_the_plan_then_warns_out_of_state(aio: Aio, make_console: Any) -> None:
+    console, hooks = _console(make_console)
+    window = console.window
+    encounter_id = window.worklist.summaries()[0].encounter.id
+    task = _start_checks(aio, hooks, window, encounter_id)
+    aio.wait_until(lambda: isinstance(hooks.dialog, QtSafetyPlanDialog))
+    form = hooks.dialog.form
+    form.location.setText("us-wa")
+    form.address.setText("7 Pine St, Tacoma")
+    form.callback.setText("+1 253 555 0107")
+    hooks.dialog.confirm_button.click()
+    aio.wait_until(lambda: isinstance(hooks.dialog, QtLicensureDialog))
+    warning = hooks.dialog
+    assert "US-WA" in warning.findChild(type(warning.error_label), "warningHeading").text()
+    warning.proceed_button.click()
+    aio.wait_until(task.done)
+    assert task.result() is True
+    actions = [(e.action, e.entity_id) for e in aio.run(console.store.audit_entries())]
+    assert ("safety_plan_confirm", encounter_id) in actions
+    assert (PROCEED, encounter_id) in actions
+    # The plan is kept: the next start of this visit goes straight to the licence check.
+    task = _start_checks(aio, hooks, window, encounter_id)
+    aio.wait_until(
+        lambda: hooks.dialog is not warning and isinstance(hooks.dialog, QtLicensureDialog)
+    )
+    hooks.dialog.stop_button.click()
+    aio.wait_until(task.done)
+    assert task.result() is False
+    actions = [(e.action, e.entity_id) for e in aio.run(console.store.audit_entries())]
+    assert (CANCEL, encounter_id) in actions
+
+
+def test_licensed_location_starts_without_a_warning(aio: Aio, make_console: Any) -> None:
+    console, hooks = _console(make_console, '["US-CA", "US-WA"]')
+    window = console.window
+    encounter_id = window.worklist.summaries()[0].encounter.id
+    task = _start_checks(aio, hooks, window, encounter_id)
+    aio.wait_until(lambda: isinstance(hooks.dialog, QtSafetyPlanDialog))
+    hooks.dialog.form.location.setText("US-WA")
+    hooks.dialog.form.address.setText("7 Pine St, Tacoma")
+    hooks.dialog.form.callback.setText("+1 253 555 0107")
+    hooks.dialog.confirm_button.click()
+    aio.wait_until(task.done)
+    assert task.result() is True
+    assert not isinstance(hooks.dialog, QtLicensureDialog)
+
+
+def test_escalate_from_the_safety_menu(aio: Aio, make_console: Any) -> None:
+    console, hooks = _console(make_console)
+    window = console.window
+    with_note = next(s for s in window.worklist.summaries() if s.note_id is not None)
+    window.worklist.select_encounter(with_note.encounter.id)
+    aio.wait_until(lambda: window.editor.note is not None)
+    assert hooks.escalate_action.shortcut().toString() == "Ctrl+Shift+E"
+    hooks.escalate_action.trigger()
+    dialog = hooks.dialog
+    assert isinstance(dialog, QtEscalateDialog)
+    aio.wait_until(lambda: "not known" in dialog.number_label.text())  # no plan yet
+    dialog.action_boxes[EscalationAction.PATIENT_ADVISED].setChecked(True)
+    done: list[Any] = []
+    dialog.escalated.connect(done.append)
+    dialog.record_button.click()
+    aio.wait_until(lambda: done)
+    assert dialog.record_button.text() == "Record"  # no on-call webhook configured
+    dialog.note_button.click()
+    # Into the open note (its Plan), where autosave keeps it with the rest.
+    assert "Advised the patient to call emergency services" in window.editor.text()
