@@ -245,11 +245,12 @@ def shipped_table_text() -> str:
 
 def table_paths(profile: Path | None, policy_path: Path | None) -> list[Path]:
     """Override files that exist, lowest precedence first: the profile's, then the one
-    beside the managed policy (IT's wins over the user's, like every policy key)."""
+    in the managed policy's folder (``policy_path`` is where the policy file is or would
+    be; IT's table wins over the user's, like every policy key)."""
     candidates: list[Path] = []
     if profile is not None:
         candidates.append(profile / "coding" / TABLE_NAME)
-    if policy_path is not None and policy_path.exists():
+    if policy_path is not None:
         candidates.append(policy_path.parent / "coding" / TABLE_NAME)
     return [p for p in candidates if p.is_file()]
 

@@ -67,7 +67,7 @@ async def _cmd_coding_suggest(ctx: CliContext) -> int:
 
     args = ctx.args
     effective = ctx.settings()
-    table = load_table(table_paths(ctx.profile, effective.policy_path))
+    table = load_table(table_paths(ctx.profile, ctx.policy))
     facts = facts_from_args(
         minutes=args.minutes,
         patient=args.patient,
@@ -122,13 +122,13 @@ def build_coding_services(store: Any, profile: Path, policy_path: Path | None) -
     from app.coding import CodingService, load_table, table_paths
     from app.escalation import EmergencyNumbers, EscalationService
     from app.licensure import LicensureGate, SettingsLicenses
-    from app.settings import load_settings
+    from app.settings import load_settings, policy_location
     from storage.coding_store import StoreCoding, StoreSafety
     from storage.oncall import notifier_from_settings
 
     effective = load_settings(profile, policy_path)
     settings = effective.settings
-    table = load_table(table_paths(profile, effective.policy_path))
+    table = load_table(table_paths(profile, policy_location(policy_path)))
     return CodingServices(
         coding=CodingService(table, StoreCoding(store)),
         escalation=EscalationService(

@@ -40,7 +40,13 @@ from storage.sync.engine import SyncEngine, SyncReport, SyncStore
 #: Opens a FHIR client for the record store (an async context manager).
 ClientFactory = Callable[[RecordStoreSettings], AbstractAsyncContextManager[Any]]
 
-_KIND = {"patient": "Patient", "encounter": "Visit", "note": "Note", "attachment": "Attachment"}
+_KIND = {
+    "patient": "Patient",
+    "encounter": "Visit",
+    "note": "Note",
+    "attachment": "Attachment",
+    "charge_item": "Coding",
+}
 
 
 class _TransactStore(Protocol):
@@ -165,6 +171,12 @@ def _label(conn: Any, kind: str, entity_id: str) -> tuple[str, str | None]:
         elif kind == "attachment":
             encounter = repository.get_encounter(
                 conn, repository.get_attachment(conn, entity_id).encounter_id
+            )
+        elif kind == "charge_item":
+            from storage import coding_store
+
+            encounter = repository.get_encounter(
+                conn, coding_store.get_charge(conn, entity_id).encounter_id
             )
         else:
             return f"{title} · {repository.get_patient(conn, entity_id).display_name}", None

@@ -26,6 +26,7 @@ from storage.fhir.charge_item import CPT_SYSTEM, MODIFIER_URL, POS_URL
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync import queue
+from storage.sync.adapter import StoreSyncQueue
 from storage.sync.engine import SyncEngine
 from tests.conftest import open_test_store, run
 
@@ -199,6 +200,11 @@ def test_a_draft_billing_took_over_is_not_overwritten(
             [item] = await _charge_items(client, draft.id)
             assert item["status"] == "billable"
             assert item["code"]["coding"][0]["code"] == "99213"
+            # Sync details name it for a clinician (with Retry).
+            overview = await StoreSyncQueue(store).overview()
+            [failure] = [f for f in overview.failures if f.entity_type == "charge_item"]
+            assert failure.label == "Coding · Coder, Ada"
+            assert "changed on the server" in failure.reason
         await store.close()
 
     run(scenario())

@@ -294,6 +294,14 @@ def test_profile_and_policy_overrides(tmp_path: Path) -> None:
     assert "policy" in str(result.reasons[0])  # IT's file wins over the user's
 
 
+def test_policy_folder_table_applies_without_a_policy_file(tmp_path: Path) -> None:
+    """IT may ship only the payer table beside where the policy would be."""
+    _write(tmp_path / "etc" / "coding" / "payers.toml", OVERRIDE.format(source="it"))
+    paths = table_paths(tmp_path / "profile", tmp_path / "etc" / "policy.toml")
+    assert paths == [tmp_path / "etc" / "coding" / "payers.toml"]
+    assert "acme" in load_table(paths).payers
+
+
 @pytest.mark.parametrize(
     "text",
     [
