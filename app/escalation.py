@@ -211,7 +211,10 @@ class EscalationService:
         missing = plan.missing()
         if missing:
             raise InputRejectedError(reason="the safety check needs " + ", ".join(missing))
-        return await self._store.save_plan(replace(plan, confirmed_at=now_utc()))
+        from app.licensure import normalise  # an unknown ISO code is refused here
+
+        location = normalise(plan.location)
+        return await self._store.save_plan(replace(plan, location=location, confirmed_at=now_utc()))
 
     async def plan(self, encounter_id: str) -> SafetyPlan | None:
         return await self._store.get_plan(encounter_id)

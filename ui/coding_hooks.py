@@ -26,7 +26,15 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDialog, QDockWidget, QLabel, QMenu, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDockWidget,
+    QLabel,
+    QMenu,
+    QToolButton,
+    QWidget,
+)
 
 from app.coding import CodingService
 from app.errors import ConsoleError
@@ -212,6 +220,7 @@ class CodingHooks(QObject):
     # -- the visit ---------------------------------------------------------------------
     def _on_visit_window_opened(self, visit_window: Any) -> None:
         visit_window.addAction(self.escalate_action)
+        self._add_escalate_button(visit_window)
         visit = visit_window.visit
         started: dict[str, datetime] = {}
 
@@ -231,6 +240,28 @@ class CodingHooks(QObject):
                 busy=False,
                 context="visit start",
             )
+
+    def _add_escalate_button(self, visit_window: Any) -> None:
+        """An Escalate button in the visit window's control bar, before People."""
+        bar = getattr(visit_window, "control_bar", None)
+        layout = bar.layout() if bar is not None else None
+        if layout is None:
+            return
+        # A tool button like its neighbours, so the visit window's style applies to it.
+        button = QToolButton(bar)
+        button.setText(self.tr("Escalate"))
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        button.setObjectName("escalateButton")
+        button.setToolTip(self.escalate_action.toolTip() + " (Ctrl+Shift+E)")
+        button.setAccessibleName(self.tr("Escalate: emergency number and plan"))
+        button.clicked.connect(self.escalate_action.trigger)
+        people = getattr(visit_window, "people_button", None)
+        index = layout.indexOf(people) if people is not None else -1
+        if index >= 0:
+            layout.insertWidget(index, button)
+        else:
+            layout.addWidget(button)
+        visit_window.escalate_button = button
 
     async def _check_visit(self, visit_window: Any, encounter_id: str) -> None:
         if not await self.before_visit(visit_window, encounter_id):

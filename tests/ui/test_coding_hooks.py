@@ -124,3 +124,31 @@ def test_escalate_from_the_safety_menu(aio: Aio, make_console: Any) -> None:
     dialog.note_button.click()
     # Into the open note (its Plan), where autosave keeps it with the rest.
     assert "Advised the patient to call emergency services" in window.editor.text()
+
+
+def test_a_visit_window_gets_escalate_and_out_of_state_do_not_start_ends_it(
+    aio: Aio, make_console: Any
+) -> None:
+    from app.visit import Visit
+
+    console, hooks = _console(make_console)
+    window = console.window
+    encounter_id = window.worklist.summaries()[2].encounter.id
+    visit_window = aio.run(window._open_visit(lambda: Visit(encounter_id=encounter_id)))
+    assert visit_window is not None
+    button = visit_window.escalate_button
+    layout = visit_window.control_bar.layout()
+    assert layout.indexOf(button) == layout.indexOf(visit_window.people_button) - 1
+    # Opening the window asked for the emergency plan, then warns: not licensed in NV.
+    aio.wait_until(lambda: isinstance(hooks.dialog, QtSafetyPlanDialog))
+    hooks.dialog.form.location.setText("US-NV")
+    hooks.dialog.form.address.setText("1 Desert Rd, Reno")
+    hooks.dialog.form.callback.setText("+1 775 555 0100")
+    hooks.dialog.confirm_button.click()
+    aio.wait_until(lambda: isinstance(hooks.dialog, QtLicensureDialog))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert visit_window.grab().save(str(ARTIFACTS / "visit_window_escalate.png"), "PNG")
+    hooks.dialog.stop_button.click()
+    aio.wait_until(lambda: window.visit_window is None)
+    actions = [(e.action, e.entity_id) for e in aio.run(console.store.audit_entries())]
+    assert (CANCEL, encounter_id) in actions

@@ -51,6 +51,16 @@ def test_a_plan_without_address_or_callback_is_refused() -> None:
         asyncio.run(service.confirm_plan(SafetyPlan("e1", "US-WA", " ", "")))
 
 
+def test_the_plan_location_must_be_an_iso_code() -> None:
+    store = MemorySafetyStore()
+    service = EscalationService(store, EmergencyNumbers.shipped())
+    with pytest.raises(InputRejectedError, match="ISO 3166-2"):
+        asyncio.run(service.confirm_plan(SafetyPlan("e1", "Washington", "1 Main St", "555")))
+    assert store.plans == {}
+    saved = asyncio.run(service.confirm_plan(SafetyPlan("e1", " us-wa", "1 Main St", "555")))
+    assert saved.location == "US-WA" and store.plans["e1"] == saved
+
+
 class Notifier:
     def __init__(self, store: MemorySafetyStore, fail: bool = False) -> None:
         self.store = store
