@@ -103,3 +103,53 @@ def add_encounter_coding(resource: dict[str, Any], charge: ChargeDraft) -> dict[
     else:
         resource["serviceType"] = {"text": "Telehealth: store-and-forward"}
     return resource
+
+
+def _first_code(value: object) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    codings = value.get("coding") if isinstance(value, dict) else None
+    if isinstance(codings, list) and codings and isinstance(codings[0], dict):
+        return str(codings[0].get("code", ""))
+    return ""
+
+
+def _extensions(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for ext in resource.get("extension") or []:
+        if isinstance(ext, dict):
+            value = ext.get("valueString") or _first_code(ext.get("valueCodeableConcept"))
+            found.append((str(ext.get("url", "")), str(value)))
+    return sorted(found)
+
+
+def _projection(resource: dict[str, Any]) -> tuple[object, ...]:
+    """What the console writes and another system would change (status, codes)."""
+    kind = resource.get("resourceType")
+    if kind == "ChargeItem":
+        return (
+            kind,
+            resource.get("status"),
+            _first_code(resource.get("code")),
+            _extensions(resource),
+            str(resource.get("occurrenceDateTime", ""))[:10],
+        )
+    if kind == "Encounter":
+        klass = resource.get("class")
+        service = resource.get("serviceType")
+        return (
+            kind,
+            resource.get("status"),
+            klass.get("code") if isinstance(klass, dict) else None,
+            _first_code(resource.get("type")),
+            service.get("text") if isinstance(service, dict) else None,
+        )
+    return (kind, id(resource))  # any other type: never taken as the same
+
+
+def same_write(server: dict[str, Any], ours: dict[str, Any]) -> bool:
+    """Whether the server's ChargeItem or Encounter already says what we are sending: a
+    version conflict on such an update is then our own earlier write whose
+    acknowledgement was lost, not someone else's change (billing moving the draft on,
+    another system changing the visit)."""
+    return _projection(server) == _projection(ours)

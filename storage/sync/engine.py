@@ -823,6 +823,15 @@ class SyncEngine:
                 return
             await self._conflict(p, p.remote.server_id, version, server_text or "", report)
             return
+        if isinstance(p.record, Encounter | ChargeDraft):
+            # A coded Encounter or a ChargeItem draft: the server may hold our own write
+            # whose acknowledgement was lost (storage/fhir/charge_item.py).
+            from storage.fhir.charge_item import same_write
+
+            fmt = await self._reference_formatter([p])
+            if same_write(current, self._resource(p, fmt)):
+                acks.append((p.item, RemoteRef(p.remote.server_id, version, "")))
+                return
         reason = "changed on the server by someone else"
         await self._refused(p, reason, report)
 

@@ -208,3 +208,42 @@ def test_a_draft_billing_took_over_is_not_overwritten(
         await store.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("lost", ["encounter", "charge_item"])
+def test_lost_acknowledgement_of_an_update_is_no_conflict(
+    fresh_profile: Path, fhir_server: Any, monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    """The coded Encounter (and a changed draft) are updates with If-Match: when the
+    server took one but the console never recorded it, the resend meets a newer version
+    that is our own write, not someone else's change."""
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        enc = await _seed(store)
+        async with FhirClient(fhir_server.base_url, timeout=30) as client:
+            await _accept(store, enc, _facts(12))
+            assert (await SyncEngine(store).sync_once(client)).failed == 0
+            draft = await _accept(store, enc, _facts(35))
+            real = queue.acknowledge
+
+            def lost_ack(conn: Any, item: Any, ref: Any) -> bool:
+                if item.entity_type == lost:
+                    raise ConnectionResetError("simulated: acknowledgement lost")
+                return real(conn, item, ref)
+
+            monkeypatch.setattr(queue, "acknowledge", lost_ack)
+            with pytest.raises(StoreError):
+                await SyncEngine(store).sync_once(client)
+            monkeypatch.setattr(queue, "acknowledge", real)
+            report = await SyncEngine(store).sync_once(client)
+            assert report.failed == 0, report.reasons
+            assert await store.outbox_size() == 0
+            encounter_ref = await store.transact(queue.remote_ref, "encounter", enc.id)
+            encounter = await client.read("Encounter", encounter_ref.server_id)
+            assert encounter["type"][0]["coding"][0]["code"] == "99214"
+            [item] = await _charge_items(client, draft.id)
+            assert item["code"]["coding"][0]["code"] == "99214"
+        await store.close()
+
+    run(scenario())
