@@ -53,7 +53,10 @@ class CodingUi(Protocol):
     """What the composition root hands over (app.commands.coding.CodingServices)."""
 
     @property
-    def coding(self) -> CodingService: ...
+    def coding(self) -> CodingService | None: ...
+
+    @property
+    def coding_error(self) -> str: ...
 
     @property
     def escalation(self) -> EscalationService: ...
@@ -96,14 +99,23 @@ class QtCodingDock(QDockWidget):
         empty = QLabel(self.tr("Select a visit to see its coding suggestion."))
         empty.setWordWrap(True)
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.error_label = empty
         self.setWidget(empty)
 
     def show_encounter(self, summary: EncounterSummary) -> None:
         if summary.encounter.id == self.encounter_id:
             return
         self.encounter_id = summary.encounter.id
+        coding = self._services.coding
+        if coding is None:  # the payer table is malformed: say so, nothing else breaks
+            self.error_label.setText(
+                self.tr("Coding suggestions are unavailable: {reason}").format(
+                    reason=self._services.coding_error
+                )
+            )
+            return
         panel = QtCodingPanel(
-            self._services.coding,
+            coding,
             summary.encounter.id,
             _service_date(summary),
             payer=self._services.payer,

@@ -109,17 +109,21 @@ async def _cmd_licensure_check(ctx: CliContext) -> int:
 class CodingServices:
     """What the GUI's coding panel, Escalate and the licensure warning run on."""
 
-    coding: Any  # app.coding.CodingService
+    coding: Any  # app.coding.CodingService; None when the payer table is malformed
     escalation: Any  # app.escalation.EscalationService
     licensure: Any  # app.licensure.LicensureGate
     payer: str
+    coding_error: str = ""  # why there is no coding service (file and what is wrong)
 
 
 def build_coding_services(store: Any, profile: Path, policy_path: Path | None) -> CodingServices:
     """Composition root helper: the use cases over the encrypted store, the payer and
     emergency tables (with the profile's and policy's overrides) and the on-call webhook.
-    Raises ConfigError for a malformed payer table or settings."""
+    A malformed payer table leaves coding out (``coding_error`` says why) and everything
+    else working: Escalate must not depend on billing's file. Raises ConfigError for
+    malformed settings."""
     from app.coding import CodingService, load_table, table_paths
+    from app.errors import ConfigError
     from app.escalation import EmergencyNumbers, EscalationService
     from app.licensure import LicensureGate, SettingsLicenses
     from app.settings import load_settings, policy_location
@@ -128,9 +132,16 @@ def build_coding_services(store: Any, profile: Path, policy_path: Path | None) -
 
     effective = load_settings(profile, policy_path)
     settings = effective.settings
-    table = load_table(table_paths(profile, policy_location(policy_path)))
+    coding: CodingService | None = None
+    coding_error = ""
+    try:
+        table = load_table(table_paths(profile, policy_location(policy_path)))
+        coding = CodingService(table, StoreCoding(store))
+    except ConfigError as exc:
+        coding_error = str(exc)
     return CodingServices(
-        coding=CodingService(table, StoreCoding(store)),
+        coding=coding,
+        coding_error=coding_error,
         escalation=EscalationService(
             StoreSafety(store),
             EmergencyNumbers.shipped(settings.emergency.numbers),

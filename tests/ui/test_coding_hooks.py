@@ -152,3 +152,19 @@ def test_a_visit_window_gets_escalate_and_out_of_state_do_not_start_ends_it(
     aio.wait_until(lambda: window.visit_window is None)
     actions = [(e.action, e.entity_id) for e in aio.run(console.store.audit_entries())]
     assert (CANCEL, encounter_id) in actions
+
+
+def test_a_malformed_payer_table_leaves_escalate_working(aio: Aio, make_console: Any) -> None:
+    console = make_console()
+    (console.profile / "coding").mkdir()
+    (console.profile / "coding" / "payers.toml").write_text("[[rule]]\npayer = 'x'\n")
+    services = build_coding_services(console.store, console.profile, None)
+    assert services.coding is None and "payers.toml" in services.coding_error
+    hooks = install_coding(console.window, services)
+    window = console.window
+    window.worklist.select_encounter(window.worklist.summaries()[0].encounter.id)
+    aio.wait_until(lambda: "unavailable" in hooks.dock.error_label.text())
+    assert "payers.toml" in hooks.dock.error_label.text()
+    assert hooks.dock.panel is None
+    hooks.escalate_action.trigger()
+    assert isinstance(hooks.dialog, QtEscalateDialog)
