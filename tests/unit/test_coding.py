@@ -371,3 +371,88 @@ def test_cli_suggest_payer_and_bad_date(capsys: pytest.CaptureFixture[str]) -> N
     assert out["codes"] == ["98002"] and out["modifiers"] == [] and out["pos"] == "02"
     assert main([*args, "--date", "05/01/2026"]) == 1
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+# --- properties --------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LEVEL = {c: i for i, c in enumerate(["99202", "99203", "99204", "99205"])} | {
+    c: i for i, c in enumerate(["99212", "99213", "99214", "99215"])
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    minutes=st.integers(0, 24 * 60),
+    more=st.integers(0, 60),
+    patient=st.sampled_from(list(PatientStatus)),
+    modality=st.sampled_from(list(Modality)),
+    location=st.sampled_from(list(PatientSetting)),
+    mdm=st.none() | st.sampled_from(list(Mdm)),
+    payer=st.sampled_from(["default", TELE]),
+)
+def test_suggestion_invariants(
+    minutes: int,
+    more: int,
+    patient: PatientStatus,
+    modality: Modality,
+    location: PatientSetting,
+    mdm: Mdm | None,
+    payer: str,
+) -> None:
+    facts = VisitFacts(minutes, patient, modality, location, mdm, payer, DOS)
+    result = suggest(facts, TABLE)
+    assert len(result.codes) <= 1
+    assert result.pos == ("10" if location is PatientSetting.HOME else "02")
+    assert not result.modifiers or result.codes  # never a modifier without a code
+    assert result.reasons and all(str(r) for r in result.reasons)
+    # More time never lowers the level.
+    longer = min(minutes + more, 24 * 60)
+    later = suggest(VisitFacts(longer, patient, modality, location, mdm, payer, DOS), TABLE)
+    if result.codes and payer == "default":
+        assert later.codes and _LEVEL[later.codes[0]] >= _LEVEL[result.codes[0]]
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5000), st.text(max_size=12), st.dates()
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["rule", "code", "payer", "x"]),
+        st.lists(
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "payer",
+                        "effective",
+                        "em_codes",
+                        "set",
+                        "code",
+                        "patient",
+                        "mdm",
+                        "minutes",
+                        "pos_home",
+                        "modifier_video",
+                        "junk",
+                    ]
+                ),
+                _SCALARS.filter(lambda v: v is not None),
+                max_size=8,
+            ),
+            max_size=3,
+        ),
+        max_size=3,
+    )
+)
+def test_hostile_override_tables_are_refused_cleanly(data: dict[str, object]) -> None:
+    from app.coding import parse_table
+
+    try:
+        parse_table(data, "payers.toml")
+    except ConfigError as exc:
+        assert "payers.toml" in str(exc)
