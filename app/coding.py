@@ -502,6 +502,20 @@ class ChargeDraft:
     reasons: tuple[str, ...]
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
+    performer: Performer | None = None  # who rendered the service, for billing
+
+
+@dataclass(frozen=True, slots=True)
+class Performer:
+    """The clinician who rendered the service: the record store's Practitioner when the
+    console knows it, else the NPI (or local identifier) and name from the policy."""
+
+    reference: str = ""  # "Practitioner/<id>"
+    npi: str = ""
+    name: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.reference or self.npi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,9 +535,15 @@ class ChargeStore(Protocol):
 class CodingService:
     """Suggest (pure, from the payer table) and accept (stored, queued for sync)."""
 
-    def __init__(self, table: PayerTable, store: ChargeStore | None = None) -> None:
+    def __init__(
+        self,
+        table: PayerTable,
+        store: ChargeStore | None = None,
+        performer: Performer | None = None,
+    ) -> None:
         self.table = table
         self._store = store
+        self._performer = performer if performer else None
 
     def suggest(self, facts: VisitFacts) -> CodingSuggestion:
         return suggest(facts, self.table)
@@ -555,6 +575,7 @@ class CodingService:
             modality=facts.modality.value if facts.work is Work.VISIT else "",
             reasons=tuple(str(r) for r in suggestion.reasons),
             created_at=earlier.created_at if earlier else utc_now(),
+            performer=self._performer,
         )
         return await self._store.save_charge(draft)
 
@@ -572,6 +593,7 @@ __all__: Sequence[str] = (
     "PatientStatus",
     "PayerRule",
     "PayerTable",
+    "Performer",
     "Reason",
     "VisitFacts",
     "Work",

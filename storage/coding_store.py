@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.coding import ChargeDraft, CodedEncounter
+from app.coding import ChargeDraft, CodedEncounter, Performer
 from app.errors import RecordNotFoundError
 from app.escalation import Escalation, EscalationAction, SafetyPlan
 from app.records import Encounter, utc_now
@@ -21,7 +21,7 @@ from storage import audit, repository
 
 _CHARGE_COLUMNS = (
     "id, encounter_id, code, modifiers, pos, service_date, payer, work, modality, reasons, "
-    "created_at, updated_at"
+    "created_at, updated_at, performer"
 )
 
 
@@ -39,7 +39,17 @@ def _charge(row: Any) -> ChargeDraft:
         reasons=tuple(json.loads(row[9])),
         created_at=str(row[10]),
         updated_at=str(row[11]),
+        performer=_performer(json.loads(row[12])),
     )
+
+
+def _performer(data: Any) -> Performer | None:
+    if not isinstance(data, dict):
+        return None
+    found = Performer(
+        str(data.get("reference", "")), str(data.get("npi", "")), str(data.get("name", ""))
+    )
+    return found if found else None
 
 
 def save_charge(conn: Any, actor: str, draft: ChargeDraft) -> ChargeDraft:
@@ -53,11 +63,11 @@ def save_charge(conn: Any, actor: str, draft: ChargeDraft) -> ChargeDraft:
         draft = ChargeDraft(**{**_as_dict(draft), "id": str(row[0])})
     stamped = ChargeDraft(**{**_as_dict(draft), "updated_at": utc_now()})
     conn.execute(
-        f"INSERT INTO charge_items({_CHARGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+        f"INSERT INTO charge_items({_CHARGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
         "ON CONFLICT(id) DO UPDATE SET code = excluded.code, modifiers = excluded.modifiers, "
         "pos = excluded.pos, service_date = excluded.service_date, payer = excluded.payer, "
         "work = excluded.work, modality = excluded.modality, reasons = excluded.reasons, "
-        "updated_at = excluded.updated_at",
+        "updated_at = excluded.updated_at, performer = excluded.performer",
         (
             stamped.id,
             stamped.encounter_id,
@@ -71,6 +81,15 @@ def save_charge(conn: Any, actor: str, draft: ChargeDraft) -> ChargeDraft:
             json.dumps(list(stamped.reasons)),
             stamped.created_at,
             stamped.updated_at,
+            json.dumps(
+                {}
+                if stamped.performer is None
+                else {
+                    "reference": stamped.performer.reference,
+                    "npi": stamped.performer.npi,
+                    "name": stamped.performer.name,
+                }
+            ),
         ),
     )
     repository.outbox_put(conn, "charge_item", stamped.id, "create" if row is None else "update")

@@ -198,6 +198,7 @@ CREATE TABLE charge_items (
     work TEXT NOT NULL,
     modality TEXT NOT NULL DEFAULT '',
     reasons TEXT NOT NULL DEFAULT '[]',
+    performer TEXT NOT NULL DEFAULT '{}',
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );

@@ -136,7 +136,7 @@ def build_coding_services(store: Any, profile: Path, policy_path: Path | None) -
     coding_error = ""
     try:
         table = load_table(table_paths(profile, policy_location(policy_path)))
-        coding = CodingService(table, StoreCoding(store))
+        coding = CodingService(table, StoreCoding(store), performer_from_settings(settings))
     except ConfigError as exc:
         coding_error = str(exc)
     return CodingServices(
@@ -151,3 +151,14 @@ def build_coding_services(store: Any, profile: Path, policy_path: Path | None) -
         licensure=LicensureGate(SettingsLicenses.from_settings(settings), store),
         payer=settings.coding.payer,
     )
+
+
+def performer_from_settings(settings: Any) -> Any:
+    """Who renders the service on the ChargeItem: ``[record_store] practitioner`` (the
+    record store's Practitioner), else ``[clinician] npi`` and ``name``."""
+    from app.coding import Performer
+
+    performer = Performer(
+        settings.record_store.practitioner, settings.clinician.npi, settings.clinician.name
+    )
+    return performer if performer else None

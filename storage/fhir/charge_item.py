@@ -25,6 +25,7 @@ MODIFIER_URL: Final = "urn:clinician-console:fhir:extension:cpt-modifier"
 POS_URL: Final = "urn:clinician-console:fhir:extension:place-of-service"
 PAYER_URL: Final = "urn:clinician-console:fhir:extension:payer-rules"
 CHARGE_STATUS: Final = "planned"
+NPI_SYSTEM: Final = "http://hl7.org/fhir/sid/us-npi"
 
 _POS_DISPLAY: Final = {
     "02": "Telehealth Provided Other than in Patient's Home",
@@ -74,6 +75,17 @@ def charge_item_resource(
         "quantity": {"value": 1},
         "enteredDate": d.updated_at,
     }
+    if d.performer is not None:
+        actor: dict[str, Any] = {}
+        if d.performer.reference:
+            actor["reference"] = d.performer.reference
+        elif d.performer.npi:
+            actor["identifier"] = {"system": NPI_SYSTEM, "value": d.performer.npi}
+        if d.performer.name:
+            actor["display"] = d.performer.name
+        if actor:
+            actor["type"] = "Practitioner"
+            resource["performer"] = [{"actor": actor}]
     if d.reasons:
         # The reasons a coder reads before billing: categories and counts, no patient data.
         resource["note"] = [{"text": "\n".join(d.reasons)}]

@@ -16,13 +16,14 @@ from app.coding import (
     Modality,
     PatientSetting,
     PatientStatus,
+    Performer,
     VisitFacts,
     load_table,
 )
 from app.errors import StoreError
 from app.records import Encounter, Patient, new_id, utc_now
 from storage.coding_store import StoreCoding
-from storage.fhir.charge_item import CPT_SYSTEM, MODIFIER_URL, POS_URL
+from storage.fhir.charge_item import CPT_SYSTEM, MODIFIER_URL, NPI_SYSTEM, POS_URL
 from storage.fhir.client import FhirClient
 from storage.store import EncryptedStore
 from storage.sync import queue
@@ -52,8 +53,11 @@ def _facts(minutes: int, modality: Modality = Modality.VIDEO) -> VisitFacts:
     )
 
 
+PERFORMER = Performer(npi="1234567893", name="Dr Grace Hopper")
+
+
 async def _accept(store: EncryptedStore, enc: Encounter, facts: VisitFacts) -> Any:
-    service = CodingService(load_table(), StoreCoding(store))
+    service = CodingService(load_table(), StoreCoding(store), PERFORMER)
     return await service.accept(enc.id, facts, service.suggest(facts))
 
 
@@ -95,6 +99,12 @@ def test_coding_syncs_as_charge_item_and_coded_encounter(
             assert item["subject"]["reference"] == f"Patient/{patient_ref.server_id}"
             assert item["context"]["reference"] == f"Encounter/{encounter_ref.server_id}"
             assert item["occurrenceDateTime"] == "2026-12-05"
+            [performer] = item["performer"]
+            assert performer["actor"]["identifier"] == {
+                "system": NPI_SYSTEM,
+                "value": "1234567893",
+            }
+            assert performer["actor"]["display"] == "Dr Grace Hopper"
 
             encounter = await client.read("Encounter", encounter_ref.server_id)
             assert encounter["class"]["code"] == "VR"

@@ -13,6 +13,7 @@ from app.coding import (
     CodedEncounter,
     CodingService,
     PatientStatus,
+    Performer,
     VisitFacts,
     load_table,
 )
@@ -30,7 +31,9 @@ async def _seed(store: Any, start: str = "2020-01-01T09:00:00+00:00") -> Encount
 
 
 async def _accept(store: Any, enc: Encounter, minutes: int) -> ChargeDraft:
-    service = CodingService(load_table(), StoreCoding(store))
+    service = CodingService(
+        load_table(), StoreCoding(store), Performer("Practitioner/p1", "1234567893", "Dr X")
+    )
     facts = VisitFacts(minutes, PatientStatus.ESTABLISHED, date_of_service=date(2026, 1, 5))
     return await service.accept(enc.id, facts, service.suggest(facts))
 
@@ -50,6 +53,7 @@ def test_one_draft_per_encounter_queued_with_its_encounter(fresh_profile: Path) 
             assert second.id == first.id and second.code == "99213"
             assert second.created_at == first.created_at
             assert await store.transact(charge_for, enc.id) == second
+            assert second.performer == Performer("Practitioner/p1", "1234567893", "Dr X")
             outbox = await store.transact(_outbox)
             assert ("charge_item", first.id, "create") in outbox
             assert ("encounter", enc.id, "create") in outbox
