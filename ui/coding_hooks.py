@@ -77,6 +77,8 @@ async def _answer(dialog: QDialog) -> int:
             done.set_result(code)
 
     dialog.finished.connect(finished)
+    # Closed with its parent (the visit window went away): a "no", not a hang.
+    dialog.destroyed.connect(lambda *_: finished(int(QDialog.DialogCode.Rejected)))
     dialog.open()
     return await done
 

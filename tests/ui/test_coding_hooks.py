@@ -168,3 +168,20 @@ def test_a_malformed_payer_table_leaves_escalate_working(aio: Aio, make_console:
     assert hooks.dock.panel is None
     hooks.escalate_action.trigger()
     assert isinstance(hooks.dialog, QtEscalateDialog)
+
+
+def test_closing_the_visit_window_during_the_checks_does_not_hang(
+    aio: Aio, make_console: Any
+) -> None:
+    console, hooks = _console(make_console)
+    window = console.window
+    encounter_id = window.worklist.summaries()[0].encounter.id
+    from PySide6.QtWidgets import QWidget
+
+    parent = QWidget()
+    parent.show()
+    task = _start_checks(aio, hooks, parent, encounter_id)
+    aio.wait_until(lambda: isinstance(hooks.dialog, QtSafetyPlanDialog))
+    parent.deleteLater()  # the dialog goes with it
+    aio.wait_until(task.done)
+    assert task.result() is True  # no plan: nothing to check; the visit window is gone anyway
