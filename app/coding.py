@@ -32,7 +32,7 @@ from datetime import date
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -455,9 +455,6 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise InputRejectedError(reason="the date must be YYYY-MM-DD") from exc
-
-
-Choice = Literal["new", "established"]
 
 
 def facts_from_args(
