@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from app.coding import (
     MAX_MINUTES,
@@ -257,6 +258,8 @@ class QtCodingPanel(QWidget):
         )
 
     def _on_accepted(self, draft: ChargeDraft) -> None:
+        if not isValid(self):  # closed while the operation ran
+            return
         modifiers = "".join(f"-{m}" for m in draft.modifiers)
         self.status_label.setText(
             self.tr(
@@ -267,6 +270,8 @@ class QtCodingPanel(QWidget):
         self.accepted.emit(draft)
 
     def _on_failed(self, exc: BaseException) -> None:
+        if not isValid(self):  # closed while the operation ran
+            return
         self.status_label.setText(
             str(exc) if isinstance(exc, ConsoleError) else self.tr("Could not keep the coding.")
         )

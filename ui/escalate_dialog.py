@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from app.errors import ConsoleError
 from app.escalation import (
@@ -134,10 +135,14 @@ class QtSafetyPlanDialog(QDialog):
         )
 
     def _on_saved(self, plan: SafetyPlan) -> None:
+        if not isValid(self):  # closed while the operation ran
+            return
         self.confirmed.emit(plan)
         self.accept()
 
     def _on_error(self, exc: BaseException) -> None:
+        if not isValid(self):  # closed while the operation ran
+            return
         self.confirm_button.setEnabled(True)
         self.error_label.setText(
             str(exc) if isinstance(exc, ConsoleError) else self.tr("Could not save the plan.")
@@ -247,6 +252,8 @@ class QtEscalateDialog(QDialog):
         )
 
     def _show_plan(self, prepared: EscalationResult) -> None:
+        if not isValid(self):  # closed while the operation ran
+            return
         number = prepared.number
         where = prepared.escalation.jurisdiction
         if number is not None:
@@ -299,6 +306,8 @@ class QtEscalateDialog(QDialog):
         )
 
     def _on_recorded(self, result: EscalationResult) -> None:
+        if not isValid(self):  # closed while the operation ran
+            return
         self.outcome = result
         esc = result.escalation
         if esc.notified:
@@ -315,6 +324,8 @@ class QtEscalateDialog(QDialog):
         self.escalated.emit(result)
 
     def _on_error(self, exc: BaseException) -> None:
+        if not isValid(self):  # closed while the operation ran
+            return
         self.record_button.setEnabled(True)
         self.outcome_label.setText(
             str(exc) if isinstance(exc, ConsoleError) else self.tr("Could not record it.")

@@ -5,6 +5,7 @@ tests/artifacts/ for people to look at."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QWidget
+from shiboken6 import isValid
 
 from app.coding import CodingService, load_table
 from app.escalation import EmergencyNumbers, EscalationAction, EscalationService
@@ -237,3 +239,54 @@ def test_escape_on_the_licensure_warning_is_an_audited_no(
     assert (CANCEL, encounter.id) in [
         (e.action, e.entity_id) for e in aio.run(store.audit_entries())
     ]
+
+
+def test_closing_escalate_while_on_call_is_notified(
+    aio: Aio, qtbot: Any, store: EncryptedStore, encounter: Encounter, caplog: Any
+) -> None:
+    """The clinician closes the dialog while the webhook has not answered: the escalation
+    is recorded, the late answer lands on no deleted widget."""
+    release = threading.Event()
+    posted = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            posted.set()
+            release.wait(10)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        service = EscalationService(
+            StoreSafety(store), EmergencyNumbers.shipped(), WebhookNotifier(url, timeout_s=5)
+        )
+        dialog = QtEscalateDialog(service, encounter.id, location="US-WA")
+        dialog.show()
+        dialog.action_boxes[EscalationAction.CALLED_BACK].setChecked(True)
+        dialog.record_button.click()
+        aio.wait_until(posted.is_set)
+        dialog.close()
+        dialog.deleteLater()
+        aio.wait_until(lambda: not isValid(dialog))
+        release.set()
+
+        async def notified() -> list[Any]:
+            while True:  # a condition, polled: the late answer updates the stored record
+                history = await service.history(encounter.id)
+                if history and history[0].notified:
+                    return history
+                await asyncio.sleep(0.02)
+
+        assert len(aio.run(notified(), timeout=10)) == 1
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
