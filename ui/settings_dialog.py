@@ -63,6 +63,9 @@ SECTION_TITLES: dict[str, str] = {
     "store": "Local encrypted store",
     "updates": "Updates",
     "demo": "Demo mode",
+    "clinician": "Clinician",
+    "coding": "Coding suggestions",
+    "emergency": "Emergency",
 }
 LABELS: dict[str, str] = {
     "record_store.url": "Server URL",
@@ -87,6 +90,12 @@ LABELS: dict[str, str] = {
     "updates.url": "Update repository URL",
     "updates.root_file": "Trusted root metadata",
     "demo.allowed": "Demo patients may be loaded",
+    "clinician.name": "Name",
+    "clinician.npi": "NPI or local identifier",
+    "clinician.licenses": "Licence jurisdictions, e.g. US-CA (one per line)",
+    "coding.payer": "Payer rules",
+    "emergency.numbers": "Emergency numbers by location",
+    "emergency.oncall_webhook_url": "On-call webhook URL",
 }
 
 
