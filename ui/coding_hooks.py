@@ -161,6 +161,24 @@ class CodingHooks(QObject):
         self.dialog: QDialog | None = None  # the last dialog shown (tests look at it)
         window.worklist.encounter_selected.connect(self._on_encounter_selected)
         window.visit_window_opened.connect(self._on_visit_window_opened)
+        # The lock screen covers the central widget only: the dock sits outside it.
+        self._dock_was_visible = False
+        session = getattr(window, "session", None)
+        if session is not None:
+            session.session_will_lock.connect(self._on_will_lock)
+            session.session_did_unlock.connect(self._on_did_unlock)
+
+    def _on_will_lock(self, _reason: object = None) -> None:
+        self._dock_was_visible = self.dock.isVisible()
+        self.dock.hide()
+        for action in (self.coding_action, self.plan_action, self.escalate_action):
+            action.setEnabled(False)
+
+    def _on_did_unlock(self) -> None:
+        for action in (self.coding_action, self.plan_action, self.escalate_action):
+            action.setEnabled(True)
+        if self._dock_was_visible:
+            self.dock.show()
 
     # -- which encounter ---------------------------------------------------------------
     def current_encounter_id(self) -> str:

@@ -185,3 +185,19 @@ def test_closing_the_visit_window_during_the_checks_does_not_hang(
     parent.deleteLater()  # the dialog goes with it
     aio.wait_until(task.done)
     assert task.result() is True  # no plan: nothing to check; the visit window is gone anyway
+
+
+def test_locking_hides_the_coding_dock_and_safety_actions(aio: Aio, make_console: Any) -> None:
+    from app.session import LockReason
+    from tests.ui.conftest import PASSPHRASE
+
+    console, hooks = _console(make_console)
+    window = console.window
+    window.worklist.select_encounter(window.worklist.summaries()[0].encounter.id)
+    aio.wait_until(lambda: hooks.dock.panel is not None)
+    assert hooks.dock.isVisible()
+    aio.run(window.lock(LockReason.USER))
+    assert not hooks.dock.isVisible()
+    assert not hooks.escalate_action.isEnabled() and not hooks.plan_action.isEnabled()
+    assert aio.run(window.unlock(PASSPHRASE))
+    assert hooks.dock.isVisible() and hooks.escalate_action.isEnabled()
