@@ -26,7 +26,7 @@ staff override it in the profile or beside the managed policy (:func:`table_path
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -536,11 +536,13 @@ class CodingService:
         self,
         table: PayerTable,
         store: ChargeStore | None = None,
-        performer: Performer | None = None,
+        performer: Performer | Callable[[], Performer | None] | None = None,
     ) -> None:
+        """``performer``: the rendering clinician, or a function giving the one signed in
+        now (the identity area's profile changes with "Switch clinician")."""
         self.table = table
         self._store = store
-        self._performer = performer if performer else None
+        self._performer = performer
 
     def suggest(self, facts: VisitFacts) -> CodingSuggestion:
         return suggest(facts, self.table)
@@ -549,6 +551,10 @@ class CodingService:
         if self._store is None:
             return None
         return await self._store.charge_for(encounter_id)
+
+    def _current_performer(self) -> Performer | None:
+        found = self._performer() if callable(self._performer) else self._performer
+        return found if found else None
 
     async def accept(
         self, encounter_id: str, facts: VisitFacts, suggestion: CodingSuggestion
@@ -572,7 +578,7 @@ class CodingService:
             modality=facts.modality.value if facts.work is Work.VISIT else "",
             reasons=tuple(str(r) for r in suggestion.reasons),
             created_at=earlier.created_at if earlier else utc_now(),
-            performer=self._performer,
+            performer=self._current_performer(),
         )
         return await self._store.save_charge(draft)
 

@@ -13,8 +13,9 @@ record store's PractitionerRole) feeds the same port.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 from app.errors import InputRejectedError
@@ -40,6 +41,34 @@ class SettingsLicenses:
     def from_settings(cls, settings: Any) -> SettingsLicenses:
         clinician = getattr(settings, "clinician", None)
         return cls(tuple(getattr(clinician, "licenses", ()) or ()))
+
+
+@dataclass(frozen=True)
+class ProfileLicenses:
+    """Licences of the signed-in clinician, through the identity area's port
+    (``current_clinician() -> profile | None``, the profile with ``licensed_in()`` and
+    ``licences`` carrying ``valid_until``; duck-typed so this module needs no import of
+    it): expired licences do not count; with nobody signed in, ``fallback`` answers
+    (the policy's or settings' list)."""
+
+    current: Any
+    fallback: LicenseSource
+    today: Callable[[], date] = date.today
+
+    def licenses(self) -> Sequence[str]:
+        profile = self.current.current_clinician()
+        if profile is None:
+            return self.fallback.licenses()
+        licences = getattr(profile, "licences", None)
+        if licences is None:
+            return tuple(profile.licensed_in())
+        today = self.today().isoformat()
+        return tuple(
+            licence.jurisdiction
+            for licence in licences
+            # ISO dates compare as text; "" is open-ended.
+            if not getattr(licence, "valid_until", "") or licence.valid_until >= today
+        )
 
 
 def _known(code: str) -> bool:

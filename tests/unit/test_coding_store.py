@@ -108,3 +108,23 @@ def test_retention_keeps_a_visit_whose_draft_waits(fresh_profile: Path) -> None:
             await store.close()
 
     asyncio.run(go())
+
+
+def test_performer_is_whoever_is_signed_in_when_accepting(fresh_profile: Path) -> None:
+    async def go() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            enc = await _seed(store)
+            who: list[Performer | None] = [Performer(npi="1234567893", name="Dr A")]
+            service = CodingService(load_table(), StoreCoding(store), lambda: who[0])
+            facts = VisitFacts(20, PatientStatus.ESTABLISHED, date_of_service=date(2026, 1, 5))
+            first = await service.accept(enc.id, facts, service.suggest(facts))
+            assert first.performer == Performer(npi="1234567893", name="Dr A")
+            who[0] = None  # switched clinician, nobody signed in yet
+            second = await service.accept(enc.id, facts, service.suggest(facts))
+            assert second.performer is None
+            assert (await store.transact(charge_for, enc.id)).performer is None
+        finally:
+            await store.close()
+
+    asyncio.run(go())

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from app.errors import InputRejectedError
-from app.licensure import CANCEL, PROCEED, LicensureGate, SettingsLicenses, check
+from app.licensure import (
+    CANCEL,
+    PROCEED,
+    LicensureGate,
+    ProfileLicenses,
+    SettingsLicenses,
+    check,
+)
 from tests.conftest import open_test_store
 
 
@@ -103,3 +112,42 @@ def test_decision_is_audited_on_a_real_store(fresh_profile: Path) -> None:
     entries = asyncio.run(go())
     licensure = [e for e in entries if e[0].startswith("licensure")]
     assert licensure == [(PROCEED, "encounter", "enc-1"), (CANCEL, "encounter", "enc-2")]
+
+
+# A stand-in for the identity area's port (app.clinician on the oidc branch): the same
+# shape, so ProfileLicenses is tested here without that branch.
+@dataclass(frozen=True)
+class _Licence:
+    jurisdiction: str
+    valid_until: str = ""
+
+
+@dataclass(frozen=True)
+class _Profile:
+    licences: tuple[_Licence, ...]
+
+    def licensed_in(self) -> tuple[str, ...]:
+        return tuple(x.jurisdiction for x in self.licences)
+
+
+@dataclass
+class _Current:
+    profile: _Profile | None
+
+    def current_clinician(self) -> _Profile | None:
+        return self.profile
+
+
+def test_signed_in_clinician_licences_with_expiry() -> None:
+    current = _Current(
+        _Profile(
+            (_Licence("US-WA", "2026-12-05"), _Licence("US-OR", "2026-12-04"), _Licence("US-ID"))
+        )
+    )
+    source = ProfileLicenses(current, lic("US-CA"), today=lambda: date(2026, 12, 5))
+    assert source.licenses() == ("US-WA", "US-ID")  # valid through its last day
+    assert check("US-WA", source).ok
+    out = check("US-OR", source)
+    assert not out.ok and out.licensed_in == ("US-WA", "US-ID")
+    current.profile = None  # nobody signed in: the policy's or settings' list
+    assert check("US-CA", source).ok
