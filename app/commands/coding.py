@@ -116,27 +116,38 @@ class CodingServices:
     coding_error: str = ""  # why there is no coding service (file and what is wrong)
 
 
-def build_coding_services(store: Any, profile: Path, policy_path: Path | None) -> CodingServices:
+def build_coding_services(
+    store: Any, profile: Path, policy_path: Path | None, current_clinician: Any = None
+) -> CodingServices:
     """Composition root helper: the use cases over the encrypted store, the payer and
     emergency tables (with the profile's and policy's overrides) and the on-call webhook.
     A malformed payer table leaves coding out (``coding_error`` says why) and everything
     else working: Escalate must not depend on billing's file. Raises ConfigError for
-    malformed settings."""
+    malformed settings.
+
+    ``current_clinician``: the identity area's port (``current_clinician() -> profile |
+    None``), when sign-in is configured: licences and the ChargeItem's performer then
+    follow whoever is signed in (policy/settings when nobody is)."""
     from app.coding import CodingService, load_table, table_paths
     from app.errors import ConfigError
     from app.escalation import EmergencyNumbers, EscalationService
-    from app.licensure import LicensureGate, SettingsLicenses
+    from app.licensure import LicensureGate, ProfileLicenses, SettingsLicenses
     from app.settings import load_settings, policy_location
     from storage.coding_store import StoreCoding, StoreSafety
     from storage.oncall import notifier_from_settings
 
     effective = load_settings(profile, policy_path)
     settings = effective.settings
+    licences: Any = SettingsLicenses.from_settings(settings)
+    performer: Any = performer_from_settings(settings)
+    if current_clinician is not None:
+        licences = ProfileLicenses(current_clinician, licences)
+        performer = _signed_in_performer(current_clinician, performer)
     coding: CodingService | None = None
     coding_error = ""
     try:
         table = load_table(table_paths(profile, policy_location(policy_path)))
-        coding = CodingService(table, StoreCoding(store), performer_from_settings(settings))
+        coding = CodingService(table, StoreCoding(store), performer)
     except ConfigError as exc:
         coding_error = str(exc)
     return CodingServices(
@@ -148,7 +159,7 @@ def build_coding_services(store: Any, profile: Path, policy_path: Path | None) -
             notifier_from_settings(settings),
             console_id=getattr(store, "store_id", "") or "",
         ),
-        licensure=LicensureGate(SettingsLicenses.from_settings(settings), store),
+        licensure=LicensureGate(licences, store),
         payer=settings.coding.payer,
     )
 
@@ -162,3 +173,21 @@ def performer_from_settings(settings: Any) -> Any:
         settings.record_store.practitioner, settings.clinician.npi, settings.clinician.name
     )
     return performer if performer else None
+
+
+def _signed_in_performer(current_clinician: Any, fallback: Any) -> Any:
+    """A function giving the signed-in clinician as the ChargeItem's performer."""
+    from app.coding import Performer
+
+    def performer() -> Any:
+        profile = current_clinician.current_clinician()
+        if profile is None:
+            return fallback
+        found = Performer(
+            str(getattr(profile, "practitioner", "") or ""),
+            str(getattr(profile, "identifier", "") or ""),
+            str(getattr(profile, "name", "") or ""),
+        )
+        return found if found else fallback
+
+    return performer

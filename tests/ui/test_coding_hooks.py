@@ -201,3 +201,41 @@ def test_locking_hides_the_coding_dock_and_safety_actions(aio: Aio, make_console
     assert not hooks.escalate_action.isEnabled() and not hooks.plan_action.isEnabled()
     assert aio.run(window.unlock(PASSPHRASE))
     assert hooks.dock.isVisible() and hooks.escalate_action.isEnabled()
+
+
+def test_builder_follows_the_signed_in_clinician(make_console: Any) -> None:
+    """With the identity area's port (a stand-in of its shape here), licences come from the
+    signed-in clinician's profile, the policy/settings list when nobody is signed in."""
+    from dataclasses import dataclass, field
+
+    @dataclass(frozen=True)
+    class Licence:
+        jurisdiction: str
+        valid_until: str = ""
+
+    @dataclass(frozen=True)
+    class Profile:
+        licences: tuple[Licence, ...] = (Licence("US-WA"),)
+        practitioner: str = "Practitioner/abc"
+        identifier: str = "1234567893"
+        name: str = "Dr Signed In"
+
+        def licensed_in(self) -> tuple[str, ...]:
+            return tuple(x.jurisdiction for x in self.licences)
+
+    @dataclass
+    class Current:
+        profile: Profile | None = field(default_factory=Profile)
+
+        def current_clinician(self) -> Profile | None:
+            return self.profile
+
+    console = make_console()
+    (console.profile / "settings.toml").write_text('[clinician]\nlicenses = ["US-CA"]\n')
+    current = Current()
+    services = build_coding_services(console.store, console.profile, None, current)
+    assert services.licensure.check("US-WA").ok
+    assert not services.licensure.check("US-CA").ok
+    assert services.coding._current_performer().reference == "Practitioner/abc"
+    current.profile = None
+    assert services.licensure.check("US-CA").ok
