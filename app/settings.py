@@ -108,6 +108,34 @@ class DemoSettings(_Section):
     allowed: bool = True
 
 
+class IdentitySettings(_Section):
+    """Clinician sign-in through the clinic's OpenID Connect provider (docs/identity.md).
+
+    ``issuer`` empty: no identity provider, the console PIN stays the credential."""
+
+    issuer: str = ""
+    client_id: str = ""
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "offline_access"])
+    # Days after the last online sign-in during which a clinician may re-enter with
+    # their offline PIN while the provider is unreachable; 0 turns offline re-entry off.
+    # Policy only (POLICY_ONLY_KEYS): a user must not lengthen their own offline period.
+    offline_days: int = Field(default=3, ge=0, le=30)
+    # ID token claims that carry the NPI (or local id) and the licence jurisdictions.
+    identifier_claim: str = "npi"
+    identifier_system: str = "http://hl7.org/fhir/sid/us-npi"
+    licenses_claim: str = "licenses"
+    # Seconds the console waits for the browser to come back to the loopback redirect.
+    browser_timeout_s: int = Field(default=300, ge=30, le=3600)
+
+
+class ClinicianSettings(_Section):
+    """Who the clinician is where no ID token or record store says (issue 13)."""
+
+    name: str = ""
+    npi: str = ""
+    licenses: list[str] = Field(default_factory=list)  # ISO 3166-2, e.g. "US-CA"
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
@@ -116,6 +144,8 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     updates: UpdateSettings = Field(default_factory=UpdateSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    clinician: ClinicianSettings = Field(default_factory=ClinicianSettings)
 
 
 @dataclass(frozen=True)
@@ -135,7 +165,7 @@ def resolve_profile(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 #: Keys only IT's policy may set; in a user's settings.toml they are an error.
-POLICY_ONLY_KEYS = frozenset({"security.allow_insecure_hosts"})
+POLICY_ONLY_KEYS = frozenset({"security.allow_insecure_hosts", "identity.offline_days"})
 
 #: URLs the console connects to (or hands to patients): plain http:// and ws:// are refused
 #: for them unless the host is loopback or named in security.allow_insecure_hosts.
@@ -145,6 +175,7 @@ TRANSPORT_KEYS = (
     "media_server.browser_url",
     "media_server.patient_page_url",
     "updates.url",
+    "identity.issuer",
 )
 _SECURE_SCHEME = {"http": "https", "ws": "wss"}
 

@@ -1,0 +1,690 @@
+"""Who is using the console (issue 13): clinician sign-in, offline re-entry, switching.
+
+When IT configures an identity provider (``[identity] issuer``), a clinician signs in
+with OpenID Connect (authorization code + PKCE through the system browser and a
+loopback redirect, RFC 8252); otherwise the console PIN of app/credentials.py stays
+the credential and the clinician's profile comes from policy or settings.
+
+The port other areas read is small (docs/identity.md, "For developers"):
+
+- :class:`ClinicianProfile`: name, identifier (NPI or local id), licences with their
+  ISO 3166-2 jurisdictions, the ``Practitioner`` reference, the audit actor;
+- :class:`CurrentClinician`: ``current_clinician() -> ClinicianProfile | None``.
+  :class:`Identity` (sign-in) and :class:`StaticClinician` (no identity provider)
+  implement it; the composition root hands one to the notes and coding use cases.
+
+Ports this module needs (storage/identity/ implements them): :class:`IdentityProvider`
+(the OpenID provider), :class:`TokenVault` (tokens in the OS keyring),
+:class:`OfflineRecords` (per clinician offline PIN hash and last online sign-in) and,
+optionally, :class:`PractitionerDirectory` (the record store's Practitioner and
+PractitionerRole).
+
+Sequences that guard access (STYLE.md §2b) are methods here, never in a widget:
+:meth:`Identity.sign_in`, :meth:`Identity.enter_offline`, :meth:`Identity.refresh`
+and :func:`switch_clinician` (the console is locked first, in a ``finally`` the
+departing clinician's tokens are forgotten).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Protocol
+
+from psygnal import Signal
+
+from app.credentials import (
+    CredentialKind,
+    CredentialRecord,
+    Credentials,
+    ScryptParams,
+)
+from app.errors import (
+    IdentityError,
+    OfflineEntryRefusedError,
+    SignInRequiredError,
+    WrongCredentialError,
+    WrongOfflinePinError,
+)
+
+log = logging.getLogger(__name__)
+
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+#: Refresh the access token this long before it expires.
+REFRESH_MARGIN_S = 60.0
+
+
+# -- the profile: what other areas read --------------------------------------------
+@dataclass(frozen=True)
+class Licence:
+    """A licence to practise in one jurisdiction."""
+
+    jurisdiction: str  # ISO 3166-2 subdivision ("US-CA") or country ("GB")
+    identifier: str = ""  # the licence number, when the source gives it
+    valid_until: str = ""  # ISO date (YYYY-MM-DD); "" when unknown or open-ended
+
+
+class ProfileSource(StrEnum):
+    """Where a part of the profile came from (first that has it wins, in this order)."""
+
+    TOKEN = "token"  # the identity provider's ID token claims
+    RECORD_STORE = "record-store"  # Practitioner / PractitionerRole on the FHIR server
+    POLICY = "policy"  # IT's managed policy, [clinician]
+    SETTINGS = "settings"  # the user's settings, [clinician], where the policy leaves it open
+    NONE = "none"
+
+
+class ClinicianProfile(Protocol):
+    """The signed-in clinician as the notes (signer, Provenance.agent) and coding
+    (licensure) use cases see them. :class:`Clinician` implements it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def identifier(self) -> str:
+        """NPI or local identifier ("" when unknown)."""
+        ...
+
+    @property
+    def identifier_system(self) -> str: ...
+
+    @property
+    def licences(self) -> tuple[Licence, ...]: ...
+
+    @property
+    def practitioner(self) -> str:
+        """``Practitioner/<id>`` on the record store, "" when unknown."""
+        ...
+
+    @property
+    def audit_actor(self) -> str:
+        """The name every audit entry made by this clinician carries."""
+        ...
+
+    def licensed_in(self) -> tuple[str, ...]:
+        """The licence jurisdictions (ISO 3166-2), in the order given."""
+        ...
+
+
+class CurrentClinician(Protocol):
+    """The port: who is using the console right now (None: nobody is signed in)."""
+
+    def current_clinician(self) -> ClinicianProfile | None: ...
+
+
+@dataclass(frozen=True)
+class Clinician:
+    """A clinician's profile (implements :class:`ClinicianProfile`)."""
+
+    subject: str  # the provider's "sub" (stable per clinician), "" without sign-in
+    name: str = ""
+    identifier: str = ""
+    identifier_system: str = ""
+    licences: tuple[Licence, ...] = ()
+    practitioner: str = ""
+    login: str = ""  # what the clinician types: preferred_username or email
+    issuer: str = ""
+    name_source: ProfileSource = ProfileSource.NONE
+    licence_source: ProfileSource = ProfileSource.NONE
+
+    @property
+    def audit_actor(self) -> str:
+        # The login is what a reviewer recognises; the subject keeps two people with the
+        # same display name apart. Neither is patient data.
+        who = self.login or self.name or "clinician"
+        return f"{who} [{self.subject}]" if self.subject else who
+
+    def licensed_in(self) -> tuple[str, ...]:
+        return tuple(licence.jurisdiction for licence in self.licences)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "name": self.name,
+            "identifier": self.identifier,
+            "identifier_system": self.identifier_system,
+            "licences": [
+                {
+                    "jurisdiction": x.jurisdiction,
+                    "identifier": x.identifier,
+                    "valid_until": x.valid_until,
+                }
+                for x in self.licences
+            ],
+            "practitioner": self.practitioner,
+            "login": self.login,
+            "issuer": self.issuer,
+            "name_source": self.name_source.value,
+            "licence_source": self.licence_source.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Clinician:
+        return cls(
+            subject=str(data.get("subject", "")),
+            name=str(data.get("name", "")),
+            identifier=str(data.get("identifier", "")),
+            identifier_system=str(data.get("identifier_system", "")),
+            licences=tuple(
+                Licence(
+                    str(x.get("jurisdiction", "")),
+                    str(x.get("identifier", "")),
+                    str(x.get("valid_until", "")),
+                )
+                for x in data.get("licences", ())
+                if isinstance(x, Mapping)
+            ),
+            practitioner=str(data.get("practitioner", "")),
+            login=str(data.get("login", "")),
+            issuer=str(data.get("issuer", "")),
+            name_source=ProfileSource(data.get("name_source", "none")),
+            licence_source=ProfileSource(data.get("licence_source", "none")),
+        )
+
+
+@dataclass(frozen=True)
+class ConfiguredClinician:
+    """``[clinician]`` from the policy and from the user's settings, kept apart so the
+    policy wins and settings only fill what the policy leaves open."""
+
+    policy_name: str = ""
+    policy_npi: str = ""
+    policy_licenses: tuple[str, ...] = ()
+    settings_name: str = ""
+    settings_npi: str = ""
+    settings_licenses: tuple[str, ...] = ()
+    identifier_system: str = NPI_SYSTEM
+
+
+@dataclass(frozen=True)
+class PractitionerInfo:
+    """What the record store's Practitioner / PractitionerRole say about a clinician."""
+
+    reference: str  # "Practitioner/<id>"
+    name: str = ""
+    identifier: str = ""
+    identifier_system: str = ""
+    licences: tuple[Licence, ...] = ()
+
+
+def _licences_from_claim(value: Any) -> tuple[Licence, ...]:
+    """A licences claim: ["US-CA", ...] or [{"jurisdiction": ..., "number": ...}, ...]."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    out: list[Licence] = []
+    for item in value:
+        if isinstance(item, str) and valid_jurisdiction(item):
+            out.append(Licence(item.upper()))
+        elif isinstance(item, Mapping):
+            code = str(item.get("jurisdiction", ""))
+            if valid_jurisdiction(code):
+                out.append(
+                    Licence(
+                        code.upper(),
+                        str(item.get("number", item.get("identifier", ""))),
+                        str(item.get("valid_until", "")),
+                    )
+                )
+    return tuple(out)
+
+
+def valid_jurisdiction(code: str) -> bool:
+    """ISO 3166-1 alpha-2 ("GB") or 3166-2 ("US-CA", "ES-M"): the shape only."""
+    country, _, sub = code.partition("-")
+    if len(country) != 2 or not country.isascii() or not country.isalpha():
+        return False
+    return not sub or (1 <= len(sub) <= 3 and sub.isascii() and sub.isalnum())
+
+
+def resolve_profile(
+    *,
+    subject: str = "",
+    issuer: str = "",
+    claims: Mapping[str, Any] | None = None,
+    practitioner: PractitionerInfo | None = None,
+    configured: ConfiguredClinician | None = None,
+    identifier_claim: str = "npi",
+    identifier_system: str = NPI_SYSTEM,
+    licenses_claim: str = "licenses",
+) -> Clinician:
+    """The profile from the ID token, else the record store, else policy, else settings.
+
+    Each part (name, identifier, licences) is taken from the first source that has it,
+    so an ID token with a name but no licences still gets the licences from the
+    Practitioner's qualifications or the policy.
+    """
+    claims = claims or {}
+    conf = configured or ConfiguredClinician()
+    login = str(claims.get("preferred_username") or claims.get("email") or "")
+
+    names: list[tuple[str, ProfileSource]] = [
+        (str(claims.get("name") or ""), ProfileSource.TOKEN),
+        (practitioner.name if practitioner else "", ProfileSource.RECORD_STORE),
+        (conf.policy_name, ProfileSource.POLICY),
+        (conf.settings_name, ProfileSource.SETTINGS),
+    ]
+    name, name_source = next(((n, s) for n, s in names if n), ("", ProfileSource.NONE))
+
+    ids: list[tuple[str, str]] = [
+        (str(claims.get(identifier_claim) or ""), identifier_system),
+        (
+            practitioner.identifier if practitioner else "",
+            practitioner.identifier_system if practitioner else "",
+        ),
+        (conf.policy_npi, conf.identifier_system),
+        (conf.settings_npi, conf.identifier_system),
+    ]
+    identifier, id_system = next(((i, s) for i, s in ids if i), ("", ""))
+
+    licence_options: list[tuple[tuple[Licence, ...], ProfileSource]] = [
+        (_licences_from_claim(claims.get(licenses_claim)), ProfileSource.TOKEN),
+        (practitioner.licences if practitioner else (), ProfileSource.RECORD_STORE),
+        (_licences_from_claim(list(conf.policy_licenses)), ProfileSource.POLICY),
+        (_licences_from_claim(list(conf.settings_licenses)), ProfileSource.SETTINGS),
+    ]
+    licences, licence_source = next(
+        ((ls, s) for ls, s in licence_options if ls), ((), ProfileSource.NONE)
+    )
+    fhir_user = str(claims.get("fhirUser") or "")
+    reference = practitioner.reference if practitioner else ""
+    if not reference and fhir_user.rsplit("/", 2)[-2:-1] == ["Practitioner"]:
+        reference = "/".join(fhir_user.rsplit("/", 2)[-2:])  # SMART's fhirUser claim
+    return Clinician(
+        subject=subject,
+        name=name,
+        identifier=identifier,
+        identifier_system=id_system,
+        licences=licences,
+        practitioner=reference,
+        login=login,
+        issuer=issuer,
+        name_source=name_source,
+        licence_source=licence_source,
+    )
+
+
+class StaticClinician:
+    """No identity provider: the clinician from policy / settings (the PIN model)."""
+
+    def __init__(self, configured: ConfiguredClinician, *, actor: str) -> None:
+        base = resolve_profile(configured=configured)
+        self._clinician = replace(base, login=actor)
+
+    def current_clinician(self) -> Clinician:
+        return self._clinician
+
+
+# -- ports: what storage/identity implements --------------------------------------
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a sign-in or refresh returned; ``claims`` come from a *verified* ID token."""
+
+    access_token: str
+    refresh_token: str
+    id_token: str
+    expires_at: float  # seconds since the epoch
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never tokens in logs or tracebacks
+        return f"TokenGrant(sub={self.claims.get('sub')!r}, expires_at={self.expires_at:.0f})"
+
+
+OpenBrowser = Callable[[str], Awaitable[None]]
+
+
+class IdentityProvider(Protocol):
+    @property
+    def issuer(self) -> str: ...
+
+    async def authorize(self, open_browser: OpenBrowser, *, login_hint: str = "") -> TokenGrant:
+        """The whole browser sign-in; raises IdentityUnreachableError, SignInCancelledError,
+        SignInRefusedError or IdTokenInvalidError."""
+        ...
+
+    async def refresh(self, refresh_token: str, *, subject: str) -> TokenGrant:
+        """New tokens; SignInRequiredError when refused, IdentityUnreachableError offline."""
+        ...
+
+    async def revoke(self, refresh_token: str) -> None: ...
+
+    async def reachable(self) -> bool: ...
+
+
+class TokenVault(Protocol):
+    """Tokens per clinician in the OS keyring."""
+
+    def load(self, subject: str) -> TokenGrant | None: ...
+
+    def save(self, subject: str, grant: TokenGrant) -> None: ...
+
+    def forget(self, subject: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OfflineRecord:
+    """One clinician's offline re-entry: the PIN's hash, their profile, the last online
+    sign-in. Kept per login (what the clinician types on the offline screen)."""
+
+    login: str
+    clinician: Clinician
+    online_at: float  # the last online sign-in, seconds since the epoch
+    pin: CredentialRecord | None = None  # None until the clinician chose one
+
+    def __repr__(self) -> str:
+        return f"OfflineRecord(login={self.login!r}, online_at={self.online_at:.0f})"
+
+
+class OfflineRecords(Protocol):
+    def load(self, login: str) -> OfflineRecord | None: ...
+
+    def save(self, record: OfflineRecord) -> None: ...
+
+    def logins(self) -> list[str]: ...
+
+
+class PractitionerDirectory(Protocol):
+    async def find(
+        self, *, subject: str, identifier: str, fhir_user: str
+    ) -> PractitionerInfo | None:
+        """The Practitioner (with its roles' licences), None when the store has none."""
+        ...
+
+
+@dataclass(frozen=True)
+class IdentityPolicy:
+    """``[identity]`` as the use case needs it."""
+
+    offline_days: int = 3
+    identifier_claim: str = "npi"
+    identifier_system: str = NPI_SYSTEM
+    licenses_claim: str = "licenses"
+
+
+class SignInMode(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    clinician: Clinician
+    mode: SignInMode
+    needs_offline_pin: bool  # online sign-in and no offline PIN yet: offer to choose one
+
+
+def _login_key(login: str) -> str:
+    return login.strip().casefold()
+
+
+class _PinFile:
+    """app.credentials.CredentialFile over one clinician's offline record, so the PIN
+    is hashed, checked and throttled exactly like the console PIN."""
+
+    def __init__(self, records: OfflineRecords, record: OfflineRecord) -> None:
+        self._records = records
+        self._record = record
+
+    def load(self) -> CredentialRecord | None:
+        return self._record.pin
+
+    def save(self, pin: CredentialRecord) -> None:
+        self._record = replace(self._record, pin=pin)
+        self._records.save(self._record)
+
+
+class Identity:
+    """Clinician sign-in use case (implements :class:`CurrentClinician`)."""
+
+    clinician_did_sign_in = Signal(object)  # SignInResult
+    clinician_did_sign_out = Signal(object)  # the Clinician who left
+
+    def __init__(
+        self,
+        provider: IdentityProvider,
+        vault: TokenVault,
+        offline: OfflineRecords,
+        *,
+        policy: IdentityPolicy | None = None,
+        configured: ConfiguredClinician | None = None,
+        directory: PractitionerDirectory | None = None,
+        clock: Callable[[], float] = time.time,
+        pin_params: ScryptParams | None = None,
+    ) -> None:
+        self._provider = provider
+        self._vault = vault
+        self._offline = offline
+        self._policy = policy or IdentityPolicy()
+        self._configured = configured or ConfiguredClinician()
+        self._directory = directory
+        self._clock = clock
+        self._pin_params = pin_params
+        self._current: Clinician | None = None
+        self._grant: TokenGrant | None = None
+        self._fresh = False  # a sign-in happened since the last lock (see IdentityCredential)
+        self._refresh_lock = asyncio.Lock()
+
+    # -- the port --------------------------------------------------------------------
+    def current_clinician(self) -> Clinician | None:
+        return self._current
+
+    @property
+    def access_token(self) -> str:
+        """The signed-in clinician's access token ("" offline or signed out)."""
+        return self._grant.access_token if self._grant is not None else ""
+
+    def known_logins(self) -> list[str]:
+        """Logins that may re-enter offline on this computer (the offline screen's list)."""
+        return self._offline.logins()
+
+    # -- online ------------------------------------------------------------------------
+    async def sign_in(self, open_browser: OpenBrowser, *, login_hint: str = "") -> SignInResult:
+        """Sign in through the system browser; the tokens are in the keyring before the
+        clinician counts as signed in (a crash in between leaves nobody signed in)."""
+        grant = await self._provider.authorize(open_browser, login_hint=login_hint)
+        subject = str(grant.claims.get("sub", ""))
+        if not subject:
+            raise SignInRequiredError(reason="the ID token names no subject")
+        clinician = await self._profile(subject, grant.claims)
+        self._vault.save(subject, grant)
+        previous = self._current
+        if previous is not None and previous.subject != subject:
+            await self._forget(previous)  # another person took over the locked console
+        record = self._offline_record(clinician)
+        self._offline.save(record)
+        self._current, self._grant, self._fresh = clinician, grant, True
+        result = SignInResult(clinician, SignInMode.ONLINE, needs_offline_pin=record.pin is None)
+        log.info("Clinician signed in online")
+        self.clinician_did_sign_in.emit(result)
+        return result
+
+    def _offline_record(self, clinician: Clinician) -> OfflineRecord:
+        login = _login_key(clinician.login or clinician.subject)
+        existing = self._offline.load(login)
+        if existing is not None and existing.clinician.subject != clinician.subject:
+            # The same login now belongs to another account at the provider: the old
+            # PIN must not open the new person's session.
+            existing = None
+        pin = existing.pin if existing is not None else None
+        return OfflineRecord(login=login, clinician=clinician, online_at=self._clock(), pin=pin)
+
+    async def _profile(self, subject: str, claims: Mapping[str, Any]) -> Clinician:
+        info: PractitionerInfo | None = None
+        if self._directory is not None:
+            try:
+                info = await self._directory.find(
+                    subject=subject,
+                    identifier=str(claims.get(self._policy.identifier_claim) or ""),
+                    fhir_user=str(claims.get("fhirUser") or ""),
+                )
+            except Exception as exc:  # the record store is optional for sign-in
+                log.warning("Practitioner lookup failed (%s)", type(exc).__name__)
+        return resolve_profile(
+            subject=subject,
+            issuer=self._provider.issuer,
+            claims=claims,
+            practitioner=info,
+            configured=self._configured,
+            identifier_claim=self._policy.identifier_claim,
+            identifier_system=self._policy.identifier_system,
+            licenses_claim=self._policy.licenses_claim,
+        )
+
+    async def choose_offline_pin(self, pin: str) -> None:
+        """The signed-in clinician's own offline PIN (only after an online sign-in)."""
+        clinician = self._current
+        if clinician is None or self._grant is None:
+            raise SignInRequiredError(reason="an offline PIN is chosen after signing in online")
+        record = self._offline.load(_login_key(clinician.login or clinician.subject))
+        if record is None or record.clinician.subject != clinician.subject:
+            raise SignInRequiredError(reason="sign in online first")
+        # A new PIN replaces the old one (they were just authenticated online).
+        record = replace(record, pin=None)
+        creds = Credentials(
+            _PinFile(self._offline, record), params=self._pin_params, clock=self._clock
+        )
+        await creds.choose(CredentialKind.PIN, pin)
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Refresh the access token while online (before it expires, or now with
+        ``force``). True when new tokens were taken. Offline (IdentityUnreachableError)
+        nothing changes; a refused refresh raises SignInRequiredError and forgets them."""
+        async with self._refresh_lock:
+            grant, clinician = self._grant, self._current
+            if grant is None or clinician is None:
+                raise SignInRequiredError(reason="nobody is signed in online")
+            if not force and grant.expires_at - self._clock() > REFRESH_MARGIN_S:
+                return False
+            if not grant.refresh_token:
+                raise SignInRequiredError(reason="the provider gave no refresh token")
+            try:
+                new = await self._provider.refresh(grant.refresh_token, subject=clinician.subject)
+            except SignInRequiredError:
+                self._vault.forget(clinician.subject)
+                self._grant = None
+                raise
+            if not new.refresh_token:  # no rotation: the old one stays valid
+                new = replace(new, refresh_token=grant.refresh_token)
+            if not new.claims:
+                new = replace(new, claims=grant.claims)
+            # Saved before it is used: with rotation the old refresh token is now spent.
+            self._vault.save(clinician.subject, new)
+            self._grant = new
+            return True
+
+    # -- offline -------------------------------------------------------------------
+    async def enter_offline(self, login: str, pin: str) -> SignInResult:
+        """Re-enter with the offline PIN: only while the provider is unreachable, only
+        for a clinician who signed in online here within the policy's period."""
+        if self._policy.offline_days <= 0:
+            raise OfflineEntryRefusedError(reason="your organisation does not allow it")
+        if await self._provider.reachable():
+            raise OfflineEntryRefusedError(
+                reason="the sign-in service is reachable; sign in online"
+            )
+        record = self._offline.load(_login_key(login))
+        if record is None or record.pin is None:
+            raise OfflineEntryRefusedError(reason="no offline PIN was set for this user here")
+        elapsed = self._clock() - record.online_at
+        if elapsed < 0 or elapsed > self._policy.offline_days * 86_400:
+            # A clock set back before the last online sign-in is not trusted either.
+            raise OfflineEntryRefusedError(reason="the offline period is over; sign in online")
+        creds = Credentials(_PinFile(self._offline, record), clock=self._clock)
+        try:
+            await creds.verify(pin)  # throttled; the attempt is saved before the check
+        except WrongCredentialError as exc:
+            raise WrongOfflinePinError() from exc
+        previous = self._current
+        if previous is not None and previous.subject != record.clinician.subject:
+            await self._forget(previous)
+        stored = self._vault.load(record.clinician.subject)
+        self._current, self._grant, self._fresh = record.clinician, stored, True
+        result = SignInResult(record.clinician, SignInMode.OFFLINE, needs_offline_pin=False)
+        log.info("Clinician re-entered offline")
+        self.clinician_did_sign_in.emit(result)
+        return result
+
+    # -- leaving ---------------------------------------------------------------------
+    async def sign_out(self) -> None:
+        """Forget the current clinician and their tokens (revoked when reachable). The
+        offline record stays, so they can re-enter offline later within the period."""
+        clinician = self._current
+        self._current, self._grant, self._fresh = None, None, False
+        if clinician is not None:
+            await self._forget(clinician)
+            self.clinician_did_sign_out.emit(clinician)
+
+    async def _forget(self, clinician: Clinician) -> None:
+        stored = self._vault.load(clinician.subject)
+        try:
+            if stored is not None and stored.refresh_token:
+                await asyncio.wait_for(self._provider.revoke(stored.refresh_token), 10.0)
+        except (IdentityError, TimeoutError) as exc:
+            log.info("Refresh token not revoked (%s); forgotten locally", type(exc).__name__)
+        finally:
+            self._vault.forget(clinician.subject)  # always, whatever the provider said
+
+    # -- unlocking (IdentityCredential) ---------------------------------------------
+    def take_fresh_sign_in(self) -> bool:
+        fresh, self._fresh = self._fresh, False
+        return fresh and self._current is not None
+
+    def mark_locked(self) -> None:
+        self._fresh = False
+
+
+class IdentityCredential:
+    """What app.session.Session verifies at unlock when an identity provider is
+    configured: a sign-in (online or offline) that happened after the lock. The
+    secret itself is not used (the sign-in screen already checked it)."""
+
+    kind = CredentialKind.SIGN_IN
+    needs_setup = False
+
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    def wait_s(self) -> float:
+        return 0.0
+
+    async def verify(
+        self, secret: str | None, *, by_store: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
+        if not self._identity.take_fresh_sign_in():
+            raise SignInRequiredError(reason="nobody signed in")
+
+
+class LockingSession(Protocol):
+    async def lock(self, reason: Any) -> Any: ...
+
+
+class LockSignals(Protocol):
+    @property
+    def session_will_lock(self) -> Any: ...
+
+
+def bind_session(session: LockSignals, identity: Identity) -> None:
+    """Every lock (idle, suspend, user) spends the current sign-in: unlocking after it
+    needs a new one (app.session.Session emits ``session_will_lock`` before any await)."""
+    session.session_will_lock.connect(lambda _reason: identity.mark_locked())
+
+
+async def switch_clinician(session: LockingSession, identity: Identity, reason: Any) -> None:
+    """ "Switch clinician": lock the console (autosave, calls held, store locked), then
+    forget the departing clinician whatever the lock reported; the next person signs in."""
+    try:
+        await session.lock(reason)
+    finally:
+        identity.mark_locked()
+        await identity.sign_out()
+
+
+def jurisdictions(values: Sequence[str]) -> tuple[str, ...]:
+    """Valid ISO 3166 codes from a list (upper-cased), others dropped."""
+    return tuple(v.upper() for v in values if valid_jurisdiction(v))
