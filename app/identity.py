@@ -573,9 +573,11 @@ class Identity:
                 new = replace(new, refresh_token=grant.refresh_token)
             if not new.claims:
                 new = replace(new, claims=grant.claims)
-            # Saved before it is used: with rotation the old refresh token is now spent.
-            self._vault.save(clinician.subject, new)
+            # With rotation the old refresh token is spent now: keep the new one in
+            # memory even if the keyring write fails (this session goes on; the next
+            # start signs in again instead of using a spent token).
             self._grant = new
+            self._vault.save(clinician.subject, new)
             return True
 
     # -- offline -------------------------------------------------------------------

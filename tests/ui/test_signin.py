@@ -1,0 +1,157 @@
+"""The sign-in screen and "Switch clinician" with real parts: a real OpenID provider
+(npm oidc-provider, started here), the OS keyring, a keyring-mode encrypted store and
+the real main window offscreen. The system browser is tests.integration's FormBrowser
+(it fills in the provider's own login and consent pages over HTTP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.credentials import ScryptParams
+from app.events import ConsoleEvents
+from app.identity import ConfiguredClinician, Identity, IdentityCredential, IdentityPolicy
+from app.services import NotesService
+from app.session import Session
+from storage.identity.oidc import OidcProvider
+from storage.identity.vault import KeyringOfflineRecords, KeyringTokenVault
+from storage.store import EncryptedStore
+from tests.integration.oidc_provider import (
+    CLIENT_ID,
+    FormBrowser,
+    OidcProviderUnavailableError,
+    OidcTestProvider,
+    account,
+    ensure_oidc_install,
+)
+from tests.ui.conftest import Aio
+from ui.main_window import QtMainWindow
+
+pytestmark = [pytest.mark.integration, pytest.mark.keyring]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> Iterator[OidcTestProvider]:
+    try:
+        install = ensure_oidc_install()
+    except OidcProviderUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    provider = OidcTestProvider(
+        install,
+        tmp_path / "idp",
+        accounts={
+            "alice": account("alice", "pw-a", "sub-a", name="Dr Alice Ames", licenses=["US-CA"]),
+            "bob": account("bob", "pw-b", "sub-b", name="Dr Bob Baker", licenses=["US-WA"]),
+        },
+    )
+    try:
+        provider.start()
+    except OidcProviderUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield provider
+    provider.stop()
+
+
+class Browsers:
+    """The person at the cart: each sign-in uses the next person's browser."""
+
+    def __init__(self, *people: FormBrowser) -> None:
+        self.people = list(people)
+        self.used: list[FormBrowser] = []
+
+    async def __call__(self, url: str) -> None:
+        person = self.people.pop(0)
+        self.used.append(person)
+        await person(url)
+
+    async def aclose(self) -> None:
+        for person in self.used + self.people:
+            await person.aclose()
+
+
+def _shot(widget: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert widget.grab().save(str(ARTIFACTS / name), "PNG")
+
+
+def test_sign_in_at_start_then_switch_clinician_on_the_lock_screen(
+    aio: Aio, qtbot: Any, idp: OidcTestProvider, real_keyring: str, tmp_path: Path
+) -> None:
+    provider = OidcProvider(idp.issuer, CLIENT_ID, browser_timeout_s=20.0)
+    identity = Identity(
+        provider,
+        KeyringTokenVault(idp.issuer),
+        KeyringOfflineRecords(idp.issuer),
+        policy=IdentityPolicy(offline_days=3),
+        configured=ConfiguredClinician(),
+        pin_params=ScryptParams(n=2**10),
+    )
+    browsers = Browsers(FormBrowser("alice", "pw-a"), FormBrowser("bob", "pw-b"))
+    events = ConsoleEvents()
+    window = QtMainWindow(events, retry_ms=60_000)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+
+    # -- start: the sign-in card instead of the PIN ---------------------------------
+    asked = aio.loop.create_task(window.startup.ask_sign_in(identity, browsers))
+    aio.wait_until(lambda: window.startup.page() == "signin")
+    card = window.startup.sign_in_card
+    assert card.page() == "online" and card.sign_in_button.isVisible()
+    _shot(window, "signin-start.png")
+    card.sign_in_button.click()
+    aio.wait_until(lambda: card.page() == "choose_pin", timeout=20)
+    _shot(window, "signin-choose-offline-pin.png")
+    card.new_pin.setText("123")
+    card.repeat_pin.setText("123")
+    card.set_pin_button.click()
+    assert card.page() == "choose_pin" and "6 digits" in card.error.text()  # too short
+    card.new_pin.setText("582914")
+    card.repeat_pin.setText("582914")
+    card.set_pin_button.click()
+    assert aio.run(asked) is True
+    who = identity.current_clinician()
+    assert who is not None and who.name == "Dr Alice Ames"
+    identity.take_fresh_sign_in()
+
+    store = aio.run(EncryptedStore.open(tmp_path / "profile", actor=who.audit_actor))
+    try:
+        session = Session(store, IdentityCredential(identity))
+        from app.identity import bind_session
+
+        bind_session(session, identity)
+        identity.clinician_did_sign_in.connect(lambda r: store.set_actor(r.clinician.audit_actor))
+        aio.run(window.attach(NotesService(store, events), store, session=session))
+        window.set_identity(identity, browsers)
+        assert window.switch_action.isVisible() and window.switch_action.isEnabled()
+
+        # -- Switch clinician: locked, Alice forgotten, the card asks the next person --
+        window.switch_action.trigger()
+        aio.wait_until(lambda: window.locked and identity.current_clinician() is None)
+        sign_in = window.lock_screen.sign_in
+        assert sign_in is not None and sign_in.isVisible()
+        assert not window.lock_screen.form.isVisible()  # no PIN field with sign-in
+        assert "next clinician" in sign_in.message.text()
+        assert not window.switch_action.isEnabled()
+        _shot(window, "signin-switch-clinician.png")
+        sign_in.sign_in_button.click()
+        aio.wait_until(lambda: sign_in.page() == "choose_pin", timeout=20)
+        sign_in.skip_pin_button.click()  # "Not now": Bob chooses no offline PIN today
+        aio.wait_until(lambda: not window.locked, timeout=10)
+        who = identity.current_clinician()
+        assert who is not None and who.name == "Dr Bob Baker"
+        entries = aio.run(store.audit_entries())
+        assert entries[-1].action == "unlock" and entries[-1].actor == "bob [sub-b]"
+        assert any(e.actor == "alice [sub-a]" for e in entries)
+        assert window.switch_action.isEnabled()
+    finally:
+        if window.autosaver is not None:
+            window.autosaver.pause()
+        aio.run(store.close())
+        aio.run(browsers.aclose())
