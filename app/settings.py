@@ -126,6 +126,9 @@ class IdentitySettings(_Section):
     licenses_claim: str = "licenses"
     # Seconds the console waits for the browser to come back to the loopback redirect.
     browser_timeout_s: int = Field(default=300, ge=30, le=3600)
+    # The loopback redirect's port; 0: any free port (RFC 8252 §7.3), for providers
+    # that match the registered redirect URI's port exactly.
+    redirect_port: int = Field(default=0, ge=0, le=65535)
 
 
 class ClinicianSettings(_Section):

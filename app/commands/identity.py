@@ -74,11 +74,25 @@ def build_identity(effective: EffectiveSettings) -> Identity | None:
         scopes=tuple(conf.scopes),
         client_secret=get_secret(CLIENT_SECRET_NAME) or "",
         browser_timeout_s=float(conf.browser_timeout_s),
+        redirect_port=conf.redirect_port,
     )
+    directory = None
+    store = effective.settings.record_store
+    if store.url:  # the record store's Practitioner / PractitionerRole fill gaps
+        from storage.fhir.auth import auth_from_settings
+        from storage.fhir.client import FhirClient
+        from storage.identity.practitioner import FhirPractitionerDirectory
+
+        def client() -> FhirClient:
+            auth = auth_from_settings(store, get_secret)
+            return FhirClient(store.url, auth=auth, ca_file=store.ca_file or None, timeout=10.0)
+
+        directory = FhirPractitionerDirectory(client, identifier_system=conf.identifier_system)
     return Identity(
         provider,
         KeyringTokenVault(provider.issuer),
         KeyringOfflineRecords(provider.issuer),
+        directory=directory,
         policy=IdentityPolicy(
             offline_days=conf.offline_days,
             identifier_claim=conf.identifier_claim,

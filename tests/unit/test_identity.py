@@ -279,3 +279,22 @@ def test_switch_clinician_always_signs_out_and_forgets_tokens(
     assert vault.grants == {}
     assert [who["subject"] for who in left] == ["sub-a"]
     assert provider.revoked == ([] if revoke_error else ["rt1"])
+
+
+class BrokenDirectory:
+    async def find(self, *, subject: str, identifier: str, fhir_user: str) -> Any:
+        raise OSError("record store down")
+
+
+def test_a_failing_record_store_does_not_stop_sign_in() -> None:
+    provider, vault = FakeProvider(), FakeVault()
+    identity = Identity(
+        provider, vault, FakeRecords(), directory=BrokenDirectory(), configured=CONF
+    )
+
+    async def scenario() -> None:
+        result = await identity.sign_in(_browser)
+        assert result.clinician.name == "Dr A"  # from the token
+        assert result.clinician.licensed_in() == ("US-NV",)  # from the policy
+
+    run(scenario())
