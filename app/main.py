@@ -278,7 +278,10 @@ async def _run_window(
         if identity is not None:
             from app.commands.identity import open_system_browser
 
-            window.set_identity(identity, open_system_browser)
+            if isinstance(session_credentials, IdentityCredential):
+                # Lock screen signs in; Switch clinician. A passphrase-mode store keeps
+                # its passphrase at unlock, so there the clinician of the start stays.
+                window.set_identity(identity, open_system_browser)
             _keep_tokens_fresh(identity, services)
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):

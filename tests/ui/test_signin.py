@@ -155,3 +155,61 @@ def test_sign_in_at_start_then_switch_clinician_on_the_lock_screen(
             window.autosaver.pause()
         aio.run(store.close())
         aio.run(browsers.aclose())
+
+
+def test_run_gui_with_an_identity_provider_signs_in_instead_of_a_pin(
+    tmp_path: Path,
+    qapp: Any,
+    qtbot: Any,
+    idp: OidcTestProvider,
+    real_keyring: str,
+    monkeypatch: Any,
+) -> None:
+    """The composition root end to end: with ``[identity]`` in the policy, the start
+    screen is the sign-in card (no PIN is chosen or asked), the new keyring store names
+    the clinician in its audit log, and File > Switch clinician is offered."""
+    import app.commands.identity as wiring
+    from app.records import KeySource
+    from storage import keys
+    from tests.ui.conftest import until
+    from tests.ui.test_main import _run_gui_with_robot
+
+    browser = FormBrowser("alice", "pw-a")
+    monkeypatch.setattr(wiring, "open_system_browser", browser)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        "[identity]\n"
+        f'issuer = "{idp.issuer}"\n'
+        f'client_id = "{CLIENT_ID}"\n'
+        'scopes = ["openid", "profile", "offline_access", "clinician"]\n'
+        "offline_days = 2\n"
+    )
+    profile = tmp_path / "profile"
+    seen: dict[str, Any] = {}
+
+    async def robot(win: QtMainWindow) -> None:
+        startup = win.startup
+        await until(lambda: startup.page() == "signin", timeout=20)
+        card = startup.sign_in_card
+        card.sign_in_button.click()
+        await until(lambda: card.page() == "choose_pin", timeout=20)
+        card.skip_pin_button.click()
+        await until(lambda: win.worklist is not None and win.identity is not None, timeout=20)
+        seen["switch"] = win.switch_action.isVisible() and win.switch_action.isEnabled()
+        seen["actor"] = win.store.actor if win.store is not None else None
+        win.close()
+
+    try:
+        code = _run_gui_with_robot(
+            robot, qapp, profile, demo=False, policy_path=policy, key_source=KeySource.KEYRING
+        )
+    finally:
+        import asyncio
+
+        asyncio.run(browser.aclose())
+    assert code == 0
+    assert seen == {"switch": True, "actor": "alice [sub-a]"}
+    assert not (profile / "unlock.json").exists()  # no console PIN with sign-in
+    meta = keys.read_meta(profile)
+    if meta is not None:
+        keys.delete_keyring_key(meta)
