@@ -135,9 +135,11 @@ class Clinician:
     @property
     def audit_actor(self) -> str:
         # The login is what a reviewer recognises; the subject keeps two people with the
-        # same display name apart. Neither is patient data.
-        who = self.login or self.name or "clinician"
-        return f"{who} [{self.subject}]" if self.subject else who
+        # same display name apart. Neither is patient data. Both come from a token: no
+        # control characters (the audit chain joins fields with \x1f), bounded length.
+        who = _printable(self.login or self.name) or "clinician"
+        subject = _printable(self.subject)
+        return f"{who} [{subject}]" if subject else who
 
     def licensed_in(self) -> tuple[str, ...]:
         return tuple(licence.jurisdiction for licence in self.licences)
@@ -212,27 +214,36 @@ class PractitionerInfo:
     licences: tuple[Licence, ...] = ()
 
 
+MAX_ACTOR_PART = 120
+MAX_LICENCES = 100
+
+
+def _printable(text: str) -> str:
+    return "".join(c for c in text if c.isprintable())[:MAX_ACTOR_PART].strip()
+
+
 def _licences_from_claim(value: Any) -> tuple[Licence, ...]:
     """A licences claim: ["US-CA", ...] or [{"jurisdiction": ..., "number": ...}, ...]."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
         return ()
-    out: list[Licence] = []
-    for item in value:
+    out: dict[str, Licence] = {}  # one per jurisdiction, the first given
+    for item in value[:MAX_LICENCES]:
         if isinstance(item, str) and valid_jurisdiction(item):
-            out.append(Licence(item.upper()))
+            out.setdefault(item.upper(), Licence(item.upper()))
         elif isinstance(item, Mapping):
             code = str(item.get("jurisdiction", ""))
             if valid_jurisdiction(code):
-                out.append(
+                out.setdefault(
+                    code.upper(),
                     Licence(
                         code.upper(),
-                        str(item.get("number", item.get("identifier", ""))),
-                        str(item.get("valid_until", "")),
-                    )
+                        str(item.get("number", item.get("identifier", "")))[:64],
+                        str(item.get("valid_until", ""))[:10],
+                    ),
                 )
-    return tuple(out)
+    return tuple(out.values())
 
 
 def valid_jurisdiction(code: str) -> bool:

@@ -298,3 +298,23 @@ def test_a_failing_record_store_does_not_stop_sign_in() -> None:
         assert result.clinician.licensed_in() == ("US-NV",)  # from the policy
 
     run(scenario())
+
+
+def test_hostile_claims_make_a_single_line_bounded_audit_actor() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.text(max_size=400), st.text(max_size=400))
+    def check(login: str, subject: str) -> None:
+        who = resolve_profile(subject=subject, claims={"preferred_username": login})
+        actor = who.audit_actor
+        assert actor and actor.isprintable() and len(actor) <= 2 * 120 + 3
+        assert "\x1f" not in actor and "\n" not in actor
+
+    check()
+    many = resolve_profile(subject="s", claims={"licenses": [f"US-{i:03d}" for i in range(999)]})
+    assert len(many.licences) == 100
+    same = resolve_profile(
+        subject="s", claims={"licenses": ["US-CA", "us-ca", {"jurisdiction": "US-CA"}]}
+    )
+    assert same.licences == (Licence("US-CA"),)
