@@ -812,11 +812,11 @@ class QtMainWindow(QMainWindow):
         try:
             await self.session.unlock(secret)
         except UnlockThrottledError as exc:
-            self.lock_screen.form.reject(exc.user_message())
+            self.lock_screen.reject(exc.user_message())
             self.lock_screen.hold_for(float(exc.params.get("wait_s", 1)))
             return False
         except ConsoleError as exc:
-            self.lock_screen.form.reject(exc.user_message())
+            self.lock_screen.reject(exc.user_message())
             wait = self.session.credentials.wait_s()
             if wait > 0:
                 self.lock_screen.hold_for(wait)

@@ -282,6 +282,7 @@ class QtSignInCard(QFrame):
         def failed(exc: BaseException) -> None:
             self.offline_submit.setEnabled(True)
             self.pin_field.clear()
+            self.pin_field.setFocus(Qt.FocusReason.OtherFocusReason)
             self.show_error(_error_text(exc))
 
         self._task = run_op(

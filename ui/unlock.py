@@ -222,6 +222,15 @@ class QtLockScreen(QWidget):
         else:
             self.form.submit_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def reject(self, text: str) -> None:
+        """The unlock was refused: say why where the user is looking (form or card)."""
+        card = self.sign_in
+        if card is not None and card.isVisible():
+            card.reset()  # type: ignore[attr-defined]
+            card.show_error(text)  # type: ignore[attr-defined]
+        else:
+            self.form.reject(text)
+
     def use_sign_in(self, card: QWidget) -> None:
         """Show ``card`` (ui/signin.py) instead of the PIN form when the session's
         credential is a clinician sign-in; its ``signed_in`` asks for the unlock."""

@@ -234,7 +234,11 @@ class OidcProvider:
         except httpx.TransportError as exc:
             raise IdentityUnreachableError(reason=type(exc).__name__) from exc
         if response.status_code != 200:
-            raise IdentityUnreachableError(reason=f"HTTP {response.status_code}")
+            # 5xx, or a redirect (a captive portal, a proxy's login page): not the
+            # provider. 4xx: the provider answered, so this is no offline situation.
+            if response.status_code >= 500 or 300 <= response.status_code < 400:
+                raise IdentityUnreachableError(reason=f"HTTP {response.status_code}")
+            raise IdentityConfigError(reason=f"the provider answered HTTP {response.status_code}")
         try:
             data = response.json()
         except ValueError as exc:
@@ -278,6 +282,9 @@ class OidcProvider:
 
     # -- sign-in ------------------------------------------------------------------------
     async def authorize(self, open_browser: OpenBrowser, *, login_hint: str = "") -> TokenGrant:
+        # Discovery afresh at every sign-in: an unreachable provider is found here, at
+        # once (the offline PIN is then offered), not after the browser timed out.
+        self._metadata = None
         meta = await self.metadata()
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(32)

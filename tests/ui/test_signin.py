@@ -213,3 +213,63 @@ def test_run_gui_with_an_identity_provider_signs_in_instead_of_a_pin(
     meta = keys.read_meta(profile)
     if meta is not None:
         keys.delete_keyring_key(meta)
+
+
+def test_offline_reentry_on_the_lock_screen_when_the_provider_is_down(
+    aio: Aio, qtbot: Any, idp: OidcTestProvider, real_keyring: str, tmp_path: Path
+) -> None:
+    provider = OidcProvider(idp.issuer, CLIENT_ID, browser_timeout_s=20.0)
+    identity = Identity(
+        provider,
+        KeyringTokenVault(idp.issuer),
+        KeyringOfflineRecords(idp.issuer),
+        policy=IdentityPolicy(offline_days=3),
+        pin_params=ScryptParams(n=2**10),
+    )
+    browsers = Browsers(FormBrowser("alice", "pw-a"))
+    events = ConsoleEvents()
+    window = QtMainWindow(events, retry_ms=60_000)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    asked = aio.loop.create_task(window.startup.ask_sign_in(identity, browsers))
+    aio.wait_until(lambda: window.startup.page() == "signin")
+    card = window.startup.sign_in_card
+    card.sign_in_button.click()
+    aio.wait_until(lambda: card.page() == "choose_pin", timeout=20)
+    card.new_pin.setText("582914")
+    card.repeat_pin.setText("582914")
+    card.set_pin_button.click()
+    assert aio.run(asked) is True
+    identity.take_fresh_sign_in()
+    store = aio.run(EncryptedStore.open(tmp_path / "profile"))
+    try:
+        from app.identity import bind_session
+
+        session = Session(store, IdentityCredential(identity))
+        bind_session(session, identity)
+        aio.run(window.attach(NotesService(store, events), store, session=session))
+        window.set_identity(identity, browsers)
+        aio.run(window.lock())
+        idp.stop()  # the link is down
+        sign_in = window.lock_screen.sign_in
+        assert sign_in is not None and sign_in.page() == "online"
+        sign_in.sign_in_button.click()
+        aio.wait_until(lambda: sign_in.page() == "offline", timeout=20)
+        assert "cannot be reached" in sign_in.error.text()
+        sign_in.login_field.setText("alice")
+        sign_in.pin_field.setText("000000")
+        sign_in.offline_submit.click()
+        aio.wait_until(lambda: "not your offline PIN" in sign_in.error.text(), timeout=10)
+        assert window.locked and sign_in.pin_field.text() == ""
+        _shot(window, "signin-offline.png")
+        sign_in.pin_field.setText("582914")
+        sign_in.offline_submit.click()
+        aio.wait_until(lambda: not window.locked, timeout=10)
+        who = identity.current_clinician()
+        assert who is not None and who.name == "Dr Alice Ames"
+    finally:
+        if window.autosaver is not None:
+            window.autosaver.pause()
+        aio.run(store.close())
+        aio.run(browsers.aclose())
