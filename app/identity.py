@@ -83,6 +83,12 @@ class ClinicianProfile(Protocol):
     (licensure) use cases see them. :class:`Clinician` implements it."""
 
     @property
+    def subject(self) -> str:
+        """A stable id for this clinician at the identity provider ("" without sign-in):
+        key per-clinician things (a signing key) by it, or by audit_actor without one."""
+        ...
+
+    @property
     def name(self) -> str: ...
 
     @property

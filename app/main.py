@@ -135,7 +135,7 @@ async def _main(
             settings_error = exc
 
     identity: Identity | None = None
-    if settings is not None and settings_error is None:
+    if settings is not None and settings_error is None and settings.settings.identity.issuer:
         try:  # [identity] issuer set: clinician sign-in replaces the console PIN
             from app.commands.identity import build_identity
 
