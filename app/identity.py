@@ -697,6 +697,7 @@ def bind_session(session: LockSignals, identity: Identity) -> None:
 async def switch_clinician(session: LockingSession, identity: Identity, reason: Any) -> None:
     """ "Switch clinician": lock the console (autosave, calls held, store locked), then
     forget the departing clinician whatever the lock reported; the next person signs in."""
+    log.info("Switch clinician")
     try:
         await session.lock(reason)
     finally:

@@ -430,7 +430,7 @@ class OidcProvider:
             raise IdTokenInvalidError(reason="issued by another provider") from exc
         except jwt.InvalidSignatureError as exc:
             raise IdTokenInvalidError(reason="bad signature") from exc
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
             raise IdTokenInvalidError(reason=type(exc).__name__) from exc
         aud = claims.get("aud")
         if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != self._client_id:
@@ -448,11 +448,15 @@ class OidcProvider:
                 keyset = jwt.PyJWKSet.from_dict(jwks)
             except jwt.PyJWTError as exc:
                 raise IdTokenInvalidError(reason="the provider's key set is unusable") from exc
+            family = _KEY_TYPES.get(alg[:2], "OKP")
             candidates = [k for k in keyset.keys if kid is None or k.key_id == kid]
             if kid is None and len(candidates) > 1:
-                family = _KEY_TYPES.get(alg[:2], "OKP")
                 candidates = [k for k in candidates if k.key_type == family]
             if len(candidates) == 1:
+                if candidates[0].key_type != family:
+                    # A token whose alg does not fit the named key (RS256 over an EC key):
+                    # PyJWT would raise TypeError; it is simply not a valid token.
+                    raise IdTokenInvalidError(reason="the key does not fit the algorithm")
                 return candidates[0].key
             if len(candidates) > 1:
                 raise IdTokenInvalidError(reason="the token names no key")
