@@ -44,6 +44,7 @@ from app.credentials import (
     ScryptParams,
 )
 from app.errors import (
+    ConsoleError,
     IdentityError,
     OfflineEntryRefusedError,
     SignInRequiredError,
@@ -497,8 +498,17 @@ class Identity:
         return self._grant.access_token if self._grant is not None else ""
 
     def known_logins(self) -> list[str]:
-        """Logins that may re-enter offline on this computer (the offline screen's list)."""
-        return self._offline.logins()
+        """Logins that may re-enter offline on this computer (the offline screen's list):
+        those who chose an offline PIN here."""
+        known: list[str] = []
+        for login in self._offline.logins():
+            try:
+                record = self._offline.load(login)
+            except ConsoleError:  # a damaged entry: not offered, reported when typed
+                continue
+            if record is not None and record.pin is not None:
+                known.append(login)
+        return known
 
     # -- online ------------------------------------------------------------------------
     async def sign_in(self, open_browser: OpenBrowser, *, login_hint: str = "") -> SignInResult:

@@ -318,3 +318,15 @@ def test_hostile_claims_make_a_single_line_bounded_audit_actor() -> None:
         subject="s", claims={"licenses": ["US-CA", "us-ca", {"jurisdiction": "US-CA"}]}
     )
     assert same.licences == (Licence("US-CA"),)
+
+
+def test_only_clinicians_with_an_offline_pin_are_offered_offline() -> None:
+    identity, _provider, _vault = _identity()
+
+    async def scenario() -> None:
+        await identity.sign_in(_browser)
+        assert identity.known_logins() == []  # signed in, but no offline PIN yet
+        await identity.choose_offline_pin("583920")
+        assert identity.known_logins() == ["a"]
+
+    run(scenario())
