@@ -646,8 +646,10 @@ class Identity:
         clinician = self._current
         self._current, self._grant, self._fresh = None, None, False
         if clinician is not None:
-            await self._forget(clinician)
-            self.clinician_did_sign_out.emit(clinician)
+            try:
+                self.clinician_did_sign_out.emit(clinician)  # the screen forgets them now
+            finally:
+                await self._forget(clinician)  # and their tokens, whatever a listener did
 
     async def _forget(self, clinician: Clinician) -> None:
         stored = self._vault.load(clinician.subject)

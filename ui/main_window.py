@@ -718,6 +718,18 @@ class QtMainWindow(QMainWindow):
         self.lock_screen.use_sign_in(QtSignInCard(identity, open_browser, self.lock_screen))
         self.switch_action.setVisible(True)
         self.switch_action.setEnabled(self.session is not None and not self._locked)
+        identity.clinician_did_sign_in.connect(self._on_clinician_changed)
+        identity.clinician_did_sign_out.connect(self._on_clinician_changed)
+        self._on_clinician_changed()
+
+    def _on_clinician_changed(self, *_args: object) -> None:
+        """The title names who is signed in (on a shared cart: whose session this is)."""
+        who = self.identity.current_clinician() if self.identity is not None else None
+        name = (who.name or who.login) if who is not None else ""
+        if name:
+            self.setWindowTitle(self.tr("Clinician Console — {name}").format(name=name))
+        else:
+            self.setWindowTitle(self.tr("Clinician Console"))
 
     def _on_switch_triggered(self) -> None:
         from app.identity import switch_clinician

@@ -130,6 +130,7 @@ def test_sign_in_at_start_then_switch_clinician_on_the_lock_screen(
         aio.run(window.attach(NotesService(store, events), store, session=session))
         window.set_identity(identity, browsers)
         assert window.switch_action.isVisible() and window.switch_action.isEnabled()
+        assert window.windowTitle() == "Clinician Console — Dr Alice Ames"
 
         # -- Switch clinician: locked, Alice forgotten, the card asks the next person --
         window.switch_action.trigger()
@@ -138,6 +139,7 @@ def test_sign_in_at_start_then_switch_clinician_on_the_lock_screen(
         assert sign_in is not None and sign_in.isVisible()
         assert not window.lock_screen.form.isVisible()  # no PIN field with sign-in
         assert "next clinician" in sign_in.message.text()
+        assert window.windowTitle() == "Clinician Console"  # nobody's name while locked
         assert not window.switch_action.isEnabled()
         _shot(window, "signin-switch-clinician.png")
         sign_in.sign_in_button.click()
@@ -146,6 +148,7 @@ def test_sign_in_at_start_then_switch_clinician_on_the_lock_screen(
         aio.wait_until(lambda: not window.locked, timeout=10)
         who = identity.current_clinician()
         assert who is not None and who.name == "Dr Bob Baker"
+        assert window.windowTitle() == "Clinician Console — Dr Bob Baker"
         entries = aio.run(store.audit_entries())
         assert entries[-1].action == "unlock" and entries[-1].actor == "bob [sub-b]"
         assert any(e.actor == "alice [sub-a]" for e in entries)
