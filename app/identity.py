@@ -460,11 +460,49 @@ class LockSignals(Protocol):
     @property
     def session_will_lock(self) -> Any: ...
 
+    @property
+    def session_did_unlock(self) -> Any: ...
 
-def bind_session(session: LockSignals, identity: Identity) -> None:
+
+def bind_session(
+    session: LockSignals,
+    identity: Identity,
+    record_event: Callable[[str, str, str], Awaitable[None]] | None = None,
+) -> None:
     """Every lock (idle, suspend, user) spends the current sign-in: unlocking after it
-    needs a new one (app.session.Session emits ``session_will_lock`` before any await)."""
+    needs a new one (app.session.Session emits ``session_will_lock`` before any await).
+
+    With ``record_event`` (the store's), each unlock that a sign-in opened is audited as
+    ``sign_in_online`` / ``sign_in_offline`` under the clinician's own name: an offline
+    re-entry stays visible to whoever reviews the log.
+    """
     session.session_will_lock.connect(lambda _reason: identity.mark_locked())
+    if record_event is None:
+        return
+    pending: list[SignInResult] = []
+    tasks: set[asyncio.Task[None]] = set()
+    identity.clinician_did_sign_in.connect(pending.append)
+
+    def on_unlock() -> None:
+        if not pending:
+            return
+        result = pending.pop()
+        pending.clear()
+        action = f"sign_in_{result.mode.value}"
+        task = asyncio.ensure_future(record_event(action, "clinician", result.clinician.subject))
+        tasks.add(task)  # kept referenced until done
+        task.add_done_callback(_audit_done(tasks))
+
+    session.session_did_unlock.connect(on_unlock)
+
+
+def _audit_done(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("Sign-in not audited (%s)", type(task.exception()).__name__)
+
+    return done
 
 
 async def switch_clinician(session: LockingSession, identity: Identity, reason: Any) -> None:

@@ -376,7 +376,7 @@ def _wire_identity(identity: Identity, session: Session, store: Any) -> None:
     unlock it leads to is recorded."""
     from app.identity import bind_session
 
-    bind_session(session, identity)
+    bind_session(session, identity, getattr(store, "record_event", None))
     set_actor = getattr(store, "set_actor", None)
     if set_actor is not None:
         identity.clinician_did_sign_in.connect(

@@ -6,6 +6,7 @@ the real main window offscreen. The system browser is tests.integration's FormBr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,8 +208,6 @@ def test_run_gui_with_an_identity_provider_signs_in_instead_of_a_pin(
             robot, qapp, profile, demo=False, policy_path=policy, key_source=KeySource.KEYRING
         )
     finally:
-        import asyncio
-
         asyncio.run(browser.aclose())
     assert code == 0
     assert seen == {"switch": True, "actor": "alice [sub-a]"}
@@ -250,7 +249,7 @@ def test_offline_reentry_on_the_lock_screen_when_the_provider_is_down(
         from app.identity import bind_session
 
         session = Session(store, IdentityCredential(identity))
-        bind_session(session, identity)
+        bind_session(session, identity, store.record_event)
         aio.run(window.attach(NotesService(store, events), store, session=session))
         window.set_identity(identity, browsers)
         aio.run(window.lock())
@@ -271,6 +270,21 @@ def test_offline_reentry_on_the_lock_screen_when_the_provider_is_down(
         aio.wait_until(lambda: not window.locked, timeout=10)
         who = identity.current_clinician()
         assert who is not None and who.name == "Dr Alice Ames"
+        # The offline re-entry is in the audit log as such.
+        entries: list[Any] = []
+
+        async def offline_entry() -> bool:
+            entries[:] = await store.audit_entries()
+            return entries[-1].action == "sign_in_offline"
+
+        async def wait_entry() -> None:
+            for _ in range(200):
+                if await offline_entry():
+                    return
+                await asyncio.sleep(0.01)
+
+        aio.run(wait_entry())
+        assert entries[-1].action == "sign_in_offline" and entries[-1].entity_id == "sub-a"
     finally:
         if window.autosaver is not None:
             window.autosaver.pause()
