@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.steth",
     "app.commands.techcheck",
     "app.commands.coding",
+    "app.commands.identity",
 )
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1

@@ -49,9 +49,12 @@ class CredentialKind(StrEnum):
     PASSPHRASE = "passphrase"
     STORE_PASSPHRASE = "store-passphrase"  # passphrase mode: the store's own passphrase
     NONE = "none"  # a demo profile: nothing to protect
+    SIGN_IN = "sign-in"  # clinician sign-in (app/identity.py): the identity provider checks
 
     @property
     def noun(self) -> str:
+        if self is CredentialKind.SIGN_IN:
+            return "sign-in"
         return "PIN" if self is CredentialKind.PIN else "passphrase"
 
 

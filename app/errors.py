@@ -67,6 +67,18 @@ The tree::
     │   ├── UpdateUnavailableError    repository unreachable -> retry later
     │   └── UpdateVerificationError   metadata or target fails verification (tampered, expired,
     │                                 rollback) -> nothing installed; tell IT
+    ├── IdentityError                 clinician sign-in (app/identity.py, docs/identity.md)
+    │   ├── IdentityConfigError       [identity] unusable (issuer, client id) -> IT fixes it
+    │   ├── IdentityUnreachableError  the identity provider cannot be reached -> the offline
+    │   │                             PIN, where the policy allows it, else retry later
+    │   ├── SignInCancelledError      the browser sign-in was abandoned or timed out -> retry
+    │   ├── SignInRefusedError        the provider refused (denied, invalid_grant) -> retry / IT
+    │   ├── SignInRequiredError       no usable sign-in (token refresh refused, nobody signed
+    │   │                             in) -> sign in again online
+    │   ├── IdTokenInvalidError       the ID token failed verification -> nothing was used; IT
+    │   ├── OfflineEntryRefusedError  offline re-entry not possible (online, never signed in
+    │   │                             here, period over, no PIN) -> sign in online
+    │   └── WrongOfflinePinError      -> ask again after ``wait_s`` (throttled like the PIN)
     └── CommandError                  a headless command could not do its job; exit non-zero
 
 User-facing text never contains patient data: ``str(exc)`` renders the message
@@ -582,3 +594,60 @@ class UpdateUnavailableError(UpdateError):
 
 class UpdateVerificationError(UpdateError):
     message_key = "update.verification"
+
+
+# -- clinician sign-in (app/identity.py) ---------------------------------------------
+MESSAGES.update(
+    {
+        "identity.config": "Clinician sign-in is not set up correctly: {reason}. Ask IT.",
+        "identity.unreachable": (
+            "The sign-in service cannot be reached ({reason}). If you signed in on this "
+            "computer recently, you can use your offline PIN."
+        ),
+        "identity.cancelled": "Sign-in was not completed ({reason}). Try again.",
+        "identity.refused": "The sign-in service refused the sign-in ({reason}).",
+        "identity.required": "Please sign in again ({reason}).",
+        "identity.id_token": (
+            "The sign-in service's answer could not be verified ({reason}); it was not used. "
+            "Tell IT if this keeps happening."
+        ),
+        "identity.offline_refused": "Offline sign-in is not possible: {reason}.",
+        "identity.wrong_offline_pin": "That is not your offline PIN. Try again.",
+    }
+)
+
+
+class IdentityError(ConsoleError):
+    message_key = "identity.refused"
+
+
+class IdentityConfigError(IdentityError):
+    message_key = "identity.config"
+
+
+class IdentityUnreachableError(IdentityError):
+    message_key = "identity.unreachable"
+
+
+class SignInCancelledError(IdentityError):
+    message_key = "identity.cancelled"
+
+
+class SignInRefusedError(IdentityError):
+    message_key = "identity.refused"
+
+
+class SignInRequiredError(IdentityError):
+    message_key = "identity.required"
+
+
+class IdTokenInvalidError(IdentityError):
+    message_key = "identity.id_token"
+
+
+class OfflineEntryRefusedError(IdentityError):
+    message_key = "identity.offline_refused"
+
+
+class WrongOfflinePinError(IdentityError):
+    message_key = "identity.wrong_offline_pin"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from app.credentials import CredentialKind, CredentialRecord, Credentials
 from app.errors import ConsoleError
 from app.events import ConsoleEvents
+from app.identity import Identity, IdentityCredential
 from app.records import KeySource
 from app.services import AttachmentsService, NotesService
 from app.session import Session
@@ -133,6 +134,15 @@ async def _main(
         except ConsoleError as exc:  # a flag against the policy: the error screen says so
             settings_error = exc
 
+    identity: Identity | None = None
+    if settings is not None and settings_error is None and settings.settings.identity.issuer:
+        try:  # [identity] issuer set: clinician sign-in replaces the console PIN
+            from app.commands.identity import build_identity
+
+            identity = build_identity(settings)
+        except ConsoleError as exc:
+            settings_error = exc
+
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     window.set_settings_location(profile, policy_path)  # File > Settings
     holder["window"] = window
@@ -154,6 +164,7 @@ async def _main(
                 else ()
             ),
             policy_path=policy_path,
+            identity=identity,
         )
     finally:
         holder.pop("window", None)
@@ -173,6 +184,7 @@ async def _run_window(
     media_server: MediaServerSettings | None = None,
     insecure_hosts: tuple[str, ...] = (),
     policy_path: Path | None = None,
+    identity: Identity | None = None,
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -187,8 +199,16 @@ async def _run_window(
         return EXIT_FAILURE
 
     demo_profile = demo and not (record_store is not None and record_store.url)
+    if identity is not None:
+        from app.commands.identity import open_system_browser
+
+        # Signed in before the store is opened, like the PIN: the keyring alone opens nothing.
+        if not await window.startup.ask_sign_in(identity, open_system_browser):
+            await closed.wait()
+            return EXIT_OK
+        identity.take_fresh_sign_in()  # spent on this start; each unlock needs its own
     try:
-        credentials = _existing_credentials(profile)
+        credentials = None if identity is not None else _existing_credentials(profile)
         # Asked before the store is even opened: the keyring alone opens nothing.
         if (
             credentials is not None
@@ -206,9 +226,9 @@ async def _run_window(
     async def open_store(source: KeySource | None, passphrase: str | None) -> LockableStore:
         if passphrase is None or throttle is None:
             return await EncryptedStore.open(
-                profile, passphrase=passphrase, key_source=source, actor=_actor()
+                profile, passphrase=passphrase, key_source=source, actor=_actor(identity)
             )
-        return await _open_throttled(window, throttle, profile, source, passphrase)
+        return await _open_throttled(window, throttle, profile, source, passphrase, identity)
 
     store = await window.startup.obtain_store(
         open_store, key_source=key_source, new_store=not store_exists(profile)
@@ -219,9 +239,13 @@ async def _run_window(
         await closed.wait()
         return EXIT_FAILURE if window.startup.error is not None else EXIT_OK
     try:
-        session_credentials = await _session_credentials(
-            window, profile, store, credentials, demo_profile
-        )
+        session_credentials: Credentials | IdentityCredential | None
+        if identity is not None and store.status.key_source is KeySource.KEYRING:
+            session_credentials = IdentityCredential(identity)
+        else:  # a passphrase store keeps its passphrase; the sign-in names the actor
+            session_credentials = await _session_credentials(
+                window, profile, store, credentials, demo_profile
+            )
     except ConsoleError as exc:
         await store.close()
         window.startup.show_error(exc)
@@ -232,6 +256,8 @@ async def _run_window(
         await closed.wait()
         return EXIT_OK
     session = Session(store, session_credentials)
+    if identity is not None:
+        _wire_identity(identity, session, store)
 
     # Started in this order, stopped in reverse (STYLE.md §3): the store
     # closes last, after the window has flushed autosave into it.
@@ -251,10 +277,18 @@ async def _run_window(
         except ConsoleError as exc:
             # e.g. the worklist could not be read: say so and keep the window usable.
             window.presenter.present(exc, context="Load worklist")
+        if identity is not None:
+            from app.commands.identity import open_system_browser
+
+            if isinstance(session_credentials, IdentityCredential):
+                # Lock screen signs in; Switch clinician. A passphrase-mode store keeps
+                # its passphrase at unlock, so there the clinician of the start stays.
+                window.set_identity(identity, open_system_browser)
+            _keep_tokens_fresh(identity, services)
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
             await _start_sync(window, store, events, record_store, services)
-            _install_coding(window, store, profile, policy_path)
+            _install_coding(window, store, profile, policy_path, identity)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
@@ -270,14 +304,18 @@ async def _run_window(
 
 
 def _install_coding(
-    window: QtMainWindow, store: Any, profile: Path, policy_path: Path | None
+    window: QtMainWindow,
+    store: Any,
+    profile: Path,
+    policy_path: Path | None,
+    identity: Identity | None = None,
 ) -> None:
     """Coding panel, emergency plan, Escalate, licensure warning (docs/coding.md)."""
     from app.commands.coding import build_coding_services
     from ui.coding_hooks import install_coding
 
     try:
-        install_coding(window, build_coding_services(store, profile, policy_path))
+        install_coding(window, build_coding_services(store, profile, policy_path, identity))
     except ConsoleError as exc:  # e.g. a malformed payer table: say so, the rest works
         window.presenter.present(exc, context="Coding")
 
@@ -343,10 +381,55 @@ DEMO_NO_PIN_NOTICE = (
 )
 
 
-def _actor() -> str:
+def _actor(identity: Identity | None = None) -> str:
+    """Who the audit log names: the signed-in clinician, else the OS account."""
+    who = identity.current_clinician() if identity is not None else None
+    if who is not None:
+        return who.audit_actor
     from app.cli_support import os_account
 
     return os_account()
+
+
+def _wire_identity(identity: Identity, session: Session, store: Any) -> None:
+    """Each lock spends the sign-in; each sign-in renames the audit actor before the
+    unlock it leads to is recorded."""
+    from app.identity import bind_session
+
+    bind_session(session, identity, getattr(store, "record_event", None))
+    set_actor = getattr(store, "set_actor", None)
+    if set_actor is not None:
+        identity.clinician_did_sign_in.connect(
+            lambda result: set_actor(result.clinician.audit_actor)
+        )
+
+
+#: How often the signed-in clinician's tokens are checked for refresh.
+TOKEN_CHECK_S = 60.0
+
+
+def _keep_tokens_fresh(identity: Identity, services: contextlib.AsyncExitStack) -> None:
+    """Refresh the access token before it expires while online; offline or signed out,
+    nothing happens (the next lock asks for a sign-in anyway)."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(TOKEN_CHECK_S)
+            if identity.current_clinician() is None or not identity.access_token:
+                continue
+            try:
+                await identity.refresh()
+            except ConsoleError as exc:
+                log.info("Token refresh: %s", type(exc).__name__)
+
+    task = asyncio.ensure_future(loop())
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    services.push_async_callback(stop)
 
 
 def _existing_credentials(profile: Path) -> Credentials | None:
@@ -385,6 +468,7 @@ async def _open_throttled(
     profile: Path,
     source: KeySource | None,
     passphrase: str,
+    identity: Identity | None = None,
 ) -> LockableStore:
     """Open a passphrase store at start with the same growing delay as the lock screen."""
     from storage.store import EncryptedStore
@@ -397,7 +481,9 @@ async def _open_throttled(
 
     async def by_store(secret: str) -> None:
         opened.append(
-            await EncryptedStore.open(profile, passphrase=secret, key_source=source, actor=_actor())
+            await EncryptedStore.open(
+                profile, passphrase=secret, key_source=source, actor=_actor(identity)
+            )
         )
 
     await throttle.verify(passphrase, by_store=by_store)  # WrongPassphraseError: ask again

@@ -41,6 +41,21 @@ class LockReason(StrEnum):
     IDLE = "idle"  # no input for the policy's idle time
     SUSPEND = "suspend"  # the machine is going to sleep
     OS_LOCK = "os-lock"  # the OS session was locked (screen saver, Super+L)
+    SWITCH = "switch"  # "Switch clinician": the next person signs in (app/identity.py)
+
+
+class UnlockCredential(Protocol):
+    """What unlock verifies: app.credentials.Credentials (the console PIN) or
+    app.identity.IdentityCredential (a clinician sign-in since the lock)."""
+
+    @property
+    def kind(self) -> CredentialKind | None: ...
+
+    def wait_s(self) -> float: ...
+
+    async def verify(
+        self, secret: str | None, *, by_store: Callable[[str], Awaitable[None]] | None = None
+    ) -> None: ...
 
 
 class LockableStore(Protocol):
@@ -100,7 +115,7 @@ class Session:
     def __init__(
         self,
         store: LockableStore,
-        credentials: Credentials,
+        credentials: Credentials | UnlockCredential,
         *,
         visits: Callable[[], Iterable[HeldVisit]] = tuple,
         step_timeout_s: float = STEP_TIMEOUT_S,

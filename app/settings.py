@@ -108,6 +108,29 @@ class DemoSettings(_Section):
     allowed: bool = True
 
 
+class IdentitySettings(_Section):
+    """Clinician sign-in through the clinic's OpenID Connect provider (docs/identity.md).
+
+    ``issuer`` empty: no identity provider, the console PIN stays the credential."""
+
+    issuer: str = ""
+    client_id: str = ""
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "offline_access"])
+    # Days after the last online sign-in during which a clinician may re-enter with
+    # their offline PIN while the provider is unreachable; 0 turns offline re-entry off.
+    # Policy only (POLICY_ONLY_KEYS): a user must not lengthen their own offline period.
+    offline_days: int = Field(default=3, ge=0, le=30)
+    # ID token claims that carry the NPI (or local id) and the licence jurisdictions.
+    identifier_claim: str = "npi"
+    identifier_system: str = "http://hl7.org/fhir/sid/us-npi"
+    licenses_claim: str = "licenses"
+    # Seconds the console waits for the browser to come back to the loopback redirect.
+    browser_timeout_s: int = Field(default=300, ge=30, le=3600)
+    # The loopback redirect's port; 0: any free port (RFC 8252 §7.3), for providers
+    # that match the registered redirect URI's port exactly.
+    redirect_port: int = Field(default=0, ge=0, le=65535)
+
+
 class ClinicianSettings(_Section):
     """Who uses the console, where no identity provider or record store says it
     (docs/coding.md): licence jurisdictions are ISO 3166-2 codes ("US-CA") or a country."""
@@ -141,6 +164,7 @@ class Settings(_Section):
     clinician: ClinicianSettings = Field(default_factory=ClinicianSettings)
     coding: CodingSettings = Field(default_factory=CodingSettings)
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
 
 @dataclass(frozen=True)
@@ -160,7 +184,7 @@ def resolve_profile(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 #: Keys only IT's policy may set; in a user's settings.toml they are an error.
-POLICY_ONLY_KEYS = frozenset({"security.allow_insecure_hosts"})
+POLICY_ONLY_KEYS = frozenset({"security.allow_insecure_hosts", "identity.offline_days"})
 
 #: URLs the console connects to (or hands to patients): plain http:// and ws:// are refused
 #: for them unless the host is loopback or named in security.allow_insecure_hosts.
@@ -171,6 +195,7 @@ TRANSPORT_KEYS = (
     "media_server.patient_page_url",
     "updates.url",
     "emergency.oncall_webhook_url",
+    "identity.issuer",
 )
 _SECURE_SCHEME = {"http": "https", "ws": "wss"}
 

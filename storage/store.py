@@ -304,6 +304,13 @@ class EncryptedStore:
     def actor(self) -> str:
         return self._actor
 
+    def set_actor(self, actor: str) -> None:
+        """Who the following audit entries name (app/identity.py: the clinician who
+        signed in, set before the unlock that follows the sign-in is recorded)."""
+        if not actor or any(c in actor for c in "\x00\x1f\n\r"):
+            raise ValueError("an audit actor is a non-empty single line")
+        self._actor = actor
+
     async def transact(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(conn, *args)`` in one transaction on the worker (for storage.sync)."""
 

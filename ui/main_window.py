@@ -81,6 +81,7 @@ LOCK_TEXTS = {
     LockReason.IDLE: "The console locked itself after a period without input.",
     LockReason.SUSPEND: "The console locked because the computer went to sleep.",
     LockReason.OS_LOCK: "The console locked together with your desktop session.",
+    LockReason.SWITCH: "The console is ready for the next clinician.",
 }
 
 
@@ -184,6 +185,13 @@ class QtMainWindow(QMainWindow):
         self.lock_action.triggered.connect(self._on_lock_triggered)
         self.lock_action.setEnabled(False)
         file_menu.addAction(self.lock_action)
+        # "Switch clinician" (app/identity.py): shown once set_identity() is called.
+        self.switch_action = QAction("S&witch clinician", self)
+        self.switch_action.triggered.connect(self._on_switch_triggered)
+        self.switch_action.setVisible(False)
+        self.switch_action.setEnabled(False)
+        file_menu.addAction(self.switch_action)
+        self.identity: Any = None
         self.settings_action = QAction("&Settings…", self)
         self.settings_action.setObjectName("settingsAction")
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
@@ -361,6 +369,7 @@ class QtMainWindow(QMainWindow):
         self.status.set_save_state(self.autosaver.state)
         self.autosaver.saved.connect(self.editor.set_version)
         self.lock_action.setEnabled(True)
+        self.switch_action.setEnabled(self.identity is not None)
         self.find_action.setEnabled(True)
 
         self.events.store_did_change_state.emit(store.status)
@@ -699,6 +708,41 @@ class QtMainWindow(QMainWindow):
     def _on_lock_triggered(self) -> None:
         run_op(self, self.lock(LockReason.USER), busy=False, context="Lock")
 
+    # -- clinician sign-in (app/identity.py, ui/signin.py) -------------------------
+    def set_identity(self, identity: Any, open_browser: Any) -> None:
+        """An identity provider is configured: the lock screen signs a clinician in,
+        and File > Switch clinician locks for the next one."""
+        from ui.signin import QtSignInCard
+
+        self.identity = identity
+        self.lock_screen.use_sign_in(QtSignInCard(identity, open_browser, self.lock_screen))
+        self.switch_action.setVisible(True)
+        self.switch_action.setEnabled(self.session is not None and not self._locked)
+        identity.clinician_did_sign_in.connect(self._on_clinician_changed)
+        identity.clinician_did_sign_out.connect(self._on_clinician_changed)
+        self._on_clinician_changed()
+
+    def _on_clinician_changed(self, *_args: object) -> None:
+        """The title names who is signed in (on a shared cart: whose session this is)."""
+        who = self.identity.current_clinician() if self.identity is not None else None
+        name = (who.name or who.login) if who is not None else ""
+        if name:
+            self.setWindowTitle(self.tr("Clinician Console — {name}").format(name=name))
+        else:
+            self.setWindowTitle(self.tr("Clinician Console"))
+
+    def _on_switch_triggered(self) -> None:
+        from app.identity import switch_clinician
+
+        if self.session is None or self.identity is None or self._locked:
+            return
+        run_op(
+            self,
+            switch_clinician(self.session, self.identity, LockReason.SWITCH),
+            busy=False,
+            context="Switch clinician",
+        )
+
     def request_lock(self, reason: LockReason) -> asyncio.Task[None] | None:
         """Lock from outside the widget (system suspend, OS session lock); the task, so
         the caller can wait for the store to be locked (the cover is immediate)."""
@@ -780,11 +824,11 @@ class QtMainWindow(QMainWindow):
         try:
             await self.session.unlock(secret)
         except UnlockThrottledError as exc:
-            self.lock_screen.form.reject(exc.user_message())
+            self.lock_screen.reject(exc.user_message())
             self.lock_screen.hold_for(float(exc.params.get("wait_s", 1)))
             return False
         except ConsoleError as exc:
-            self.lock_screen.form.reject(exc.user_message())
+            self.lock_screen.reject(exc.user_message())
             wait = self.session.credentials.wait_s()
             if wait > 0:
                 self.lock_screen.hold_for(wait)
@@ -820,6 +864,7 @@ class QtMainWindow(QMainWindow):
 
     def _set_actions_enabled(self, enabled: bool) -> None:
         self.lock_action.setEnabled(enabled)
+        self.switch_action.setEnabled(enabled and self.identity is not None)
         self.find_action.setEnabled(enabled)
         note_open = self.editor is not None and self.editor.note is not None
         self.history_action.setEnabled(enabled and note_open)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -160,7 +161,7 @@ class QtStartupView(QWidget):
 
     # -- pages -----------------------------------------------------------
     def page(self) -> str:
-        return ("loading", "passphrase", "error")[self._stack.currentIndex()]
+        return ("loading", "passphrase", "error", "signin")[self._stack.currentIndex()]
 
     def _set_page(self, index: int) -> None:
         self._stack.setCurrentIndex(index)
@@ -208,6 +209,9 @@ class QtStartupView(QWidget):
         """The window is closing: any pending prompt resolves as Quit."""
         if self._answer is not None and not self._answer.done():
             self._answer.set_result(None)
+        settle = getattr(self, "_answer_sign_in", None)
+        if settle is not None:
+            settle(False)
 
     def _on_form_submitted(self, passphrase: object) -> None:
         if self._answer is not None and not self._answer.done():
@@ -342,6 +346,45 @@ class QtStartupView(QWidget):
                 error = exc.user_message()
                 continue
             return True
+
+    # -- clinician sign-in (app/identity.py; ui/signin.py) ---------------------------
+    async def ask_sign_in(self, identity: Any, open_browser: Any) -> bool:
+        """With an identity provider: the sign-in card instead of the PIN. True once a
+        clinician signed in (online or with their offline PIN); False when they quit."""
+        from ui.signin import QtSignInCard
+
+        card = QtSignInCard(identity, open_browser, self)
+        page = QWidget(self)
+        column = QVBoxLayout(page)
+        column.addStretch(1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card)
+        row.addStretch(1)
+        column.addLayout(row)
+        column.addStretch(2)
+        self._stack.addWidget(page)
+        self.sign_in_card = card
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def settle(value: bool) -> None:
+            if not answer.done():
+                answer.set_result(value)
+
+        def on_quit() -> None:
+            settle(False)
+            self.quit_requested.emit()
+
+        card.signed_in.connect(lambda _result: settle(True))
+        card.quit_clicked.connect(on_quit)
+        self._answer_sign_in: Callable[[bool], None] | None = settle  # cancel(): as Quit
+        self._set_page(3)
+        try:
+            return await answer
+        finally:
+            self._answer_sign_in = None
+            self._stack.removeWidget(page)
+            page.deleteLater()
 
     def _fail(self, exc: BaseException) -> None:
         log.warning("Store could not be opened: %s", log_text(exc))

@@ -90,6 +90,7 @@ class QtStoreStatus(QStatusBar):
             "loading": "Opening store…",
             "passphrase": "Locked — PIN or passphrase needed",
             "error": "Store not opened",
+            "signin": "Locked — sign-in needed",
         }[page]
         self.store_label.setText(text)
         self._restyle(self.store_label, "error" if page == "error" else "closed")

@@ -29,6 +29,8 @@ def ask_text(kind: CredentialKind | None) -> str:
         return " Enter your PIN to continue."
     if kind is CredentialKind.NONE:
         return " Unlock to continue."
+    if kind is CredentialKind.SIGN_IN:
+        return ""  # the sign-in card (ui/signin.py) says what to do
     return " Enter the passphrase to continue."
 
 
@@ -174,12 +176,14 @@ class QtLockScreen(QWidget):
         self.form = QtPassphraseForm(self)
         self.form.submitted.connect(self.unlock_requested)
         self.form.quit_clicked.connect(self.quit_requested)
+        self.sign_in: QWidget | None = None  # ui/signin.py's card, with an identity provider
         layout = QVBoxLayout(self)
         layout.addStretch(1)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.form)
         row.addStretch(1)
+        self._row = row
         layout.addLayout(row)
         layout.addStretch(2)
         self.hide()
@@ -193,6 +197,18 @@ class QtLockScreen(QWidget):
         parent = self.parentWidget()
         if parent is not None:
             self.setGeometry(parent.rect())
+        sign_in = self.sign_in
+        if kind is CredentialKind.SIGN_IN and sign_in is not None:
+            self.form.hide()
+            sign_in.reset()  # type: ignore[attr-defined]
+            sign_in.set_reason(reason)  # type: ignore[attr-defined]
+            sign_in.show()
+            self.show()
+            self.raise_()
+            return
+        if sign_in is not None:
+            sign_in.hide()
+        self.form.show()
         asks = kind is not CredentialKind.NONE
         message = reason + ask_text(kind)
         if not asks:
@@ -205,6 +221,25 @@ class QtLockScreen(QWidget):
             self.form.field.setFocus(Qt.FocusReason.OtherFocusReason)
         else:
             self.form.submit_button.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def reject(self, text: str) -> None:
+        """The unlock was refused: say why where the user is looking (form or card)."""
+        card = self.sign_in
+        if card is not None and card.isVisible():
+            card.reset()  # type: ignore[attr-defined]
+            card.show_error(text)  # type: ignore[attr-defined]
+        else:
+            self.form.reject(text)
+
+    def use_sign_in(self, card: QWidget) -> None:
+        """Show ``card`` (ui/signin.py) instead of the PIN form when the session's
+        credential is a clinician sign-in; its ``signed_in`` asks for the unlock."""
+        card.setParent(self)
+        self._row.insertWidget(2, card)
+        card.hide()
+        card.signed_in.connect(lambda _result: self.unlock_requested.emit(None))  # type: ignore[attr-defined]
+        card.quit_clicked.connect(self.quit_requested)  # type: ignore[attr-defined]
+        self.sign_in = card
 
     def hold_for(self, wait_s: float) -> None:
         """Too many wrong tries: the Unlock button waits ``wait_s`` seconds."""
