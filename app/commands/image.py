@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli_support import CliContext, Handler, emit
+from app.cli_support import CliContext, Handler, emit, os_account, with_store
 from app.errors import ConsoleError, MediaFileError
 
 EXIT_FAILURE = 1
@@ -92,4 +92,37 @@ async def _check(ctx: CliContext) -> int:
 
 
 async def _add(ctx: CliContext) -> int:
-    raise NotImplementedError
+    from app.events import ConsoleEvents
+    from app.images import ImagesService, StillMetadata
+    from app.services import AttachmentsService
+    from media.images.inspector import QualityInspector
+
+    path = Path(ctx.args.file)
+    data = _read(path)
+    metadata = StillMetadata(
+        body_site=ctx.args.site,
+        laterality=ctx.args.laterality,
+        view=ctx.args.view,
+        captured_by=os_account(),
+    )
+
+    async def add(store: Any) -> int:
+        images = ImagesService(AttachmentsService(store, ConsoleEvents()), QualityInspector())
+        added = await images.add(
+            ctx.args.encounter, data, name=path.name, metadata=metadata, title=ctx.args.title
+        )
+        result = {
+            "image_id": added.image_id,
+            "encounter_id": added.encounter_id,
+            "sha256": added.sha256,
+            "width": added.width_px,
+            "height": added.height_px,
+            "problems": list(added.problems),
+        }
+        if ctx.args.json:
+            emit(result)
+        else:
+            sys.stdout.write(f"added image {added.image_id}\n")
+        return 0
+
+    return await with_store(ctx, add)
