@@ -23,7 +23,13 @@ from typing import Any
 
 from app.errors import CapabilityUnavailableError, DeviceUnavailableError
 from app.services import AttachmentsService
-from plugins.api import AttachedRecord, AttachmentRequest, AudioBlock, AudioDevice, Unsubscribe
+from clinician_console_api import (
+    AttachedRecord,
+    AttachmentRequest,
+    AudioBlock,
+    AudioDevice,
+    Unsubscribe,
+)
 
 log = logging.getLogger(__name__)
 

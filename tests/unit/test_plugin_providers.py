@@ -19,9 +19,9 @@ from app.events import ConsoleEvents
 from app.records import Encounter, Patient, new_id, utc_now
 from app.services import AttachmentsService
 from app.sync import SyncCounts, SyncRoundResult, SyncService, SyncState
+from clinician_console_api import AttachmentRequest, PluginContext
+from clinician_console_api.testing import MakePlugin, make_host
 from plugins._providers import EncounterAttach, SoundDeviceAudioInput
-from plugins.api import AttachmentRequest, PluginContext
-from plugins.testing import MakePlugin, make_host
 from tests.conftest import open_test_store
 
 CODE = """

@@ -1,8 +1,8 @@
 """A pytest plugin for plugin authors: a host with discovery blocked, and temporary plugins.
 
-Use it from a ``conftest.py``::
-
-    pytest_plugins = ["plugins.testing"]
+Qt-free. pytest loads it by itself wherever the console is installed (a ``pytest11``
+entry point named ``clinician_console_api.testing``); a ``conftest.py`` may also
+name it, which is harmless (``pytest_plugins = ["clinician_console_api.testing"]``)::
 
     def test_activates(plugin_host, make_plugin):
         plugin = make_plugin("example.hello", code=MY_CODE, capabilities=["audio.input"])
@@ -14,7 +14,7 @@ or register your real package's manifest: ``plugin_host.add_manifest(Path(my_pkg
 .parent / "plugin.toml")``. ``plugin_host`` never looks at installed entry points, so
 only the plugins a test adds exist; every plugin is allowed and capability providers
 are whatever the test passes to :func:`make_host` (none by default: accessors then
-return the "unavailable" providers described in plugins/api.py).
+return the "unavailable" providers described in :mod:`clinician_console_api`).
 """
 
 from __future__ import annotations
