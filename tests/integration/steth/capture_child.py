@@ -4,9 +4,10 @@ PortAudio reads the environment when sounddevice is first imported, hence a chil
 ``python -m tests.integration.steth.capture_child record FIFO BPM SECONDS`` feeds a
 synthetic heart sound into the pipe source's FIFO in real time, captures it through
 the plugin's :class:`StethoscopeModel` and its own ``audio.input`` capability (the
-host's provider -> sounddevice -> ALSA pulse plugin -> PulseAudio) and records it. ``unplug FIFO`` does the same
-but prints ``RECORDING`` once audio flows, then waits for the parent to take the
-source away and reports what the model kept. Prints one JSON line at the end.
+host's provider -> sounddevice -> ALSA pulse plugin -> PulseAudio) and records it.
+``unplug FIFO`` does the same but prints ``RECORDING`` once audio flows, then waits
+for the parent to take the source away and reports what the model kept. Prints one
+JSON line at the end.
 """
 
 from __future__ import annotations
