@@ -10,8 +10,9 @@ Why each measure is what it is (docs/images.md, "The quality gate"):
   pixels it is about 0.6 / sigma, so it does not grow with contrast or with how
   much texture the scene has (a Laplacian variance does both). Labelled on real
   photographs (scikit-image's sample photographs, tests/unit/test_image_quality.py):
-  sharp ones score 1.2-4.0, the same photographs at one megapixel blurred by a
-  2 px Gaussian 0.38-0.73; the threshold sits between.
+  sharp ones score 1.22-3.95, the same photographs blurred by a 2 px Gaussian
+  0.39-0.82 (at one megapixel: the fundus photograph 1.23 -> 0.73); the threshold
+  sits between.
 - **Exposure** is judged on the *content*: dark regions connected to the image's
   edge (the black surround of a fundus photograph, an otoscope's vignette) are
   not part of it, so a sharp, well exposed fundus image passes. Overexposed:
