@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.errors import MediaFileError
 from media.images import quality
@@ -134,3 +136,51 @@ def test_more_than_100_megapixels_is_refused_before_decoding() -> None:
 def test_over_50_mb_is_refused() -> None:
     with pytest.raises(MediaFileError, match="50 MB"):
         quality.probe(b"\xff\xd8\xff" + bytes(quality.MAX_FILE_BYTES), name="big.jpg")
+
+
+# --- hostile files ----------------------------------------------------------------------
+
+
+_SEEDS: dict[str, bytes] = {}
+
+
+def _seed(kind: str) -> bytes:
+    if kind not in _SEEDS:
+        rgb = at_megapixels(photo("coffee.png"), 0.05)
+        _SEEDS[kind] = jpeg_bytes(rgb) if kind == "jpeg" else png_bytes(rgb)
+    return _SEEDS[kind]
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    kind=st.sampled_from(["jpeg", "png"]),
+    edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=8),
+    cut=st.one_of(st.none(), st.floats(0, 1)),
+)
+def test_damaged_files_are_a_clear_error_or_a_verdict(
+    kind: str, edits: list[tuple[float, int]], cut: float | None
+) -> None:
+    data = bytearray(_seed(kind))
+    for where, value in edits:
+        data[min(len(data) - 1, int(where * len(data)))] = value
+    if cut is not None:
+        data = data[: int(cut * len(data))]
+    try:
+        info, report = quality.check_bytes(bytes(data), name="fuzz")
+    except MediaFileError as exc:
+        assert "fuzz" in str(exc)
+        return
+    assert info.width_px >= 1 and report.width_px == info.width_px
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=2048))
+def test_random_bytes_are_refused_cleanly(data: bytes) -> None:
+    try:
+        quality.check_bytes(data, name="random")
+    except MediaFileError:
+        return
