@@ -13,15 +13,16 @@ from media.images.quality import (
 
 
 class QualityInspector:
-    """Header checks, a full decode (a truncated or corrupt file is refused) and the gate."""
+    """Header checks, a decode of every byte (a truncated or corrupt file is refused) and
+    the gate. JPEGs are decoded with DCT scaling: libjpeg still entropy-decodes every
+    block (damage anywhere is found), it only skips most of the inverse transform."""
 
     def __init__(self, thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> None:
         self.thresholds = thresholds
 
     def inspect(self, data: bytes, *, name: str) -> StillFacts:
         info = probe(data, name=name)
-        # Full decode: stored stills must be whole, not just their first rows.
-        rgb = decode(data, name=name, full=True)
+        rgb = decode(data, name=name)
         report = check_pixels(
             rgb, width_px=info.width_px, height_px=info.height_px, thresholds=self.thresholds
         )
