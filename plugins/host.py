@@ -293,7 +293,7 @@ class PluginHost:
     ) -> None:
         """``allow=None`` allows every plugin (tests only; the console passes the policy's
         ``plugins.allow``). ``providers`` maps capability ids to objects implementing
-        the Protocols in plugins/api.py; ``data_root`` is ``<profile>/plugins``."""
+        the Protocols in clinician_console_api; ``data_root`` is ``<profile>/plugins``."""
         self._data_root = data_root
         self._allow = None if allow is None else frozenset(allow)
         self._settings = settings or PluginSettings(allow=[])

@@ -205,3 +205,34 @@ def test_without_the_capability_a_device_cannot_be_opened() -> None:
     assert [d for d, _ in model.devices()] == ["synthetic"]
     with pytest.raises(DeviceUnavailableError):
         model.open("sd:0")
+
+
+def test_the_fake_camera_fixture_drives_the_image_capture_model(
+    fake_camera: Any, tmp_path: Path
+) -> None:
+    """What a third-party camera plugin's tests get: ``fake_camera`` as the provider."""
+    import plugins.image_capture
+    from clinician_console_api.testing import make_host
+    from plugins.image_capture.plugin import CaptureModel
+
+    host = make_host(tmp_path / "data", providers={"camera": fake_camera})
+    host.add_manifest(Path(plugins.image_capture.__file__).parent / "plugin.toml")
+
+    async def scenario() -> None:
+        info = await host.activate("clinician-console.image-capture")
+        assert info.state == "active"
+        ctx = host.context("clinician-console.image-capture")
+        assert ctx is not None
+        model = CaptureModel(ctx)
+        [device] = model.devices()
+        await model.open(device.device_id)
+        preview = model.preview()
+        assert preview is not None and (preview.width_px, preview.height_px) == (1280, 720)
+        candidate = await model.take_still()
+        assert (candidate.still.width_px, candidate.still.height_px) == (2592, 1944)
+        assert candidate.report.width_px == 2592
+        assert fake_camera.stills_taken == 1
+        assert [m.width_px for m in fake_camera.modes_streamed] == [1280, 2592, 1280]
+        await model.close()
+
+    asyncio.run(scenario())
