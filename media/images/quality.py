@@ -10,8 +10,8 @@ Why each measure is what it is (docs/images.md, "The quality gate"):
   pixels it is about 0.6 / sigma, so it does not grow with contrast or with how
   much texture the scene has (a Laplacian variance does both). Labelled on real
   photographs (scikit-image's sample photographs, tests/unit/test_image_quality.py):
-  sharp ones score 1.22-3.95, the same photographs blurred by a 2 px Gaussian
-  0.39-0.82 (at one megapixel: the fundus photograph 1.23 -> 0.73); the threshold
+  sharp ones score 1.17-3.95, the same photographs blurred by a 2 px Gaussian
+  0.36-0.80 (at one megapixel: the fundus photograph 1.17 -> 0.54); the threshold
   sits between.
 - **Exposure** is judged on the *content*: dark regions connected to the image's
   edge (the black surround of a fundus photograph, an otoscope's vignette) are
@@ -22,8 +22,10 @@ Why each measure is what it is (docs/images.md, "The quality gate"):
 - **Size**: fewer than 300,000 pixels (under VGA) is too small to be worth
   sending to a specialist.
 
-Everything here runs on a worker thread (never the GUI thread); ``cv2`` and
-Pillow are imported inside the functions so that importing this module is cheap.
+Everything here runs on a worker thread (never the GUI thread). Pillow (decoding,
+box downscaling) and scipy.ndimage (filters, labelling) are imported inside the
+functions so that importing this module is cheap; OpenCV is not needed at run time
+(its wheel would add ~100 MiB to the bundle, docs/media.md).
 """
 
 from __future__ import annotations
@@ -195,35 +197,52 @@ def analysis_size(width_px: int, height_px: int) -> tuple[int, int]:
     return max(1, round(width_px * scale)), max(1, round(height_px * scale))
 
 
-def _content_mask(gray: Any, thresholds: QualityThresholds) -> Any:
-    """True where the picture is: everything but dark regions touching the frame's edge."""
-    import cv2
+def _resize(rgb: RgbImage, size: tuple[int, int]) -> RgbImage:
+    """Area (box) downscaling, as a camera's binning would."""
+    import numpy as np
+    from PIL import Image
+
+    resized = Image.fromarray(rgb).resize(size, Image.Resampling.BOX)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def _gray(rgb: RgbImage) -> Any:
+    """ITU-R BT.601 luma, float32 0-255 (what JPEG and most cameras use)."""
     import numpy as np
 
-    smooth = cv2.GaussianBlur(gray, (0, 0), 2)
-    dark = (smooth < thresholds.surround_level).astype(np.uint8)
-    _count, labels = cv2.connectedComponents(dark, connectivity=4)
-    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    edge_labels = edge_labels[edge_labels != 0]
-    content = ~np.isin(labels, edge_labels)
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return rgb.astype(np.float32) @ weights
+
+
+def _content_mask(gray: Any, thresholds: QualityThresholds) -> Any:
+    """True where the picture is: everything but dark regions touching the frame's edge."""
+    import numpy as np
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(gray, 2.0, mode="mirror")
+    dark = smooth < thresholds.surround_level
+    labels, count = ndimage.label(dark)  # 4-connected
+    touching = np.zeros(int(count) + 1, dtype=bool)  # label -> touches the edge
+    touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    touching[0] = False  # 0 is "not dark"
+    content = ~touching[labels]
     if content.mean() < thresholds.min_content_fraction:
         return np.ones_like(content)  # a dark frame: judge all of it
     return content
 
 
 def _sharpness(gray: Any, content: Any) -> float:
-    import cv2
     import numpy as np
+    from scipy import ndimage
 
-    g = gray.astype(np.float32)
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    gx = ndimage.sobel(gray, axis=1, mode="mirror") / 8.0
+    gy = ndimage.sobel(gray, axis=0, mode="mirror") / 8.0
     magnitude = np.hypot(gx, gy)
-    laplacian = np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=1))
+    laplacian = np.abs(ndimage.laplace(gray, mode="mirror"))
     # The second derivative peaks beside an edge, not on it: take the largest nearby.
-    peak = cv2.dilate(laplacian, np.ones((3, 3), np.uint8))
+    peak = ndimage.maximum_filter(laplacian, size=3, mode="mirror")
     # Edges of the content itself (the fundus rim) are left out by eroding the mask.
-    inner = cv2.erode(content.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    inner = ndimage.binary_erosion(content, structure=np.ones((7, 7)), border_value=1)
     if not inner.any():
         return 0.0
     strong = max(float(np.percentile(magnitude[inner], 95)), 2.0)
@@ -242,7 +261,6 @@ def check_pixels(
 ) -> QualityReport:
     """Judge an RGB uint8 image (a decoded still or a camera frame). ``width_px`` /
     ``height_px`` are the still's full size when ``rgb`` was decoded smaller."""
-    import cv2
     import numpy as np
 
     height, width = rgb.shape[:2]
@@ -250,14 +268,14 @@ def check_pixels(
     full_h = height_px or height
     target = analysis_size(full_w, full_h)
     if (width, height) != target and max(width, height) > max(target):
-        rgb = np.asarray(cv2.resize(rgb, target, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        rgb = _resize(rgb, target)
+    gray = _gray(rgb)
     content = _content_mask(gray, thresholds)
     values = gray[content]
     brightest_channel = rgb.max(axis=2)[content]
     brightness = float(values.mean())
     clipped = float((brightest_channel >= 250).mean())
-    crushed = float((values <= 5).mean())
+    crushed = float((values <= 5.5).mean())
     sharpness = _sharpness(gray, content)
     problems: list[str] = []
     if sharpness < thresholds.min_sharpness:
