@@ -410,7 +410,9 @@ class Still:
     height_px: int
     mode: CameraMode  # the mode the still was taken in
     camera_jpeg: bool
-    rgb: RgbFrame | None = None  # the decoded picture, for checking and showing it
+    #: The decoded picture, for checking and showing it; may be scaled down (its long
+    #: side at least 1024 px): coordinates on the still are in width_px x height_px.
+    rgb: RgbFrame | None = None
 
 
 @runtime_checkable

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.errors import DeviceUnavailableError
+from app.errors import DeviceUnavailableError, MediaFileError
 from media.devices.v4l2 import (
     MJPEG,
     YUYV,
@@ -62,7 +62,7 @@ class StillFrame:
     height: int
     mode: CameraMode  # the mode asked for
     camera_jpeg: bool
-    rgb: npt.NDArray[np.uint8]
+    rgb: npt.NDArray[np.uint8]  # scaled down by the decoder (long side >= 1024 px)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +89,20 @@ def _to_rgb(decoder: FrameDecoder, raw: RawFrame) -> npt.NDArray[np.uint8]:
 
 
 def make_still(raw: RawFrame, mode: CameraMode) -> StillFrame:
-    """The still from one raw frame: MJPEG bytes kept as delivered, else JPEG q95 once."""
-    rgb = _to_rgb(FrameDecoder(), raw)
-    height, width = rgb.shape[:2]
-    if raw.pixel_format == MJPEG:
-        return StillFrame(raw.data, width, height, mode, True, rgb)
-    return StillFrame(encode_jpeg(rgb), width, height, mode, False, rgb)
+    """The still from one raw frame: MJPEG bytes kept as delivered, else JPEG q95 once.
+
+    The size is read back from the JPEG itself. ``rgb`` is the picture decoded with
+    DCT scaling (long side at least 1024 px): enough to show and judge it, and every
+    byte is entropy-decoded, so a damaged frame is refused here; the verdict is kept
+    (``quality.remember``) so storing the same bytes does not decode them again."""
+    from media.images.quality import judge_still
+
+    data = raw.data if raw.pixel_format == MJPEG else encode_jpeg(_to_rgb(FrameDecoder(), raw))
+    try:
+        info, _report, rgb = judge_still(data)
+    except MediaFileError as exc:
+        raise DeviceUnavailableError(device="camera", reason="corrupt frame") from exc
+    return StillFrame(data, info.width_px, info.height_px, mode, raw.pixel_format == MJPEG, rgb)
 
 
 class StillCamera:

@@ -30,8 +30,10 @@ functions so that importing this module is cheap; OpenCV is not needed at run ti
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -242,7 +244,7 @@ def _sharpness(gray: Any, content: Any) -> float:
     # The second derivative peaks beside an edge, not on it: take the largest nearby.
     peak = ndimage.maximum_filter(laplacian, size=3, mode="mirror")
     # Edges of the content itself (the fundus rim) are left out by eroding the mask.
-    inner = ndimage.binary_erosion(content, structure=np.ones((7, 7)), border_value=1)
+    inner = ndimage.minimum_filter(content.astype(np.uint8), size=7, mode="nearest") > 0
     if not inner.any():
         return 0.0
     strong = max(float(np.percentile(magnitude[inner], 95)), 2.0)
@@ -311,6 +313,38 @@ def check_bytes(
     )
 
 
+# Verdicts on stills decoded and judged in this process, by the bytes' SHA-256: the
+# capture panel judges a still the moment it arrives, and storing the same bytes a
+# moment later need not decode and judge them again (same bytes, same verdict).
+_RECENT: collections.OrderedDict[str, tuple[ImageInfo, QualityReport]] = collections.OrderedDict()
+_RECENT_LOCK = threading.Lock()
+_RECENT_MAX = 8
+
+
+def remember(info: ImageInfo, report: QualityReport) -> None:
+    """Keep the verdict on bytes that were decoded in full (every byte) and judged."""
+    with _RECENT_LOCK:
+        _RECENT[info.sha256] = (info, report)
+        _RECENT.move_to_end(info.sha256)
+        while len(_RECENT) > _RECENT_MAX:
+            _RECENT.popitem(last=False)
+
+
+def recalled(sha256: str) -> tuple[ImageInfo, QualityReport] | None:
+    with _RECENT_LOCK:
+        return _RECENT.get(sha256)
+
+
+def judge_still(data: bytes, *, name: str = "still") -> tuple[ImageInfo, QualityReport, RgbImage]:
+    """Probe, decode (scaled; every byte) and judge a still's bytes, and remember the
+    verdict for when the same bytes are stored. Returns the picture too (for showing)."""
+    info = probe(data, name=name)
+    rgb = decode(data, name=name)
+    report = check_pixels(rgb, width_px=info.width_px, height_px=info.height_px)
+    remember(info, report)
+    return info, report, rgb
+
+
 __all__ = [
     "ANALYSIS_LONG_SIDE_PX",
     "BLURRED",
@@ -327,5 +361,8 @@ __all__ = [
     "check_bytes",
     "check_pixels",
     "decode",
+    "judge_still",
     "probe",
+    "recalled",
+    "remember",
 ]

@@ -11,6 +11,7 @@ runs the same checks as ``image add`` and never re-encodes the bytes).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
 
 from app.image_metadata import BODY_SITES, LATERALITIES, VIEWS, Scale
@@ -25,7 +26,7 @@ from clinician_console_api import (
     PreviewFrame,
     Still,
 )
-from media.images.quality import QualityReport, check_pixels
+from media.images.quality import QualityReport, check_pixels, judge_still, recalled
 
 __all__ = [
     "BODY_SITES",
@@ -88,6 +89,17 @@ class StillDetails:
         return meta
 
 
+def _verdict(still: Still) -> QualityReport:
+    """The gate's verdict on a still (worker thread): the one the camera layer reached when
+    it decoded the still, or a fresh one (a third-party camera provider)."""
+    known = recalled(hashlib.sha256(still.data).hexdigest())
+    if known is not None:
+        return known[1]
+    if still.rgb is None:
+        return judge_still(still.data)[1]
+    return check_pixels(still.rgb, width_px=still.width_px, height_px=still.height_px)
+
+
 class CaptureModel:
     """One capture panel's state: the open camera, the candidate still, the details."""
 
@@ -121,11 +133,7 @@ class CaptureModel:
         if self.stream is None:
             raise DeviceUnavailableError(device="camera", reason="no camera is open")
         still = await self.stream.take_still()
-        assert still.rgb is not None
-        rgb = still.rgb
-        report = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: check_pixels(rgb, width_px=still.width_px, height_px=still.height_px)
-        )
+        report = await asyncio.get_running_loop().run_in_executor(None, _verdict, still)
         self.candidate = Candidate(still, report)
         self.details.scale_points.clear()
         return self.candidate
