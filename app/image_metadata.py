@@ -192,9 +192,7 @@ def check_scale(metadata: dict[str, object]) -> dict[str, object]:
     if not present:
         return {}
     if "scale_points" not in present or "scale_distance_mm" not in present:
-        raise ValueError(
-            "attachment metadata 'scale_points' and 'scale_distance_mm' go together"
-        )
+        raise ValueError("attachment metadata 'scale_points' and 'scale_distance_mm' go together")
     points = check_value("scale_points", present["scale_points"])
     distance = check_value("scale_distance_mm", present["scale_distance_mm"])
     assert isinstance(points, list) and isinstance(distance, float)

@@ -130,9 +130,7 @@ class ImagesService:
         MediaFileError / InputRejectedError before anything is written."""
         facts = await self.check(data, name=name)
         given = (
-            metadata.as_metadata()
-            if isinstance(metadata, StillMetadata)
-            else dict(metadata or {})
+            metadata.as_metadata() if isinstance(metadata, StillMetadata) else dict(metadata or {})
         )
         meta: dict[str, object] = {**given}
         meta.setdefault("captured_at", utc_now())
