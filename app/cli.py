@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.techcheck",
     "app.commands.coding",
     "app.commands.identity",
+    "app.commands.image",
 )
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1

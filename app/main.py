@@ -566,10 +566,13 @@ async def _start_plugins(
     the store go). Plugins get capability providers, never the store or the window:
     ``encounter.attach`` goes through the attachments use case, so a plugin's
     recording is announced on the bus and nudges sync like a note save."""
+    from app.images import ImagesService
+    from media.images.inspector import QualityInspector
+    from plugins._camera import CameraProvider, os_cameras
     from plugins._providers import EncounterAttach, SoundDeviceAudioInput
     from plugins.host import PluginHost
 
-    encounter = EncounterAttach(attachments)
+    encounter = EncounterAttach(attachments, ImagesService(attachments, QualityInspector()))
     if window.worklist is not None:
         window.worklist.encounter_selected.connect(
             lambda summary: encounter.set_current(summary.encounter.id)
@@ -578,7 +581,11 @@ async def _start_plugins(
         data_root=profile / "plugins",
         allow=settings.allow,
         settings=settings,
-        providers={"audio.input": SoundDeviceAudioInput(), "encounter.attach": encounter},
+        providers={
+            "audio.input": SoundDeviceAudioInput(),
+            "encounter.attach": encounter,
+            "camera": CameraProvider(os_cameras(test_camera=True)),
+        },
     )
     window.set_plugin_host(host)
     services.push_async_callback(host.deactivate_all)

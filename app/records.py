@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from app.image_metadata import IMAGE_METADATA_KEYS, check_scale
+from app.image_metadata import check_value as check_image_value
+
 
 def new_id() -> str:
     """A time-ordered UUIDv7 (RFC 9562).
@@ -247,6 +250,8 @@ ATTACHMENT_METADATA_KEYS: dict[str, frozenset[AttachmentKind]] = {
     "duration_s": _BOTH,  # images: always absent in practice, harmless
     "width_px": _IMAGE,
     "height_px": _IMAGE,
+    # Stills: site, laterality, view, who/when, scale, quality verdict (app/image_metadata.py).
+    **dict.fromkeys(IMAGE_METADATA_KEYS, _IMAGE),
 }
 MAX_HEART_RATE_BPM = 400.0
 MAX_DURATION_S = 24 * 3600.0
@@ -330,6 +335,8 @@ def check_attachment_metadata(kind: AttachmentKind, metadata: object) -> dict[st
         out[key] = _check_metadata_value(key, value)
     if "heart_rate_bpm" not in out:
         out.pop("heart_rate_confidence", None)
+    if kind is AttachmentKind.IMAGE:
+        out.update(check_scale(out))  # both points and the distance, mm/px derived
     return out
 
 
@@ -346,6 +353,8 @@ def _number(key: str, value: object, low: float, high: float, *, integer: bool =
 
 
 def _check_metadata_value(key: str, value: object) -> object:
+    if key in IMAGE_METADATA_KEYS:
+        return check_image_value(key, value)
     if key == "auscultation_site":
         if not isinstance(value, str) or value not in _SITES:
             raise ValueError(f"attachment metadata {key!r} is not a known auscultation site")

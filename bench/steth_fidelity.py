@@ -52,7 +52,7 @@ VOICE_OPTIONS = {"music": False, "dtx": True, "bitrate_bps": 24_000}
 
 
 @dataclass(frozen=True)
-class TrackOptions:  # structurally plugins.api.AudioTrackOptions (media/bench don't need plugins)
+class TrackOptions:  # structurally clinician_console_api.AudioTrackOptions (no plugin import)
     voice_processing: bool = False
     music: bool = True
     dtx: bool = False

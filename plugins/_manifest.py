@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import PluginManifestError
-from plugins.api import Capability
+from clinician_console_api import Capability
 
 # Lower-case words joined by single dots, dashes or underscores: safe as a directory
 # and a logger name.

@@ -22,8 +22,15 @@ from collections.abc import Callable
 from typing import Any
 
 from app.errors import CapabilityUnavailableError, DeviceUnavailableError
+from app.images import ImagesService
 from app.services import AttachmentsService
-from plugins.api import AttachedRecord, AttachmentRequest, AudioBlock, AudioDevice, Unsubscribe
+from clinician_console_api import (
+    AttachedRecord,
+    AttachmentRequest,
+    AudioBlock,
+    AudioDevice,
+    Unsubscribe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +42,13 @@ _CLOSED = "closed"
 class EncounterAttach:
     """``encounter.attach`` over the attachments use case (never the store itself)."""
 
-    def __init__(self, attachments: AttachmentsService) -> None:
+    def __init__(
+        self, attachments: AttachmentsService, images: ImagesService | None = None
+    ) -> None:
         self._attachments = attachments
+        # Stills go through the images use case: decoded in full and checked like
+        # ``image add`` (size read from the bytes, quality verdict recorded).
+        self._images = images
         self._current: str | None = None
         self._listeners: list[Callable[[str | None], None]] = []
 
@@ -66,6 +78,15 @@ class EncounterAttach:
             raise CapabilityUnavailableError(
                 capability="encounter.attach", reason="no encounter is open"
             )
+        if request.kind == "image" and self._images is not None:
+            added = await self._images.add(
+                encounter_id,
+                request.data,
+                metadata=dict(request.metadata),
+                title=request.title,
+                source=self,
+            )
+            return AttachedRecord(attachment_id=added.image_id, encounter_id=encounter_id)
         attachment = await self._attachments.attach(
             encounter_id,
             request.kind,

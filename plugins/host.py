@@ -40,8 +40,8 @@ from psygnal import Signal
 
 from app.errors import ConsoleError, PluginError, PluginLoadError, PluginManifestError
 from app.settings import PluginSettings
+from clinician_console_api import SUPPORTED_API_VERSIONS, PanelWhere, PluginContext
 from plugins._manifest import Manifest, load_manifest
-from plugins.api import SUPPORTED_API_VERSIONS, PanelWhere, PluginContext
 
 log = logging.getLogger("clinician_console.plugins")
 
@@ -293,7 +293,7 @@ class PluginHost:
     ) -> None:
         """``allow=None`` allows every plugin (tests only; the console passes the policy's
         ``plugins.allow``). ``providers`` maps capability ids to objects implementing
-        the Protocols in plugins/api.py; ``data_root`` is ``<profile>/plugins``."""
+        the Protocols in clinician_console_api; ``data_root`` is ``<profile>/plugins``."""
         self._data_root = data_root
         self._allow = None if allow is None else frozenset(allow)
         self._settings = settings or PluginSettings(allow=[])
@@ -331,7 +331,8 @@ class PluginHost:
         return self.plugins()
 
     def add_manifest(self, path: Path, *, source: str = "") -> PluginInfo:
-        """Register a plugin from its manifest file directly (tests, ``plugins.testing``)."""
+        """Register a plugin from its manifest file directly (tests, the fixtures in
+        ``clinician_console_api.testing``)."""
         info = self._add(Path(path), source=source or str(path), expected_id=None)
         self.plugins_did_change.emit()
         return info

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 # plugin_host / make_plugin: the fixtures plugin authors get (plugins/testing.py).
-pytest_plugins = ["plugins.testing"]
+pytest_plugins = ["clinician_console_api.testing"]
 
 TEST_PASSPHRASE = "correct horse battery"
 

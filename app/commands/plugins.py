@@ -49,8 +49,8 @@ async def _cmd_plugins(ctx: CliContext) -> int:
 
 
 def _validate(ctx: CliContext) -> int:
+    from clinician_console_api import SUPPORTED_API_VERSIONS
     from plugins._manifest import load_manifest
-    from plugins.api import SUPPORTED_API_VERSIONS
 
     path = Path(ctx.args.manifest)
     report: dict[str, Any] = {"path": str(path), "problems": []}

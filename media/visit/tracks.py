@@ -1,6 +1,6 @@
 """Labelled extra audio tracks in a Janus visit: the ``visit.tracks`` capability.
 
-:class:`SessionTracks` implements ``plugins.api.VisitTracks`` structurally (media/
+:class:`SessionTracks` implements ``clinician_console_api.VisitTracks`` structurally (media/
 never imports plugins/) over a media session (:class:`app.visit.MediaSessionPort`).
 
 Sending. :meth:`SessionTracks.add_audio_track` adds a ``sendonly`` audio
@@ -147,7 +147,7 @@ def _transceiver_of(pc: RTCPeerConnection, track: MediaStreamTrack) -> Any:
 
 
 class OutgoingTrack:
-    """A labelled track this console sends (``plugins.api.OutgoingAudioTrack``)."""
+    """A labelled track this console sends (``clinician_console_api.OutgoingAudioTrack``)."""
 
     def __init__(self, owner: SessionTracks, label: str, ring: RingBuffer, source: Any) -> None:
         self._owner = owner
@@ -182,7 +182,7 @@ class OutgoingTrack:
 
 
 class IncomingTrack:
-    """A labelled track another participant sends (``plugins.api.IncomingAudioTrack``)."""
+    """A labelled track another participant sends (``clinician_console_api.IncomingAudioTrack``)."""
 
     def __init__(self, participant_id: str, label: str, track: MediaStreamTrack) -> None:
         self._participant_id = participant_id

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 
 from app.errors import ConsoleError
 from app.records import AuscultationSite, StethoscopeFilter
+from clinician_console_api import Capability, IncomingAudioTrack, PluginContext
 from media.steth.capture import RingBuffer
-from plugins.api import Capability, IncomingAudioTrack, PluginContext
 from plugins.stethoscope.plugin import (
     DISPLAY_SECONDS,
     TRACK_LABEL,

@@ -19,19 +19,22 @@ import numpy.typing as npt
 
 from app.errors import ConsoleError, DeviceUnavailableError
 from app.records import AuscultationSite, StethoscopeFilter
-from media.steth.capture import SYNTHETIC, Capture, RingBuffer, list_input_devices
-from media.steth.filters import StethFilter
-from media.steth.heart_rate import MIN_DURATION_S, HeartRateAnalysis, analyze
-from media.steth.recording import ClipMetadata, encode_wav
-from plugins.api import (
+from clinician_console_api import (
     AttachedRecord,
     AttachmentRequest,
+    AudioInput,
     AudioTrackOptions,
+    Capability,
     CapabilityUnavailableError,
     IncomingAudioTrack,
     OutgoingAudioTrack,
     PluginContext,
 )
+from media.steth.capture import SYNTHETIC, Capture, RingBuffer
+from media.steth.filters import StethFilter
+from media.steth.heart_rate import MIN_DURATION_S, HeartRateAnalysis, analyze
+from media.steth.recording import ClipMetadata, encode_wav
+from plugins.stethoscope.audio_source import AudioInputCapture
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +50,21 @@ TRACK_OPTIONS = AudioTrackOptions(
 )
 
 
+#: The plugin's own ``audio.input`` (its context's, kept at activation): models built by
+#: the panel capture through it, as a third-party plugin would.
+_audio_input: AudioInput | None = None
+
+
 def activate(ctx: PluginContext) -> None:
     """Loop thread: nothing heavy; the panel builds its model when shown."""
+    global _audio_input  # noqa: PLW0603 - one context per plugin, kept while active
+    _audio_input = ctx.audio_input() if ctx.has(Capability.AUDIO_INPUT) else None
     ctx.logger.info("stethoscope plugin active; capabilities %s", sorted(ctx.granted))
 
 
 def deactivate(ctx: PluginContext) -> None:
+    global _audio_input  # noqa: PLW0603
+    _audio_input = None
     ctx.logger.info("stethoscope plugin deactivated")
 
 
@@ -67,10 +79,13 @@ class Recording:
 class StethoscopeModel:
     """One stethoscope view: source -> filter -> display/HR/recorder (display thread)."""
 
-    def __init__(self, *, sample_rate_hz: int = 48_000) -> None:
+    def __init__(
+        self, *, sample_rate_hz: int = 48_000, audio_input: AudioInput | None = None
+    ) -> None:
         self.sample_rate_hz = sample_rate_hz
+        self.audio_input = audio_input if audio_input is not None else _audio_input
         self.filter = StethFilter(sample_rate_hz)
-        self.capture: Capture | None = None
+        self.capture: Capture | AudioInputCapture | None = None
         self.ring: RingBuffer | None = None
         self.display = RingBuffer(round(DISPLAY_SECONDS * sample_rate_hz))
         self.heart_rate: HeartRateAnalysis | None = None
@@ -85,16 +100,27 @@ class StethoscopeModel:
         self.outgoing: OutgoingAudioTrack | None = None
 
     # -- sources -----------------------------------------------------------------
-    @staticmethod
-    def devices() -> list[tuple[str, str]]:
-        """``(device id, label)`` for the chooser: PortAudio inputs, then the synthetic one."""
-        found = [(f"sd:{d.index}", d.name) for d in list_input_devices()]
+    def devices(self) -> list[tuple[str, str]]:
+        """``(device id, label)`` for the chooser: the inputs ``audio.input`` lists, then
+        the synthetic heart sound."""
+        audio = self.audio_input
+        found = [(d.device_id, d.label) for d in audio.list_devices()] if audio else []
         return [*found, (SYNTHETIC, "Synthetic heart sound (demo)")]
 
     def open(self, device: str | int, *, gain: float = 1.0) -> None:
-        """Start capturing from ``device``; raises :class:`DeviceUnavailableError`."""
+        """Start capturing from ``device`` (an ``audio.input`` device id, or the synthetic
+        source); raises :class:`DeviceUnavailableError`. A device that fails after this
+        returns is reported through the status line (``pull``)."""
         self.close()
-        capture = Capture(device, sample_rate_hz=self.sample_rate_hz, gain=gain)
+        capture: Capture | AudioInputCapture
+        if device == SYNTHETIC:
+            capture = Capture(SYNTHETIC, sample_rate_hz=self.sample_rate_hz, gain=gain)
+        elif self.audio_input is None:
+            raise DeviceUnavailableError(device=str(device), reason="audio input not granted")
+        else:
+            capture = AudioInputCapture(
+                self.audio_input, str(device), sample_rate_hz=self.sample_rate_hz, gain=gain
+            )
         capture.start()
         self.capture = capture
         self.use_ring(capture.ring)

@@ -525,6 +525,26 @@ class FhirClient:
             raise SyncProtocolError(reason="the server did not say where it stored the Binary")
         return result
 
+    async def create_binary_raw(
+        self, content_type: str, data: bytes, *, security_context: str | None = None
+    ) -> WriteResult:
+        """``POST [base]/Binary`` with the bytes as the body (FHIR's raw Binary create).
+
+        Only for servers that refuse large JSON bodies (Medplum answers 413 above its
+        ``maxJsonSize``, 1 MB by default): SEKMET answers 500 to raw uploads, so
+        the JSON form stays the default. ``security_context`` ("Patient/<id>") goes
+        in ``X-Security-Context``, the header R4 defines for raw Binary."""
+        if "/" not in content_type or content_type.split("/", maxsplit=1)[0] in ("", "application"):
+            raise ValueError("a raw Binary upload needs a media content type")
+        headers = {"Content-Type": content_type, "Prefer": "return=minimal"}
+        if security_context:
+            headers["X-Security-Context"] = security_context
+        reply = await self._request("POST", f"{self._base}/Binary", body=data, headers=headers)
+        result = self._write_reply(reply, "Binary")
+        if result.id is None:
+            raise SyncProtocolError(reason="the server did not say where it stored the Binary")
+        return result
+
     def search(
         self, resource_type: str, params: Params | None = None
     ) -> AsyncIterator[dict[str, Any]]:

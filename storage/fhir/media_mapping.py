@@ -42,6 +42,7 @@ from storage.fhir.mapping import (
     format_reference,
     local_identifier,
 )
+from storage.fhir.still_mapping import still_elements, still_notes
 
 MEDIA_TYPE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/media-type"
 OBSERVATION_CATEGORY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -197,12 +198,14 @@ def media_resource(
     site = meta.get("auscultation_site")
     if isinstance(site, str):
         resource["bodySite"] = body_site(site)
+    if att.kind is AttachmentKind.IMAGE:
+        still_elements(resource, meta)
     sizes = (("width_px", "width"), ("height_px", "height"), ("duration_s", "duration"))
     for key, element in sizes:
         value = meta.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             resource[element] = value
-    notes: list[str] = []
+    notes: list[str] = list(still_notes(meta)) if att.kind is AttachmentKind.IMAGE else []
     filt = meta.get("filter")
     if isinstance(filt, str):
         notes.append(f"Stethoscope filter: {_FILTER_TEXT[StethoscopeFilter(filt)]}")

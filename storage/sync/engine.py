@@ -241,6 +241,8 @@ class SyncEngine:
         #: before today leave the local cache after a sync (0: keep everything).
         self.retention_days = retention_days
         self._binary_put: bool | None = None
+        # Stills at least this large go as raw Binary (the server answered 413 to one).
+        self._raw_binary_from: int | float = float("inf")
         self._deferred: set[int] = set()
         self._set_aside: set[str] = set()
         #: Entries per create transaction: learnt when a server refuses a large one that
@@ -656,8 +658,18 @@ class SyncEngine:
                 )
                 return True
 
+        from storage.sync import raw_binary
+
+        # A Binary uploaded raw in an earlier attempt (after a 413) is reused, never resent.
+        raw_id = await raw_binary.recorded(self.store, att)
+        raw_client = raw_binary.raw_client(client)
+        if raw_id is None and raw_client is not None and len(data) >= self._raw_binary_from:
+            raw_id = await raw_binary.upload(raw_client, self.store, att, data, known["patient"])
+
         def fmt(resource_type: str, local_id: str) -> str:
             if resource_type == "Binary":
+                if raw_id is not None:
+                    return f"Binary/{raw_id}"
                 # Attachment.url is a url, not a Reference: servers need not rewrite a
                 # urn:uuid there (SEKMET does not), so it names the fixed id directly;
                 # without update-as-create it is the Binary's fullUrl (rewritten).
@@ -668,18 +680,34 @@ class SyncEngine:
 
         # base64 and model checks of up to 50 MB: off the event loop.
         bundle = await asyncio.get_running_loop().run_in_executor(
-            None, _attachment_bundle, att, data, p.patient_id, fmt, binary_put
+            None, _attachment_bundle, att, data, p.patient_id, fmt, binary_put, raw_id is not None
         )
         report.sent += 1
         try:
             response = await client.transaction(bundle, prefer=MINIMAL)
-        except (SyncRejectedError, SyncConflictError) as exc:
+        except SyncRejectedError as exc:
+            if exc.params.get("status") != 413 or raw_id is not None or raw_client is None:
+                await self._refused(p, str(exc), report)
+                return True
+            # The server refuses a JSON body this large (Medplum: 1 MB): the bytes go
+            # raw from now on for stills this size, the Media follows next attempt.
+            self._raw_binary_from = min(self._raw_binary_from, len(data))
+            await raw_binary.upload(raw_client, self.store, att, data, known["patient"])
+            report.sent -= 1
+            return await self._send_attachment(client, p, report)  # now without the Binary
+        except SyncConflictError as exc:
             await self._refused(p, str(exc), report)
             return True
         results = response.get("entry") if isinstance(response, dict) else None
         if not isinstance(results, list) or len(results) != len(bundle["entry"]):
             raise SyncProtocolError(reason="transaction response entries do not match the request")
-        binary_ref = _acked_ref(results[0], "")
+        if raw_id is not None:  # no Binary entry: it was uploaded on its own
+            results = [None, *results]
+        binary_ref = (
+            RemoteRef(raw_id, "", raw_binary.RAW_PREFIX + att.sha256)
+            if raw_id is not None
+            else _acked_ref(results[0], "")
+        )
         media_ref = _acked_ref(results[1], queue.record_hash(att))
         observation_ref = _acked_ref(results[2], "") if len(results) > 2 else None
 
@@ -964,13 +992,18 @@ def _attachment_bundle(
     patient_id: str,
     fmt: Callable[[str, str], str],
     binary_put: bool = True,
+    binary_uploaded: bool = False,
 ) -> dict[str, Any]:
+    """The attachment's transaction; without its Binary when that was uploaded raw."""
     from storage.fhir import media_mapping
 
     made = media_mapping.attachment_resources(att, data, patient_id, references=fmt)
     binary = made.binary
-    if binary_put:
-        first: dict[str, Any] = {
+    first: dict[str, Any] | None
+    if binary_uploaded:
+        first = None
+    elif binary_put:
+        first = {
             "resource": binary,
             "request": {"method": "PUT", "url": f"Binary/{binary['id']}"},
         }
@@ -981,7 +1014,7 @@ def _attachment_bundle(
             "resource": binary,
             "request": {"method": "POST", "url": "Binary"},
         }
-    entries: list[dict[str, Any]] = [first]
+    entries: list[dict[str, Any]] = [first] if first is not None else []
     for local_id, resource in ((att.id, made.media), (att.observation_id, made.observation)):
         if resource is None:
             continue

@@ -157,8 +157,12 @@ def medplum_factory(
 ) -> Iterator[Callable[[str], MedplumServer]]:
     servers: list[MedplumServer] = []
 
-    def start(name: str) -> MedplumServer:
-        server = MedplumServer(medplum_install, tmp_path_factory.mktemp(f"medplum-{name}"))
+    def start(name: str, *, max_json_bytes: int = 0) -> MedplumServer:
+        server = MedplumServer(
+            medplum_install,
+            tmp_path_factory.mktemp(f"medplum-{name}"),
+            max_json_bytes=max_json_bytes,
+        )
         servers.append(server)
         try:
             server.start()

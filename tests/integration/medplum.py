@@ -120,6 +120,9 @@ class MedplumServer:
     install: Path
     workdir: Path
     port: int = field(default_factory=free_port)
+    #: Refuse JSON bodies above this with 413, as Medplum's ``maxJsonSize`` does (1 MiB by
+    #: default there); 0 = no limit (bench.sync's reference arm posts 1 MB JSON Binaries).
+    max_json_bytes: int = 0
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -152,7 +155,14 @@ class MedplumServer:
             link.symlink_to(self.install / "node_modules", target_is_directory=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [node_executable(), "server.mjs", "--port", str(self.port)],
+                [
+                    node_executable(),
+                    "server.mjs",
+                    "--port",
+                    str(self.port),
+                    "--max-json",
+                    str(self.max_json_bytes),
+                ],
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,

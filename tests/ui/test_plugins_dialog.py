@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QLabel
 
 from app.events import ConsoleEvents
+from clinician_console_api.testing import MakePlugin, make_host
 from plugins.host import PluginHost, PluginState
-from plugins.testing import MakePlugin, make_host
 from ui.main_window import QtMainWindow
 from ui.plugins_dialog import PluginPanelMount, QtPluginsDialog
 from ui.visit.plugin_area import QtPluginArea

@@ -116,7 +116,7 @@ class FakeIncoming:
     async def read(self) -> np.ndarray:
         import asyncio
 
-        from plugins.api import CapabilityUnavailableError
+        from clinician_console_api import CapabilityUnavailableError
 
         if self._pos >= self._samples.size:
             raise CapabilityUnavailableError(capability="visit.tracks", reason="ended")
@@ -153,8 +153,8 @@ class FakeVisitTracks:
 def test_sends_to_the_visit_and_shows_the_remote_stethoscope(
     qtbot: QtBot, aio: object, tmp_path: Path
 ) -> None:
+    from clinician_console_api.testing import make_host
     from plugins.stethoscope._qt import make_panel
-    from plugins.testing import make_host
 
     remote = FakeIncoming(synth.heart_sound(110, 9.0, sample_rate_hz=48_000, snr_db=20.0))
     tracks = FakeVisitTracks(remote)

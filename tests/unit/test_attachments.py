@@ -556,3 +556,59 @@ def test_a_refused_attachment_is_marked_failed_and_a_5xx_keeps_it_queued(
         await store.close()
 
     run(scenario())
+
+
+def test_still_metadata_maps_to_media_elements() -> None:
+    att, data = _attachment(
+        {
+            "width_px": 1,
+            "height_px": 1,
+            "body_site": "14975008",
+            "laterality": "left",
+            "view": "close-up",
+            "captured_at": "2026-12-05T10:00:00+00:00",
+            "captured_by": "Nurse Example",
+            "camera": "USB exam camera",
+            "scale_points": [10, 10, 110, 10],
+            "scale_distance_mm": 5,
+            "quality_problems": ["blurred"],
+            "quality_kept_anyway": True,
+        },
+        kind="image",
+    )
+    assert att.metadata["scale_mm_per_px"] == 0.05  # derived, never taken from the caller
+    media = media_mapping.media_resource(att, data, new_id())
+    Media.model_validate(media)
+    assert media["bodySite"]["coding"][0] == {
+        "system": "http://snomed.info/sct",
+        "code": "14975008",
+        "display": "Forearm structure",
+    }
+    assert media["bodySite"]["text"] == "Forearm, left"
+    assert media["view"] == {"text": "close-up"}
+    assert media["createdDateTime"] == "2026-12-05T10:00:00+00:00"
+    assert media["operator"] == {"display": "Nurse Example"}
+    assert media["deviceName"] == "USB exam camera"
+    notes = media["note"][0]["text"]
+    assert "0.05 mm per pixel" in notes and "blurred" in notes
+    scale = {e["url"]: e for e in media["extension"][0]["extension"]}
+    assert scale["distance"]["valueQuantity"]["value"] == 5
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"scale_points": [0, 0, 10, 0]},  # no distance
+        {"scale_distance_mm": 10},  # no points
+        {"scale_points": [0, 0, 1, 0], "scale_distance_mm": 10},  # 1 px apart
+        {"scale_mm_per_px": 0.1},  # derived only
+        {"body_site": "not-a-code"},
+        {"laterality": "up"},
+        {"captured_at": "2026-12-05T10:00:00"},  # no offset
+        {"quality_problems": ["ugly"]},
+        {"captured_by": "two\nlines"},
+    ],
+)
+def test_bad_still_metadata_is_refused(metadata: dict[str, object]) -> None:
+    with pytest.raises(InputRejectedError, match="attachment metadata"):
+        repository.check_attachment("image", "image/png", PNG_1PX, "", metadata)

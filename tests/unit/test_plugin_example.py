@@ -14,8 +14,8 @@ import pytest
 
 from app.records import AttachmentKind, check_attachment_content
 from app.settings import PluginSettings
+from clinician_console_api.testing import imported
 from plugins.host import PluginHost, PluginState
-from plugins.testing import imported
 from tests.unit.test_plugin_host import FakeEncounter
 
 EXAMPLE = Path(__file__).parents[1] / "plugins" / "example_plugin"

@@ -1,4 +1,4 @@
-"""The plugin host with real plugin packages written to disk (plugins.testing fixtures).
+"""The plugin host with real plugin packages on disk (clinician_console_api.testing fixtures).
 
 No mocks of the host: plugins are real packages imported from a temporary
 directory. The capability providers are small fakes of the Protocols in
@@ -24,15 +24,15 @@ from app.errors import (
     PluginLoadError,
 )
 from app.settings import PluginSettings
-from plugins.api import (
+from clinician_console_api import (
     AttachedRecord,
     AttachmentRequest,
     AudioInput,
     EncounterAttach,
     PluginContext,
 )
+from clinician_console_api.testing import MakePlugin, imported, make_host
 from plugins.host import PluginHost, PluginState, check_signature
-from plugins.testing import MakePlugin, imported, make_host
 
 run = asyncio.run
 

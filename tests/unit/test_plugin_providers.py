@@ -19,9 +19,9 @@ from app.events import ConsoleEvents
 from app.records import Encounter, Patient, new_id, utc_now
 from app.services import AttachmentsService
 from app.sync import SyncCounts, SyncRoundResult, SyncService, SyncState
+from clinician_console_api import AttachmentRequest, PluginContext
+from clinician_console_api.testing import MakePlugin, make_host
 from plugins._providers import EncounterAttach, SoundDeviceAudioInput
-from plugins.api import AttachmentRequest, PluginContext
-from plugins.testing import MakePlugin, make_host
 from tests.conftest import open_test_store
 
 CODE = """
@@ -184,3 +184,44 @@ def test_sound_device_input_refuses_an_unknown_device() -> None:
         asyncio.run(audio.open("sd:9999"))
     with pytest.raises(DeviceUnavailableError, match="unknown device id"):
         asyncio.run(audio.open("not-a-device"))
+
+
+def test_a_plugins_still_goes_through_the_images_use_case(fresh_profile: Path) -> None:
+    """``encounter.attach`` with an image: decoded and checked like ``image add`` (size read
+    from the bytes, a caller's claimed size ignored), and a damaged still writes nothing."""
+    from app.errors import MediaFileError
+    from app.images import ImagesService
+    from media.images.inspector import QualityInspector
+    from tests.unit.images_support import at_megapixels, jpeg_bytes, photo
+
+    still = jpeg_bytes(at_megapixels(photo("retina.jpg"), 1.0))
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            patient = await store.add_patient(Patient(new_id(), "Doe", "Jo", "1970-01-01"))
+            enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
+            attachments = AttachmentsService(store, ConsoleEvents())
+            provider = EncounterAttach(attachments, ImagesService(attachments, QualityInspector()))
+            provider.set_current(enc.id)
+            with pytest.raises(MediaFileError):
+                await provider.attach(
+                    AttachmentRequest("image", "image/jpeg", still[: len(still) // 2])
+                )
+            assert await store.list_attachments(enc.id) == []
+            record = await provider.attach(
+                AttachmentRequest(
+                    "image",
+                    "image/jpeg",
+                    still,
+                    metadata={"width_px": 1, "height_px": 1, "body_site": "5665001"},
+                )
+            )
+            [att] = await store.list_attachments(enc.id)
+            assert att.id == record.attachment_id
+            assert (att.metadata["width_px"], att.metadata["height_px"]) == (1000, 1000)
+            assert att.metadata["body_site"] == "5665001"
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

@@ -12,9 +12,9 @@ import plugins.stethoscope
 from app.events import ConsoleEvents
 from app.records import Encounter, Patient, new_id, utc_now
 from app.services import AttachmentsService
+from clinician_console_api.testing import make_host
 from plugins._providers import EncounterAttach
 from plugins.host import PluginHost
-from plugins.testing import make_host
 from tests.conftest import open_test_store
 
 MANIFEST = Path(plugins.stethoscope.__file__).parent / "plugin.toml"

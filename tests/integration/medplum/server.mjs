@@ -13,7 +13,11 @@
 //   created or updated resource with validateResource (Medplum's server does the same),
 //   a rollback of a failed transaction (MemoryRepository applies entries as it goes; a
 //   real Medplum server runs the transaction in a database transaction), a minimal
-//   CapabilityStatement at /metadata, and `next` links for paged searches.
+//   CapabilityStatement at /metadata, and `next` links for paged searches;
+// - Medplum's server limits JSON bodies to its `maxJsonSize` (1 MB by default, answered
+//   413) and takes raw Binary uploads (`POST /Binary` with the file's own Content-Type,
+//   `X-Security-Context`); the wrapper does both (`--max-json 1048576` as Medplum's
+//   default; 0, the wrapper's default, = no limit).
 import http from 'node:http';
 import {
   ContentType,
@@ -36,6 +40,7 @@ function arg(name, fallback) {
 const PORT = Number(arg('port', '0'));
 const BASE = arg('base', '/fhir').replace(/\/$/, '');
 const MAX_BODY = 80 * 1024 * 1024;
+const MAX_JSON = Number(arg('max-json', '0'));
 
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
@@ -158,6 +163,17 @@ async function handle(req, res, raw) {
   if (req.method === 'GET' && path === 'metadata') {
     return send(res, 200, capability);
   }
+  const contentType = String(req.headers['content-type'] ?? '').split(';')[0].trim();
+  const isJson = contentType === '' || /json/.test(contentType);
+  if (req.method === 'POST' && path === 'Binary' && !isJson) {
+    return createRawBinary(req, res, raw, contentType);
+  }
+  if (isJson && MAX_JSON > 0 && raw.length > MAX_JSON) {
+    return send(res, 413, {
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'too-costly', details: { text: 'request entity too large' } }],
+    });
+  }
   let body;
   if (raw.length) {
     try {
@@ -201,9 +217,33 @@ async function handle(req, res, raw) {
   }
   if (req.method === 'GET') {
     addNextLink(resource, url, query);
+    if (resource.resourceType === 'Binary' && rawBinaries.has(resource.id)) {
+      resource.data = rawBinaries.get(resource.id).toString('base64');
+    }
   }
   const minimal = /return=minimal/.test(String(req.headers.prefer ?? ''));
   return send(res, status, minimal && isOk(outcome) && resource.resourceType !== 'Bundle' ? undefined : resource, headers);
+}
+
+// Medplum keeps a raw upload's bytes in its binary storage, the Binary resource without
+// `data` (its validator refuses strings over 1 MB); so does this wrapper, in memory, and
+// a JSON read of such a Binary gets its bytes back as `data`.
+const rawBinaries = new Map();
+
+async function createRawBinary(req, res, raw, contentType) {
+  const binary = { resourceType: 'Binary', contentType };
+  const context = req.headers['x-security-context'];
+  if (context) {
+    binary.securityContext = { reference: String(context) };
+  }
+  const created = await repo.createResource(binary);
+  rawBinaries.set(created.id, Buffer.from(raw));
+  const headers = {
+    ETag: `W/"${created.meta.versionId}"`,
+    Location: `${BASE}/Binary/${created.id}/_history/${created.meta.versionId}`,
+  };
+  const minimal = /return=minimal/.test(String(req.headers.prefer ?? ''));
+  return send(res, 201, minimal ? undefined : created, headers);
 }
 
 const server = http.createServer((req, res) => {

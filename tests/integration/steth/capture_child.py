@@ -3,14 +3,16 @@
 PortAudio reads the environment when sounddevice is first imported, hence a child.
 ``python -m tests.integration.steth.capture_child record FIFO BPM SECONDS`` feeds a
 synthetic heart sound into the pipe source's FIFO in real time, captures it through
-the plugin's :class:`StethoscopeModel` (``media.steth.capture`` -> sounddevice ->
-ALSA pulse plugin -> PulseAudio) and records it. ``unplug FIFO`` does the same
-but prints ``RECORDING`` once audio flows, then waits for the parent to take the
-source away and reports what the model kept. Prints one JSON line at the end.
+the plugin's :class:`StethoscopeModel` and its own ``audio.input`` capability (the
+host's provider -> sounddevice -> ALSA pulse plugin -> PulseAudio) and records it.
+``unplug FIFO`` does the same but prints ``RECORDING`` once audio flows, then waits
+for the parent to take the source away and reports what the model kept. Prints one
+JSON line at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -44,7 +46,8 @@ def feed(path: str, clip: np.ndarray, stop: threading.Event) -> None:
         return
 
 
-def run(mode: str, fifo: str, bpm: float, seconds: float) -> dict[str, object]:
+async def run(mode: str, fifo: str, bpm: float, seconds: float) -> dict[str, object]:
+    from plugins._providers import SoundDeviceAudioInput
     from plugins.stethoscope.plugin import StethoscopeModel
 
     clip = synth.heart_sound(bpm, seconds + 30, sample_rate_hz=RATE, snr_db=20.0, seed=3)
@@ -52,9 +55,11 @@ def run(mode: str, fifo: str, bpm: float, seconds: float) -> dict[str, object]:
     feeder = threading.Thread(target=feed, args=(fifo, clip, stop), daemon=True)
     feeder.start()
     devices = [d.name for d in list_input_devices()]
-    model = StethoscopeModel(sample_rate_hz=RATE)
+    audio = SoundDeviceAudioInput()  # what the host grants as audio.input
+    model = StethoscopeModel(sample_rate_hz=RATE, audio_input=audio)
+    [pulse] = [device_id for device_id, label in model.devices() if label == "pulse"]
     model.set_filter("wide")
-    model.open("pulse")
+    model.open(pulse)
     model.start_recording("mitral")
     result: dict[str, object] = {"devices": devices}
     start = time.monotonic()
@@ -62,7 +67,7 @@ def run(mode: str, fifo: str, bpm: float, seconds: float) -> dict[str, object]:
     deadline = start + seconds + (30 if mode == "unplug" else 10)
     while time.monotonic() < deadline:
         model.pull()
-        time.sleep(1 / 30)  # the panel's display tick
+        await asyncio.sleep(1 / 30)  # the panel's display tick (the loop delivers blocks)
         got = model.display.written
         if mode == "record" and got >= seconds * RATE:
             break
@@ -95,6 +100,7 @@ def run(mode: str, fifo: str, bpm: float, seconds: float) -> dict[str, object]:
             result["coherence_20_1000hz"] = f.coherence_20_1000hz
             result["level_diff_db"] = f.level_diff_db
     model.shutdown()
+    await asyncio.sleep(0.1)  # the stream's close, scheduled on the loop
     return result
 
 
@@ -102,4 +108,4 @@ if __name__ == "__main__":
     mode, fifo = sys.argv[1], sys.argv[2]
     bpm = float(sys.argv[3]) if len(sys.argv) > 3 else 72.0
     seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 8.0
-    print(json.dumps(run(mode, fifo, bpm, seconds)), flush=True)
+    print(json.dumps(asyncio.run(run(mode, fifo, bpm, seconds))), flush=True)

@@ -6,7 +6,7 @@ import json
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from plugins.api import PluginContext
+from clinician_console_api import PluginContext
 
 
 def make_panel(ctx: PluginContext, parent: QWidget) -> QWidget:

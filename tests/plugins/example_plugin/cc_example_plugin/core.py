@@ -9,7 +9,7 @@ import struct
 import wave
 from collections.abc import Callable
 
-from plugins.api import AttachmentRequest, Capability, PluginContext
+from clinician_console_api import AttachmentRequest, Capability, PluginContext
 
 
 def activate(ctx: PluginContext) -> None:

@@ -1,8 +1,8 @@
 """A pytest plugin for plugin authors: a host with discovery blocked, and temporary plugins.
 
-Use it from a ``conftest.py``::
-
-    pytest_plugins = ["plugins.testing"]
+Qt-free. pytest loads it by itself wherever the console is installed (a ``pytest11``
+entry point named ``clinician_console_api.testing``); a ``conftest.py`` may also
+name it, which is harmless (``pytest_plugins = ["clinician_console_api.testing"]``)::
 
     def test_activates(plugin_host, make_plugin):
         plugin = make_plugin("example.hello", code=MY_CODE, capabilities=["audio.input"])
@@ -14,27 +14,41 @@ or register your real package's manifest: ``plugin_host.add_manifest(Path(my_pkg
 .parent / "plugin.toml")``. ``plugin_host`` never looks at installed entry points, so
 only the plugins a test adds exist; every plugin is allowed and capability providers
 are whatever the test passes to :func:`make_host` (none by default: accessors then
-return the "unavailable" providers described in plugins/api.py).
+return the "unavailable" providers described in :mod:`clinician_console_api`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import itertools
 import json
 import re
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from clinician_console_api import (
+    CameraDevice,
+    CameraMode,
+    CameraStream,
+    DeviceUnavailableError,
+    PreviewFrame,
+    Still,
+)
 from plugins.host import PluginHost
 
 __all__ = [
+    "FakeCamera",
     "MakePlugin",
     "TemporaryPlugin",
+    "fake_camera",
     "imported",
     "make_host",
     "make_plugin",
@@ -169,3 +183,107 @@ def make_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mak
 def imported(package: str) -> bool:
     """Whether any module of ``package`` has been imported (laziness checks)."""
     return any(m == package or m.startswith(package + ".") for m in sys.modules)
+
+
+# --- a fake camera for plugins that use the ``camera`` capability ----------------------
+
+
+class FakeCamera:
+    """A ``camera`` provider with one multi-mode device ("fake-camera") that films
+    ``picture(width, height) -> RGB uint8 array`` (default: a gradient with a grid).
+
+    Pass it as a provider: ``make_host(tmp_path, providers={"camera": fake_camera})``.
+    Stills come from the largest mode as JPEG (its ``camera_jpeg`` is True, as from an
+    MJPEG camera); ``stills_taken`` counts them and ``modes_streamed`` lists the modes in
+    the order the device was switched to.
+    """
+
+    def __init__(
+        self,
+        modes: Iterable[CameraMode] = (
+            CameraMode(640, 480, 30.0, "YUYV"),
+            CameraMode(1280, 720, 30.0, "MJPG"),
+            CameraMode(2592, 1944, 15.0, "MJPG"),
+        ),
+        picture: Callable[[int, int], Any] | None = None,
+    ) -> None:
+        self.modes = tuple(modes)
+        self.picture = picture or _grid_picture
+        self.stills_taken = 0
+        self.modes_streamed: list[CameraMode] = []
+
+    def list_devices(self) -> list[CameraDevice]:
+        return [CameraDevice("fake-camera", "Fake camera", self.modes)]
+
+    async def open(self, device_id: str, *, preview: CameraMode | None = None) -> CameraStream:
+        if device_id != "fake-camera":
+            raise DeviceUnavailableError(device=device_id, reason="no such camera")
+        chosen = preview or min(
+            self.modes, key=lambda m: abs(m.width_px - 1280) + abs(m.height_px - 720)
+        )
+        self.modes_streamed.append(chosen)
+        return _FakeStream(self, chosen)
+
+
+class _FakeStream:
+    def __init__(self, camera: FakeCamera, mode: CameraMode) -> None:
+        self._camera = camera
+        self._mode = mode
+        self._closed = False
+
+    @property
+    def device_id(self) -> str:
+        return "fake-camera"
+
+    @property
+    def preview_mode(self) -> CameraMode:
+        return self._mode
+
+    def latest_frame(self) -> PreviewFrame | None:
+        if self._closed:
+            return None
+        rgb = self._camera.picture(self._mode.width_px, self._mode.height_px)
+        return PreviewFrame(rgb, self._mode.width_px, self._mode.height_px, time.monotonic())
+
+    async def next_frame(self) -> PreviewFrame:
+        await asyncio.sleep(1 / max(1.0, self._mode.fps))
+        frame = self.latest_frame()
+        if frame is None:
+            raise DeviceUnavailableError(device=self.device_id, reason="closed")
+        return frame
+
+    async def take_still(self) -> Still:
+        if self._closed:
+            raise DeviceUnavailableError(device=self.device_id, reason="closed")
+        from PIL import Image
+
+        largest = max(self._camera.modes, key=lambda m: m.pixels)
+        self._camera.modes_streamed += [largest, self._mode]
+        rgb = self._camera.picture(largest.width_px, largest.height_px)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+        self._camera.stills_taken += 1
+        return Still(
+            buf.getvalue(), "image/jpeg", largest.width_px, largest.height_px, largest, True, rgb
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+
+
+def _grid_picture(width: int, height: int) -> Any:
+    import numpy as np
+
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    rgb[..., 0] = (x * 255 // max(1, width - 1)).astype(np.uint8)
+    rgb[..., 1] = (y * 255 // max(1, height - 1)).astype(np.uint8)
+    rgb[..., 2] = 128
+    rgb[(x % 32 == 0) | (y % 32 == 0)] = 0
+    return rgb
+
+
+@pytest.fixture
+def fake_camera() -> FakeCamera:
+    """A :class:`FakeCamera` to pass as the ``camera`` provider."""
+    return FakeCamera()

@@ -1,0 +1,1 @@
+"""Exam-camera stills: file checks and the quality gate (docs/images.md)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin ``clinician-console.image-capture``: exam-camera stills (docs/images.md)."""

@@ -1,0 +1,178 @@
+"""Image-capture plugin logic, Qt-free: :class:`CaptureModel` (the panel renders it).
+
+The flow a nurse sees: preview -> "Take still" -> the camera switches to its
+largest mode for one frame and back (``camera`` capability) -> the quality gate
+judges the still on a worker thread -> "Keep" (or "Keep anyway", the problems
+then recorded with the still) or "Retake" -> metadata (site, laterality, view,
+a two-point scale) -> stored with the open encounter (``encounter.attach``, which
+runs the same checks as ``image add`` and never re-encodes the bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+
+from app.image_metadata import BODY_SITES, LATERALITIES, VIEWS, Scale
+from app.records import utc_now
+from clinician_console_api import (
+    AttachedRecord,
+    AttachmentRequest,
+    CameraDevice,
+    CameraStream,
+    DeviceUnavailableError,
+    PluginContext,
+    PreviewFrame,
+    Still,
+)
+from media.images.quality import QualityReport, check_pixels, judge_still, recalled
+
+__all__ = [
+    "BODY_SITES",
+    "LATERALITIES",
+    "VIEWS",
+    "Candidate",
+    "CaptureModel",
+    "StillDetails",
+    "activate",
+    "deactivate",
+]
+
+
+def activate(ctx: PluginContext) -> None:
+    ctx.logger.info("image-capture plugin active; capabilities %s", sorted(ctx.granted))
+
+
+def deactivate(ctx: PluginContext) -> None:
+    ctx.logger.info("image-capture plugin deactivated")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A still taken and judged, not yet kept."""
+
+    still: Still
+    report: QualityReport
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return self.report.problems
+
+
+@dataclass(slots=True)
+class StillDetails:
+    """What the nurse says about the still (the panel's fields)."""
+
+    body_site: str | None = None
+    laterality: str | None = None
+    view: str | None = None
+    scale_points: list[tuple[float, float]] = field(default_factory=list)  # still pixels
+    scale_distance_mm: float | None = None
+
+    def scale(self) -> Scale | None:
+        if len(self.scale_points) != 2 or not self.scale_distance_mm:
+            return None
+        (x1, y1), (x2, y2) = self.scale_points
+        return Scale(x1, y1, x2, y2, self.scale_distance_mm)
+
+    def metadata(self) -> dict[str, object]:
+        meta: dict[str, object] = {}
+        for key in ("body_site", "laterality", "view"):
+            value = getattr(self, key)
+            if value:
+                meta[key] = value
+        scale = self.scale()
+        if scale is not None:
+            meta["scale_points"] = [scale.x1_px, scale.y1_px, scale.x2_px, scale.y2_px]
+            meta["scale_distance_mm"] = scale.distance_mm
+        return meta
+
+
+def _verdict(still: Still) -> QualityReport:
+    """The gate's verdict on a still (worker thread): the one the camera layer reached when
+    it decoded the still, or a fresh one (a third-party camera provider)."""
+    known = recalled(hashlib.sha256(still.data).hexdigest())
+    if known is not None:
+        return known[1]
+    if still.rgb is None:
+        return judge_still(still.data)[1]
+    return check_pixels(still.rgb, width_px=still.width_px, height_px=still.height_px)
+
+
+class CaptureModel:
+    """One capture panel's state: the open camera, the candidate still, the details."""
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+        self.stream: CameraStream | None = None
+        self.device_label = ""
+        self.candidate: Candidate | None = None
+        self.details = StillDetails()
+        self.last_saved: AttachedRecord | None = None
+
+    def devices(self) -> list[CameraDevice]:
+        return self.ctx.camera().list_devices()
+
+    async def open(self, device_id: str) -> None:
+        await self.close()
+        labels = {d.device_id: d.label for d in self.devices()}
+        self.stream = await self.ctx.camera().open(device_id)
+        self.device_label = labels.get(device_id, "")
+
+    async def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            await stream.close()
+
+    def preview(self) -> PreviewFrame | None:
+        return self.stream.latest_frame() if self.stream is not None else None
+
+    async def take_still(self) -> Candidate:
+        """A full-resolution still and its verdict (the check runs on a worker thread)."""
+        if self.stream is None:
+            raise DeviceUnavailableError(device="camera", reason="no camera is open")
+        still = await self.stream.take_still()
+        report = await asyncio.get_running_loop().run_in_executor(None, _verdict, still)
+        self.candidate = Candidate(still, report)
+        self.details.scale_points.clear()
+        return self.candidate
+
+    def retake(self) -> None:
+        self.candidate = None
+        self.details.scale_points.clear()
+
+    def mark_scale_point(self, x_px: float, y_px: float) -> int:
+        """A point on the still (its own pixels); a third click starts over. Returns how
+        many points are marked."""
+        points = self.details.scale_points
+        if len(points) >= 2:
+            points.clear()
+        points.append((float(x_px), float(y_px)))
+        return len(points)
+
+    async def keep(self, *, captured_by: str = "", encounter_id: str = "") -> AttachedRecord:
+        """Store the candidate with its details (problems, if any, are recorded with it)."""
+        candidate = self.candidate
+        if candidate is None:
+            raise DeviceUnavailableError(device="camera", reason="no still to keep")
+        meta = self.details.metadata()
+        meta["captured_at"] = utc_now()
+        if captured_by:
+            meta["captured_by"] = captured_by
+        if self.device_label:
+            meta["camera"] = self.device_label[:200]
+        record = await self.ctx.encounter().attach(
+            AttachmentRequest(
+                kind="image",
+                content_type=candidate.still.content_type,
+                data=candidate.still.data,
+                title="Exam camera still",
+                metadata=meta,
+                encounter_id=encounter_id,
+            )
+        )
+        self.last_saved = record
+        self.candidate = None
+        self.details.scale_points.clear()
+        return record
