@@ -535,6 +535,10 @@ class ChromiumPatient:
     profile: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ccm-chromium-")))
     proc: subprocess.Popen[bytes] | None = None
     driver: Any = None
+    # Flags replacing CHROMIUM_FLAGS entries of the same name (e.g. a fake camera-less
+    # device list), and Chromium preferences (e.g. accepted languages).
+    flags: list[str] = field(default_factory=list)
+    prefs: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> Any:
         from selenium import webdriver
@@ -558,8 +562,13 @@ class ChromiumPatient:
         wait_in_ns = time.monotonic() + 15
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM_BIN
-        for flag in CHROMIUM_FLAGS:
+        replaced = {flag.split("=", 1)[0] for flag in self.flags}
+        for flag in [f for f in CHROMIUM_FLAGS if f.split("=", 1)[0] not in replaced]:
             options.add_argument(flag)
+        for flag in self.flags:
+            options.add_argument(flag)
+        if self.prefs:
+            options.add_experimental_option("prefs", self.prefs)
         options.add_argument(f"--user-data-dir={self.profile / 'data'}")
         while True:
             try:
