@@ -56,7 +56,7 @@ def page_janus(page_net: MediaNet) -> Iterator[JanusServer]:
 def page_server(page_net: MediaNet, page_janus: JanusServer) -> Iterator[PatientPageServer]:
     _require("nginx", "nginx")
     _require("openssl", "openssl")
-    server = PatientPageServer(page_net, page_janus, REPO)
+    server = PatientPageServer(page_net, page_janus, REPO, dead_server=True)
     server.start()
     try:
         yield server

@@ -96,14 +96,28 @@ class Page:
             lambda: self.js(f"return document.getElementById('{element_id}')[{name!r}]")
         )
 
+    async def set_language(self, lang: str) -> None:
+        """What the Language box does (it is hidden during the call; the words still switch)."""
+        await in_thread(
+            lambda: self.js(
+                "const box = document.getElementById('language');"
+                "box.value = arguments[0]; box.dispatchEvent(new Event('change'));",
+                lang,
+            )
+        )
+
     async def shot(self, name: str) -> None:
-        """The state at both sizes, checking each time that its controls fit and are big."""
+        """The state at both sizes and in both languages, checking each time that its
+        controls fit, are big enough and are named."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for width, height in (LAPTOP, PHONE):
-            await in_thread(functools.partial(self.set_viewport, width, height))
-            await self.check_controls(f"{name} at {width}x{height}")
-            path = ARTIFACTS / f"{name}-{self.lang}-{width}x{height}.png"
-            await in_thread(functools.partial(self.driver.save_screenshot, str(path)))
+        for lang in (self.lang, "es" if self.lang == "en" else "en"):
+            await self.set_language(lang)
+            for width, height in (LAPTOP, PHONE):
+                await in_thread(functools.partial(self.set_viewport, width, height))
+                await self.check_controls(f"{name} in {lang} at {width}x{height}")
+                path = ARTIFACTS / f"{name}-{lang}-{width}x{height}.png"
+                await in_thread(functools.partial(self.driver.save_screenshot, str(path)))
+        await self.set_language(self.lang)
 
     def set_viewport(self, width: int, height: int) -> None:
         """The window's inner size (what a laptop or phone shows), not its outer size."""
@@ -409,6 +423,33 @@ def test_wrong_pin_from_the_form_releases_the_camera(
     run(scenario)
 
 
+def test_an_unreachable_media_server_releases_the_camera_and_offers_try_again(
+    page_server: PatientPageServer, browser: Callable[..., Any]
+) -> None:
+    """The link names a server the page lists, but nothing answers there."""
+    driver = browser()
+    link = Invite(
+        f"{page_server.origin}/patient/", page_server.dead_server_url, 1000, "1234567890", "B" * 87
+    ).link
+
+    async def scenario() -> None:
+        page = await open_page(driver, link)
+        await page.phase("ready")
+        assert await page.live_tracks() == 2
+        await page.type("name", "Pat Offline")
+        await page.click("join")
+        state = await page.phase("error")
+        assert "cannot be reached" in state["error"]
+        assert await page.live_tracks() == 0
+        assert await page.visible("reload") and not await page.visible("rejoin")
+        await page.shot("unreachable")
+        await page.click("reload")  # starts afresh: the camera comes back for the next try
+        await page.phase("ready")
+        assert await page.live_tracks() == 2
+
+    run(scenario)
+
+
 # -- devices: blocked, missing camera, sound only, stethoscope ----------------------------
 
 
@@ -431,16 +472,9 @@ def test_blocked_camera_and_microphone_show_this_browsers_steps_and_try_again(
         await page.shot("blocked")
         await page.click("retry-devices")
         await page.phase("blocked")  # still blocked: the same help, no dead end
-        await in_thread(
-            lambda: page.js(
-                "document.getElementById('language').value = 'es';"
-                "document.getElementById('language')"
-                ".dispatchEvent(new Event('change'))"
-            )
-        )
+        await page.set_language("es")  # the Language box, on the first screen
         assert "barra de direcciones" in await page.text("blocked-steps")
-        page.lang = "es"
-        await page.shot("blocked")
+        assert "Intentar de nuevo" in await page.text("retry-devices")
 
     run(scenario)
 
