@@ -274,6 +274,7 @@
     published: false,
     audioOnly: false,   // joining (or joined) without a camera
     clinicianAway: false,
+    drops: 0,           // times the clinician's console dropped out of the call
     admittedAt: 0,      // Date.now() when the main room let us in
     chimes: 0,          // admission sounds played
     retries: 0,         // waiting-room attempts while the visit had not started
@@ -648,7 +649,10 @@
     return {};
   }
 
+  // An early patient retries every 5 s, then less often (at most every 30 s), so a tab
+  // left open all day does not knock on the server every few seconds.
   const EARLY_RETRY_MS = 5000;
+  const EARLY_RETRY_MAX_MS = 30000;
 
   async function enterWaitingRoom(name) {
     if (!hostKey) {
@@ -691,7 +695,7 @@
     retryTimer = setTimeout(() => {
       if (state.phase !== "early" || !janus) return;
       enterWaitingRoom(name).catch(() => waitForStart(name));
-    }, EARLY_RETRY_MS);
+    }, Math.min(EARLY_RETRY_MAX_MS, EARLY_RETRY_MS * 1.5 ** (state.retries - 1)));
   }
 
   async function joinMainRoom(name) {
@@ -738,6 +742,7 @@
     const away = Object.keys(subscribers).length === 0;
     if (away === state.clinicianAway) return;
     state.clinicianAway = away;
+    if (away) state.drops += 1;
     $("away").hidden = !away;
     setStatus(away ? "away" : "in_call");
   }

@@ -316,16 +316,32 @@ def test_the_clinicians_console_drops_and_the_patient_is_told_to_stay(
             page = await open_page(driver, visit.invite.link)
             await join_and_admit(page, visit, host, "Pat Drop")
             await page.wait(lambda s: len(s.get("remotes", {})) == 1, "the clinician's video")
-            # The console's publisher leaves the main room (what Janus tells the others
-            # when the console's connection dies); the rooms stay.
+            # The console's media stops (what Janus tells the others when the console's
+            # connection dies: "unpublished"); the rooms stay.
             assert host.main is not None
-            await host.main.leave()
+            await host.main.unpublish()
             state = await page.wait(lambda s: s.get("clinicianAway"), "the clinician away")
             assert state["phase"] == "in_call" and state["remotes"] == {}
             assert "stay on this page" in await page.text("status")
             assert await page.visible("away") and await page.visible("leave")
             assert await page.live_tracks() == 2  # still ready for when they come back
             await page.shot("clinician-away")
+            # The console comes back (its own recovery: a fresh handle, same participant).
+            # A private hook, because a real network cut would cut the browser off too.
+            host._schedule_rebuild(None, "test: the console is back")
+            # (its recovery may unpublish once more on the way: the page says "dropped"
+            # again meanwhile, so count drops as at least one)
+            state = await page.wait(
+                lambda s: (
+                    not s.get("clinicianAway")
+                    and any(r.get("stamps", 0) > 10 for r in s.get("remotes", {}).values())
+                ),
+                "the clinician back",
+                30,
+            )
+            assert state["drops"] >= 1
+            assert not await page.visible("away")
+            assert await page.text("status") == "You are in the visit."
             await host.hang_up()
             await page.phase("ended")
             assert await page.live_tracks() == 0
