@@ -56,7 +56,7 @@
       speaker_none: "This browser cannot play a test sound.",
       your_name: "Your name", camera: "Camera", microphone: "Microphone",
       stethoscope: "Stethoscope (the clinic asked you to connect one)", none: "none",
-      join: "Join the visit", join_audio: "Join without camera",
+      join: "Join the visit", join_audio: "Join without camera", cancel: "Leave the waiting room",
       ready: "Enter your name and join when you are ready.",
       ready_audio: "You can join with sound only. Enter your name and join when you are ready.",
       name_needed: "Please enter your name.",
@@ -110,7 +110,7 @@
       speaker_none: "Este navegador no puede reproducir un sonido de prueba.",
       your_name: "Su nombre", camera: "Cámara", microphone: "Micrófono",
       stethoscope: "Estetoscopio (la clínica le pidió conectar uno)", none: "ninguno",
-      join: "Entrar a la consulta", join_audio: "Entrar sin cámara",
+      join: "Entrar a la consulta", join_audio: "Entrar sin cámara", cancel: "Salir de la sala de espera",
       ready: "Escriba su nombre y entre cuando esté listo.",
       ready_audio: "Puede entrar solo con sonido. Escriba su nombre y entre cuando esté listo.",
       name_needed: "Escriba su nombre, por favor.",
@@ -546,7 +546,8 @@
       devices.filter((d) => d.kind === kind).forEach((d, i) => {
         const option = document.createElement("option");
         option.value = d.deviceId;
-        option.textContent = d.label || `${kind} ${i + 1}`;
+        // Labels stay empty until the patient allows the devices: name them plainly.
+        option.textContent = d.label || `${t(kind === "videoinput" ? "camera" : "microphone")} ${i + 1}`;
         el.appendChild(option);
       });
     }
@@ -981,6 +982,7 @@
       showBlocked(e.name === "NotAllowedError" ? "denied" : "missing");
       return;
     }
+    if (!state.admittedAt) { show("setup"); waitingButtons(true); }
     connect(() => (state.admittedAt ? joinMainRoom(state.name) : enterWaitingRoom(state.name)));
   });
   $("reload").addEventListener("click", () => location.reload());
@@ -989,11 +991,21 @@
   }
   $("stethoscope").addEventListener("change", () => openStethoscope().catch(() => fail("device_failed")));
 
+  // While waiting, the join buttons give way to "Leave the waiting room".
+  function waitingButtons(waiting) {
+    $("join").hidden = waiting;
+    $("join-audio").hidden = waiting || !!state.noCamera;
+    $("cancel").hidden = !waiting;
+    $("name").readOnly = waiting;
+  }
+  $("cancel").addEventListener("click", () => end("left"));
+
   function join(audioOnly) {
     const name = $("name").value.trim();
     if (!name) { setStatus("name_needed", null, true); $("name").focus(); return; }
     $("join").disabled = true;
     $("join-audio").disabled = true;
+    waitingButtons(true);
     state.name = name;
     const go = () => connect(() => enterWaitingRoom(name));
     if (audioOnly && !state.audioOnly) {

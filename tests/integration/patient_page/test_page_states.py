@@ -351,6 +351,62 @@ def test_the_clinicians_console_drops_and_the_patient_is_told_to_stay(
     run(scenario)
 
 
+def test_a_waiting_patient_leaves_comes_back_is_turned_away_or_the_visit_closes(
+    page_janus: JanusServer,
+    page_net: MediaNet,
+    page_server: PatientPageServer,
+    browser: Callable[..., Any],
+) -> None:
+    """The ways out of the waiting room: the patient's own Leave (and Join again back to
+    waiting), the clinician turning them away, the clinician closing the visit."""
+    driver = browser()
+
+    async def scenario() -> None:
+        visit, host = host_for(page_janus, page_net, page_server)
+        await host.start()
+        try:
+            assert visit.invite is not None
+            page = await open_page(driver, visit.invite.link)
+            await page.phase("ready")
+            await page.type("name", "Pat Waits")
+            await page.click("join")
+            await page.phase("waiting")
+            # waiting: Join gives way to "Leave the waiting room"
+            assert await page.visible("cancel") and not await page.visible("join")
+            await wait_until(lambda: len(visit.waiting) == 1, 15, "the patient waiting")
+
+            await page.click("cancel")
+            state = await page.phase("ended")
+            assert state["ended"] == "left" and await page.live_tracks() == 0
+            await wait_until(lambda: not visit.waiting, 10, "the console's list emptied")
+
+            await page.click("rejoin")  # not admitted yet: back to the waiting room
+            await page.phase("waiting")
+            assert await page.live_tracks() == 2
+            await wait_until(lambda: len(visit.waiting) == 1, 15, "waiting again")
+
+            await host.remove_participant(visit.waiting[0].waiting_id)  # turned away
+            state = await page.phase("error")
+            assert "did not let you in" in state["error"]
+            assert await page.live_tracks() == 0
+            assert not await page.visible("rejoin")
+            await page.shot("turned-away")
+
+            await page.click("reload")
+            await page.phase("ready")
+            await page.type("name", "Pat Waits")
+            await page.click("join")
+            await page.phase("waiting")
+            await wait_until(lambda: len(visit.waiting) == 1, 15, "waiting once more")
+            await host.hang_up()  # the clinician closes the visit with the patient waiting
+            state = await page.phase("ended")
+            assert state["ended"] == "ended" and await page.live_tracks() == 0
+        finally:
+            await host.close()
+
+    run(scenario)
+
+
 # -- no link: the visit number + PIN form, and an early patient who waits -----------------
 
 
