@@ -400,6 +400,9 @@
     // again; "Try again" starts the page afresh after an error before the call.
     $("rejoin").hidden = error ? !state.canRejoin : state.ended === "removed";
     $("reload").hidden = !error || state.canRejoin;
+    // Keyboard and screen-reader users land on what they can do next.
+    const next = [$("rejoin"), $("reload")].find((b) => !b.hidden);
+    if (next) next.focus();
   }
 
   // --- devices -----------------------------------------------------------------------
@@ -573,6 +576,7 @@
       return li;
     }));
     setStatus(denied ? "blocked_title" : "nodevice_title", null, true);
+    $("retry-devices").focus();
   }
 
   async function prepare() {
@@ -595,6 +599,8 @@
     $("join-audio").disabled = false;
     $("join-audio").hidden = !!state.noCamera;
     $("join").querySelector("svg").toggleAttribute("hidden", !!state.noCamera);  // no camera, no camera icon
+    // (not on touch screens, where focusing would pop the keyboard over the preview)
+    if (!$("name").value && !matchMedia("(pointer: coarse)").matches) $("name").focus();
   }
   $("retry-devices").addEventListener("click", () => {
     state.audioOnly = false; state.noCamera = false; state.cameraBlocked = false;

@@ -459,12 +459,14 @@ def test_room_and_pin_form_early_patient_waits_and_gets_in(
     run(scenario)
 
 
-def test_wrong_pin_from_the_form_releases_the_camera(
+def test_wrong_pin_releases_the_camera_keyboard_only(
     page_janus: JanusServer,
     page_net: MediaNet,
     page_server: PatientPageServer,
     browser: Callable[..., Any],
 ) -> None:
+    from selenium.webdriver.common.keys import Keys
+
     driver = browser()
 
     async def scenario() -> None:
@@ -482,9 +484,14 @@ def test_wrong_pin_from_the_form_releases_the_camera(
             page = await open_page(driver, bad.link)
             await page.phase("ready")
             assert await page.live_tracks() == 2
-            await page.type("name", "Pat Wrong")
-            await page.click("join")
+            # keyboard only: the name field has the focus, Enter joins
+            assert await in_thread(lambda: page.js("return document.activeElement.id")) == "name"
+            await in_thread(
+                lambda: driver.switch_to.active_element.send_keys("Pat Wrong" + Keys.ENTER)
+            )
             state = await page.phase("error")
+            # and lands on what can be done next
+            assert await in_thread(lambda: page.js("return document.activeElement.id")) == "reload"
             assert "PIN" in state["error"]
             assert await page.live_tracks() == 0
             assert not visit.waiting
