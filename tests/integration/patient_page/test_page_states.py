@@ -46,9 +46,10 @@ async def in_thread(fn: Callable[[], Any]) -> Any:
 class Page:
     """The patient's tab, driven from an event loop that also runs the console."""
 
-    def __init__(self, driver: Any, lang: str = "en") -> None:
+    def __init__(self, driver: Any, lang: str = "en", size: tuple[int, int] = LAPTOP) -> None:
         self.driver = driver
         self.lang = lang
+        self.size = size  # the viewport the test clicks in (shot() visits both, then back)
 
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
@@ -118,14 +119,21 @@ class Page:
                 path = ARTIFACTS / f"{name}-{lang}-{width}x{height}.png"
                 await in_thread(functools.partial(self.driver.save_screenshot, str(path)))
         await self.set_language(self.lang)
+        await in_thread(functools.partial(self.set_viewport, *self.size))
 
     def set_viewport(self, width: int, height: int) -> None:
         """The window's inner size (what a laptop or phone shows), not its outer size."""
-        self.driver.set_window_size(width, height)
-        inner = self.js("return [window.innerWidth, window.innerHeight]")
-        self.driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
-        inner = self.js("return [window.innerWidth, window.innerHeight]")
-        assert inner == [width, height], f"viewport {inner}, wanted {width}x{height}"
+        # The window's frame is outer minus inner; a resize may land a moment after the
+        # call returns, so correct by what the page reports until it matches.
+        outer = [width, height]
+        deadline = time.monotonic() + 5
+        while True:
+            self.driver.set_window_size(*outer)
+            inner = self.js("return [window.innerWidth, window.innerHeight]")
+            if inner == [width, height]:
+                return
+            assert time.monotonic() < deadline, f"viewport {inner}, wanted {width}x{height}"
+            outer = [outer[0] + width - inner[0], outer[1] + height - inner[1]]
 
     async def check_controls(self, where: str) -> None:
         """Every visible button and field: inside the viewport horizontally, >= 44 px,
@@ -158,9 +166,11 @@ class Page:
                 assert c["top"] >= 0 and c["bottom"] <= vh + 1, f"{where}: {c['id']} below the fold"
 
 
-async def open_page(driver: Any, url: str, lang: str = "en") -> Page:
-    page = Page(driver, lang)
-    await in_thread(lambda: page.set_viewport(*LAPTOP))
+async def open_page(
+    driver: Any, url: str, lang: str = "en", size: tuple[int, int] = LAPTOP
+) -> Page:
+    page = Page(driver, lang, size)
+    await in_thread(lambda: page.set_viewport(*size))
     await in_thread(lambda: driver.get(url))
     # a tiny helper for reading element text from tests (the page's CSP allows scripts
     # only from its origin, but WebDriver's own script injection is not subject to it)
@@ -213,7 +223,8 @@ def test_a_visit_from_link_to_end_in_every_state(
     page_server: PatientPageServer,
     browser: Callable[..., Any],
 ) -> None:
-    """English from an English browser; Spanish from a Spanish one (intl.accept_languages)."""
+    """English from an English browser on a laptop; Spanish from a Spanish one
+    (intl.accept_languages) on a phone."""
     prefs = {"intl.accept_languages": "es-ES,es" if lang == "es" else "en-US,en"}
     driver = browser(prefs=prefs, flags=[f"--lang={'es-ES' if lang == 'es' else 'en-US'}"])
     words = {
@@ -226,7 +237,10 @@ def test_a_visit_from_link_to_end_in_every_state(
         await host.start()
         try:
             assert visit.invite is not None and "steth" not in visit.invite.link
-            page = await open_page(driver, visit.invite.link, lang)
+            # the Spanish patient is on a phone: every click below happens at 390x844
+            page = await open_page(
+                driver, visit.invite.link, lang, PHONE if lang == "es" else LAPTOP
+            )
             state = await page.phase("ready")
             assert state["lang"] == lang
             assert words[0] in await page.text("join")
