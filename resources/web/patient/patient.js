@@ -75,6 +75,8 @@
       ended_title: "The visit has ended", ended_detail: "Thank you. Your camera and microphone are off; you may close this page.",
       removed_title: "The clinician ended your part of the visit", removed_detail: "Your camera and microphone are off; you may close this page.",
       error_title: "Something went wrong", rejoin: "Join again",
+      refused_title: "You were not let in", pin_wrong_title: "This link or PIN does not work",
+      unreachable_title: "The visit cannot be reached", link_title: "This link does not work",
       link_incomplete: "This link is incomplete. Please use the link the clinic sent you.",
       link_server: "This link names a visit server this page does not use. Please use the link the clinic sent you, or call the clinic.",
       pin_wrong: "This link or PIN is not valid any more. Check the PIN, or ask the clinic for a new link.",
@@ -129,6 +131,8 @@
       ended_title: "La consulta ha terminado", ended_detail: "Gracias. Su cámara y micrófono están apagados; puede cerrar esta página.",
       removed_title: "El personal clínico terminó su parte de la consulta", removed_detail: "Su cámara y micrófono están apagados; puede cerrar esta página.",
       error_title: "Algo salió mal", rejoin: "Volver a entrar",
+      refused_title: "No se le dio paso", pin_wrong_title: "Este enlace o PIN no funciona",
+      unreachable_title: "No se puede conectar con la consulta", link_title: "Este enlace no funciona",
       link_incomplete: "Este enlace está incompleto. Use el enlace que le envió la clínica.",
       link_server: "Este enlace indica un servidor de consultas que esta página no usa. Use el enlace que le envió la clínica o llame a la clínica.",
       pin_wrong: "Este enlace o PIN ya no es válido. Revise el PIN o pida un enlace nuevo a la clínica.",
@@ -394,7 +398,11 @@
   function showEnded() {
     show("ended");
     const error = state.phase === "error";
-    $("ended-title").textContent = t(error ? "error_title" : state.ended + "_title");
+    // An error's own heading where it has one ("You were not let in" is no malfunction).
+    const heading = { refused: "refused_title", pin_wrong: "pin_wrong_title",
+      unreachable: "unreachable_title", link_incomplete: "link_title", link_server: "link_title",
+      no_key: "link_title" }[state.errorKey] || "error_title";
+    $("ended-title").textContent = t(error ? heading : state.ended + "_title");
     $("ended-detail").textContent = error ? t(state.errorKey) : t(state.ended + "_detail");
     // Rejoin where it can help: after leaving, or when the clinician may open the visit
     // again; "Try again" starts the page afresh after an error before the call.
