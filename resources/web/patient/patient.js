@@ -334,6 +334,7 @@
   let publisher = null;
   let privateId = 0;
   let retryTimer = 0;
+  let patientName = "";
   const subscribers = {};
   const opened = [];  // every camera/microphone track this page opened
 
@@ -997,7 +998,7 @@
       return;
     }
     if (!state.admittedAt) { show("setup"); waitingButtons(true); }
-    connect(() => (state.admittedAt ? joinMainRoom(state.name) : enterWaitingRoom(state.name)));
+    connect(() => (state.admittedAt ? joinMainRoom(patientName) : enterWaitingRoom(patientName)));
   });
   $("reload").addEventListener("click", () => location.reload());
   for (const id of ["camera", "microphone"]) {
@@ -1020,7 +1021,7 @@
     $("join").disabled = true;
     $("join-audio").disabled = true;
     waitingButtons(true);
-    state.name = name;
+    patientName = name;  // kept out of window.ccVisit: no names where support tools look
     const go = () => connect(() => enterWaitingRoom(name));
     if (audioOnly && !state.audioOnly) {
       // The patient chose sound only: the camera goes off now, not at the end.
