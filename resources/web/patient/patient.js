@@ -806,7 +806,18 @@
       tracks,
       success: (jsep) => {
         if (!publisher) return;
-        send(publisher, { request: "publish" }, jsep)
+        // The stethoscope travels as its own stream labelled "stethoscope" (the label
+        // the console's stethoscope panel listens for, media/visit/tracks.py); an
+        // unlabelled second audio stream would be taken for the patient's voice.
+        const message = { request: "publish" };
+        const pc = publisher.webrtcStuff && publisher.webrtcStuff.pc;
+        const steth = stethoscopeTrack && pc &&
+          pc.getTransceivers().find((tr) => tr.sender.track === stethoscopeTrack);
+        if (steth && steth.mid !== null) {
+          message.descriptions = [{ mid: steth.mid, description: "stethoscope" }];
+          state.stethoscopeMid = steth.mid;
+        }
+        send(publisher, message, jsep)
           .then(() => { state.published = true; })
           .catch(() => { if (state.phase === "in_call") fail("failed", true); });
       },

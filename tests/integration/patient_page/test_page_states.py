@@ -671,6 +671,53 @@ def test_join_without_camera_turns_the_camera_off_at_once(
     run(scenario)
 
 
+def test_the_stethoscope_the_link_asks_for_reaches_the_consoles_stethoscope_panel(
+    page_janus: JanusServer,
+    page_net: MediaNet,
+    page_server: PatientPageServer,
+    browser: Callable[..., Any],
+) -> None:
+    """The patient's stethoscope goes out as its own stream labelled "stethoscope" (what
+    the console's panel subscribes to), and the patient's voice stays the voice."""
+    from selenium.webdriver.support.select import Select
+
+    from media.visit.tracks import SessionTracks
+
+    driver = browser()
+
+    async def scenario() -> None:
+        visit, host = host_for(page_janus, page_net, page_server, patient_stethoscope=True)
+        tracks = SessionTracks(host)
+        heard: list[Any] = []
+        tracks.subscribe_audio("stethoscope", heard.append)
+        await host.start()
+        try:
+            assert visit.invite is not None
+            page = await open_page(driver, visit.invite.link)
+            await page.phase("ready")
+
+            def choose_last_input() -> None:
+                box = Select(driver.find_element("id", "stethoscope"))
+                box.select_by_index(len(box.options) - 1)
+
+            await in_thread(choose_last_input)
+            deadline = time.monotonic() + 10
+            while await page.live_tracks() < 3:  # camera, microphone, stethoscope
+                assert time.monotonic() < deadline, "the stethoscope input never opened"
+                await asyncio.sleep(0.1)
+            await join_and_admit(page, visit, host, "Pat Steth")
+            await wait_until(lambda: bool(heard), 20, "the labelled stethoscope track")
+            assert heard[-1].label == "stethoscope"
+            assert heard[-1].participant_id in {str(f) for f in host.remotes}
+            (remote,) = host.remotes.values()
+            before = remote.audio_frames
+            await wait_until(lambda: remote.audio_frames > before + 50, 10, "the voice as well")
+        finally:
+            await host.close()
+
+    run(scenario)
+
+
 # -- the headless host prints the patient's link -------------------------------------------
 
 
