@@ -367,6 +367,7 @@
     $("mic-level").value = 0;
   }
   function hangUpJanus() {
+    clearInterval(stallTimer);
     Object.keys(subscribers).forEach(unsubscribe);
     Object.keys(iceTimers).forEach((key) => { clearTimeout(iceTimers[key]); delete iceTimers[key]; });
     const old = janus;
@@ -753,14 +754,52 @@
 
   // Nobody left to see or hear in the call: the clinician's console dropped (a closed
   // laptop, a lost network). The room is still there, so the patient should stay.
+  // Janus announces a dead console only when its session times out (a minute by
+  // default), so a stall counts too: our own path to Janus is up, yet no packet has
+  // come from anyone for STALL_MS. (A console with its camera off still sends black
+  // frames, and a muted one silence, so a quiet clinician is not a stall.)
+  const STALL_MS = 4000;
+  let stalled = false;
+  let stallTimer = 0;
+  let lastPackets = -1;
+  let lastPacketAt = 0;
+
   function checkAway() {
     if (state.phase !== "in_call") return;
-    const away = Object.keys(subscribers).length === 0;
+    const away = Object.keys(subscribers).length === 0 || stalled;
     if (away === state.clinicianAway) return;
     state.clinicianAway = away;
     if (away) state.drops += 1;
     $("away").hidden = !away;
-    setStatus(away ? "away" : "in_call");
+    if (!state.reconnecting) setStatus(away ? "away" : "in_call");
+  }
+
+  async function packetsFromOthers() {
+    let total = 0;
+    for (const sub of Object.values(subscribers)) {
+      const pc = sub.handle && sub.handle.webrtcStuff && sub.handle.webrtcStuff.pc;
+      if (!pc) continue;
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp") total += r.packetsReceived || 0;
+      });
+    }
+    return total;
+  }
+
+  function watchStall() {
+    clearInterval(stallTimer);
+    lastPackets = -1;
+    stalled = false;
+    stallTimer = setInterval(async () => {
+      if (state.phase !== "in_call") { clearInterval(stallTimer); return; }
+      const packets = await packetsFromOthers();
+      const now = Date.now();
+      // (while our own path is down, and just after, the silence is ours, not theirs)
+      if (packets !== lastPackets || state.reconnecting) { lastPackets = packets; lastPacketAt = now; }
+      // Only when our own side is fine: a dead patient network shows "reconnecting".
+      const nowStalled = packets > 0 && !state.reconnecting && now - lastPacketAt > STALL_MS;
+      if (nowStalled !== stalled) { stalled = nowStalled; state.stalled = stalled; checkAway(); }
+    }, 1000);
   }
 
   // Chromium seeds its bandwidth estimate from x-google-* hints in the *remote*
@@ -826,6 +865,7 @@
     state.phase = "in_call";
     state.clinicianAway = false;
     $("away").hidden = true;
+    watchStall();
     setStatus("in_call");
     show("call", "controls");
     $("call").appendChild($("self"));
