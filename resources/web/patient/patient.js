@@ -1019,7 +1019,7 @@
     $("video-off").setAttribute("aria-pressed", String(camOff));
     $("video-off").querySelector(".label").textContent = t(camOff ? "camera_on" : "camera_off");
     $("video-off").setAttribute("aria-label", t(camOff ? "camera_on_label" : "camera_off_label"));
-    $("video-off").disabled = !cam;
+    $("video-off").hidden = !cam;  // sound only: no camera button to puzzle over
     $("leave").setAttribute("aria-label", t("leave_label"));
   }
 
