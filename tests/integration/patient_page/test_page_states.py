@@ -389,6 +389,9 @@ def test_the_clinicians_console_drops_and_the_patient_is_told_to_stay(
             # The console's media stops (what Janus tells the others when the console's
             # connection dies: "unpublished"); the rooms stay.
             assert host.main is not None
+            # (the console's own recovery would republish within a second or two; hold it
+            # off until the page's notice is checked, then let it run)
+            host._pub_rebuilding = True
             await host.main.unpublish()
             state = await page.wait(lambda s: s.get("clinicianAway"), "the clinician away")
             assert state["phase"] == "in_call" and state["remotes"] == {}
@@ -398,6 +401,7 @@ def test_the_clinicians_console_drops_and_the_patient_is_told_to_stay(
             await page.shot("clinician-away")
             # The console comes back (its own recovery: a fresh handle, same participant).
             # A private hook, because a real network cut would cut the browser off too.
+            host._pub_rebuilding = False
             host._schedule_rebuild(None, "test: the console is back")
             await wait_until(
                 lambda: not host._any_rebuilding() and visit.state is VisitState.IN_CALL,
