@@ -146,12 +146,16 @@ class Invite:
     # name and admission token to it, so the waiting room shows the others nothing
     # (media/visit/sealed.py). "" only in links from before sealed waiting rooms.
     host_key: str = ""
+    # The patient page offers a stethoscope input only when the link asks for one.
+    stethoscope: bool = False
 
     @property
     def link(self) -> str:
         fields = {"server": self.server_url, "room": str(self.room), "pin": self.pin}
         if self.host_key:
             fields["key"] = self.host_key
+        if self.stethoscope:
+            fields["steth"] = "1"
         return f"{self.page_url.split('#', 1)[0]}#{urlencode(fields)}"
 
 
@@ -252,6 +256,7 @@ def parse_invite_link(link: str) -> Invite:
         room=check_room(values["room"]),
         pin=check_pin(values["pin"]),
         host_key=check_host_key(values.get("key", "")),
+        stethoscope=values.get("steth") == "1",
     )
 
 

@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> dict[str, Handler]:
     cmd.add_argument("--force-relay", action="store_true", default=None)
     cmd.add_argument("--interface", action="append", default=None, help="media interface/IP")
     cmd.add_argument("--wait-for", type=int, default=1, help="remote participants to wait for")
+    cmd.add_argument("--page-url", default=None, help="host: the patient page (default: settings)")
+    cmd.add_argument(
+        "--patient-stethoscope",
+        action="store_true",
+        help="host: the invite link asks the patient page for a stethoscope input",
+    )
     cmd.add_argument("--json", action="store_true")
     return {"visit": _cmd_visit}
 
@@ -95,7 +101,8 @@ def _config(ctx: CliContext) -> Any:
         width=int(width),
         height=int(height),
         fps=args.fps,
-        page_url=media.patient_page_url,
+        page_url=media.patient_page_url if args.page_url is None else args.page_url,
+        patient_stethoscope=args.patient_stethoscope,
         browser_server_url=media.browser_url,
         auto_admit=args.admit_all,
         render_frames=False,
@@ -126,12 +133,17 @@ async def _cmd_visit(ctx: CliContext) -> int:
         if config.create:
             # the key is what a guest needs to wait (the invite link carries it too)
             sys.stderr.write(f"room {config.room} pin {config.pin} key {session.lobby_key}\n")
+            if visit.invite is not None:
+                # The patient's link, as soon as it exists (the JSON comes at the end).
+                sys.stderr.write(f"link {visit.invite.link}\n")
             sys.stderr.flush()
         deadline = time.monotonic() + ctx.args.seconds
         while time.monotonic() < deadline and visit.state is not VisitState.ENDED:
             await asyncio.sleep(0.2)
         ended_early = visit.state is VisitState.ENDED
         report = session.summary()
+        if visit.invite is not None:
+            report["invite"] = {"link": visit.invite.link, "room": visit.invite.room}
         await session.hang_up()
         if ended_early:
             report.update(ok=False, reason=visit.end_reason)

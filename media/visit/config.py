@@ -92,6 +92,7 @@ class SessionConfig:
     height: int = 720
     fps: int = 30
     page_url: str = ""  # patient page, for the invite
+    patient_stethoscope: bool = False  # the invite asks the patient page for a stethoscope
     browser_server_url: str = ""  # the server URL as browsers reach it (default: server_url)
     auto_admit: bool = False  # headless host: admit everyone who waits
     render_frames: bool = True  # convert remote frames to RGB for the window

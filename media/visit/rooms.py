@@ -96,7 +96,9 @@ class RoomsMixin(SessionCore):
             bitrate_bps=WAITING_ROOM_BITRATE_BPS,
             publishers=WAITING_ROOM_SEATS,
             notify_joining=True,
-            description="waiting room",
+            # The public key, where only this console (the room's creator) can put it:
+            # a patient who types the visit number and PIN reads it from "joined".
+            description=f"waiting room key={self._host_key.public}",
             admin_key=self.cfg.admin_key or None,
         )
         self.cfg.room, self.cfg.pin = room, pin
@@ -110,6 +112,7 @@ class RoomsMixin(SessionCore):
                 room=room,
                 pin=pin,
                 host_key=self._host_key.public,
+                stethoscope=self.cfg.patient_stethoscope,
             )
 
     @property

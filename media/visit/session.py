@@ -469,6 +469,12 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             while True:
                 frame = await track.recv()
                 remote.audio_frames += 1
+                if (
+                    remote.probe is None  # sound only (a patient without a camera)
+                    and self.visit.state is not VisitState.IN_CALL
+                    and not self._any_rebuilding()
+                ):
+                    self._enter_call()
                 if self._privacy_hold is not None:
                     continue  # on hold (the console is locked): receive, do not play
                 sink = await self._speaker_for(remote.feed_id)

@@ -123,3 +123,12 @@ def test_room_and_display_checks() -> None:
 def test_join_request_repr_hides_the_pin() -> None:
     request = JoinRequest("wss://m/j", 1, PIN, "Dr Lee")
     assert PIN not in repr(request)
+
+
+def test_a_link_asks_for_a_stethoscope_only_when_the_clinic_wants_one() -> None:
+    """steth=1 makes the patient page offer a stethoscope input; without it, none."""
+    assert "steth" not in INVITE.link
+    wanted = Invite(INVITE.page_url, INVITE.server_url, INVITE.room, PIN, stethoscope=True)
+    assert "steth=1" in wanted.link.split("#", 1)[1]
+    assert parse_invite_link(wanted.link) == wanted
+    assert parse_invite_link(INVITE.link).stethoscope is False

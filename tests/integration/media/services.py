@@ -446,6 +446,8 @@ class PatientPageServer:
     port: int = 0
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ccm-nginx-")))
     proc: subprocess.Popen[bytes] | None = None
+    # Listed too, but nothing answers there (nginx: 404): a media server that is down.
+    dead_server: bool = False
 
     @property
     def origin(self) -> str:
@@ -456,12 +458,17 @@ class PatientPageServer:
         """The Janus WebSocket as browsers reach it: through nginx, the page's only server."""
         return f"wss://{self.net.host_ip}:{self.port}/janus"
 
+    @property
+    def dead_server_url(self) -> str:
+        return f"wss://{self.net.host_ip}:{self.port}/no-janus-here"
+
     def build_page(self) -> Path:
         """The page as IT deploys it: copied, media-servers.toml edited, the documented
         generate command run (docs/visits.md), so index.html carries the CSP for it."""
         page = self.root / "patient"
         shutil.copytree(self.repo / "resources/web/patient", page)
-        (page / "media-servers.toml").write_text(f'servers = ["{self.server_url}"]\n')
+        servers = [self.server_url] + ([self.dead_server_url] if self.dead_server else [])
+        (page / "media-servers.toml").write_text(f"servers = {servers!r}\n".replace("'", '"'))
         _run(sys.executable, str(page / "make_page.py"))
         return page
 
@@ -535,6 +542,10 @@ class ChromiumPatient:
     profile: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ccm-chromium-")))
     proc: subprocess.Popen[bytes] | None = None
     driver: Any = None
+    # Flags replacing CHROMIUM_FLAGS entries of the same name (e.g. a fake camera-less
+    # device list), and Chromium preferences (e.g. accepted languages).
+    flags: list[str] = field(default_factory=list)
+    prefs: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> Any:
         from selenium import webdriver
@@ -558,8 +569,13 @@ class ChromiumPatient:
         wait_in_ns = time.monotonic() + 15
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM_BIN
-        for flag in CHROMIUM_FLAGS:
+        replaced = {flag.split("=", 1)[0] for flag in self.flags}
+        for flag in [f for f in CHROMIUM_FLAGS if f.split("=", 1)[0] not in replaced]:
             options.add_argument(flag)
+        for flag in self.flags:
+            options.add_argument(flag)
+        if self.prefs:
+            options.add_experimental_option("prefs", self.prefs)
         options.add_argument(f"--user-data-dir={self.profile / 'data'}")
         while True:
             try:

@@ -291,6 +291,9 @@ def test_browser_patient_who_left_rejoins_and_one_removed_is_refused(
             await host.remove_participant(str(feed))
             await wait_page(lambda s: s.get("phase") == "ended", "removed")
             assert feed not in host.admitted
+            # removed: the camera and microphone are off, and no "Join again" is offered
+            assert await in_thread(lambda: driver.execute_script("return ccLiveTracks()")) == 0
+            assert not await in_thread(lambda: driver.find_element(By.ID, "rejoin").is_displayed())
             # The removed tab tries again with its token (what "Join again" would send).
             await in_thread(
                 lambda: driver.execute_script("document.getElementById('rejoin').hidden = false")
