@@ -275,3 +275,49 @@ def test_create_note_without_visit_needs_an_existing_patient(fresh_profile: Path
             await store.close()
 
     run(scenario())
+
+
+def test_retention_keeps_documents_without_visit_and_their_patient(fresh_profile: Path) -> None:
+    """A fully synced old visit leaves the local cache; the patient's document without a
+    visit stays, and so does the patient it is filed under (a foreign key, and a
+    clinician's letter, would otherwise be lost with the visit)."""
+    from storage import repository
+    from storage.sync.queue import RemoteRef, set_remote_ref
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            patient = await store.add_patient(Patient(new_id(), "Retained", "", "", "unknown"))
+            visit = await store.add_encounter(
+                Encounter(new_id(), patient.id, "2020-01-01T09:00:00.000+00:00", "finished")
+            )
+            note = await store.create_note(visit.id, "old visit")
+
+            def file_letter_and_sync_all(conn: Any) -> str:
+                letter = repository.create_note(
+                    conn, "t", None, "letter", DocumentType("57133-1"), patient_id=patient.id
+                )
+                for kind, local in (
+                    ("patient", patient.id),
+                    ("encounter", visit.id),
+                    ("note", note.id),
+                    ("note", letter.id),
+                ):
+                    set_remote_ref(conn, kind, local, RemoteRef(f"s-{local}", "1", ""))
+                conn.execute("DELETE FROM outbox")
+                return letter.id
+
+            letter_id = await store.transact(file_letter_and_sync_all)
+            removed = await store.transact(
+                repository.purge_synced, "t", "2021-01-01T00:00:00+00:00"
+            )
+            assert removed == 1
+            assert await store.list_encounters() == []
+            (group,) = await store.documents_without_visit()
+            assert group.patient.id == patient.id
+            assert [d.note_id for d in group.documents] == [letter_id]
+            assert (await store.verify_audit()).ok
+        finally:
+            await store.close()
+
+    run(scenario())
