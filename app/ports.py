@@ -15,6 +15,7 @@ from app.records import (
     AttachmentKind,
     AuditEntry,
     AuditReport,
+    DocumentType,
     Encounter,
     EncounterSummary,
     ImportResult,
@@ -22,6 +23,7 @@ from app.records import (
     NoteType,
     NoteVersion,
     Patient,
+    PatientDocuments,
     SaveResult,
     SearchHit,
     StoreStatus,
@@ -41,8 +43,12 @@ class RecordStore(Protocol):
     async def get_patient(self, patient_id: str) -> Patient: ...
 
     async def create_note(
-        self, encounter_id: str, text: str, note_type: NoteType = NoteType.PROGRESS
+        self, encounter_id: str, text: str, note_type: NoteType | DocumentType = NoteType.PROGRESS
     ) -> Note: ...
+
+    async def documents_without_visit(self) -> list[PatientDocuments]:
+        """Each patient's notes that have no visit (imported or pulled from elsewhere)."""
+        ...
 
     async def open_note(self, note_id: str) -> Note:
         """Read a note for display; recorded in the audit log as a read."""

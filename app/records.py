@@ -39,7 +39,12 @@ def utc_now() -> str:
 
 
 class NoteType(StrEnum):
-    """Note kinds, with the LOINC code each maps to in FHIR."""
+    """The kinds of note this console writes, with the LOINC code each maps to in FHIR.
+
+    A note carries a :class:`DocumentType`; notes from other systems keep theirs
+    (any LOINC document type, or another system's code), so this enum names only
+    what the console itself creates.
+    """
 
     PROGRESS = "progress"
     CONSULT = "consult"
@@ -51,6 +56,59 @@ class NoteType(StrEnum):
     @property
     def display(self) -> str:
         return {"progress": "Progress note", "consult": "Consult note"}[self.value]
+
+    @property
+    def document_type(self) -> DocumentType:
+        return DocumentType(self.loinc, LOINC_SYSTEM, self.display)
+
+
+LOINC_SYSTEM = "http://loinc.org"
+
+#: Display names for LOINC document codes a Bundle may send without one.
+KNOWN_DOCUMENT_DISPLAYS: dict[tuple[str, str], str] = {
+    (LOINC_SYSTEM, "11506-3"): "Progress note",
+    (LOINC_SYSTEM, "11488-4"): "Consult note",
+    (LOINC_SYSTEM, "34117-2"): "History and physical note",
+    (LOINC_SYSTEM, "51847-2"): "Evaluation + Plan note",
+    (LOINC_SYSTEM, "18842-5"): "Discharge summary",
+    (LOINC_SYSTEM, "57133-1"): "Referral note",
+    (LOINC_SYSTEM, "11504-8"): "Surgical operation note",
+    (LOINC_SYSTEM, "28570-0"): "Procedure note",
+    (LOINC_SYSTEM, "34109-9"): "Note",
+    (LOINC_SYSTEM, "34746-8"): "Nurse note",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentType:
+    """What kind of document a note is: one coding (``system`` + ``code``) and its name.
+
+    Open on purpose: a note imported or pulled from another system keeps the type
+    it came with (any LOINC document type, a local code system, or only a text
+    name, then ``system`` and ``code`` are empty), and sync sends it back unchanged.
+    """
+
+    code: str
+    system: str = LOINC_SYSTEM
+    display: str = ""
+
+    @property
+    def label(self) -> str:
+        """The name to show: the display, else a known name for the code, else the code."""
+        return (
+            self.display
+            or KNOWN_DOCUMENT_DISPLAYS.get((self.system, self.code), "")
+            or self.code
+            or "Document"
+        )
+
+    @property
+    def loinc(self) -> str | None:
+        return self.code if self.system == LOINC_SYSTEM and self.code else None
+
+    @staticmethod
+    def of(kind: NoteType | DocumentType) -> DocumentType:
+        return kind.document_type if isinstance(kind, NoteType) else kind
 
 
 class NoteStatus(StrEnum):
@@ -101,14 +159,29 @@ class Encounter:
 
 @dataclass(frozen=True, slots=True)
 class Note:
+    """A note: under a visit (``encounter_id``), or under its patient alone.
+
+    ``encounter_id`` is ``None`` for a document without a visit (imported or pulled
+    from another system: a referral letter, an outside discharge summary).
+    ``patient_id`` is always set by the store; a record built for a visit may leave
+    it empty. ``note_type`` also accepts a :class:`NoteType` and keeps it as its
+    :class:`DocumentType`.
+    """
+
     id: str
-    encounter_id: str
+    encounter_id: str | None
     text: str
     version: int
-    note_type: NoteType = NoteType.PROGRESS
+    note_type: DocumentType = field(default_factory=lambda: NoteType.PROGRESS.document_type)
     status: NoteStatus = NoteStatus.DRAFT
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
+    patient_id: str = ""
+
+    def __post_init__(self) -> None:
+        kind: object = self.note_type
+        if isinstance(kind, NoteType):
+            object.__setattr__(self, "note_type", kind.document_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +205,31 @@ class EncounterSummary:
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     note_id: str
-    encounter_id: str
+    encounter_id: str  # "" for a document without a visit
     patient_id: str
     patient_display: str
     snippet: str  # matched text with the hit wrapped in [[ ]]
     updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSummary:
+    """A note kept under its patient without a visit, as the worklist lists it."""
+
+    note_id: str
+    document_type: DocumentType
+    status: NoteStatus
+    version: int
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class PatientDocuments:
+    """One worklist group: a patient's documents without a visit, newest first."""
+
+    patient: Patient
+    documents: tuple[DocumentSummary, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from app.records import (
     Note,
     NoteType,
     NoteVersion,
+    PatientDocuments,
     SaveResult,
     SearchHit,
 )
@@ -33,6 +34,10 @@ class NotesService:
 
     async def worklist(self) -> list[EncounterSummary]:
         return await self.store.list_encounters()
+
+    async def documents_without_visit(self) -> list[PatientDocuments]:
+        """The worklist's "Documents without a visit" groups, one per patient."""
+        return await self.store.documents_without_visit()
 
     async def open_or_create_note(
         self, encounter_id: str, note_id: str | None, source: object = None

@@ -18,6 +18,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
+
+# The console uses no pydantic plugins; without this, defining the first model scans
+# the entry points of every installed distribution for them (start-up, see
+# docs/performance.md). setdefault: an explicit value in the environment still wins.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import (

@@ -309,7 +309,7 @@ def build_dataset(cfg: Config) -> Dataset:
             order.append(enc)
             of_encounter[enc.id] = patient.id
             for _ in range(min(cfg.notes_per_encounter, cfg.notes - made)):
-                note = Note(_uuid4(rng), enc.id, writer.note(), 1, NoteType.PROGRESS)
+                note = Note(_uuid4(rng), enc.id, writer.note(), 1, NoteType.PROGRESS.document_type)
                 notes.append(note)
                 order.append(note)
                 made += 1
@@ -754,7 +754,7 @@ async def run_reference(root: Path, data: Dataset, kind: str = "sekmet") -> Refe
                     resource = mapping.encounter_to_fhir(record, references=fmt)
                 else:
                     resource = mapping.note_to_document_reference(
-                        record, data.patient_of_encounter[record.encounter_id], references=fmt
+                        record, data.patient_of_encounter[record.encounter_id or ""], references=fmt
                     )
                 resource.pop("meta", None)
                 resource.pop("id", None)

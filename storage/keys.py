@@ -229,6 +229,9 @@ def keyring_backend_name() -> str:
     try:
         import keyring
 
+        from storage.keyring_choice import choose_backend
+
+        choose_backend()
         backend = keyring.get_keyring()
     except Exception:  # keyring's own discovery failing means "none"
         return "none"
@@ -239,6 +242,9 @@ def usable_keyring() -> Any:
     import keyring
     from keyring.backends import fail
 
+    from storage.keyring_choice import choose_backend
+
+    choose_backend()  # skips keyring's slow discovery where its answer is known
     backend = keyring.get_keyring()
     module = type(backend).__module__
     if isinstance(backend, fail.Keyring) or module.startswith(

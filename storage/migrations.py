@@ -8,6 +8,7 @@ a released one is never edited, only followed by a new one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -226,6 +227,67 @@ CREATE INDEX escalations_by_encounter ON escalations(encounter_id, at);
 """
 
 
+# import (issue 14): a note may have no visit (a document from another system kept
+# under its patient) and any document type. ``notes.encounter_id`` becomes nullable,
+# ``notes.patient_id`` names the patient of every note, and the closed ``note_type``
+# ('progress' | 'consult') becomes an open coding (system, code, display).
+_V_IMPORT = """
+ALTER TABLE notes ADD COLUMN patient_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE notes ADD COLUMN type_system TEXT NOT NULL DEFAULT 'http://loinc.org';
+ALTER TABLE notes ADD COLUMN type_code TEXT NOT NULL DEFAULT '11506-3';
+ALTER TABLE notes ADD COLUMN type_display TEXT NOT NULL DEFAULT 'Progress note';
+UPDATE notes SET patient_id =
+    (SELECT e.patient_id FROM encounters e WHERE e.id = notes.encounter_id);
+UPDATE notes SET type_code = '11488-4', type_display = 'Consult note' WHERE note_type = 'consult';
+ALTER TABLE notes DROP COLUMN note_type;
+CREATE INDEX notes_by_patient ON notes(patient_id, encounter_id);
+"""
+
+_ENCOUNTER_NOT_NULL = re.compile(
+    r"encounter_id\s+TEXT\s+NOT\s+NULL\s+REFERENCES\s+encounters\s*\(\s*id\s*\)", re.IGNORECASE
+)
+_PATIENT_ID_DEFAULT = re.compile(r"patient_id\s+TEXT\s+NOT\s+NULL\s+DEFAULT\s+''", re.IGNORECASE)
+
+
+def _migrate_import(conn: Connection) -> None:
+    """Apply _V_IMPORT, then drop NOT NULL from ``notes.encounter_id`` and make
+    ``notes.patient_id`` a foreign key, by editing the stored CREATE statement.
+
+    SQLite cannot drop NOT NULL with ALTER TABLE, and rebuilding the table would need
+    foreign keys off (note_versions refers to notes), which cannot change inside the
+    migration's transaction. Removing a NOT NULL and adding a foreign key change no
+    stored row, so the documented ``writable_schema`` procedure applies
+    (https://sqlite.org/lang_altertable.html#otheralter). DROP COLUMN above rewrote
+    every row, so no row relies on the patient_id default that goes away.
+    """
+    _script(_V_IMPORT)(conn)
+    create = str(
+        conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'notes'"
+        ).fetchone()[0]
+    )
+    edited, found = _ENCOUNTER_NOT_NULL.subn("encounter_id TEXT REFERENCES encounters(id)", create)
+    edited, found_p = _PATIENT_ID_DEFAULT.subn(
+        "patient_id TEXT NOT NULL REFERENCES patients(id)", edited
+    )
+    if (found, found_p) != (1, 1):
+        raise RuntimeError("the notes table does not have the shape this migration expects")
+    orphans = conn.execute(
+        "SELECT count(*) FROM notes WHERE patient_id NOT IN (SELECT id FROM patients)"
+    ).fetchone()[0]
+    if orphans:
+        raise RuntimeError("a note's visit names no patient; the store needs repair first")
+    version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'notes'", (edited,)
+        )
+        conn.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+
+
 def _script(sql: str) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for statement in _split(sql):
@@ -260,6 +322,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V3),
     _script(_V4),
     _script(_V5),
+    _migrate_import,
     _script(_V_CODING),
 )
 LATEST = len(MIGRATIONS)

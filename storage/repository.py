@@ -19,6 +19,8 @@ from app.errors import InputRejectedError, RecordNotFoundError, StoreDamagedErro
 from app.records import (
     Attachment,
     AttachmentKind,
+    DocumentSummary,
+    DocumentType,
     Encounter,
     EncounterSummary,
     Note,
@@ -26,6 +28,7 @@ from app.records import (
     NoteType,
     NoteVersion,
     Patient,
+    PatientDocuments,
     SaveResult,
     SearchHit,
     check_attachment_content,
@@ -58,7 +61,10 @@ def transaction(conn: Any) -> Iterator[None]:
 
 _PATIENT_COLS = "id, family_name, given_name, birth_date, gender, mrn, updated_at"
 _ENCOUNTER_COLS = "id, patient_id, start, status, encounter_class, reason, updated_at"
-_NOTE_COLS = "id, encounter_id, text, version, note_type, status, created_at, updated_at"
+_NOTE_COLS = (
+    "id, encounter_id, text, version, type_system, type_code, type_display, status, "
+    "created_at, updated_at, patient_id"
+)
 
 
 def _patient(row: Any) -> Patient:
@@ -71,7 +77,15 @@ def _encounter(row: Any) -> Encounter:
 
 def _note(row: Any) -> Note:
     return Note(
-        row[0], row[1], row[2], int(row[3]), NoteType(row[4]), NoteStatus(row[5]), row[6], row[7]
+        id=row[0],
+        encounter_id=row[1],
+        text=row[2],
+        version=int(row[3]),
+        note_type=DocumentType(system=row[4], code=row[5], display=row[6]),
+        status=NoteStatus(row[7]),
+        created_at=row[8],
+        updated_at=row[9],
+        patient_id=row[10],
     )
 
 
@@ -228,36 +242,97 @@ def _check_text(text: str) -> None:
 def create_note(
     conn: Any,
     actor: str,
-    encounter_id: str,
+    encounter_id: str | None,
     text: str,
-    note_type: NoteType,
+    note_type: NoteType | DocumentType,
     note_id: str | None = None,
     when: str | None = None,
+    *,
+    patient_id: str | None = None,
+    from_server: bool = False,
 ) -> Note:
+    """A new note under a visit, or (``encounter_id`` None) under ``patient_id`` alone.
+
+    ``from_server``: pulled from the record store, so there is nothing to send back.
+    """
     _check_text(text)
-    get_encounter(conn, encounter_id)
+    if encounter_id is not None:
+        owner = get_encounter(conn, encounter_id).patient_id
+        if patient_id is not None and patient_id != owner:
+            raise InputRejectedError(reason="the note's patient is not the patient of its visit")
+    elif patient_id is None:
+        raise InputRejectedError(reason="a note needs a visit or a patient")
+    else:
+        owner = get_patient(conn, patient_id).id
+    kind = DocumentType.of(note_type)
+    _check_document_type(kind)
     now = when or utc_now()
-    note = Note(note_id or new_id(), encounter_id, text, 1, note_type, NoteStatus.DRAFT, now, now)
+    note = Note(note_id or new_id(), encounter_id, text, 1, kind, NoteStatus.DRAFT, now, now, owner)
     conn.execute(
-        f"INSERT INTO notes({_NOTE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO notes({_NOTE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             note.id,
             note.encounter_id,
             note.text,
             note.version,
-            note.note_type.value,
+            kind.system,
+            kind.code,
+            kind.display,
             note.status.value,
             note.created_at,
             note.updated_at,
+            note.patient_id,
         ),
     )
     conn.execute(
         "INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
         (note.id, 1, text, now),
     )
-    outbox_put(conn, "note", note.id, "create")
-    audit.append(conn, actor, "create", "note", note.id)
+    if not from_server:
+        outbox_put(conn, "note", note.id, "create")
+    audit.append(conn, actor, "sync_pull" if from_server else "create", "note", note.id)
     return note
+
+
+#: Longest system URI, code and display name kept for a document type.
+MAX_DOCUMENT_TYPE_CHARS = 1024
+
+
+def _check_document_type(kind: DocumentType) -> None:
+    for value in (kind.system, kind.code, kind.display):
+        if len(value) > MAX_DOCUMENT_TYPE_CHARS or any(ord(c) < 32 for c in value):
+            raise InputRejectedError(
+                reason=f"a document type is one line of at most {MAX_DOCUMENT_TYPE_CHARS} "
+                "characters per part"
+            )
+
+
+def documents_without_visit(conn: Any, patient_id: str | None = None) -> list[PatientDocuments]:
+    """Notes kept under their patient with no visit, grouped per patient (by name)."""
+    sql = (
+        "SELECT n.id, n.type_system, n.type_code, n.type_display, n.status, n.version, "
+        "n.created_at, n.updated_at, n.patient_id FROM notes n WHERE n.encounter_id IS NULL"
+    )
+    params: tuple[str, ...] = ()
+    if patient_id is not None:
+        sql += " AND n.patient_id = ?"
+        params = (patient_id,)
+    sql += " ORDER BY n.patient_id, n.updated_at DESC, n.id"
+    grouped: dict[str, list[DocumentSummary]] = {}
+    for row in conn.execute(sql, params):
+        grouped.setdefault(str(row[8]), []).append(
+            DocumentSummary(
+                note_id=str(row[0]),
+                document_type=DocumentType(system=row[1], code=row[2], display=row[3]),
+                status=NoteStatus(row[4]),
+                version=int(row[5]),
+                created_at=str(row[6]),
+                updated_at=str(row[7]),
+            )
+        )
+    out = [PatientDocuments(get_patient(conn, pid), tuple(docs)) for pid, docs in grouped.items()]
+    out.sort(key=lambda g: (g.patient.display_name.casefold(), g.patient.id))
+    return out
 
 
 def get_note(conn: Any, note_id: str) -> Note:
@@ -335,10 +410,10 @@ def search_notes(conn: Any, user_text: str, limit: int) -> list[SearchHit]:
     if query is None:
         return []
     rows = conn.execute(
-        "SELECT n.id, n.encounter_id, e.patient_id, p.family_name, p.given_name, "
-        "snippet(notes_fts, 0, '[[', ']]', '…', 16), n.updated_at "
+        "SELECT n.id, coalesce(n.encounter_id, ''), n.patient_id, p.family_name, "
+        "p.given_name, snippet(notes_fts, 0, '[[', ']]', '…', 16), n.updated_at "
         "FROM notes_fts JOIN notes n ON n.rowid = notes_fts.rowid "
-        "JOIN encounters e ON e.id = n.encounter_id JOIN patients p ON p.id = e.patient_id "
+        "JOIN patients p ON p.id = n.patient_id "
         # Newest first, not by bm25 rank: ranking scores every match, and common
         # clinical words match most notes (p95 142 ms -> 7.5 ms over 100k notes,
         # docs/storage-tuning.md). Clinicians look for recent notes first anyway.
@@ -591,8 +666,11 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
             (encounter_id,),
         )
         audit.append(conn, actor, "retention_purge", "encounter", str(encounter_id))
+        # Documents without a visit stay, and keep their patient.
         left = conn.execute(
-            "SELECT 1 FROM encounters WHERE patient_id = ? LIMIT 1", (patient_id,)
+            "SELECT 1 FROM encounters WHERE patient_id = ? UNION ALL "
+            "SELECT 1 FROM notes WHERE patient_id = ? LIMIT 1",
+            (patient_id, patient_id),
         ).fetchone()
         if left is None:
             conn.execute("DELETE FROM patients WHERE id = ?", (patient_id,))

@@ -35,6 +35,7 @@ from app.records import (
     AttachmentKind,
     AuditEntry,
     AuditReport,
+    DocumentType,
     Encounter,
     EncounterSummary,
     ImportResult,
@@ -43,6 +44,7 @@ from app.records import (
     NoteType,
     NoteVersion,
     Patient,
+    PatientDocuments,
     SaveResult,
     SearchHit,
     StoreState,
@@ -347,13 +349,18 @@ class EncryptedStore:
         return result
 
     async def create_note(
-        self, encounter_id: str, text: str, note_type: NoteType = NoteType.PROGRESS
+        self, encounter_id: str, text: str, note_type: NoteType | DocumentType = NoteType.PROGRESS
     ) -> Note:
         def op(conn: Any) -> Note:
             with repository.transaction(conn):
                 return repository.create_note(conn, self._actor, encounter_id, text, note_type)
 
         result: Note = await self._run(op)
+        return result
+
+    async def documents_without_visit(self) -> list[PatientDocuments]:
+        """Each patient's notes that have no visit (imported or pulled documents)."""
+        result: list[PatientDocuments] = await self._run(repository.documents_without_visit)
         return result
 
     async def open_note(self, note_id: str) -> Note:
@@ -935,6 +942,7 @@ def _apply_import(conn: Any, actor: str, parsed: ParsedImport) -> ImportResult:
                 note.note_type,
                 note_id=note.id,
                 when=note.created_at,
+                patient_id=note.patient_id or None,
             )
             created_n += 1
             continue

@@ -1,10 +1,23 @@
-"""QtWorklist: the day's visits, with patient, time, reason and note state."""
+"""QtWorklist: the day's visits, with patient, time, reason and note state.
+
+Below the visits, one "Documents without a visit" row per patient lists the notes
+kept under the patient alone (imported or pulled from other systems, issue 14).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -20,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.events import ConsoleEvents
-from app.records import EncounterSummary, Note, SaveResult
+from app.records import EncounterSummary, Note, PatientDocuments, SaveResult
 from app.services import NotesService
 from ui.format import clock, day_and_clock, note_state
 from ui.ops import run_op
@@ -29,6 +42,21 @@ from ui.readiness import report_ready
 LOADING_TEXT = "Loading today's visits…"
 EMPTY_TEXT = "No visits on the worklist yet.\nImported or scheduled visits will appear here."
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 1
+DOCUMENTS_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+def documents_title() -> str:
+    return QCoreApplication.translate("QtWorklist", "Documents without a visit")
+
+
+def documents_count(count: int) -> str:
+    return QCoreApplication.translate("QtWorklist", "%n document(s)", "", count)
+
+
+def documents_text(group: PatientDocuments) -> str:
+    """One line naming the documents by type, e.g. "Referral note, Discharge summary"."""
+    return ", ".join(d.document_type.label for d in group.documents)
+
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -45,6 +73,9 @@ class _VisitDelegate(QStyledItemDelegate):
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         summary: EncounterSummary | None = index.data(SUMMARY_ROLE)
         if summary is None:
+            group: PatientDocuments | None = index.data(DOCUMENTS_ROLE)
+            if group is not None:
+                self._paint_documents(painter, option, group)
             return
         rect: QRect = option.rect  # type: ignore[attr-defined]
         state = option.state  # type: ignore[attr-defined]
@@ -122,9 +153,66 @@ class _VisitDelegate(QStyledItemDelegate):
         )
         painter.restore()
 
+    def _paint_documents(
+        self, painter: QPainter, option: QStyleOptionViewItem, group: PatientDocuments
+    ) -> None:
+        """Patient name + "Documents without a visit", then the documents' types + a count."""
+        rect: QRect = option.rect  # type: ignore[attr-defined]
+        state = option.state  # type: ignore[attr-defined]
+        palette: QPalette = option.palette  # type: ignore[attr-defined]
+        selected = bool(state & QStyle.StateFlag.State_Selected)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        card = rect.adjusted(4, 3, -4, -3)
+        if selected:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+            painter.drawRoundedRect(card, 6, 6)
+        text_color = palette.color(
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
+        muted = QColor(text_color)
+        muted.setAlpha(170)
+        base: QFont = QFont(option.font)  # type: ignore[attr-defined]
+        bold = QFont(base)
+        bold.setBold(True)
+        metrics = QFontMetrics(base)
+        line_h = metrics.height()
+        inner = card.adjusted(self.PAD, self.PAD - 2, -self.PAD, -self.PAD + 2)
+        painter.setFont(bold)
+        painter.setPen(text_color)
+        first = QRect(inner.left(), inner.top(), inner.width(), line_h)
+        title = f"{group.patient.display_name} · {documents_title()}"
+        painter.drawText(
+            first,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            QFontMetrics(bold).elidedText(title, Qt.TextElideMode.ElideRight, first.width()),
+        )
+        painter.setFont(base)
+        badge = documents_count(len(group.documents))
+        badge_w = metrics.horizontalAdvance(badge) + 14
+        second_top = inner.top() + line_h + 4
+        badge_rect = QRect(inner.right() - badge_w, second_top, badge_w, line_h)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(255, 255, 255, 60) if selected else QColor("#e0e7ff"))
+        painter.drawRoundedRect(badge_rect, line_h / 2, line_h / 2)
+        painter.setPen(text_color if selected else QColor("#3730a3"))
+        painter.drawText(badge_rect, Qt.AlignmentFlag.AlignCenter, badge)
+        painter.setPen(muted)
+        types_rect = QRect(inner.left(), second_top, inner.width() - badge_w - 8, line_h)
+        painter.drawText(
+            types_rect,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            metrics.elidedText(
+                documents_text(group), Qt.TextElideMode.ElideRight, types_rect.width()
+            ),
+        )
+        painter.restore()
+
 
 class QtWorklist(QWidget):
     encounter_selected = Signal(object)  # EncounterSummary
+    documents_selected = Signal(object)  # PatientDocuments
 
     def __init__(
         self, notes: NotesService, events: ConsoleEvents, parent: QWidget | None = None
@@ -178,11 +266,17 @@ class QtWorklist(QWidget):
         if self.list.count() == 0:
             self.show_message(LOADING_TEXT)
         summaries = await self._notes.worklist()
-        self.set_summaries(summaries)
+        documents = await self._notes.documents_without_visit()
+        self.set_summaries(summaries, documents)
         return summaries
 
-    def set_summaries(self, summaries: list[EncounterSummary]) -> None:
+    def set_summaries(
+        self,
+        summaries: list[EncounterSummary],
+        documents: list[PatientDocuments] | None = None,
+    ) -> None:
         current = self.current_summary()
+        current_group = self.current_documents()
         self.list.blockSignals(True)
         try:
             self.list.clear()
@@ -199,10 +293,21 @@ class QtWorklist(QWidget):
                 self.list.addItem(item)
                 if current is not None and current.encounter.id == summary.encounter.id:
                     self.list.setCurrentItem(item)
+            for group in documents or []:
+                item = QListWidgetItem()
+                item.setData(DOCUMENTS_ROLE, group)
+                item.setData(
+                    Qt.ItemDataRole.AccessibleTextRole,
+                    f"{group.patient.display_name}, {documents_title()}, "
+                    f"{documents_count(len(group.documents))}: {documents_text(group)}",
+                )
+                self.list.addItem(item)
+                if current_group is not None and current_group.patient.id == group.patient.id:
+                    self.list.setCurrentItem(item)
         finally:
             self.list.blockSignals(False)
         self.count_label.setText(f"{len(summaries)}" if summaries else "")
-        if summaries:
+        if summaries or documents:
             self._stack.setCurrentWidget(self.list)
         else:
             self.show_message(EMPTY_TEXT)
@@ -213,15 +318,25 @@ class QtWorklist(QWidget):
 
     # -- selection -------------------------------------------------------
     def summaries(self) -> list[EncounterSummary]:
-        return [self.list.item(i).data(SUMMARY_ROLE) for i in range(self.list.count())]
+        rows = (self.list.item(i).data(SUMMARY_ROLE) for i in range(self.list.count()))
+        return [s for s in rows if s is not None]
+
+    def document_groups(self) -> list[PatientDocuments]:
+        rows = (self.list.item(i).data(DOCUMENTS_ROLE) for i in range(self.list.count()))
+        return [g for g in rows if g is not None]
 
     def current_summary(self) -> EncounterSummary | None:
         item = self.list.currentItem()
         return None if item is None else item.data(SUMMARY_ROLE)
 
+    def current_documents(self) -> PatientDocuments | None:
+        item = self.list.currentItem()
+        return None if item is None else item.data(DOCUMENTS_ROLE)
+
     def row_of(self, encounter_id: str) -> int:
         for i in range(self.list.count()):
-            if self.list.item(i).data(SUMMARY_ROLE).encounter.id == encounter_id:
+            summary = self.list.item(i).data(SUMMARY_ROLE)
+            if summary is not None and summary.encounter.id == encounter_id:
                 return i
         return -1
 
@@ -235,14 +350,21 @@ class QtWorklist(QWidget):
     def _on_current_item_changed(
         self, current: QListWidgetItem | None, _previous: QListWidgetItem | None
     ) -> None:
-        if current is not None:
-            self.encounter_selected.emit(current.data(SUMMARY_ROLE))
+        if current is None:
+            return
+        summary = current.data(SUMMARY_ROLE)
+        if summary is not None:
+            self.encounter_selected.emit(summary)
+        elif current.data(DOCUMENTS_ROLE) is not None:
+            self.documents_selected.emit(current.data(DOCUMENTS_ROLE))
 
     # -- events ----------------------------------------------------------
     def _update(self, encounter_id: str | None, note_id: str, version: int) -> None:
         for i in range(self.list.count()):
             item = self.list.item(i)
-            summary: EncounterSummary = item.data(SUMMARY_ROLE)
+            summary: EncounterSummary | None = item.data(SUMMARY_ROLE)
+            if summary is None:
+                continue
             if summary.note_id == note_id or (
                 encounter_id is not None and summary.encounter.id == encounter_id
             ):

@@ -144,7 +144,15 @@ def build_export_bundle(
     resources += [encounter_resource(e) for e in encounters]
     note_patients: list[str] = []
     for n in notes:
-        patient_id = patient_of_encounter.get(n.encounter_id)
+        if n.encounter_id is None:
+            # A document without a visit: kept under its patient.
+            patient_id = n.patient_id if n.patient_id in patient_ids else None
+            if patient_id is None:
+                raise InputRejectedError(
+                    reason=f"note {n.id} refers to patient {n.patient_id}, which is not exported"
+                )
+        else:
+            patient_id = patient_of_encounter.get(n.encounter_id)
         if patient_id is None:
             raise InputRejectedError(
                 reason=f"note {n.id} refers to encounter {n.encounter_id}, which is not exported"
@@ -447,16 +455,23 @@ def parse_import_bundle(data: object) -> ParsedImport:
         if not isinstance(model, DocumentReference):
             continue
         with _at_entry(entry.index):
-            assert model.context is not None and model.context.encounter  # validated
             patient = resolver.resolve(model.subject, "Patient", "DocumentReference.subject")
-            encounter = resolver.resolve(
-                model.context.encounter[0], "Encounter", "DocumentReference.context.encounter"
-            )
-            if patient_of_encounter[encounter.local_id] != patient.local_id:
-                raise _reject("DocumentReference.subject is not the patient of its encounter")
+            encounter_id: str | None = None
+            context = model.context.encounter if model.context is not None else None
+            if context:  # validated: at most one
+                encounter = resolver.resolve(
+                    context[0], "Encounter", "DocumentReference.context.encounter"
+                )
+                if patient_of_encounter[encounter.local_id] != patient.local_id:
+                    raise _reject("DocumentReference.subject is not the patient of its encounter")
+                encounter_id = encounter.local_id
+            # Without an encounter the note is kept under its patient (issue 14).
             notes.append(
                 note_from_document_reference(
-                    entry.valid, encounter_id=encounter.local_id, local_id=entry.local_id
+                    entry.valid,
+                    encounter_id=encounter_id,
+                    local_id=entry.local_id,
+                    patient_id=patient.local_id,
                 )
             )
     return ParsedImport(tuple(patients), tuple(encounters), tuple(notes))

@@ -31,7 +31,15 @@ from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.resource import Resource
 
 from app.errors import ImportRejectedError, InputRejectedError
-from app.records import Encounter, Note, NoteStatus, NoteType, Patient
+from app.records import (
+    KNOWN_DOCUMENT_DISPLAYS,
+    DocumentType,
+    Encounter,
+    Note,
+    NoteStatus,
+    NoteType,
+    Patient,
+)
 
 IDENTIFIER_SYSTEM: Final = "urn:ietf:rfc:3986"
 LOINC_SYSTEM: Final = "http://loinc.org"
@@ -473,28 +481,44 @@ def document_reference_resource(
         "identifier": [local_identifier(n.id)],
         "status": "current",
         "docStatus": _DOC_STATUS_BY_NOTE_STATUS[n.status],
-        "type": {
-            "coding": [
-                {"system": LOINC_SYSTEM, "code": n.note_type.loinc, "display": n.note_type.display}
-            ],
-            "text": n.note_type.display,
-        },
         "subject": {
             "reference": format_reference("Patient", patient_id, references),
             "type": "Patient",
         },
         "date": n.updated_at,
         "content": [{"attachment": attachment}],
-        "context": {
+    }
+    document_type = _document_type_concept(n.note_type)
+    if document_type:
+        resource["type"] = document_type
+    # A document without a visit (from another system) has no context.encounter.
+    if n.encounter_id is not None:
+        resource["context"] = {
             "encounter": [
                 {
                     "reference": format_reference("Encounter", n.encounter_id, references),
                     "type": "Encounter",
                 }
             ]
-        },
-    }
+        }
     return resource
+
+
+def _document_type_concept(kind: DocumentType) -> dict[str, Any]:
+    """DocumentReference.type for a note's type, as it came (empty parts left out)."""
+    coding: dict[str, str] = {}
+    if kind.system:
+        coding["system"] = kind.system
+    if kind.code:
+        coding["code"] = kind.code
+    if kind.display:
+        coding["display"] = kind.display
+    concept: dict[str, Any] = {}
+    if kind.code:
+        concept["coding"] = [coding]
+    if kind.display:
+        concept["text"] = kind.display
+    return concept
 
 
 # --- FHIR -> records -----------------------------------------------------------------
@@ -574,41 +598,85 @@ def _check_document_reference(model: DocumentReference, raw: Mapping[str, Any]) 
         raise _reject("DocumentReference.status is not current (superseded notes are not imported)")
     if model.docStatus is not None and model.docStatus not in _NOTE_STATUS_BY_DOC_STATUS:
         raise _reject("DocumentReference.docStatus is not preliminary, final or amended")
-    if _note_type(model) is None:
-        raise _reject("DocumentReference.type has no supported LOINC note code (11506-3, 11488-4)")
     if model.subject is None or model.subject.reference is None:
         raise _reject("DocumentReference.subject is missing")
+    # No encounter: a document kept under its patient (issue 14). Several: the console
+    # files a note under one visit, and picking one would be a guess.
     encounters = model.context.encounter if model.context is not None else None
-    if encounters is None or len(encounters) != 1:
-        raise _reject("DocumentReference.context.encounter must hold exactly one reference")
-    if encounters[0].reference is None:
+    if encounters is not None and len(encounters) > 1:
+        raise _reject("DocumentReference.context.encounter holds more than one reference")
+    if encounters and encounters[0].reference is None:
         raise _reject("DocumentReference.context.encounter[0].reference is missing")
     if not model.content:
         raise _reject("DocumentReference.content is missing")
+    _check_document_type(document_type_of(model))
     return _attachment_text(model, raw)
 
 
-def _note_type(model: DocumentReference) -> NoteType | None:
-    code = _has_coding(model.type, LOINC_SYSTEM, NOTE_TYPES_BY_LOINC)
-    return NOTE_TYPES_BY_LOINC[code] if code is not None else None
+MAX_DOCUMENT_TYPE_CHARS: Final = 1024
 
 
-def _raw_attachment_data(raw: Mapping[str, Any]) -> object:
-    # Only called after model validation, so content[0].attachment exists.
+def _check_document_type(kind: DocumentType) -> None:
+    for value in (kind.system, kind.code, kind.display):
+        if len(value) > MAX_DOCUMENT_TYPE_CHARS or any(ord(c) < 32 for c in value):
+            raise _reject(
+                f"DocumentReference.type is longer than {MAX_DOCUMENT_TYPE_CHARS} characters "
+                "or not one line"
+            )
+
+
+def document_type_of(model: DocumentReference) -> DocumentType:
+    """The note type of a DocumentReference, kept as it came: its LOINC coding, else its
+    first coding with a code, else its text alone (an empty type when it has none)."""
+    concept = model.type
+    codings = [c for c in (concept.coding or []) if c.code] if concept is not None else []
+    chosen = next((c for c in codings if c.system == LOINC_SYSTEM), None) or next(
+        iter(codings), None
+    )
+    text = (concept.text or "") if concept is not None else ""
+    if chosen is None:
+        return DocumentType(code="", system="", display=text)
+    system, code = chosen.system or "", chosen.code or ""
+    display = chosen.display or text or KNOWN_DOCUMENT_DISPLAYS.get((system, code), "")
+    return DocumentType(code=code, system=system, display=display)
+
+
+def _raw_attachment_data(raw: Mapping[str, Any], index: int) -> object:
+    # Only called after model validation, so content[index].attachment exists.
     content = raw.get("content")
-    first = content[0] if isinstance(content, list) and content else None
-    attachment = first.get("attachment") if isinstance(first, Mapping) else None
+    item = content[index] if isinstance(content, list) and len(content) > index else None
+    attachment = item.get("attachment") if isinstance(item, Mapping) else None
     return attachment.get("data") if isinstance(attachment, Mapping) else None
 
 
+def _text_content_index(model: DocumentReference) -> int:
+    """The content entry the console stores: the first text/plain (UTF-8) one with data.
+
+    Other systems often send a document twice, e.g. a PDF by url and a text
+    rendition; the console keeps the text. Without data, the first text/plain
+    entry is still chosen, so that its own problem (a url only) is reported.
+    """
+    texts = [
+        i
+        for i, item in enumerate(model.content)
+        if item.attachment.contentType is None or _is_utf8_text_plain(item.attachment.contentType)
+    ]
+    if not texts:
+        raise _reject(
+            "DocumentReference.content has no content the console can store: contentType "
+            "is not supported (text/plain in UTF-8 only)"
+        )
+    with_data = [i for i in texts if model.content[i].attachment.data is not None]
+    return with_data[0] if with_data else texts[0]
+
+
 def _attachment_text(model: DocumentReference, raw: Mapping[str, Any]) -> str:
-    where = "DocumentReference.content[0].attachment"
-    attachment = model.content[0].attachment
-    if attachment.contentType is not None and not _is_utf8_text_plain(attachment.contentType):
-        raise _reject(f"{where}.contentType is not supported (text/plain in UTF-8 only)")
+    index = _text_content_index(model)
+    where = f"DocumentReference.content[{index}].attachment"
+    attachment = model.content[index].attachment
     # The models decode base64 leniently (they skip stray characters), so the
     # string from the input is decoded here, strictly.
-    encoded = _raw_attachment_data(raw)
+    encoded = _raw_attachment_data(raw, index)
     if encoded is None:
         if attachment.url is not None:
             raise _reject(f"{where} has only a url; notes by url are not supported yet")
@@ -731,33 +799,44 @@ def note_from_document_reference(
     *,
     encounter_id: str | None = None,
     local_id: str | None = None,
+    patient_id: str | None = None,
 ) -> Note:
-    """A Note record with ``version=0``: the store assigns real versions."""
+    """A Note record with ``version=0``: the store assigns real versions.
+
+    ``encounter_id`` and ``patient_id`` default to the ids in ``context.encounter``
+    and ``subject``; a DocumentReference without ``context.encounter`` gives a note
+    with no visit (``encounter_id`` None), kept under its patient.
+    """
     model, valid = _as_validated(resource, DocumentReference)
-    if encounter_id is None:
-        assert model.context is not None and model.context.encounter
-        ref = model.context.encounter[0].reference
+    encounters = model.context.encounter if model.context is not None else None
+    if encounter_id is None and encounters:
+        ref = encounters[0].reference
         encounter_id = local_id_from_reference(ref, "Encounter") if ref is not None else None
         if encounter_id is None:
             raise _reject("DocumentReference.context.encounter is not an Encounter reference")
-    note_type = _note_type(model)
-    assert note_type is not None  # validate_resource rejects notes without one
+    if patient_id is None:
+        ref = model.subject.reference if model.subject is not None else None
+        patient_id = local_id_from_reference(ref, "Patient") if ref is not None else None
+        if patient_id is None:
+            raise _reject("DocumentReference.subject is not a Patient reference")
     last_updated = model.meta.lastUpdated if model.meta else None
     updated = _time_or_now(model.date or last_updated, "DocumentReference.date")
-    creation = model.content[0].attachment.creation
+    index = _text_content_index(model)
+    creation = model.content[index].attachment.creation
     return Note(
         id=local_id if local_id is not None else default_local_id(model),
         encounter_id=encounter_id,
         text=valid.note_text or "",
         version=0,
-        note_type=note_type,
+        note_type=document_type_of(model),
         status=_NOTE_STATUS_BY_DOC_STATUS[model.docStatus or "preliminary"],
         created_at=(
-            _import_time(creation, "DocumentReference.content[0].attachment.creation")
+            _import_time(creation, f"DocumentReference.content[{index}].attachment.creation")
             if creation is not None
             else updated
         ),
         updated_at=updated,
+        patient_id=patient_id,
     )
 
 
@@ -776,6 +855,7 @@ __all__ = [
     "default_local_id",
     "describe_validation_error",
     "document_reference_resource",
+    "document_type_of",
     "encounter_from_fhir",
     "encounter_resource",
     "encounter_to_fhir",

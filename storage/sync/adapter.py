@@ -163,9 +163,13 @@ def _label(conn: Any, kind: str, entity_id: str) -> tuple[str, str | None]:
     title = _KIND.get(kind, kind.capitalize())
     try:
         if kind == "note":
-            encounter = repository.get_encounter(
-                conn, repository.get_note(conn, entity_id).encounter_id
-            )
+            note = repository.get_note(conn, entity_id)
+            if note.encounter_id is None:  # a document without a visit: no visit to open
+                return (
+                    f"{title} · {repository.get_patient(conn, note.patient_id).display_name}",
+                    None,
+                )
+            encounter = repository.get_encounter(conn, note.encounter_id)
         elif kind == "encounter":
             encounter = repository.get_encounter(conn, entity_id)
         elif kind == "attachment":

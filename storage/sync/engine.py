@@ -382,7 +382,8 @@ class SyncEngine:
                 needed.add(("patient", p.record.patient_id))
             elif isinstance(p.record, Note | ChargeDraft):
                 needed.add(("patient", p.patient_id))
-                needed.add(("encounter", p.record.encounter_id))
+                if p.record.encounter_id is not None:  # None: a document without a visit
+                    needed.add(("encounter", p.record.encounter_id))
 
         def lookup(conn: Any) -> dict[tuple[str, str], str]:
             found: dict[tuple[str, str], str] = {}
@@ -969,13 +970,18 @@ class SyncEngine:
                 return "skipped", None
             try:
                 note = repository.get_note(conn, note_id)
-                held_encounter = repository.get_encounter(conn, note.encounter_id)
             except RecordNotFoundError:
                 return "skipped", None  # not a record this console holds
-            patient_ref = queue.remote_ref(conn, "patient", held_encounter.patient_id)
-            encounter_ref = queue.remote_ref(conn, "encounter", note.encounter_id)
+            patient_ref = queue.remote_ref(conn, "patient", note.patient_id)
+            encounter_ref = (
+                queue.remote_ref(conn, "encounter", note.encounter_id)
+                if note.encounter_id is not None
+                else None
+            )
             if patient_ref is None or subject != patient_ref.server_id:
                 raise QuarantinedError(label, "subject is not the patient this note belongs to")
+            # A document without a visit stays one: a server that files it under a visit
+            # has changed what it is, which the clinician must see, not sync.
             if encounter is not None and (
                 encounter_ref is None or encounter != encounter_ref.server_id
             ):

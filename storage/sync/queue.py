@@ -98,7 +98,7 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
             patient_id = repository.get_encounter(conn, record.encounter_id).patient_id
         else:
             record = repository.get_note(conn, item.entity_id)
-            patient_id = repository.get_encounter(conn, record.encounter_id).patient_id
+            patient_id = record.patient_id  # set for every stored note, visit or not
         out.append(
             PendingRecord(
                 item, record, patient_id, remote_ref(conn, item.entity_type, item.entity_id)
@@ -421,7 +421,7 @@ def drop_demo_rows(conn: Any) -> int:
         f"DELETE FROM outbox WHERE (entity_type = 'patient' AND entity_id IN ({demo})) "
         f"OR (entity_type = 'encounter' AND entity_id IN ({visits})) "
         f"OR (entity_type = 'note' AND entity_id IN "
-        f"(SELECT id FROM notes WHERE encounter_id IN ({visits}))) "
+        f"(SELECT id FROM notes WHERE patient_id IN ({demo}))) "
         f"OR (entity_type = 'attachment' AND entity_id IN "
         f"(SELECT id FROM attachments WHERE encounter_id IN ({visits})))"
     )

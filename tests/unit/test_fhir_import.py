@@ -64,9 +64,20 @@ def records() -> tuple[list[Patient], list[Encounter], list[Note]]:
             NoteStatus.SIGNED,
             T0,
             T1,
+            p1.id,
         ),
-        Note(new_id(), e1.id, "", 0, NoteType.CONSULT, NoteStatus.DRAFT, T1, T1),
-        Note(new_id(), e2.id, "line\r\nnext\x00", 0, NoteType.CONSULT, NoteStatus.DRAFT, T0, T0),
+        Note(new_id(), e1.id, "", 0, NoteType.CONSULT, NoteStatus.DRAFT, T1, T1, p1.id),
+        Note(
+            new_id(),
+            e2.id,
+            "line\r\nnext\x00",
+            0,
+            NoteType.CONSULT,
+            NoteStatus.DRAFT,
+            T0,
+            T0,
+            p2.id,
+        ),
     ]
     return [p1, p2], [e1, e2], notes
 

@@ -109,7 +109,8 @@ def test_migrates_from_every_earlier_version(fresh_profile: Path, start: int) ->
             if start >= 1:
                 note = await store.open_note(NOTE_ID)
                 assert note.text.endswith("nebuliser twice daily") and note.version == 2
-                assert note.note_type.value == "progress"
+                assert (note.note_type.code, note.note_type.label) == ("11506-3", "Progress note")
+                assert note.patient_id == PAT_ID and note.encounter_id == ENC_ID
                 assert [h.note_id for h in await store.search_notes("nebul")] == [NOTE_ID]
                 assert [v.version for v in await store.note_history(NOTE_ID)] == [2, 1]
                 # Old per-change outbox rows coalesce to one per record, keeping "create".
