@@ -43,6 +43,10 @@ def _old_store(profile: Path, version: int) -> Any:
     conn.close()
 
 
+def _has_column(conn: Any, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
 def _seed(conn: Any, version: int) -> None:
     """Data as that version wrote it (column lists named, so later columns take defaults)."""
     now = utc_now()
@@ -57,10 +61,15 @@ def _seed(conn: Any, version: int) -> None:
             "updated_at) VALUES (?, ?, ?, 'finished', 'VR', 'Review', ?)",
             (ENC_ID, PAT_ID, now, now),
         )
+        # From the import migration on, every note names its patient.
+        with_patient = _has_column(conn, "notes", "patient_id")
         conn.execute(
-            "INSERT INTO notes(id, encounter_id, text, version, status, created_at, updated_at) "
-            "VALUES (?, ?, 'Plan:\nnebuliser twice daily', 2, 'draft', ?, ?)",
-            (NOTE_ID, ENC_ID, now, now),
+            "INSERT INTO notes(id, encounter_id, "
+            + ("patient_id, " if with_patient else "")
+            + "text, version, status, created_at, updated_at) VALUES (?, ?, "
+            + ("?, " if with_patient else "")
+            + "'Plan:\nnebuliser twice daily', 2, 'draft', ?, ?)",
+            (NOTE_ID, ENC_ID, *((PAT_ID,) if with_patient else ()), now, now),
         )
         for number, text in ((1, "Plan:\n"), (2, "Plan:\nnebuliser twice daily")):
             conn.execute(
