@@ -547,7 +547,7 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         "AND r.entity_id = e.patient_id) "
         "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE (o.entity_type = 'encounter' "
         "AND o.entity_id = e.id) OR (o.entity_type = 'patient' AND o.entity_id = e.patient_id) "
-        "OR (o.entity_type = 'note' AND o.entity_id IN "
+        "OR (o.entity_type IN ('note', 'provenance') AND o.entity_id IN "
         "(SELECT id FROM notes WHERE encounter_id = e.id)) "
         "OR (o.entity_type = 'attachment' AND o.entity_id IN "
         "(SELECT id FROM attachments WHERE encounter_id = e.id))) "
@@ -570,6 +570,7 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         ).fetchall()
         for note_id in notes:
             conn.execute("DELETE FROM note_versions WHERE note_id = ?", (note_id,))
+            conn.execute("DELETE FROM note_signatures WHERE note_id = ?", (note_id,))
             conn.execute("DELETE FROM notes WHERE id = ?", (note_id,))
             conn.execute(
                 "DELETE FROM remote_refs WHERE entity_type = 'note' AND entity_id = ?", (note_id,)

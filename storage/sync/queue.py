@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from app.records import Attachment, Encounter, Note, Patient, utc_now
+from app.records import Attachment, Encounter, Note, NoteStatus, Patient, utc_now
 from storage import audit, repository
 
 
@@ -41,6 +41,8 @@ class PendingRecord:
     record: Patient | Encounter | Note | Attachment
     patient_id: str  # the patient the record belongs to
     remote: RemoteRef | None
+    #: A signed addendum: the local id of the note it appends to (``relatesTo``).
+    appends: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +59,23 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+#: Appended to a note's text hash once it is signed: the server's copy is ours only when
+#: it is final too (the same text still as a draft is not the signed note).
+FINAL_MARK = ":final"
+
+
 def record_hash(record: Patient | Encounter | Note | Attachment) -> str:
     if isinstance(record, Note):
-        return text_hash(record.text)
+        final = FINAL_MARK if record.status is NoteStatus.SIGNED else ""
+        return text_hash(record.text) + final
     if isinstance(record, Attachment):
         return record.sha256
     return ""
+
+
+def document_hash(resource: dict[str, Any], text: str) -> str:
+    """The :func:`record_hash` a server's DocumentReference with ``text`` stands for."""
+    return text_hash(text) + (FINAL_MARK if resource.get("docStatus") == "final" else "")
 
 
 def pending(conn: Any, limit: int) -> list[PendingRecord]:
@@ -71,7 +84,9 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
     records go first so that a Bundle never refers to a record a later Bundle creates."""
     rows = conn.execute(
         "SELECT o.seq, o.entity_type, o.entity_id, o.op, o.revision, o.attempts FROM outbox o "
-        "WHERE o.failed_revision != o.revision AND NOT EXISTS (SELECT 1 FROM conflicts c "
+        # Provenance (and Consent) rows are sent by their own modules (storage/fhir/).
+        "WHERE o.entity_type IN ('patient', 'encounter', 'note', 'attachment') "
+        "AND o.failed_revision != o.revision AND NOT EXISTS (SELECT 1 FROM conflicts c "
         "WHERE c.entity_type = o.entity_type AND c.entity_id = o.entity_id "
         "AND c.resolved_at IS NULL) ORDER BY CASE o.entity_type WHEN 'patient' THEN 0 "
         "WHEN 'encounter' THEN 1 WHEN 'note' THEN 2 ELSE 3 END, o.seq LIMIT ?",
@@ -95,9 +110,18 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
         else:
             record = repository.get_note(conn, item.entity_id)
             patient_id = repository.get_encounter(conn, record.encounter_id).patient_id
+        appends = None
+        if isinstance(record, Note) and record.status is NoteStatus.SIGNED:
+            from storage import signatures
+
+            appends = signatures.appends_of(conn, record.id)
         out.append(
             PendingRecord(
-                item, record, patient_id, remote_ref(conn, item.entity_type, item.entity_id)
+                item,
+                record,
+                patient_id,
+                remote_ref(conn, item.entity_type, item.entity_id),
+                appends,
             )
         )
     return out
@@ -290,6 +314,11 @@ def apply_pulled_note(
     if text_hash(local.text) == incoming:
         set_remote_ref(conn, "note", note_id, RemoteRef(server_id, version_id, incoming))
         return "unchanged"
+    if is_signed(conn, note_id) and not is_own_text(conn, note_id, text):
+        # A signed note is never written over: the change becomes a conflict, answered
+        # with an addendum (app.notes_signing.NoteSigning.add_addendum).
+        new = record_conflict(conn, actor, "note", note_id, version_id, text)
+        return "conflict" if new else "unchanged"
     unsent = conn.execute(
         "SELECT 1 FROM outbox WHERE entity_type = 'note' AND entity_id = ?", (note_id,)
     ).fetchone()
@@ -314,17 +343,16 @@ def is_own_text(conn: Any, note_id: str, text: str) -> bool:
     other text, even one the note held earlier (a colleague restoring an old wording),
     is someone else's change.
     """
-    return text_hash(text) in sent_hashes(conn, "note", note_id)
+    sent = sent_hashes(conn, "note", note_id)
+    digest = text_hash(text)
+    return digest in sent or digest + FINAL_MARK in sent
 
 
 def is_signed(conn: Any, note_id: str) -> bool:
-    """Hook for signed notes (the clinician-workflow issue): a signed note on the server is
-    never written over; a change to it becomes a conflict resolved with an addendum.
-
-    There is no signing yet, so no note is signed.
-    """
-    del conn, note_id
-    return False
+    """Whether the note is signed here (app/notes_signing.py): its text is never written
+    over by a pull; a server change to it becomes a conflict resolved with an addendum."""
+    row = conn.execute("SELECT status FROM notes WHERE id = ?", (note_id,)).fetchone()
+    return row is not None and str(row[0]) == NoteStatus.SIGNED.value
 
 
 # --- what was sent and not yet acknowledged ---------------------------------------------
@@ -357,7 +385,7 @@ def clear_sent(conn: Any, entity_type: str, entity_id: str) -> None:
 
 def sent_marker(item: OutboxItem, record: Patient | Encounter | Note | Attachment) -> str:
     """What identifies the content sent: the text hash of a note, the revision otherwise."""
-    return text_hash(record.text) if isinstance(record, Note) else f"rev:{item.revision}"
+    return record_hash(record) if isinstance(record, Note) else f"rev:{item.revision}"
 
 
 def retry_failed(conn: Any, actor: str, entity_type: str, entity_id: str) -> bool:
@@ -414,7 +442,7 @@ def drop_demo_rows(conn: Any) -> int:
     cur = conn.execute(
         f"DELETE FROM outbox WHERE (entity_type = 'patient' AND entity_id IN ({demo})) "
         f"OR (entity_type = 'encounter' AND entity_id IN ({visits})) "
-        f"OR (entity_type = 'note' AND entity_id IN "
+        f"OR (entity_type IN ('note', 'provenance') AND entity_id IN "
         f"(SELECT id FROM notes WHERE encounter_id IN ({visits}))) "
         f"OR (entity_type = 'attachment' AND entity_id IN "
         f"(SELECT id FROM attachments WHERE encounter_id IN ({visits})))"
