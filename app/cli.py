@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.plugins",
     "app.commands.steth",
     "app.commands.techcheck",
+    "app.commands.note",
 )
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1
