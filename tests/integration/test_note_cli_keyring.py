@@ -3,6 +3,7 @@ under a private D-Bus session: run through scripts/with-services or scripts/test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -63,10 +64,8 @@ async def _state(profile: Path, note_id: str) -> tuple[NoteStatus, list[str]]:
 def _cleanup_key(signer_id: str) -> None:
     import keyring
 
-    try:
+    with contextlib.suppress(Exception):  # not there: nothing to clean
         keyring.delete_password(keys.KEYRING_SERVICE, "signing-key:" + signer_id)
-    except Exception:  # not there: nothing to clean
-        pass
 
 
 def test_sign_addendum_verify_with_the_keyring(

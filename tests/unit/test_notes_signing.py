@@ -104,7 +104,7 @@ def test_a_store_failure_inside_the_commit_rolls_everything_back(
             return real(conn, actor, action, *args, **kw)
 
         monkeypatch.setattr(signatures.audit, "append", failing)
-        with pytest.raises(Exception):  # noqa: B017 - the store translates it; any error will do
+        with pytest.raises(StoreError):  # the store translates the OSError
             await signing(store).sign(note_id)
         monkeypatch.setattr(signatures.audit, "append", real)
         await _assert_untouched_draft(store, note_id, "Plan:\nrest")
