@@ -24,6 +24,7 @@ from app.session import Session
 from app.settings import (
     EffectiveSettings,
     MediaServerSettings,
+    NotesSettings,
     PluginSettings,
     RecordStoreSettings,
     load_settings,
@@ -148,6 +149,7 @@ async def _main(
             record_store,
             plugin_settings=settings.settings.plugins if settings is not None else None,
             media_server=settings.settings.media_server if settings is not None else None,
+            notes_settings=settings.settings.notes if settings is not None else None,
             insecure_hosts=(
                 tuple(settings.settings.security.allow_insecure_hosts)
                 if settings is not None
@@ -170,6 +172,7 @@ async def _run_window(
     *,
     plugin_settings: PluginSettings | None = None,
     media_server: MediaServerSettings | None = None,
+    notes_settings: NotesSettings | None = None,
     insecure_hosts: tuple[str, ...] = (),
 ) -> int:
     from storage.store import EncryptedStore, store_exists
@@ -252,6 +255,7 @@ async def _run_window(
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
             await _start_sync(window, store, events, record_store, services)
+            _start_signing(window, store, events, record_store, notes_settings)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
@@ -264,6 +268,33 @@ async def _run_window(
         _lock_on_os_signals(window, services)
         await closed.wait()
     return EXIT_OK
+
+
+def _start_signing(
+    window: QtMainWindow,
+    store: Any,
+    events: ConsoleEvents,
+    record_store: RecordStoreSettings | None,
+    notes_settings: NotesSettings | None,
+) -> None:
+    """Sign / Add addendum in the editor, signing badges in the worklist (ui/note_signing.py).
+    The signer is the configured practitioner or the OS account until sign-in provides one."""
+    from datetime import timedelta
+
+    from app.notes_signing import NoteSigning, signer_from_settings
+    from storage.signatures import StoreSignatures
+    from storage.signing import KeyringSigningKeys
+    from ui.note_signing import install_signing
+
+    practitioner = record_store.practitioner if record_store is not None else ""
+    signing = NoteSigning(
+        StoreSignatures(store),
+        KeyringSigningKeys(),
+        lambda: signer_from_settings(practitioner),
+        events,
+    )
+    hours = (notes_settings or NotesSettings()).unsigned_flag_hours
+    install_signing(window, signing, timedelta(hours=hours))
 
 
 async def _start_plugins_and_visits(

@@ -20,6 +20,8 @@ import hashlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 import rfc8785
@@ -177,6 +179,40 @@ class VerifyResult:
         }
 
 
+class NoteFlag(StrEnum):
+    """A note's signing state as the worklist shows it."""
+
+    SIGNED = "signed"
+    UNSIGNED = "unsigned"
+    #: A draft older than the configured age (``[notes] unsigned_flag_hours``).
+    OVERDUE = "overdue"
+
+
+def flag_for(
+    status: NoteStatus, created_at: str, now: datetime, overdue_after: timedelta
+) -> NoteFlag:
+    if status is NoteStatus.SIGNED:
+        return NoteFlag.SIGNED
+    try:
+        created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return NoteFlag.UNSIGNED
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return NoteFlag.OVERDUE if now - created >= overdue_after else NoteFlag.UNSIGNED
+
+
+@dataclass(frozen=True, slots=True)
+class SignedNoteView:
+    """What the editor shows about a note's signature: who and when, and its addenda
+    (each with its own signature), oldest first."""
+
+    signature: NoteSignature | None
+    addenda: tuple[tuple[Note, NoteSignature], ...] = ()
+    #: Open conflicts on the note: (conflict id, the record store's text).
+    conflicts: tuple[tuple[int, str], ...] = ()
+
+
 # --- ports -----------------------------------------------------------------------------
 
 
@@ -217,6 +253,18 @@ class SignatureStore(Protocol):
 
     async def addenda(self, note_id: str) -> list[str]:
         """Ids of the addenda appended to ``note_id``, oldest first."""
+        ...
+
+    async def read_addendum(self, note_id: str) -> tuple[Note, NoteSignature]:
+        """An addendum's text and signature for display (an audited read)."""
+        ...
+
+    async def note_states(self, note_ids: list[str]) -> list[tuple[str, NoteStatus, str]]:
+        """(id, status, created_at) of those notes (unknown ids are left out)."""
+        ...
+
+    async def read_conflicts(self, note_id: str) -> list[tuple[int, str]]:
+        """Open conflicts of the note with the server's text (an audited read)."""
         ...
 
 
@@ -315,6 +363,27 @@ class NoteSigning:
             result.key_id,
             addenda,
         )
+
+    async def view(self, note_id: str) -> SignedNoteView:
+        """The signature and addenda of a note, for the editor."""
+        material = await self.store.signing_material(note_id)
+        addenda = tuple(
+            [await self.store.read_addendum(a) for a in await self.store.addenda(note_id)]
+        )
+        conflicts = (
+            tuple(await self.store.read_conflicts(note_id)) if material.open_conflicts else ()
+        )
+        return SignedNoteView(material.signature, addenda, conflicts)
+
+    async def note_flags(
+        self, note_ids: list[str], overdue_after: timedelta, now: datetime | None = None
+    ) -> dict[str, NoteFlag]:
+        """The worklist's badges: signed, unsigned, or unsigned for too long."""
+        when = now or datetime.now(UTC)
+        states = await self.store.note_states(note_ids)
+        return {
+            nid: flag_for(status, created, when, overdue_after) for nid, status, created in states
+        }
 
     async def _verify_one(self, note_id: str) -> VerifyResult:
         material = await self.store.signing_material(note_id)

@@ -108,6 +108,12 @@ class DemoSettings(_Section):
     allowed: bool = True
 
 
+class NotesSettings(_Section):
+    """Notes (docs/notes.md): a draft older than this is flagged in the worklist."""
+
+    unsigned_flag_hours: int = Field(default=24, ge=1, le=24 * 90)
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
@@ -116,6 +122,7 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     updates: UpdateSettings = Field(default_factory=UpdateSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    notes: NotesSettings = Field(default_factory=NotesSettings)
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,18 @@ def commit_addendum(
         queue.resolve_conflict(conn, actor, resolves_conflict, "addendum")
 
 
+def note_states(conn: Any, note_ids: list[str]) -> list[tuple[str, NoteStatus, str]]:
+    out: list[tuple[str, NoteStatus, str]] = []
+    for start in range(0, len(note_ids), 500):
+        chunk = note_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT id, status, created_at FROM notes WHERE id IN ({marks})", chunk
+        ).fetchall()
+        out.extend((str(r[0]), NoteStatus(r[1]), str(r[2])) for r in rows)
+    return out
+
+
 def delete_for_notes(conn: Any, note_ids: list[str]) -> None:
     """Retention: signatures leave with their notes (repository.purge_synced)."""
     for note_id in note_ids:
@@ -186,4 +198,18 @@ class StoreSignatures:
 
     async def addenda(self, note_id: str) -> list[str]:
         result: list[str] = await self.store.transact(addenda, note_id)
+        return result
+
+    async def read_addendum(self, note_id: str) -> tuple[Note, NoteSignature]:
+        note: Note = await self.store.open_note(note_id)  # audited as a read
+        signature = await self.store.transact(get_signature, note_id)
+        if signature is None:
+            raise RecordNotFoundError(kind="note signature", record_id=note_id)
+        return note, signature
+
+    async def read_conflicts(self, note_id: str) -> list[tuple[int, str]]:
+        return [(c.id, c.server_text) for c in await self.store.read_conflicts(note_id)]
+
+    async def note_states(self, note_ids: list[str]) -> list[tuple[str, NoteStatus, str]]:
+        result: list[tuple[str, NoteStatus, str]] = await self.store.transact(note_states, note_ids)
         return result

@@ -271,6 +271,11 @@ class QtNoteEditor(QWidget):
         if self._note is not None:
             self.history_requested.emit(self._note.id)
 
+    def set_read_only(self, read_only: bool) -> None:
+        """A signed note is shown, never edited (ui/note_signing.py)."""
+        for edit in (*self.sections.values(), self.free_text):
+            edit.setReadOnly(read_only)
+
     def add_banner(self, banner: QWidget) -> None:
         """Show ``banner`` (e.g. a sync conflict) between the header and the note."""
         self._page_layout.insertWidget(1, banner)
