@@ -19,7 +19,7 @@ from storage.sync import queue
 from tests.signing_support import signing
 from tests.ui.conftest import Aio
 from ui.note_signing import QtSignBar, install_signing
-from ui.worklist import FLAG_ROLE
+from ui.worklist import FLAG_ROLE, SUMMARY_ROLE
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -49,7 +49,7 @@ def _flag(console, note_id: str):
     worklist = console.window.worklist
     for row in range(worklist.list.count()):
         item = worklist.list.item(row)
-        if item.data(0x0100 + 1).note_id == note_id:
+        if item.data(SUMMARY_ROLE).note_id == note_id:
             return item.data(FLAG_ROLE)
     return None
 
@@ -66,7 +66,7 @@ def test_sign_makes_the_note_read_only_and_the_badge_signed(aio: Aio, make_conso
     on_screen = editor.text()
     _save(aio, console.window, "note_sign_draft.png")
     qtbot.mouseClick(bar.sign_button, Qt.MouseButton.LeftButton)
-    aio.wait_until(lambda: bar.addendum_button.isVisible())
+    aio.wait_until(bar.addendum_button.isVisible)
     note = aio.run(console.store.open_note(summary.note_id))
     assert note.status is NoteStatus.SIGNED and note.text == on_screen
     assert plan.isReadOnly() and editor.section("Subjective").isReadOnly()
@@ -84,7 +84,7 @@ def test_sign_makes_the_note_read_only_and_the_badge_signed(aio: Aio, make_conso
 def test_add_addendum_from_the_editor(aio: Aio, make_console, qtbot) -> None:
     console, use, bar, summary, _editor = _setup(aio, make_console)
     qtbot.mouseClick(bar.sign_button, Qt.MouseButton.LeftButton)
-    aio.wait_until(lambda: bar.addendum_button.isVisible())
+    aio.wait_until(bar.addendum_button.isVisible)
     qtbot.mouseClick(bar.addendum_button, Qt.MouseButton.LeftButton)
     dialog = bar.dialog
     assert dialog is not None
