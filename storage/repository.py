@@ -550,7 +550,9 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         "OR (o.entity_type IN ('note', 'provenance') AND o.entity_id IN "
         "(SELECT id FROM notes WHERE encounter_id = e.id)) "
         "OR (o.entity_type = 'attachment' AND o.entity_id IN "
-        "(SELECT id FROM attachments WHERE encounter_id = e.id))) "
+        "(SELECT id FROM attachments WHERE encounter_id = e.id)) "
+        "OR (o.entity_type = 'consent' AND o.entity_id IN "
+        "(SELECT id FROM consents WHERE encounter_id = e.id))) "
         "AND NOT EXISTS (SELECT 1 FROM notes n WHERE n.encounter_id = e.id AND NOT EXISTS "
         "(SELECT 1 FROM remote_refs r WHERE r.entity_type = 'note' AND r.entity_id = n.id)) "
         "AND NOT EXISTS (SELECT 1 FROM attachments t WHERE t.encounter_id = e.id AND NOT EXISTS "
@@ -583,6 +585,8 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
                 "AND entity_id = ?)",
                 (att_id, observation_id),
             )
+        conn.execute("DELETE FROM consents WHERE encounter_id = ?", (encounter_id,))
+        conn.execute("DELETE FROM visit_context WHERE encounter_id = ?", (encounter_id,))
         conn.execute("DELETE FROM encounters WHERE id = ?", (encounter_id,))
         conn.execute(
             "DELETE FROM remote_refs WHERE entity_type IN ('encounter', 'appointment') "

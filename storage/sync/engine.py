@@ -272,8 +272,8 @@ class SyncEngine:
         return report
 
     async def push_signatures(self, client: FhirTransport, report: SyncReport) -> None:
-        """Provenances of signed notes, once their final DocumentReference is on the server
-        (notes helper's hook; logic in storage/fhir/provenance.py)."""
+        """Provenances of signed notes, once their final DocumentReference is on the server,
+        and visit consents (notes helper's hook; storage/fhir/provenance.py, consent.py)."""
         from storage.fhir.provenance import push_provenances
 
         pushed = await push_provenances(client, self.store)
@@ -281,6 +281,13 @@ class SyncEngine:
         report.acknowledged += pushed.acknowledged
         report.failed += pushed.failed
         report.reasons.extend(pushed.reasons or [])
+        # Consents recorded at the start of a visit (storage/fhir/consent.py).
+        from storage.fhir.consent import push_consents
+
+        consents = await push_consents(client, self.store, report.reasons)
+        report.sent += consents.sent
+        report.acknowledged += consents.acknowledged
+        report.failed += consents.failed
 
     # --- audit entries as AuditEvents (store helper's hook; logic in storage/fhir/audit_event.py)
 

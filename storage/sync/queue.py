@@ -445,7 +445,9 @@ def drop_demo_rows(conn: Any) -> int:
         f"OR (entity_type IN ('note', 'provenance') AND entity_id IN "
         f"(SELECT id FROM notes WHERE encounter_id IN ({visits}))) "
         f"OR (entity_type = 'attachment' AND entity_id IN "
-        f"(SELECT id FROM attachments WHERE encounter_id IN ({visits})))"
+        f"(SELECT id FROM attachments WHERE encounter_id IN ({visits}))) "
+        f"OR (entity_type = 'consent' AND entity_id IN "
+        f"(SELECT id FROM consents WHERE encounter_id IN ({visits})))"
     )
     return int(cur.rowcount or 0)
 
