@@ -16,14 +16,15 @@ location and consents stand: they are facts of the visit, not of the note.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from app import soap, templates
 from app.errors import InputRejectedError
 from app.events import ConsoleEvents
-from app.records import Note, NoteStatus, new_id, utc_now
+from app.records import Attachment, AttachmentKind, Note, NoteStatus, new_id, utc_now
 from app.templates import HeaderParticipant, TelehealthHeader, Template
 
 #: ISO 3166-2: a country (alpha-2) and optionally a subdivision (1-3 alphanumerics).
@@ -234,3 +235,118 @@ class VisitStart:
                 self.events.note_did_save.emit(result, self)
             note = replace(note, text=text)
         return note
+
+
+# --- following the visit: who took part, drops, what was recorded -------------------------
+
+_ROLE_TEXT = {
+    "host": "clinician",
+    "clinician": "clinician",
+    "patient": "patient",
+    "guest": "guest (interpreter or family)",
+}
+
+
+class VisitLog:
+    """Follows an ``app.visit.Visit`` (psygnal, no Qt): the people who took part, whether
+    video flowed, and each time the link dropped and for how long."""
+
+    def __init__(self, visit: Any, clock: Callable[[], str] = utc_now) -> None:
+        self._clock = clock
+        self.participants: dict[str, HeaderParticipant] = {}
+        self.video = False
+        self.drops: list[str] = []
+        self.ended_at = ""
+        self._lost_at: str | None = None
+        self._on_end: list[Callable[[], None]] = []
+        visit.participants_changed.connect(self._on_participants)
+        visit.state_changed.connect(self._on_state)
+        self._on_participants(getattr(visit, "participants", ()))
+
+    def when_ended(self, callback: Callable[[], None]) -> None:
+        self._on_end.append(callback)
+
+    def _on_participants(self, participants: Any) -> None:
+        for p in participants or ():
+            role = getattr(getattr(p, "role", None), "value", "guest")
+            name = " ".join(str(getattr(p, "display", "")).split())[:80] or "unnamed"
+            self.participants.setdefault(
+                str(getattr(p, "participant_id", name)),
+                HeaderParticipant(name, _ROLE_TEXT.get(role, role)),
+            )
+            self.video = self.video or bool(getattr(p, "has_video", False))
+
+    def _on_state(self, state: Any, _reason: str = "") -> None:
+        value = getattr(state, "value", str(state))
+        if value == "reconnecting" and self._lost_at is None:
+            self._lost_at = self._clock()
+        elif value in ("in_call", "ended") and self._lost_at is not None:
+            lost, self._lost_at = self._lost_at, None
+            self.drops.append(_drop_text(lost, self._clock()))
+        if value == "ended" and not self.ended_at:
+            self.ended_at = self._clock()
+            for callback in self._on_end:
+                callback()
+
+    def header(self, start: TelehealthHeader, references: tuple[str, ...]) -> TelehealthHeader:
+        """The end-of-visit header: the start's facts plus what happened."""
+        people = tuple(self.participants.values()) or start.participants
+        return replace(
+            start,
+            modality="video" if self.video else "audio-only",
+            end=self.ended_at or utc_now(),
+            participants=people,
+            problems=tuple(self.drops),
+            references=references,
+        )
+
+
+def _drop_text(lost: str, back: str) -> str:
+    from datetime import datetime
+
+    try:
+        a = datetime.fromisoformat(lost)
+        b = datetime.fromisoformat(back)
+        seconds = max(0, round((b - a).total_seconds()))
+    except ValueError:
+        return "the connection dropped"
+    return f"the connection dropped at {a.strftime('%H:%M:%S')} UTC for {seconds} s"
+
+
+def attachment_references(attachments: list[Attachment], since: str) -> tuple[str, ...]:
+    """One line per recording or still taken during the visit (their digest included, so
+    the signed note pins exactly which file it refers to)."""
+    lines: list[str] = []
+    for a in attachments:
+        if a.created_at < since:
+            continue
+        what = "Stethoscope recording" if a.kind is AttachmentKind.AUDIO else "Still"
+        details = [what, a.created_at[11:19] + " UTC"]
+        site = a.metadata.get("auscultation_site")
+        if isinstance(site, str):
+            details.append(site.replace("_", " "))
+        if a.heart_rate_bpm is not None:
+            details.append(f"heart rate {a.heart_rate_bpm:g} /min")
+        details.append(f"sha256 {a.sha256[:16]}")
+        lines.append(", ".join(details))
+    return tuple(lines)
+
+
+def follow_visit(
+    use: VisitStart,
+    visit: Any,
+    started: VisitStarted,
+    attachments: Callable[[str], Awaitable[list[Attachment]]],
+    spawn: Callable[[Awaitable[Any]], Any],
+) -> VisitLog:
+    """Rewrite the note's header when the visit ends (end, total, people, drops, and the
+    recordings and stills taken). ``spawn`` runs the rewrite on the loop."""
+    log = VisitLog(visit)
+    encounter_id = started.context.encounter_id
+
+    async def finish() -> None:
+        refs = attachment_references(await attachments(encounter_id), started.header.start)
+        await use.finish(encounter_id, log.header(started.header, refs))
+
+    log.when_ended(lambda: spawn(finish()))
+    return log

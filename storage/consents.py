@@ -93,7 +93,7 @@ def visit_facts(conn: Any, encounter_id: str) -> tuple[VisitContext | None, list
         )
     )
     rows = conn.execute(
-        f"SELECT {_CONSENT_COLS} FROM consents WHERE encounter_id = ? ORDER BY recorded_at, id",
+        f"SELECT {_CONSENT_COLS} FROM consents WHERE encounter_id = ? ORDER BY recorded_at, rowid",
         (encounter_id,),
     ).fetchall()
     return context, [_consent(r) for r in rows]

@@ -212,3 +212,58 @@ def test_finish_updates_the_header_but_never_a_signed_note(fresh_profile: Path) 
         await store.close()
 
     run(scenario())
+
+
+def test_the_end_of_a_visit_rewrites_the_header_with_people_drops_and_recordings(
+    fresh_profile: Path,
+) -> None:
+    """A real (Qt-free) Visit drives the log: participants arrive, the link drops and comes
+    back, a recording is attached, the visit ends: the header says all of it."""
+    import asyncio
+
+    from app.visit import Participant, ParticipantRole, Visit, VisitState
+    from app.visit_start import follow_visit
+
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 28
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        enc = await _encounter(store)
+        use = _use(store)
+        started = await use.begin(enc, _form(template_id="stethoscope-exam"))
+        visit = Visit(encounter_id=enc)
+        tasks: list[asyncio.Task[Any]] = []
+        follow_visit(
+            use,
+            visit,
+            started,
+            store.list_attachments,
+            lambda c: tasks.append(asyncio.ensure_future(c)),
+        )
+        visit.update_participants(
+            (
+                Participant("1", "Dr Test", ParticipantRole.HOST, is_local=True, has_video=True),
+                Participant("2", "Ana Interpreter", ParticipantRole.GUEST, has_audio=True),
+            )
+        )
+        visit.update_state(VisitState.IN_CALL)
+        visit.update_state(VisitState.RECONNECTING)
+        visit.update_state(VisitState.IN_CALL)
+        await store.add_attachment(
+            enc,
+            "audio",
+            "audio/wav",
+            wav,
+            "Mitral",
+            {"auscultation_site": "mitral", "heart_rate_bpm": 72},
+        )
+        visit.update_state(VisitState.ENDED, "hung up")
+        await asyncio.gather(*tasks)
+        header, _body = split_header((await store.open_note(started.note.id)).text)
+        assert "Ana Interpreter (guest (interpreter or family))" in header
+        assert "the connection dropped at" in header
+        assert "Stethoscope recording" in header and "heart rate 72 /min" in header
+        assert "Total:" in header and "Modality: video" in header
+        await store.close()
+
+    run(scenario())
