@@ -112,6 +112,8 @@ class NotesSettings(_Section):
     """Notes (docs/notes.md): a draft older than this is flagged in the worklist."""
 
     unsigned_flag_hours: int = Field(default=24, ge=1, le=24 * 90)
+    # A visit starts only once the patient's consent to telehealth is recorded as given.
+    require_telehealth_consent: bool = True
 
 
 class Settings(_Section):

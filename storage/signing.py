@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
-from typing import Any
-
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey
-from joserfc.registry import HeaderParameter
+from typing import TYPE_CHECKING, Any
 
 from app.errors import ConsoleError, SigningError, SigningKeyError
 from app.notes_signing import SIGNATURE_TYP, Signer
 from storage import keys
+
+if TYPE_CHECKING:
+    from joserfc.jwk import ECKey
+    from joserfc.jws import JWSRegistry
 
 _KEY_PREFIX = "signing-key:"
 ALGORITHM = "ES256"
@@ -37,15 +37,21 @@ def _check_signer(value: object) -> None:
         raise ValueError("signer must be {id, display}")
 
 
-# Our two header parameters beside the registered ones (a registry refuses unknown
-# names by default, which is what we want for anything else).
-_REGISTRY = jws.JWSRegistry(
-    header_registry={
-        "sigT": HeaderParameter("signing time (ETSI JAdES), an ISO 8601 instant", "str"),
-        "signer": HeaderParameter("who signed: {id, display}", _check_signer),
-    },
-    algorithms=[ALGORITHM],
-)
+@functools.cache
+def _registry() -> JWSRegistry:
+    """Our two header parameters beside the registered ones (a registry refuses unknown
+    names by default, which is what we want for anything else). Built on first use:
+    joserfc and cryptography stay off the start-up path."""
+    from joserfc.jws import JWSRegistry
+    from joserfc.registry import HeaderParameter
+
+    return JWSRegistry(
+        header_registry={
+            "sigT": HeaderParameter("signing time (ETSI JAdES), an ISO 8601 instant", "str"),
+            "signer": HeaderParameter("who signed: {id, display}", _check_signer),
+        },
+        algorithms=[ALGORITHM],
+    )
 
 
 def _b64url(data: bytes) -> str:
@@ -72,7 +78,9 @@ class KeyringSigningKeys:
             "sigT": signed_at,
             "signer": {"id": signer.id, "display": signer.display},
         }
-        compact = jws.serialize_compact(header, payload, key, registry=_REGISTRY)
+        from joserfc import jws
+
+        compact = jws.serialize_compact(header, payload, key, registry=_registry())
         return jws.detach_content(compact), kid, public
 
     def verify(self, token: str, payload: bytes) -> dict[str, Any]:
@@ -94,6 +102,8 @@ class KeyringSigningKeys:
         return None if value is None else str(value)
 
     def _key_for(self, signer_id: str) -> ECKey:
+        from joserfc.jwk import ECKey
+
         stored = self._read(signer_id)
         if stored is not None:
             return _import(stored)
@@ -113,6 +123,9 @@ class KeyringSigningKeys:
 
 
 def _import(stored: str) -> ECKey:
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey
+
     try:
         key = ECKey.import_key(json.loads(stored))
     except (ValueError, TypeError, JoseError) as exc:
@@ -134,6 +147,10 @@ def verify_detached(token: str, payload: bytes) -> dict[str, Any]:
         raise SigningError(reason="the signature header is unreadable") from exc
     if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
         raise SigningError(reason="the signature does not use ES256")
+    from joserfc import jws
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey
+
     jwk = header.get("jwk")
     if not isinstance(jwk, dict) or "d" in jwk:
         raise SigningError(reason="the signature carries no public key")
@@ -142,7 +159,7 @@ def verify_detached(token: str, payload: bytes) -> dict[str, Any]:
         if key.thumbprint() != header.get("kid"):
             raise SigningError(reason="the key id is not the public key's thumbprint")
         jws.deserialize_compact(
-            f"{parts[0]}.{_b64url(payload)}.{parts[2]}", key, registry=_REGISTRY
+            f"{parts[0]}.{_b64url(payload)}.{parts[2]}", key, registry=_registry()
         )
     except SigningError:
         raise
