@@ -40,8 +40,35 @@ def register(sub: argparse._SubParsersAction[Any]) -> dict[str, Handler]:
     addendum.add_argument("--json", action="store_true", help="print one JSON object")
     verify = note_sub.add_parser("verify", help="check a note's signature and its addenda's")
     verify.add_argument("note_id")
+    verify.add_argument(
+        "--record-store",
+        action="store_true",
+        help="verify the note as the record store holds it (DocumentReference and Provenance), "
+        "without this console's store: what another console sees",
+    )
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     return {"note": _cmd_note}
+
+
+async def _verify_on_record_store(ctx: CliContext) -> int:
+    from storage.fhir.provenance import find_document, verify_from_fhir
+    from storage.signing import KeyringSigningKeys
+    from storage.sync.adapter import open_client
+
+    settings = ctx.settings().settings.record_store
+    if not settings.url:
+        raise CommandError(reason="no record store is configured ([record_store] url)")
+    async with open_client(settings) as client:
+        server_id = await find_document(client, ctx.args.note_id)
+        if server_id is None:
+            raise CommandError(reason="the record store holds no note with this id")
+        result = await verify_from_fhir(client, KeyringSigningKeys(), server_id)
+    if ctx.args.json:
+        emit({**result.as_dict(), "all_ok": result.all_ok, "document_reference": server_id})
+    else:
+        state = "valid" if result.ok else f"NOT valid: {result.reason}"
+        sys.stdout.write(f"{result.note_id}: {state} (signer {result.signer or '-'})\n")
+    return 0 if result.ok else EXIT_FAILURE
 
 
 def _read_text(name: str) -> str:
@@ -70,6 +97,8 @@ async def _cmd_note(ctx: CliContext) -> int:
     args = ctx.args
     text = _read_text(args.text_file) if args.note_command == "addendum" else None
     practitioner = ctx.settings().settings.record_store.practitioner
+    if args.note_command == "verify" and args.record_store:
+        return await _verify_on_record_store(ctx)
 
     async def run(store: Any) -> int:
         use = NoteSigning(

@@ -251,6 +251,15 @@ def _drop(conn: Any, item: OutboxItem) -> None:
 # --- verify from the record store ----------------------------------------------------------
 
 
+async def find_document(client: _Client, note_id: str) -> str | None:
+    """The server id of the DocumentReference carrying the note's ``urn:uuid`` identifier."""
+    params = {"identifier": f"urn:ietf:rfc:3986|urn:uuid:{note_id}", "_count": "2"}
+    async for resource in client.search("DocumentReference", params):
+        if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+            return str(resource["id"])
+    return None
+
+
 async def verify_from_fhir(
     client: _Client, keys: SigningKeys, document_server_id: str
 ) -> VerifyResult:

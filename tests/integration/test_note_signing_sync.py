@@ -4,6 +4,9 @@ through lost replies and crashes, and verify there as another console would."""
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,37 @@ from storage.fhir.provenance import verify_from_fhir
 from storage.store import EncryptedStore
 from storage.sync import queue
 from storage.sync.engine import SyncEngine, SyncReport, local_uuid_of, note_text_of
-from tests.conftest import open_test_store, run
+from tests.conftest import env_without_keyring, open_test_store, run
 from tests.signing_support import MemoryKeys, signing
 
 pytestmark = pytest.mark.integration
+
+
+def _verify_elsewhere(tmp: Path, base_url: str, note_id: str) -> tuple[int, dict[str, Any]]:
+    """``note verify --record-store`` from another console: a fresh profile with no store
+    and no keyring, only the record store's URL."""
+    profile = tmp / "other-console"
+    profile.mkdir(exist_ok=True)
+    (profile / "settings.toml").write_text(f'[record_store]\nurl = "{base_url}"\n')
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "--profile",
+            str(profile),
+            "note",
+            "verify",
+            note_id,
+            "--record-store",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env_without_keyring(),
+    )
+    return result.returncode, json.loads(result.stdout) if result.stdout else {}
 
 
 async def _seed(store: EncryptedStore, text: str = "Plan:\nrest") -> str:
@@ -62,7 +92,7 @@ async def _one_signed(client: FhirClient, note_id: str) -> tuple[dict[str, Any],
 
 
 def test_signed_note_and_addendum_reach_the_server_once_and_verify_there(
-    fresh_profile: Path, fhir_server: Any
+    fresh_profile: Path, fhir_server: Any, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
         store = await open_test_store(fresh_profile)
@@ -89,8 +119,11 @@ def test_signed_note_and_addendum_reach_the_server_once_and_verify_there(
             assert (await SyncEngine(store).sync_once(client)).sent == 0
             assert len(await _provenances(client, doc["id"])) == 1
         await store.close()
+        return note_id
 
-    run(scenario())
+    note_id = run(scenario())
+    code, report = _verify_elsewhere(tmp_path, fhir_server.base_url, note_id)
+    assert code == 0 and report["ok"] and report["note_id"] == note_id, report
 
 
 def test_a_provenance_whose_reply_was_lost_is_not_duplicated(
@@ -175,7 +208,7 @@ def test_signed_before_the_first_sync_and_the_store_reopened(
 
 
 def test_a_server_change_to_a_signed_note_is_a_conflict_resolved_by_an_addendum(
-    fresh_profile: Path, fhir_server: Any
+    fresh_profile: Path, fhir_server: Any, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
         store = await open_test_store(fresh_profile)
@@ -197,6 +230,9 @@ def test_a_server_change_to_a_signed_note_is_a_conflict_resolved_by_an_addendum(
                 }
             ]
             await client.update("DocumentReference", doc["id"], changed, None)
+            # Another console sees that the note on the server no longer matches its signature.
+            code, report = _verify_elsewhere(tmp_path, fhir_server.base_url, note_id)
+            assert code == 1 and not report["ok"], report
             report = await SyncEngine(store).sync_once(client)
             assert report.conflicts == 1
             local = await store.open_note(note_id)
