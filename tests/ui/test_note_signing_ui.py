@@ -127,3 +127,22 @@ def test_overdue_unsigned_notes_are_flagged(aio: Aio, make_console) -> None:
     console, _use, _bar, summary, _editor = _setup(aio, make_console, timedelta(0))
     aio.wait_until(lambda: _flag(console, summary.note_id) == NoteFlag.OVERDUE)
     _save(aio, console.window.worklist, "worklist_overdue_unsigned.png")
+
+
+def test_locking_hides_the_addendum_dialog_and_its_text(aio: Aio, make_console, qtbot) -> None:
+    from app.session import LockReason
+    from tests.ui.conftest import PASSPHRASE
+
+    console, _use, bar, _summary, _editor = _setup(aio, make_console)
+    qtbot.mouseClick(bar.sign_button, Qt.MouseButton.LeftButton)
+    aio.wait_until(bar.addendum_button.isVisible)
+    qtbot.mouseClick(bar.addendum_button, Qt.MouseButton.LeftButton)
+    dialog = bar.dialog
+    assert dialog is not None
+    aio.wait_until(dialog.isVisible)
+    qtbot.keyClicks(dialog.text_edit, "half-written addendum")
+    aio.run(console.window.lock(LockReason.USER))
+    assert not dialog.isVisible(), "no patient text on screen while locked"
+    assert aio.run(console.window.unlock(PASSPHRASE))
+    aio.wait_until(dialog.isVisible)
+    assert dialog.text() == "half-written addendum", "the draft comes back at unlock"
