@@ -338,6 +338,7 @@ def follow_visit(
     started: VisitStarted,
     attachments: Callable[[str], Awaitable[list[Attachment]]],
     spawn: Callable[[Awaitable[Any]], Any],
+    on_written: Callable[[Note], None] | None = None,
 ) -> VisitLog:
     """Rewrite the note's header when the visit ends (end, total, people, drops, and the
     recordings and stills taken). ``spawn`` runs the rewrite on the loop."""
@@ -346,7 +347,9 @@ def follow_visit(
 
     async def finish() -> None:
         refs = attachment_references(await attachments(encounter_id), started.header.start)
-        await use.finish(encounter_id, log.header(started.header, refs))
+        note = await use.finish(encounter_id, log.header(started.header, refs))
+        if note is not None and on_written is not None:
+            on_written(note)
 
     log.when_ended(lambda: spawn(finish()))
     return log

@@ -285,6 +285,20 @@ class QtNoteEditor(QWidget):
         if self._note is not None:
             self.history_requested.emit(self._note.id)
 
+    def set_header(self, note_id: str, note_text: str) -> None:
+        """The visit rewrote the note's telehealth header (ui/visit_start.py): show it, and
+        make the next autosave carry it, so typing saved later never puts the old one back."""
+        if self._note is None or self._note.id != note_id or not self._soap_mode:
+            return
+        header, _body = templates.split_header(note_text)
+        if header == self._header:
+            return
+        self._header = header
+        self.header_label.setText(header)
+        self.header_label.setVisible(bool(header))
+        if self._autosaver.pending_text(note_id) is not None:
+            self._autosaver.schedule(note_id, self.text())
+
     def set_read_only(self, read_only: bool) -> None:
         """A signed note is shown, never edited (ui/note_signing.py)."""
         for edit in (*self.sections.values(), self.free_text):

@@ -186,9 +186,15 @@ class QtSignBar(QFrame):
             run_op(self, self._sign(self._note.id), context=self.tr("Sign note"))
 
     async def _sign(self, note_id: str) -> None:
-        # What is signed is what is on screen: save the typing first, then sign that text.
-        await self._editor.flush()
-        await self._signing.sign(note_id, seen_text=self._editor.text())
+        # What is signed is what is on screen: no typing from here on, save what is
+        # pending, then sign exactly that text. A refusal gives the draft back.
+        self._editor.set_read_only(True)
+        try:
+            await self._editor.flush()
+            await self._signing.sign(note_id, seen_text=self._editor.text())
+        except BaseException:
+            self._editor.set_read_only(False)
+            raise
         await self._refresh(note_id)
         self._editor.reload()  # the header shows the note's new status
         self.did_sign.emit(note_id)

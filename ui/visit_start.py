@@ -224,9 +224,17 @@ def with_visit_start(
         if form is None:
             raise asyncio.CancelledError  # nothing started (run_op ignores cancellations)
         started = await use.begin(encounter_id, form)
+
+        def written(note: Any) -> None:
+            # An open editor takes the new header, so its next autosave keeps it.
+            editor = getattr(window, "editor", None)
+            if editor is not None:
+                editor.set_header(note.id, note.text)
+
+        written(started.note)
         made = factory(encounter_id)
         visit = await made if inspect.isawaitable(made) else made
-        follow_visit(use, visit, started, attachments, asyncio.ensure_future)
+        follow_visit(use, visit, started, attachments, asyncio.ensure_future, written)
         return visit
 
     return start

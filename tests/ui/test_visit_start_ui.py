@@ -153,3 +153,40 @@ def test_the_editor_shows_the_header_and_keeps_it_when_sections_are_typed(
     header, _body = split_header(text)
     assert header == split_header(started.note.text)[0] and "Next review in 4 weeks." in text
     _save(aio, console.window, "note_with_telehealth_header.png")
+
+
+def test_typing_during_the_visit_keeps_the_header_written_at_its_end(
+    aio: Aio, make_console, qtbot
+) -> None:
+    """The clinician types while the visit ends: the end's header and the typing both
+    survive the next autosave (the editor takes the new header)."""
+    console = make_console()
+    store = console.store
+    use = VisitStart(StoreVisitStart(store), {}, actor="dr", events=console.events)
+    made: list[Visit] = []
+
+    def factory(encounter_id: str) -> Visit:
+        made.append(Visit(encounter_id=encounter_id))
+        return made[-1]
+
+    start = with_visit_start(console.window, use, factory, store.list_attachments)
+    summary = next(s for s in console.window.worklist.summaries() if s.note_id is not None)
+    editor = console.window.editor
+    assert console.window.worklist.select_encounter(summary.encounter.id)
+    aio.wait_until(lambda: editor.note is not None and editor.note.id == summary.note_id)
+    task = asyncio.ensure_future(start(summary.encounter.id))
+    aio.wait_until(lambda: getattr(console.window, "visit_start_dialog", None) is not None)
+    dialog = console.window.visit_start_dialog
+    qtbot.keyClicks(dialog.location_edit, "US-WA")
+    dialog.findChild(type(dialog.home), "telehealthConsent_permit").setChecked(True)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    visit = aio.run(task)
+    assert "US-WA" in editor.header_label.text()
+    plan = editor.section("Plan")
+    plan.setFocus()
+    qtbot.keyClicks(plan, " Typed during the visit.")
+    visit.update_state(VisitState.ENDED, "hung up")
+    aio.wait_until(lambda: "Total:" in editor.header_label.text())
+    assert aio.run(editor.flush())
+    text = aio.run(store.open_note(summary.note_id)).text
+    assert "Total:" in split_header(text)[0] and "Typed during the visit." in text
