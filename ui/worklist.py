@@ -231,7 +231,16 @@ class QtWorklist(QWidget):
             item = self.list.item(row)
             summary: EncounterSummary | None = item.data(SUMMARY_ROLE)
             if summary is not None and summary.note_id in flags:
+                from ui.note_signing import flag_text
+
                 item.setData(FLAG_ROLE, flags[summary.note_id])
+                # Screen readers hear the badge that is drawn.
+                item.setData(
+                    Qt.ItemDataRole.AccessibleTextRole,
+                    f"{day_and_clock(summary.encounter.start)}, "
+                    f"{summary.patient.display_name}, {summary.encounter.reason}, "
+                    f"{flag_text(flags[summary.note_id])}",
+                )
         self.list.viewport().update()
 
     # -- selection -------------------------------------------------------

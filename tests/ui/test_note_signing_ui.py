@@ -126,6 +126,10 @@ def test_a_signed_note_changed_on_the_server_is_answered_by_an_addendum(
 def test_overdue_unsigned_notes_are_flagged(aio: Aio, make_console) -> None:
     console, _use, _bar, summary, _editor = _setup(aio, make_console, timedelta(0))
     aio.wait_until(lambda: _flag(console, summary.note_id) == NoteFlag.OVERDUE)
+    worklist = console.window.worklist
+    row = worklist.row_of(summary.encounter.id)
+    spoken = worklist.list.item(row).data(Qt.ItemDataRole.AccessibleTextRole)
+    assert spoken.endswith("Not signed — overdue")
     _save(aio, console.window.worklist, "worklist_overdue_unsigned.png")
 
 
