@@ -345,3 +345,45 @@ def test_addenda_rules(fresh_profile: Path) -> None:
         await store.close()
 
     run(scenario())
+
+
+def test_an_addendum_failing_inside_its_commit_leaves_nothing_and_the_conflict_open(
+    fresh_profile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resolution of a signed note's conflict fails at its very last step (its audit
+    entry): no addendum note, no signature, no outbox rows, and the conflict is still
+    open for the next try."""
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        note_id = await _seed(store)
+        use = signing(store)
+        await use.sign(note_id)
+        await store.transact(lambda c: c.execute("DELETE FROM outbox"))
+        await store.transact(queue.record_conflict, "t", "note", note_id, "v3", "theirs")
+        [conflict] = await store.transact(queue.open_conflicts, note_id)
+        real = audit.append
+
+        def failing(conn: Any, actor: str, action: str, *args: Any, **kw: Any) -> Any:
+            if action == "conflict_addendum":
+                raise OSError("simulated: disk gone at the last step")
+            return real(conn, actor, action, *args, **kw)
+
+        monkeypatch.setattr(queue.audit, "append", failing)
+        with pytest.raises(StoreError):
+            await use.add_addendum(note_id, "Addendum: reviewed", resolves_conflict=conflict.id)
+        monkeypatch.setattr(queue.audit, "append", real)
+        assert await store.transact(signatures.addenda, note_id) == []
+        assert await store.transact(_outbox) == []
+        assert [c.id for c in await store.transact(queue.open_conflicts, note_id)] == [conflict.id]
+        notes = await store.transact(
+            lambda c: c.execute("SELECT count(*) FROM notes").fetchone()[0]
+        )
+        assert notes == 1
+        # The next try goes through.
+        added = await use.add_addendum(note_id, "Addendum: reviewed", resolves_conflict=conflict.id)
+        assert await store.transact(signatures.addenda, note_id) == [added.note_id]
+        assert await store.transact(queue.open_conflicts, note_id) == []
+        await store.close()
+
+    run(scenario())
