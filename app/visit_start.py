@@ -118,6 +118,17 @@ class VisitStartStore(Protocol):
         self, encounter_id: str
     ) -> tuple[VisitContext | None, list[ConsentRecord]]: ...
 
+    async def record_visit_end(
+        self,
+        encounter_id: str,
+        ended_at: str,
+        modality: str,
+        participants: tuple[HeaderParticipant, ...],
+    ) -> None:
+        """The end of the visit on its record (queued for sync: the Encounter's period
+        end and participants)."""
+        ...
+
     async def first_note(self, encounter_id: str) -> Note | None: ...
 
     async def create_note(
@@ -210,6 +221,10 @@ class VisitStart:
     async def finish(self, encounter_id: str, header: TelehealthHeader) -> Note | None:
         """Rewrite the header at the end of the visit; None when the note is signed
         (a signed note is never changed: the end goes in an addendum if needed)."""
+        if header.end:
+            await self.store.record_visit_end(
+                encounter_id, header.end, header.modality, header.participants
+            )
         note = await self.store.first_note(encounter_id)
         if note is None or note.status is NoteStatus.SIGNED:
             return None

@@ -7,10 +7,12 @@ one audit entry in the caller's transaction.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from app.records import Note
-from app.templates import Template
+from app.templates import HeaderParticipant, Template
 from app.visit_start import (
     ConsentDecision,
     ConsentMethod,
@@ -69,7 +71,54 @@ def record_visit_start(
             ),
         )
         repository.outbox_put(conn, "consent", consent.id, "create")
+    conn.execute(
+        "UPDATE visit_context SET started_at = ? WHERE encounter_id = ? AND started_at = ''",
+        (context.recorded_at, context.encounter_id),
+    )
+    # The Encounter goes up again with the stated location (storage/fhir/consent.py).
+    repository.outbox_put(conn, "encounter", context.encounter_id, "update")
     audit.append(conn, actor, "visit_start", "encounter", context.encounter_id)
+
+
+def record_visit_end(
+    conn: Any,
+    actor: str,
+    encounter_id: str,
+    ended_at: str,
+    modality: str,
+    participants: list[tuple[str, str]],
+) -> None:
+    cur = conn.execute(
+        "UPDATE visit_context SET ended_at = ?, modality = ?, participants = ? "
+        "WHERE encounter_id = ?",
+        (ended_at, modality, json.dumps(participants), encounter_id),
+    )
+    if cur.rowcount:
+        repository.outbox_put(conn, "encounter", encounter_id, "update")
+        audit.append(conn, actor, "visit_end", "encounter", encounter_id)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitFacts:
+    """What the Encounter carries of a visit (storage/fhir/consent.py ``decorate_encounter``)."""
+
+    stated_location: str
+    location_kind: str
+    ended_at: str
+    modality: str
+    participants: tuple[tuple[str, str], ...]
+
+
+def encounter_facts(conn: Any, encounter_id: str) -> VisitFacts | None:
+    row = conn.execute(
+        "SELECT stated_location, location_kind, ended_at, modality, participants "
+        "FROM visit_context WHERE encounter_id = ?",
+        (encounter_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    people = tuple((str(n), str(r)) for n, r in json.loads(row[4]))
+    return VisitFacts(str(row[0]), str(row[1]), str(row[2]), str(row[3]), people)
 
 
 def get_consent(conn: Any, consent_id: str) -> ConsentRecord | None:
@@ -127,6 +176,18 @@ class StoreVisitStart:
             visit_facts, encounter_id
         )
         return result
+
+    async def record_visit_end(
+        self,
+        encounter_id: str,
+        ended_at: str,
+        modality: str,
+        participants: tuple[HeaderParticipant, ...],
+    ) -> None:
+        people = [(p.name, p.role) for p in participants]
+        await self.store.transact(
+            record_visit_end, self.store.actor, encounter_id, ended_at, modality, people
+        )
 
     async def first_note(self, encounter_id: str) -> Note | None:
         result: Note | None = await self.store.transact(first_note, encounter_id)

@@ -225,7 +225,11 @@ CREATE TABLE visit_context (
     location_kind TEXT NOT NULL,
     identity_method TEXT NOT NULL DEFAULT '',
     recorded_by TEXT NOT NULL,
-    recorded_at TEXT NOT NULL
+    recorded_at TEXT NOT NULL,
+    started_at TEXT NOT NULL DEFAULT '',
+    ended_at TEXT NOT NULL DEFAULT '',
+    modality TEXT NOT NULL DEFAULT '',
+    participants TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 """
 

@@ -74,6 +74,62 @@ def consent_resource(
     return export_validated(Consent, resource, f"consent {c.id}")
 
 
+PARTICIPATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+_PARTICIPATION = {"clinician": "PPRF", "interpreter": "TRANS"}
+
+
+def decorate_encounter(resource: dict[str, Any], visit: Any) -> None:
+    """The visit's facts on its Encounter: ``period.end``; ``participant`` (display only:
+    the people are not records here), type PPRF for a clinician, TRANS for an interpreter,
+    PART otherwise; the patient's stated location as ``location[0].location.display``
+    (a Reference without a Location resource) with ``physicalType`` home or facility."""
+    from storage.fhir.mapping import export_validated as validated
+    from storage.sync.engine import parse_instant
+
+    period = resource.setdefault("period", {})
+    start, end = parse_instant(period.get("start")), parse_instant(visit.ended_at)
+    # FHIR per-1: start <= end. A visit held before its scheduled time keeps the period
+    # as scheduled rather than have the whole Encounter refused.
+    if end is not None and (start is None or start <= end):
+        period["end"] = visit.ended_at
+    people = []
+    for name, role in visit.participants:
+        if role == "patient":
+            continue  # the subject, not a participant
+        code = next((c for key, c in _PARTICIPATION.items() if key in role), "PART")
+        people.append(
+            {
+                "type": [
+                    {"coding": [{"system": PARTICIPATION_SYSTEM, "code": code}], "text": role}
+                ],
+                "individual": {"display": name},
+            }
+        )
+    if people:
+        resource["participant"] = people
+    if visit.stated_location:
+        kind = "ho" if visit.location_kind == "home" else "bu"
+        resource["location"] = [
+            {
+                "location": {
+                    "display": f"Patient's stated location: {visit.stated_location} "
+                    f"({visit.location_kind or 'not recorded'})"
+                },
+                "physicalType": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/location-physical-type",
+                            "code": kind,
+                        }
+                    ]
+                },
+            }
+        ]
+    from fhir.resources.R4B.encounter import Encounter as FhirEncounter
+
+    validated(FhirEncounter, resource, "the visit's encounter")
+
+
 class _Client(Protocol):
     async def transaction(self, bundle: dict[str, Any], *, prefer: str = ...) -> dict[str, Any]: ...
 

@@ -431,6 +431,10 @@ class SyncEngine:
             resource = mapping.patient_to_fhir(record, self.patient_identifier_system)
         elif isinstance(record, Encounter):
             resource = mapping.encounter_to_fhir(record, references=fmt)
+            if p.visit is not None:  # what the start and end of the visit recorded
+                from storage.fhir.consent import decorate_encounter
+
+                decorate_encounter(resource, p.visit)
         else:
             assert isinstance(record, Note)  # attachments go through _send_attachment
             resource = mapping.note_to_document_reference(record, p.patient_id, references=fmt)

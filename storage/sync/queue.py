@@ -43,6 +43,8 @@ class PendingRecord:
     remote: RemoteRef | None
     #: A signed addendum: the local id of the note it appends to (``relatesTo``).
     appends: str | None = None
+    #: An Encounter's visit facts (stated location, end, participants), if recorded.
+    visit: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,11 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
             from storage import signatures
 
             appends = signatures.appends_of(conn, record.id)
+        visit = None
+        if isinstance(record, Encounter):
+            from storage.consents import encounter_facts
+
+            visit = encounter_facts(conn, record.id)
         out.append(
             PendingRecord(
                 item,
@@ -122,6 +129,7 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
                 patient_id,
                 remote_ref(conn, item.entity_type, item.entity_id),
                 appends,
+                visit,
             )
         )
     return out

@@ -55,6 +55,20 @@ def test_consents_sync_once_even_when_the_reply_is_lost(
                 template_id="stethoscope-exam",
             ),
         )
+        from dataclasses import replace
+
+        from app.templates import HeaderParticipant
+
+        end = replace(
+            started.header,
+            end=utc_now(),
+            participants=(
+                HeaderParticipant("Dr Test", "clinician"),
+                HeaderParticipant("Ana", "guest (interpreter or family)"),
+                HeaderParticipant("Cleo", "patient"),
+            ),
+        )
+        assert await use.finish(enc.id, end) is not None
         real = queue.acknowledge
 
         def lost(conn: Any, item: Any, ref: Any) -> bool:
@@ -79,6 +93,12 @@ def test_consents_sync_once_even_when_the_reply_is_lost(
                 f"Encounter/{ref.server_id}"
             )
             assert (await SyncEngine(store).sync_once(client)).sent == 0
+            # The visit's facts are on its Encounter: stated location, end, participants.
+            encounter = await client.read("Encounter", ref.server_id)
+            assert "US-CA (facility)" in encounter["location"][0]["location"]["display"]
+            assert encounter["period"]["end"]
+            people = {p["individual"]["display"] for p in encounter["participant"]}
+            assert people == {"Dr Test", "Ana"}, "the patient is the subject, not a participant"
         await store.close()
 
     run(scenario())

@@ -267,3 +267,24 @@ def test_the_end_of_a_visit_rewrites_the_header_with_people_drops_and_recordings
         await store.close()
 
     run(scenario())
+
+
+def test_the_encounter_carries_the_visit_facts_and_never_an_end_before_its_start() -> None:
+    from storage.consents import VisitFacts
+    from storage.fhir.consent import decorate_encounter
+
+    facts = VisitFacts(
+        "US-WA", "home", "2026-12-06T09:20:00+00:00", "video", (("Dr T", "clinician"),)
+    )
+    on_time = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
+        "period": {"start": "2026-12-06T09:00:00+00:00"},
+    }
+    decorate_encounter(on_time, facts)
+    assert on_time["period"]["end"] == facts.ended_at
+    assert on_time["participant"][0]["type"][0]["coding"][0]["code"] == "PPRF"
+    early = {**on_time, "period": {"start": "2026-12-06T10:00:00+00:00"}}
+    decorate_encounter(early, facts)
+    assert "end" not in early["period"]
