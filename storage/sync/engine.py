@@ -968,7 +968,11 @@ class SyncEngine:
                 encounter_ref is None or encounter != encounter_ref.server_id
             ):
                 raise QuarantinedError(label, "context.encounter is not this note's visit")
-            return queue.apply_pulled_note(conn, actor, note_id, server_id, version, text), note_id
+            final = resource.get("docStatus") == "final"
+            result = queue.apply_pulled_note(
+                conn, actor, note_id, server_id, version, text, final=final
+            )
+            return result, note_id
 
         result: tuple[str, str | None] = await self.store.transact(apply)
         return result

@@ -311,9 +311,17 @@ def resolve_conflict(
 
 
 def apply_pulled_note(
-    conn: Any, actor: str, note_id: str, server_id: str, version_id: str, text: str
+    conn: Any,
+    actor: str,
+    note_id: str,
+    server_id: str,
+    version_id: str,
+    text: str,
+    *,
+    final: bool | None = None,
 ) -> str:
-    """A note changed on the server: 'unchanged' | 'updated' | 'conflict'."""
+    """A note changed on the server: 'unchanged' | 'updated' | 'conflict'. ``final``: the
+    server's docStatus is final (None: not known)."""
     ref = remote_ref(conn, "note", note_id)
     if ref is not None and ref.version_id == version_id:
         return "unchanged"
@@ -321,6 +329,10 @@ def apply_pulled_note(
     local = repository.get_note(conn, note_id)
     if text_hash(local.text) == incoming:
         set_remote_ref(conn, "note", note_id, RemoteRef(server_id, version_id, incoming))
+        if final is False and local.status is NoteStatus.SIGNED:
+            # Same words, but no longer final on the server: the signed note goes back
+            # up as signed (an update on the version just seen).
+            repository.outbox_put(conn, "note", note_id, "update")
         return "unchanged"
     if is_signed(conn, note_id) and not is_own_text(conn, note_id, text):
         # A signed note is never written over: the change becomes a conflict, answered

@@ -257,3 +257,31 @@ def test_a_server_change_to_a_signed_note_is_a_conflict_resolved_by_an_addendum(
         await store.close()
 
     run(scenario())
+
+
+def test_a_signed_note_made_preliminary_on_the_server_goes_back_as_final(
+    fresh_profile: Path, fhir_server: Any
+) -> None:
+    """Someone sets the signed note back to preliminary on the record store (same words):
+    the next sync sends it again as signed."""
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        note_id = await _seed(store)
+        await signing(store).sign(note_id)
+        assert (await _sync(store, fhir_server.base_url)).failed == 0
+        async with FhirClient(fhir_server.base_url, timeout=30) as client:
+            [doc] = await _docs(client, note_id)
+            await client.update(
+                "DocumentReference", doc["id"], {**doc, "docStatus": "preliminary"}, None
+            )
+            report = await SyncEngine(store).sync_once(client)
+            assert (report.failed, report.conflicts) == (0, 0), report.reasons
+            if await store.outbox_size():  # queued by the pull: goes up on the next pass
+                report = await SyncEngine(store).sync_once(client)
+                assert report.failed == 0, report.reasons
+            assert await store.outbox_size() == 0
+            await _one_signed(client, note_id)
+        await store.close()
+
+    run(scenario())
