@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.coding",
     "app.commands.identity",
     "app.commands.image",
+    "app.commands.note",
 )
 _EXTRA_HANDLERS: dict[str, Handler] = {}
 EXIT_FAILURE = 1

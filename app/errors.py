@@ -63,6 +63,11 @@ The tree::
     │   ├── PluginCapabilityError     used a capability it was not granted
     │   └── CapabilityUnavailableError  granted, but nothing behind it now (no visit
     │                                 running, no encounter open) -> try again later
+    ├── SigningError                  signing a note (app/notes_signing.py) -> nothing was signed
+    │   ├── SigningKeyError           the clinician's signing key is unavailable (keyring locked
+    │   │                             or missing) -> unlock the keyring, sign again
+    │   └── NoteChangedError          the note changed (or is in conflict) between reading and
+    │                                 signing -> review it and sign again
     ├── UpdateError                   the updater
     │   ├── UpdateUnavailableError    repository unreachable -> retry later
     │   └── UpdateVerificationError   metadata or target fails verification (tampered, expired,
@@ -127,6 +132,15 @@ MESSAGES: dict[str, str] = {
         "The console will not open without it; ask IT to restore the profile from a backup."
     ),
     "input.rejected": "The input was rejected: {reason}.",
+    "signing.failed": "The note was not signed: {reason}.",
+    "signing.key": (
+        "The note was not signed: your signing key is not available ({reason}). Unlock the "
+        "system keyring and sign again."
+    ),
+    "signing.changed": (
+        "The note was not signed because it changed or is in conflict ({reason}). Review it "
+        "and sign again."
+    ),
     "import.rejected": "The import file was rejected and nothing was changed: {reason}.",
     "store.locked": "The record store is locked. Unlock it to continue.",
     "store.keyring_unavailable": (
@@ -582,6 +596,20 @@ class PluginCapabilityError(PluginError):
 
 class CapabilityUnavailableError(PluginError):
     message_key = "plugin.capability_unavailable"
+
+
+class SigningError(ConsoleError):
+    """A note was not signed; ``reason`` says why (never note text). Nothing changed."""
+
+    message_key = "signing.failed"
+
+
+class SigningKeyError(SigningError):
+    message_key = "signing.key"
+
+
+class NoteChangedError(SigningError):
+    message_key = "signing.changed"
 
 
 class UpdateError(ConsoleError):

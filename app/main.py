@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from app.session import Session
 from app.settings import (
     EffectiveSettings,
     MediaServerSettings,
+    NotesSettings,
     PluginSettings,
     RecordStoreSettings,
     load_settings,
@@ -158,6 +160,7 @@ async def _main(
             record_store,
             plugin_settings=settings.settings.plugins if settings is not None else None,
             media_server=settings.settings.media_server if settings is not None else None,
+            notes_settings=settings.settings.notes if settings is not None else None,
             insecure_hosts=(
                 tuple(settings.settings.security.allow_insecure_hosts)
                 if settings is not None
@@ -182,6 +185,7 @@ async def _run_window(
     *,
     plugin_settings: PluginSettings | None = None,
     media_server: MediaServerSettings | None = None,
+    notes_settings: NotesSettings | None = None,
     insecure_hosts: tuple[str, ...] = (),
     policy_path: Path | None = None,
     identity: Identity | None = None,
@@ -286,15 +290,26 @@ async def _run_window(
                 window.set_identity(identity, open_system_browser)
             _keep_tokens_fresh(identity, services)
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
+        visit_wrap: Callable[[Any], Any] | None = None
         if isinstance(store, EncryptedStore):
             await _start_sync(window, store, events, record_store, services)
+            visit_wrap = _start_signing(
+                window, store, events, record_store, notes_settings, profile
+            )
             _install_coding(window, store, profile, policy_path, identity)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
         later = asyncio.get_running_loop().create_task(
             _start_plugins_and_visits(
-                window, attachments, profile, plugin_settings, media_server, demo, insecure_hosts
+                window,
+                attachments,
+                profile,
+                plugin_settings,
+                media_server,
+                demo,
+                insecure_hosts,
+                visit_wrap=visit_wrap,
             )
         )
         services.push_async_callback(_finish_background, later)
@@ -320,6 +335,57 @@ def _install_coding(
         window.presenter.present(exc, context="Coding")
 
 
+def _start_signing(
+    window: QtMainWindow,
+    store: Any,
+    events: ConsoleEvents,
+    record_store: RecordStoreSettings | None,
+    notes_settings: NotesSettings | None,
+    profile: Path,
+) -> Callable[[Any], Any]:
+    """Sign / Add addendum in the editor, signing badges in the worklist (ui/note_signing.py).
+    The signer is the configured practitioner or the OS account until sign-in provides one.
+    Returns what wraps a visit factory with the start-of-visit dialog (ui/visit_start.py)."""
+    from datetime import timedelta
+
+    from app.notes_signing import NoteSigning, signer_from_settings
+    from storage.signatures import StoreSignatures
+    from storage.signing import KeyringSigningKeys
+    from ui.note_signing import install_signing
+
+    practitioner = record_store.practitioner if record_store is not None else ""
+    signing = NoteSigning(
+        StoreSignatures(store),
+        KeyringSigningKeys(),
+        lambda: signer_from_settings(practitioner),
+        events,
+    )
+    notes = notes_settings or NotesSettings()
+    install_signing(window, signing, timedelta(hours=notes.unsigned_flag_hours))
+
+    from app.settings import policy_location
+    from app.templates import load_templates, template_folders
+    from app.visit_start import VisitStart
+    from storage.consents import StoreVisitStart
+    from ui.visit_start import with_visit_start
+
+    use = VisitStart(
+        StoreVisitStart(store),
+        load_templates(template_folders(profile, policy_location())),
+        actor=store.actor,
+        require_consent=notes.require_telehealth_consent,
+        events=events,
+    )
+    clinician = signer_from_settings(practitioner).display
+
+    def wrap(factory: Any) -> Any:
+        if factory is None:
+            return None
+        return with_visit_start(window, use, factory, store.list_attachments, clinician=clinician)
+
+    return wrap
+
+
 async def _start_plugins_and_visits(
     window: QtMainWindow,
     attachments: AttachmentsService,
@@ -328,6 +394,8 @@ async def _start_plugins_and_visits(
     media_server: MediaServerSettings | None,
     demo: bool,
     insecure_hosts: tuple[str, ...],
+    *,
+    visit_wrap: Callable[[Any], Any] | None = None,
 ) -> contextlib.AsyncExitStack:
     """Activate plugins, then offer visits (a visit needs the host's providers).
 
@@ -337,7 +405,7 @@ async def _start_plugins_and_visits(
     plugin_host = None
     if plugin_settings is not None:
         plugin_host = await _start_plugins(window, attachments, profile, plugin_settings, stack)
-    _offer_visits(window, media_server, demo, plugin_host, insecure_hosts)
+    _offer_visits(window, media_server, demo, plugin_host, insecure_hosts, visit_wrap)
     _offer_tech_check(window, profile, media_server, insecure_hosts)
     return stack
 
@@ -604,6 +672,7 @@ def _offer_visits(
     demo: bool,
     plugin_host: PluginHost | None,
     insecure_hosts: tuple[str, ...] = (),
+    wrap: Callable[[Any], Any] | None = None,
 ) -> None:
     """Visit > Start video visit through Janus when ``[media_server] url`` is set, else the
     demo visit with ``--demo``, else nothing. While a Janus visit runs, the plugin host's
@@ -657,7 +726,8 @@ def _offer_visits(
             )
             return visit
 
-        window.set_visit_factory(start_janus_visit, demo=False)
+        # ``wrap``: the start-of-visit dialog (location, consent) before the media starts.
+        window.set_visit_factory(wrap(start_janus_visit) if wrap else start_janus_visit, demo=False)
         window.set_join_factory(join_janus_visit)
     elif demo:
 
@@ -669,7 +739,7 @@ def _offer_visits(
             await loopback.start()
             return visit
 
-        window.set_visit_factory(start_demo_visit, demo=True)
+        window.set_visit_factory(wrap(start_demo_visit) if wrap else start_demo_visit, demo=True)
     else:
         window.set_visit_factory(None)
 

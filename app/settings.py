@@ -159,6 +159,14 @@ class EmergencySettings(_Section):
     oncall_webhook_url: str = ""
 
 
+class NotesSettings(_Section):
+    """Notes (docs/notes.md): a draft older than this is flagged in the worklist."""
+
+    unsigned_flag_hours: int = Field(default=24, ge=1, le=24 * 90)
+    # A visit starts only once the patient's consent to telehealth is recorded as given.
+    require_telehealth_consent: bool = True
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
@@ -171,6 +179,7 @@ class Settings(_Section):
     coding: CodingSettings = Field(default_factory=CodingSettings)
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    notes: NotesSettings = Field(default_factory=NotesSettings)
 
 
 @dataclass(frozen=True)

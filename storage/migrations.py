@@ -288,6 +288,57 @@ def _migrate_import(conn: Connection) -> None:
         conn.execute("PRAGMA writable_schema = OFF")
 
 
+# notes: signatures of notes and addenda (app/notes_signing.py). One row per signed
+# note, never updated; ``appends`` names the note an addendum appends to. No foreign
+# keys: retention (repository.purge_synced) removes notes and their signatures together.
+# A signed note's text can no longer change, whatever code path tries (defence in depth
+# beside repository.save_note_text's own check).
+_V_NOTES = """
+CREATE TABLE note_signatures (
+    note_id TEXT PRIMARY KEY,
+    provenance_id TEXT NOT NULL UNIQUE,
+    signer_id TEXT NOT NULL,
+    signer_display TEXT NOT NULL,
+    signed_at TEXT NOT NULL,
+    jws TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    public_jwk TEXT NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    appends TEXT
+) WITHOUT ROWID;
+CREATE INDEX note_signatures_by_appends ON note_signatures(appends);
+CREATE TRIGGER note_signatures_no_update BEFORE UPDATE ON note_signatures BEGIN
+    SELECT RAISE(ABORT, 'a note signature is never changed');
+END;
+CREATE TRIGGER signed_note_text_frozen BEFORE UPDATE OF text ON notes
+WHEN EXISTS (SELECT 1 FROM note_signatures s WHERE s.note_id = old.id) BEGIN
+    SELECT RAISE(ABORT, 'a signed note is never edited');
+END;
+CREATE TABLE consents (
+    id TEXT PRIMARY KEY,
+    encounter_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    method TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE INDEX consents_by_encounter ON consents(encounter_id, recorded_at);
+CREATE TABLE visit_context (
+    encounter_id TEXT PRIMARY KEY,
+    stated_location TEXT NOT NULL,
+    location_kind TEXT NOT NULL,
+    identity_method TEXT NOT NULL DEFAULT '',
+    recorded_by TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    started_at TEXT NOT NULL DEFAULT '',
+    ended_at TEXT NOT NULL DEFAULT '',
+    modality TEXT NOT NULL DEFAULT '',
+    participants TEXT NOT NULL DEFAULT '[]'
+) WITHOUT ROWID;
+"""
+
+
 def _script(sql: str) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for statement in _split(sql):
@@ -324,6 +375,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V5),
     _migrate_import,
     _script(_V_CODING),
+    _script(_V_NOTES),
 )
 LATEST = len(MIGRATIONS)
 

@@ -622,12 +622,14 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         "AND r.entity_id = e.patient_id) "
         "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE (o.entity_type = 'encounter' "
         "AND o.entity_id = e.id) OR (o.entity_type = 'patient' AND o.entity_id = e.patient_id) "
-        "OR (o.entity_type = 'note' AND o.entity_id IN "
+        "OR (o.entity_type IN ('note', 'provenance') AND o.entity_id IN "
         "(SELECT id FROM notes WHERE encounter_id = e.id)) "
         "OR (o.entity_type = 'attachment' AND o.entity_id IN "
         "(SELECT id FROM attachments WHERE encounter_id = e.id)) "
         "OR (o.entity_type = 'charge_item' AND o.entity_id IN "
-        "(SELECT id FROM charge_items WHERE encounter_id = e.id))) "
+        "(SELECT id FROM charge_items WHERE encounter_id = e.id)) "
+        "OR (o.entity_type = 'consent' AND o.entity_id IN "
+        "(SELECT id FROM consents WHERE encounter_id = e.id))) "
         "AND NOT EXISTS (SELECT 1 FROM notes n WHERE n.encounter_id = e.id AND NOT EXISTS "
         "(SELECT 1 FROM remote_refs r WHERE r.entity_type = 'note' AND r.entity_id = n.id)) "
         "AND NOT EXISTS (SELECT 1 FROM attachments t WHERE t.encounter_id = e.id AND NOT EXISTS "
@@ -647,6 +649,7 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         ).fetchall()
         for note_id in notes:
             conn.execute("DELETE FROM note_versions WHERE note_id = ?", (note_id,))
+            conn.execute("DELETE FROM note_signatures WHERE note_id = ?", (note_id,))
             conn.execute("DELETE FROM notes WHERE id = ?", (note_id,))
             conn.execute(
                 "DELETE FROM remote_refs WHERE entity_type = 'note' AND entity_id = ?", (note_id,)
@@ -659,6 +662,8 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
                 "AND entity_id = ?)",
                 (att_id, observation_id),
             )
+        conn.execute("DELETE FROM consents WHERE encounter_id = ?", (encounter_id,))
+        conn.execute("DELETE FROM visit_context WHERE encounter_id = ?", (encounter_id,))
         conn.execute("DELETE FROM encounters WHERE id = ?", (encounter_id,))
         conn.execute(
             "DELETE FROM remote_refs WHERE entity_type IN ('encounter', 'appointment') "

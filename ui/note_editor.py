@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import soap
+from app import soap, templates
 from app.events import ConsoleEvents
 from app.records import EncounterSummary, Note, SaveResult
 from app.services import NotesService
@@ -73,6 +73,7 @@ class QtNoteEditor(QWidget):
         self._loading = False
         self._open_seq = 0
         self._version = 0
+        self._header = ""  # the telehealth header block (app/templates.py), shown read-only
 
         self._stack = QStackedWidget(self)
         self.empty_label = _placeholder(EMPTY_TEXT, "editorEmpty")
@@ -122,6 +123,13 @@ class QtNoteEditor(QWidget):
         head.addLayout(meta, 0)
         outer.addWidget(header)
 
+        self.header_label = QLabel(page)
+        self.header_label.setObjectName("telehealthHeader")
+        self.header_label.setWordWrap(True)
+        self.header_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header_label.hide()
+        outer.addWidget(self.header_label)
+
         self.sections: dict[str, QPlainTextEdit] = {}
         self._section_frames: list[QWidget] = []
         for name in soap.SECTIONS:
@@ -170,7 +178,8 @@ class QtNoteEditor(QWidget):
 
     def text(self) -> str:
         if self._soap_mode:
-            return soap.compose({n: e.toPlainText() for n, e in self.sections.items()})
+            body = soap.compose({n: e.toPlainText() for n, e in self.sections.items()})
+            return templates.join_header(self._header, body)
         return self.free_text.toPlainText()
 
     def section(self, name: str) -> QPlainTextEdit:
@@ -210,8 +219,13 @@ class QtNoteEditor(QWidget):
         self._note = note
         text = self._autosaver.pending_text(note.id)
         text = note.text if text is None else text
-        sections = soap.parse(text)
+        # The visit's telehealth header stays as written; the sections below it are edited.
+        header, body = templates.split_header(text)
+        sections = soap.parse(body)
         self._soap_mode = sections is not None
+        self._header = header if sections is not None else ""
+        self.header_label.setText(self._header)
+        self.header_label.setVisible(bool(self._header))
         self._loading = True
         try:
             if sections is not None:
@@ -270,6 +284,25 @@ class QtNoteEditor(QWidget):
     def _on_history_clicked(self) -> None:
         if self._note is not None:
             self.history_requested.emit(self._note.id)
+
+    def set_header(self, note_id: str, note_text: str) -> None:
+        """The visit rewrote the note's telehealth header (ui/visit_start.py): show it, and
+        make the next autosave carry it, so typing saved later never puts the old one back."""
+        if self._note is None or self._note.id != note_id or not self._soap_mode:
+            return
+        header, _body = templates.split_header(note_text)
+        if header == self._header:
+            return
+        self._header = header
+        self.header_label.setText(header)
+        self.header_label.setVisible(bool(header))
+        if self._autosaver.pending_text(note_id) is not None:
+            self._autosaver.schedule(note_id, self.text())
+
+    def set_read_only(self, read_only: bool) -> None:
+        """A signed note is shown, never edited (ui/note_signing.py)."""
+        for edit in (*self.sections.values(), self.free_text):
+            edit.setReadOnly(read_only)
 
     def add_banner(self, banner: QWidget) -> None:
         """Show ``banner`` (e.g. a sync conflict) between the header and the note."""

@@ -7,6 +7,7 @@ kept under the patient alone (imported or pulled from other systems, issue 14).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from PySide6.QtCore import (
     QCoreApplication,
@@ -57,6 +58,8 @@ def documents_text(group: PatientDocuments) -> str:
     """One line naming the documents by type, e.g. "Referral note, Discharge summary"."""
     return ", ".join(d.document_type.label for d in group.documents)
 
+
+FLAG_ROLE = Qt.ItemDataRole.UserRole + 3  # app.notes_signing.NoteFlag of the row's note
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -125,6 +128,12 @@ class _VisitDelegate(QStyledItemDelegate):
         )
 
         badge = note_state(summary)
+        flag = index.data(FLAG_ROLE)
+        if flag is not None:
+            from ui.note_signing import flag_text
+
+            badge = flag_text(flag)
+        overdue = flag is not None and str(flag) == "overdue"
         painter.setFont(base)
         badge_w = metrics.horizontalAdvance(badge) + 14
         second_top = inner.top() + line_h + 4
@@ -132,11 +141,14 @@ class _VisitDelegate(QStyledItemDelegate):
         painter.setPen(Qt.PenStyle.NoPen)
         has_note = summary.note_id is not None
         badge_bg = QColor("#d1fae5") if has_note else QColor("#e5e7eb")
+        if overdue:
+            badge_bg = QColor("#fef3c7")
         if selected:
             badge_bg = QColor(255, 255, 255, 60)
         painter.setBrush(badge_bg)
         painter.drawRoundedRect(badge_rect, line_h / 2, line_h / 2)
-        painter.setPen(text_color if selected else QColor("#065f46" if has_note else "#374151"))
+        ink = "#92400e" if overdue else ("#065f46" if has_note else "#374151")
+        painter.setPen(text_color if selected else QColor(ink))
         painter.drawText(badge_rect, Qt.AlignmentFlag.AlignCenter, badge)
 
         painter.setPen(muted)
@@ -213,6 +225,7 @@ class _VisitDelegate(QStyledItemDelegate):
 class QtWorklist(QWidget):
     encounter_selected = Signal(object)  # EncounterSummary
     documents_selected = Signal(object)  # PatientDocuments
+    summaries_did_change = Signal()  # after set_summaries (ui/note_signing.py refreshes badges)
 
     def __init__(
         self, notes: NotesService, events: ConsoleEvents, parent: QWidget | None = None
@@ -311,10 +324,30 @@ class QtWorklist(QWidget):
             self._stack.setCurrentWidget(self.list)
         else:
             self.show_message(EMPTY_TEXT)
+        self.summaries_did_change.emit()
         if not self._ready_reported:
             self._ready_reported = True
             # Once the loop has painted these rows the worklist is usable: bench.startup's mark.
             QTimer.singleShot(0, report_ready)
+
+    def set_note_flags(self, flags: dict[str, Any]) -> None:
+        """Signing badges by note id (app.notes_signing.NoteFlag), drawn instead of the
+        plain note state (ui/note_signing.py)."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            summary: EncounterSummary | None = item.data(SUMMARY_ROLE)
+            if summary is not None and summary.note_id in flags:
+                from ui.note_signing import flag_text
+
+                item.setData(FLAG_ROLE, flags[summary.note_id])
+                # Screen readers hear the badge that is drawn.
+                item.setData(
+                    Qt.ItemDataRole.AccessibleTextRole,
+                    f"{day_and_clock(summary.encounter.start)}, "
+                    f"{summary.patient.display_name}, {summary.encounter.reason}, "
+                    f"{flag_text(flags[summary.note_id])}",
+                )
+        self.list.viewport().update()
 
     # -- selection -------------------------------------------------------
     def summaries(self) -> list[EncounterSummary]:

@@ -258,6 +258,7 @@ class SyncEngine:
         report = SyncReport()
         await self._probe(client)
         await self.push(client, report, progress)
+        await self.push_signatures(client, report)
         await self.push_audit_events(client)
         await self.pull(client, report)
         if self.practitioner:
@@ -273,6 +274,24 @@ class SyncEngine:
                 repository.purge_synced, self.store.actor, cutoff
             )
         return report
+
+    async def push_signatures(self, client: FhirTransport, report: SyncReport) -> None:
+        """Provenances of signed notes, once their final DocumentReference is on the server,
+        and visit consents (notes helper's hook; storage/fhir/provenance.py, consent.py)."""
+        from storage.fhir.provenance import push_provenances
+
+        pushed = await push_provenances(client, self.store)
+        report.sent += pushed.sent
+        report.acknowledged += pushed.acknowledged
+        report.failed += pushed.failed
+        report.reasons.extend(pushed.reasons or [])
+        # Consents recorded at the start of a visit (storage/fhir/consent.py).
+        from storage.fhir.consent import push_consents
+
+        consents = await push_consents(client, self.store, report.reasons)
+        report.sent += consents.sent
+        report.acknowledged += consents.acknowledged
+        report.failed += consents.failed
 
     # --- audit entries as AuditEvents (store helper's hook; logic in storage/fhir/audit_event.py)
 
@@ -384,6 +403,8 @@ class SyncEngine:
                 needed.add(("patient", p.patient_id))
                 if p.record.encounter_id is not None:  # None: a document without a visit
                     needed.add(("encounter", p.record.encounter_id))
+                if p.appends:
+                    needed.add(("note", p.appends))
 
         def lookup(conn: Any) -> dict[tuple[str, str], str]:
             found: dict[tuple[str, str], str] = {}
@@ -419,6 +440,10 @@ class SyncEngine:
                 from storage.fhir.charge_item import add_encounter_coding
 
                 add_encounter_coding(resource, record.charge)
+            if p.visit is not None:  # what the start and end of the visit recorded
+                from storage.fhir.consent import decorate_encounter
+
+                decorate_encounter(resource, p.visit)
         elif isinstance(record, ChargeDraft):
             from storage.fhir.charge_item import charge_item_to_fhir
 
@@ -426,6 +451,16 @@ class SyncEngine:
         else:
             assert isinstance(record, Note)  # attachments go through _send_attachment
             resource = mapping.note_to_document_reference(record, p.patient_id, references=fmt)
+            if p.appends:  # a signed addendum (app/notes_signing.py)
+                resource["relatesTo"] = [
+                    {
+                        "code": "appends",
+                        "target": {
+                            "reference": fmt("DocumentReference", p.appends),
+                            "type": "DocumentReference",
+                        },
+                    }
+                ]
         resource.pop("meta", None)
         return resource
 
@@ -553,12 +588,13 @@ class SyncEngine:
         server_text = note_text_of(current)
         if server_text is None:
             raise QuarantinedError(label, "content[0].attachment.data is not UTF-8 text")
-        server_hash = queue.text_hash(server_text)
+        server_hash = queue.document_hash(current, server_text)
         if server_hash == queue.record_hash(p.record):
             acks.append((p.item, RemoteRef(ref.server_id, version, server_hash)))
             return
-        signed = await self.store.transact(queue.is_signed, local_id)
-        if server_hash in prior and not signed:
+        # Our own earlier write (a draft, or this note as signed): safe to write over. A
+        # server copy that is final and not ours is never written over (a conflict).
+        if server_hash in prior or queue.text_hash(server_text) in prior:
             # Our own earlier write: the edit made since goes up as an update (If-Match).
             await self.store.transact(
                 queue.adopt_remote, kind, local_id, RemoteRef(ref.server_id, version, server_hash)
@@ -825,18 +861,17 @@ class SyncEngine:
         version, _updated = _meta_of(current, f"{rtype}/{p.remote.server_id}")
         if isinstance(p.record, Note):
             server_text = note_text_of(current)
-            if server_text is not None and queue.text_hash(server_text) == queue.record_hash(
-                p.record
-            ):
+            server_hash = (
+                queue.document_hash(current, server_text) if server_text is not None else None
+            )
+            if server_hash == queue.record_hash(p.record):
                 # Our own earlier write (its acknowledgement was lost in a crash or cut).
-                acks.append(
-                    (p.item, RemoteRef(p.remote.server_id, version, queue.text_hash(server_text)))
-                )
+                acks.append((p.item, RemoteRef(p.remote.server_id, version, server_hash or "")))
                 return
             own = server_text is not None and await self.store.transact(
                 queue.is_own_text, p.item.entity_id, server_text
             )
-            if own and not await self.store.transact(queue.is_signed, p.item.entity_id):
+            if own:
                 # What we sent earlier and never saw acknowledged, edited again here:
                 # nobody else changed it, so this is no conflict. The row stays queued
                 # and goes up next round against the right version.
@@ -986,7 +1021,11 @@ class SyncEngine:
                 encounter_ref is None or encounter != encounter_ref.server_id
             ):
                 raise QuarantinedError(label, "context.encounter is not this note's visit")
-            return queue.apply_pulled_note(conn, actor, note_id, server_id, version, text), note_id
+            final = resource.get("docStatus") == "final"
+            result = queue.apply_pulled_note(
+                conn, actor, note_id, server_id, version, text, final=final
+            )
+            return result, note_id
 
         result: tuple[str, str | None] = await self.store.transact(apply)
         return result

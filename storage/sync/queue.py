@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.coding import ChargeDraft
-from app.records import Attachment, Encounter, Note, Patient, utc_now
+from app.records import Attachment, Encounter, Note, NoteStatus, Patient, utc_now
 from storage import audit, coding_store, repository
 
 
@@ -42,6 +42,10 @@ class PendingRecord:
     record: Patient | Encounter | Note | Attachment | ChargeDraft
     patient_id: str  # the patient the record belongs to
     remote: RemoteRef | None
+    #: A signed addendum: the local id of the note it appends to (``relatesTo``).
+    appends: str | None = None
+    #: An Encounter's visit facts (stated location, end, participants), if recorded.
+    visit: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +62,23 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+#: Appended to a note's text hash once it is signed: the server's copy is ours only when
+#: it is final too (the same text still as a draft is not the signed note).
+FINAL_MARK = ":final"
+
+
 def record_hash(record: Patient | Encounter | Note | Attachment | ChargeDraft) -> str:
     if isinstance(record, Note):
-        return text_hash(record.text)
+        final = FINAL_MARK if record.status is NoteStatus.SIGNED else ""
+        return text_hash(record.text) + final
     if isinstance(record, Attachment):
         return record.sha256
     return ""
+
+
+def document_hash(resource: dict[str, Any], text: str) -> str:
+    """The :func:`record_hash` a server's DocumentReference with ``text`` stands for."""
+    return text_hash(text) + (FINAL_MARK if resource.get("docStatus") == "final" else "")
 
 
 def pending(conn: Any, limit: int) -> list[PendingRecord]:
@@ -72,7 +87,9 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
     records go first so that a Bundle never refers to a record a later Bundle creates."""
     rows = conn.execute(
         "SELECT o.seq, o.entity_type, o.entity_id, o.op, o.revision, o.attempts FROM outbox o "
-        "WHERE o.failed_revision != o.revision AND NOT EXISTS (SELECT 1 FROM conflicts c "
+        # Provenance (and Consent) rows are sent by their own modules (storage/fhir/).
+        "WHERE o.entity_type IN ('patient', 'encounter', 'note', 'attachment', 'charge_item') "
+        "AND o.failed_revision != o.revision AND NOT EXISTS (SELECT 1 FROM conflicts c "
         "WHERE c.entity_type = o.entity_type AND c.entity_id = o.entity_id "
         "AND c.resolved_at IS NULL) ORDER BY CASE o.entity_type WHEN 'patient' THEN 0 "
         "WHEN 'encounter' THEN 1 WHEN 'note' THEN 2 ELSE 3 END, o.seq LIMIT ?",
@@ -99,9 +116,24 @@ def pending(conn: Any, limit: int) -> list[PendingRecord]:
         else:
             record = repository.get_note(conn, item.entity_id)
             patient_id = record.patient_id  # set for every stored note, visit or not
+        appends = None
+        if isinstance(record, Note) and record.status is NoteStatus.SIGNED:
+            from storage import signatures
+
+            appends = signatures.appends_of(conn, record.id)
+        visit = None
+        if isinstance(record, Encounter):
+            from storage.consents import encounter_facts
+
+            visit = encounter_facts(conn, record.id)
         out.append(
             PendingRecord(
-                item, record, patient_id, remote_ref(conn, item.entity_type, item.entity_id)
+                item,
+                record,
+                patient_id,
+                remote_ref(conn, item.entity_type, item.entity_id),
+                appends,
+                visit,
             )
         )
     return out
@@ -283,9 +315,17 @@ def resolve_conflict(
 
 
 def apply_pulled_note(
-    conn: Any, actor: str, note_id: str, server_id: str, version_id: str, text: str
+    conn: Any,
+    actor: str,
+    note_id: str,
+    server_id: str,
+    version_id: str,
+    text: str,
+    *,
+    final: bool | None = None,
 ) -> str:
-    """A note changed on the server: 'unchanged' | 'updated' | 'conflict'."""
+    """A note changed on the server: 'unchanged' | 'updated' | 'conflict'. ``final``: the
+    server's docStatus is final (None: not known)."""
     ref = remote_ref(conn, "note", note_id)
     if ref is not None and ref.version_id == version_id:
         return "unchanged"
@@ -293,7 +333,16 @@ def apply_pulled_note(
     local = repository.get_note(conn, note_id)
     if text_hash(local.text) == incoming:
         set_remote_ref(conn, "note", note_id, RemoteRef(server_id, version_id, incoming))
+        if final is False and local.status is NoteStatus.SIGNED:
+            # Same words, but no longer final on the server: the signed note goes back
+            # up as signed (an update on the version just seen).
+            repository.outbox_put(conn, "note", note_id, "update")
         return "unchanged"
+    if is_signed(conn, note_id) and not is_own_text(conn, note_id, text):
+        # A signed note is never written over: the change becomes a conflict, answered
+        # with an addendum (app.notes_signing.NoteSigning.add_addendum).
+        new = record_conflict(conn, actor, "note", note_id, version_id, text)
+        return "conflict" if new else "unchanged"
     unsent = conn.execute(
         "SELECT 1 FROM outbox WHERE entity_type = 'note' AND entity_id = ?", (note_id,)
     ).fetchone()
@@ -318,17 +367,16 @@ def is_own_text(conn: Any, note_id: str, text: str) -> bool:
     other text, even one the note held earlier (a colleague restoring an old wording),
     is someone else's change.
     """
-    return text_hash(text) in sent_hashes(conn, "note", note_id)
+    sent = sent_hashes(conn, "note", note_id)
+    digest = text_hash(text)
+    return digest in sent or digest + FINAL_MARK in sent
 
 
 def is_signed(conn: Any, note_id: str) -> bool:
-    """Hook for signed notes (the clinician-workflow issue): a signed note on the server is
-    never written over; a change to it becomes a conflict resolved with an addendum.
-
-    There is no signing yet, so no note is signed.
-    """
-    del conn, note_id
-    return False
+    """Whether the note is signed here (app/notes_signing.py): its text is never written
+    over by a pull; a server change to it becomes a conflict resolved with an addendum."""
+    row = conn.execute("SELECT status FROM notes WHERE id = ?", (note_id,)).fetchone()
+    return row is not None and str(row[0]) == NoteStatus.SIGNED.value
 
 
 # --- what was sent and not yet acknowledged ---------------------------------------------
@@ -363,7 +411,7 @@ def sent_marker(
     item: OutboxItem, record: Patient | Encounter | Note | Attachment | ChargeDraft
 ) -> str:
     """What identifies the content sent: the text hash of a note, the revision otherwise."""
-    return text_hash(record.text) if isinstance(record, Note) else f"rev:{item.revision}"
+    return record_hash(record) if isinstance(record, Note) else f"rev:{item.revision}"
 
 
 def retry_failed(conn: Any, actor: str, entity_type: str, entity_id: str) -> bool:
@@ -420,10 +468,12 @@ def drop_demo_rows(conn: Any) -> int:
     cur = conn.execute(
         f"DELETE FROM outbox WHERE (entity_type = 'patient' AND entity_id IN ({demo})) "
         f"OR (entity_type = 'encounter' AND entity_id IN ({visits})) "
-        f"OR (entity_type = 'note' AND entity_id IN "
+        f"OR (entity_type IN ('note', 'provenance') AND entity_id IN "
         f"(SELECT id FROM notes WHERE patient_id IN ({demo}))) "
         f"OR (entity_type = 'attachment' AND entity_id IN "
-        f"(SELECT id FROM attachments WHERE encounter_id IN ({visits})))"
+        f"(SELECT id FROM attachments WHERE encounter_id IN ({visits}))) "
+        f"OR (entity_type = 'consent' AND entity_id IN "
+        f"(SELECT id FROM consents WHERE encounter_id IN ({visits})))"
     )
     return int(cur.rowcount or 0)
 
