@@ -133,6 +133,9 @@ async def _main(
         except ConsoleError as exc:  # a flag against the policy: the error screen says so
             settings_error = exc
 
+    from ui import geometry
+
+    geometry.set_state_file(profile / "window-state.ini")  # before the first window opens
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     window.set_settings_location(profile, policy_path)  # File > Settings
     holder["window"] = window

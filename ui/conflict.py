@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.sync import Conflict, Resolution, SyncRoundResult, SyncService
+from ui import geometry
 from ui.format import day_and_clock
 from ui.ops import run_op
 
@@ -105,7 +106,7 @@ class QtMergeDialog(QDialog):
         layout.addWidget(hint)
         layout.addWidget(splitter, 1)
         layout.addLayout(buttons)
-        self.resize(960, 560)
+        geometry.fit(self, QSize(960, 560))
 
     def merged_text(self) -> str:
         return self.merged.toPlainText()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.records import NoteVersion, SaveResult
 from app.services import NotesService
+from ui import geometry
 from ui.errors import user_text
 from ui.format import day_and_clock
 from ui.ops import run_op
@@ -85,7 +86,7 @@ class QtNoteHistory(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
         layout.addLayout(buttons)
-        self.resize(780, 480)
+        geometry.fit(self, QSize(780, 480))
 
     def load(self) -> asyncio.Task[list[NoteVersion]]:
         self.loaded = run_op(

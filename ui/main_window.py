@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -35,11 +35,13 @@ from PySide6.QtWidgets import (
 
 from app.errors import ConsoleError, UnlockThrottledError
 from app.events import ConsoleEvents
+from app.logging_setup import log_user_action
 from app.records import EncounterSummary, SearchHit
 from app.services import NotesService
 from app.session import HeldVisit, LockReason, Session
 from app.sync import SyncRoundResult, SyncService
 from app.techcheck import TechCheck
+from ui import geometry
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
 from ui.conflict import QtConflictBanner
@@ -116,7 +118,6 @@ class QtMainWindow(QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("Clinician Console")
-        self.resize(1280, 800)
         self.events = events
         self._idle_lock_ms = idle_lock_ms
         self._debounce_ms = debounce_ms
@@ -167,6 +168,11 @@ class QtMainWindow(QMainWindow):
         self.busy.busy_changed.connect(self.status.set_busy)
         self.startup.page_changed.connect(self.status.set_startup_page)
         self._build_menus()
+        self.place_on_screen()
+
+    def place_on_screen(self) -> None:
+        """Open within the screen's free area, as the user last left the window."""
+        geometry.remember(self, "main", QSize(1280, 800))
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -329,6 +335,7 @@ class QtMainWindow(QMainWindow):
         session.session_will_lock.connect(self._on_session_will_lock)
         session.session_did_lock.connect(self._on_session_did_lock)
         session.session_did_unlock.connect(self._on_session_did_unlock)
+        self.events.attachment_did_add.connect(self._on_attachment_did_add)
         console = QSplitter(Qt.Orientation.Horizontal, self._stack)
         console.setObjectName("console")
         console.setChildrenCollapsible(False)
@@ -530,12 +537,18 @@ class QtMainWindow(QMainWindow):
         if previous is not None:
             previous.deleteLater()
         dialog = QtJoinDialog(self)
-        dialog.join_requested.connect(
-            lambda request: run_op(self, self.join_visit(request), context="Join visit")
-        )
+        dialog.join_requested.connect(lambda request: self._join_from_dialog(dialog, request))
         self.join_dialog = dialog
         dialog.open()
         return dialog
+
+    def _join_from_dialog(self, dialog: QtJoinDialog, request: JoinRequest) -> None:
+        def failed(exc: BaseException) -> None:
+            # Retry in place: the dialog comes back with what was typed and the reason.
+            dialog.show_failure(exc)
+            dialog.open()
+
+        run_op(self, self.join_visit(request), context="Join visit", on_error=failed)
 
     async def join_visit(self, request: JoinRequest) -> QtVisitWindow | None:
         """Join the room in ``request`` and open the visit window, as start_visit does."""
@@ -547,7 +560,18 @@ class QtMainWindow(QMainWindow):
         factory = self._join_factory
         if factory is None:
             return None
-        return await self._open_visit(lambda: factory(request))
+        window = await self._open_visit(lambda: factory(request))
+        if window is not None:
+            # A visit that could not connect offers "Try again" in its own window.
+            window.offer_retry(lambda: run_op(self, self._rejoin(request), context="Join visit"))
+        return window
+
+    async def _rejoin(self, request: JoinRequest) -> None:
+        window = self.visit_window
+        if window is not None:
+            window._may_close = True
+            window.close()
+        await self.join_visit(request)
 
     async def _open_visit(
         self, make: Callable[[], Visit | Awaitable[Visit]]
@@ -572,6 +596,7 @@ class QtMainWindow(QMainWindow):
         visit.state_changed.connect(self._update_idle)
         self._update_idle()
         self._mount_plugin_panels(window)
+        log_user_action("visit_start", encounter=visit.encounter_id or None)
         window.show()
         self.visit_window_opened.emit(window)
         return window
@@ -580,6 +605,7 @@ class QtMainWindow(QMainWindow):
         window = self.visit_window
         self.visit_window = None
         if window is not None:
+            log_user_action("visit_end", encounter=window.visit.encounter_id or None)
             with contextlib.suppress(Exception):
                 window.visit.state_changed.disconnect(self._update_idle)
         self._update_idle()
@@ -599,6 +625,15 @@ class QtMainWindow(QMainWindow):
                 log.warning("Hang up on quit failed: %s", type(exc).__name__)
         window._may_close = True
         window.close()
+
+    def _on_attachment_did_add(self, attachment: object, _source: object = None) -> None:
+        kind = getattr(attachment, "kind", None)
+        log_user_action(
+            "attach",
+            kind=getattr(kind, "value", None),
+            attachment=getattr(attachment, "id", None),
+            encounter=getattr(attachment, "encounter_id", None),
+        )
 
     # -- navigation ------------------------------------------------------
     def _on_encounter_selected(self, summary: EncounterSummary) -> None:
@@ -727,6 +762,7 @@ class QtMainWindow(QMainWindow):
     def _on_session_will_lock(self, reason: LockReason) -> None:
         """Cover everything that can show patient data, and disable configuration."""
         self._locked = True
+        log_user_action("lock", reason=getattr(reason, "value", str(reason)))
         if self.idle is not None:
             self.idle.pause()
         kind = self.session.credential_kind if self.session is not None else None
@@ -793,6 +829,7 @@ class QtMainWindow(QMainWindow):
 
     def _on_session_did_unlock(self) -> None:
         self._locked = False
+        log_user_action("unlock")
         self.lock_screen.hide()
         hidden, self._hidden_while_locked = self._hidden_while_locked, []
         for widget in hidden:
@@ -847,8 +884,14 @@ class QtMainWindow(QMainWindow):
             super().closeEvent(event)
             self.closed.emit()
             return
-        event.ignore()
         self.startup.cancel()
+        if self.autosaver is None and self.session is None and self.visit_window is None:
+            # Nothing attached yet (the start-up view): nothing to flush or hang up.
+            self._may_close = True
+            super().closeEvent(event)
+            self.closed.emit()
+            return
+        event.ignore()
         if self._closing is None or self._closing.done():
             self._closing = run_op(self, self._close_after_flush(), busy=False, context="Quit")
 

@@ -73,6 +73,10 @@ class QtNoteEditor(QWidget):
         self._loading = False
         self._open_seq = 0
         self._version = 0
+        self._creating = False
+        # Notes created here, by encounter: a worklist row read before the creation
+        # must not show the draft again (and create a second note).
+        self._created: dict[str, str] = {}
 
         self._stack = QStackedWidget(self)
         self.empty_label = _placeholder(EMPTY_TEXT, "editorEmpty")
@@ -184,17 +188,22 @@ class QtNoteEditor(QWidget):
 
     # -- opening ---------------------------------------------------------
     async def open_encounter(self, summary: EncounterSummary) -> Note | None:
-        """Show ``summary``'s note (created from the template if it has none)."""
+        """Show ``summary``'s note; an encounter without one shows the empty template,
+        and the note is created by the first keystroke (not by opening)."""
         self._open_seq += 1
         seq = self._open_seq
         # Best effort: a failing save keeps its text pending in the autosaver,
         # so moving on to another visit loses nothing.
         self._autosaver.save_now()
         self._stack.setCurrentWidget(self.loading_label)
+        note_id = summary.note_id or self._created.get(summary.encounter.id)
+        if note_id is None:
+            self._summary = summary
+            self._creating = False
+            self._show_draft()
+            return None
         try:
-            note = await self._notes.open_or_create_note(
-                summary.encounter.id, summary.note_id, source=self
-            )
+            note = await self._notes.open_or_create_note(summary.encounter.id, note_id, source=self)
         except BaseException:
             if seq == self._open_seq:  # back to what was shown; run_op reports the error
                 self._stack.setCurrentIndex(2 if self._note is not None else 0)
@@ -205,6 +214,43 @@ class QtNoteEditor(QWidget):
         self._show_note(note)
         self.note_opened.emit(note)
         return note
+
+    def _show_draft(self) -> None:
+        """The template of a note that does not exist yet (nothing stored)."""
+        self._note = None
+        self._loading = True
+        try:
+            for edit in self.sections.values():
+                edit.setPlainText("")
+        finally:
+            self._loading = False
+        self._soap_mode = True
+        for frame in self._section_frames:
+            frame.setVisible(True)
+        self.free_text.setVisible(False)
+        self._render_header()
+        self._stack.setCurrentIndex(2)
+
+    def is_draft(self) -> bool:
+        """An encounter is open whose note is not created yet."""
+        return self._note is None and self._summary is not None and not self.is_empty_state()
+
+    async def _create_from_first_keystroke(self, seq: int) -> None:
+        summary = self._summary
+        assert summary is not None
+        try:
+            note = await self._notes.create_note(summary.encounter.id, self.text(), source=self)
+        finally:
+            self._creating = False
+        self._created[summary.encounter.id] = note.id
+        if seq != self._open_seq:
+            return  # another encounter was opened meanwhile; the note is stored anyway
+        self._note = note
+        self._version = note.version
+        self._render_header()
+        self.note_opened.emit(note)
+        if self.text() != note.text:  # typed on while the note was being created
+            self._autosaver.schedule(note.id, self.text())
 
     def _show_note(self, note: Note) -> None:
         self._note = note
@@ -228,7 +274,7 @@ class QtNoteEditor(QWidget):
         self._stack.setCurrentIndex(2)
 
     def _render_header(self) -> None:
-        if self._summary is None or self._note is None:
+        if self._summary is None:
             return
         patient = self._summary.patient
         encounter = self._summary.encounter
@@ -240,6 +286,10 @@ class QtNoteEditor(QWidget):
         if encounter.reason:
             parts.append(encounter.reason)
         self.details_label.setText("  ·  ".join(parts))
+        self.history_button.setEnabled(self._note is not None)
+        if self._note is None:
+            self.version_label.setText(self.tr("New note · saved when you start typing"))
+            return
         self._version = self._note.version
         self._render_version()
 
@@ -253,7 +303,18 @@ class QtNoteEditor(QWidget):
 
     # -- editing ---------------------------------------------------------
     def _on_text_changed(self) -> None:
-        if self._loading or self._note is None:
+        if self._loading:
+            return
+        if self._note is None:
+            typed = any(e.toPlainText().strip() for e in self.sections.values())
+            if self._summary is not None and not self._creating and typed:
+                self._creating = True
+                run_op(
+                    self,
+                    self._create_from_first_keystroke(self._open_seq),
+                    busy=False,
+                    context="Create note",
+                )
             return
         self._autosaver.schedule(self._note.id, self.text())
 

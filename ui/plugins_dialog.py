@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from plugins.host import PluginHost, PluginInfo, PluginState
+from ui import geometry
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class QtPluginsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("pluginsDialog")
         self.setWindowTitle("Plugins")
-        self.resize(820, 360)
+        geometry.fit(self, QSize(820, 360))
         self.host = host
         layout = QVBoxLayout(self)
         intro = QLabel(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Le
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,6 +50,7 @@ from app.settings import (
     read_user_settings,
     write_user_settings,
 )
+from ui import geometry
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ class QtSettingsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
-        self.resize(680, 820)
+        geometry.fit(self, QSize(680, 820))
         self.profile = profile
         self.policy_path = policy_path
         self.fields: dict[str, _Field] = {}

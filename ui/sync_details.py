@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -32,6 +32,7 @@ from app.sync import (
     SyncState,
     SyncStatus,
 )
+from ui import geometry
 from ui.format import day_and_clock
 from ui.ops import run_op
 from ui.sync_status import NOT_SET_UP_TIP, state_text, synced_text
@@ -130,7 +131,7 @@ class QtSyncDetails(QDialog):
         buttons.addWidget(self.sync_now_button)
         buttons.addWidget(close)
         layout.addLayout(buttons)
-        self.resize(720, 520)
+        geometry.fit(self, QSize(720, 520))
 
         self._render_status(sync.status)
         sync.status_did_change.connect(self._on_status_did_change)

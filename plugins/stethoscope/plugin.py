@@ -184,6 +184,12 @@ class StethoscopeModel:
     def recording(self) -> bool:
         return self._recording is not None
 
+    @property
+    def recorded_s(self) -> float:
+        """Seconds in the clip being recorded (0 when not recording)."""
+        blocks = self._recording or []
+        return sum(b.size for b in blocks) / self.sample_rate_hz
+
     def start_recording(self, site: AuscultationSite | str) -> None:
         self._record_site = AuscultationSite(site)
         self._recording = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.logging_setup import log_user_action
 from app.visit import (
     CallQuality,
     CallStats,
@@ -49,6 +51,7 @@ from app.visit import (
     VisitState,
     WaitingPatient,
 )
+from ui import geometry
 from ui.errors import ErrorPresenter, QtNoticeBar
 from ui.ops import run_op
 from ui.visit.invite import QtInvitePanel
@@ -127,6 +130,8 @@ DEVICE_MENUS = {  # kind -> what the menu says when there is none
     "speaker": "No speaker found",
 }
 DEVICE_CACHE_S = 5.0
+# The side column (waiting room, invite, stethoscope): every plugin control fits this.
+SIDE_MIN_WIDTH_PX = 320
 CANDIDATE_TEXT = {
     "host": "Direct (host)",
     "srflx": "Through NAT (srflx)",
@@ -300,7 +305,6 @@ class QtVisitWindow(QWidget):
             self.setWindowFlag(Qt.WindowType.Window)  # its own window, closed with the parent
         self.setObjectName("visitWindow")
         self.setWindowTitle("Video visit · Clinician Console")
-        self.resize(1280, 800)
         self.visit = visit
         self.presenter = ErrorPresenter(self)
         self.confirm_box: QMessageBox | None = None
@@ -314,6 +318,7 @@ class QtVisitWindow(QWidget):
 
         self._build()
         self._build_actions()
+        geometry.remember(self, "visit", QSize(1280, 800))
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._update_timer)
@@ -428,11 +433,11 @@ class QtVisitWindow(QWidget):
         scroller.setWidget(inner)
         side_layout.addWidget(scroller)
         self.side = side
-        side.setMinimumWidth(280)
+        side.setMinimumWidth(SIDE_MIN_WIDTH_PX)
         self.splitter.addWidget(self.stage)
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(0, 1)
-        self.splitter.setSizes([940, 340])
+        self.splitter.setSizes([900, 380])
         root.addWidget(self.splitter, 1)
 
         controls = QFrame(self)
@@ -513,11 +518,18 @@ class QtVisitWindow(QWidget):
         self.status_progress.setRange(0, 0)  # indeterminate: "working on it"
         self.status_progress.setTextVisible(False)
         self.status_progress.setFixedHeight(6)
-        self.ended_close_button = QPushButton("Close", card)
+        self.ended_close_button = QPushButton(self.tr("Close"), card)
         self.ended_close_button.setObjectName("primaryButton")
         self.ended_close_button.clicked.connect(self.close)
+        self.retry_button = QPushButton(self.tr("Try again"), card)
+        self.retry_button.setObjectName("retryVisitButton")
+        self.retry_button.setToolTip(self.tr("Join the same visit again"))
+        self.retry_button.clicked.connect(self._on_retry)
+        self.retry_button.hide()
+        self._retry: Callable[[], object] | None = None
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self.retry_button)
         buttons.addWidget(self.ended_close_button)
         box.addWidget(self.status_title)
         box.addWidget(self.status_text)
@@ -617,6 +629,7 @@ class QtVisitWindow(QWidget):
 
     def _on_hang_up_confirmed(self) -> None:
         self.confirm_box = None
+        log_user_action("hang_up", encounter=self.visit.encounter_id or None)
         self.hang_up()
 
     def _on_hang_up_declined(self) -> None:
@@ -758,6 +771,9 @@ class QtVisitWindow(QWidget):
         remote = self.visit.remote_participants()
         self.status_progress.setVisible(state in (VisitState.IDLE, VisitState.CONNECTING))
         self.ended_close_button.setVisible(state is VisitState.ENDED)
+        self.retry_button.setVisible(
+            state is VisitState.ENDED and self._retry is not None and self.visit.started_at is None
+        )
         self.self_view.setVisible(state is not VisitState.ENDED)
         if state in (VisitState.IN_CALL, VisitState.RECONNECTING) and remote:
             self.pages.setCurrentWidget(self.grid_page)
@@ -767,6 +783,17 @@ class QtVisitWindow(QWidget):
             self.status_text.setText(text)
             self.pages.setCurrentWidget(self.status_page)
         self._place_overlays()
+
+    def offer_retry(self, retry: Callable[[], object] | None) -> None:
+        """Show "Try again" when the visit ends before anyone was reached (a network or
+        server failure on joining); ``retry()`` joins the same room again."""
+        self._retry = retry
+        self._show_stage()
+
+    def _on_retry(self) -> None:
+        if self._retry is not None:
+            self.retry_button.setEnabled(False)
+            self._retry()
 
     def _status_texts(self, state: VisitState) -> tuple[str, str]:
         if state is VisitState.ENDED:
