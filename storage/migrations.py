@@ -211,12 +211,18 @@ def _split(sql: str) -> list[str]:
     return statements
 
 
+# Desktop (issue 15): who saved each note version, shown in the note's history.
+_V_DESKTOP = """
+ALTER TABLE note_versions ADD COLUMN author TEXT NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
     _script(_V3),
     _script(_V4),
     _script(_V5),
+    _script(_V_DESKTOP),
 )
 LATEST = len(MIGRATIONS)
 

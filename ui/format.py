@@ -23,16 +23,17 @@ def clock(iso: str | None, *, seconds: bool = False) -> str:
     return when.strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
-def day_and_clock(iso: str, today: date | None = None) -> str:
+def day_and_clock(iso: str, today: date | None = None, *, seconds: bool = False) -> str:
     when = parse_time(iso)
     if when is None:
         return iso
     today = today or date.today()
+    clock = "%H:%M:%S" if seconds else "%H:%M"
     if when.date() == today:
-        return f"Today {when:%H:%M}"
+        return f"Today {when.strftime(clock)}"
     if when.year == today.year:
-        return f"{when:%a %d %b, %H:%M}"
-    return f"{when:%d %b %Y, %H:%M}"
+        return when.strftime(f"%a %d %b, {clock}")
+    return when.strftime(f"%d %b %Y, {clock}")
 
 
 def short_date(iso: str) -> str:

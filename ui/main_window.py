@@ -26,7 +26,10 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
+    QHBoxLayout,
+    QLabel,
     QMainWindow,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -77,6 +80,9 @@ VisitFactory = Callable[[str], "Visit | Awaitable[Visit]"]
 # ``factory(request)`` -> the joined visit (media session starting), or an awaitable of it.
 JoinFactory = Callable[["JoinRequest"], "Visit | Awaitable[Visit]"]
 
+
+# From this width (logical px) the note opens docked beside the video (1920x1080 at 100 %).
+WIDE_SCREEN_PX = 1600
 
 LOCK_TEXTS = {
     LockReason.USER: "You locked the console.",
@@ -157,6 +163,8 @@ class QtMainWindow(QMainWindow):
         self.startup.quit_requested.connect(self.close)
         self._stack.addWidget(self.startup)
         column.addWidget(self.notice)
+        self.in_visit_bar = self._build_in_visit_bar(central)
+        column.addWidget(self.in_visit_bar)
         column.addWidget(self._stack, 1)
         self.setCentralWidget(central)
         self.lock_screen = QtLockScreen(central)
@@ -169,6 +177,44 @@ class QtMainWindow(QMainWindow):
         self.startup.page_changed.connect(self.status.set_startup_page)
         self._build_menus()
         self.place_on_screen()
+
+    def _build_in_visit_bar(self, parent: QWidget) -> QFrame:
+        """ "In a video visit" across the top while a visit window is open."""
+        bar = QFrame(parent)
+        bar.setObjectName("inVisitBar")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(16, 6, 12, 6)
+        self.in_visit_label = QLabel(self.tr("In a video visit"), bar)
+        self.in_visit_label.setObjectName("inVisitText")
+        show = QPushButton(self.tr("Show visit"), bar)
+        show.setObjectName("showVisitButton")
+        show.clicked.connect(self._raise_visit_window)
+        row.addWidget(self.in_visit_label, 1)
+        row.addWidget(show)
+        bar.hide()
+        return bar
+
+    def _raise_visit_window(self) -> None:
+        window = self.visit_window
+        if window is not None:
+            window.showNormal() if window.isMinimized() else window.show()
+            window.raise_()
+            window.activateWindow()
+
+    def _update_in_visit(self, *_args: object) -> None:
+        window = self.visit_window
+        from_ui = window is not None
+        self.in_visit_bar.setVisible(from_ui)
+        if self.editor is not None:
+            enc = window.visit.encounter_id if window is not None else ""
+            current = self.editor.summary
+            running = from_ui and current is not None and current.encounter.id == enc
+            invite = window.visit.invite if window is not None else None
+            self.editor.set_visit_offer(
+                self._visit_factory is not None and not from_ui and not self._locked,
+                running=running,
+                link=invite.link if running and invite is not None else "",
+            )
 
     def place_on_screen(self) -> None:
         """Open within the screen's free area, as the user last left the window."""
@@ -361,8 +407,12 @@ class QtMainWindow(QMainWindow):
         self.worklist.encounter_selected.connect(self._on_encounter_selected)
         self.worklist.encounter_selected.connect(self._update_visit_actions)
         self.search.hit_activated.connect(self._on_hit_activated)
+        self.search.set_patient_source(self.worklist.summaries)
         self.search.active_changed.connect(self._on_search_active_changed)
         self.editor.history_requested.connect(self.show_history)
+        self.editor.start_visit_requested.connect(self._on_header_start_visit)
+        self.editor.note_opened.connect(self._update_in_visit)
+        self.worklist.encounter_selected.connect(self._update_in_visit)
         self.editor.note_opened.connect(self._on_note_opened)
         self.autosaver.state_changed.connect(self.status.set_save_state)
         self.status.set_save_state(self.autosaver.state)
@@ -496,11 +546,18 @@ class QtMainWindow(QMainWindow):
         return dialog
 
     def _update_visit_actions(self, _summary: object = None) -> None:
+        self._update_in_visit()
         selected = self.worklist is not None and self.worklist.current_summary() is not None
         enabled = self._visit_factory is not None and selected and not self._locked
         self.start_visit_action.setEnabled(enabled)
         self.demo_visit_action.setEnabled(enabled)
         self.join_visit_action.setEnabled(self._join_factory is not None and not self._locked)
+
+    def _on_header_start_visit(self, encounter_id: str) -> None:
+        if self.visit_window is not None:
+            self._raise_visit_window()
+            return
+        run_op(self, self.start_visit(encounter_id), context="Start visit")
 
     def _on_start_visit_triggered(self) -> None:
         summary = self.worklist.current_summary() if self.worklist is not None else None
@@ -517,7 +574,64 @@ class QtMainWindow(QMainWindow):
         factory = self._visit_factory
         if factory is None:
             return None
-        return await self._open_visit(lambda: factory(encounter_id))
+        window = await self._open_visit(lambda: factory(encounter_id))
+        if window is not None:
+            self._name_patient(window, encounter_id)
+            self._offer_note(window, encounter_id)
+        return window
+
+    def _name_patient(self, window: QtVisitWindow, encounter_id: str) -> None:
+        from ui.format import age_from
+
+        summary = next(
+            (s for s in self.worklist.summaries() if s.encounter.id == encounter_id), None
+        ) if self.worklist is not None else None  # fmt: skip
+        if summary is not None:
+            patient = summary.patient
+            window.set_patient(patient.display_name, age_from(patient.birth_date), patient.mrn)
+
+    # -- the note beside the video ----------------------------------------
+    def _offer_note(self, window: QtVisitWindow, encounter_id: str) -> None:
+        """The visit window's Note button docks the encounter's note beside the video:
+        docked from the start on a wide screen, one click away on a narrow one."""
+        if self.editor is None or self.worklist is None:
+            return
+        current = self.worklist.current_summary()
+        if current is None or current.encounter.id != encounter_id:
+            self.worklist.select_encounter(encounter_id)
+        window.note_button.show()
+        window.note_button.toggled.connect(self._on_note_button_toggled)
+        wide = geometry.available(window).width() >= WIDE_SCREEN_PX
+        window.note_button.setChecked(wide)
+
+    def _on_note_button_toggled(self, docked: bool) -> None:
+        window = self.visit_window
+        editor = self.editor
+        if window is None or editor is None:
+            return
+        if docked and window.docked_note() is None:
+            placeholder = QLabel(self.tr("The note is open beside the video in the visit window."))
+            placeholder.setObjectName("noteDockedPlaceholder")
+            placeholder.setProperty("role", "placeholder")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            placeholder.setWordWrap(True)
+            self._console.replaceWidget(1, placeholder)
+            self._note_placeholder = placeholder
+            window.dock_note(editor)
+        elif not docked:
+            self._undock_note()
+
+    def _undock_note(self) -> None:
+        editor = self.editor
+        placeholder = getattr(self, "_note_placeholder", None)
+        if editor is None or placeholder is None:
+            return
+        self._note_placeholder = None
+        if self.visit_window is not None:
+            self.visit_window.dock_note(None)
+        self._console.replaceWidget(1, editor)  # reparents the editor back here
+        editor.show()
+        placeholder.deleteLater()
 
     def _on_join_visit_triggered(self) -> None:
         self.show_join_dialog()
@@ -596,14 +710,18 @@ class QtMainWindow(QMainWindow):
         visit.state_changed.connect(self._update_idle)
         self._update_idle()
         self._mount_plugin_panels(window)
+        self.visit_window = window
+        self._update_in_visit()
         log_user_action("visit_start", encounter=visit.encounter_id or None)
         window.show()
         self.visit_window_opened.emit(window)
         return window
 
     def _on_visit_window_closed(self) -> None:
+        self._undock_note()  # before the window (the editor's parent) is deleted
         window = self.visit_window
         self.visit_window = None
+        self._update_in_visit()
         if window is not None:
             log_user_action("visit_end", encounter=window.visit.encounter_id or None)
             with contextlib.suppress(Exception):
@@ -645,7 +763,12 @@ class QtMainWindow(QMainWindow):
             return
         current = self.worklist.current_summary()
         note = self.editor.note
-        if note is not None and note.id == hit.note_id and not self.editor.is_loading():
+        if (
+            hit.note_id
+            and note is not None
+            and note.id == hit.note_id
+            and not self.editor.is_loading()
+        ):
             return  # already open (a double click reports the hit twice)
         if current is not None and current.encounter.id == hit.encounter_id:
             # Already selected: re-open in case the editor shows another note.

@@ -53,6 +53,7 @@ def _placeholder(text: str, name: str) -> QLabel:
 
 class QtNoteEditor(QWidget):
     history_requested = Signal(str)  # note_id
+    start_visit_requested = Signal(str)  # encounter_id
     note_opened = Signal(object)  # Note
 
     def __init__(
@@ -121,8 +122,25 @@ class QtNoteEditor(QWidget):
         self.history_button = QPushButton("History…", header)
         self.history_button.setObjectName("historyButton")
         self.history_button.clicked.connect(self._on_history_clicked)
+        # The visit starts from the encounter it belongs to, and its invite link is here.
+        self.start_visit_button = QPushButton(self.tr("Start video visit"), header)
+        self.start_visit_button.setObjectName("startVisitButton")
+        self.start_visit_button.setToolTip(self.tr("Start a video visit for this encounter"))
+        self.start_visit_button.clicked.connect(self._on_start_visit_clicked)
+        self.start_visit_button.hide()
+        self.invite_button = QPushButton(self.tr("Copy invite link"), header)
+        self.invite_button.setObjectName("copyInviteButton")
+        self.invite_button.setToolTip(self.tr("Copy the link the patient opens to join"))
+        self.invite_button.clicked.connect(self._on_copy_invite)
+        self.invite_button.hide()
+        self._invite_link = ""
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        buttons.addWidget(self.invite_button)
+        buttons.addWidget(self.start_visit_button)
+        buttons.addWidget(self.history_button)
         meta.addWidget(self.version_label)
-        meta.addWidget(self.history_button, 0, Qt.AlignmentFlag.AlignRight)
+        meta.addLayout(buttons)
         head.addLayout(meta, 0)
         outer.addWidget(header)
 
@@ -327,6 +345,27 @@ class QtNoteEditor(QWidget):
         if self._note is not None and result.note_id == self._note.id:
             self._version = result.version
             self._render_version()
+
+    def set_visit_offer(self, available: bool, *, running: bool = False, link: str = "") -> None:
+        """What the header offers: "Start video visit" (or "Show video visit" while one
+        runs) and, with a running visit, its invite link."""
+        self.start_visit_button.setVisible(available or running)
+        self.start_visit_button.setText(
+            self.tr("Show video visit") if running else self.tr("Start video visit")
+        )
+        self._invite_link = link if running else ""
+        self.invite_button.setVisible(bool(self._invite_link))
+
+    def _on_start_visit_clicked(self) -> None:
+        if self._summary is not None:
+            self.start_visit_requested.emit(self._summary.encounter.id)
+
+    def _on_copy_invite(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        if self._invite_link:
+            QGuiApplication.clipboard().setText(self._invite_link)
+            self.invite_button.setText(self.tr("Link copied"))
 
     def _on_history_clicked(self) -> None:
         if self._note is not None:

@@ -197,3 +197,24 @@ def test_until_helper_reports_timeouts(aio: Aio) -> None:
 
     with pytest.raises(AssertionError):
         aio.run(until(lambda: False, timeout=0.05))
+
+
+def test_history_shows_changes_author_and_seconds(aio: Aio, make_console, qtbot) -> None:
+    import getpass
+    import re
+
+    console = make_console()
+    editor = _open(aio, console, _summary_with_note(console))
+    plan = editor.section("Plan")
+    plan.moveCursor(plan.textCursor().MoveOperation.End)
+    qtbot.keyClick(plan, Qt.Key.Key_Return)
+    qtbot.keyClicks(plan, "Recheck in 2 weeks")
+    aio.run(console.window.autosaver.flush())
+    dialog = console.window.show_history(editor.note.id)
+    aio.run(dialog.loaded)
+    label = dialog.list.item(0).text()
+    assert re.search(r"\d{2}:\d{2}:\d{2}", label), label  # seconds
+    assert getpass.getuser() in label  # who saved it (the OS user until sign-in)
+    dialog.list.setCurrentRow(0)
+    diff = dialog.diff_view.toHtml()
+    assert "Recheck in 2 weeks" in diff and "#d1fae5" in diff  # shown as added

@@ -335,6 +335,8 @@ class QtVisitWindow(QWidget):
         self._on_stats_updated(visit.stats)
         self._on_local_media_changed(visit.microphone_muted, visit.camera_enabled)
         self._on_state_changed(visit.state, visit.end_reason)
+        if visit.controls is not None:
+            self.check_devices()
 
     # -- building ---------------------------------------------------------------
     def _build(self) -> None:
@@ -348,8 +350,14 @@ class QtVisitWindow(QWidget):
         bar = QHBoxLayout(top)
         bar.setContentsMargins(16, 8, 12, 8)
         bar.setSpacing(10)
-        title = QLabel("Video visit", top)
+        title = QLabel(self.tr("Video visit"), top)
         title.setObjectName("visitTitle")
+        self.title_label = title
+        # Who the visit is with: name, age and MRN (set_patient); a guest's join has none.
+        self.patient_label = QLabel("", top)
+        self.patient_label.setObjectName("visitPatient")
+        self.patient_label.setAccessibleName(self.tr("Patient"))
+        self.patient_label.hide()
         self.state_label = QLabel(top)
         self.state_label.setObjectName("visitState")
         self.timer_label = QLabel("", top)
@@ -365,6 +373,7 @@ class QtVisitWindow(QWidget):
         self.quality_badge = QtQualityBadge(top)
         self.quality_badge.toggled.connect(self._on_details_toggled)
         bar.addWidget(title)
+        bar.addWidget(self.patient_label)
         bar.addWidget(self.state_label)
         bar.addWidget(self.timer_label)
         bar.addStretch(1)
@@ -384,6 +393,12 @@ class QtVisitWindow(QWidget):
         banner_row.addWidget(self.reconnect_text, 1)
         self.reconnect_banner.hide()
         root.addWidget(self.reconnect_banner)
+        # A missing speaker or microphone is said once, plainly, above the video.
+        self.device_banner = QLabel(self)
+        self.device_banner.setObjectName("deviceBanner")
+        self.device_banner.setWordWrap(True)
+        self.device_banner.hide()
+        root.addWidget(self.device_banner)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("visitSplitter")
@@ -473,6 +488,11 @@ class QtVisitWindow(QWidget):
         self.people_button.setChecked(True)
         self.people_button.setToolTip(_tip("Show or hide the waiting room and invite", "people"))
         self.people_button.toggled.connect(self.side.setVisible)
+        self.note_button = self._tool_button("noteButton", controls)
+        self.note_button.setText(self.tr("Note"))
+        self.note_button.setCheckable(True)
+        self.note_button.setToolTip(self.tr("Show the encounter note beside the video"))
+        self.note_button.hide()  # until the main window offers the note (dock_note)
         self.hang_up_button = QPushButton("Hang up", controls)
         self.hang_up_button.setObjectName("hangUpButton")
         self.hang_up_button.setToolTip(_tip("End the visit", "hang_up"))
@@ -483,6 +503,7 @@ class QtVisitWindow(QWidget):
         row.addStretch(1)
         row.addWidget(self.hang_up_button)
         row.addStretch(1)
+        row.addWidget(self.note_button)
         row.addWidget(self.people_button)
         root.addWidget(controls)
         self.control_bar = controls
@@ -783,6 +804,50 @@ class QtVisitWindow(QWidget):
             self.status_text.setText(text)
             self.pages.setCurrentWidget(self.status_page)
         self._place_overlays()
+
+    def set_patient(self, name: str, age: str = "", mrn: str = "") -> None:
+        """Name the patient in the top bar (name, age, MRN); the window title stays generic
+        so the patient's name never reaches the OS task switcher or screen recorders."""
+        parts = [name]
+        if age:
+            parts.append(age)
+        if mrn:
+            parts.append(self.tr("MRN %1").replace("%1", mrn))
+        self.patient_label.setText("  ·  ".join(p for p in parts if p))
+        self.patient_label.setVisible(bool(name))
+
+    def check_devices(self) -> None:
+        """Warn when the call has no speaker (the clinician would not hear the patient) or
+        no microphone (the patient would hear a test tone instead of the clinician)."""
+        kinds = {d.kind for d in self._devices()}
+        problems = []
+        if "speaker" not in kinds:
+            problems.append(self.tr("No speaker found: you will not hear the patient."))
+        if "microphone" not in kinds:
+            problems.append(
+                self.tr("No microphone found: the patient hears a test tone instead of you.")
+            )
+        if "camera" not in kinds:
+            problems.append(self.tr("No camera found: the patient sees a test pattern."))
+        self.device_banner.setText("  ".join(problems))
+        self.device_banner.setVisible(bool(problems))
+
+    def dock_note(self, note: QWidget | None) -> None:
+        """Put ``note`` (the encounter's note editor) beside the video; None takes it out.
+        The main window owns the editor and takes it back when the window closes."""
+        if note is None:
+            self._docked_note = None
+            return
+        self._docked_note = note
+        self.splitter.insertWidget(1, note)
+        note.show()
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        side = sizes[2] if len(sizes) > 2 else 0
+        self.splitter.setSizes([max(1, (total - side) * 3 // 5), (total - side) * 2 // 5, side])
+
+    def docked_note(self) -> QWidget | None:
+        return getattr(self, "_docked_note", None)
 
     def offer_retry(self, retry: Callable[[], object] | None) -> None:
         """Show "Try again" when the visit ends before anyone was reached (a network or
