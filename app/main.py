@@ -22,6 +22,8 @@ from app.records import KeySource
 from app.services import AttachmentsService, NotesService
 from app.session import Session
 from app.settings import (
+    DeviceSettings,
+    DisplaySettings,
     EffectiveSettings,
     MediaServerSettings,
     PluginSettings,
@@ -68,7 +70,13 @@ def run_gui(
     app.setDesktopFileName("clinician-console")
     # The window decides when to quit (after autosave is flushed); Qt must not.
     app.setQuitOnLastWindowClosed(False)
-    theme.apply(app)
+    # Language and text size before any window module is imported: their texts are
+    # translated when they are built (Settings > Display).
+    display = _display_settings(profile, policy_path)
+    from ui import i18n
+
+    i18n.set_language(display.language)
+    theme.apply(app, display.text_size)
 
     holder: dict[str, QtMainWindow] = {}
     handler = ExceptionHandler(lambda: holder["window"].presenter if "window" in holder else None)
@@ -107,6 +115,26 @@ def _sqlcipher_version() -> str | None:
         return None
 
 
+def _list_devices() -> list[Any]:
+    """Cameras, microphones and speakers for Settings > Devices (on demand: probes)."""
+    from media.devices import audio, camera
+
+    found: list[Any] = []
+    for lister in (camera.list_cameras, audio.list_microphones, audio.list_speakers):
+        try:
+            found.extend(lister())
+        except Exception as exc:  # one broken device class must not hide the others
+            log.warning("Listing devices failed: %s", type(exc).__name__)
+    return found
+
+
+def _display_settings(profile: Path, policy_path: Path | None) -> DisplaySettings:
+    try:
+        return load_settings(profile, policy_path).settings.display
+    except ConsoleError:
+        return DisplaySettings()  # the settings error is shown on the start-up screen
+
+
 async def _main(
     profile: Path,
     *,
@@ -138,6 +166,7 @@ async def _main(
     geometry.set_state_file(profile / "window-state.ini")  # before the first window opens
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     window.set_settings_location(profile, policy_path)  # File > Settings
+    window.set_device_lister(_list_devices)  # Settings > Devices
     holder["window"] = window
     try:
         record_store = settings.settings.record_store if settings is not None else None
@@ -150,6 +179,7 @@ async def _main(
             key_source,
             record_store,
             plugin_settings=settings.settings.plugins if settings is not None else None,
+            device_settings=settings.settings.devices if settings is not None else None,
             media_server=settings.settings.media_server if settings is not None else None,
             insecure_hosts=(
                 tuple(settings.settings.security.allow_insecure_hosts)
@@ -174,6 +204,7 @@ async def _run_window(
     plugin_settings: PluginSettings | None = None,
     media_server: MediaServerSettings | None = None,
     insecure_hosts: tuple[str, ...] = (),
+    device_settings: DeviceSettings | None = None,
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -260,7 +291,14 @@ async def _run_window(
         attachments = AttachmentsService(store, events)
         later = asyncio.get_running_loop().create_task(
             _start_plugins_and_visits(
-                window, attachments, profile, plugin_settings, media_server, demo, insecure_hosts
+                window,
+                attachments,
+                profile,
+                plugin_settings,
+                media_server,
+                demo,
+                insecure_hosts,
+                device_settings,
             )
         )
         services.push_async_callback(_finish_background, later)
@@ -277,6 +315,7 @@ async def _start_plugins_and_visits(
     media_server: MediaServerSettings | None,
     demo: bool,
     insecure_hosts: tuple[str, ...],
+    device_settings: DeviceSettings | None = None,
 ) -> contextlib.AsyncExitStack:
     """Activate plugins, then offer visits (a visit needs the host's providers).
 
@@ -286,7 +325,7 @@ async def _start_plugins_and_visits(
     plugin_host = None
     if plugin_settings is not None:
         plugin_host = await _start_plugins(window, attachments, profile, plugin_settings, stack)
-    _offer_visits(window, media_server, demo, plugin_host, insecure_hosts)
+    _offer_visits(window, media_server, demo, plugin_host, insecure_hosts, device_settings)
     _offer_tech_check(window, profile, media_server, insecure_hosts)
     return stack
 
@@ -498,12 +537,14 @@ def _offer_visits(
     demo: bool,
     plugin_host: PluginHost | None,
     insecure_hosts: tuple[str, ...] = (),
+    _device_settings: DeviceSettings | None = None,
 ) -> None:
     """Visit > Start video visit through Janus when ``[media_server] url`` is set, else the
     demo visit with ``--demo``, else nothing. While a Janus visit runs, the plugin host's
     ``visit.tracks`` is that visit's :class:`media.visit.tracks.SessionTracks`."""
     from app.visit import JoinRequest, Visit
 
+    devices = _device_settings or DeviceSettings()
     if media is not None and media.url:
 
         def desktop_session(visit: Visit, **where: Any) -> None:
@@ -515,9 +556,11 @@ def _offer_visits(
                 interfaces=list(media.interfaces),
                 turn=parse_turn(list(media.turn), turn_secret(list(media.turn))),
                 force_relay=media.force_relay,
-                camera="0",  # the first camera; switchable in the visit window
-                microphone="default",
-                speaker="default",
+                # Settings > Devices, else the first camera and the system's default audio;
+                # switchable in the visit window.
+                camera=devices.camera or "0",
+                microphone=devices.microphone or "default",
+                speaker=devices.speaker or "default",
                 camera_fallback=True,
                 allow_insecure_hosts=list(insecure_hosts),  # IT's policy: plain ws:// hosts
                 **where,

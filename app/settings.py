@@ -108,6 +108,22 @@ class DemoSettings(_Section):
     allowed: bool = True
 
 
+class DisplaySettings(_Section):
+    """How the console looks for this user (the desktop's Settings > Display)."""
+
+    text_size: Literal["small", "normal", "large", "larger"] = "normal"
+    language: Literal["en", "es"] = "en"
+
+
+class DeviceSettings(_Section):
+    """This workstation's preferred devices ("" = the system default)."""
+
+    camera: str = ""
+    microphone: str = ""
+    speaker: str = ""
+    stethoscope: str = ""
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
@@ -116,6 +132,8 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     updates: UpdateSettings = Field(default_factory=UpdateSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    display: DisplaySettings = Field(default_factory=DisplaySettings)
+    devices: DeviceSettings = Field(default_factory=DeviceSettings)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import difflib
 import html
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -51,8 +51,10 @@ def diff_html(before: str, after: str) -> str:
     return "".join(rows)
 
 
-LOADING_TEXT = "Loading versions…"
-UNSAVED_TEXT = "The current text could not be saved yet, so no version was restored."
+LOADING_TEXT = QCoreApplication.translate("history", "Loading versions…")
+UNSAVED_TEXT = QCoreApplication.translate(
+    "history", "The current text could not be saved yet, so no version was restored."
+)
 
 
 class QtNoteHistory(QDialog):
@@ -68,7 +70,7 @@ class QtNoteHistory(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("historyDialog")
-        self.setWindowTitle("Note history")
+        self.setWindowTitle(QCoreApplication.translate("QtNoteHistory", "Note history"))
         self._notes = notes
         self._note_id = note_id
         self._flush = flush
@@ -92,11 +94,13 @@ class QtNoteHistory(QDialog):
         self.status = QLabel(LOADING_TEXT, self)
         self.status.setObjectName("historyStatus")
         self.status.setWordWrap(True)
-        self.restore_button = QPushButton("Restore this version", self)
+        self.restore_button = QPushButton(
+            QCoreApplication.translate("QtNoteHistory", "Restore this version"), self
+        )
         self.restore_button.setObjectName("restoreButton")
         self.restore_button.setEnabled(False)
         self.restore_button.clicked.connect(self._on_restore_clicked)
-        close = QPushButton("Close", self)
+        close = QPushButton(QCoreApplication.translate("QtNoteHistory", "Close"), self)
         close.clicked.connect(self.reject)
 
         splitter = QSplitter(self)
@@ -149,7 +153,9 @@ class QtNoteHistory(QDialog):
         if ordered:
             self.list.setCurrentRow(0)
         else:
-            self.viewer.setPlaceholderText("This note has no saved versions yet.")
+            self.viewer.setPlaceholderText(
+                QCoreApplication.translate("QtNoteHistory", "This note has no saved versions yet.")
+            )
 
     def _on_current_item_changed(
         self, current: QListWidgetItem | None, _previous: QListWidgetItem | None

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -48,7 +48,7 @@ from ui import geometry
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
 from ui.conflict import QtConflictBanner
-from ui.errors import ErrorPresenter, QtNoticeBar
+from ui.errors import ErrorPresenter, QtNoticeBar, user_text
 from ui.history import QtNoteHistory
 from ui.note_editor import QtNoteEditor
 from ui.ops import BusyTracker, run_op
@@ -85,10 +85,16 @@ JoinFactory = Callable[["JoinRequest"], "Visit | Awaitable[Visit]"]
 WIDE_SCREEN_PX = 1600
 
 LOCK_TEXTS = {
-    LockReason.USER: "You locked the console.",
-    LockReason.IDLE: "The console locked itself after a period without input.",
-    LockReason.SUSPEND: "The console locked because the computer went to sleep.",
-    LockReason.OS_LOCK: "The console locked together with your desktop session.",
+    LockReason.USER: QCoreApplication.translate("main_window", "You locked the console."),
+    LockReason.IDLE: QCoreApplication.translate(
+        "main_window", "The console locked itself after a period without input."
+    ),
+    LockReason.SUSPEND: QCoreApplication.translate(
+        "main_window", "The console locked because the computer went to sleep."
+    ),
+    LockReason.OS_LOCK: QCoreApplication.translate(
+        "main_window", "The console locked together with your desktop session."
+    ),
 }
 
 
@@ -110,6 +116,7 @@ class QtMainWindow(QMainWindow):
     _starting_visit = False
     _join_factory: JoinFactory | None = None
     join_dialog: QtJoinDialog | None = None
+    _note_placeholder: QLabel | None = None
 
     def __init__(
         self,
@@ -123,7 +130,7 @@ class QtMainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
-        self.setWindowTitle("Clinician Console")
+        self.setWindowTitle(QCoreApplication.translate("QtMainWindow", "Clinician Console"))
         self.events = events
         self._idle_lock_ms = idle_lock_ms
         self._debounce_ms = debounce_ms
@@ -221,73 +228,97 @@ class QtMainWindow(QMainWindow):
         geometry.remember(self, "main", QSize(1280, 800))
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.sync_action = QAction("Sync &now", self)
+        file_menu = self.menuBar().addMenu(QCoreApplication.translate("QtMainWindow", "&File"))
+        self.sync_action = QAction(QCoreApplication.translate("QtMainWindow", "Sync &now"), self)
         self.sync_action.setObjectName("syncNowAction")
         self.sync_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
         self.sync_action.setToolTip(
-            "Send and fetch changes with the record store now (Ctrl+Shift+S)"
+            QCoreApplication.translate(
+                "QtMainWindow", "Send and fetch changes with the record store now (Ctrl+Shift+S)"
+            )
         )
         self.sync_action.triggered.connect(self._on_sync_now_triggered)
         self.sync_action.setEnabled(False)
         file_menu.addAction(self.sync_action)
-        self.lock_action = QAction("&Lock now", self)
+        self.lock_action = QAction(QCoreApplication.translate("QtMainWindow", "&Lock now"), self)
         self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_action.triggered.connect(self._on_lock_triggered)
         self.lock_action.setEnabled(False)
         file_menu.addAction(self.lock_action)
-        self.settings_action = QAction("&Settings…", self)
+        self.settings_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "&Settings…"), self
+        )
         self.settings_action.setObjectName("settingsAction")
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
         self.settings_action.triggered.connect(self.show_settings)
         self.settings_action.setEnabled(False)  # until set_settings_location()
         file_menu.addAction(self.settings_action)
-        self.plugins_action = QAction("&Plugins…", self)
+        self.plugins_action = QAction(QCoreApplication.translate("QtMainWindow", "&Add-ons…"), self)
         self.plugins_action.setObjectName("pluginsAction")
         self.plugins_action.triggered.connect(self.show_plugins)
         self.plugins_action.setEnabled(False)  # until set_plugin_host()
         file_menu.addAction(self.plugins_action)
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
+        quit_action = QAction(QCoreApplication.translate("QtMainWindow", "&Quit"), self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
-        note_menu = self.menuBar().addMenu("&Note")
-        self.history_action = QAction("&History…", self)
+        note_menu = self.menuBar().addMenu(QCoreApplication.translate("QtMainWindow", "&Note"))
+        self.history_action = QAction(QCoreApplication.translate("QtMainWindow", "&History…"), self)
         self.history_action.setShortcut(QKeySequence("Ctrl+H"))
         self.history_action.triggered.connect(self._on_history_triggered)
         self.history_action.setEnabled(False)
         note_menu.addAction(self.history_action)
-        self.find_action = QAction("&Find in notes", self)
+        self.find_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "&Find in notes"), self
+        )
         self.find_action.setShortcut(QKeySequence.StandardKey.Find)
         self.find_action.triggered.connect(self._on_find_triggered)
         self.find_action.setEnabled(False)
         note_menu.addAction(self.find_action)
-        visit_menu = self.menuBar().addMenu("&Visit")
-        self.start_visit_action = QAction("Start &video visit", self)
+        visit_menu = self.menuBar().addMenu(QCoreApplication.translate("QtMainWindow", "&Visit"))
+        self.start_visit_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "Start &video visit"), self
+        )
         self.start_visit_action.setObjectName("startVisitAction")
         self.start_visit_action.setShortcut(QKeySequence("Ctrl+Shift+V"))
         self.start_visit_action.setToolTip(
-            "Open a video visit for the selected encounter (Ctrl+Shift+V)"
+            QCoreApplication.translate(
+                "QtMainWindow", "Open a video visit for the selected encounter (Ctrl+Shift+V)"
+            )
         )
         self.start_visit_action.triggered.connect(self._on_start_visit_triggered)
-        self.demo_visit_action = QAction("Start &demo visit", self)
+        self.demo_visit_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "Start &demo visit"), self
+        )
         self.demo_visit_action.setObjectName("demoVisitAction")
         self.demo_visit_action.setShortcut(QKeySequence("Ctrl+Shift+V"))
         self.demo_visit_action.setToolTip(
-            "Try the visit window with a simulated patient on this computer (Ctrl+Shift+V)"
+            QCoreApplication.translate(
+                "QtMainWindow",
+                "Try the visit window with a simulated patient on this computer (Ctrl+Shift+V)",
+            )
         )
         self.demo_visit_action.triggered.connect(self._on_start_visit_triggered)
-        self.join_visit_action = QAction("&Join a visit…", self)
+        self.join_visit_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "&Join a visit…"), self
+        )
         self.join_visit_action.setObjectName("joinVisitAction")
         self.join_visit_action.setToolTip(
-            "Join a visit another console started, with its invite link or room and PIN"
+            QCoreApplication.translate(
+                "QtMainWindow",
+                "Join a visit another console started, with its invite link or room and PIN",
+            )
         )
         self.join_visit_action.triggered.connect(self._on_join_visit_triggered)
-        self.tech_check_action = QAction("&Tech check…", self)
+        self.tech_check_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "&Tech check…"), self
+        )
         self.tech_check_action.setObjectName("techCheckAction")
         self.tech_check_action.setToolTip(
-            "Check the camera, microphone, speaker and network before a visit"
+            QCoreApplication.translate(
+                "QtMainWindow", "Check the camera, microphone, speaker and network before a visit"
+            )
         )
         self.tech_check_action.triggered.connect(self.show_tech_check)
         self._tech_check: tuple[Callable[[], TechCheck], Any] | None = None
@@ -302,8 +333,10 @@ class QtMainWindow(QMainWindow):
             visit_menu.addAction(act)
         self._visit_menu = visit_menu
         visit_menu.menuAction().setVisible(False)
-        help_menu = self.menuBar().addMenu("&Help")
-        about = QAction("&About Clinician Console", self)
+        help_menu = self.menuBar().addMenu(QCoreApplication.translate("QtMainWindow", "&Help"))
+        about = QAction(
+            QCoreApplication.translate("QtMainWindow", "&About Clinician Console"), self
+        )
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
 
@@ -322,16 +355,44 @@ class QtMainWindow(QMainWindow):
         previous = getattr(self, "settings_dialog", None)
         if previous is not None:
             previous.deleteLater()
-        dialog = QtSettingsDialog(location[0], location[1], self)
-        dialog.saved.connect(
-            lambda _path: self.notice.show_message(
-                "Settings saved. Some take effect the next time the console starts.",
-                "info",
-            )
+        dialog = QtSettingsDialog(
+            location[0], location[1], self, devices=getattr(self, "_device_lister", None)
         )
+        dialog.saved.connect(self._on_settings_saved)
+        dialog.test_devices_requested.connect(self.show_tech_check)
         self.settings_dialog = dialog
         dialog.open()
         return dialog
+
+    def set_device_lister(self, devices: Callable[[], list[Any]] | None) -> None:
+        """How Settings > Devices lists cameras, microphones and speakers."""
+        self._device_lister = devices
+
+    def _on_settings_saved(self, _path: object = None) -> None:
+        self.apply_display_settings()
+        self.notice.show_message(
+            self.tr("Settings saved. Some take effect the next time the console starts."),
+            "info",
+        )
+
+    def apply_display_settings(self) -> None:
+        """Text size and language from the settings, applied now (no restart)."""
+        from app.errors import ConsoleError as _SettingsError
+        from app.settings import load_settings
+        from ui import i18n, theme
+
+        location = getattr(self, "_settings_location", None)
+        if location is None:
+            return
+        try:
+            display = load_settings(location[0], location[1]).settings.display
+        except _SettingsError:
+            return  # the settings error is shown where settings are read
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            if app.property("consoleTextSize") != display.text_size:
+                theme.set_text_size(app, display.text_size)
+            i18n.set_language(display.language)
 
     # -- plugins (ui/plugins_dialog.py) -----------------------------------
     def set_plugin_host(self, host) -> None:
@@ -740,7 +801,10 @@ class QtMainWindow(QMainWindow):
             try:
                 await asyncio.wait_for(visit.controls.hang_up(), 5.0)
             except Exception as exc:  # quitting goes on; the media server times the peer out
-                log.warning("Hang up on quit failed: %s", type(exc).__name__)
+                log.warning(
+                    "Hang up on quit failed: %s",
+                    type(exc).__name__,
+                )
         window._may_close = True
         window.close()
 
@@ -939,11 +1003,11 @@ class QtMainWindow(QMainWindow):
         try:
             await self.session.unlock(secret)
         except UnlockThrottledError as exc:
-            self.lock_screen.form.reject(exc.user_message())
+            self.lock_screen.form.reject(user_text(exc))
             self.lock_screen.hold_for(float(exc.params.get("wait_s", 1)))
             return False
         except ConsoleError as exc:
-            self.lock_screen.form.reject(exc.user_message())
+            self.lock_screen.form.reject(user_text(exc))
             wait = self.session.credentials.wait_s()
             if wait > 0:
                 self.lock_screen.hold_for(wait)

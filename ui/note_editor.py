@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -31,14 +31,20 @@ from ui.ops import run_op
 
 log = logging.getLogger(__name__)
 
-EMPTY_TEXT = "No encounter selected — pick a visit on the left"
-LOADING_TEXT = "Opening note…"
+EMPTY_TEXT = QCoreApplication.translate(
+    "note_editor", "No encounter selected — pick a visit on the left"
+)
+LOADING_TEXT = QCoreApplication.translate("note_editor", "Opening note…")
 
 _HINTS = {
-    "Subjective": "History, symptoms and concerns in the patient's words",
-    "Objective": "Vitals, examination findings, results",
-    "Assessment": "Diagnosis or differential",
-    "Plan": "Treatment, prescriptions, follow-up, referrals",
+    "Subjective": QCoreApplication.translate(
+        "note_editor", "History, symptoms and concerns in the patient's words"
+    ),
+    "Objective": QCoreApplication.translate("note_editor", "Vitals, examination findings, results"),
+    "Assessment": QCoreApplication.translate("note_editor", "Diagnosis or differential"),
+    "Plan": QCoreApplication.translate(
+        "note_editor", "Treatment, prescriptions, follow-up, referrals"
+    ),
 }
 
 
@@ -119,7 +125,9 @@ class QtNoteEditor(QWidget):
         self.version_label = QLabel(header)
         self.version_label.setObjectName("noteVersion")
         self.version_label.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.history_button = QPushButton("History…", header)
+        self.history_button = QPushButton(
+            QCoreApplication.translate("QtNoteEditor", "History…"), header
+        )
         self.history_button.setObjectName("historyButton")
         self.history_button.clicked.connect(self._on_history_clicked)
         # The visit starts from the encounter it belongs to, and its invite link is here.

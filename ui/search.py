@@ -37,7 +37,7 @@ from ui.format import day_and_clock
 from ui.ops import run_op
 
 HIT_ROLE = Qt.ItemDataRole.UserRole + 2
-SEARCHING_TEXT = "Searching…"
+SEARCHING_TEXT = QCoreApplication.translate("search", "Searching…")
 DEBOUNCE_MS = 250
 
 _Index = QModelIndex | QPersistentModelIndex

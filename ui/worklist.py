@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -26,8 +35,10 @@ from ui.format import clock, day_and_clock, note_state
 from ui.ops import run_op
 from ui.readiness import report_ready
 
-LOADING_TEXT = "Loading today's visits…"
-EMPTY_TEXT = "No visits on the worklist yet.\nImported or scheduled visits will appear here."
+LOADING_TEXT = QCoreApplication.translate("worklist", "Loading today's visits…")
+EMPTY_TEXT = QCoreApplication.translate(
+    "worklist", "No visits on the worklist yet.\nImported or scheduled visits will appear here."
+)
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 1
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -135,7 +146,7 @@ class QtWorklist(QWidget):
         self._ready_reported = False
         header = QHBoxLayout()
         header.setContentsMargins(12, 10, 12, 4)
-        title = QLabel("Visits", self)
+        title = QLabel(QCoreApplication.translate("QtWorklist", "Visits"), self)
         title.setObjectName("paneTitle")
         self.count_label = QLabel("", self)
         self.count_label.setObjectName("paneCount")

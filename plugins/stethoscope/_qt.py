@@ -163,6 +163,7 @@ class QtStethoscopePanel(QWidget):
         self.gain_spin.setSingleStep(0.5)
         self.gain_spin.setValue(1.0)
         self.gain_spin.setSuffix("×")
+        self.gain_spin.setMaximumWidth(90)
         self.clip_light = QLabel("●", self)
         self.clip_light.setObjectName("stethClipLight")
         self.clip_light.setToolTip(tr("Clipping: lower the gain when this turns red"))
@@ -179,6 +180,7 @@ class QtStethoscopePanel(QWidget):
         self.hr_label.setAccessibleName(tr("Heart rate"))
         # Always there, so nothing below moves when a rate appears or its width changes.
         self.hr_label.setText(heart_rate_text(None, None))
+        self.hr_label.setWordWrap(True)  # a narrow column wraps it instead of clipping
         self.site_combo = QComboBox(self)
         self.site_combo.setObjectName("stethSite")
         self.site_combo.setAccessibleName(tr("Auscultation site"))

@@ -141,7 +141,7 @@ def test_run_gui_damaged_store_keeps_error_screen_until_quit(
     assert code == 1
     assert seen["visible"] is True
     assert "damaged (the file is truncated)" in str(seen["message"])
-    assert seen["status"] == "Store not opened"
+    assert seen["status"] == "Records not opened"
 
 
 @pytest.mark.keyring

@@ -10,7 +10,7 @@ in a message. Accepting sets :attr:`QtJoinDialog.request` and emits
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -33,6 +33,7 @@ from app.visit import (
     parse_invite_link,
 )
 from ui import geometry
+from ui.errors import user_text
 
 __all__ = ["JoinRequest", "QtJoinDialog"]
 
@@ -61,13 +62,17 @@ class QtJoinDialog(QDialog):
         intro.setWordWrap(True)
         self.link_edit = QLineEdit()
         self.link_edit.setObjectName("joinLink")
-        self.link_edit.setPlaceholderText("https://…/patient/#server=…&room=…&pin=…")
+        self.link_edit.setPlaceholderText(
+            QCoreApplication.translate("QtJoinDialog", "https://…/patient/#server=…&room=…&pin=…")
+        )
         self.link_edit.setMaxLength(MAX_LINK_CHARS)
         self.link_edit.setMinimumWidth(LINK_MIN_WIDTH_PX)
         self.link_edit.textChanged.connect(self._on_link_changed)
         self.server_edit = QLineEdit()
         self.server_edit.setObjectName("joinServer")
-        self.server_edit.setPlaceholderText("wss://media.example.org/janus")
+        self.server_edit.setPlaceholderText(
+            QCoreApplication.translate("QtJoinDialog", "wss://media.example.org/janus")
+        )
         self.room_edit = QLineEdit()
         self.room_edit.setObjectName("joinRoom")
         self.room_edit.setPlaceholderText("1234")
@@ -120,7 +125,7 @@ class QtJoinDialog(QDialog):
         return self.error_label.text() if not self.error_label.isHidden() else ""
 
     def _show_error(self, exc: InputRejectedError) -> None:
-        reason = str(exc.params.get("reason", "")) or exc.user_message()
+        reason = str(exc.params.get("reason", "")) or user_text(exc)
         self.error_label.setText(reason[:1].upper() + reason[1:] + ".")
         self.error_label.show()
 
@@ -176,7 +181,7 @@ class QtJoinDialog(QDialog):
         """The join failed (network, server): say why, keep everything typed, and offer
         Retry in place of Join."""
         if isinstance(exc, ConsoleError):
-            text = exc.user_message()
+            text = user_text(exc)
         else:
             text = self.tr("The visit could not be joined. Check the network, then retry.")
         self.error_label.setText(text)

@@ -7,7 +7,7 @@ It only lays panels out: it never looks inside them.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 
@@ -35,6 +35,8 @@ class QtPluginArea(QScrollArea):
         super().__init__(parent)
         self.setObjectName("pluginArea")
         self.setWidgetResizable(True)
+        # Panels fit the column's width (nobody scrolls sideways to find a button).
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.Shape.NoFrame)
         inner = QWidget(self)
         inner.setObjectName("pluginAreaInner")

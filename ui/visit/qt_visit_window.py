@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -74,41 +74,51 @@ SHORTCUTS = {
 }
 
 STATE_TEXT = {
-    VisitState.IDLE: "Starting",
-    VisitState.CONNECTING: "Connecting…",
-    VisitState.WAITING: "Waiting",
-    VisitState.IN_CALL: "In call",
-    VisitState.RECONNECTING: "Reconnecting…",
-    VisitState.ENDED: "Ended",
+    VisitState.IDLE: QCoreApplication.translate("qt_visit_window", "Starting"),
+    VisitState.CONNECTING: QCoreApplication.translate("qt_visit_window", "Connecting…"),
+    VisitState.WAITING: QCoreApplication.translate("qt_visit_window", "Waiting"),
+    VisitState.IN_CALL: QCoreApplication.translate("qt_visit_window", "In call"),
+    VisitState.RECONNECTING: QCoreApplication.translate("qt_visit_window", "Reconnecting…"),
+    VisitState.ENDED: QCoreApplication.translate("qt_visit_window", "Ended"),
 }
 QUALITY_TEXT = {
-    CallQuality.UNKNOWN: "Checking connection…",
-    CallQuality.GOOD: "Good connection",
-    CallQuality.FAIR: "Fair connection",
-    CallQuality.POOR: "Poor connection",
+    CallQuality.UNKNOWN: QCoreApplication.translate("qt_visit_window", "Checking connection…"),
+    CallQuality.GOOD: QCoreApplication.translate("qt_visit_window", "Good connection"),
+    CallQuality.FAIR: QCoreApplication.translate("qt_visit_window", "Fair connection"),
+    CallQuality.POOR: QCoreApplication.translate("qt_visit_window", "Poor connection"),
 }
-RECONNECTING_TEXT = "Connection lost, reconnecting…"
-RECONNECTING_TITLE = "Reconnecting…"
-RECONNECTING_STAGE_TEXT = (
+RECONNECTING_TEXT = QCoreApplication.translate("qt_visit_window", "Connection lost, reconnecting…")
+RECONNECTING_TITLE = QCoreApplication.translate("qt_visit_window", "Reconnecting…")
+RECONNECTING_STAGE_TEXT = QCoreApplication.translate(
+    "qt_visit_window",
     "The network connection was lost. The console reconnects by itself; the call "
-    "resumes as soon as the network is back."
+    "resumes as soon as the network is back.",
 )
-CONNECTING_TITLE = "Connecting to the visit…"
-CONNECTING_TEXT = "Setting up the call with the media server. This usually takes a few seconds."
-WAITING_HOST_TITLE = "Waiting for the patient"
-WAITING_HOST_TEXT = (
+CONNECTING_TITLE = QCoreApplication.translate("qt_visit_window", "Connecting to the visit…")
+CONNECTING_TEXT = QCoreApplication.translate(
+    "qt_visit_window",
+    "Setting up the call with the media server. This usually takes a few seconds.",
+)
+WAITING_HOST_TITLE = QCoreApplication.translate("qt_visit_window", "Waiting for the patient")
+WAITING_HOST_TEXT = QCoreApplication.translate(
+    "qt_visit_window",
     "Send the invite link on the right. People who open it wait in the waiting room "
-    "until you admit them."
+    "until you admit them.",
 )
-WAITING_GUEST_TITLE = "Waiting to be admitted"
-WAITING_GUEST_TEXT = "The clinician has been told you are here and will let you in shortly."
-ALONE_TITLE = "Nobody else is in the visit"
-ALONE_TEXT = "The others have left. Admit someone from the waiting room, or hang up."
-ENDED_TITLE = "The visit has ended"
-ENDED_DEFAULT_REASON = "The call is over."
-HANG_UP_QUESTION = (
+WAITING_GUEST_TITLE = QCoreApplication.translate("qt_visit_window", "Waiting to be admitted")
+WAITING_GUEST_TEXT = QCoreApplication.translate(
+    "qt_visit_window", "The clinician has been told you are here and will let you in shortly."
+)
+ALONE_TITLE = QCoreApplication.translate("qt_visit_window", "Nobody else is in the visit")
+ALONE_TEXT = QCoreApplication.translate(
+    "qt_visit_window", "The others have left. Admit someone from the waiting room, or hang up."
+)
+ENDED_TITLE = QCoreApplication.translate("qt_visit_window", "The visit has ended")
+ENDED_DEFAULT_REASON = QCoreApplication.translate("qt_visit_window", "The call is over.")
+HANG_UP_QUESTION = QCoreApplication.translate(
+    "qt_visit_window",
     "Hang up and end the visit? Everyone in the call is disconnected. The encounter "
-    "note stays open."
+    "note stays open.",
 )
 LIVE_STATES = frozenset(
     {VisitState.CONNECTING, VisitState.WAITING, VisitState.IN_CALL, VisitState.RECONNECTING}
@@ -125,18 +135,18 @@ ROW_KEYS = (
     "Low-bandwidth mode",
 )
 DEVICE_MENUS = {  # kind -> what the menu says when there is none
-    "microphone": "No microphone found",
-    "camera": "No camera found",
-    "speaker": "No speaker found",
+    "microphone": QCoreApplication.translate("qt_visit_window", "No microphone found"),
+    "camera": QCoreApplication.translate("qt_visit_window", "No camera found"),
+    "speaker": QCoreApplication.translate("qt_visit_window", "No speaker found"),
 }
 DEVICE_CACHE_S = 5.0
 # The side column (waiting room, invite, stethoscope): every plugin control fits this.
-SIDE_MIN_WIDTH_PX = 320
+SIDE_MIN_WIDTH_PX = 360
 CANDIDATE_TEXT = {
-    "host": "Direct (host)",
-    "srflx": "Through NAT (srflx)",
-    "prflx": "Through NAT (prflx)",
-    "relay": "Relayed by TURN (relay)",
+    "host": QCoreApplication.translate("qt_visit_window", "Direct (host)"),
+    "srflx": QCoreApplication.translate("qt_visit_window", "Through NAT (srflx)"),
+    "prflx": QCoreApplication.translate("qt_visit_window", "Through NAT (prflx)"),
+    "relay": QCoreApplication.translate("qt_visit_window", "Relayed by TURN (relay)"),
 }
 
 
@@ -223,8 +233,11 @@ class QtQualityBadge(QPushButton):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(
             _tip(
-                "Call quality, from round-trip time, packet loss and frame rate. "
-                "Click for the details",
+                QCoreApplication.translate(
+                    "QtQualityBadge",
+                    "Call quality, from round-trip time, packet loss and frame rate. "
+                    "Click for the details",
+                ),
                 "details",
             )
         )
@@ -249,7 +262,7 @@ class QtCallDetails(QFrame):
         grid.setContentsMargins(14, 10, 14, 12)
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(4)
-        title = QLabel("Call details", self)
+        title = QLabel(QCoreApplication.translate("QtCallDetails", "Call details"), self)
         title.setObjectName("detailsTitle")
         grid.addWidget(title, 0, 0, 1, 3)
         for column, text in ((1, "Received"), (2, "Sent")):
@@ -304,7 +317,9 @@ class QtVisitWindow(QWidget):
         if parent is not None:
             self.setWindowFlag(Qt.WindowType.Window)  # its own window, closed with the parent
         self.setObjectName("visitWindow")
-        self.setWindowTitle("Video visit · Clinician Console")
+        self.setWindowTitle(
+            QCoreApplication.translate("QtVisitWindow", "Video visit · Clinician Console")
+        )
         self.visit = visit
         self.presenter = ErrorPresenter(self)
         self.confirm_box: QMessageBox | None = None
@@ -362,12 +377,19 @@ class QtVisitWindow(QWidget):
         self.state_label.setObjectName("visitState")
         self.timer_label = QLabel("", top)
         self.timer_label.setObjectName("callTimer")
-        self.timer_label.setToolTip("Time since the first other person joined")
-        self.low_bandwidth_label = QLabel("Low-bandwidth mode", top)
+        self.timer_label.setToolTip(
+            QCoreApplication.translate("QtVisitWindow", "Time since the first other person joined")
+        )
+        self.low_bandwidth_label = QLabel(
+            QCoreApplication.translate("QtVisitWindow", "Low-bandwidth mode"), top
+        )
         self.low_bandwidth_label.setObjectName("lowBandwidth")
         self.low_bandwidth_label.setToolTip(
-            "The network is struggling, so video is sent at a lower resolution and frame "
-            "rate. It steps back up by itself when the link recovers."
+            QCoreApplication.translate(
+                "QtVisitWindow",
+                "The network is struggling, so video is sent at a lower resolution and frame "
+                "rate. It steps back up by itself when the link recovers.",
+            )
         )
         self.low_bandwidth_label.hide()
         self.quality_badge = QtQualityBadge(top)
@@ -452,7 +474,7 @@ class QtVisitWindow(QWidget):
         self.splitter.addWidget(self.stage)
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(0, 1)
-        self.splitter.setSizes([900, 380])
+        self.splitter.setSizes([860, 420])
         root.addWidget(self.splitter, 1)
 
         controls = QFrame(self)
@@ -475,27 +497,40 @@ class QtVisitWindow(QWidget):
         self.camera_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.camera_button.clicked.connect(self.toggle_camera)
         self.speaker_button = self._tool_button("speakerButton", controls)
-        self.speaker_button.setText("Speaker")
-        self.speaker_button.setToolTip("Choose where you hear the call")
+        self.speaker_button.setText(QCoreApplication.translate("QtVisitWindow", "Speaker"))
+        self.speaker_button.setToolTip(
+            QCoreApplication.translate("QtVisitWindow", "Choose where you hear the call")
+        )
         self.speaker_menu = QMenu(self.speaker_button)
         self.speaker_menu.setObjectName("speakerMenu")
         self.speaker_menu.aboutToShow.connect(lambda: self._fill_device_menu("speaker"))
         self.speaker_button.setMenu(self.speaker_menu)
         self.speaker_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.people_button = self._tool_button("peopleButton", controls)
-        self.people_button.setText("People")
+        self.people_button.setText(QCoreApplication.translate("QtVisitWindow", "People"))
         self.people_button.setCheckable(True)
         self.people_button.setChecked(True)
-        self.people_button.setToolTip(_tip("Show or hide the waiting room and invite", "people"))
+        self.people_button.setToolTip(
+            _tip(
+                QCoreApplication.translate(
+                    "QtVisitWindow", "Show or hide the waiting room and invite"
+                ),
+                "people",
+            )
+        )
         self.people_button.toggled.connect(self.side.setVisible)
         self.note_button = self._tool_button("noteButton", controls)
         self.note_button.setText(self.tr("Note"))
         self.note_button.setCheckable(True)
         self.note_button.setToolTip(self.tr("Show the encounter note beside the video"))
         self.note_button.hide()  # until the main window offers the note (dock_note)
-        self.hang_up_button = QPushButton("Hang up", controls)
+        self.hang_up_button = QPushButton(
+            QCoreApplication.translate("QtVisitWindow", "Hang up"), controls
+        )
         self.hang_up_button.setObjectName("hangUpButton")
-        self.hang_up_button.setToolTip(_tip("End the visit", "hang_up"))
+        self.hang_up_button.setToolTip(
+            _tip(QCoreApplication.translate("QtVisitWindow", "End the visit"), "hang_up")
+        )
         self.hang_up_button.clicked.connect(self.request_hang_up)
         row.addWidget(self.mic_button)
         row.addWidget(self.camera_button)
@@ -639,10 +674,10 @@ class QtVisitWindow(QWidget):
             return self.confirm_box
         self.confirm_box = confirm(
             self,
-            title="Hang up",
+            title=QCoreApplication.translate("QtVisitWindow", "Hang up"),
             text=HANG_UP_QUESTION,
-            accept_text="Hang up",
-            reject_text="Stay in the visit",
+            accept_text=QCoreApplication.translate("QtVisitWindow", "Hang up"),
+            reject_text=QCoreApplication.translate("QtVisitWindow", "Stay in the visit"),
             on_accept=self._on_hang_up_confirmed,
             on_reject=self._on_hang_up_declined,
         )
@@ -709,6 +744,9 @@ class QtVisitWindow(QWidget):
         self.low_bandwidth_label.setVisible(not ended and self.visit.stats.low_bandwidth)
         self.waiting_room.setVisible(not ended)
         self.invite.setVisible(not ended and self.invite.link != "")
+        # In the call the QR code gives its room to the panels below (the stethoscope
+        # on a 768 px cart); the link and Copy stay for inviting someone else.
+        self.invite.qr_label.setVisible(state is not VisitState.IN_CALL and not ended)
         if ended:
             self.quality_badge.setChecked(False)
             self.people_button.setChecked(bool(self.plugin_area.panels()))

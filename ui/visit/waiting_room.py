@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -98,9 +98,11 @@ class _WaitingRow(QFrame):
         self.name.setTextFormat(Qt.TextFormat.PlainText)
         self.waited = QLabel("", self)
         self.waited.setObjectName("waitingTime")
-        self.admit_button = QPushButton("Admit", self)
+        self.admit_button = QPushButton(QCoreApplication.translate("_WaitingRow", "Admit"), self)
         self.admit_button.setObjectName("primaryButton")
-        self.admit_button.setToolTip("Let this person into the visit")
+        self.admit_button.setToolTip(
+            QCoreApplication.translate("_WaitingRow", "Let this person into the visit")
+        )
         self.admit_button.setVisible(host)
         text = QVBoxLayout()
         text.setSpacing(0)
@@ -137,9 +139,13 @@ class _ParticipantRow(QFrame):
             detail += " · " + ", ".join(media)
         self.detail = QLabel(detail, self)
         self.detail.setObjectName("participantDetail")
-        self.remove_button = QPushButton("Remove", self)
+        self.remove_button = QPushButton(
+            QCoreApplication.translate("_ParticipantRow", "Remove"), self
+        )
         self.remove_button.setObjectName("removeButton")
-        self.remove_button.setToolTip("Remove this person from the visit")
+        self.remove_button.setToolTip(
+            QCoreApplication.translate("_ParticipantRow", "Remove this person from the visit")
+        )
         self.remove_button.setVisible(removable)
         text = QVBoxLayout()
         text.setSpacing(0)
@@ -162,7 +168,9 @@ class QtWaitingRoom(QWidget):
         self._waiting_rows: list[_WaitingRow] = []
         self._participant_rows: list[_ParticipantRow] = []
 
-        self.waiting_title = QLabel("Waiting room", self)
+        self.waiting_title = QLabel(
+            QCoreApplication.translate("QtWaitingRoom", "Waiting room"), self
+        )
         self.waiting_title.setObjectName("sideTitle")
         self.waiting_count = QLabel("0", self)
         self.waiting_count.setObjectName("sideCount")
@@ -171,7 +179,9 @@ class QtWaitingRoom(QWidget):
         self.empty_label.setWordWrap(True)
         self._waiting_box = QVBoxLayout()
         self._waiting_box.setSpacing(6)
-        self.people_title = QLabel("In the visit", self)
+        self.people_title = QLabel(
+            QCoreApplication.translate("QtWaitingRoom", "In the visit"), self
+        )
         self.people_title.setObjectName("sideTitle")
         self._people_box = QVBoxLayout()
         self._people_box.setSpacing(6)
@@ -277,10 +287,12 @@ class QtWaitingRoom(QWidget):
             return None
         self.confirm_box = confirm(
             self,
-            title="Remove from the visit",
-            text="Remove this person from the visit? They leave the call now.",
-            accept_text="Remove",
-            reject_text="Keep in the visit",
+            title=QCoreApplication.translate("QtWaitingRoom", "Remove from the visit"),
+            text=QCoreApplication.translate(
+                "QtWaitingRoom", "Remove this person from the visit? They leave the call now."
+            ),
+            accept_text=QCoreApplication.translate("QtWaitingRoom", "Remove"),
+            reject_text=QCoreApplication.translate("QtWaitingRoom", "Keep in the visit"),
             on_accept=lambda: self.remove(participant_id),
         )
         return self.confirm_box
