@@ -44,9 +44,14 @@ def short_date(iso: str) -> str:
 
 
 def note_state(summary: EncounterSummary) -> str:
+    from PySide6.QtCore import QCoreApplication
+
+    translate = QCoreApplication.translate
     if summary.note_id is None:
-        return "No note yet"
-    return f"Note · v{summary.note_version}" if summary.note_version else "Note"
+        return translate("QtWorklist", "No note yet")
+    if summary.note_version:
+        return translate("QtWorklist", "Note · v%1").replace("%1", str(summary.note_version))
+    return translate("QtWorklist", "Note")
 
 
 def age_from(birth_date: str, today: date | None = None) -> str:

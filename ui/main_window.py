@@ -217,6 +217,8 @@ class QtMainWindow(QMainWindow):
             current = self.editor.summary
             running = from_ui and current is not None and current.encounter.id == enc
             invite = window.visit.invite if window is not None else None
+            if window is not None and window.docked_note() is self.editor:
+                running = False  # inside the visit window: it has its own invite
             self.editor.set_visit_offer(
                 self._visit_factory is not None and not from_ui and not self._locked,
                 running=running,
@@ -679,6 +681,7 @@ class QtMainWindow(QMainWindow):
             self._console.replaceWidget(1, placeholder)
             self._note_placeholder = placeholder
             window.dock_note(editor)
+            self._update_in_visit()
         elif not docked:
             self._undock_note()
 
@@ -693,6 +696,7 @@ class QtMainWindow(QMainWindow):
         self._console.replaceWidget(1, editor)  # reparents the editor back here
         editor.show()
         placeholder.deleteLater()
+        self._update_in_visit()
 
     def _on_join_visit_triggered(self) -> None:
         self.show_join_dialog()

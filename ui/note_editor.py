@@ -27,6 +27,7 @@ from app.records import EncounterSummary, Note, SaveResult
 from app.services import NotesService
 from ui.autosave import Autosaver
 from ui.format import age_from, day_and_clock, short_date
+from ui.i18n import QT_TRANSLATE_NOOP
 from ui.ops import run_op
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,23 @@ _HINTS = {
     "Plan": QCoreApplication.translate(
         "note_editor", "Treatment, prescriptions, follow-up, referrals"
     ),
+}
+
+
+# Shown translated: the SOAP headings (stored in English in the note text, which is a
+# record, not UI), note types and states.
+SECTION_TITLES = (
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Subjective"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Objective"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Assessment"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Plan"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Progress note"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Consult note"),
+)
+STATUS_TEXT = {
+    "draft": QT_TRANSLATE_NOOP("QtNoteEditor", "Draft"),
+    "signed": QT_TRANSLATE_NOOP("QtNoteEditor", "Signed"),
+    "final": QT_TRANSLATE_NOOP("QtNoteEditor", "Final"),
 }
 
 
@@ -160,7 +178,7 @@ class QtNoteEditor(QWidget):
             box = QVBoxLayout(frame)
             box.setContentsMargins(0, 0, 0, 0)
             box.setSpacing(4)
-            title = QLabel(name, frame)
+            title = QLabel(QCoreApplication.translate("QtNoteEditor", name), frame)
             title.setObjectName("sectionTitle")
             edit = QPlainTextEdit(frame)
             edit.setObjectName(f"section{name}")
@@ -305,9 +323,14 @@ class QtNoteEditor(QWidget):
         patient = self._summary.patient
         encounter = self._summary.encounter
         self.patient_label.setText(patient.display_name)
-        parts = [f"Born {short_date(patient.birth_date)} ({age_from(patient.birth_date)})"]
+        translate = QCoreApplication.translate
+        parts = [
+            translate("QtNoteEditor", "Born %1 (%2)")
+            .replace("%1", short_date(patient.birth_date))
+            .replace("%2", age_from(patient.birth_date))
+        ]
         if patient.mrn:
-            parts.append(f"MRN {patient.mrn}")
+            parts.append(translate("QtNoteEditor", "MRN %1").replace("%1", patient.mrn))
         parts.append(day_and_clock(encounter.start))
         if encounter.reason:
             parts.append(encounter.reason)
@@ -322,9 +345,13 @@ class QtNoteEditor(QWidget):
     def _render_version(self) -> None:
         if self._note is not None:
             note = self._note
+            translate = QCoreApplication.translate
+            status = STATUS_TEXT.get(note.status.value, note.status.value.capitalize())
             self.version_label.setText(
-                f"{note.note_type.display} · {note.status.value.capitalize()} · "
-                f"version {self._version}"
+                translate("QtNoteEditor", "%1 · %2 · version %3")
+                .replace("%1", translate("QtNoteEditor", note.note_type.display))
+                .replace("%2", translate("QtNoteEditor", status))
+                .replace("%3", str(self._version))
             )
 
     # -- editing ---------------------------------------------------------

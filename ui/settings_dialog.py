@@ -168,7 +168,7 @@ class _Field:
             self.kind = "device"
             combo = QComboBox(parent)
             combo.setEditable(True)  # a device not plugged in now can still be named
-            combo.addItem(_tr("System default"), "")
+            combo.addItem(QCoreApplication.translate("QtSettingsDialog", "System default"), "")
             widget = combo
         elif _is_str_list(annotation):
             self.kind = "list"
@@ -439,7 +439,11 @@ class QtSettingsDialog(QDialog):
 
     def _on_update_failed(self, exc: BaseException) -> None:
         self.check_button.setEnabled(True)
-        self.update_result.setText(str(exc) if isinstance(exc, ConsoleError) else "Check failed.")
+        self.update_result.setText(
+            str(exc)
+            if isinstance(exc, ConsoleError)
+            else QCoreApplication.translate("QtSettingsDialog", "Check failed.")
+        )
 
     # -- state ---------------------------------------------------------------
     def reload(self) -> None:

@@ -23,9 +23,9 @@ def _chip(name: str, parent: QWidget) -> QLabel:
 
 def store_text(status: StoreStatus) -> str:
     return {
-        StoreState.UNLOCKED: _tr("Records open"),
-        StoreState.LOCKED: _tr("Locked"),
-        StoreState.CLOSED: _tr("Closed"),
+        StoreState.UNLOCKED: QCoreApplication.translate("QtStoreStatus", "Records open"),
+        StoreState.LOCKED: QCoreApplication.translate("QtStoreStatus", "Locked"),
+        StoreState.CLOSED: QCoreApplication.translate("QtStoreStatus", "Closed"),
     }[status.state]
 
 
@@ -33,9 +33,9 @@ def key_text(status: StoreStatus) -> str:
     """Where the records' key is kept, in words for clinicians (the keyring's technical
     name is in the tooltip, for IT: :func:`key_tip`)."""
     if status.key_source is KeySource.KEYRING:
-        return _tr("Protected by this computer's keychain")
+        return QCoreApplication.translate("QtStoreStatus", "Protected by this computer's keychain")
     if status.key_source is KeySource.PASSPHRASE:
-        return _tr("Protected by your passphrase")
+        return QCoreApplication.translate("QtStoreStatus", "Protected by your passphrase")
     return ""
 
 
@@ -58,8 +58,10 @@ def save_text(state: SaveState) -> str:
     if state.kind in (SaveKind.PENDING, SaveKind.SAVING):
         return _tr(SAVING_TEXT)
     if state.saved_at:
-        return _tr("Saved %1").replace("%1", clock(state.saved_at, seconds=True))
-    return _tr("All changes saved")
+        return QCoreApplication.translate("QtStoreStatus", "Saved %1").replace(
+            "%1", clock(state.saved_at, seconds=True)
+        )
+    return QCoreApplication.translate("QtStoreStatus", "All changes saved")
 
 
 class QtStoreStatus(QStatusBar):
@@ -77,7 +79,7 @@ class QtStoreStatus(QStatusBar):
         self.addWidget(self.schema_label)
         self.addWidget(self.busy_label)
         self.addPermanentWidget(self.save_label)
-        self.store_label.setText(_tr("Opening records…"))
+        self.store_label.setText(QCoreApplication.translate("QtStoreStatus", "Opening records…"))
         self.store_label.setProperty("state", "closed")
         self.busy_label.hide()
         events.store_did_change_state.connect(self._on_store_did_change_state)
@@ -94,7 +96,11 @@ class QtStoreStatus(QStatusBar):
     def set_store_status(self, status: StoreStatus) -> None:
         self.store_label.setText(store_text(status))
         self._restyle(self.store_label, status.state.value)
-        self.store_label.setToolTip(_tr("Encrypted records: %1").replace("%1", str(status.path)))
+        self.store_label.setToolTip(
+            QCoreApplication.translate("QtStoreStatus", "Encrypted records: %1").replace(
+                "%1", str(status.path)
+            )
+        )
         self.key_label.setText(key_text(status))
         self.key_label.setToolTip(key_tip(status))  # IT's details: keyring and schema
         self.schema_label.setText("")
@@ -103,9 +109,11 @@ class QtStoreStatus(QStatusBar):
     def set_startup_page(self, page: str) -> None:
         """Before the store is open: say where start-up stands."""
         text = {
-            "loading": _tr("Opening records…"),
-            "passphrase": _tr("Locked — PIN or passphrase needed"),
-            "error": _tr("Records not opened"),
+            "loading": QCoreApplication.translate("QtStoreStatus", "Opening records…"),
+            "passphrase": QCoreApplication.translate(
+                "QtStoreStatus", "Locked — PIN or passphrase needed"
+            ),
+            "error": QCoreApplication.translate("QtStoreStatus", "Records not opened"),
         }[page]
         self.store_label.setText(text)
         self._restyle(self.store_label, "error" if page == "error" else "closed")
@@ -124,5 +132,5 @@ class QtStoreStatus(QStatusBar):
         self.save_label.show()
 
     def set_busy(self, busy: bool) -> None:
-        self.busy_label.setText(_tr("Working…"))
+        self.busy_label.setText(QCoreApplication.translate("QtStoreStatus", "Working…"))
         self.busy_label.setVisible(busy)

@@ -230,7 +230,11 @@ class QtSyncStatus(QWidget):
         tip = NOT_SET_UP_TIP if status is None or status.state is SyncState.DISABLED else ""
         if status is not None and status.message:
             tip = status.message
-        self.state_button.setToolTip(f"{tip}\nClick for details." if tip else "Click for details.")
+        self.state_button.setToolTip(
+            f"{tip}\nClick for details."
+            if tip
+            else QCoreApplication.translate("QtSyncStatus", "Click for details.")
+        )
 
         if status is None:
             for widget in (self.progress, self.waiting_label, self.conflicts_button):

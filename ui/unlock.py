@@ -131,7 +131,11 @@ class QtPassphraseForm(QFrame):
     def set_kind(self, kind: CredentialKind | None) -> None:
         """Word the field for a PIN or a passphrase."""
         self._noun = "PIN" if kind is CredentialKind.PIN else "passphrase"
-        self.field.setPlaceholderText("PIN" if kind is CredentialKind.PIN else "Passphrase")
+        self.field.setPlaceholderText(
+            QCoreApplication.translate("QtPassphraseForm", "PIN")
+            if kind is CredentialKind.PIN
+            else QCoreApplication.translate("QtPassphraseForm", "Passphrase")
+        )
         self.confirm.setPlaceholderText(f"Repeat the {self._noun}")
 
     def show_error(self, text: str) -> None:

@@ -2,81 +2,6 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="es_ES">
 <context>
-    <name></name>
-    <message>
-        <source>Stethoscope input</source>
-        <translation>Entrada del estetoscopio</translation>
-    </message>
-    <message>
-        <source>Listen</source>
-        <translation>Escuchar</translation>
-    </message>
-    <message>
-        <source>Gain</source>
-        <translation>Ganancia</translation>
-    </message>
-    <message>
-        <source>Clipping: lower the gain when this turns red</source>
-        <translation>Saturación: baje la ganancia cuando esto se ponga rojo</translation>
-    </message>
-    <message>
-        <source>Clipping light</source>
-        <translation>Indicador de saturación</translation>
-    </message>
-    <message>
-        <source>Filter</source>
-        <translation>Filtro</translation>
-    </message>
-    <message>
-        <source>Heart rate</source>
-        <translation>Frecuencia cardiaca</translation>
-    </message>
-    <message>
-        <source>Auscultation site</source>
-        <translation>Sitio de auscultación</translation>
-    </message>
-    <message>
-        <source>Record</source>
-        <translation>Grabar</translation>
-    </message>
-    <message>
-        <source>Recording time</source>
-        <translation>Tiempo de grabación</translation>
-    </message>
-    <message>
-        <source>Play</source>
-        <translation>Reproducir</translation>
-    </message>
-    <message>
-        <source>Attach</source>
-        <translation>Adjuntar</translation>
-    </message>
-    <message>
-        <source>Attach the recording to this encounter</source>
-        <translation>Adjuntar la grabación a esta consulta</translation>
-    </message>
-    <message>
-        <source>Send to visit</source>
-        <translation>Enviar a la visita</translation>
-    </message>
-    <message>
-        <source>seconds</source>
-        <translation>segundos</translation>
-    </message>
-    <message>
-        <source>Hz</source>
-        <translation>Hz</translation>
-    </message>
-    <message>
-        <source>Input</source>
-        <translation>Entrada</translation>
-    </message>
-    <message>
-        <source>Site</source>
-        <translation>Sitio</translation>
-    </message>
-</context>
-<context>
     <name>QtAboutDialog</name>
     <message>
         <source>About Clinician Console</source>
@@ -360,6 +285,42 @@
 <context>
     <name>QtNoteEditor</name>
     <message>
+        <source>Subjective</source>
+        <translation>Subjetivo</translation>
+    </message>
+    <message>
+        <source>Objective</source>
+        <translation>Objetivo</translation>
+    </message>
+    <message>
+        <source>Assessment</source>
+        <translation>Evaluación</translation>
+    </message>
+    <message>
+        <source>Plan</source>
+        <translation>Plan</translation>
+    </message>
+    <message>
+        <source>Progress note</source>
+        <translation>Nota de evolución</translation>
+    </message>
+    <message>
+        <source>Consult note</source>
+        <translation>Nota de interconsulta</translation>
+    </message>
+    <message>
+        <source>Draft</source>
+        <translation>Borrador</translation>
+    </message>
+    <message>
+        <source>Signed</source>
+        <translation>Firmada</translation>
+    </message>
+    <message>
+        <source>Final</source>
+        <translation>Definitiva</translation>
+    </message>
+    <message>
         <source>History…</source>
         <translation>Historial…</translation>
     </message>
@@ -380,8 +341,20 @@
         <translation>Copiar el enlace que abre el paciente para unirse</translation>
     </message>
     <message>
+        <source>Born %1 (%2)</source>
+        <translation>Nacimiento %1 (%2)</translation>
+    </message>
+    <message>
+        <source>MRN %1</source>
+        <translation>N.º de historia %1</translation>
+    </message>
+    <message>
         <source>New note · saved when you start typing</source>
         <translation>Nota nueva · se guarda al empezar a escribir</translation>
+    </message>
+    <message>
+        <source>%1 · %2 · version %3</source>
+        <translation>%1 · %2 · versión %3</translation>
     </message>
     <message>
         <source>Show video visit</source>
@@ -455,6 +428,17 @@
     <message>
         <source>Quit</source>
         <translation>Salir</translation>
+    </message>
+    <message>
+        <source>PIN</source>
+        <translation>PIN</translation>
+    </message>
+</context>
+<context>
+    <name>QtPluginArea</name>
+    <message>
+        <source>Stethoscope</source>
+        <translation>Estetoscopio</translation>
     </message>
 </context>
 <context>
@@ -595,6 +579,10 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Bloquear tras (minutos sin uso)</translation>
     </message>
     <message>
+        <source>System default</source>
+        <translation>Predeterminado del sistema</translation>
+    </message>
+    <message>
         <source>Settings</source>
         <translation>Configuración</translation>
     </message>
@@ -625,6 +613,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Checking…</source>
         <translation>Comprobando…</translation>
+    </message>
+    <message>
+        <source>Check failed.</source>
+        <translation>La comprobación falló.</translation>
     </message>
 </context>
 <context>
@@ -721,6 +713,82 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>baja</translation>
     </message>
     <message>
+        <source>Heart rate — /min</source>
+        <translation>Frecuencia cardiaca — /min</translation>
+    </message>
+    <message>
+        <source>Heart rate %1 /min · confidence %2</source>
+        <translation>Frecuencia cardiaca %1 /min · confianza %2</translation>
+    </message>
+    <message>
+        <source>Stethoscope input</source>
+        <translation>Entrada del estetoscopio</translation>
+    </message>
+    <message>
+        <source>Listen</source>
+        <translation>Escuchar</translation>
+    </message>
+    <message>
+        <source>Gain</source>
+        <translation>Ganancia</translation>
+    </message>
+    <message>
+        <source>Clipping: lower the gain when this turns red</source>
+        <translation>Saturación: baje la ganancia cuando esto se ponga rojo</translation>
+    </message>
+    <message>
+        <source>Clipping light</source>
+        <translation>Indicador de saturación</translation>
+    </message>
+    <message>
+        <source>Filter</source>
+        <translation>Filtro</translation>
+    </message>
+    <message>
+        <source>Heart rate</source>
+        <translation>Frecuencia cardiaca</translation>
+    </message>
+    <message>
+        <source>Auscultation site</source>
+        <translation>Sitio de auscultación</translation>
+    </message>
+    <message>
+        <source>Recording time</source>
+        <translation>Tiempo de grabación</translation>
+    </message>
+    <message>
+        <source>Play</source>
+        <translation>Reproducir</translation>
+    </message>
+    <message>
+        <source>Attach</source>
+        <translation>Adjuntar</translation>
+    </message>
+    <message>
+        <source>Attach the recording to this encounter</source>
+        <translation>Adjuntar la grabación a esta consulta</translation>
+    </message>
+    <message>
+        <source>Send to visit</source>
+        <translation>Enviar a la visita</translation>
+    </message>
+    <message>
+        <source>seconds</source>
+        <translation>segundos</translation>
+    </message>
+    <message>
+        <source>Hz</source>
+        <translation>Hz</translation>
+    </message>
+    <message>
+        <source>Input</source>
+        <translation>Entrada</translation>
+    </message>
+    <message>
+        <source>Site</source>
+        <translation>Sitio</translation>
+    </message>
+    <message>
         <source>Listening to the remote stethoscope.</source>
         <translation>Escuchando el estetoscopio remoto.</translation>
     </message>
@@ -767,6 +835,54 @@ Pruebe con menos palabras o con otras.</translation>
         <source>Saving…</source>
         <translation>Guardando…</translation>
     </message>
+    <message>
+        <source>Records open</source>
+        <translation>Historias abiertas</translation>
+    </message>
+    <message>
+        <source>Locked</source>
+        <translation>Bloqueada</translation>
+    </message>
+    <message>
+        <source>Closed</source>
+        <translation>Cerrada</translation>
+    </message>
+    <message>
+        <source>Protected by this computer&apos;s keychain</source>
+        <translation>Protegido por el llavero de este equipo</translation>
+    </message>
+    <message>
+        <source>Protected by your passphrase</source>
+        <translation>Protegido por su frase de contraseña</translation>
+    </message>
+    <message>
+        <source>Saved %1</source>
+        <translation>Guardado %1</translation>
+    </message>
+    <message>
+        <source>All changes saved</source>
+        <translation>Todos los cambios guardados</translation>
+    </message>
+    <message>
+        <source>Opening records…</source>
+        <translation>Abriendo historias…</translation>
+    </message>
+    <message>
+        <source>Encrypted records: %1</source>
+        <translation>Historias cifradas: %1</translation>
+    </message>
+    <message>
+        <source>Locked — PIN or passphrase needed</source>
+        <translation>Bloqueada — se necesita el PIN o la frase de contraseña</translation>
+    </message>
+    <message>
+        <source>Records not opened</source>
+        <translation>Historias no abiertas</translation>
+    </message>
+    <message>
+        <source>Working…</source>
+        <translation>Trabajando…</translation>
+    </message>
 </context>
 <context>
     <name>QtSyncDetails</name>
@@ -812,6 +928,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Notes changed both here and elsewhere: open to decide</source>
         <translation>Notas cambiadas aquí y en otro lugar: ábralas para decidir</translation>
+    </message>
+    <message>
+        <source>Click for details.</source>
+        <translation>Haga clic para ver los detalles.</translation>
     </message>
     <message>
         <source>Changes saved here that the record store does not have yet</source>
@@ -904,6 +1024,54 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Seguir en la visita</translation>
     </message>
     <message>
+        <source>Unmute</source>
+        <translation>Activar micrófono</translation>
+    </message>
+    <message>
+        <source>Mute</source>
+        <translation>Silenciar</translation>
+    </message>
+    <message>
+        <source>Unmute the microphone</source>
+        <translation>Activar el micrófono</translation>
+    </message>
+    <message>
+        <source>Mute the microphone</source>
+        <translation>Silenciar el micrófono</translation>
+    </message>
+    <message>
+        <source>Unmute microphone</source>
+        <translation>Activar micrófono</translation>
+    </message>
+    <message>
+        <source>Mute microphone</source>
+        <translation>Silenciar micrófono</translation>
+    </message>
+    <message>
+        <source>Stop camera</source>
+        <translation>Apagar cámara</translation>
+    </message>
+    <message>
+        <source>Start camera</source>
+        <translation>Encender cámara</translation>
+    </message>
+    <message>
+        <source>Turn the camera on</source>
+        <translation>Encender la cámara</translation>
+    </message>
+    <message>
+        <source>Turn the camera off</source>
+        <translation>Apagar la cámara</translation>
+    </message>
+    <message>
+        <source>Turn camera on</source>
+        <translation>Encender cámara</translation>
+    </message>
+    <message>
+        <source>Turn camera off</source>
+        <translation>Apagar cámara</translation>
+    </message>
+    <message>
         <source>MRN %1</source>
         <translation>N.º de historia %1</translation>
     </message>
@@ -922,6 +1090,58 @@ Pruebe con menos palabras o con otras.</translation>
 </context>
 <context>
     <name>QtWaitingRoom</name>
+    <message>
+        <source>Host</source>
+        <translation>Anfitrión</translation>
+    </message>
+    <message>
+        <source>Clinician</source>
+        <translation>Profesional</translation>
+    </message>
+    <message>
+        <source>Patient</source>
+        <translation>Paciente</translation>
+    </message>
+    <message>
+        <source>Guest</source>
+        <translation>Invitado</translation>
+    </message>
+    <message>
+        <source>Nobody is waiting. Patients who open the invite link appear here.</source>
+        <translation>No hay nadie esperando. Los pacientes que abran el enlace de invitación aparecerán aquí.</translation>
+    </message>
+    <message>
+        <source>waiting %1 s</source>
+        <translation>esperando %1 s</translation>
+    </message>
+    <message>
+        <source>waiting %1 min</source>
+        <translation>esperando %1 min</translation>
+    </message>
+    <message>
+        <source>waiting %1 h %2 min</source>
+        <translation>esperando %1 h %2 min</translation>
+    </message>
+    <message>
+        <source> (you)</source>
+        <translation> (usted)</translation>
+    </message>
+    <message>
+        <source>camera</source>
+        <translation>cámara</translation>
+    </message>
+    <message>
+        <source>no camera</source>
+        <translation>sin cámara</translation>
+    </message>
+    <message>
+        <source>sound</source>
+        <translation>sonido</translation>
+    </message>
+    <message>
+        <source>no sound</source>
+        <translation>sin sonido</translation>
+    </message>
     <message>
         <source>Waiting room</source>
         <translation>Sala de espera</translation>
@@ -952,6 +1172,18 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Visits</source>
         <translation>Visitas</translation>
+    </message>
+    <message>
+        <source>No note yet</source>
+        <translation>Sin nota aún</translation>
+    </message>
+    <message>
+        <source>Note · v%1</source>
+        <translation>Nota · v%1</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>Nota</translation>
     </message>
 </context>
 <context>

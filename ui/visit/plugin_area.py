@@ -7,8 +7,10 @@ It only lays panels out: it never looks inside them.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from ui.i18n import QT_TRANSLATE_NOOP
 
 
 class _Section(QFrame):
@@ -24,6 +26,9 @@ class _Section(QFrame):
         layout.addWidget(self.title)
         widget.setParent(self)
         layout.addWidget(widget)
+
+
+BUILT_IN_TITLES = (QT_TRANSLATE_NOOP("QtPluginArea", "Stethoscope"),)
 
 
 class QtPluginArea(QScrollArea):
@@ -51,7 +56,8 @@ class QtPluginArea(QScrollArea):
 
     def add_panel(self, title: str, widget: QWidget) -> QWidget:
         """Show ``widget`` under ``title`` (below the panels already there); returns its frame."""
-        section = _Section(title, widget, self._inner)
+        # Built-in panels' titles are in the catalogue; a third-party title stays as given.
+        section = _Section(QCoreApplication.translate("QtPluginArea", title), widget, self._inner)
         self._column.insertWidget(self._column.count() - 1, section)
         self._sections.append(section)
         self.show()

@@ -808,18 +808,44 @@ class QtVisitWindow(QWidget):
     # -- rendering --------------------------------------------------------------
     def _show_local_media(self) -> None:
         muted, camera = self.visit.microphone_muted, self.visit.camera_enabled
-        self.mic_button.setText("Unmute" if muted else "Mute")
+        self.mic_button.setText(
+            QCoreApplication.translate("QtVisitWindow", "Unmute")
+            if muted
+            else QCoreApplication.translate("QtVisitWindow", "Mute")
+        )
         self.mic_button.setToolTip(
-            _tip("Unmute the microphone" if muted else "Mute the microphone", "mute")
+            _tip(
+                QCoreApplication.translate("QtVisitWindow", "Unmute the microphone")
+                if muted
+                else QCoreApplication.translate("QtVisitWindow", "Mute the microphone"),
+                "mute",
+            )
         )
         self.mic_button.setProperty("off", muted)
-        self.mute_action.setText("Unmute microphone" if muted else "Mute microphone")
-        self.camera_button.setText("Stop camera" if camera else "Start camera")
+        self.mute_action.setText(
+            QCoreApplication.translate("QtVisitWindow", "Unmute microphone")
+            if muted
+            else QCoreApplication.translate("QtVisitWindow", "Mute microphone")
+        )
+        self.camera_button.setText(
+            QCoreApplication.translate("QtVisitWindow", "Stop camera")
+            if camera
+            else QCoreApplication.translate("QtVisitWindow", "Start camera")
+        )
         self.camera_button.setToolTip(
-            _tip("Turn the camera on" if not camera else "Turn the camera off", "camera")
+            _tip(
+                QCoreApplication.translate("QtVisitWindow", "Turn the camera on")
+                if not camera
+                else QCoreApplication.translate("QtVisitWindow", "Turn the camera off"),
+                "camera",
+            )
         )
         self.camera_button.setProperty("off", not camera)
-        self.camera_action.setText("Turn camera on" if not camera else "Turn camera off")
+        self.camera_action.setText(
+            QCoreApplication.translate("QtVisitWindow", "Turn camera on")
+            if not camera
+            else QCoreApplication.translate("QtVisitWindow", "Turn camera off")
+        )
         _repolish(self.mic_button)
         _repolish(self.camera_button)
         self.self_view.set_camera_off(not camera)
@@ -879,6 +905,13 @@ class QtVisitWindow(QWidget):
         self._docked_note = note
         self.splitter.insertWidget(1, note)
         note.show()
+        # Video, note and side column must fit the screen: on a narrow one the side
+        # column (waiting room, invite) steps aside; People brings it back.
+        room = geometry.available(self).width() - geometry.FRAME_MARGIN_PX * 2
+        if self.minimumSizeHint().width() > room or self.width() > room:
+            self.people_button.setChecked(False)
+        if self.width() > room:
+            geometry.fit(self, self.size())
         sizes = self.splitter.sizes()
         total = sum(sizes)
         side = sizes[2] if len(sizes) > 2 else 0

@@ -23,15 +23,24 @@ from PySide6.QtWidgets import (
 )
 
 from app.visit import Participant, ParticipantRole, Visit, WaitingPatient
+from ui.i18n import QT_TRANSLATE_NOOP
 from ui.ops import run_op
 
 ROLE_TEXT = {
-    ParticipantRole.HOST: "Host",
-    ParticipantRole.CLINICIAN: "Clinician",
-    ParticipantRole.PATIENT: "Patient",
-    ParticipantRole.GUEST: "Guest",
+    ParticipantRole.HOST: QT_TRANSLATE_NOOP("QtWaitingRoom", "Host"),
+    ParticipantRole.CLINICIAN: QT_TRANSLATE_NOOP("QtWaitingRoom", "Clinician"),
+    ParticipantRole.PATIENT: QT_TRANSLATE_NOOP("QtWaitingRoom", "Patient"),
+    ParticipantRole.GUEST: QT_TRANSLATE_NOOP("QtWaitingRoom", "Guest"),
 }
-NOBODY_WAITING = "Nobody is waiting. Patients who open the invite link appear here."
+NOBODY_WAITING = QCoreApplication.translate(
+    "QtWaitingRoom", "Nobody is waiting. Patients who open the invite link appear here."
+)
+
+
+def _wr(text: str) -> str:
+    return QCoreApplication.translate("QtWaitingRoom", text)
+
+
 TICK_MS = 1000
 
 
@@ -48,12 +57,17 @@ def waited_text(since: datetime, now: datetime | None = None) -> str:
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     seconds = max(0, int((now - since).total_seconds()))
+    translate = QCoreApplication.translate
     if seconds < 60:
-        return f"waiting {seconds} s"
+        return translate("QtWaitingRoom", "waiting %1 s").replace("%1", str(seconds))
     minutes = seconds // 60
     if minutes < 60:
-        return f"waiting {minutes} min"
-    return f"waiting {minutes // 60} h {minutes % 60:02d} min"
+        return translate("QtWaitingRoom", "waiting %1 min").replace("%1", str(minutes))
+    return (
+        translate("QtWaitingRoom", "waiting %1 h %2 min")
+        .replace("%1", str(minutes // 60))
+        .replace("%2", f"{minutes % 60:02d}")
+    )
 
 
 def confirm(
@@ -125,16 +139,25 @@ class _ParticipantRow(QFrame):
         self.participant = participant
         label = participant.display
         if participant.is_local and label.strip().lower() != "you":
-            label += " (you)"
+            label += QCoreApplication.translate("QtWaitingRoom", " (you)")
         self.name = QLabel(label, self)
         self.name.setObjectName("participantName")
         self.name.setTextFormat(Qt.TextFormat.PlainText)
         media = []
         if not participant.is_local:
-            media.append("camera" if participant.has_video else "no camera")
-            media.append("sound" if participant.has_audio else "no sound")
+            translate = QCoreApplication.translate
+            media.append(
+                translate("QtWaitingRoom", "camera")
+                if participant.has_video
+                else translate("QtWaitingRoom", "no camera")
+            )
+            media.append(
+                translate("QtWaitingRoom", "sound")
+                if participant.has_audio
+                else translate("QtWaitingRoom", "no sound")
+            )
             media.extend(participant.extra_audio_tracks)
-        detail = ROLE_TEXT.get(participant.role, "Guest")
+        detail = _wr(ROLE_TEXT.get(participant.role, ROLE_TEXT[ParticipantRole.GUEST]))
         if media:
             detail += " · " + ", ".join(media)
         self.detail = QLabel(detail, self)
