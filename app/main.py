@@ -115,6 +115,20 @@ def _sqlcipher_version() -> str | None:
         return None
 
 
+def _play_wav(data: bytes) -> str:
+    """Play a stored recording on the default output; "" or a one-line reason."""
+    try:
+        import sounddevice as sd
+
+        from media.steth.recording import decode_wav
+
+        clip = decode_wav(data)
+        sd.play(clip.samples, clip.sample_rate_hz)
+    except Exception as exc:  # no PortAudio, no output device, a damaged file
+        return f"Playback is not available ({type(exc).__name__})."
+    return ""
+
+
 def _list_devices() -> list[Any]:
     """Cameras, microphones and speakers for Settings > Devices (on demand: probes)."""
     from media.devices import audio, camera
@@ -289,6 +303,7 @@ async def _run_window(
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
+        window.set_attachments(attachments, _play_wav)  # the encounter's recordings
         later = asyncio.get_running_loop().create_task(
             _start_plugins_and_visits(
                 window,

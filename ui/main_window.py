@@ -366,6 +366,38 @@ class QtMainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def set_attachments(self, attachments: Any, play: Callable[[bytes], str] | None = None) -> None:
+        """Recordings and stills: listed under the note's header (site, length, heart
+        rate, Play) and counted in the worklist. ``play(wav)`` is the composition
+        root's (ui/ never touches audio devices)."""
+        from ui.recordings import QtEncounterRecordings
+
+        if self.editor is None:
+            return
+        self._attachments = attachments
+        self.recordings = QtEncounterRecordings(attachments, self.events, play, self.editor)
+        self.editor.add_banner(self.recordings)
+        summary = self.editor.summary
+        self.recordings.show_encounter(summary.encounter.id if summary is not None else None)
+        self.events.attachment_did_add.connect(self._count_recordings)
+        self.events.attachment_did_delete.connect(self._count_recordings)
+        self._count_recordings()
+
+    def _count_recordings(self, *_args: object) -> None:
+        if getattr(self, "_attachments", None) is not None and self.worklist is not None:
+            run_op(self, self._recount(), busy=False, context="Count recordings")
+
+    async def _recount(self) -> None:
+        attachments, worklist = self._attachments, self.worklist
+        if worklist is None:
+            return
+        counts: dict[str, int] = {}
+        for summary in worklist.summaries():  # today's visits: a handful of reads
+            counts[summary.encounter.id] = len(
+                await attachments.for_encounter(summary.encounter.id)
+            )
+        worklist.set_recording_counts(counts)
+
     def set_device_lister(self, devices: Callable[[], list[Any]] | None) -> None:
         """How Settings > Devices lists cameras, microphones and speakers."""
         self._device_lister = devices
@@ -823,6 +855,9 @@ class QtMainWindow(QMainWindow):
 
     # -- navigation ------------------------------------------------------
     def _on_encounter_selected(self, summary: EncounterSummary) -> None:
+        recordings = getattr(self, "recordings", None)
+        if recordings is not None:
+            recordings.show_encounter(summary.encounter.id)
         if self.editor is not None:
             run_op(self, self.editor.open_encounter(summary), context="Open note")
 

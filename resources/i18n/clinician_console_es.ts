@@ -51,6 +51,45 @@
     </message>
 </context>
 <context>
+    <name>QtEncounterRecordings</name>
+    <message>
+        <source>Aortic</source>
+        <translation>Aórtico</translation>
+    </message>
+    <message>
+        <source>Pulmonic</source>
+        <translation>Pulmonar</translation>
+    </message>
+    <message>
+        <source>Tricuspid</source>
+        <translation>Tricuspídeo</translation>
+    </message>
+    <message>
+        <source>Mitral</source>
+        <translation>Mitral</translation>
+    </message>
+    <message>
+        <source>Image</source>
+        <translation>Imagen</translation>
+    </message>
+    <message>
+        <source>%1 /min</source>
+        <translation>%1 /min</translation>
+    </message>
+    <message>
+        <source>Recordings and images</source>
+        <translation>Grabaciones e imágenes</translation>
+    </message>
+    <message>
+        <source>Play</source>
+        <translation>Reproducir</translation>
+    </message>
+    <message>
+        <source>Play %1</source>
+        <translation>Reproducir %1</translation>
+    </message>
+</context>
+<context>
     <name>QtInvitePanel</name>
     <message>
         <source>Invite the patient</source>
@@ -1169,6 +1208,10 @@ Pruebe con menos palabras o con otras.</translation>
 </context>
 <context>
     <name>QtWorklist</name>
+    <message>
+        <source>%1 · %2 rec.</source>
+        <translation>%1 · %2 grab.</translation>
+    </message>
     <message>
         <source>Visits</source>
         <translation>Visitas</translation>
