@@ -403,30 +403,38 @@ class QtMainWindow(QMainWindow):
         self._device_lister = devices
 
     def _on_settings_saved(self, _path: object = None) -> None:
-        self.apply_display_settings()
-        self.notice.show_message(
-            self.tr("Settings saved. Some take effect the next time the console starts."),
-            "info",
-        )
+        language_changed = self.apply_display_settings()
+        if language_changed:
+            text = self.tr(
+                "Settings saved. The console speaks the new language in windows opened from "
+                "now on, and everywhere the next time it starts."
+            )
+        else:
+            text = self.tr("Settings saved. Some take effect the next time the console starts.")
+        self.notice.show_message(text, "info")
 
-    def apply_display_settings(self) -> None:
-        """Text size and language from the settings, applied now (no restart)."""
+    def apply_display_settings(self) -> bool:
+        """Text size and language from the settings, applied now; True when the
+        language changed (windows already built keep their words until a restart)."""
         from app.errors import ConsoleError as _SettingsError
         from app.settings import load_settings
         from ui import i18n, theme
 
         location = getattr(self, "_settings_location", None)
         if location is None:
-            return
+            return False
         try:
             display = load_settings(location[0], location[1]).settings.display
         except _SettingsError:
-            return  # the settings error is shown where settings are read
+            return False  # the settings error is shown where settings are read
         app = QApplication.instance()
-        if isinstance(app, QApplication):
-            if app.property("consoleTextSize") != display.text_size:
-                theme.set_text_size(app, display.text_size)
-            i18n.set_language(display.language)
+        if not isinstance(app, QApplication):
+            return False
+        if app.property("consoleTextSize") != display.text_size:
+            theme.set_text_size(app, display.text_size)
+        changed = i18n.current_language() != display.language
+        i18n.set_language(display.language)
+        return changed
 
     # -- plugins (ui/plugins_dialog.py) -----------------------------------
     def set_plugin_host(self, host) -> None:

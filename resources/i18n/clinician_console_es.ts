@@ -294,6 +294,10 @@
         <translation>&amp;Acerca de Clinician Console</translation>
     </message>
     <message>
+        <source>Settings saved. The console speaks the new language in windows opened from now on, and everywhere the next time it starts.</source>
+        <translation>Configuración guardada. La consola usa el nuevo idioma en las ventanas que se abran desde ahora, y en todas la próxima vez que se inicie.</translation>
+    </message>
+    <message>
         <source>Settings saved. Some take effect the next time the console starts.</source>
         <translation>Configuración guardada. Algunos cambios se aplican la próxima vez que se inicie la consola.</translation>
     </message>

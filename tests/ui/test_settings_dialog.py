@@ -250,3 +250,27 @@ def test_devices_are_offered_and_the_test_is_one_click_away(qtbot, tmp_path: Pat
         dialog.test_devices_button.click()
     dialog.save()
     assert load_settings(profile, None).settings.devices.camera == "/dev/video2"
+
+
+def test_text_size_and_language_apply_on_save(make_console, tmp_path: Path, qapp) -> None:
+    from ui import i18n, theme
+
+    console = make_console()
+    window = console.window
+    profile = tmp_path / "p"
+    profile.mkdir()
+    window.set_settings_location(profile)
+    dialog = window.show_settings()
+    size = dialog.fields["display.text_size"].widget
+    size.setCurrentIndex(size.findData("larger"))
+    language = dialog.fields["display.language"].widget
+    language.setCurrentIndex(language.findData("es"))
+    try:
+        dialog.save()
+        assert qapp.property("consoleTextSize") == "larger"
+        assert "14.0pt" in qapp.styleSheet()
+        assert i18n.current_language() == "es"
+        assert "new language" in window.notice.text
+    finally:
+        i18n.set_language("en")
+        theme.apply(qapp)

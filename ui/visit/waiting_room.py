@@ -81,7 +81,9 @@ def confirm(
     on_reject: Callable[[], None] | None = None,
 ) -> QMessageBox:
     """A window-modal question that does not block the loop (``open``, not ``exec``)."""
-    box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+    # No stock icon: the console's own look (the style sheet), the question says it all.
+    box = QMessageBox(QMessageBox.Icon.NoIcon, title, text, parent=parent)
+    box.setObjectName("confirmBox")
     box.setObjectName("visitConfirm")
     accept = box.addButton(accept_text, QMessageBox.ButtonRole.DestructiveRole)
     accept.setObjectName("confirmAccept")
