@@ -270,7 +270,7 @@ def test_text_size_and_language_apply_on_save(make_console, tmp_path: Path, qapp
         assert qapp.property("consoleTextSize") == "larger"
         assert "14.0pt" in qapp.styleSheet()
         assert i18n.current_language() == "es"
-        assert "new language" in window.notice.text
+        assert "nuevo idioma" in window.notice.text  # said in the language just chosen
     finally:
         i18n.set_language("en")
         theme.apply(qapp)
