@@ -30,7 +30,10 @@ def day_and_clock(iso: str, today: date | None = None, *, seconds: bool = False)
     today = today or date.today()
     clock = "%H:%M:%S" if seconds else "%H:%M"
     if when.date() == today:
-        return f"Today {when.strftime(clock)}"
+        from PySide6.QtCore import QCoreApplication
+
+        today_text = QCoreApplication.translate("format", "Today %1")
+        return today_text.replace("%1", when.strftime(clock))
     if when.year == today.year:
         return when.strftime(f"%a %d %b, {clock}")
     return when.strftime(f"%d %b %Y, {clock}")

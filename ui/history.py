@@ -149,7 +149,9 @@ class QtNoteHistory(QDialog):
             item.setData(VERSION_ROLE, version)
             self.list.addItem(item)
         count = len(ordered)
-        self.status.setText(f"{count} version{'s' if count != 1 else ''}")
+        self.status.setText(
+            self.tr("1 version") if count == 1 else self.tr("%1 versions").replace("%1", str(count))
+        )
         if ordered:
             self.list.setCurrentRow(0)
         else:

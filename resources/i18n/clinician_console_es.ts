@@ -443,6 +443,14 @@
         <translation>actual</translation>
     </message>
     <message>
+        <source>1 version</source>
+        <translation>1 versión</translation>
+    </message>
+    <message>
+        <source>%1 versions</source>
+        <translation>%1 versiones</translation>
+    </message>
+    <message>
         <source>This note has no saved versions yet.</source>
         <translation>Esta nota aún no tiene versiones guardadas.</translation>
     </message>
@@ -1130,6 +1138,10 @@ Pruebe con menos palabras o con otras.</translation>
         <source>No camera found: the patient sees a test pattern.</source>
         <translation>No se encontró cámara: el paciente ve una imagen de prueba.</translation>
     </message>
+    <message>
+        <source>Call length %1.</source>
+        <translation>Duración de la llamada %1.</translation>
+    </message>
 </context>
 <context>
     <name>QtWaitingRoom</name>
@@ -1282,6 +1294,13 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Something went wrong ({kind}). Your work is kept; details were written to the log.</source>
         <translation>Algo salió mal ({kind}). Su trabajo se conserva; los detalles se escribieron en el registro.</translation>
+    </message>
+</context>
+<context>
+    <name>format</name>
+    <message>
+        <source>Today %1</source>
+        <translation>Hoy %1</translation>
     </message>
 </context>
 <context>

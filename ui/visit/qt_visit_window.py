@@ -937,7 +937,8 @@ class QtVisitWindow(QWidget):
             started = self.visit.started_at
             if started is not None and self._ended_at is not None:
                 length = format_duration((self._ended_at - started).total_seconds())
-                reason = f"{reason}\nCall length {length}."
+                call = QCoreApplication.translate("QtVisitWindow", "Call length %1.")
+                reason = f"{reason}\n{call.replace('%1', length)}"
             return ENDED_TITLE, reason
         if state is VisitState.WAITING:
             if not is_host(self.visit):
