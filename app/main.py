@@ -125,7 +125,8 @@ def _play_wav(data: bytes) -> str:
         clip = decode_wav(data)
         sd.play(clip.samples, clip.sample_rate_hz)
     except Exception as exc:  # no PortAudio, no output device, a damaged file
-        return f"Playback is not available ({type(exc).__name__})."
+        log.warning("Playback failed: %s", type(exc).__name__)  # the library's name: for IT
+        return "Playback is not available: check that a speaker or headset is connected."
     return ""
 
 
