@@ -7,63 +7,192 @@ ui.i18n.message() translates them at run time."""
 from ui.i18n import QT_TRANSLATE_NOOP
 
 MESSAGES = (
-    QT_TRANSLATE_NOOP("messages", "The audit log's key for the record store at {path} is missing from the OS keyring, so the audit trail cannot be checked or continued. The store was left untouched; restore the keyring from a backup (see docs/storage.md, 'Audit log')."),  # audit.key_missing
-    QT_TRANSLATE_NOOP("messages", 'The record store is older than its last recorded state: audit entry {seq} {problem}. It was restored from an older copy or its write-ahead log (store.db-wal) was removed, so recent work may be missing. Nothing was changed. Put the newer files back; if the restore was intended, IT runs `clinician-console audit reanchor --confirm` (which is itself recorded in the audit log).'),  # audit.rollback
-    QT_TRANSLATE_NOOP("messages", 'The audit log does not verify: entry {seq} {problem}.'),  # audit.tampered
-    QT_TRANSLATE_NOOP("messages", '{reason}'),  # command.failed
-    QT_TRANSLATE_NOOP("messages", "Demo mode is turned off by your organisation's managed policy (demo.allowed)."),  # config.demo_not_allowed
-    QT_TRANSLATE_NOOP("messages", '{key} uses plain {scheme}:// to {host}, which would send credentials and patient data unencrypted. Use {secure}://; only IT can allow this host, in the managed policy (security.allow_insecure_hosts).'),  # config.insecure_transport
-    QT_TRANSLATE_NOOP("messages", 'The settings file {path} could not be read: {reason}.'),  # config.malformed
-    QT_TRANSLATE_NOOP("messages", "Your organisation's managed policy {path} is not valid ({reason}). The console will not run until IT corrects it."),  # config.policy_malformed
-    QT_TRANSLATE_NOOP("messages", "{key} in {path} can only be set by your organisation's managed policy."),  # config.policy_only
-    QT_TRANSLATE_NOOP("messages", "{key} is set by your organisation's managed policy; {option} cannot change it."),  # config.policy_override
-    QT_TRANSLATE_NOOP("messages", "The console's unlock file in the profile is damaged or was changed ({reason}). The console will not open without it; ask IT to restore the profile from a backup."),  # credential.file
-    QT_TRANSLATE_NOOP("messages", 'Too many wrong attempts: wait {wait_s} seconds, then try again.'),  # credential.throttled
-    QT_TRANSLATE_NOOP("messages", '{reason}'),  # credential.too_weak
-    QT_TRANSLATE_NOOP("messages", "That is not the console's {what}. Try again."),  # credential.wrong
-    QT_TRANSLATE_NOOP("messages", 'The device {device} could not be used: {reason}.'),  # device.failed
-    QT_TRANSLATE_NOOP("messages", 'The device {device} is not available ({reason}). Check that it is plugged in and not used by another program, or choose another device.'),  # device.unavailable
-    QT_TRANSLATE_NOOP("messages", 'The import file was rejected and nothing was changed: {reason}.'),  # import.rejected
-    QT_TRANSLATE_NOOP("messages", 'The input was rejected: {reason}.'),  # input.rejected
-    QT_TRANSLATE_NOOP("messages", 'The file {name} could not be used: {reason}. Nothing was imported.'),  # media_file.rejected
-    QT_TRANSLATE_NOOP("messages", 'The plugin {plugin_id} used the capability {capability}, which it was not granted.'),  # plugin.capability
-    QT_TRANSLATE_NOOP("messages", '{capability} is not available right now: {reason}.'),  # plugin.capability_unavailable
-    QT_TRANSLATE_NOOP("messages", 'The plugin {plugin_id} failed and was disabled: {reason}.'),  # plugin.failed
-    QT_TRANSLATE_NOOP("messages", 'The plugin {plugin_id} could not be loaded and was disabled: {reason}.'),  # plugin.load
-    QT_TRANSLATE_NOOP("messages", 'The plugin manifest {path} is not valid: {reason}.'),  # plugin.manifest
-    QT_TRANSLATE_NOOP("messages", "The plugin {plugin_id} is not on your organisation's list of allowed plugins (plugins.allow) and was not loaded."),  # plugin.not_allowed
-    QT_TRANSLATE_NOOP("messages", 'The record store at {path} is damaged ({reason}). It was left untouched; restore it from a backup or contact support.'),  # store.damaged
-    QT_TRANSLATE_NOOP("messages", 'The disk is full: the last change was not saved. Free some space; the console will try again.'),  # store.disk_full
-    QT_TRANSLATE_NOOP("messages", 'The record store could not be used: {reason}.'),  # store.io
-    QT_TRANSLATE_NOOP("messages", "The key in the OS keyring does not open the record store at {path}. The store was left untouched (see docs/storage.md, 'Recovering')."),  # store.key_mismatch
-    QT_TRANSLATE_NOOP("messages", "The key for the record store at {path} is missing from the OS keyring. The store was left untouched. Restore the keyring entry, or restore the store from a backup (see docs/storage.md, 'Recovering')."),  # store.key_missing
-    QT_TRANSLATE_NOOP("messages", 'No OS keyring is available ({backend}). The store key cannot be kept safely; use a passphrase instead.'),  # store.keyring_unavailable
-    QT_TRANSLATE_NOOP("messages", 'The record store is locked. Unlock it to continue.'),  # store.locked
-    QT_TRANSLATE_NOOP("messages", "The record store's key metadata ({path}) does not match the store: {reason}. Nothing was deleted or changed. Restore {path} from a backup of this profile (the database and its key are untouched); see docs/storage.md, 'When opening fails'."),  # store.metadata_damaged
-    QT_TRANSLATE_NOOP("messages", 'The record store file {path} is missing although this profile had one. Nothing was created; restore the file from a backup.'),  # store.missing
-    QT_TRANSLATE_NOOP("messages", "This build of the console is not linked against SQLCipher ({reason}), so it cannot encrypt the record store. Nothing was written. Reinstall the console from IT's package."),  # store.not_encrypted_engine
-    QT_TRANSLATE_NOOP("messages", 'The {kind} {record_id} does not exist.'),  # store.not_found
-    QT_TRANSLATE_NOOP("messages", 'The record store is protected by a passphrase. Enter it to unlock.'),  # store.passphrase_required
-    QT_TRANSLATE_NOOP("messages", 'A passphrase needs at least {minimum} characters.'),  # store.passphrase_too_short
-    QT_TRANSLATE_NOOP("messages", 'The record store was written by a newer Clinician Console (schema {found}, this version knows up to {known}). Upgrade the console; the store was left untouched.'),  # store.schema_too_new
-    QT_TRANSLATE_NOOP("messages", 'The passphrase does not open the record store. Try again.'),  # store.wrong_passphrase
-    QT_TRANSLATE_NOOP("messages", "The record store did not accept the console's credentials ({reason}). Check the user name or client id in [record_store] and the secret set with `clinician-console secret set record_store`."),  # sync.auth
-    QT_TRANSLATE_NOOP("messages", 'The record store is not set up correctly: {reason}.'),  # sync.config
-    QT_TRANSLATE_NOOP("messages", 'The record store refused the change because the record was changed elsewhere since this console last saw it (HTTP {status}).'),  # sync.conflict
-    QT_TRANSLATE_NOOP("messages", 'Syncing with the record store failed: {reason}.'),  # sync.failed
-    QT_TRANSLATE_NOOP("messages", 'Sync ran into an unexpected problem ({reason}). Nothing was lost; the console will try again. Tell IT if this keeps happening.'),  # sync.internal
-    QT_TRANSLATE_NOOP("messages", 'The record store sent a response the console cannot use ({reason}). Nothing was taken from it; the console will try again.'),  # sync.protocol
-    QT_TRANSLATE_NOOP("messages", 'The record store refused the request (HTTP {status}, {issue_code}).'),  # sync.rejected
-    QT_TRANSLATE_NOOP("messages", 'The record store cannot be reached right now ({reason}). The console keeps everything and will try again.'),  # sync.retryable
-    QT_TRANSLATE_NOOP("messages", 'The OS keyring holds no secret for the record store (auth = {auth}). IT sets it with `clinician-console secret set record_store`, which reads the password, client secret or private key (PEM) from standard input.'),  # sync.secret_missing
-    QT_TRANSLATE_NOOP("messages", "The record store's TLS certificate could not be verified ({reason}). If the server uses a certificate from your organisation's own certificate authority, IT adds that CA bundle (PEM file) as ca_file in the [record_store] section of the settings or of the managed policy."),  # sync.tls
-    QT_TRANSLATE_NOOP("messages", 'Updating failed: {reason}.'),  # update.failed
-    QT_TRANSLATE_NOOP("messages", 'The update repository could not be reached ({reason}). The console will check again later.'),  # update.unavailable
-    QT_TRANSLATE_NOOP("messages", 'An update was refused because it failed verification ({reason}). Nothing was installed; tell your IT department.'),  # update.verification
-    QT_TRANSLATE_NOOP("messages", 'The media server refused to let the console join: {reason}.'),  # visit.auth
-    QT_TRANSLATE_NOOP("messages", 'The media server could not be reached ({reason}). Check the network; the console can try again.'),  # visit.connect
-    QT_TRANSLATE_NOOP("messages", 'The visit has ended: {reason}.'),  # visit.ended
-    QT_TRANSLATE_NOOP("messages", 'The visit could not continue: {reason}.'),  # visit.failed
-    QT_TRANSLATE_NOOP("messages", "The media server address {url} uses plain {scheme}://, which would send the room PIN and the call's keys unencrypted. Use {secure}:// (ask IT for the address); only IT can allow this host, in the managed policy (security.allow_insecure_hosts)."),  # visit.insecure
-    QT_TRANSLATE_NOOP("messages", 'The media server or the other participant sent something the console cannot use ({reason}). The call was not changed by it.'),  # visit.protocol
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The audit log's key for the record store at {path} is missing from the OS keyring, so the audit trail cannot be checked or continued. The store was left untouched; restore the keyring from a backup (see docs/storage.md, 'Audit log').",
+    ),  # audit.key_missing
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store is older than its last recorded state: audit entry {seq} {problem}. It was restored from an older copy or its write-ahead log (store.db-wal) was removed, so recent work may be missing. Nothing was changed. Put the newer files back; if the restore was intended, IT runs `clinician-console audit reanchor --confirm` (which is itself recorded in the audit log).",
+    ),  # audit.rollback
+    QT_TRANSLATE_NOOP(
+        "messages", "The audit log does not verify: entry {seq} {problem}."
+    ),  # audit.tampered
+    QT_TRANSLATE_NOOP("messages", "{reason}"),  # command.failed
+    QT_TRANSLATE_NOOP(
+        "messages", "Demo mode is turned off by your organisation's managed policy (demo.allowed)."
+    ),  # config.demo_not_allowed
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "{key} uses plain {scheme}:// to {host}, which would send credentials and patient data unencrypted. Use {secure}://; only IT can allow this host, in the managed policy (security.allow_insecure_hosts).",
+    ),  # config.insecure_transport
+    QT_TRANSLATE_NOOP(
+        "messages", "The settings file {path} could not be read: {reason}."
+    ),  # config.malformed
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "Your organisation's managed policy {path} is not valid ({reason}). The console will not run until IT corrects it.",
+    ),  # config.policy_malformed
+    QT_TRANSLATE_NOOP(
+        "messages", "{key} in {path} can only be set by your organisation's managed policy."
+    ),  # config.policy_only
+    QT_TRANSLATE_NOOP(
+        "messages", "{key} is set by your organisation's managed policy; {option} cannot change it."
+    ),  # config.policy_override
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The console's unlock file in the profile is damaged or was changed ({reason}). The console will not open without it; ask IT to restore the profile from a backup.",
+    ),  # credential.file
+    QT_TRANSLATE_NOOP(
+        "messages", "Too many wrong attempts: wait {wait_s} seconds, then try again."
+    ),  # credential.throttled
+    QT_TRANSLATE_NOOP("messages", "{reason}"),  # credential.too_weak
+    QT_TRANSLATE_NOOP(
+        "messages", "That is not the console's {what}. Try again."
+    ),  # credential.wrong
+    QT_TRANSLATE_NOOP(
+        "messages", "The device {device} could not be used: {reason}."
+    ),  # device.failed
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The device {device} is not available ({reason}). Check that it is plugged in and not used by another program, or choose another device.",
+    ),  # device.unavailable
+    QT_TRANSLATE_NOOP(
+        "messages", "The import file was rejected and nothing was changed: {reason}."
+    ),  # import.rejected
+    QT_TRANSLATE_NOOP("messages", "The input was rejected: {reason}."),  # input.rejected
+    QT_TRANSLATE_NOOP(
+        "messages", "The file {name} could not be used: {reason}. Nothing was imported."
+    ),  # media_file.rejected
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The plugin {plugin_id} used the capability {capability}, which it was not granted.",
+    ),  # plugin.capability
+    QT_TRANSLATE_NOOP(
+        "messages", "{capability} is not available right now: {reason}."
+    ),  # plugin.capability_unavailable
+    QT_TRANSLATE_NOOP(
+        "messages", "The plugin {plugin_id} failed and was disabled: {reason}."
+    ),  # plugin.failed
+    QT_TRANSLATE_NOOP(
+        "messages", "The plugin {plugin_id} could not be loaded and was disabled: {reason}."
+    ),  # plugin.load
+    QT_TRANSLATE_NOOP(
+        "messages", "The plugin manifest {path} is not valid: {reason}."
+    ),  # plugin.manifest
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The plugin {plugin_id} is not on your organisation's list of allowed plugins (plugins.allow) and was not loaded.",
+    ),  # plugin.not_allowed
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store at {path} is damaged ({reason}). It was left untouched; restore it from a backup or contact support.",
+    ),  # store.damaged
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The disk is full: the last change was not saved. Free some space; the console will try again.",
+    ),  # store.disk_full
+    QT_TRANSLATE_NOOP("messages", "The record store could not be used: {reason}."),  # store.io
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The key in the OS keyring does not open the record store at {path}. The store was left untouched (see docs/storage.md, 'Recovering').",
+    ),  # store.key_mismatch
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The key for the record store at {path} is missing from the OS keyring. The store was left untouched. Restore the keyring entry, or restore the store from a backup (see docs/storage.md, 'Recovering').",
+    ),  # store.key_missing
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "No OS keyring is available ({backend}). The store key cannot be kept safely; use a passphrase instead.",
+    ),  # store.keyring_unavailable
+    QT_TRANSLATE_NOOP(
+        "messages", "The record store is locked. Unlock it to continue."
+    ),  # store.locked
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store's key metadata ({path}) does not match the store: {reason}. Nothing was deleted or changed. Restore {path} from a backup of this profile (the database and its key are untouched); see docs/storage.md, 'When opening fails'.",
+    ),  # store.metadata_damaged
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store file {path} is missing although this profile had one. Nothing was created; restore the file from a backup.",
+    ),  # store.missing
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "This build of the console is not linked against SQLCipher ({reason}), so it cannot encrypt the record store. Nothing was written. Reinstall the console from IT's package.",
+    ),  # store.not_encrypted_engine
+    QT_TRANSLATE_NOOP("messages", "The {kind} {record_id} does not exist."),  # store.not_found
+    QT_TRANSLATE_NOOP(
+        "messages", "The record store is protected by a passphrase. Enter it to unlock."
+    ),  # store.passphrase_required
+    QT_TRANSLATE_NOOP(
+        "messages", "A passphrase needs at least {minimum} characters."
+    ),  # store.passphrase_too_short
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store was written by a newer Clinician Console (schema {found}, this version knows up to {known}). Upgrade the console; the store was left untouched.",
+    ),  # store.schema_too_new
+    QT_TRANSLATE_NOOP(
+        "messages", "The passphrase does not open the record store. Try again."
+    ),  # store.wrong_passphrase
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store did not accept the console's credentials ({reason}). Check the user name or client id in [record_store] and the secret set with `clinician-console secret set record_store`.",
+    ),  # sync.auth
+    QT_TRANSLATE_NOOP(
+        "messages", "The record store is not set up correctly: {reason}."
+    ),  # sync.config
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store refused the change because the record was changed elsewhere since this console last saw it (HTTP {status}).",
+    ),  # sync.conflict
+    QT_TRANSLATE_NOOP("messages", "Syncing with the record store failed: {reason}."),  # sync.failed
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "Sync ran into an unexpected problem ({reason}). Nothing was lost; the console will try again. Tell IT if this keeps happening.",
+    ),  # sync.internal
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store sent a response the console cannot use ({reason}). Nothing was taken from it; the console will try again.",
+    ),  # sync.protocol
+    QT_TRANSLATE_NOOP(
+        "messages", "The record store refused the request (HTTP {status}, {issue_code})."
+    ),  # sync.rejected
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store cannot be reached right now ({reason}). The console keeps everything and will try again.",
+    ),  # sync.retryable
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The OS keyring holds no secret for the record store (auth = {auth}). IT sets it with `clinician-console secret set record_store`, which reads the password, client secret or private key (PEM) from standard input.",
+    ),  # sync.secret_missing
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The record store's TLS certificate could not be verified ({reason}). If the server uses a certificate from your organisation's own certificate authority, IT adds that CA bundle (PEM file) as ca_file in the [record_store] section of the settings or of the managed policy.",
+    ),  # sync.tls
+    QT_TRANSLATE_NOOP("messages", "Updating failed: {reason}."),  # update.failed
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The update repository could not be reached ({reason}). The console will check again later.",
+    ),  # update.unavailable
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "An update was refused because it failed verification ({reason}). Nothing was installed; tell your IT department.",
+    ),  # update.verification
+    QT_TRANSLATE_NOOP(
+        "messages", "The media server refused to let the console join: {reason}."
+    ),  # visit.auth
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The media server could not be reached ({reason}). Check the network; the console can try again.",
+    ),  # visit.connect
+    QT_TRANSLATE_NOOP("messages", "The visit has ended: {reason}."),  # visit.ended
+    QT_TRANSLATE_NOOP("messages", "The visit could not continue: {reason}."),  # visit.failed
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The media server address {url} uses plain {scheme}://, which would send the room PIN and the call's keys unencrypted. Use {secure}:// (ask IT for the address); only IT can allow this host, in the managed policy (security.allow_insecure_hosts).",
+    ),  # visit.insecure
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The media server or the other participant sent something the console cannot use ({reason}). The call was not changed by it.",
+    ),  # visit.protocol
 )
