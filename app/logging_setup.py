@@ -49,14 +49,38 @@ def safe_exception_text(
 
 
 class ScrubbingFormatter(logging.Formatter):
+    """Scrubs what a record says (its message, exception and stack), never the line's
+    own timestamp, level or logger name: scrubbing the formatted line turned every
+    timestamp into a literal ``<date>``."""
+
     def formatException(self, ei: Any) -> str:  # noqa: N802 (logging.Formatter API)
         exc_type, exc, tb = ei
         if exc is None:
             return ""
-        return safe_exception_text(exc_type, exc, tb)
+        return scrub(safe_exception_text(exc_type, exc, tb))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 (logging.Formatter API)
+        return scrub(stack_info)
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        # A copy: other handlers (pytest's caplog, a debugger's) see the record as logged.
+        scrubbed = logging.makeLogRecord(record.__dict__)
+        scrubbed.msg = scrub(record.getMessage())
+        scrubbed.args = None
+        scrubbed.exc_text = None  # formatted again below, through formatException
+        return super().format(scrubbed)
+
+
+ACTIONS_LOGGER = "clinician_console.actions"
+_actions = logging.getLogger(ACTIONS_LOGGER)
+
+
+def log_user_action(action: str, **ids: str | int | None) -> None:
+    """One line for something the user did (``lock``, ``unlock``, ``visit_start``,
+    ``visit_end``, ``attach``, ``sign_in``, ``sign``): the action and record ids or kinds
+    only, never names, MRNs or free text (IT reads these logs)."""
+    details = " ".join(f"{key}={value}" for key, value in ids.items() if value is not None)
+    _actions.info("user action: %s%s", action, f" {details}" if details else "")
 
 
 def configure(profile: Path | None, level: int = logging.INFO) -> Path | None:

@@ -24,6 +24,8 @@ from app.records import KeySource
 from app.services import AttachmentsService, NotesService
 from app.session import Session
 from app.settings import (
+    DeviceSettings,
+    DisplaySettings,
     EffectiveSettings,
     MediaServerSettings,
     NotesSettings,
@@ -71,7 +73,13 @@ def run_gui(
     app.setDesktopFileName("clinician-console")
     # The window decides when to quit (after autosave is flushed); Qt must not.
     app.setQuitOnLastWindowClosed(False)
-    theme.apply(app)
+    # Language and text size before any window module is imported: their texts are
+    # translated when they are built (Settings > Display).
+    display = _display_settings(profile, policy_path)
+    from ui import i18n
+
+    i18n.set_language(display.language)
+    theme.apply(app, display.text_size)
 
     holder: dict[str, QtMainWindow] = {}
     handler = ExceptionHandler(lambda: holder["window"].presenter if "window" in holder else None)
@@ -110,6 +118,41 @@ def _sqlcipher_version() -> str | None:
         return None
 
 
+def _play_wav(data: bytes) -> str:
+    """Play a stored recording on the default output; "" or a one-line reason."""
+    try:
+        import sounddevice as sd
+
+        from media.steth.recording import decode_wav
+
+        clip = decode_wav(data)
+        sd.play(clip.samples, clip.sample_rate_hz)
+    except Exception as exc:  # no PortAudio, no output device, a damaged file
+        log.warning("Playback failed: %s", type(exc).__name__)  # the library's name: for IT
+        return "Playback is not available: check that a speaker or headset is connected."
+    return ""
+
+
+def _list_devices() -> list[Any]:
+    """Cameras, microphones and speakers for Settings > Devices (on demand: probes)."""
+    from media.devices import audio, camera
+
+    found: list[Any] = []
+    for lister in (camera.list_cameras, audio.list_microphones, audio.list_speakers):
+        try:
+            found.extend(lister())
+        except Exception as exc:  # one broken device class must not hide the others
+            log.warning("Listing devices failed: %s", type(exc).__name__)
+    return found
+
+
+def _display_settings(profile: Path, policy_path: Path | None) -> DisplaySettings:
+    try:
+        return load_settings(profile, policy_path).settings.display
+    except ConsoleError:
+        return DisplaySettings()  # the settings error is shown on the start-up screen
+
+
 async def _main(
     profile: Path,
     *,
@@ -136,6 +179,9 @@ async def _main(
         except ConsoleError as exc:  # a flag against the policy: the error screen says so
             settings_error = exc
 
+    from ui import geometry
+
+    geometry.set_state_file(profile / "window-state.ini")  # before the first window opens
     identity: Identity | None = None
     if settings is not None and settings_error is None and settings.settings.identity.issuer:
         try:  # [identity] issuer set: clinician sign-in replaces the console PIN
@@ -147,6 +193,7 @@ async def _main(
 
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     window.set_settings_location(profile, policy_path)  # File > Settings
+    window.set_device_lister(_list_devices)  # Settings > Devices
     holder["window"] = window
     try:
         record_store = settings.settings.record_store if settings is not None else None
@@ -159,6 +206,7 @@ async def _main(
             key_source,
             record_store,
             plugin_settings=settings.settings.plugins if settings is not None else None,
+            device_settings=settings.settings.devices if settings is not None else None,
             media_server=settings.settings.media_server if settings is not None else None,
             notes_settings=settings.settings.notes if settings is not None else None,
             insecure_hosts=(
@@ -189,6 +237,7 @@ async def _run_window(
     insecure_hosts: tuple[str, ...] = (),
     policy_path: Path | None = None,
     identity: Identity | None = None,
+    device_settings: DeviceSettings | None = None,
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -300,6 +349,7 @@ async def _run_window(
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
+        window.set_attachments(attachments, _play_wav)  # the encounter's recordings
         later = asyncio.get_running_loop().create_task(
             _start_plugins_and_visits(
                 window,
@@ -309,6 +359,7 @@ async def _run_window(
                 media_server,
                 demo,
                 insecure_hosts,
+                device_settings=device_settings,
                 visit_wrap=visit_wrap,
             )
         )
@@ -396,6 +447,7 @@ async def _start_plugins_and_visits(
     insecure_hosts: tuple[str, ...],
     *,
     visit_wrap: Callable[[Any], Any] | None = None,
+    device_settings: DeviceSettings | None = None,
 ) -> contextlib.AsyncExitStack:
     """Activate plugins, then offer visits (a visit needs the host's providers).
 
@@ -405,7 +457,15 @@ async def _start_plugins_and_visits(
     plugin_host = None
     if plugin_settings is not None:
         plugin_host = await _start_plugins(window, attachments, profile, plugin_settings, stack)
-    _offer_visits(window, media_server, demo, plugin_host, insecure_hosts, visit_wrap)
+    _offer_visits(
+        window,
+        media_server,
+        demo,
+        plugin_host,
+        insecure_hosts,
+        visit_wrap,
+        device_settings=device_settings,
+    )
     _offer_tech_check(window, profile, media_server, insecure_hosts)
     return stack
 
@@ -673,12 +733,15 @@ def _offer_visits(
     plugin_host: PluginHost | None,
     insecure_hosts: tuple[str, ...] = (),
     wrap: Callable[[Any], Any] | None = None,
+    *,
+    device_settings: DeviceSettings | None = None,
 ) -> None:
     """Visit > Start video visit through Janus when ``[media_server] url`` is set, else the
     demo visit with ``--demo``, else nothing. While a Janus visit runs, the plugin host's
     ``visit.tracks`` is that visit's :class:`media.visit.tracks.SessionTracks`."""
     from app.visit import JoinRequest, Visit
 
+    devices = device_settings or DeviceSettings()
     if media is not None and media.url:
 
         def desktop_session(visit: Visit, **where: Any) -> None:
@@ -690,9 +753,11 @@ def _offer_visits(
                 interfaces=list(media.interfaces),
                 turn=parse_turn(list(media.turn), turn_secret(list(media.turn))),
                 force_relay=media.force_relay,
-                camera="0",  # the first camera; switchable in the visit window
-                microphone="default",
-                speaker="default",
+                # Settings > Devices, else the first camera and the system's default audio;
+                # switchable in the visit window.
+                camera=devices.camera or "0",
+                microphone=devices.microphone or "default",
+                speaker=devices.speaker or "default",
                 camera_fallback=True,
                 allow_insecure_hosts=list(insecure_hosts),  # IT's policy: plain ws:// hosts
                 **where,

@@ -190,6 +190,7 @@ class NoteVersion:
     version: int
     text: str
     saved_at: str
+    author: str = ""  # who saved it (the store's actor: the OS user until sign-in); "" if older
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,13 @@ class NotesService:
         self.events.note_did_create.emit(note, source)
         return note
 
+    async def create_note(self, encounter_id: str, text: str, source: object = None) -> Note:
+        """Create the encounter's note with its first text (the first keystroke, or the
+        start of a visit): opening an encounter alone never writes a version."""
+        note = await self.store.create_note(encounter_id, text, NoteType.PROGRESS)
+        self.events.note_did_create.emit(note, source)
+        return note
+
     async def save(self, note_id: str, text: str, source: object = None) -> SaveResult:
         try:
             result = await self.store.save_note_text(note_id, text)

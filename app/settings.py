@@ -167,6 +167,22 @@ class NotesSettings(_Section):
     require_telehealth_consent: bool = True
 
 
+class DisplaySettings(_Section):
+    """How the console looks for this user (the desktop's Settings > Display)."""
+
+    text_size: Literal["small", "normal", "large", "larger"] = "normal"
+    language: Literal["en", "es"] = "en"
+
+
+class DeviceSettings(_Section):
+    """This workstation's preferred devices ("" = the system default)."""
+
+    camera: str = ""
+    microphone: str = ""
+    speaker: str = ""
+    stethoscope: str = ""
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
@@ -180,6 +196,8 @@ class Settings(_Section):
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     notes: NotesSettings = Field(default_factory=NotesSettings)
+    display: DisplaySettings = Field(default_factory=DisplaySettings)
+    devices: DeviceSettings = Field(default_factory=DeviceSettings)
 
 
 @dataclass(frozen=True)

@@ -571,7 +571,7 @@ _VERSIONS_ROWID = (
     "DROP TABLE note_versions",
     "CREATE TABLE note_versions (note_id TEXT NOT NULL REFERENCES notes(id), "
     "version INTEGER NOT NULL, text TEXT NOT NULL, saved_at TEXT NOT NULL, "
-    "UNIQUE (note_id, version))",
+    "author TEXT NOT NULL DEFAULT '', UNIQUE (note_id, version))",
 )
 
 

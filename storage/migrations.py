@@ -367,6 +367,11 @@ def _split(sql: str) -> list[str]:
     return statements
 
 
+# Desktop (issue 15): who saved each note version, shown in the note's history.
+_V_DESKTOP = """
+ALTER TABLE note_versions ADD COLUMN author TEXT NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
@@ -376,6 +381,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _migrate_import,
     _script(_V_CODING),
     _script(_V_NOTES),
+    _script(_V_DESKTOP),
 )
 LATEST = len(MIGRATIONS)
 

@@ -285,8 +285,9 @@ def create_note(
         ),
     )
     conn.execute(
-        "INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
-        (note.id, 1, text, now),
+        "INSERT INTO note_versions(note_id, version, text, saved_at, author) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (note.id, 1, text, now, actor),
     )
     if not from_server:
         outbox_put(conn, "note", note.id, "create")
@@ -363,8 +364,9 @@ def save_note_text(
         (text, version, now, note_id),
     )
     conn.execute(
-        "INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
-        (note_id, version, text, now),
+        "INSERT INTO note_versions(note_id, version, text, saved_at, author) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (note_id, version, text, now, actor),
     )
     outbox_put(conn, "note", note_id, "update")
     audit.append(conn, actor, action, "note", note_id)
@@ -374,11 +376,11 @@ def save_note_text(
 def note_history(conn: Any, note_id: str) -> list[NoteVersion]:
     get_note(conn, note_id)
     rows = conn.execute(
-        "SELECT note_id, version, text, saved_at FROM note_versions "
+        "SELECT note_id, version, text, saved_at, author FROM note_versions "
         "WHERE note_id = ? ORDER BY version DESC",
         (note_id,),
     ).fetchall()
-    return [NoteVersion(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+    return [NoteVersion(str(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
 
 
 def note_version_text(conn: Any, note_id: str, version: int) -> str:

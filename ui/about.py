@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 
 import PySide6
-from PySide6.QtCore import Qt, qVersion
+from PySide6.QtCore import QCoreApplication, Qt, qVersion
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
 
 import app
 from app.records import StoreStatus
-from ui.status import key_text
 
 
 def versions(sqlcipher_version: str | None) -> dict[str, str]:
@@ -41,10 +40,15 @@ class QtAboutDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("aboutDialog")
-        self.setWindowTitle("About Clinician Console")
-        title = QLabel("Clinician Console", self)
+        self.setWindowTitle(QCoreApplication.translate("QtAboutDialog", "About Clinician Console"))
+        title = QLabel(QCoreApplication.translate("QtAboutDialog", "Clinician Console"), self)
         title.setObjectName("aboutTitle")
-        blurb = QLabel("Telemedicine console: visits, encrypted offline notes, FHIR sync.", self)
+        blurb = QLabel(
+            QCoreApplication.translate(
+                "QtAboutDialog", "Telemedicine console: visits, encrypted offline notes, FHIR sync."
+            ),
+            self,
+        )
         blurb.setWordWrap(True)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -52,7 +56,9 @@ class QtAboutDialog(QDialog):
         if store_status is not None:
             if store_status.schema_version is not None:
                 self.values["Store schema"] = str(store_status.schema_version)
-            self.values["Store key"] = key_text(store_status).removeprefix("Key: ")
+            self.values["Store key"] = (
+                store_status.key_source.value if store_status.key_source else ""
+            )
             self.values["Profile store"] = store_status.path
         for name, value in self.values.items():
             label = QLabel(value, self)

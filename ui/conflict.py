@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -27,18 +27,22 @@ from PySide6.QtWidgets import (
 )
 
 from app.sync import Conflict, Resolution, SyncRoundResult, SyncService
+from ui import geometry
 from ui.format import day_and_clock
 from ui.ops import run_op
 
 log = logging.getLogger(__name__)
 
-BANNER_TITLE = "This note was also changed elsewhere"
-BANNER_TEXT = (
+BANNER_TITLE = QCoreApplication.translate("conflict", "This note was also changed elsewhere")
+BANNER_TEXT = QCoreApplication.translate(
+    "conflict",
     "Another copy of this note was changed on the record store (noticed {when}). "
     "Choose which version to keep: nothing is changed until you do, and the "
-    "other version stays in History."
+    "other version stays in History.",
 )
-UNSAVED_TEXT = "Your latest typing could not be saved yet, so nothing was resolved. Try again."
+UNSAVED_TEXT = QCoreApplication.translate(
+    "conflict", "Your latest typing could not be saved yet, so nothing was resolved. Try again."
+)
 
 STYLE = """
 #conflictBanner { background: #fffaeb; border: 1px solid #fedf89;
@@ -63,11 +67,14 @@ class QtMergeDialog(QDialog):
     def __init__(self, mine: str, theirs: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mergeDialog")
-        self.setWindowTitle("Merge the two versions")
+        self.setWindowTitle(QCoreApplication.translate("QtMergeDialog", "Merge the two versions"))
         self.setStyleSheet(MERGE_STYLE)
         hint = QLabel(
-            "Edit the text on the right until it says what the note should say, then save. "
-            "The other version is on the left for reference.",
+            QCoreApplication.translate(
+                "QtMergeDialog",
+                "Edit the text on the right until it says what the note should say, then save. "
+                "The other version is on the left for reference.",
+            ),
             self,
         )
         hint.setObjectName("mergeHint")
@@ -89,11 +96,13 @@ class QtMergeDialog(QDialog):
         splitter.addWidget(_captioned("Merged note (starts as yours)", self.merged))
         splitter.setSizes([450, 450])
 
-        self.save_button = QPushButton("Save merged note", self)
+        self.save_button = QPushButton(
+            QCoreApplication.translate("QtMergeDialog", "Save merged note"), self
+        )
         self.save_button.setObjectName("primaryButton")
         self.save_button.setDefault(True)
         self.save_button.clicked.connect(self.accept)
-        cancel = QPushButton("Cancel", self)
+        cancel = QPushButton(QCoreApplication.translate("QtMergeDialog", "Cancel"), self)
         cancel.setObjectName("mergeCancel")
         cancel.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -105,7 +114,7 @@ class QtMergeDialog(QDialog):
         layout.addWidget(hint)
         layout.addWidget(splitter, 1)
         layout.addLayout(buttons)
-        self.resize(960, 560)
+        geometry.fit(self, QSize(960, 560))
 
     def merged_text(self) -> str:
         return self.merged.toPlainText()
@@ -159,21 +168,35 @@ class QtConflictBanner(QFrame):
         self.error_label.setObjectName("conflictError")
         self.error_label.setWordWrap(True)
         self.error_label.hide()
-        self.keep_mine_button = QPushButton("Keep mine", self)
+        self.keep_mine_button = QPushButton(
+            QCoreApplication.translate("QtConflictBanner", "Keep mine"), self
+        )
         self.keep_mine_button.setObjectName("keepMineButton")
         self.keep_mine_button.setToolTip(
-            "Send this console's text; the other version stays in History"
+            QCoreApplication.translate(
+                "QtConflictBanner", "Send this console's text; the other version stays in History"
+            )
         )
         self.keep_mine_button.clicked.connect(self._on_keep_mine_clicked)
-        self.keep_theirs_button = QPushButton("Keep theirs", self)
+        self.keep_theirs_button = QPushButton(
+            QCoreApplication.translate("QtConflictBanner", "Keep theirs"), self
+        )
         self.keep_theirs_button.setObjectName("keepTheirsButton")
         self.keep_theirs_button.setToolTip(
-            "Use the text changed elsewhere; your text stays in History"
+            QCoreApplication.translate(
+                "QtConflictBanner", "Use the text changed elsewhere; your text stays in History"
+            )
         )
         self.keep_theirs_button.clicked.connect(self._on_keep_theirs_clicked)
-        self.merge_button = QPushButton("Merge…", self)
+        self.merge_button = QPushButton(
+            QCoreApplication.translate("QtConflictBanner", "Merge…"), self
+        )
         self.merge_button.setObjectName("mergeButton")
-        self.merge_button.setToolTip("Compare both texts side by side and combine them")
+        self.merge_button.setToolTip(
+            QCoreApplication.translate(
+                "QtConflictBanner", "Compare both texts side by side and combine them"
+            )
+        )
         self.merge_button.clicked.connect(self._on_merge_clicked)
 
         words = QVBoxLayout()
@@ -317,7 +340,10 @@ class QtConflictBanner(QFrame):
     def _on_resolve_failed(self, exc: BaseException) -> None:
         from ui.errors import user_text
 
-        log.warning("resolving a conflict failed: %s", type(exc).__name__)
+        log.warning(
+            "resolving a conflict failed: %s",
+            type(exc).__name__,
+        )
         self._show_error(user_text(exc))
 
     def _show_error(self, text: str) -> None:

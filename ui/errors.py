@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TextIO
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.errors import ConsoleError
@@ -26,8 +26,8 @@ from app.logging_setup import scrub as scrub_identifiers
 
 log = logging.getLogger(__name__)
 
-GENERIC_MESSAGE = (
-    "Something went wrong ({kind}). Your work is kept; details were written to the log."
+GENERIC_MESSAGE = QCoreApplication.translate(
+    "errors", "Something went wrong ({kind}). Your work is kept; details were written to the log."
 )
 
 # Warning texts often embed values as reprs ('...' or "..."); those are the
@@ -42,7 +42,9 @@ def scrub(text: str) -> str:
 def user_text(exc: BaseException) -> str:
     """What the user is told about ``exc``; safe by construction."""
     if isinstance(exc, ConsoleError):
-        return exc.user_message()
+        from ui import i18n  # the message key, in the user's language
+
+        return i18n.error_text(exc)
     return GENERIC_MESSAGE.format(kind=type(exc).__name__)
 
 
@@ -64,7 +66,7 @@ class QtNoticeBar(QFrame):
         self.label.setObjectName("noticeText")
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QPushButton("Dismiss", self)
+        close = QPushButton(QCoreApplication.translate("QtNoticeBar", "Dismiss"), self)
         close.setObjectName("noticeDismiss")
         close.clicked.connect(self.hide)
         layout.addWidget(self.label, 1)
@@ -101,7 +103,11 @@ class ErrorPresenter(QObject):
 
     def present(self, exc: BaseException, *, context: str = "") -> None:
         if isinstance(exc, ConsoleError):
-            log.warning("%s failed: %s", context or "operation", log_text(exc))
+            log.warning(
+                "%s failed: %s",
+                context or "operation",
+                log_text(exc),
+            )
         else:
             log.error("%s failed: %s", context or "operation", log_text(exc))
         self.show_text(user_text(exc))
@@ -157,7 +163,10 @@ class ExceptionHandler:
         exc = context.get("exception")
         if not isinstance(exc, BaseException):
             # asyncio's own messages ("Unclosed ...", slow callbacks) carry no record data.
-            log.warning("asyncio: %s", scrub(str(context.get("message", ""))))
+            log.warning(
+                "asyncio: %s",
+                scrub(str(context.get("message", ""))),
+            )
             return
         log.error("Unhandled exception in a task: %s", log_text(exc))
         self._notify(exc)
@@ -178,4 +187,10 @@ class ExceptionHandler:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        log.warning("%s at %s:%d: %s", category.__name__, filename, lineno, scrub(str(message)))
+        log.warning(
+            "%s at %s:%d: %s",
+            category.__name__,
+            filename,
+            lineno,
+            scrub(str(message)),
+        )

@@ -23,16 +23,20 @@ def clock(iso: str | None, *, seconds: bool = False) -> str:
     return when.strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
-def day_and_clock(iso: str, today: date | None = None) -> str:
+def day_and_clock(iso: str, today: date | None = None, *, seconds: bool = False) -> str:
     when = parse_time(iso)
     if when is None:
         return iso
     today = today or date.today()
+    clock = "%H:%M:%S" if seconds else "%H:%M"
     if when.date() == today:
-        return f"Today {when:%H:%M}"
+        from PySide6.QtCore import QCoreApplication
+
+        today_text = QCoreApplication.translate("format", "Today %1")
+        return today_text.replace("%1", when.strftime(clock))
     if when.year == today.year:
-        return f"{when:%a %d %b, %H:%M}"
-    return f"{when:%d %b %Y, %H:%M}"
+        return when.strftime(f"%a %d %b, {clock}")
+    return when.strftime(f"%d %b %Y, {clock}")
 
 
 def short_date(iso: str) -> str:
@@ -43,9 +47,14 @@ def short_date(iso: str) -> str:
 
 
 def note_state(summary: EncounterSummary) -> str:
+    from PySide6.QtCore import QCoreApplication
+
+    translate = QCoreApplication.translate
     if summary.note_id is None:
-        return "No note yet"
-    return f"Note · v{summary.note_version}" if summary.note_version else "Note"
+        return translate("QtWorklist", "No note yet")
+    if summary.note_version:
+        return translate("QtWorklist", "Note · v%1").replace("%1", str(summary.note_version))
+    return translate("QtWorklist", "Note")
 
 
 def age_from(birth_date: str, today: date | None = None) -> str:

@@ -7,9 +7,11 @@ version, so the restore itself can be undone from this same list.
 from __future__ import annotations
 
 import asyncio
+import difflib
+import html
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -19,19 +21,40 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
+    QTabWidget,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from app.records import NoteVersion, SaveResult
 from app.services import NotesService
+from ui import geometry
 from ui.errors import user_text
 from ui.format import day_and_clock
 from ui.ops import run_op
 
 VERSION_ROLE = Qt.ItemDataRole.UserRole + 3
-LOADING_TEXT = "Loading versions…"
-UNSAVED_TEXT = "The current text could not be saved yet, so no version was restored."
+
+
+def diff_html(before: str, after: str) -> str:
+    """``after`` line by line: added lines green, removed ones red and struck through."""
+    rows: list[str] = []
+    for line in difflib.ndiff(before.splitlines(), after.splitlines()):
+        tag, text = line[:2], html.escape(line[2:]) or "&nbsp;"
+        if tag == "+ ":
+            rows.append(f'<div style="background:#d1fae5;color:#065f46">+ {text}</div>')
+        elif tag == "- ":
+            rows.append(f'<div style="background:#fee4e2;color:#912018"><s>- {text}</s></div>')
+        elif tag == "  ":
+            rows.append(f'<div style="color:#334e68">&nbsp;&nbsp;{text}</div>')
+    return "".join(rows)
+
+
+LOADING_TEXT = QCoreApplication.translate("history", "Loading versions…")
+UNSAVED_TEXT = QCoreApplication.translate(
+    "history", "The current text could not be saved yet, so no version was restored."
+)
 
 
 class QtNoteHistory(QDialog):
@@ -47,7 +70,7 @@ class QtNoteHistory(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("historyDialog")
-        self.setWindowTitle("Note history")
+        self.setWindowTitle(QCoreApplication.translate("QtNoteHistory", "Note history"))
         self._notes = notes
         self._note_id = note_id
         self._flush = flush
@@ -60,19 +83,29 @@ class QtNoteHistory(QDialog):
         self.viewer.setObjectName("versionText")
         self.viewer.setReadOnly(True)
         self.viewer.setPlaceholderText(LOADING_TEXT)
+        # What this version changed, against the one before it (shown first).
+        self.diff_view = QTextBrowser(self)
+        self.diff_view.setObjectName("versionDiff")
+        self.diff_view.setAccessibleName(self.tr("Changes in this version"))
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("versionTabs")
+        self.tabs.addTab(self.diff_view, self.tr("Changes"))
+        self.tabs.addTab(self.viewer, self.tr("Full text"))
         self.status = QLabel(LOADING_TEXT, self)
         self.status.setObjectName("historyStatus")
         self.status.setWordWrap(True)
-        self.restore_button = QPushButton("Restore this version", self)
+        self.restore_button = QPushButton(
+            QCoreApplication.translate("QtNoteHistory", "Restore this version"), self
+        )
         self.restore_button.setObjectName("restoreButton")
         self.restore_button.setEnabled(False)
         self.restore_button.clicked.connect(self._on_restore_clicked)
-        close = QPushButton("Close", self)
+        close = QPushButton(QCoreApplication.translate("QtNoteHistory", "Close"), self)
         close.clicked.connect(self.reject)
 
         splitter = QSplitter(self)
         splitter.addWidget(self.list)
-        splitter.addWidget(self.viewer)
+        splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 3)
         self.list.setMinimumWidth(240)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -85,7 +118,7 @@ class QtNoteHistory(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
         layout.addLayout(buttons)
-        self.resize(780, 480)
+        geometry.fit(self, QSize(780, 480))
 
     def load(self) -> asyncio.Task[list[NoteVersion]]:
         self.loaded = run_op(
@@ -102,19 +135,29 @@ class QtNoteHistory(QDialog):
     def _show_versions(self, versions: list[NoteVersion]) -> None:
         self.list.clear()
         ordered = sorted(versions, key=lambda v: v.version, reverse=True)
+        self._ordered = ordered
         for i, version in enumerate(ordered):
-            label = f"Version {version.version}  ·  {day_and_clock(version.saved_at)}"
+            parts = [
+                self.tr("Version %1").replace("%1", str(version.version)),
+                day_and_clock(version.saved_at, seconds=True),
+            ]
+            if version.author:
+                parts.append(version.author)
             if i == 0:
-                label = f"{label}  ·  current"
-            item = QListWidgetItem(label)
+                parts.append(self.tr("current"))
+            item = QListWidgetItem("  ·  ".join(parts))
             item.setData(VERSION_ROLE, version)
             self.list.addItem(item)
         count = len(ordered)
-        self.status.setText(f"{count} version{'s' if count != 1 else ''}")
+        self.status.setText(
+            self.tr("1 version") if count == 1 else self.tr("%1 versions").replace("%1", str(count))
+        )
         if ordered:
             self.list.setCurrentRow(0)
         else:
-            self.viewer.setPlaceholderText("This note has no saved versions yet.")
+            self.viewer.setPlaceholderText(
+                QCoreApplication.translate("QtNoteHistory", "This note has no saved versions yet.")
+            )
 
     def _on_current_item_changed(
         self, current: QListWidgetItem | None, _previous: QListWidgetItem | None
@@ -125,6 +168,9 @@ class QtNoteHistory(QDialog):
             return
         version: NoteVersion = current.data(VERSION_ROLE)
         self.viewer.setPlainText(version.text)
+        older = [v for v in getattr(self, "_ordered", []) if v.version < version.version]
+        previous = older[0].text if older else ""
+        self.diff_view.setHtml(diff_html(previous, version.text))
         self.restore_button.setEnabled(self.list.row(current) != 0)
 
     def select_version(self, number: int) -> None:

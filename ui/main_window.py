@@ -21,12 +21,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
+    QHBoxLayout,
+    QLabel,
     QMainWindow,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -35,15 +38,17 @@ from PySide6.QtWidgets import (
 
 from app.errors import ConsoleError, UnlockThrottledError
 from app.events import ConsoleEvents
+from app.logging_setup import log_user_action
 from app.records import EncounterSummary, SearchHit
 from app.services import NotesService
 from app.session import HeldVisit, LockReason, Session
 from app.sync import SyncRoundResult, SyncService
 from app.techcheck import TechCheck
+from ui import geometry
 from ui.about import QtAboutDialog
 from ui.autosave import DEBOUNCE_MS, RETRY_MS, Autosaver, SaveKind
 from ui.conflict import QtConflictBanner
-from ui.errors import ErrorPresenter, QtNoticeBar
+from ui.errors import ErrorPresenter, QtNoticeBar, user_text
 from ui.history import QtNoteHistory
 from ui.note_editor import QtNoteEditor
 from ui.ops import BusyTracker, run_op
@@ -76,12 +81,23 @@ VisitFactory = Callable[[str], "Visit | Awaitable[Visit]"]
 JoinFactory = Callable[["JoinRequest"], "Visit | Awaitable[Visit]"]
 
 
+# From this width (logical px) the note opens docked beside the video (1920x1080 at 100 %).
+WIDE_SCREEN_PX = 1600
+
 LOCK_TEXTS = {
-    LockReason.USER: "You locked the console.",
-    LockReason.IDLE: "The console locked itself after a period without input.",
-    LockReason.SUSPEND: "The console locked because the computer went to sleep.",
-    LockReason.OS_LOCK: "The console locked together with your desktop session.",
-    LockReason.SWITCH: "The console is ready for the next clinician.",
+    LockReason.USER: QCoreApplication.translate("main_window", "You locked the console."),
+    LockReason.IDLE: QCoreApplication.translate(
+        "main_window", "The console locked itself after a period without input."
+    ),
+    LockReason.SUSPEND: QCoreApplication.translate(
+        "main_window", "The console locked because the computer went to sleep."
+    ),
+    LockReason.OS_LOCK: QCoreApplication.translate(
+        "main_window", "The console locked together with your desktop session."
+    ),
+    LockReason.SWITCH: QCoreApplication.translate(
+        "main_window", "The console is ready for the next clinician."
+    ),
 }
 
 
@@ -103,6 +119,7 @@ class QtMainWindow(QMainWindow):
     _starting_visit = False
     _join_factory: JoinFactory | None = None
     join_dialog: QtJoinDialog | None = None
+    _note_placeholder: QLabel | None = None
 
     def __init__(
         self,
@@ -116,8 +133,7 @@ class QtMainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
-        self.setWindowTitle("Clinician Console")
-        self.resize(1280, 800)
+        self.setWindowTitle(QCoreApplication.translate("QtMainWindow", "Clinician Console"))
         self.events = events
         self._idle_lock_ms = idle_lock_ms
         self._debounce_ms = debounce_ms
@@ -157,6 +173,8 @@ class QtMainWindow(QMainWindow):
         self.startup.quit_requested.connect(self.close)
         self._stack.addWidget(self.startup)
         column.addWidget(self.notice)
+        self.in_visit_bar = self._build_in_visit_bar(central)
+        column.addWidget(self.in_visit_bar)
         column.addWidget(self._stack, 1)
         self.setCentralWidget(central)
         self.lock_screen = QtLockScreen(central)
@@ -168,82 +186,153 @@ class QtMainWindow(QMainWindow):
         self.busy.busy_changed.connect(self.status.set_busy)
         self.startup.page_changed.connect(self.status.set_startup_page)
         self._build_menus()
+        self.place_on_screen()
+
+    def _build_in_visit_bar(self, parent: QWidget) -> QFrame:
+        """ "In a video visit" across the top while a visit window is open."""
+        bar = QFrame(parent)
+        bar.setObjectName("inVisitBar")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(16, 6, 12, 6)
+        self.in_visit_label = QLabel(self.tr("In a video visit"), bar)
+        self.in_visit_label.setObjectName("inVisitText")
+        show = QPushButton(self.tr("Show visit"), bar)
+        show.setObjectName("showVisitButton")
+        show.clicked.connect(self._raise_visit_window)
+        row.addWidget(self.in_visit_label, 1)
+        row.addWidget(show)
+        bar.hide()
+        return bar
+
+    def _raise_visit_window(self) -> None:
+        window = self.visit_window
+        if window is not None:
+            window.showNormal() if window.isMinimized() else window.show()
+            window.raise_()
+            window.activateWindow()
+
+    def _update_in_visit(self, *_args: object) -> None:
+        window = self.visit_window
+        from_ui = window is not None
+        self.in_visit_bar.setVisible(from_ui)
+        if self.editor is not None:
+            enc = window.visit.encounter_id if window is not None else ""
+            current = self.editor.summary
+            running = from_ui and current is not None and current.encounter.id == enc
+            invite = window.visit.invite if window is not None else None
+            if window is not None and window.docked_note() is self.editor:
+                running = False  # inside the visit window: it has its own invite
+            self.editor.set_visit_offer(
+                self._visit_factory is not None and not from_ui and not self._locked,
+                running=running,
+                link=invite.link if running and invite is not None else "",
+            )
+
+    def place_on_screen(self) -> None:
+        """Open within the screen's free area, as the user last left the window."""
+        geometry.remember(self, "main", QSize(1280, 800))
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.sync_action = QAction("Sync &now", self)
+        file_menu = self.menuBar().addMenu(QCoreApplication.translate("QtMainWindow", "&File"))
+        self.sync_action = QAction(QCoreApplication.translate("QtMainWindow", "Sync &now"), self)
         self.sync_action.setObjectName("syncNowAction")
         self.sync_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
         self.sync_action.setToolTip(
-            "Send and fetch changes with the record store now (Ctrl+Shift+S)"
+            QCoreApplication.translate(
+                "QtMainWindow", "Send and fetch changes with the record store now (Ctrl+Shift+S)"
+            )
         )
         self.sync_action.triggered.connect(self._on_sync_now_triggered)
         self.sync_action.setEnabled(False)
         file_menu.addAction(self.sync_action)
-        self.lock_action = QAction("&Lock now", self)
+        self.lock_action = QAction(QCoreApplication.translate("QtMainWindow", "&Lock now"), self)
         self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_action.triggered.connect(self._on_lock_triggered)
         self.lock_action.setEnabled(False)
         file_menu.addAction(self.lock_action)
         # "Switch clinician" (app/identity.py): shown once set_identity() is called.
-        self.switch_action = QAction("S&witch clinician", self)
+        self.switch_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "S&witch clinician"), self
+        )
         self.switch_action.triggered.connect(self._on_switch_triggered)
         self.switch_action.setVisible(False)
         self.switch_action.setEnabled(False)
         file_menu.addAction(self.switch_action)
         self.identity: Any = None
-        self.settings_action = QAction("&Settings…", self)
+        self.settings_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "&Settings…"), self
+        )
         self.settings_action.setObjectName("settingsAction")
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
         self.settings_action.triggered.connect(self.show_settings)
         self.settings_action.setEnabled(False)  # until set_settings_location()
         file_menu.addAction(self.settings_action)
-        self.plugins_action = QAction("&Plugins…", self)
+        self.plugins_action = QAction(QCoreApplication.translate("QtMainWindow", "&Add-ons…"), self)
         self.plugins_action.setObjectName("pluginsAction")
         self.plugins_action.triggered.connect(self.show_plugins)
         self.plugins_action.setEnabled(False)  # until set_plugin_host()
         file_menu.addAction(self.plugins_action)
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
+        quit_action = QAction(QCoreApplication.translate("QtMainWindow", "&Quit"), self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
-        note_menu = self.menuBar().addMenu("&Note")
-        self.history_action = QAction("&History…", self)
+        note_menu = self.menuBar().addMenu(QCoreApplication.translate("QtMainWindow", "&Note"))
+        self.history_action = QAction(QCoreApplication.translate("QtMainWindow", "&History…"), self)
         self.history_action.setShortcut(QKeySequence("Ctrl+H"))
         self.history_action.triggered.connect(self._on_history_triggered)
         self.history_action.setEnabled(False)
         note_menu.addAction(self.history_action)
-        self.find_action = QAction("&Find in notes", self)
+        self.find_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "&Find in notes"), self
+        )
         self.find_action.setShortcut(QKeySequence.StandardKey.Find)
         self.find_action.triggered.connect(self._on_find_triggered)
         self.find_action.setEnabled(False)
         note_menu.addAction(self.find_action)
-        visit_menu = self.menuBar().addMenu("&Visit")
-        self.start_visit_action = QAction("Start &video visit", self)
+        visit_menu = self.menuBar().addMenu(QCoreApplication.translate("QtMainWindow", "&Visit"))
+        self.start_visit_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "Start &video visit"), self
+        )
         self.start_visit_action.setObjectName("startVisitAction")
         self.start_visit_action.setShortcut(QKeySequence("Ctrl+Shift+V"))
         self.start_visit_action.setToolTip(
-            "Open a video visit for the selected encounter (Ctrl+Shift+V)"
+            QCoreApplication.translate(
+                "QtMainWindow", "Open a video visit for the selected encounter (Ctrl+Shift+V)"
+            )
         )
         self.start_visit_action.triggered.connect(self._on_start_visit_triggered)
-        self.demo_visit_action = QAction("Start &demo visit", self)
+        self.demo_visit_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "Start &demo visit"), self
+        )
         self.demo_visit_action.setObjectName("demoVisitAction")
         self.demo_visit_action.setShortcut(QKeySequence("Ctrl+Shift+V"))
         self.demo_visit_action.setToolTip(
-            "Try the visit window with a simulated patient on this computer (Ctrl+Shift+V)"
+            QCoreApplication.translate(
+                "QtMainWindow",
+                "Try the visit window with a simulated patient on this computer (Ctrl+Shift+V)",
+            )
         )
         self.demo_visit_action.triggered.connect(self._on_start_visit_triggered)
-        self.join_visit_action = QAction("&Join a visit…", self)
+        self.join_visit_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "&Join a visit…"), self
+        )
         self.join_visit_action.setObjectName("joinVisitAction")
         self.join_visit_action.setToolTip(
-            "Join a visit another console started, with its invite link or room and PIN"
+            QCoreApplication.translate(
+                "QtMainWindow",
+                "Join a visit another console started, with its invite link or room and PIN",
+            )
         )
         self.join_visit_action.triggered.connect(self._on_join_visit_triggered)
-        self.tech_check_action = QAction("&Tech check…", self)
+        self.tech_check_action = QAction(
+            QCoreApplication.translate("QtMainWindow", "&Tech check…"), self
+        )
         self.tech_check_action.setObjectName("techCheckAction")
         self.tech_check_action.setToolTip(
-            "Check the camera, microphone, speaker and network before a visit"
+            QCoreApplication.translate(
+                "QtMainWindow", "Check the camera, microphone, speaker and network before a visit"
+            )
         )
         self.tech_check_action.triggered.connect(self.show_tech_check)
         self._tech_check: tuple[Callable[[], TechCheck], Any] | None = None
@@ -258,8 +347,10 @@ class QtMainWindow(QMainWindow):
             visit_menu.addAction(act)
         self._visit_menu = visit_menu
         visit_menu.menuAction().setVisible(False)
-        help_menu = self.menuBar().addMenu("&Help")
-        about = QAction("&About Clinician Console", self)
+        help_menu = self.menuBar().addMenu(QCoreApplication.translate("QtMainWindow", "&Help"))
+        about = QAction(
+            QCoreApplication.translate("QtMainWindow", "&About Clinician Console"), self
+        )
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
 
@@ -278,16 +369,84 @@ class QtMainWindow(QMainWindow):
         previous = getattr(self, "settings_dialog", None)
         if previous is not None:
             previous.deleteLater()
-        dialog = QtSettingsDialog(location[0], location[1], self)
-        dialog.saved.connect(
-            lambda _path: self.notice.show_message(
-                "Settings saved. Some take effect the next time the console starts.",
-                "info",
-            )
+        dialog = QtSettingsDialog(
+            location[0], location[1], self, devices=getattr(self, "_device_lister", None)
         )
+        dialog.saved.connect(self._on_settings_saved)
+        dialog.test_devices_requested.connect(self.show_tech_check)
         self.settings_dialog = dialog
         dialog.open()
         return dialog
+
+    def set_attachments(self, attachments: Any, play: Callable[[bytes], str] | None = None) -> None:
+        """Recordings and stills: listed under the note's header (site, length, heart
+        rate, Play) and counted in the worklist. ``play(wav)`` is the composition
+        root's (ui/ never touches audio devices)."""
+        from ui.recordings import QtEncounterRecordings
+
+        if self.editor is None:
+            return
+        self._attachments = attachments
+        self.recordings = QtEncounterRecordings(attachments, self.events, play, self.editor)
+        self.editor.add_banner(self.recordings)
+        summary = self.editor.summary
+        self.recordings.show_encounter(summary.encounter.id if summary is not None else None)
+        self.events.attachment_did_add.connect(self._count_recordings)
+        self.events.attachment_did_delete.connect(self._count_recordings)
+        self._count_recordings()
+
+    def _count_recordings(self, *_args: object) -> None:
+        if getattr(self, "_attachments", None) is not None and self.worklist is not None:
+            run_op(self, self._recount(), busy=False, context="Count recordings")
+
+    async def _recount(self) -> None:
+        attachments, worklist = self._attachments, self.worklist
+        if worklist is None:
+            return
+        counts: dict[str, int] = {}
+        for summary in worklist.summaries():  # today's visits: a handful of reads
+            counts[summary.encounter.id] = len(
+                await attachments.for_encounter(summary.encounter.id)
+            )
+        worklist.set_recording_counts(counts)
+
+    def set_device_lister(self, devices: Callable[[], list[Any]] | None) -> None:
+        """How Settings > Devices lists cameras, microphones and speakers."""
+        self._device_lister = devices
+
+    def _on_settings_saved(self, _path: object = None) -> None:
+        language_changed = self.apply_display_settings()
+        if language_changed:
+            text = self.tr(
+                "Settings saved. The console speaks the new language in windows opened from "
+                "now on, and everywhere the next time it starts."
+            )
+        else:
+            text = self.tr("Settings saved. Some take effect the next time the console starts.")
+        self.notice.show_message(text, "info")
+
+    def apply_display_settings(self) -> bool:
+        """Text size and language from the settings, applied now; True when the
+        language changed (windows already built keep their words until a restart)."""
+        from app.errors import ConsoleError as _SettingsError
+        from app.settings import load_settings
+        from ui import i18n, theme
+
+        location = getattr(self, "_settings_location", None)
+        if location is None:
+            return False
+        try:
+            display = load_settings(location[0], location[1]).settings.display
+        except _SettingsError:
+            return False  # the settings error is shown where settings are read
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return False
+        if app.property("consoleTextSize") != display.text_size:
+            theme.set_text_size(app, display.text_size)
+        changed = i18n.current_language() != display.language
+        i18n.set_language(display.language)
+        return changed
 
     # -- plugins (ui/plugins_dialog.py) -----------------------------------
     def set_plugin_host(self, host) -> None:
@@ -337,6 +496,7 @@ class QtMainWindow(QMainWindow):
         session.session_will_lock.connect(self._on_session_will_lock)
         session.session_did_lock.connect(self._on_session_did_lock)
         session.session_did_unlock.connect(self._on_session_did_unlock)
+        self.events.attachment_did_add.connect(self._on_attachment_did_add)
         console = QSplitter(Qt.Orientation.Horizontal, self._stack)
         console.setObjectName("console")
         console.setChildrenCollapsible(False)
@@ -362,8 +522,12 @@ class QtMainWindow(QMainWindow):
         self.worklist.encounter_selected.connect(self._on_encounter_selected)
         self.worklist.encounter_selected.connect(self._update_visit_actions)
         self.search.hit_activated.connect(self._on_hit_activated)
+        self.search.set_patient_source(self.worklist.summaries)
         self.search.active_changed.connect(self._on_search_active_changed)
         self.editor.history_requested.connect(self.show_history)
+        self.editor.start_visit_requested.connect(self._on_header_start_visit)
+        self.editor.note_opened.connect(self._update_in_visit)
+        self.worklist.encounter_selected.connect(self._update_in_visit)
         self.editor.note_opened.connect(self._on_note_opened)
         self.autosaver.state_changed.connect(self.status.set_save_state)
         self.status.set_save_state(self.autosaver.state)
@@ -498,11 +662,18 @@ class QtMainWindow(QMainWindow):
         return dialog
 
     def _update_visit_actions(self, _summary: object = None) -> None:
+        self._update_in_visit()
         selected = self.worklist is not None and self.worklist.current_summary() is not None
         enabled = self._visit_factory is not None and selected and not self._locked
         self.start_visit_action.setEnabled(enabled)
         self.demo_visit_action.setEnabled(enabled)
         self.join_visit_action.setEnabled(self._join_factory is not None and not self._locked)
+
+    def _on_header_start_visit(self, encounter_id: str) -> None:
+        if self.visit_window is not None:
+            self._raise_visit_window()
+            return
+        run_op(self, self.start_visit(encounter_id), context="Start visit")
 
     def _on_start_visit_triggered(self) -> None:
         summary = self.worklist.current_summary() if self.worklist is not None else None
@@ -519,7 +690,66 @@ class QtMainWindow(QMainWindow):
         factory = self._visit_factory
         if factory is None:
             return None
-        return await self._open_visit(lambda: factory(encounter_id))
+        window = await self._open_visit(lambda: factory(encounter_id))
+        if window is not None:
+            self._name_patient(window, encounter_id)
+            self._offer_note(window, encounter_id)
+        return window
+
+    def _name_patient(self, window: QtVisitWindow, encounter_id: str) -> None:
+        from ui.format import age_from
+
+        summary = next(
+            (s for s in self.worklist.summaries() if s.encounter.id == encounter_id), None
+        ) if self.worklist is not None else None  # fmt: skip
+        if summary is not None:
+            patient = summary.patient
+            window.set_patient(patient.display_name, age_from(patient.birth_date), patient.mrn)
+
+    # -- the note beside the video ----------------------------------------
+    def _offer_note(self, window: QtVisitWindow, encounter_id: str) -> None:
+        """The visit window's Note button docks the encounter's note beside the video:
+        docked from the start on a wide screen, one click away on a narrow one."""
+        if self.editor is None or self.worklist is None:
+            return
+        current = self.worklist.current_summary()
+        if current is None or current.encounter.id != encounter_id:
+            self.worklist.select_encounter(encounter_id)
+        window.note_button.show()
+        window.note_button.toggled.connect(self._on_note_button_toggled)
+        wide = geometry.available(window).width() >= WIDE_SCREEN_PX
+        window.note_button.setChecked(wide)
+
+    def _on_note_button_toggled(self, docked: bool) -> None:
+        window = self.visit_window
+        editor = self.editor
+        if window is None or editor is None:
+            return
+        if docked and window.docked_note() is None:
+            placeholder = QLabel(self.tr("The note is open beside the video in the visit window."))
+            placeholder.setObjectName("noteDockedPlaceholder")
+            placeholder.setProperty("role", "placeholder")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            placeholder.setWordWrap(True)
+            self._console.replaceWidget(1, placeholder)
+            self._note_placeholder = placeholder
+            window.dock_note(editor)
+            self._update_in_visit()
+        elif not docked:
+            self._undock_note()
+
+    def _undock_note(self) -> None:
+        editor = self.editor
+        placeholder = getattr(self, "_note_placeholder", None)
+        if editor is None or placeholder is None:
+            return
+        self._note_placeholder = None
+        if self.visit_window is not None:
+            self.visit_window.dock_note(None)
+        self._console.replaceWidget(1, editor)  # reparents the editor back here
+        editor.show()
+        placeholder.deleteLater()
+        self._update_in_visit()
 
     def _on_join_visit_triggered(self) -> None:
         self.show_join_dialog()
@@ -539,12 +769,18 @@ class QtMainWindow(QMainWindow):
         if previous is not None:
             previous.deleteLater()
         dialog = QtJoinDialog(self)
-        dialog.join_requested.connect(
-            lambda request: run_op(self, self.join_visit(request), context="Join visit")
-        )
+        dialog.join_requested.connect(lambda request: self._join_from_dialog(dialog, request))
         self.join_dialog = dialog
         dialog.open()
         return dialog
+
+    def _join_from_dialog(self, dialog: QtJoinDialog, request: JoinRequest) -> None:
+        def failed(exc: BaseException) -> None:
+            # Retry in place: the dialog comes back with what was typed and the reason.
+            dialog.show_failure(exc)
+            dialog.open()
+
+        run_op(self, self.join_visit(request), context="Join visit", on_error=failed)
 
     async def join_visit(self, request: JoinRequest) -> QtVisitWindow | None:
         """Join the room in ``request`` and open the visit window, as start_visit does."""
@@ -556,7 +792,18 @@ class QtMainWindow(QMainWindow):
         factory = self._join_factory
         if factory is None:
             return None
-        return await self._open_visit(lambda: factory(request))
+        window = await self._open_visit(lambda: factory(request))
+        if window is not None:
+            # A visit that could not connect offers "Try again" in its own window.
+            window.offer_retry(lambda: run_op(self, self._rejoin(request), context="Join visit"))
+        return window
+
+    async def _rejoin(self, request: JoinRequest) -> None:
+        window = self.visit_window
+        if window is not None:
+            window._may_close = True
+            window.close()
+        await self.join_visit(request)
 
     async def _open_visit(
         self, make: Callable[[], Visit | Awaitable[Visit]]
@@ -581,14 +828,20 @@ class QtMainWindow(QMainWindow):
         visit.state_changed.connect(self._update_idle)
         self._update_idle()
         self._mount_plugin_panels(window)
+        self.visit_window = window
+        self._update_in_visit()
+        log_user_action("visit_start", encounter=visit.encounter_id or None)
         window.show()
         self.visit_window_opened.emit(window)
         return window
 
     def _on_visit_window_closed(self) -> None:
+        self._undock_note()  # before the window (the editor's parent) is deleted
         window = self.visit_window
         self.visit_window = None
+        self._update_in_visit()
         if window is not None:
+            log_user_action("visit_end", encounter=window.visit.encounter_id or None)
             with contextlib.suppress(Exception):
                 window.visit.state_changed.disconnect(self._update_idle)
         self._update_idle()
@@ -605,12 +858,27 @@ class QtMainWindow(QMainWindow):
             try:
                 await asyncio.wait_for(visit.controls.hang_up(), 5.0)
             except Exception as exc:  # quitting goes on; the media server times the peer out
-                log.warning("Hang up on quit failed: %s", type(exc).__name__)
+                log.warning(
+                    "Hang up on quit failed: %s",
+                    type(exc).__name__,
+                )
         window._may_close = True
         window.close()
 
+    def _on_attachment_did_add(self, attachment: object, _source: object = None) -> None:
+        kind = getattr(attachment, "kind", None)
+        log_user_action(
+            "attach",
+            kind=getattr(kind, "value", None),
+            attachment=getattr(attachment, "id", None),
+            encounter=getattr(attachment, "encounter_id", None),
+        )
+
     # -- navigation ------------------------------------------------------
     def _on_encounter_selected(self, summary: EncounterSummary) -> None:
+        recordings = getattr(self, "recordings", None)
+        if recordings is not None:
+            recordings.show_encounter(summary.encounter.id)
         if self.editor is not None:
             run_op(self, self.editor.open_encounter(summary), context="Open note")
 
@@ -619,7 +887,12 @@ class QtMainWindow(QMainWindow):
             return
         current = self.worklist.current_summary()
         note = self.editor.note
-        if note is not None and note.id == hit.note_id and not self.editor.is_loading():
+        if (
+            hit.note_id
+            and note is not None
+            and note.id == hit.note_id
+            and not self.editor.is_loading()
+        ):
             return  # already open (a double click reports the hit twice)
         if current is not None and current.encounter.id == hit.encounter_id:
             # Already selected: re-open in case the editor shows another note.
@@ -771,6 +1044,7 @@ class QtMainWindow(QMainWindow):
     def _on_session_will_lock(self, reason: LockReason) -> None:
         """Cover everything that can show patient data, and disable configuration."""
         self._locked = True
+        log_user_action("lock", reason=getattr(reason, "value", str(reason)))
         if self.idle is not None:
             self.idle.pause()
         kind = self.session.credential_kind if self.session is not None else None
@@ -824,11 +1098,11 @@ class QtMainWindow(QMainWindow):
         try:
             await self.session.unlock(secret)
         except UnlockThrottledError as exc:
-            self.lock_screen.reject(exc.user_message())
+            self.lock_screen.reject(user_text(exc))
             self.lock_screen.hold_for(float(exc.params.get("wait_s", 1)))
             return False
         except ConsoleError as exc:
-            self.lock_screen.reject(exc.user_message())
+            self.lock_screen.reject(user_text(exc))
             wait = self.session.credentials.wait_s()
             if wait > 0:
                 self.lock_screen.hold_for(wait)
@@ -837,6 +1111,7 @@ class QtMainWindow(QMainWindow):
 
     def _on_session_did_unlock(self) -> None:
         self._locked = False
+        log_user_action("unlock")
         self.lock_screen.hide()
         hidden, self._hidden_while_locked = self._hidden_while_locked, []
         for widget in hidden:
@@ -892,8 +1167,14 @@ class QtMainWindow(QMainWindow):
             super().closeEvent(event)
             self.closed.emit()
             return
-        event.ignore()
         self.startup.cancel()
+        if self.autosaver is None and self.session is None and self.visit_window is None:
+            # Nothing attached yet (the start-up view): nothing to flush or hang up.
+            self._may_close = True
+            super().closeEvent(event)
+            self.closed.emit()
+            return
+        event.ignore()
         if self._closing is None or self._closing.done():
             self._closing = run_op(self, self._close_after_flush(), busy=False, context="Quit")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -27,18 +27,42 @@ from app.records import EncounterSummary, Note, SaveResult
 from app.services import NotesService
 from ui.autosave import Autosaver
 from ui.format import age_from, day_and_clock, short_date
+from ui.i18n import QT_TRANSLATE_NOOP
 from ui.ops import run_op
 
 log = logging.getLogger(__name__)
 
-EMPTY_TEXT = "No encounter selected — pick a visit on the left"
-LOADING_TEXT = "Opening note…"
+EMPTY_TEXT = QCoreApplication.translate(
+    "note_editor", "No encounter selected — pick a visit on the left"
+)
+LOADING_TEXT = QCoreApplication.translate("note_editor", "Opening note…")
 
 _HINTS = {
-    "Subjective": "History, symptoms and concerns in the patient's words",
-    "Objective": "Vitals, examination findings, results",
-    "Assessment": "Diagnosis or differential",
-    "Plan": "Treatment, prescriptions, follow-up, referrals",
+    "Subjective": QCoreApplication.translate(
+        "note_editor", "History, symptoms and concerns in the patient's words"
+    ),
+    "Objective": QCoreApplication.translate("note_editor", "Vitals, examination findings, results"),
+    "Assessment": QCoreApplication.translate("note_editor", "Diagnosis or differential"),
+    "Plan": QCoreApplication.translate(
+        "note_editor", "Treatment, prescriptions, follow-up, referrals"
+    ),
+}
+
+
+# Shown translated: the SOAP headings (stored in English in the note text, which is a
+# record, not UI), note types and states.
+SECTION_TITLES = (
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Subjective"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Objective"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Assessment"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Plan"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Progress note"),
+    QT_TRANSLATE_NOOP("QtNoteEditor", "Consult note"),
+)
+STATUS_TEXT = {
+    "draft": QT_TRANSLATE_NOOP("QtNoteEditor", "Draft"),
+    "signed": QT_TRANSLATE_NOOP("QtNoteEditor", "Signed"),
+    "final": QT_TRANSLATE_NOOP("QtNoteEditor", "Final"),
 }
 
 
@@ -53,6 +77,7 @@ def _placeholder(text: str, name: str) -> QLabel:
 
 class QtNoteEditor(QWidget):
     history_requested = Signal(str)  # note_id
+    start_visit_requested = Signal(str)  # encounter_id
     note_opened = Signal(object)  # Note
 
     def __init__(
@@ -74,6 +99,10 @@ class QtNoteEditor(QWidget):
         self._open_seq = 0
         self._version = 0
         self._header = ""  # the telehealth header block (app/templates.py), shown read-only
+        self._creating = False
+        # Notes created here, by encounter: a worklist row read before the creation
+        # must not show the draft again (and create a second note).
+        self._created: dict[str, str] = {}
 
         self._stack = QStackedWidget(self)
         self.empty_label = _placeholder(EMPTY_TEXT, "editorEmpty")
@@ -115,11 +144,30 @@ class QtNoteEditor(QWidget):
         self.version_label = QLabel(header)
         self.version_label.setObjectName("noteVersion")
         self.version_label.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.history_button = QPushButton("History…", header)
+        self.history_button = QPushButton(
+            QCoreApplication.translate("QtNoteEditor", "History…"), header
+        )
         self.history_button.setObjectName("historyButton")
         self.history_button.clicked.connect(self._on_history_clicked)
+        # The visit starts from the encounter it belongs to, and its invite link is here.
+        self.start_visit_button = QPushButton(self.tr("Start video visit"), header)
+        self.start_visit_button.setObjectName("startVisitButton")
+        self.start_visit_button.setToolTip(self.tr("Start a video visit for this encounter"))
+        self.start_visit_button.clicked.connect(self._on_start_visit_clicked)
+        self.start_visit_button.hide()
+        self.invite_button = QPushButton(self.tr("Copy invite link"), header)
+        self.invite_button.setObjectName("copyInviteButton")
+        self.invite_button.setToolTip(self.tr("Copy the link the patient opens to join"))
+        self.invite_button.clicked.connect(self._on_copy_invite)
+        self.invite_button.hide()
+        self._invite_link = ""
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        buttons.addWidget(self.invite_button)
+        buttons.addWidget(self.start_visit_button)
+        buttons.addWidget(self.history_button)
         meta.addWidget(self.version_label)
-        meta.addWidget(self.history_button, 0, Qt.AlignmentFlag.AlignRight)
+        meta.addLayout(buttons)
         head.addLayout(meta, 0)
         outer.addWidget(header)
 
@@ -138,7 +186,7 @@ class QtNoteEditor(QWidget):
             box = QVBoxLayout(frame)
             box.setContentsMargins(0, 0, 0, 0)
             box.setSpacing(4)
-            title = QLabel(name, frame)
+            title = QLabel(QCoreApplication.translate("QtNoteEditor", name), frame)
             title.setObjectName("sectionTitle")
             edit = QPlainTextEdit(frame)
             edit.setObjectName(f"section{name}")
@@ -193,17 +241,22 @@ class QtNoteEditor(QWidget):
 
     # -- opening ---------------------------------------------------------
     async def open_encounter(self, summary: EncounterSummary) -> Note | None:
-        """Show ``summary``'s note (created from the template if it has none)."""
+        """Show ``summary``'s note; an encounter without one shows the empty template,
+        and the note is created by the first keystroke (not by opening)."""
         self._open_seq += 1
         seq = self._open_seq
         # Best effort: a failing save keeps its text pending in the autosaver,
         # so moving on to another visit loses nothing.
         self._autosaver.save_now()
         self._stack.setCurrentWidget(self.loading_label)
+        note_id = summary.note_id or self._created.get(summary.encounter.id)
+        if note_id is None:
+            self._summary = summary
+            self._creating = False
+            self._show_draft()
+            return None
         try:
-            note = await self._notes.open_or_create_note(
-                summary.encounter.id, summary.note_id, source=self
-            )
+            note = await self._notes.open_or_create_note(summary.encounter.id, note_id, source=self)
         except BaseException:
             if seq == self._open_seq:  # back to what was shown; run_op reports the error
                 self._stack.setCurrentIndex(2 if self._note is not None else 0)
@@ -214,6 +267,43 @@ class QtNoteEditor(QWidget):
         self._show_note(note)
         self.note_opened.emit(note)
         return note
+
+    def _show_draft(self) -> None:
+        """The template of a note that does not exist yet (nothing stored)."""
+        self._note = None
+        self._loading = True
+        try:
+            for edit in self.sections.values():
+                edit.setPlainText("")
+        finally:
+            self._loading = False
+        self._soap_mode = True
+        for frame in self._section_frames:
+            frame.setVisible(True)
+        self.free_text.setVisible(False)
+        self._render_header()
+        self._stack.setCurrentIndex(2)
+
+    def is_draft(self) -> bool:
+        """An encounter is open whose note is not created yet."""
+        return self._note is None and self._summary is not None and not self.is_empty_state()
+
+    async def _create_from_first_keystroke(self, seq: int) -> None:
+        summary = self._summary
+        assert summary is not None
+        try:
+            note = await self._notes.create_note(summary.encounter.id, self.text(), source=self)
+        finally:
+            self._creating = False
+        self._created[summary.encounter.id] = note.id
+        if seq != self._open_seq:
+            return  # another encounter was opened meanwhile; the note is stored anyway
+        self._note = note
+        self._version = note.version
+        self._render_header()
+        self.note_opened.emit(note)
+        if self.text() != note.text:  # typed on while the note was being created
+            self._autosaver.schedule(note.id, self.text())
 
     def _show_note(self, note: Note) -> None:
         self._note = note
@@ -242,32 +332,56 @@ class QtNoteEditor(QWidget):
         self._stack.setCurrentIndex(2)
 
     def _render_header(self) -> None:
-        if self._summary is None or self._note is None:
+        if self._summary is None:
             return
         patient = self._summary.patient
         encounter = self._summary.encounter
         self.patient_label.setText(patient.display_name)
-        parts = [f"Born {short_date(patient.birth_date)} ({age_from(patient.birth_date)})"]
+        translate = QCoreApplication.translate
+        parts = [
+            translate("QtNoteEditor", "Born %1 (%2)")
+            .replace("%1", short_date(patient.birth_date))
+            .replace("%2", age_from(patient.birth_date))
+        ]
         if patient.mrn:
-            parts.append(f"MRN {patient.mrn}")
+            parts.append(translate("QtNoteEditor", "MRN %1").replace("%1", patient.mrn))
         parts.append(day_and_clock(encounter.start))
         if encounter.reason:
             parts.append(encounter.reason)
         self.details_label.setText("  ·  ".join(parts))
+        self.history_button.setEnabled(self._note is not None)
+        if self._note is None:
+            self.version_label.setText(self.tr("New note · saved when you start typing"))
+            return
         self._version = self._note.version
         self._render_version()
 
     def _render_version(self) -> None:
         if self._note is not None:
             note = self._note
+            translate = QCoreApplication.translate
+            status = STATUS_TEXT.get(note.status.value, note.status.value.capitalize())
             self.version_label.setText(
-                f"{note.note_type.display} · {note.status.value.capitalize()} · "
-                f"version {self._version}"
+                translate("QtNoteEditor", "%1 · %2 · version %3")
+                .replace("%1", translate("QtNoteEditor", note.note_type.display))
+                .replace("%2", translate("QtNoteEditor", status))
+                .replace("%3", str(self._version))
             )
 
     # -- editing ---------------------------------------------------------
     def _on_text_changed(self) -> None:
-        if self._loading or self._note is None:
+        if self._loading:
+            return
+        if self._note is None:
+            typed = any(e.toPlainText().strip() for e in self.sections.values())
+            if self._summary is not None and not self._creating and typed:
+                self._creating = True
+                run_op(
+                    self,
+                    self._create_from_first_keystroke(self._open_seq),
+                    busy=False,
+                    context="Create note",
+                )
             return
         self._autosaver.schedule(self._note.id, self.text())
 
@@ -280,6 +394,27 @@ class QtNoteEditor(QWidget):
         if self._note is not None and result.note_id == self._note.id:
             self._version = result.version
             self._render_version()
+
+    def set_visit_offer(self, available: bool, *, running: bool = False, link: str = "") -> None:
+        """What the header offers: "Start video visit" (or "Show video visit" while one
+        runs) and, with a running visit, its invite link."""
+        self.start_visit_button.setVisible(available or running)
+        self.start_visit_button.setText(
+            self.tr("Show video visit") if running else self.tr("Start video visit")
+        )
+        self._invite_link = link if running else ""
+        self.invite_button.setVisible(bool(self._invite_link))
+
+    def _on_start_visit_clicked(self) -> None:
+        if self._summary is not None:
+            self.start_visit_requested.emit(self._summary.encounter.id)
+
+    def _on_copy_invite(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        if self._invite_link:
+            QGuiApplication.clipboard().setText(self._invite_link)
+            self.invite_button.setText(self.tr("Link copied"))
 
     def _on_history_clicked(self) -> None:
         if self._note is not None:

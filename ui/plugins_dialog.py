@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QSize, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -25,15 +25,16 @@ from PySide6.QtWidgets import (
 )
 
 from plugins.host import PluginHost, PluginInfo, PluginState
+from ui import geometry
 
 log = logging.getLogger(__name__)
 
 STATE_TEXT: dict[PluginState, str] = {
-    PluginState.ACTIVE: "Active",
-    PluginState.INACTIVE: "Not started",
-    PluginState.DISABLED: "Disabled",
-    PluginState.NOT_ALLOWED: "Not allowed",
-    PluginState.FAILED: "Failed",
+    PluginState.ACTIVE: QCoreApplication.translate("plugins_dialog", "Active"),
+    PluginState.INACTIVE: QCoreApplication.translate("plugins_dialog", "Not started"),
+    PluginState.DISABLED: QCoreApplication.translate("plugins_dialog", "Disabled"),
+    PluginState.NOT_ALLOWED: QCoreApplication.translate("plugins_dialog", "Not allowed"),
+    PluginState.FAILED: QCoreApplication.translate("plugins_dialog", "Failed"),
 }
 CAPABILITY_TEXT: dict[str, str] = {
     "audio.input": "audio input",
@@ -48,13 +49,15 @@ class QtPluginsDialog(QDialog):
     def __init__(self, host: PluginHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("pluginsDialog")
-        self.setWindowTitle("Plugins")
-        self.resize(820, 360)
+        self.setWindowTitle(self.tr("Add-ons"))
+        geometry.fit(self, QSize(820, 360))
         self.host = host
         layout = QVBoxLayout(self)
         intro = QLabel(
-            "Plugins add devices and tools to the console. Your organisation decides which "
-            "may load (plugins.allow in the managed policy).",
+            self.tr(
+                "Add-ons bring devices and tools to the console, such as the stethoscope. "
+                "Your organisation decides which may load."
+            ),
             self,
         )
         intro.setWordWrap(True)
@@ -69,7 +72,9 @@ class QtPluginsDialog(QDialog):
             len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch
         )
         layout.addWidget(self.table, 1)
-        self.empty = QLabel("No plugins are installed.", self)
+        self.empty = QLabel(
+            QCoreApplication.translate("QtPluginsDialog", "No plugins are installed."), self
+        )
         self.empty.setObjectName("pluginsEmpty")
         layout.addWidget(self.empty)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import html
+from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAbstractTextDocumentLayout, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import (
     QLabel,
@@ -21,25 +30,63 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.records import SearchHit
+from app.records import EncounterSummary, SearchHit
 from app.services import NotesService
 from ui.errors import user_text
 from ui.format import day_and_clock
 from ui.ops import run_op
 
 HIT_ROLE = Qt.ItemDataRole.UserRole + 2
-SEARCHING_TEXT = "Searching…"
+SEARCHING_TEXT = QCoreApplication.translate("search", "Searching…")
 DEBOUNCE_MS = 250
 
 _Index = QModelIndex | QPersistentModelIndex
 
 
 def no_match_text(query: str) -> str:
-    return f"No notes match “{query.strip()}”.\nTry fewer or different words."
+    return QCoreApplication.translate(
+        "QtSearchPanel", "No patients or notes match “%1”.\nTry fewer or different words."
+    ).replace("%1", query.strip())
+
+
+# Patient hits carry this in place of a snippet (they match the name or MRN, not a note).
+PATIENT_SNIPPET = "\x00patient"
+
+
+def patient_hits(query: str, summaries: Sequence[EncounterSummary]) -> list[SearchHit]:
+    """Patients whose name or MRN holds every word of ``query`` (case-insensitive),
+    one hit per patient (their latest encounter in the list)."""
+    words = [w.casefold() for w in query.split() if w]
+    seen: dict[str, SearchHit] = {}
+    for summary in summaries:
+        patient = summary.patient
+        haystack = (
+            f"{patient.display_name} {patient.given_name} {patient.family_name} {patient.mrn}"
+        )
+        if words and all(w in haystack.casefold() for w in words):
+            current = seen.get(patient.id)
+            if current is None or summary.encounter.start > current.updated_at:
+                seen[patient.id] = SearchHit(
+                    note_id=summary.note_id or "",
+                    encounter_id=summary.encounter.id,
+                    patient_id=patient.id,
+                    patient_display=patient.display_name,
+                    snippet=PATIENT_SNIPPET + (f" {patient.mrn}" if patient.mrn else ""),
+                    updated_at=summary.encounter.start,
+                )
+    return sorted(seen.values(), key=lambda h: h.patient_display)
 
 
 def snippet_html(hit: SearchHit) -> str:
     """The hit as rich text; the store marks matches with [[ ]] and cuts with "…"."""
+    if hit.snippet.startswith(PATIENT_SNIPPET):
+        mrn = hit.snippet[len(PATIENT_SNIPPET) :].strip()
+        kind = QCoreApplication.translate("QtSearchPanel", "Patient")
+        line = f"{kind} · MRN {html.escape(mrn)}" if mrn else kind
+        return (
+            f'<div style="font-weight:600">{html.escape(hit.patient_display)}</div>'
+            f'<div style="color:#0f766e">{line}</div>'
+        )
     snippet = html.escape(" ".join(hit.snippet.split()))
     snippet = snippet.replace("[[", '<span style="background:#fde68a;font-weight:600">')
     snippet = snippet.replace("]]", "</span>")
@@ -97,7 +144,9 @@ class QtSearchPanel(QWidget):
 
         self.field = QLineEdit(self)
         self.field.setObjectName("searchField")
-        self.field.setPlaceholderText("Search all notes…")
+        self.field.setPlaceholderText(self.tr("Search patients and notes…"))
+        self.field.setAccessibleName(self.tr("Search patients and notes"))
+        self._patients: Callable[[], Sequence[EncounterSummary]] = list
         self.field.setClearButtonEnabled(True)
         self.field.textChanged.connect(self._on_text_changed)
         self.field.returnPressed.connect(self._on_return_pressed)
@@ -142,6 +191,10 @@ class QtSearchPanel(QWidget):
             self._active = active
             self.active_changed.emit(active)
 
+    def set_patient_source(self, summaries: Callable[[], Sequence[EncounterSummary]]) -> None:
+        """Where patient names and MRNs are matched (the worklist's rows)."""
+        self._patients = summaries
+
     def hits(self) -> list[SearchHit]:
         return [self.results.item(i).data(HIT_ROLE) for i in range(self.results.count())]
 
@@ -179,7 +232,9 @@ class QtSearchPanel(QWidget):
             self._notes.search(query),
             busy=False,
             context="Search",
-            on_done=lambda hits: self._show_hits(query, hits),
+            on_done=lambda hits: self._show_hits(
+                query, [*patient_hits(query, self._patients()), *hits]
+            ),
             on_error=self._on_search_error,
         )
 
@@ -200,6 +255,10 @@ class QtSearchPanel(QWidget):
             self._stack.setCurrentWidget(self.message)
 
     def _on_search_error(self, exc: BaseException) -> None:
+        found = patient_hits(self.field.text().strip(), self._patients())
+        if found:  # a note-text failure (a bad FTS query) still finds the patient
+            self._show_hits(self.field.text().strip(), found)
+            return
         self.message.setText(user_text(exc))
         self._stack.setCurrentWidget(self.message)
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Le
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -50,24 +52,56 @@ from app.settings import (
     read_user_settings,
     write_user_settings,
 )
+from app.visit import MediaDevice
+from ui import geometry
+from ui.i18n import QT_TRANSLATE_NOOP
 
 log = logging.getLogger(__name__)
 
-LOCKED_NOTE = "set by your organisation"
+LOCKED_NOTE = QT_TRANSLATE_NOOP("QtSettingsDialog", "set by your organisation")
 
 SECTION_TITLES: dict[str, str] = {
-    "record_store": "Record store (FHIR server)",
-    "media_server": "Media server (video visits)",
-    "security": "Security",
-    "plugins": "Plugins",
-    "store": "Local encrypted store",
-    "updates": "Updates",
-    "demo": "Demo mode",
-    "clinician": "Clinician",
-    "coding": "Coding suggestions",
-    "emergency": "Emergency",
+    "record_store": QT_TRANSLATE_NOOP("QtSettingsDialog", "Record server (FHIR)"),
+    "media_server": QT_TRANSLATE_NOOP("QtSettingsDialog", "Video server"),
+    "security": QT_TRANSLATE_NOOP("QtSettingsDialog", "Automatic lock"),
+    "plugins": QT_TRANSLATE_NOOP("QtSettingsDialog", "Add-ons"),
+    "store": QT_TRANSLATE_NOOP("QtSettingsDialog", "Records on this computer"),
+    "updates": QT_TRANSLATE_NOOP("QtSettingsDialog", "Updates"),
+    "demo": QT_TRANSLATE_NOOP("QtSettingsDialog", "Demo patients"),
+    "display": QT_TRANSLATE_NOOP("QtSettingsDialog", "Display"),
+    "devices": QT_TRANSLATE_NOOP("QtSettingsDialog", "Devices"),
+    "clinician": QT_TRANSLATE_NOOP("QtSettingsDialog", "Clinician"),
+    "coding": QT_TRANSLATE_NOOP("QtSettingsDialog", "Coding suggestions"),
+    "emergency": QT_TRANSLATE_NOOP("QtSettingsDialog", "Emergency"),
+    "identity": QT_TRANSLATE_NOOP("QtSettingsDialog", "Sign-in"),
+    "notes": QT_TRANSLATE_NOOP("QtSettingsDialog", "Notes"),
+}
+# What a clinician changes; everything else is IT's, under "Advanced".
+EVERYDAY_SECTIONS = ("display", "devices", "security")
+CHOICE_LABELS: dict[str, str] = {
+    "small": QT_TRANSLATE_NOOP("QtSettingsDialog", "Small"),
+    "normal": QT_TRANSLATE_NOOP("QtSettingsDialog", "Normal"),
+    "large": QT_TRANSLATE_NOOP("QtSettingsDialog", "Large"),
+    "larger": QT_TRANSLATE_NOOP("QtSettingsDialog", "Larger"),
+    "en": "English",
+    "es": "Español",
+}
+DEVICE_KINDS = {  # devices.<key> -> the kind of MediaDevice listed for it
+    "devices.camera": "camera",
+    "devices.microphone": "microphone",
+    "devices.speaker": "speaker",
+    "devices.stethoscope": "microphone",
 }
 LABELS: dict[str, str] = {
+    "display.text_size": QT_TRANSLATE_NOOP("QtSettingsDialog", "Text size"),
+    "display.language": QT_TRANSLATE_NOOP("QtSettingsDialog", "Language"),
+    "devices.camera": QT_TRANSLATE_NOOP("QtSettingsDialog", "Camera"),
+    "devices.microphone": QT_TRANSLATE_NOOP("QtSettingsDialog", "Microphone"),
+    "devices.speaker": QT_TRANSLATE_NOOP("QtSettingsDialog", "Speaker"),
+    "devices.stethoscope": QT_TRANSLATE_NOOP("QtSettingsDialog", "Stethoscope input"),
+    "security.idle_lock_minutes": QT_TRANSLATE_NOOP(
+        "QtSettingsDialog", "Lock after (minutes without use)"
+    ),
     "record_store.url": "Server URL",
     "record_store.auth": "Sign-in method",
     "record_store.username": "User name or client id",
@@ -80,7 +114,6 @@ LABELS: dict[str, str] = {
     "media_server.patient_page_url": "Patient join page URL",
     "media_server.browser_url": "Server URL for browsers",
     "media_server.room_bitrate_bps": "Room video bitrate (bit/s)",
-    "security.idle_lock_minutes": "Lock after (minutes idle)",
     "plugins.allow": "Allowed plugins (one per line)",
     "plugins.capabilities": "Capabilities by plugin",
     "plugins.settings": "Plugins' own settings",
@@ -97,6 +130,10 @@ LABELS: dict[str, str] = {
     "emergency.numbers": "Emergency numbers by location",
     "emergency.oncall_webhook_url": "On-call webhook URL",
 }
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("QtSettingsDialog", text)
 
 
 def _model_of(section: str) -> Any:
@@ -134,7 +171,15 @@ class _Field:
         elif self.choices is not None:
             self.kind = "choice"
             combo = QComboBox(parent)
-            combo.addItems(list(self.choices))
+            for choice in self.choices:
+                label = CHOICE_LABELS.get(choice)
+                combo.addItem(_tr(str(label)) if label else choice, choice)
+            widget = combo
+        elif dotted in DEVICE_KINDS:
+            self.kind = "device"
+            combo = QComboBox(parent)
+            combo.setEditable(True)  # a device not plugged in now can still be named
+            combo.addItem(QCoreApplication.translate("QtSettingsDialog", "System default"), "")
             widget = combo
         elif _is_str_list(annotation):
             self.kind = "list"
@@ -149,7 +194,11 @@ class _Field:
             self.kind = "other"
             widget = QLineEdit(parent)
             widget.setReadOnly(True)
-            widget.setToolTip("Edit this in settings.toml (or IT's policy file).")
+            widget.setToolTip(
+                QCoreApplication.translate(
+                    "_Field", "Edit this in settings.toml (or IT's policy file)."
+                )
+            )
         widget.setObjectName(f"setting_{dotted.replace('.', '__')}")
         self.widget = widget
 
@@ -160,7 +209,11 @@ class _Field:
         elif isinstance(w, QSpinBox):
             w.setValue(int(value))
         elif isinstance(w, QComboBox):
-            w.setCurrentText(str(value))
+            index = w.findData(str(value))
+            if index >= 0:
+                w.setCurrentIndex(index)
+            else:
+                w.setCurrentText(str(value))
         elif isinstance(w, QPlainTextEdit):
             w.setPlainText("\n".join(str(v) for v in value))
         elif isinstance(w, QLineEdit):
@@ -173,7 +226,10 @@ class _Field:
         if isinstance(w, QSpinBox):
             return w.value()
         if isinstance(w, QComboBox):
-            return w.currentText()
+            index = w.findText(w.currentText())
+            if index >= 0 and w.itemData(index) is not None:
+                return w.itemData(index)
+            return w.currentText().strip()
         if isinstance(w, QPlainTextEdit):
             return [line.strip() for line in w.toPlainText().splitlines() if line.strip()]
         assert isinstance(w, QLineEdit)
@@ -184,26 +240,33 @@ class QtSettingsDialog(QDialog):
     """Edit the user's settings; the policy's keys are shown locked."""
 
     saved = Signal(object)  # the settings.toml path written
+    test_devices_requested = Signal()  # Devices > Test (the main window's tech check)
 
     def __init__(
-        self, profile: Path, policy_path: Path | None = None, parent: QWidget | None = None
+        self,
+        profile: Path,
+        policy_path: Path | None = None,
+        parent: QWidget | None = None,
+        *,
+        devices: Callable[[], list[MediaDevice]] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
-        self.setWindowTitle("Settings")
-        self.resize(680, 820)
+        self.setWindowTitle(self.tr("Settings"))
         self.profile = profile
         self.policy_path = policy_path
         self.fields: dict[str, _Field] = {}
         self.lock_notes: dict[str, QLabel] = {}
         self.effective: EffectiveSettings | None = None
         self._user: dict[str, Any] = {}
+        self._devices = devices
 
         layout = QVBoxLayout(self)
         intro = QLabel(
-            "Changes are saved in this profile's settings.toml. Settings marked "
-            f"“{LOCKED_NOTE}” come from the managed policy and cannot be changed here. "
-            "Some take effect the next time the console starts.",
+            self.tr(
+                "Settings marked “%1” come from your organisation and cannot be changed "
+                "here. Some take effect the next time the console starts."
+            ).replace("%1", _tr(LOCKED_NOTE)),
             self,
         )
         intro.setWordWrap(True)
@@ -216,34 +279,91 @@ class QtSettingsDialog(QDialog):
         layout.addWidget(self.error)
 
         scroll = QScrollArea(self)
+        scroll.setObjectName("settingsScroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QWidget(scroll)
         column = QVBoxLayout(body)
+        for section in EVERYDAY_SECTIONS:
+            column.addWidget(self._section_box(section, body, everyday=True))
+        # IT's settings (servers, add-ons, the store, updates) under one "Advanced" switch.
+        self.advanced_button = QToolButton(body)
+        self.advanced_button.setObjectName("advancedButton")
+        self.advanced_button.setText(self.tr("Advanced settings for IT"))
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        column.addWidget(self.advanced_button)
+        self.advanced = QWidget(body)
+        self.advanced.setObjectName("advancedSettings")
+        advanced_column = QVBoxLayout(self.advanced)
+        advanced_column.setContentsMargins(0, 0, 0, 0)
         for section in Settings.model_fields:
-            column.addWidget(self._section_box(section, body))
+            if section not in EVERYDAY_SECTIONS:
+                advanced_column.addWidget(self._section_box(section, self.advanced))
+            elif any(
+                f"{section}.{key}" in POLICY_ONLY_KEYS for key in _model_of(section).model_fields
+            ):
+                # The section's IT-only keys (allow_insecure_hosts): under Advanced too.
+                advanced_column.addWidget(
+                    self._section_box(section, self.advanced, everyday=False, it_only=True)
+                )
+        self.advanced.hide()
+        self.advanced_button.toggled.connect(self.advanced.setVisible)
+        column.addWidget(self.advanced)
         column.addStretch(1)
         scroll.setWidget(body)
         layout.addWidget(scroll, 1)
 
+        # Save and Cancel stay below the scrolling form: always on screen.
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
         )
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(self.tr("Save"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(self.tr("Cancel"))
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        self._fill_devices()
         self.reload()
+        geometry.fit(self, QSize(680, 820))
 
-    def _section_box(self, section: str, parent: QWidget) -> QGroupBox:
-        box = QGroupBox(SECTION_TITLES.get(section, section.replace("_", " ").capitalize()), parent)
+    def _fill_devices(self) -> None:
+        listed: list[MediaDevice] = []
+        if self._devices is not None:
+            try:
+                listed = list(self._devices())
+            except Exception as exc:  # a broken driver must not break Settings
+                log.warning(
+                    "Listing devices failed: %s",
+                    type(exc).__name__,
+                )
+        for dotted, kind in DEVICE_KINDS.items():
+            combo = self.fields[dotted].widget
+            assert isinstance(combo, QComboBox)
+            for device in listed:
+                if device.kind == kind:
+                    combo.addItem(device.label, device.device_id)
+
+    def _section_box(
+        self, section: str, parent: QWidget, *, everyday: bool = False, it_only: bool = False
+    ) -> QGroupBox:
+        title = SECTION_TITLES.get(section)
+        box = QGroupBox(
+            _tr(str(title)) if title else section.replace("_", " ").capitalize(), parent
+        )
         box.setObjectName(f"section_{section}")
         form = QFormLayout(box)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         for key, info in _model_of(section).model_fields.items():
             dotted = f"{section}.{key}"
+            if (everyday and dotted in POLICY_ONLY_KEYS) or (
+                it_only and dotted not in POLICY_ONLY_KEYS
+            ):
+                continue
             field = _Field(dotted, info.annotation, list(info.metadata), box)
             self.fields[dotted] = field
-            note = QLabel(LOCKED_NOTE, box)
+            note = QLabel(_tr(LOCKED_NOTE), box)
             note.setObjectName("lockedNote")
             note.setStyleSheet("color: #8a5a00; font-style: italic;")
             note.hide()
@@ -253,10 +373,21 @@ class QtSettingsDialog(QDialog):
             line.setContentsMargins(0, 0, 0, 0)
             line.addWidget(field.widget, 1)
             line.addWidget(note)
-            label = LABELS.get(dotted, key.replace("_", " ").capitalize())
+            text = LABELS.get(dotted)
+            label = _tr(str(text)) if text else key.replace("_", " ").capitalize()
+            field.widget.setAccessibleName(label)
             form.addRow(label, row)
+        if section == "devices":
+            self.test_devices_button = QPushButton(
+                self.tr("Test camera, microphone and speaker…"), box
+            )
+            self.test_devices_button.setObjectName("testDevicesButton")
+            self.test_devices_button.clicked.connect(self.test_devices_requested)
+            form.addRow("", self.test_devices_button)
         if section == "updates":
-            self.check_button = QPushButton("Check now", box)
+            self.check_button = QPushButton(
+                QCoreApplication.translate("QtSettingsDialog", "Check now"), box
+            )
             self.check_button.setObjectName("checkUpdatesButton")
             self.check_button.clicked.connect(self._on_check_updates_clicked)
             self.update_result = QLabel(box)
@@ -291,7 +422,7 @@ class QtSettingsDialog(QDialog):
             self.update_result.setText(f"Cannot check: {type(exc).__name__}")
             return
         self.check_button.setEnabled(False)
-        self.update_result.setText("Checking…")
+        self.update_result.setText(QCoreApplication.translate("QtSettingsDialog", "Checking…"))
 
         async def check() -> object:
             # Blocking network I/O and signature checks: off the GUI thread.
@@ -319,7 +450,11 @@ class QtSettingsDialog(QDialog):
 
     def _on_update_failed(self, exc: BaseException) -> None:
         self.check_button.setEnabled(True)
-        self.update_result.setText(str(exc) if isinstance(exc, ConsoleError) else "Check failed.")
+        self.update_result.setText(
+            str(exc)
+            if isinstance(exc, ConsoleError)
+            else QCoreApplication.translate("QtSettingsDialog", "Check failed.")
+        )
 
     # -- state ---------------------------------------------------------------
     def reload(self) -> None:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -49,8 +49,8 @@ from ui.unlock import QtPassphraseForm
 
 log = logging.getLogger(__name__)
 
-LOADING_TEXT = "Opening the encrypted record store…"
-ERROR_TITLE = "The record store could not be opened"
+LOADING_TEXT = QCoreApplication.translate("startup", "Opening the encrypted record store…")
+ERROR_TITLE = QCoreApplication.translate("startup", "The record store could not be opened")
 
 
 # Kept as a name for readability: the port itself now carries lock() and unlock().
@@ -136,12 +136,12 @@ class QtStartupView(QWidget):
         self.error_message.setObjectName("errorMessage")
         self.error_message.setWordWrap(True)
         self.error_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        todo_title = QLabel("What to do", card)
+        todo_title = QLabel(QCoreApplication.translate("QtStartupView", "What to do"), card)
         todo_title.setObjectName("sectionTitle")
         self.error_advice = QLabel(card)
         self.error_advice.setObjectName("errorAdvice")
         self.error_advice.setWordWrap(True)
-        self.quit_button = QPushButton("Quit", card)
+        self.quit_button = QPushButton(QCoreApplication.translate("QtStartupView", "Quit"), card)
         self.quit_button.setObjectName("primaryButton")
         self.quit_button.clicked.connect(self._on_quit_clicked)
         buttons = QHBoxLayout()
@@ -254,7 +254,7 @@ class QtStartupView(QWidget):
                 )
                 passphrase = await self.ask_passphrase(
                     title="No OS keyring available",
-                    message=f"{exc.user_message()}\n\n{prompt}",
+                    message=f"{user_text(exc)}\n\n{prompt}",
                     confirm=new_store,
                 )
             except PassphraseRequiredError as exc:
@@ -263,21 +263,21 @@ class QtStartupView(QWidget):
                     title="Unlock the record store"
                     if not new_store
                     else "Choose a store passphrase",
-                    message=exc.user_message(),
+                    message=user_text(exc),
                     confirm=new_store,
                 )
             except WrongPassphraseError as exc:
                 passphrase = await self.ask_passphrase(
                     title="Unlock the record store",
-                    message=PassphraseRequiredError().user_message(),
-                    error=exc.user_message(),
+                    message=user_text(PassphraseRequiredError()),
+                    error=user_text(exc),
                 )
             except PassphraseTooShortError as exc:
                 passphrase = await self.ask_passphrase(
                     title="Choose a store passphrase",
                     message="Choose a passphrase for the new encrypted store.",
                     confirm=True,
-                    error=exc.user_message(),
+                    error=user_text(exc),
                 )
             except ConsoleError as exc:
                 self._fail(exc)
@@ -314,7 +314,7 @@ class QtStartupView(QWidget):
             try:
                 await credentials.choose(kind, secret)
             except CredentialTooWeakError as exc:
-                error = exc.user_message()
+                error = user_text(exc)
                 continue
             return True
 
@@ -343,7 +343,7 @@ class QtStartupView(QWidget):
             except CredentialFileError:
                 raise
             except CredentialError as exc:
-                error = exc.user_message()
+                error = user_text(exc)
                 continue
             return True
 
@@ -387,5 +387,8 @@ class QtStartupView(QWidget):
             page.deleteLater()
 
     def _fail(self, exc: BaseException) -> None:
-        log.warning("Store could not be opened: %s", log_text(exc))
+        log.warning(
+            "Store could not be opened: %s",
+            log_text(exc),
+        )
         self.show_error(exc)

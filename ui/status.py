@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from app.events import ConsoleEvents
 from app.records import KeySource, StoreState, StoreStatus
 from ui.autosave import SaveKind, SaveState
 from ui.format import clock
+from ui.i18n import QT_TRANSLATE_NOOP
 
-SAVE_FAILED_TEXT = "Save failed — will retry"
-SAVING_TEXT = "Saving…"
+SAVE_FAILED_TEXT = QT_TRANSLATE_NOOP("QtStoreStatus", "Save failed — will retry")
+SAVING_TEXT = QT_TRANSLATE_NOOP("QtStoreStatus", "Saving…")
 
 
 def _chip(name: str, parent: QWidget) -> QLabel:
@@ -21,29 +23,45 @@ def _chip(name: str, parent: QWidget) -> QLabel:
 
 def store_text(status: StoreStatus) -> str:
     return {
-        StoreState.UNLOCKED: "Unlocked",
-        StoreState.LOCKED: "Locked",
-        StoreState.CLOSED: "Closed",
+        StoreState.UNLOCKED: QCoreApplication.translate("QtStoreStatus", "Records open"),
+        StoreState.LOCKED: QCoreApplication.translate("QtStoreStatus", "Locked"),
+        StoreState.CLOSED: QCoreApplication.translate("QtStoreStatus", "Closed"),
     }[status.state]
 
 
 def key_text(status: StoreStatus) -> str:
+    """Where the records' key is kept, in words for clinicians (the keyring's technical
+    name is in the tooltip, for IT: :func:`key_tip`)."""
     if status.key_source is KeySource.KEYRING:
-        backend = f" ({status.keyring_backend})" if status.keyring_backend else ""
-        return f"Key: OS keyring{backend}"
+        return QCoreApplication.translate("QtStoreStatus", "Protected by this computer's keychain")
     if status.key_source is KeySource.PASSPHRASE:
-        return "Key: passphrase"
-    return "Key: —"
+        return QCoreApplication.translate("QtStoreStatus", "Protected by your passphrase")
+    return ""
+
+
+def key_tip(status: StoreStatus) -> str:
+    parts = []
+    if status.keyring_backend:
+        parts.append(f"Keyring: {status.keyring_backend}")
+    if status.schema_version is not None:
+        parts.append(f"Database schema v{status.schema_version}")
+    return " · ".join(parts)
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("QtStoreStatus", text)
 
 
 def save_text(state: SaveState) -> str:
     if state.kind is SaveKind.FAILED:
-        return SAVE_FAILED_TEXT
+        return _tr(SAVE_FAILED_TEXT)
     if state.kind in (SaveKind.PENDING, SaveKind.SAVING):
-        return SAVING_TEXT
+        return _tr(SAVING_TEXT)
     if state.saved_at:
-        return f"Saved {clock(state.saved_at, seconds=True)}"
-    return "All changes saved"
+        return QCoreApplication.translate("QtStoreStatus", "Saved %1").replace(
+            "%1", clock(state.saved_at, seconds=True)
+        )
+    return QCoreApplication.translate("QtStoreStatus", "All changes saved")
 
 
 class QtStoreStatus(QStatusBar):
@@ -61,7 +79,7 @@ class QtStoreStatus(QStatusBar):
         self.addWidget(self.schema_label)
         self.addWidget(self.busy_label)
         self.addPermanentWidget(self.save_label)
-        self.store_label.setText("Opening store…")
+        self.store_label.setText(QCoreApplication.translate("QtStoreStatus", "Opening records…"))
         self.store_label.setProperty("state", "closed")
         self.busy_label.hide()
         events.store_did_change_state.connect(self._on_store_did_change_state)
@@ -78,19 +96,25 @@ class QtStoreStatus(QStatusBar):
     def set_store_status(self, status: StoreStatus) -> None:
         self.store_label.setText(store_text(status))
         self._restyle(self.store_label, status.state.value)
-        self.store_label.setToolTip(f"Encrypted record store: {status.path}")
-        self.key_label.setText(key_text(status))
-        self.schema_label.setText(
-            f"Schema v{status.schema_version}" if status.schema_version is not None else ""
+        self.store_label.setToolTip(
+            QCoreApplication.translate("QtStoreStatus", "Encrypted records: %1").replace(
+                "%1", str(status.path)
+            )
         )
+        self.key_label.setText(key_text(status))
+        self.key_label.setToolTip(key_tip(status))  # IT's details: keyring and schema
+        self.schema_label.setText("")
+        self.schema_label.hide()
 
     def set_startup_page(self, page: str) -> None:
         """Before the store is open: say where start-up stands."""
         text = {
-            "loading": "Opening store…",
-            "passphrase": "Locked — PIN or passphrase needed",
-            "error": "Store not opened",
-            "signin": "Locked — sign-in needed",
+            "loading": QCoreApplication.translate("QtStoreStatus", "Opening records…"),
+            "passphrase": QCoreApplication.translate(
+                "QtStoreStatus", "Locked — PIN or passphrase needed"
+            ),
+            "error": QCoreApplication.translate("QtStoreStatus", "Records not opened"),
+            "signin": QCoreApplication.translate("QtStoreStatus", "Locked — sign-in needed"),
         }[page]
         self.store_label.setText(text)
         self._restyle(self.store_label, "error" if page == "error" else "closed")
@@ -109,5 +133,5 @@ class QtStoreStatus(QStatusBar):
         self.save_label.show()
 
     def set_busy(self, busy: bool) -> None:
-        self.busy_label.setText("Working…")
+        self.busy_label.setText(QCoreApplication.translate("QtStoreStatus", "Working…"))
         self.busy_label.setVisible(busy)

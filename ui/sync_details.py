@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -32,14 +32,15 @@ from app.sync import (
     SyncState,
     SyncStatus,
 )
+from ui import geometry
 from ui.format import day_and_clock
 from ui.ops import run_op
 from ui.sync_status import NOT_SET_UP_TIP, state_text, synced_text
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 7
-LOADING_TEXT = "Reading the outbox…"
-NO_FAILURES_TEXT = "Nothing has failed."
-NO_CONFLICTS_TEXT = "No conflicts."
+LOADING_TEXT = QCoreApplication.translate("sync_details", "Reading the outbox…")
+NO_FAILURES_TEXT = QCoreApplication.translate("sync_details", "Nothing has failed.")
+NO_CONFLICTS_TEXT = QCoreApplication.translate("sync_details", "No conflicts.")
 
 STYLE = """
 #syncDetailsState { font-size: 12pt; font-weight: 600; color: #102a43; }
@@ -74,7 +75,7 @@ class QtSyncDetails(QDialog):
     def __init__(self, sync: SyncService, *, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("syncDetails")
-        self.setWindowTitle("Sync details")
+        self.setWindowTitle(QCoreApplication.translate("QtSyncDetails", "Sync details"))
         self.setStyleSheet(STYLE)
         self._sync: SyncService | None = sync
         self._service = sync  # kept after close, for a read still finishing
@@ -97,22 +98,30 @@ class QtSyncDetails(QDialog):
         self.conflicts.itemActivated.connect(self._on_conflict_activated)
         self.conflicts.currentItemChanged.connect(self._on_conflict_current_changed)
 
-        self.open_button = QPushButton("Open note", self)
+        self.open_button = QPushButton(
+            QCoreApplication.translate("QtSyncDetails", "Open note"), self
+        )
         self.open_button.setObjectName("openConflictButton")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self._on_open_clicked)
-        self.retry_button = QPushButton("Retry", self)
+        self.retry_button = QPushButton(QCoreApplication.translate("QtSyncDetails", "Retry"), self)
         self.retry_button.setObjectName("retryFailedButton")
-        self.retry_button.setToolTip("Send the selected refused record again at the next sync")
+        self.retry_button.setToolTip(
+            QCoreApplication.translate(
+                "QtSyncDetails", "Send the selected refused record again at the next sync"
+            )
+        )
         self.retry_button.setEnabled(False)
         self.retry_button.clicked.connect(self._on_retry_clicked)
         self.failures.currentItemChanged.connect(self._on_failure_current_changed)
-        self.sync_now_button = QPushButton("Sync now", self)
+        self.sync_now_button = QPushButton(
+            QCoreApplication.translate("QtSyncDetails", "Sync now"), self
+        )
         self.sync_now_button.setObjectName("syncNowDetails")
         self.sync_now_button.setEnabled(sync.enabled)
         self.syncing: asyncio.Task[SyncOutcome] | None = None
         self.sync_now_button.clicked.connect(self._on_sync_now_clicked)
-        close = QPushButton("Close", self)
+        close = QPushButton(QCoreApplication.translate("QtSyncDetails", "Close"), self)
         close.clicked.connect(self.reject)
 
         layout = QVBoxLayout(self)
@@ -130,7 +139,7 @@ class QtSyncDetails(QDialog):
         buttons.addWidget(self.sync_now_button)
         buttons.addWidget(close)
         layout.addLayout(buttons)
-        self.resize(720, 520)
+        geometry.fit(self, QSize(720, 520))
 
         self._render_status(sync.status)
         sync.status_did_change.connect(self._on_status_did_change)

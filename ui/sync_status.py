@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
 from app.sync import SyncService, SyncState, SyncStatus
 from ui.format import clock, day_and_clock, parse_time
 
-NOT_SET_UP_TEXT = "Sync not set up"
-NOT_SET_UP_TIP = (
-    "No record store is configured (record_store.url in settings), "
-    "so notes stay on this computer only."
+NOT_SET_UP_TEXT = QCoreApplication.translate("sync_status", "Sync not set up")
+NOT_SET_UP_TIP = QCoreApplication.translate(
+    "sync_status",
+    "No record server is set up (IT sets it under Settings › Advanced), "
+    "so notes stay on this computer only.",
 )
 _STATE_MAX_WIDTH = 420  # px; the full text is in the tooltip and the details view
 
@@ -90,8 +91,15 @@ def state_text(status: SyncStatus | None, retry_in_s: float | None = None) -> st
 def waiting_text(status: SyncStatus) -> str:
     if not status.waiting:
         return ""
-    text = f"{status.waiting} waiting"
-    return f"{text} · {status.failed} refused" if status.failed else text
+    translate = QCoreApplication.translate
+    if status.waiting == 1:
+        text = translate("QtSyncStatus", "1 change to send")
+    else:
+        text = translate("QtSyncStatus", "%1 changes to send").replace("%1", str(status.waiting))
+    if status.failed:
+        refused = translate("QtSyncStatus", "%1 not accepted").replace("%1", str(status.failed))
+        return f"{text} · {refused}"
+    return text
 
 
 def conflicts_text(count: int) -> str:
@@ -131,7 +139,11 @@ class QtSyncStatus(QWidget):
         self.conflicts_button = QToolButton(self)
         self.conflicts_button.setObjectName("syncConflicts")
         self.conflicts_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.conflicts_button.setToolTip("Notes changed both here and elsewhere: open to decide")
+        self.conflicts_button.setToolTip(
+            QCoreApplication.translate(
+                "QtSyncStatus", "Notes changed both here and elsewhere: open to decide"
+            )
+        )
         self.conflicts_button.clicked.connect(self.details_requested)
         self.last_label = QLabel(self)
         self.last_label.setObjectName("syncLast")
@@ -218,7 +230,11 @@ class QtSyncStatus(QWidget):
         tip = NOT_SET_UP_TIP if status is None or status.state is SyncState.DISABLED else ""
         if status is not None and status.message:
             tip = status.message
-        self.state_button.setToolTip(f"{tip}\nClick for details." if tip else "Click for details.")
+        self.state_button.setToolTip(
+            f"{tip}\nClick for details."
+            if tip
+            else QCoreApplication.translate("QtSyncStatus", "Click for details.")
+        )
 
         if status is None:
             for widget in (self.progress, self.waiting_label, self.conflicts_button):
@@ -233,7 +249,11 @@ class QtSyncStatus(QWidget):
         waiting = waiting_text(status)
         self.waiting_label.setText(waiting)
         self.waiting_label.setVisible(bool(waiting))
-        self.waiting_label.setToolTip("Changes saved here that the record store does not have yet")
+        self.waiting_label.setToolTip(
+            QCoreApplication.translate(
+                "QtSyncStatus", "Changes saved here that the record store does not have yet"
+            )
+        )
         conflicts = conflicts_text(status.conflicts)
         self.conflicts_button.setText(conflicts)
         self.conflicts_button.setVisible(bool(conflicts))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -44,7 +44,7 @@ OVERALL_TEXT: dict[Status, str] = {
     Status.AMBER: "A visit can go ahead; see the lines marked Check.",
     Status.RED: "Fix the lines marked Problem before the visit.",
 }
-RUNNING_TEXT = "Checking… (about 10 seconds)"
+RUNNING_TEXT = QCoreApplication.translate("techcheck_dialog", "Checking… (about 10 seconds)")
 
 
 class _Dot(QWidget):
@@ -73,7 +73,7 @@ class QtTechCheckDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("techCheckDialog")
-        self.setWindowTitle("Tech check")
+        self.setWindowTitle(QCoreApplication.translate("QtTechCheckDialog", "Tech check"))
         self.setMinimumWidth(560)
         self._make_check = make_check
         self._on_report = on_report
@@ -91,7 +91,9 @@ class QtTechCheckDialog(QDialog):
         self._grid.setHorizontalSpacing(10)
         self._grid.setVerticalSpacing(8)
         self._grid.setColumnStretch(2, 1)
-        self.again = QPushButton("Check again", self)
+        self.again = QPushButton(
+            QCoreApplication.translate("QtTechCheckDialog", "Check again"), self
+        )
         self.again.setObjectName("techCheckAgain")
         self.again.clicked.connect(self.start)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -16,10 +16,11 @@ from PySide6.QtWidgets import (
 
 from app.credentials import CredentialKind
 
-LOCKED_TITLE = "Console locked"
-DEMO_NOTE = (
+LOCKED_TITLE = QCoreApplication.translate("unlock", "Console locked")
+DEMO_NOTE = QCoreApplication.translate(
+    "unlock",
     "Demo profile: no PIN is set, because it holds demo data only and no record store. "
-    "A console with patient data always asks for a PIN or passphrase."
+    "A console with patient data always asks for a PIN or passphrase.",
 )
 
 
@@ -62,22 +63,26 @@ class QtPassphraseForm(QFrame):
         self.field = QLineEdit(self)
         self.field.setObjectName("passphraseField")
         self.field.setEchoMode(QLineEdit.EchoMode.Password)
-        self.field.setPlaceholderText("Passphrase")
+        self.field.setPlaceholderText(QCoreApplication.translate("QtPassphraseForm", "Passphrase"))
         self.field.returnPressed.connect(self._on_submit)
         self.confirm = QLineEdit(self)
         self.confirm.setObjectName("passphraseConfirm")
         self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
-        self.confirm.setPlaceholderText("Repeat the passphrase")
+        self.confirm.setPlaceholderText(
+            QCoreApplication.translate("QtPassphraseForm", "Repeat the passphrase")
+        )
         self.confirm.returnPressed.connect(self._on_submit)
         self.error = QLabel(self)
         self.error.setObjectName("formError")
         self.error.setWordWrap(True)
         self.error.hide()
-        self.submit_button = QPushButton("Unlock", self)
+        self.submit_button = QPushButton(
+            QCoreApplication.translate("QtPassphraseForm", "Unlock"), self
+        )
         self.submit_button.setObjectName("primaryButton")
         self.submit_button.setDefault(True)
         self.submit_button.clicked.connect(self._on_submit)
-        self.quit_button = QPushButton("Quit", self)
+        self.quit_button = QPushButton(QCoreApplication.translate("QtPassphraseForm", "Quit"), self)
         self.quit_button.setObjectName("quitButton")
         self.quit_button.clicked.connect(self.quit_clicked)
         buttons = QHBoxLayout()
@@ -128,7 +133,11 @@ class QtPassphraseForm(QFrame):
     def set_kind(self, kind: CredentialKind | None) -> None:
         """Word the field for a PIN or a passphrase."""
         self._noun = "PIN" if kind is CredentialKind.PIN else "passphrase"
-        self.field.setPlaceholderText("PIN" if kind is CredentialKind.PIN else "Passphrase")
+        self.field.setPlaceholderText(
+            QCoreApplication.translate("QtPassphraseForm", "PIN")
+            if kind is CredentialKind.PIN
+            else QCoreApplication.translate("QtPassphraseForm", "Passphrase")
+        )
         self.confirm.setPlaceholderText(f"Repeat the {self._noun}")
 
     def show_error(self, text: str) -> None:

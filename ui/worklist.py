@@ -40,8 +40,10 @@ from ui.format import clock, day_and_clock, note_state
 from ui.ops import run_op
 from ui.readiness import report_ready
 
-LOADING_TEXT = "Loading today's visits…"
-EMPTY_TEXT = "No visits on the worklist yet.\nImported or scheduled visits will appear here."
+LOADING_TEXT = QCoreApplication.translate("worklist", "Loading today's visits…")
+EMPTY_TEXT = QCoreApplication.translate(
+    "worklist", "No visits on the worklist yet.\nImported or scheduled visits will appear here."
+)
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 1
 DOCUMENTS_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -60,6 +62,7 @@ def documents_text(group: PatientDocuments) -> str:
 
 
 FLAG_ROLE = Qt.ItemDataRole.UserRole + 3  # app.notes_signing.NoteFlag of the row's note
+RECORDINGS_ROLE = Qt.ItemDataRole.UserRole + 4  # how many attachments the encounter has
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -134,6 +137,13 @@ class _VisitDelegate(QStyledItemDelegate):
 
             badge = flag_text(flag)
         overdue = flag is not None and str(flag) == "overdue"
+        recordings = index.data(RECORDINGS_ROLE)
+        if recordings:  # the encounter has stethoscope recordings (or stills)
+            badge = (
+                QCoreApplication.translate("QtWorklist", "%1 · %2 rec.")
+                .replace("%1", badge)
+                .replace("%2", str(recordings))
+            )
         painter.setFont(base)
         badge_w = metrics.horizontalAdvance(badge) + 14
         second_top = inner.top() + line_h + 4
@@ -236,7 +246,7 @@ class QtWorklist(QWidget):
         self._ready_reported = False
         header = QHBoxLayout()
         header.setContentsMargins(12, 10, 12, 4)
-        title = QLabel("Visits", self)
+        title = QLabel(QCoreApplication.translate("QtWorklist", "Visits"), self)
         title.setObjectName("paneTitle")
         self.count_label = QLabel("", self)
         self.count_label.setObjectName("paneCount")
@@ -296,6 +306,8 @@ class QtWorklist(QWidget):
             for summary in sorted(summaries, key=lambda s: s.encounter.start):
                 item = QListWidgetItem()
                 item.setData(SUMMARY_ROLE, summary)
+                counts = getattr(self, "_recording_counts", {})
+                item.setData(RECORDINGS_ROLE, counts.get(summary.encounter.id, 0))
                 # Accessible text: screen readers and tests read the row as one string.
                 item.setData(
                     Qt.ItemDataRole.AccessibleTextRole,
@@ -415,3 +427,19 @@ class QtWorklist(QWidget):
 
     def _on_records_did_import(self, result: object) -> None:
         run_op(self, self.reload(), busy=False, context="Reload worklist")
+
+    def set_recording_counts(self, counts: dict[str, int]) -> None:
+        """Mark visits that have recordings or stills (encounter id -> how many)."""
+        self._recording_counts = dict(counts)
+        self.list.viewport().update()
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            summary = item.data(SUMMARY_ROLE)
+            if summary is not None:
+                item.setData(RECORDINGS_ROLE, counts.get(summary.encounter.id, 0))
+
+    def recording_count(self, encounter_id: str) -> int:
+        row = self.row_of(encounter_id)
+        if row is None or row < 0:
+            return 0
+        return int(self.list.item(row).data(RECORDINGS_ROLE) or 0)

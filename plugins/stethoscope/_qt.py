@@ -18,7 +18,8 @@ import numpy as np
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QTimer
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -36,6 +37,7 @@ from clinician_console_api import Capability, IncomingAudioTrack, PluginContext
 from media.steth.capture import RingBuffer
 from plugins.stethoscope.plugin import (
     DISPLAY_SECONDS,
+    MAX_RECORD_S,
     TRACK_LABEL,
     StethoscopeModel,
     attach_recording,
@@ -49,12 +51,82 @@ PCG_POINTS = 1500  # min/max pairs drawn for the phonocardiogram
 SPEC_NFFT = 4096
 SPEC_COLUMNS = 150  # ~5 s at 30 Hz
 SPEC_MAX_HZ = 2_000.0
+AXIS_POINT_SIZE = 11
+PLOT_MIN_HEIGHT_PX = 120
+PCG_HEADROOM = 1.15  # the waveform's peak sits just under the plot's edge
+PCG_DECAY = 0.97  # per tick: the scale follows a quieter sound back down within seconds
 FILTER_LABELS = {
-    StethoscopeFilter.BELL: "Bell (20-200 Hz)",
-    StethoscopeFilter.DIAPHRAGM: "Diaphragm (100-500 Hz)",
-    StethoscopeFilter.LUNG: "Lung (100-1500 Hz)",
-    StethoscopeFilter.WIDE: "Wide (20-2000 Hz)",
+    StethoscopeFilter.BELL: QT_TRANSLATE_NOOP("QtStethoscopePanel", "Bell (20-200 Hz)"),
+    StethoscopeFilter.DIAPHRAGM: QT_TRANSLATE_NOOP("QtStethoscopePanel", "Diaphragm (100-500 Hz)"),
+    StethoscopeFilter.LUNG: QT_TRANSLATE_NOOP("QtStethoscopePanel", "Lung (100-1500 Hz)"),
+    StethoscopeFilter.WIDE: QT_TRANSLATE_NOOP("QtStethoscopePanel", "Wide (20-2000 Hz)"),
 }
+SITE_LABELS = {
+    "aortic": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Aortic"),
+    "pulmonic": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Pulmonic"),
+    "tricuspid": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Tricuspid"),
+    "mitral": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Mitral"),
+    "lung": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Lung"),
+    "lung_left": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Left lung"),
+    "lung_right": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Right lung"),
+    "lung_left_upper": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Left upper lung"),
+    "lung_left_lower": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Left lower lung"),
+    "lung_right_upper": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Right upper lung"),
+    "lung_right_middle": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Right middle lung"),
+    "lung_right_lower": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Right lower lung"),
+    "other": QT_TRANSLATE_NOOP("QtStethoscopePanel", "Other"),
+}
+CONFIDENCE_WORDS = (  # (lowest confidence, word)
+    (0.7, QT_TRANSLATE_NOOP("QtStethoscopePanel", "high")),
+    (0.4, QT_TRANSLATE_NOOP("QtStethoscopePanel", "medium")),
+    (0.0, QT_TRANSLATE_NOOP("QtStethoscopePanel", "low")),
+)
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("QtStethoscopePanel", text)
+
+
+def filter_label(mode: StethoscopeFilter) -> str:
+    return _tr(str(FILTER_LABELS[mode]))
+
+
+def site_label(site: AuscultationSite) -> str:
+    text = SITE_LABELS.get(site.value)
+    return _tr(str(text)) if text else site.value.replace("_", " ")
+
+
+def confidence_word(confidence: float) -> str:
+    return next(_tr(str(word)) for low, word in CONFIDENCE_WORDS if confidence >= low)
+
+
+def heart_rate_text(bpm: float | None, confidence: float | None) -> str:
+    """ "Heart rate 73 /min · confidence high" (or a dash while there is none)."""
+    if bpm is None or confidence is None:
+        return QCoreApplication.translate("QtStethoscopePanel", "Heart rate — /min")
+    return (
+        QCoreApplication.translate("QtStethoscopePanel", "Heart rate %1 /min · confidence %2")
+        .replace("%1", f"{bpm:.0f}")
+        .replace("%2", confidence_word(confidence))
+    )
+
+
+def recording_time_text(seconds: float) -> str:
+    whole = int(seconds)
+    limit = int(MAX_RECORD_S)
+    return f"● {whole // 60}:{whole % 60:02d} / {limit // 60}:{limit % 60:02d}"
+
+
+def _shrinkable(combo: QComboBox) -> None:
+    # A long device name must not widen the whole side column.
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+
+
+def _label(text: str, buddy: QWidget, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setBuddy(buddy)
+    return label
 
 
 def make_panel(ctx: PluginContext, parent: QWidget) -> QWidget:
@@ -78,34 +150,55 @@ class QtStethoscopePanel(QWidget):
 
         self.device_combo = QComboBox(self)
         self.device_combo.setObjectName("stethDevice")
+        self.device_combo.setAccessibleName(self.tr("Stethoscope input"))
+        _shrinkable(self.device_combo)
         self.refresh_devices()
-        self.open_button = QPushButton("Listen", self)
+        self.open_button = QPushButton(self.tr("Listen"), self)
+        self.open_button.setObjectName("stethListen")
         self.gain_spin = QDoubleSpinBox(self)
+        self.gain_spin.setObjectName("stethGain")
+        self.gain_spin.setAccessibleName(self.tr("Gain"))
         self.gain_spin.setRange(0.1, 20.0)
         self.gain_spin.setSingleStep(0.5)
         self.gain_spin.setValue(1.0)
         self.gain_spin.setSuffix("×")
+        self.gain_spin.setMaximumWidth(90)
         self.clip_light = QLabel("●", self)
         self.clip_light.setObjectName("stethClipLight")
-        self.clip_light.setToolTip("Clipping: lower the gain when this turns red")
+        self.clip_light.setToolTip(self.tr("Clipping: lower the gain when this turns red"))
+        self.clip_light.setAccessibleName(self.tr("Clipping light"))
         self.filter_combo = QComboBox(self)
         self.filter_combo.setObjectName("stethFilter")
-        for mode, label in FILTER_LABELS.items():
-            self.filter_combo.addItem(label, mode.value)
+        self.filter_combo.setAccessibleName(self.tr("Filter"))
+        _shrinkable(self.filter_combo)
+        for mode in FILTER_LABELS:
+            self.filter_combo.addItem(filter_label(mode), mode.value)
         self.filter_combo.setCurrentIndex(list(FILTER_LABELS).index(model.filter.mode))
         self.hr_label = QLabel(self)
         self.hr_label.setObjectName("stethHeartRate")
-        self.hr_label.setStyleSheet("font-size: 20pt; font-weight: bold;")
-        self.hr_label.setVisible(False)
+        self.hr_label.setAccessibleName(self.tr("Heart rate"))
+        # Always there, so nothing below moves when a rate appears or its width changes.
+        self.hr_label.setText(heart_rate_text(None, None))
+        self.hr_label.setWordWrap(True)  # a narrow column wraps it instead of clipping
         self.site_combo = QComboBox(self)
         self.site_combo.setObjectName("stethSite")
+        self.site_combo.setAccessibleName(self.tr("Auscultation site"))
+        _shrinkable(self.site_combo)
         for site in AuscultationSite:
-            self.site_combo.addItem(site.value.replace("_", " "), site.value)
-        self.record_button = QPushButton("Record", self)
+            self.site_combo.addItem(site_label(site), site.value)
+        self.record_button = QPushButton(self.tr("Record"), self)
+        self.record_button.setObjectName("stethRecord")
         self.record_button.setCheckable(True)
-        self.play_button = QPushButton("Play", self)
-        self.attach_button = QPushButton("Attach to encounter", self)
-        self.send_button = QPushButton("Send to visit", self)
+        self.record_timer = QLabel("", self)
+        self.record_timer.setObjectName("stethRecordTimer")
+        self.record_timer.setAccessibleName(self.tr("Recording time"))
+        self.record_timer.hide()
+        self.play_button = QPushButton(self.tr("Play"), self)
+        self.play_button.setObjectName("stethPlay")
+        self.attach_button = QPushButton(self.tr("Attach"), self)
+        self.attach_button.setObjectName("stethAttach")
+        self.attach_button.setToolTip(self.tr("Attach the recording to this encounter"))
+        self.send_button = QPushButton(self.tr("Send to visit"), self)
         self.send_button.setObjectName("stethSend")
         self.send_button.setCheckable(True)
         self.send_button.setEnabled(False)
@@ -119,17 +212,30 @@ class QtStethoscopePanel(QWidget):
         self.status_label.setWordWrap(True)
 
         pg.setConfigOptions(antialias=False)
+        axis_font = QFont()
+        axis_font.setPointSize(AXIS_POINT_SIZE)
         self.pcg_plot = pg.PlotWidget(self)
         self.pcg_plot.setObjectName("stethPcg")
         self.pcg_plot.setYRange(-1.0, 1.0)
         self.pcg_plot.setXRange(0, DISPLAY_SECONDS)
-        self.pcg_plot.setLabel("bottom", "s")
+        self.pcg_plot.setLabel("bottom", self.tr("seconds"))
         self.pcg_plot.setMouseEnabled(x=False, y=False)
-        self.pcg_curve = self.pcg_plot.plot(pen=pg.mkPen("#2ecc71", width=1))
+        self.pcg_plot.hideButtons()
+        self.pcg_curve = self.pcg_plot.plot(pen=pg.mkPen("#0f766e", width=1))
+        self._pcg_scale = 0.0  # the first sound sets it
         self.spec_plot = pg.PlotWidget(self)
         self.spec_plot.setObjectName("stethSpectrogram")
-        self.spec_plot.setLabel("left", "Hz")
+        self.spec_plot.setLabel("left", self.tr("Hz"))
         self.spec_plot.setMouseEnabled(x=False, y=False)
+        self.spec_plot.hideButtons()
+        for plot in (self.pcg_plot, self.spec_plot):
+            plot.setBackground("#ffffff")
+            plot.setMinimumHeight(PLOT_MIN_HEIGHT_PX)
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setTickFont(axis_font)
+                axis.setPen("#52606d")
+                axis.setTextPen("#1f2933")
         self.spec_image = pg.ImageItem()
         self.spec_plot.addItem(self.spec_image)
         self.spec_image.setColorMap(pg.colormap.get("viridis"))
@@ -140,34 +246,48 @@ class QtStethoscopePanel(QWidget):
         self.spec_image.setRect(0, 0, DISPLAY_SECONDS, SPEC_MAX_HZ)
         self.spec_plot.setXRange(0, DISPLAY_SECONDS)
         self.spec_plot.setYRange(0, SPEC_MAX_HZ)
-        self.spec_plot.setLabel("bottom", "s")
+        self.spec_plot.setLabel("bottom", self.tr("seconds"))
         self._window = np.hanning(SPEC_NFFT)
         self._spec_hop = round(fs * DISPLAY_SECONDS / SPEC_COLUMNS)
         self._spec_pending = 0
 
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Input", self))
-        top.addWidget(self.device_combo, 1)
-        top.addWidget(self.open_button)
-        top.addWidget(QLabel("Gain", self))
-        top.addWidget(self.gain_spin)
-        top.addWidget(self.clip_light)
-        top.addWidget(self.send_button)
-        mid = QGridLayout()
-        mid.addWidget(QLabel("Filter", self), 0, 0)
-        mid.addWidget(self.filter_combo, 0, 1)
-        mid.addWidget(self.hr_label, 0, 2)
-        mid.addWidget(QLabel("Site", self), 1, 0)
-        mid.addWidget(self.site_combo, 1, 1)
+        # Two short rows of controls per line so the panel fits a 280 px side column.
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(6)
+        grid.setColumnStretch(1, 1)
+        # One control per row after its label, the two source buttons on their own row:
+        # narrow enough for the side column in every language.
+        grid.addWidget(_label(self.tr("Input"), self.device_combo, self), 0, 0)
+        grid.addWidget(self.device_combo, 0, 1)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.open_button)
+        source_row.addWidget(self.send_button)
+        source_row.addStretch(1)
+        grid.addLayout(source_row, 1, 1)
+        gain_row = QHBoxLayout()
+        gain_row.addWidget(self.gain_spin)
+        gain_row.addWidget(self.clip_light)
+        gain_row.addStretch(1)
+        grid.addWidget(_label(self.tr("Gain"), self.gain_spin, self), 2, 0)
+        grid.addLayout(gain_row, 2, 1)
+        grid.addWidget(_label(self.tr("Filter"), self.filter_combo, self), 3, 0)
+        grid.addWidget(self.filter_combo, 3, 1)
+        grid.addWidget(_label(self.tr("Site"), self.site_combo, self), 4, 0)
+        grid.addWidget(self.site_combo, 4, 1)
         buttons = QHBoxLayout()
+        buttons.setSpacing(6)
         buttons.addWidget(self.record_button)
+        buttons.addWidget(self.record_timer)
         buttons.addWidget(self.play_button)
         buttons.addWidget(self.attach_button)
-        mid.addLayout(buttons, 1, 2)
+        buttons.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(mid)
-        layout.addWidget(self.pcg_plot, 2)
+        layout.addLayout(grid)
+        layout.addLayout(buttons)
+        layout.addWidget(self.hr_label)
+        # The phonocardiogram is what a clinician reads: never smaller than the spectrogram.
+        layout.addWidget(self.pcg_plot, 3)
         layout.addWidget(self.spec_plot, 2)
         layout.addWidget(self.status_label)
         self._set_clip(False)
@@ -179,9 +299,11 @@ class QtStethoscopePanel(QWidget):
         self.play_button.clicked.connect(self._on_play)
         self.attach_button.clicked.connect(self._on_attach)
         self.send_button.toggled.connect(self._on_send)
+        self._in_visit = False
         if ctx is not None and ctx.has(Capability.VISIT_TRACKS):
             tracks = ctx.visit_tracks()
-            self.send_button.setEnabled(tracks.visit_active())
+            self._in_visit = tracks.visit_active()
+            self.send_button.setEnabled(self._in_visit)
             unsubscribes = [
                 tracks.on_visit_change(self._on_visit_change),
                 tracks.subscribe_audio(TRACK_LABEL, self._on_remote_track),
@@ -214,7 +336,7 @@ class QtStethoscopePanel(QWidget):
         if device in self._remote_rings:
             self.model.close()
             self.model.use_ring(self._remote_rings[device])
-            self.status_label.setText("Listening to the remote stethoscope.")
+            self.status_label.setText(self.tr("Listening to the remote stethoscope."))
             return
         try:
             self.model.open(device, gain=self.gain_spin.value())
@@ -229,8 +351,22 @@ class QtStethoscopePanel(QWidget):
     # -- the visit -----------------------------------------------------------------
     def _on_visit_change(self, active: bool) -> None:
         self.send_button.setEnabled(active)
-        if not active and self.send_button.isChecked():
+        if active:
+            self._in_visit = True
+            return
+        if self.send_button.isChecked():
             self.send_button.setChecked(False)
+        if self._in_visit:
+            # The call ended: stop listening (a remote stethoscope is gone anyway, and a
+            # local one must not keep capturing in an empty room). A recording is kept.
+            self._in_visit = False
+            self.stop_listening()
+
+    def stop_listening(self) -> None:
+        if self.model.recording:
+            self.record_button.setChecked(False)
+        self.model.close()
+        self.status_label.setText(self.tr("Listening stopped: the visit ended."))
 
     def _on_send(self, checked: bool) -> None:
         ctx = self._ctx
@@ -255,7 +391,9 @@ class QtStethoscopePanel(QWidget):
         device_id = f"remote:{len(self._remote_rings) + 1}"
         ring = RingBuffer(30 * self.model.sample_rate_hz)
         self._remote_rings[device_id] = ring
-        self.device_combo.addItem(f"Remote stethoscope ({track.participant_id})", device_id)
+        self.device_combo.addItem(
+            self.tr("Remote stethoscope (%1)").replace("%1", track.participant_id), device_id
+        )
         self._spawn(pump_incoming(track, ring, sample_rate_hz=self.model.sample_rate_hz))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -269,9 +407,11 @@ class QtStethoscopePanel(QWidget):
     def _on_record(self, checked: bool) -> None:
         if checked:
             self.model.start_recording(str(self.site_combo.currentData()))
-            self.record_button.setText("Stop")
+            self.record_button.setText(self.tr("Stop"))
+            self._show_record_time()
             return
-        self.record_button.setText("Record")
+        self.record_button.setText(self.tr("Record"))
+        self.record_timer.hide()
         rec = self.model.stop_recording()
         self._recording_done(rec.interrupted if rec else "")
 
@@ -282,10 +422,15 @@ class QtStethoscopePanel(QWidget):
         can_attach = has and self._ctx is not None and self._ctx.has(Capability.ENCOUNTER_ATTACH)
         self.attach_button.setEnabled(can_attach)
         if rec is not None:
-            text = f"Recorded {rec.metadata.duration_s:.1f} s at {rec.metadata.site.value}"
+            length = f"{rec.metadata.duration_s:.1f}"
+            site = site_label(rec.metadata.site)
             if interrupted:
-                text += f"; stopped early: {interrupted}"
-            self.status_label.setText(text)
+                text = self.tr("Recorded %1 s at %2; stopped early: %3").replace("%3", interrupted)
+            elif rec.metadata.duration_s >= MAX_RECORD_S - 0.5:
+                text = self.tr("Recorded %1 s at %2: the longest a recording can be.")
+            else:
+                text = self.tr("Recorded %1 s at %2")
+            self.status_label.setText(text.replace("%1", length).replace("%2", site))
 
     def _on_play(self) -> None:
         rec = self.model.last_recording
@@ -306,7 +451,7 @@ class QtStethoscopePanel(QWidget):
             except ConsoleError as exc:
                 self.status_label.setText(error_text(exc))
                 return
-            self.status_label.setText("Attached to the encounter.")
+            self.status_label.setText(self.tr("Attached to the encounter."))
             self.attach_button.setEnabled(False)
 
         self._spawn(attach())
@@ -323,8 +468,9 @@ class QtStethoscopePanel(QWidget):
         if was_recording and not self.model.recording:  # stopped by unplug or length cap
             self.record_button.blockSignals(True)
             self.record_button.setChecked(False)
-            self.record_button.setText("Record")
+            self.record_button.setText(self.tr("Record"))
             self.record_button.blockSignals(False)
+            self.record_timer.hide()
             self._recording_done(
                 self.model.last_recording.interrupted if self.model.last_recording else ""
             )
@@ -333,12 +479,22 @@ class QtStethoscopePanel(QWidget):
         _peak, clipped = self.model.clipping()
         self._set_clip(clipped)
         self._draw(new.size)
+        if self.model.recording:
+            self._show_record_time()
         hr = self.model.heart_rate
         if hr is not None and hr.bpm is not None:
-            self.hr_label.setText(f"♥ {hr.bpm:.0f} bpm  ({hr.confidence:.0%})")
-            self.hr_label.setVisible(True)
+            self.hr_label.setText(heart_rate_text(hr.bpm, hr.confidence))
+            self.hr_label.setProperty("known", True)
         else:
-            self.hr_label.setVisible(False)
+            self.hr_label.setText(heart_rate_text(None, None))
+            self.hr_label.setProperty("known", False)
+
+    def heart_rate_shown(self) -> bool:
+        return bool(self.hr_label.property("known"))
+
+    def _show_record_time(self) -> None:
+        self.record_timer.setText(recording_time_text(self.model.recorded_s))
+        self.record_timer.show()
 
     def _draw(self, new_samples: int) -> None:
         if new_samples == 0:
@@ -352,6 +508,11 @@ class QtStethoscopePanel(QWidget):
             y[1::2] = usable.max(axis=1)
             x = np.linspace(0, usable.size / fs, y.size)
             self.pcg_curve.setData(x, y)
+            # Auto-scale: jump up at once to show a louder sound whole, ease back down
+            # so a quiet heart is not drawn as a flat line.
+            peak = float(np.max(np.abs(y))) * PCG_HEADROOM
+            self._pcg_scale = max(peak, self._pcg_scale * PCG_DECAY, 1e-4)
+            self.pcg_plot.setYRange(-self._pcg_scale, self._pcg_scale, padding=0)
         # One column per hop of new audio, so the time axis is true however late a tick is.
         self._spec_pending += new_samples
         columns = min(SPEC_COLUMNS, self._spec_pending // self._spec_hop)

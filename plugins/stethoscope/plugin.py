@@ -210,6 +210,12 @@ class StethoscopeModel:
     def recording(self) -> bool:
         return self._recording is not None
 
+    @property
+    def recorded_s(self) -> float:
+        """Seconds in the clip being recorded (0 when not recording)."""
+        blocks = self._recording or []
+        return sum(b.size for b in blocks) / self.sample_rate_hz
+
     def start_recording(self, site: AuscultationSite | str) -> None:
         self._record_site = AuscultationSite(site)
         self._recording = []
@@ -300,12 +306,17 @@ def play(samples: npt.NDArray[np.float64], sample_rate_hz: int) -> str:
 
         sd.play(np.asarray(samples, dtype=np.float32), sample_rate_hz)
     except Exception as exc:  # no PortAudio, no output device
-        return f"Playback is not available ({type(exc).__name__})."
+        # The library's name is for IT (the log); the clinician is told what to check.
+        log.warning("Playback failed: %s", type(exc).__name__)
+        return "Playback is not available: check that a speaker or headset is connected."
     return ""
 
 
 def error_text(exc: BaseException) -> str:
-    return exc.user_message() if isinstance(exc, ConsoleError) else type(exc).__name__
+    if isinstance(exc, ConsoleError):
+        return exc.user_message()
+    log.warning("Stethoscope error: %s", type(exc).__name__)
+    return "The stethoscope could not do that. Details were written to the log."
 
 
 __all__ = ["StethoscopeModel", "activate", "attach_recording", "deactivate", "play"]

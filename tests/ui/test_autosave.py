@@ -26,7 +26,9 @@ def _summary_with_note(console, with_note: bool = True) -> EncounterSummary:
 def _open(aio: Aio, console, summary: EncounterSummary) -> QtNoteEditor:
     editor = console.window.editor
     assert console.window.worklist.select_encounter(summary.encounter.id)
-    aio.wait_until(lambda: editor.note is not None and editor.summary == summary)
+    aio.wait_until(
+        lambda: (editor.note is not None or editor.is_draft()) and editor.summary == summary
+    )
     return editor
 
 
@@ -71,9 +73,10 @@ def test_focus_loss_saves_immediately(aio: Aio, make_console, qtbot) -> None:
 def test_closing_the_window_flushes(aio: Aio, make_console, qtbot) -> None:
     console = make_console(debounce_ms=60_000)
     editor = _open(aio, console, _summary_with_note(console, with_note=False))
-    note_id = editor.note.id
     assessment = editor.section("Assessment")
     qtbot.keyClicks(assessment, "Viral upper respiratory infection")
+    aio.wait_until(lambda: editor.note is not None)  # the first keystroke created it
+    note_id = editor.note.id
     console.window.close()
     assert console.window.isVisible()  # not yet: the window flushes first
     aio.wait_until(lambda: not console.window.isVisible(), timeout=5)
@@ -81,13 +84,17 @@ def test_closing_the_window_flushes(aio: Aio, make_console, qtbot) -> None:
     assert soap.parse(on_disk)["Assessment"] == "Viral upper respiratory infection"
 
 
-def test_opening_a_visit_without_note_creates_it_from_the_template(aio: Aio, make_console) -> None:
+def test_opening_a_visit_without_note_shows_the_template_and_typing_creates_it(
+    aio: Aio, make_console, qtbot
+) -> None:
     console = make_console()
     summary = _summary_with_note(console, with_note=False)
     editor = _open(aio, console, summary)
-    assert editor.text() == soap.template()
+    assert editor.text() == soap.template() and editor.note is None  # nothing stored yet
     for name in soap.SECTIONS:
         assert editor.section(name).isVisible()
+    qtbot.keyClicks(editor.section("Plan"), "R")
+    aio.wait_until(lambda: editor.note is not None)
     # The worklist row now shows the note (from note_did_create).
     row = console.window.worklist.row_of(summary.encounter.id)
     assert console.window.worklist.summaries()[row].note_id == editor.note.id
@@ -144,6 +151,8 @@ def test_unsaved_text_survives_switching_visits(aio: Aio, make_console, qtbot) -
     first, second = summaries[0], summaries[1]
     editor = _open(aio, console, first)
     qtbot.keyClicks(editor.section("Plan"), "Keep me")
+    aio.wait_until(lambda: editor.note is not None)
+    qtbot.keyClicks(editor.section("Plan"), " too")
     aio.wait_until(lambda: console.window.autosaver.state.kind is SaveKind.FAILED)
     _open(aio, console, second)
     first = console.window.worklist.summaries()[0]
@@ -188,3 +197,24 @@ def test_until_helper_reports_timeouts(aio: Aio) -> None:
 
     with pytest.raises(AssertionError):
         aio.run(until(lambda: False, timeout=0.05))
+
+
+def test_history_shows_changes_author_and_seconds(aio: Aio, make_console, qtbot) -> None:
+    import getpass
+    import re
+
+    console = make_console()
+    editor = _open(aio, console, _summary_with_note(console))
+    plan = editor.section("Plan")
+    plan.moveCursor(plan.textCursor().MoveOperation.End)
+    qtbot.keyClick(plan, Qt.Key.Key_Return)
+    qtbot.keyClicks(plan, "Recheck in 2 weeks")
+    aio.run(console.window.autosaver.flush())
+    dialog = console.window.show_history(editor.note.id)
+    aio.run(dialog.loaded)
+    label = dialog.list.item(0).text()
+    assert re.search(r"\d{2}:\d{2}:\d{2}", label), label  # seconds
+    assert getpass.getuser() in label  # who saved it (the OS user until sign-in)
+    dialog.list.setCurrentRow(0)
+    diff = dialog.diff_view.toHtml()
+    assert "Recheck in 2 weeks" in diff and "#d1fae5" in diff  # shown as added

@@ -186,3 +186,86 @@ def test_the_real_join_factory_reports_an_unreachable_server_in_the_visit_window
     aio.wait_until(lambda: not _VISIT_TASKS)  # the background start finished and was dropped
     with qtbot.waitSignal(visit_window.closed, timeout=3000):
         aio.run(window._end_visit())
+
+
+# -- issue 15: wide link field, no focus jumps, Retry in place, remembered name/server --
+
+
+@pytest.fixture
+def ui_state(tmp_path):
+    from ui import geometry
+
+    geometry.set_state_file(tmp_path / "window-state.ini")
+    yield
+    geometry.set_state_file(None)
+
+
+def test_typing_a_link_keeps_the_focus_in_the_link_field(dialog: QtJoinDialog, qtbot) -> None:
+    dialog.activateWindow()
+    dialog.link_edit.setFocus()
+    qtbot.waitUntil(dialog.link_edit.hasFocus, timeout=3000)
+    qtbot.keyClicks(dialog.link_edit, INVITE.link)
+    assert dialog.link_edit.hasFocus()
+    assert dialog.link_edit.text() == INVITE.link  # nothing typed landed elsewhere
+    assert dialog.room_edit.text() == "4821"
+    assert dialog.link_edit.width() >= 560
+
+
+def test_name_and_last_server_are_remembered_not_the_pin(qtbot, ui_state) -> None:
+    first = QtJoinDialog()
+    qtbot.addWidget(first)
+    first.link_edit.setText(INVITE.link)
+    first.display_edit.setText("Nurse cart 3")
+    _join(first)
+    second = QtJoinDialog()
+    qtbot.addWidget(second)
+    assert second.display_edit.text() == "Nurse cart 3"
+    assert second.server_edit.text() == INVITE.server_url
+    assert second.pin_edit.text() == "" and second.room_edit.text() == ""
+
+
+def test_a_failed_join_reopens_the_dialog_with_retry(make_console, aio: Aio) -> None:
+    from app.errors import VisitConnectError
+
+    window = make_console().window
+    attempts: list[JoinRequest] = []
+
+    def flaky(request: JoinRequest):
+        attempts.append(request)
+        if len(attempts) == 1:
+            raise VisitConnectError(reason="the server did not answer")
+        visit, _controls = make_visit(host=False)
+        visit.encounter_id = ""
+        return visit
+
+    window.set_join_factory(flaky)
+    dialog = window.show_join_dialog()
+    dialog.link_edit.setText(INVITE.link)
+    dialog.display_edit.setText("Nurse cart 3")
+    _join(dialog)
+    aio.wait_until(lambda: dialog.isVisible() and dialog.error_text() != "")
+    assert dialog.join_button().text() == "&Retry"
+    assert dialog.link_edit.text() == INVITE.link  # everything typed is still there
+    _join(dialog)
+    aio.wait_until(lambda: window.visit_window is not None)
+    assert len(attempts) == 2 and not dialog.isVisible()
+
+
+def test_a_visit_that_never_connected_offers_try_again(make_console, aio: Aio) -> None:
+    window = make_console().window
+    made: list = []
+
+    def factory(request: JoinRequest):
+        visit, _controls = make_visit(host=False)
+        visit.encounter_id = ""
+        made.append(visit)
+        return visit
+
+    window.set_join_factory(factory)
+    request = JoinRequest(INVITE.server_url, 4821, PIN, "Nurse cart 3")
+    first = aio.run(window.join_visit(request))
+    made[0]._set_state(VisitState.ENDED, "The video server could not be reached.")
+    assert first.retry_button.isVisible()
+    first.retry_button.click()
+    aio.wait_until(lambda: len(made) == 2 and window.visit_window is not first)
+    assert window.visit_window is not None and window.visit_window.isVisible()

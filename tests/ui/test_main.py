@@ -91,9 +91,10 @@ def test_run_gui_new_passphrase_store_demo_type_and_quit(tmp_path: Path, qapp, q
         seen["visits"] = len(win.worklist.summaries())
         target = next(s for s in win.worklist.summaries() if s.note_id is None)
         win.worklist.select_encounter(target.encounter.id)
+        await until(win.editor.is_draft)  # nothing stored until the first keystroke
+        qtbot.keyClicks(win.editor.section("Plan"), "Typed just before quitting")
         await until(lambda: win.editor.note is not None)
         seen["note_id"] = win.editor.note.id
-        qtbot.keyClicks(win.editor.section("Plan"), "Typed just before quitting")
         seen["about"] = win.show_about().values["SQLCipher"]
         win.about_dialog.close()
         win.close()  # File > Quit does the same; autosave is flushed first
@@ -140,7 +141,7 @@ def test_run_gui_damaged_store_keeps_error_screen_until_quit(
     assert code == 1
     assert seen["visible"] is True
     assert "damaged (the file is truncated)" in str(seen["message"])
-    assert seen["status"] == "Store not opened"
+    assert seen["status"] == "Records not opened"
 
 
 @pytest.mark.keyring

@@ -77,7 +77,9 @@ def test_no_results_state(aio: Aio, make_console, qtbot) -> None:
     console = make_console()
     qtbot.keyClicks(console.window.search.field, "zebrafish")
     qtbot.keyClick(console.window.search.field, Qt.Key.Key_Return)
-    aio.wait_until(lambda: console.window.search.message_text().startswith("No notes match"))
+    aio.wait_until(
+        lambda: console.window.search.message_text().startswith("No patients or notes match")
+    )
     _assert_non_trivial(_save(console.window, "search_no_results.png"), min_colors=8)
 
 

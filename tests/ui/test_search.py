@@ -48,9 +48,33 @@ def test_saved_text_is_searchable(aio: Aio, make_console, qtbot) -> None:
     window = console.window
     target = next(s for s in window.worklist.summaries() if s.note_id is None)
     window.worklist.select_encounter(target.encounter.id)
-    aio.wait_until(lambda: window.editor.note is not None)
+    aio.wait_until(window.editor.is_draft)
     qtbot.keyClicks(window.editor.section("Assessment"), "Suspected pertussis")
+    aio.wait_until(lambda: window.editor.note is not None)
     aio.run(window.autosaver.flush())
     qtbot.keyClicks(window.search.field, "pertussis")
     aio.wait_until(window.search.hits, timeout=3)
     assert window.search.hits()[0].encounter_id == target.encounter.id
+
+
+def test_one_box_finds_patients_by_name_and_mrn_and_note_text(
+    aio: Aio, make_console, qtbot
+) -> None:
+    console = make_console()
+    window = console.window
+    summary = window.worklist.summaries()[0]
+    patient = summary.patient
+    qtbot.keyClicks(window.search.field, patient.family_name.lower())
+    qtbot.keyClick(window.search.field, Qt.Key.Key_Return)
+    aio.wait_until(window.search.hits, timeout=3)
+    first = window.search.hits()[0]
+    assert first.patient_id == patient.id and first.patient_display == patient.display_name
+    window.search.hit_activated.emit(first)
+    aio.wait_until(
+        lambda: window.editor.summary is not None and window.editor.summary.patient.id == patient.id
+    )
+    if patient.mrn:
+        window.search.field.clear()
+        qtbot.keyClicks(window.search.field, patient.mrn)
+        qtbot.keyClick(window.search.field, Qt.Key.Key_Return)
+        aio.wait_until(lambda: any(h.patient_id == patient.id for h in window.search.hits()))

@@ -77,6 +77,7 @@ def test_policy_keys_are_locked_and_marked(qtbot, tmp_path: Path, policy: Path) 
     dialog = make(qtbot, profile, policy)
     locked = load_settings(profile, policy).locked
     assert "security.idle_lock_minutes" in locked
+    dialog.advanced_button.setChecked(True)  # IT's settings are under "Advanced"
     for dotted, field in dialog.fields.items():
         note = dialog.lock_notes[dotted]
         if dotted in locked:
@@ -211,3 +212,65 @@ def test_gui_refuses_to_start_on_a_malformed_policy(tmp_path: Path, qapp, qtbot)
     assert "managed policy" in str(seen["message"])
     assert "security.idle_lock_minutes" in str(seen["message"])
     assert not (profile / "store.db").exists()  # nothing started on defaults
+
+
+def test_everyday_settings_first_and_it_settings_under_advanced(qtbot, tmp_path: Path) -> None:
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    dialog = make(qtbot, profile, None)
+    for dotted in ("display.text_size", "display.language", "devices.camera"):
+        assert dialog.fields[dotted].widget.isVisible(), dotted
+    assert not dialog.fields["record_store.url"].widget.isVisible()
+    assert not dialog.fields["plugins.allow"].widget.isVisible()
+    dialog.advanced_button.setChecked(True)
+    assert dialog.fields["record_store.url"].widget.isVisible()
+    size = dialog.fields["display.text_size"].widget
+    size.setCurrentIndex(size.findData("large"))
+    dialog.save()
+    assert load_settings(profile, None).settings.display.text_size == "large"
+
+
+def test_devices_are_offered_and_the_test_is_one_click_away(qtbot, tmp_path: Path) -> None:
+    from app.visit import MediaDevice
+    from ui.settings_dialog import QtSettingsDialog
+
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    devices = [
+        MediaDevice("/dev/video2", "USB exam camera", "camera"),
+        MediaDevice("pulse:headset", "Headset microphone", "microphone"),
+    ]
+    dialog = QtSettingsDialog(profile, None, devices=lambda: devices)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    camera = dialog.fields["devices.camera"].widget
+    assert camera.findData("/dev/video2") >= 0
+    camera.setCurrentIndex(camera.findData("/dev/video2"))
+    with qtbot.waitSignal(dialog.test_devices_requested, timeout=1000):
+        dialog.test_devices_button.click()
+    dialog.save()
+    assert load_settings(profile, None).settings.devices.camera == "/dev/video2"
+
+
+def test_text_size_and_language_apply_on_save(make_console, tmp_path: Path, qapp) -> None:
+    from ui import i18n, theme
+
+    console = make_console()
+    window = console.window
+    profile = tmp_path / "p"
+    profile.mkdir()
+    window.set_settings_location(profile)
+    dialog = window.show_settings()
+    size = dialog.fields["display.text_size"].widget
+    size.setCurrentIndex(size.findData("larger"))
+    language = dialog.fields["display.language"].widget
+    language.setCurrentIndex(language.findData("es"))
+    try:
+        dialog.save()
+        assert qapp.property("consoleTextSize") == "larger"
+        assert "14.0pt" in qapp.styleSheet()
+        assert i18n.current_language() == "es"
+        assert "nuevo idioma" in window.notice.text  # said in the language just chosen
+    finally:
+        i18n.set_language("en")
+        theme.apply(qapp)

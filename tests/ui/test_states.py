@@ -219,7 +219,7 @@ def test_idle_lock_covers_window_flushes_and_unlocks(aio: Aio, make_console, qtb
     qtbot.keyClick(lock.form.field, Qt.Key.Key_Return)
     aio.wait_until(lambda: not window.locked, timeout=10)
     assert not lock.isVisible() and window.editor.isEnabled()
-    assert window.status.store_label.text() == "Unlocked"
+    assert window.status.store_label.text() == "Records open"
     assert "Typed before the lock" in window.editor.text()
     # Autosave works again after unlocking.
     qtbot.keyClicks(window.editor.section("Plan"), " and after")
@@ -281,7 +281,8 @@ def test_keyring_store_asks_for_the_pin_at_start_and_at_unlock(
         assert creds.kind is CredentialKind.PIN
         session = Session(store, creds)
         aio.run(window.attach(NotesService(store, events), store, session=session))
-        assert window.status.key_label.text().startswith("Key: OS keyring (")
+        assert window.status.key_label.text() == "Protected by this computer's keychain"
+        assert window.status.key_label.toolTip().startswith("Keyring: ")  # IT's detail
         aio.run(window.lock(LockReason.USER))
         form = window.lock_screen.form
         assert form.field.isVisible() and form.field.placeholderText() == "PIN"

@@ -35,7 +35,8 @@ def test_panel_builds_with_the_synthetic_source_listed(panel: QtStethoscopePanel
     assert [panel.filter_combo.itemData(i) for i in range(4)] == [
         m.value for m in StethoscopeFilter
     ]
-    assert not panel.hr_label.isVisible()
+    assert not panel.heart_rate_shown()
+    assert panel.hr_label.isVisible()  # a placeholder keeps the rows still
 
 
 def test_filter_switching_reaches_the_model(panel: QtStethoscopePanel) -> None:
@@ -57,18 +58,18 @@ def test_heart_rate_shown_for_a_heart_and_hidden_for_speech(
 ) -> None:
     heart = synth.heart_sound(75, 9.0, sample_rate_hz=48_000, murmur=True, snr_db=20.0)
     _feed(panel, heart, qtbot)
-    qtbot.waitUntil(panel.hr_label.isVisible, timeout=10_000)
+    qtbot.waitUntil(panel.heart_rate_shown, timeout=10_000)
     assert (
-        "75 bpm" in panel.hr_label.text()
-        or "74 bpm" in panel.hr_label.text()
-        or ("76 bpm" in panel.hr_label.text())
+        "Heart rate 75 /min" in panel.hr_label.text()
+        or "Heart rate 74 /min" in panel.hr_label.text()
+        or ("Heart rate 76 /min" in panel.hr_label.text())
     )
     ARTIFACTS.mkdir(exist_ok=True)
     qtbot.wait(300)  # let a few spectrogram columns scroll in
     assert panel.grab().save(str(ARTIFACTS / "steth-panel.png"), "PNG")
     speech = synth.speech_like(9.0, sample_rate_hz=48_000, seed=4)
     _feed(panel, speech, qtbot)
-    qtbot.waitUntil(lambda: not panel.hr_label.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.heart_rate_shown(), timeout=10_000)
 
 
 def test_clipping_light_follows_the_gain(panel: QtStethoscopePanel, qtbot: QtBot) -> None:
@@ -134,10 +135,13 @@ class FakeVisitTracks:
         self.incoming = incoming
         self.outgoing: list[tuple[str, object, FakeOutgoing]] = []
 
+    active = True
+
     def visit_active(self) -> bool:
-        return True
+        return self.active
 
     def on_visit_change(self, callback):  # type: ignore[no-untyped-def]
+        self.changed = callback
         return lambda: None
 
     async def add_audio_track(self, label, *, sample_rate_hz=48_000, channels=1, options=None):  # type: ignore[no-untyped-def]
@@ -171,11 +175,11 @@ def test_sends_to_the_visit_and_shows_the_remote_stethoscope(
     ids = [panel.device_combo.itemData(i) for i in range(panel.device_combo.count())]
     assert "remote:1" in ids
     panel.open_device("remote:1")  # before the pump task has run: hears it all
-    aio.wait_until(panel.hr_label.isVisible, timeout=10)  # type: ignore[attr-defined]
+    aio.wait_until(panel.heart_rate_shown, timeout=10)  # type: ignore[attr-defined]
     assert (
-        "110 bpm" in panel.hr_label.text()
-        or "109 bpm" in panel.hr_label.text()
-        or ("111 bpm" in panel.hr_label.text())
+        "Heart rate 110 /min" in panel.hr_label.text()
+        or "Heart rate 109 /min" in panel.hr_label.text()
+        or ("Heart rate 111 /min" in panel.hr_label.text())
     )
     # the listener's end: the remote cart's stethoscope, with this console's own filter
     panel.resize(900, 640)
@@ -190,3 +194,71 @@ def test_sends_to_the_visit_and_shows_the_remote_stethoscope(
     assert all(b.shape[1] == 1 for b in out.blocks)
     panel.send_button.setChecked(False)
     aio.wait_until(lambda: out.closed)  # type: ignore[attr-defined]
+
+
+def test_heart_rate_wording_and_confidence_words() -> None:
+    from plugins.stethoscope._qt import heart_rate_text
+
+    assert heart_rate_text(73.2, 0.91) == "Heart rate 73 /min · confidence high"
+    assert heart_rate_text(73.2, 0.5) == "Heart rate 73 /min · confidence medium"
+    assert heart_rate_text(73.2, 0.1) == "Heart rate 73 /min · confidence low"
+    assert heart_rate_text(None, None) == "Heart rate — /min"
+
+
+def test_phonocardiogram_scales_to_a_quiet_heart(panel: QtStethoscopePanel, qtbot: QtBot) -> None:
+    quiet = synth.heart_sound(70, 6.0, sample_rate_hz=48_000) * 0.02
+    peak = float(np.max(np.abs(quiet)))
+    _feed(panel, quiet, qtbot)
+
+    # Auto-scaled: the waveform fills most of the plot, not a flat line at +-1.
+    def scaled() -> bool:
+        _low, high = panel.pcg_plot.viewRange()[1]
+        return high < 0.2 and high > 0
+
+    qtbot.waitUntil(scaled, timeout=5_000)
+    assert panel.pcg_plot.height() >= panel.spec_plot.height()
+    assert peak > 0
+
+
+def test_recording_shows_a_timer_with_the_limit(panel: QtStethoscopePanel, qtbot: QtBot) -> None:
+    _feed(panel, synth.heart_sound(60, 3.0, sample_rate_hz=48_000), qtbot)
+    panel.record_button.setChecked(True)
+    qtbot.waitUntil(lambda: panel.model.display.written >= 3 * 48_000, timeout=5_000)
+    qtbot.waitUntil(lambda: panel.record_timer.text().startswith("● 0:03"), timeout=5_000)
+    assert panel.record_timer.isVisible() and panel.record_timer.text().endswith("/ 2:00")
+    panel.record_button.setChecked(False)
+    assert not panel.record_timer.isVisible()
+
+
+def test_every_control_visible_in_the_side_column_width(qtbot: QtBot) -> None:
+    from ui import geometry
+    from ui.visit.qt_visit_window import SIDE_MIN_WIDTH_PX as SIDE_MIN
+
+    widget = QtStethoscopePanel(StethoscopeModel(sample_rate_hz=48_000))
+    qtbot.addWidget(widget)
+    widget.resize(SIDE_MIN, 640)  # the visit window's side column at its narrowest
+    widget.show()
+    assert widget.minimumSizeHint().width() <= SIDE_MIN
+    for button in (widget.open_button, widget.record_button, widget.attach_button,
+                   widget.play_button, widget.send_button, widget.gain_spin):  # fmt: skip
+        assert geometry._visible_in_parents(button), button.objectName()
+        assert button.geometry().right() <= widget.width()
+
+
+def test_listening_stops_when_the_call_ends(qtbot: QtBot, aio: object, tmp_path: Path) -> None:
+    from plugins.stethoscope._qt import make_panel
+    from plugins.testing import make_host
+
+    tracks = FakeVisitTracks(FakeIncoming(np.zeros(48_000)))
+    host = make_host(tmp_path / "plugins", providers={"visit.tracks": tracks})
+    host.add_manifest(Path(__file__).resolve().parents[2] / "plugins/stethoscope/plugin.toml")
+    aio.run(host.activate("clinician-console.stethoscope"))  # type: ignore[attr-defined]
+    panel = make_panel(host.context("clinician-console.stethoscope"), None)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.open_device("synthetic")
+    assert panel.model.capture is not None
+    tracks.active = False
+    tracks.changed(False)
+    assert panel.model.capture is None and panel.model.ring is None
+    assert "visit ended" in panel.status_label.text()

@@ -107,7 +107,8 @@ def test_indicator_without_a_record_store_says_not_set_up(aio: Aio, make_console
     _with_sync(console, service=False)
     indicator = console.window.sync_status
     assert indicator.state_button.text() == NOT_SET_UP_TEXT
-    assert "record_store.url" in indicator.state_button.toolTip()
+    assert "record_store.url" not in indicator.state_button.toolTip()  # words for clinicians
+    assert "No record server is set up" in indicator.state_button.toolTip()
     assert not console.window.sync_action.isEnabled()
     assert not indicator.sync_now_button.isVisibleTo(indicator)
     _save(aio, console.window.status, "sync_status_not_set_up.png")
@@ -129,7 +130,9 @@ def test_indicator_renders_each_state(aio: Aio, make_console, qtbot) -> None:
     assert abs(indicator.retry_in_s() - delay) < 2
     waiting = sync.status.waiting
     assert waiting > 0  # the demo records have never been sent
-    assert indicator.waiting_label.text() == f"{waiting} waiting"
+    assert (
+        indicator.waiting_label.text() == f"{waiting} change{'s' if waiting != 1 else ''} to send"
+    )
     _save(aio, window.status, "sync_status_offline.png")
 
     # SYNCING with progress.
@@ -148,7 +151,7 @@ def test_indicator_renders_each_state(aio: Aio, make_console, qtbot) -> None:
     sync._publish(state=SyncState.ERROR, message=message, failed=1)
     assert indicator.state_button.text().startswith("Sync error: The record store refused")
     assert message in indicator.state_button.toolTip()
-    assert indicator.waiting_label.text() == f"{waiting} waiting · 1 refused"
+    assert indicator.waiting_label.text().endswith("to send · 1 not accepted")
     _save(aio, window.status, "sync_status_error.png")
 
     # ONLINE after a successful sync, with conflicts waiting for the clinician.

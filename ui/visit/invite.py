@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -45,29 +45,41 @@ class QtInvitePanel(QWidget):
     def __init__(self, invite: Invite | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("invitePanel")
-        self.title = QLabel("Invite the patient", self)
+        self.title = QLabel(QCoreApplication.translate("QtInvitePanel", "Invite the patient"), self)
         self.title.setObjectName("sideTitle")
         self.hint = QLabel(
-            "Send this link to the patient, or let them scan the code. "
-            "It contains the room PIN: share it only with them.",
+            QCoreApplication.translate(
+                "QtInvitePanel",
+                "Send this link to the patient, or let them scan the code. "
+                "It contains the room PIN: share it only with them.",
+            ),
             self,
         )
         self.hint.setObjectName("sideHint")
         self.hint.setWordWrap(True)
         self.link_field = QLineEdit(self)
         self.link_field.setObjectName("inviteLink")
+        self.link_field.setAccessibleName(self.tr("Invite link for the patient"))
         self.link_field.setReadOnly(True)
-        self.copy_button = QPushButton("Copy link", self)
+        self.copy_button = QPushButton(
+            QCoreApplication.translate("QtInvitePanel", "Copy link"), self
+        )
         self.copy_button.setObjectName("copyInvite")
-        self.copy_button.setToolTip("Copy the invite link to the clipboard")
+        self.copy_button.setToolTip(
+            QCoreApplication.translate("QtInvitePanel", "Copy the invite link to the clipboard")
+        )
         self.copy_button.clicked.connect(self.copy)
-        self.copied_label = QLabel("Copied", self)
+        self.copied_label = QLabel(QCoreApplication.translate("QtInvitePanel", "Copied"), self)
         self.copied_label.setObjectName("inviteCopied")
         self.copied_label.hide()
         self.qr_label = QLabel(self)
         self.qr_label.setObjectName("inviteQr")
         self.qr_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.qr_label.setToolTip("Scan with a phone camera to open the visit")
+        self.qr_label.setToolTip(
+            QCoreApplication.translate(
+                "QtInvitePanel", "Scan with a phone camera to open the visit"
+            )
+        )
         self.qr = QImage()
         self.qr_modules = 0
         self._copied_timer = QTimer(self)

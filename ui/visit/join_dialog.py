@@ -10,7 +10,7 @@ in a message. Accepting sets :attr:`QtJoinDialog.request` and emits
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QCoreApplication, QSize, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import InputRejectedError
+from app.errors import ConsoleError, InputRejectedError
 from app.visit import (
     MAX_DISPLAY_CHARS,
     MAX_LINK_CHARS,
@@ -32,8 +32,16 @@ from app.visit import (
     check_server_url,
     parse_invite_link,
 )
+from ui import geometry
+from ui.errors import user_text
 
 __all__ = ["JoinRequest", "QtJoinDialog"]
+
+# The display name and the last media server are remembered (ui.geometry's state file);
+# the room and PIN never are.
+REMEMBERED_DISPLAY = "join/display"
+REMEMBERED_SERVER = "join/server"
+LINK_MIN_WIDTH_PX = 560  # a whole invite link (about 140 characters) reads at a glance
 
 
 class QtJoinDialog(QDialog):
@@ -42,41 +50,54 @@ class QtJoinDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, *, display: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("joinVisitDialog")
-        self.setWindowTitle("Join a visit")
+        self.setWindowTitle(self.tr("Join a visit"))
         self.request: JoinRequest | None = None
 
         intro = QLabel(
-            "Paste the invite link from the host's console, or enter the media server, "
-            "room and PIN they gave you."
+            self.tr(
+                "Paste the invite link from the host's console, or enter the media server, "
+                "room and PIN they gave you."
+            )
         )
         intro.setWordWrap(True)
         self.link_edit = QLineEdit()
         self.link_edit.setObjectName("joinLink")
-        self.link_edit.setPlaceholderText("https://…/patient/#server=…&room=…&pin=…")
+        self.link_edit.setPlaceholderText(
+            QCoreApplication.translate("QtJoinDialog", "https://…/patient/#server=…&room=…&pin=…")
+        )
         self.link_edit.setMaxLength(MAX_LINK_CHARS)
+        self.link_edit.setMinimumWidth(LINK_MIN_WIDTH_PX)
         self.link_edit.textChanged.connect(self._on_link_changed)
         self.server_edit = QLineEdit()
         self.server_edit.setObjectName("joinServer")
-        self.server_edit.setPlaceholderText("wss://media.example.org/janus")
+        self.server_edit.setPlaceholderText(
+            QCoreApplication.translate("QtJoinDialog", "wss://media.example.org/janus")
+        )
         self.room_edit = QLineEdit()
         self.room_edit.setObjectName("joinRoom")
         self.room_edit.setPlaceholderText("1234")
         self.pin_edit = QLineEdit()
         self.pin_edit.setObjectName("joinPin")
         self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.display_edit = QLineEdit(display)
+        self.server_edit.setText(geometry.recall(REMEMBERED_SERVER))
+        self.display_edit = QLineEdit(display or geometry.recall(REMEMBERED_DISPLAY))
         self.display_edit.setObjectName("joinDisplay")
         self.display_edit.setMaxLength(MAX_DISPLAY_CHARS)
-        self.display_edit.setPlaceholderText("e.g. Dr Okafor, cardiology")
+        self.display_edit.setPlaceholderText(self.tr("e.g. Dr Okafor, cardiology"))
         for edit in (self.server_edit, self.room_edit, self.pin_edit, self.display_edit):
             edit.textEdited.connect(self._clear_error)
 
         form = QFormLayout()
-        form.addRow("Invite &link", self.link_edit)
-        form.addRow("Media &server", self.server_edit)
-        form.addRow("&Room", self.room_edit)
-        form.addRow("&PIN", self.pin_edit)
-        form.addRow("Your &name as others see it", self.display_edit)
+        form.addRow(self.tr("Invite &link"), self.link_edit)
+        form.addRow(self.tr("Video &server"), self.server_edit)
+        form.addRow(self.tr("&Room"), self.room_edit)
+        form.addRow(self.tr("&PIN"), self.pin_edit)
+        form.addRow(self.tr("Your &name as others see it"), self.display_edit)
+        self.link_edit.setAccessibleName(self.tr("Invite link"))
+        self.server_edit.setAccessibleName(self.tr("Video server"))
+        self.room_edit.setAccessibleName(self.tr("Room"))
+        self.pin_edit.setAccessibleName(self.tr("PIN"))
+        self.display_edit.setAccessibleName(self.tr("Your name as others see it"))
 
         self.error_label = QLabel()
         self.error_label.setObjectName("joinError")
@@ -88,7 +109,7 @@ class QtJoinDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         join = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        join.setText("&Join")
+        join.setText(self.tr("&Join"))
         join.setObjectName("joinButton")
         self.buttons.accepted.connect(self._on_join)
         self.buttons.rejected.connect(self.reject)
@@ -98,12 +119,13 @@ class QtJoinDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
+        geometry.fit(self, QSize(720, 360))
 
     def error_text(self) -> str:
         return self.error_label.text() if not self.error_label.isHidden() else ""
 
     def _show_error(self, exc: InputRejectedError) -> None:
-        reason = str(exc.params.get("reason", "")) or exc.user_message()
+        reason = str(exc.params.get("reason", "")) or user_text(exc)
         self.error_label.setText(reason[:1].upper() + reason[1:] + ".")
         self.error_label.show()
 
@@ -124,8 +146,8 @@ class QtJoinDialog(QDialog):
         self.server_edit.setText(invite.server_url)
         self.room_edit.setText(str(invite.room))
         self.pin_edit.setText(invite.pin)
-        if not self.display_edit.text().strip():
-            self.display_edit.setFocus()
+        # Focus stays in the link field: moving it while someone types (or a paste
+        # arrives in pieces) sent the rest of the link into the next field.
 
     def _validated(self) -> JoinRequest:
         host_key = ""
@@ -150,5 +172,21 @@ class QtJoinDialog(QDialog):
             self._show_error(exc)
             return
         self.request = request
+        geometry.keep(REMEMBERED_DISPLAY, request.display)
+        geometry.keep(REMEMBERED_SERVER, request.server_url)
         self.join_requested.emit(request)
         self.accept()
+
+    def show_failure(self, exc: BaseException) -> None:
+        """The join failed (network, server): say why, keep everything typed, and offer
+        Retry in place of Join."""
+        if isinstance(exc, ConsoleError):
+            text = user_text(exc)
+        else:
+            text = self.tr("The visit could not be joined. Check the network, then retry.")
+        self.error_label.setText(text)
+        self.error_label.show()
+        self.join_button().setText(self.tr("&Retry"))
+
+    def join_button(self):
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)

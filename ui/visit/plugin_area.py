@@ -7,8 +7,10 @@ It only lays panels out: it never looks inside them.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from ui.i18n import QT_TRANSLATE_NOOP
 
 
 class _Section(QFrame):
@@ -26,6 +28,9 @@ class _Section(QFrame):
         layout.addWidget(widget)
 
 
+BUILT_IN_TITLES = (QT_TRANSLATE_NOOP("QtPluginArea", "Stethoscope"),)
+
+
 class QtPluginArea(QScrollArea):
     """A scrollable column of titled panels."""
 
@@ -35,6 +40,8 @@ class QtPluginArea(QScrollArea):
         super().__init__(parent)
         self.setObjectName("pluginArea")
         self.setWidgetResizable(True)
+        # Panels fit the column's width (nobody scrolls sideways to find a button).
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.Shape.NoFrame)
         inner = QWidget(self)
         inner.setObjectName("pluginAreaInner")
@@ -49,7 +56,8 @@ class QtPluginArea(QScrollArea):
 
     def add_panel(self, title: str, widget: QWidget) -> QWidget:
         """Show ``widget`` under ``title`` (below the panels already there); returns its frame."""
-        section = _Section(title, widget, self._inner)
+        # Built-in panels' titles are in the catalogue; a third-party title stays as given.
+        section = _Section(QCoreApplication.translate("QtPluginArea", title), widget, self._inner)
         self._column.insertWidget(self._column.count() - 1, section)
         self._sections.append(section)
         self.show()

@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.logging_setup import log_user_action
 from app.visit import (
     CallQuality,
     CallStats,
@@ -49,6 +51,7 @@ from app.visit import (
     VisitState,
     WaitingPatient,
 )
+from ui import geometry
 from ui.errors import ErrorPresenter, QtNoticeBar
 from ui.ops import run_op
 from ui.visit.invite import QtInvitePanel
@@ -71,41 +74,51 @@ SHORTCUTS = {
 }
 
 STATE_TEXT = {
-    VisitState.IDLE: "Starting",
-    VisitState.CONNECTING: "Connecting…",
-    VisitState.WAITING: "Waiting",
-    VisitState.IN_CALL: "In call",
-    VisitState.RECONNECTING: "Reconnecting…",
-    VisitState.ENDED: "Ended",
+    VisitState.IDLE: QCoreApplication.translate("qt_visit_window", "Starting"),
+    VisitState.CONNECTING: QCoreApplication.translate("qt_visit_window", "Connecting…"),
+    VisitState.WAITING: QCoreApplication.translate("qt_visit_window", "Waiting"),
+    VisitState.IN_CALL: QCoreApplication.translate("qt_visit_window", "In call"),
+    VisitState.RECONNECTING: QCoreApplication.translate("qt_visit_window", "Reconnecting…"),
+    VisitState.ENDED: QCoreApplication.translate("qt_visit_window", "Ended"),
 }
 QUALITY_TEXT = {
-    CallQuality.UNKNOWN: "Checking connection…",
-    CallQuality.GOOD: "Good connection",
-    CallQuality.FAIR: "Fair connection",
-    CallQuality.POOR: "Poor connection",
+    CallQuality.UNKNOWN: QCoreApplication.translate("qt_visit_window", "Checking connection…"),
+    CallQuality.GOOD: QCoreApplication.translate("qt_visit_window", "Good connection"),
+    CallQuality.FAIR: QCoreApplication.translate("qt_visit_window", "Fair connection"),
+    CallQuality.POOR: QCoreApplication.translate("qt_visit_window", "Poor connection"),
 }
-RECONNECTING_TEXT = "Connection lost, reconnecting…"
-RECONNECTING_TITLE = "Reconnecting…"
-RECONNECTING_STAGE_TEXT = (
+RECONNECTING_TEXT = QCoreApplication.translate("qt_visit_window", "Connection lost, reconnecting…")
+RECONNECTING_TITLE = QCoreApplication.translate("qt_visit_window", "Reconnecting…")
+RECONNECTING_STAGE_TEXT = QCoreApplication.translate(
+    "qt_visit_window",
     "The network connection was lost. The console reconnects by itself; the call "
-    "resumes as soon as the network is back."
+    "resumes as soon as the network is back.",
 )
-CONNECTING_TITLE = "Connecting to the visit…"
-CONNECTING_TEXT = "Setting up the call with the media server. This usually takes a few seconds."
-WAITING_HOST_TITLE = "Waiting for the patient"
-WAITING_HOST_TEXT = (
+CONNECTING_TITLE = QCoreApplication.translate("qt_visit_window", "Connecting to the visit…")
+CONNECTING_TEXT = QCoreApplication.translate(
+    "qt_visit_window",
+    "Setting up the call with the media server. This usually takes a few seconds.",
+)
+WAITING_HOST_TITLE = QCoreApplication.translate("qt_visit_window", "Waiting for the patient")
+WAITING_HOST_TEXT = QCoreApplication.translate(
+    "qt_visit_window",
     "Send the invite link on the right. People who open it wait in the waiting room "
-    "until you admit them."
+    "until you admit them.",
 )
-WAITING_GUEST_TITLE = "Waiting to be admitted"
-WAITING_GUEST_TEXT = "The clinician has been told you are here and will let you in shortly."
-ALONE_TITLE = "Nobody else is in the visit"
-ALONE_TEXT = "The others have left. Admit someone from the waiting room, or hang up."
-ENDED_TITLE = "The visit has ended"
-ENDED_DEFAULT_REASON = "The call is over."
-HANG_UP_QUESTION = (
+WAITING_GUEST_TITLE = QCoreApplication.translate("qt_visit_window", "Waiting to be admitted")
+WAITING_GUEST_TEXT = QCoreApplication.translate(
+    "qt_visit_window", "The clinician has been told you are here and will let you in shortly."
+)
+ALONE_TITLE = QCoreApplication.translate("qt_visit_window", "Nobody else is in the visit")
+ALONE_TEXT = QCoreApplication.translate(
+    "qt_visit_window", "The others have left. Admit someone from the waiting room, or hang up."
+)
+ENDED_TITLE = QCoreApplication.translate("qt_visit_window", "The visit has ended")
+ENDED_DEFAULT_REASON = QCoreApplication.translate("qt_visit_window", "The call is over.")
+HANG_UP_QUESTION = QCoreApplication.translate(
+    "qt_visit_window",
     "Hang up and end the visit? Everyone in the call is disconnected. The encounter "
-    "note stays open."
+    "note stays open.",
 )
 LIVE_STATES = frozenset(
     {VisitState.CONNECTING, VisitState.WAITING, VisitState.IN_CALL, VisitState.RECONNECTING}
@@ -122,16 +135,18 @@ ROW_KEYS = (
     "Low-bandwidth mode",
 )
 DEVICE_MENUS = {  # kind -> what the menu says when there is none
-    "microphone": "No microphone found",
-    "camera": "No camera found",
-    "speaker": "No speaker found",
+    "microphone": QCoreApplication.translate("qt_visit_window", "No microphone found"),
+    "camera": QCoreApplication.translate("qt_visit_window", "No camera found"),
+    "speaker": QCoreApplication.translate("qt_visit_window", "No speaker found"),
 }
 DEVICE_CACHE_S = 5.0
+# The side column (waiting room, invite, stethoscope): every plugin control fits this.
+SIDE_MIN_WIDTH_PX = 360
 CANDIDATE_TEXT = {
-    "host": "Direct (host)",
-    "srflx": "Through NAT (srflx)",
-    "prflx": "Through NAT (prflx)",
-    "relay": "Relayed by TURN (relay)",
+    "host": QCoreApplication.translate("qt_visit_window", "Direct (host)"),
+    "srflx": QCoreApplication.translate("qt_visit_window", "Through NAT (srflx)"),
+    "prflx": QCoreApplication.translate("qt_visit_window", "Through NAT (prflx)"),
+    "relay": QCoreApplication.translate("qt_visit_window", "Relayed by TURN (relay)"),
 }
 
 
@@ -218,8 +233,11 @@ class QtQualityBadge(QPushButton):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(
             _tip(
-                "Call quality, from round-trip time, packet loss and frame rate. "
-                "Click for the details",
+                QCoreApplication.translate(
+                    "QtQualityBadge",
+                    "Call quality, from round-trip time, packet loss and frame rate. "
+                    "Click for the details",
+                ),
                 "details",
             )
         )
@@ -244,7 +262,7 @@ class QtCallDetails(QFrame):
         grid.setContentsMargins(14, 10, 14, 12)
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(4)
-        title = QLabel("Call details", self)
+        title = QLabel(QCoreApplication.translate("QtCallDetails", "Call details"), self)
         title.setObjectName("detailsTitle")
         grid.addWidget(title, 0, 0, 1, 3)
         for column, text in ((1, "Received"), (2, "Sent")):
@@ -299,8 +317,9 @@ class QtVisitWindow(QWidget):
         if parent is not None:
             self.setWindowFlag(Qt.WindowType.Window)  # its own window, closed with the parent
         self.setObjectName("visitWindow")
-        self.setWindowTitle("Video visit · Clinician Console")
-        self.resize(1280, 800)
+        self.setWindowTitle(
+            QCoreApplication.translate("QtVisitWindow", "Video visit · Clinician Console")
+        )
         self.visit = visit
         self.presenter = ErrorPresenter(self)
         self.confirm_box: QMessageBox | None = None
@@ -314,6 +333,7 @@ class QtVisitWindow(QWidget):
 
         self._build()
         self._build_actions()
+        geometry.remember(self, "visit", QSize(1280, 800))
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._update_timer)
@@ -330,6 +350,8 @@ class QtVisitWindow(QWidget):
         self._on_stats_updated(visit.stats)
         self._on_local_media_changed(visit.microphone_muted, visit.camera_enabled)
         self._on_state_changed(visit.state, visit.end_reason)
+        if visit.controls is not None:
+            self.check_devices()
 
     # -- building ---------------------------------------------------------------
     def _build(self) -> None:
@@ -343,23 +365,37 @@ class QtVisitWindow(QWidget):
         bar = QHBoxLayout(top)
         bar.setContentsMargins(16, 8, 12, 8)
         bar.setSpacing(10)
-        title = QLabel("Video visit", top)
+        title = QLabel(self.tr("Video visit"), top)
         title.setObjectName("visitTitle")
+        self.title_label = title
+        # Who the visit is with: name, age and MRN (set_patient); a guest's join has none.
+        self.patient_label = QLabel("", top)
+        self.patient_label.setObjectName("visitPatient")
+        self.patient_label.setAccessibleName(self.tr("Patient"))
+        self.patient_label.hide()
         self.state_label = QLabel(top)
         self.state_label.setObjectName("visitState")
         self.timer_label = QLabel("", top)
         self.timer_label.setObjectName("callTimer")
-        self.timer_label.setToolTip("Time since the first other person joined")
-        self.low_bandwidth_label = QLabel("Low-bandwidth mode", top)
+        self.timer_label.setToolTip(
+            QCoreApplication.translate("QtVisitWindow", "Time since the first other person joined")
+        )
+        self.low_bandwidth_label = QLabel(
+            QCoreApplication.translate("QtVisitWindow", "Low-bandwidth mode"), top
+        )
         self.low_bandwidth_label.setObjectName("lowBandwidth")
         self.low_bandwidth_label.setToolTip(
-            "The network is struggling, so video is sent at a lower resolution and frame "
-            "rate. It steps back up by itself when the link recovers."
+            QCoreApplication.translate(
+                "QtVisitWindow",
+                "The network is struggling, so video is sent at a lower resolution and frame "
+                "rate. It steps back up by itself when the link recovers.",
+            )
         )
         self.low_bandwidth_label.hide()
         self.quality_badge = QtQualityBadge(top)
         self.quality_badge.toggled.connect(self._on_details_toggled)
         bar.addWidget(title)
+        bar.addWidget(self.patient_label)
         bar.addWidget(self.state_label)
         bar.addWidget(self.timer_label)
         bar.addStretch(1)
@@ -379,6 +415,12 @@ class QtVisitWindow(QWidget):
         banner_row.addWidget(self.reconnect_text, 1)
         self.reconnect_banner.hide()
         root.addWidget(self.reconnect_banner)
+        # A missing speaker or microphone is said once, plainly, above the video.
+        self.device_banner = QLabel(self)
+        self.device_banner.setObjectName("deviceBanner")
+        self.device_banner.setWordWrap(True)
+        self.device_banner.hide()
+        root.addWidget(self.device_banner)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("visitSplitter")
@@ -428,11 +470,11 @@ class QtVisitWindow(QWidget):
         scroller.setWidget(inner)
         side_layout.addWidget(scroller)
         self.side = side
-        side.setMinimumWidth(280)
+        side.setMinimumWidth(SIDE_MIN_WIDTH_PX)
         self.splitter.addWidget(self.stage)
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(0, 1)
-        self.splitter.setSizes([940, 340])
+        self.splitter.setSizes([860, 420])
         root.addWidget(self.splitter, 1)
 
         controls = QFrame(self)
@@ -455,22 +497,40 @@ class QtVisitWindow(QWidget):
         self.camera_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.camera_button.clicked.connect(self.toggle_camera)
         self.speaker_button = self._tool_button("speakerButton", controls)
-        self.speaker_button.setText("Speaker")
-        self.speaker_button.setToolTip("Choose where you hear the call")
+        self.speaker_button.setText(QCoreApplication.translate("QtVisitWindow", "Speaker"))
+        self.speaker_button.setToolTip(
+            QCoreApplication.translate("QtVisitWindow", "Choose where you hear the call")
+        )
         self.speaker_menu = QMenu(self.speaker_button)
         self.speaker_menu.setObjectName("speakerMenu")
         self.speaker_menu.aboutToShow.connect(lambda: self._fill_device_menu("speaker"))
         self.speaker_button.setMenu(self.speaker_menu)
         self.speaker_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.people_button = self._tool_button("peopleButton", controls)
-        self.people_button.setText("People")
+        self.people_button.setText(QCoreApplication.translate("QtVisitWindow", "People"))
         self.people_button.setCheckable(True)
         self.people_button.setChecked(True)
-        self.people_button.setToolTip(_tip("Show or hide the waiting room and invite", "people"))
+        self.people_button.setToolTip(
+            _tip(
+                QCoreApplication.translate(
+                    "QtVisitWindow", "Show or hide the waiting room and invite"
+                ),
+                "people",
+            )
+        )
         self.people_button.toggled.connect(self.side.setVisible)
-        self.hang_up_button = QPushButton("Hang up", controls)
+        self.note_button = self._tool_button("noteButton", controls)
+        self.note_button.setText(self.tr("Note"))
+        self.note_button.setCheckable(True)
+        self.note_button.setToolTip(self.tr("Show the encounter note beside the video"))
+        self.note_button.hide()  # until the main window offers the note (dock_note)
+        self.hang_up_button = QPushButton(
+            QCoreApplication.translate("QtVisitWindow", "Hang up"), controls
+        )
         self.hang_up_button.setObjectName("hangUpButton")
-        self.hang_up_button.setToolTip(_tip("End the visit", "hang_up"))
+        self.hang_up_button.setToolTip(
+            _tip(QCoreApplication.translate("QtVisitWindow", "End the visit"), "hang_up")
+        )
         self.hang_up_button.clicked.connect(self.request_hang_up)
         row.addWidget(self.mic_button)
         row.addWidget(self.camera_button)
@@ -478,6 +538,7 @@ class QtVisitWindow(QWidget):
         row.addStretch(1)
         row.addWidget(self.hang_up_button)
         row.addStretch(1)
+        row.addWidget(self.note_button)
         row.addWidget(self.people_button)
         root.addWidget(controls)
         self.control_bar = controls
@@ -513,11 +574,18 @@ class QtVisitWindow(QWidget):
         self.status_progress.setRange(0, 0)  # indeterminate: "working on it"
         self.status_progress.setTextVisible(False)
         self.status_progress.setFixedHeight(6)
-        self.ended_close_button = QPushButton("Close", card)
+        self.ended_close_button = QPushButton(self.tr("Close"), card)
         self.ended_close_button.setObjectName("primaryButton")
         self.ended_close_button.clicked.connect(self.close)
+        self.retry_button = QPushButton(self.tr("Try again"), card)
+        self.retry_button.setObjectName("retryVisitButton")
+        self.retry_button.setToolTip(self.tr("Join the same visit again"))
+        self.retry_button.clicked.connect(self._on_retry)
+        self.retry_button.hide()
+        self._retry: Callable[[], object] | None = None
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self.retry_button)
         buttons.addWidget(self.ended_close_button)
         box.addWidget(self.status_title)
         box.addWidget(self.status_text)
@@ -606,10 +674,10 @@ class QtVisitWindow(QWidget):
             return self.confirm_box
         self.confirm_box = confirm(
             self,
-            title="Hang up",
+            title=QCoreApplication.translate("QtVisitWindow", "Hang up"),
             text=HANG_UP_QUESTION,
-            accept_text="Hang up",
-            reject_text="Stay in the visit",
+            accept_text=QCoreApplication.translate("QtVisitWindow", "Hang up"),
+            reject_text=QCoreApplication.translate("QtVisitWindow", "Stay in the visit"),
             on_accept=self._on_hang_up_confirmed,
             on_reject=self._on_hang_up_declined,
         )
@@ -617,6 +685,7 @@ class QtVisitWindow(QWidget):
 
     def _on_hang_up_confirmed(self) -> None:
         self.confirm_box = None
+        log_user_action("hang_up", encounter=self.visit.encounter_id or None)
         self.hang_up()
 
     def _on_hang_up_declined(self) -> None:
@@ -675,6 +744,9 @@ class QtVisitWindow(QWidget):
         self.low_bandwidth_label.setVisible(not ended and self.visit.stats.low_bandwidth)
         self.waiting_room.setVisible(not ended)
         self.invite.setVisible(not ended and self.invite.link != "")
+        # In the call the QR code gives its room to the panels below (the stethoscope
+        # on a 768 px cart); the link and Copy stay for inviting someone else.
+        self.invite.qr_label.setVisible(state is not VisitState.IN_CALL and not ended)
         if ended:
             self.quality_badge.setChecked(False)
             self.people_button.setChecked(bool(self.plugin_area.panels()))
@@ -736,18 +808,44 @@ class QtVisitWindow(QWidget):
     # -- rendering --------------------------------------------------------------
     def _show_local_media(self) -> None:
         muted, camera = self.visit.microphone_muted, self.visit.camera_enabled
-        self.mic_button.setText("Unmute" if muted else "Mute")
+        self.mic_button.setText(
+            QCoreApplication.translate("QtVisitWindow", "Unmute")
+            if muted
+            else QCoreApplication.translate("QtVisitWindow", "Mute")
+        )
         self.mic_button.setToolTip(
-            _tip("Unmute the microphone" if muted else "Mute the microphone", "mute")
+            _tip(
+                QCoreApplication.translate("QtVisitWindow", "Unmute the microphone")
+                if muted
+                else QCoreApplication.translate("QtVisitWindow", "Mute the microphone"),
+                "mute",
+            )
         )
         self.mic_button.setProperty("off", muted)
-        self.mute_action.setText("Unmute microphone" if muted else "Mute microphone")
-        self.camera_button.setText("Stop camera" if camera else "Start camera")
+        self.mute_action.setText(
+            QCoreApplication.translate("QtVisitWindow", "Unmute microphone")
+            if muted
+            else QCoreApplication.translate("QtVisitWindow", "Mute microphone")
+        )
+        self.camera_button.setText(
+            QCoreApplication.translate("QtVisitWindow", "Stop camera")
+            if camera
+            else QCoreApplication.translate("QtVisitWindow", "Start camera")
+        )
         self.camera_button.setToolTip(
-            _tip("Turn the camera on" if not camera else "Turn the camera off", "camera")
+            _tip(
+                QCoreApplication.translate("QtVisitWindow", "Turn the camera on")
+                if not camera
+                else QCoreApplication.translate("QtVisitWindow", "Turn the camera off"),
+                "camera",
+            )
         )
         self.camera_button.setProperty("off", not camera)
-        self.camera_action.setText("Turn camera on" if not camera else "Turn camera off")
+        self.camera_action.setText(
+            QCoreApplication.translate("QtVisitWindow", "Turn camera on")
+            if not camera
+            else QCoreApplication.translate("QtVisitWindow", "Turn camera off")
+        )
         _repolish(self.mic_button)
         _repolish(self.camera_button)
         self.self_view.set_camera_off(not camera)
@@ -758,6 +856,9 @@ class QtVisitWindow(QWidget):
         remote = self.visit.remote_participants()
         self.status_progress.setVisible(state in (VisitState.IDLE, VisitState.CONNECTING))
         self.ended_close_button.setVisible(state is VisitState.ENDED)
+        self.retry_button.setVisible(
+            state is VisitState.ENDED and self._retry is not None and self.visit.started_at is None
+        )
         self.self_view.setVisible(state is not VisitState.ENDED)
         if state in (VisitState.IN_CALL, VisitState.RECONNECTING) and remote:
             self.pages.setCurrentWidget(self.grid_page)
@@ -768,13 +869,76 @@ class QtVisitWindow(QWidget):
             self.pages.setCurrentWidget(self.status_page)
         self._place_overlays()
 
+    def set_patient(self, name: str, age: str = "", mrn: str = "") -> None:
+        """Name the patient in the top bar (name, age, MRN); the window title stays generic
+        so the patient's name never reaches the OS task switcher or screen recorders."""
+        parts = [name]
+        if age:
+            parts.append(age)
+        if mrn:
+            parts.append(self.tr("MRN %1").replace("%1", mrn))
+        self.patient_label.setText("  ·  ".join(p for p in parts if p))
+        self.patient_label.setVisible(bool(name))
+
+    def check_devices(self) -> None:
+        """Warn when the call has no speaker (the clinician would not hear the patient) or
+        no microphone (the patient would hear a test tone instead of the clinician)."""
+        kinds = {d.kind for d in self._devices()}
+        problems = []
+        if "speaker" not in kinds:
+            problems.append(self.tr("No speaker found: you will not hear the patient."))
+        if "microphone" not in kinds:
+            problems.append(
+                self.tr("No microphone found: the patient hears a test tone instead of you.")
+            )
+        if "camera" not in kinds:
+            problems.append(self.tr("No camera found: the patient sees a test pattern."))
+        self.device_banner.setText("  ".join(problems))
+        self.device_banner.setVisible(bool(problems))
+
+    def dock_note(self, note: QWidget | None) -> None:
+        """Put ``note`` (the encounter's note editor) beside the video; None takes it out.
+        The main window owns the editor and takes it back when the window closes."""
+        if note is None:
+            self._docked_note = None
+            return
+        self._docked_note = note
+        self.splitter.insertWidget(1, note)
+        note.show()
+        # Video, note and side column must fit the screen: on a narrow one the side
+        # column (waiting room, invite) steps aside; People brings it back.
+        room = geometry.available(self).width() - geometry.FRAME_MARGIN_PX * 2
+        if self.minimumSizeHint().width() > room or self.width() > room:
+            self.people_button.setChecked(False)
+        if self.width() > room:
+            geometry.fit(self, self.size())
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        side = sizes[2] if len(sizes) > 2 else 0
+        self.splitter.setSizes([max(1, (total - side) * 3 // 5), (total - side) * 2 // 5, side])
+
+    def docked_note(self) -> QWidget | None:
+        return getattr(self, "_docked_note", None)
+
+    def offer_retry(self, retry: Callable[[], object] | None) -> None:
+        """Show "Try again" when the visit ends before anyone was reached (a network or
+        server failure on joining); ``retry()`` joins the same room again."""
+        self._retry = retry
+        self._show_stage()
+
+    def _on_retry(self) -> None:
+        if self._retry is not None:
+            self.retry_button.setEnabled(False)
+            self._retry()
+
     def _status_texts(self, state: VisitState) -> tuple[str, str]:
         if state is VisitState.ENDED:
             reason = self.visit.end_reason or ENDED_DEFAULT_REASON
             started = self.visit.started_at
             if started is not None and self._ended_at is not None:
                 length = format_duration((self._ended_at - started).total_seconds())
-                reason = f"{reason}\nCall length {length}."
+                call = QCoreApplication.translate("QtVisitWindow", "Call length %1.")
+                reason = f"{reason}\n{call.replace('%1', length)}"
             return ENDED_TITLE, reason
         if state is VisitState.WAITING:
             if not is_host(self.visit):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QPoint, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -34,8 +34,8 @@ AVATAR_BG = QColor("#2f4858")
 LABEL_BG = QColor(11, 18, 23, 190)
 LABEL_TEXT = QColor("#ffffff")
 MUTED_TEXT = QColor("#c3ccd5")
-CAMERA_OFF_TEXT = "Camera off"
-NO_VIDEO_YET_TEXT = "Waiting for video…"
+CAMERA_OFF_TEXT = QCoreApplication.translate("video_view", "Camera off")
+NO_VIDEO_YET_TEXT = QCoreApplication.translate("video_view", "Waiting for video…")
 DEFAULT_REFRESH_HZ = 60.0
 LOCAL_FRAME_KEY = "local"
 
@@ -286,7 +286,7 @@ class QtSelfView(QtVideoView):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.setFixedSize(self.WIDTH, 135)
         self.setCursor(Qt.CursorShape.OpenHandCursor)
-        self.setToolTip("Your camera. Drag to move it.")
+        self.setToolTip(QCoreApplication.translate("QtSelfView", "Your camera. Drag to move it."))
         self._drag_offset: QPoint | None = None
         self.moved_by_user = False
 

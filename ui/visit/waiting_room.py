@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -23,15 +23,24 @@ from PySide6.QtWidgets import (
 )
 
 from app.visit import Participant, ParticipantRole, Visit, WaitingPatient
+from ui.i18n import QT_TRANSLATE_NOOP
 from ui.ops import run_op
 
 ROLE_TEXT = {
-    ParticipantRole.HOST: "Host",
-    ParticipantRole.CLINICIAN: "Clinician",
-    ParticipantRole.PATIENT: "Patient",
-    ParticipantRole.GUEST: "Guest",
+    ParticipantRole.HOST: QT_TRANSLATE_NOOP("QtWaitingRoom", "Host"),
+    ParticipantRole.CLINICIAN: QT_TRANSLATE_NOOP("QtWaitingRoom", "Clinician"),
+    ParticipantRole.PATIENT: QT_TRANSLATE_NOOP("QtWaitingRoom", "Patient"),
+    ParticipantRole.GUEST: QT_TRANSLATE_NOOP("QtWaitingRoom", "Guest"),
 }
-NOBODY_WAITING = "Nobody is waiting. Patients who open the invite link appear here."
+NOBODY_WAITING = QCoreApplication.translate(
+    "QtWaitingRoom", "Nobody is waiting. Patients who open the invite link appear here."
+)
+
+
+def _wr(text: str) -> str:
+    return QCoreApplication.translate("QtWaitingRoom", text)
+
+
 TICK_MS = 1000
 
 
@@ -48,12 +57,17 @@ def waited_text(since: datetime, now: datetime | None = None) -> str:
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     seconds = max(0, int((now - since).total_seconds()))
+    translate = QCoreApplication.translate
     if seconds < 60:
-        return f"waiting {seconds} s"
+        return translate("QtWaitingRoom", "waiting %1 s").replace("%1", str(seconds))
     minutes = seconds // 60
     if minutes < 60:
-        return f"waiting {minutes} min"
-    return f"waiting {minutes // 60} h {minutes % 60:02d} min"
+        return translate("QtWaitingRoom", "waiting %1 min").replace("%1", str(minutes))
+    return (
+        translate("QtWaitingRoom", "waiting %1 h %2 min")
+        .replace("%1", str(minutes // 60))
+        .replace("%2", f"{minutes % 60:02d}")
+    )
 
 
 def confirm(
@@ -67,7 +81,9 @@ def confirm(
     on_reject: Callable[[], None] | None = None,
 ) -> QMessageBox:
     """A window-modal question that does not block the loop (``open``, not ``exec``)."""
-    box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+    # No stock icon: the console's own look (the style sheet), the question says it all.
+    box = QMessageBox(QMessageBox.Icon.NoIcon, title, text, parent=parent)
+    box.setObjectName("confirmBox")
     box.setObjectName("visitConfirm")
     accept = box.addButton(accept_text, QMessageBox.ButtonRole.DestructiveRole)
     accept.setObjectName("confirmAccept")
@@ -98,9 +114,11 @@ class _WaitingRow(QFrame):
         self.name.setTextFormat(Qt.TextFormat.PlainText)
         self.waited = QLabel("", self)
         self.waited.setObjectName("waitingTime")
-        self.admit_button = QPushButton("Admit", self)
+        self.admit_button = QPushButton(QCoreApplication.translate("_WaitingRow", "Admit"), self)
         self.admit_button.setObjectName("primaryButton")
-        self.admit_button.setToolTip("Let this person into the visit")
+        self.admit_button.setToolTip(
+            QCoreApplication.translate("_WaitingRow", "Let this person into the visit")
+        )
         self.admit_button.setVisible(host)
         text = QVBoxLayout()
         text.setSpacing(0)
@@ -123,23 +141,36 @@ class _ParticipantRow(QFrame):
         self.participant = participant
         label = participant.display
         if participant.is_local and label.strip().lower() != "you":
-            label += " (you)"
+            label += QCoreApplication.translate("QtWaitingRoom", " (you)")
         self.name = QLabel(label, self)
         self.name.setObjectName("participantName")
         self.name.setTextFormat(Qt.TextFormat.PlainText)
         media = []
         if not participant.is_local:
-            media.append("camera" if participant.has_video else "no camera")
-            media.append("sound" if participant.has_audio else "no sound")
+            translate = QCoreApplication.translate
+            media.append(
+                translate("QtWaitingRoom", "camera")
+                if participant.has_video
+                else translate("QtWaitingRoom", "no camera")
+            )
+            media.append(
+                translate("QtWaitingRoom", "sound")
+                if participant.has_audio
+                else translate("QtWaitingRoom", "no sound")
+            )
             media.extend(participant.extra_audio_tracks)
-        detail = ROLE_TEXT.get(participant.role, "Guest")
+        detail = _wr(ROLE_TEXT.get(participant.role, ROLE_TEXT[ParticipantRole.GUEST]))
         if media:
             detail += " · " + ", ".join(media)
         self.detail = QLabel(detail, self)
         self.detail.setObjectName("participantDetail")
-        self.remove_button = QPushButton("Remove", self)
+        self.remove_button = QPushButton(
+            QCoreApplication.translate("_ParticipantRow", "Remove"), self
+        )
         self.remove_button.setObjectName("removeButton")
-        self.remove_button.setToolTip("Remove this person from the visit")
+        self.remove_button.setToolTip(
+            QCoreApplication.translate("_ParticipantRow", "Remove this person from the visit")
+        )
         self.remove_button.setVisible(removable)
         text = QVBoxLayout()
         text.setSpacing(0)
@@ -162,7 +193,9 @@ class QtWaitingRoom(QWidget):
         self._waiting_rows: list[_WaitingRow] = []
         self._participant_rows: list[_ParticipantRow] = []
 
-        self.waiting_title = QLabel("Waiting room", self)
+        self.waiting_title = QLabel(
+            QCoreApplication.translate("QtWaitingRoom", "Waiting room"), self
+        )
         self.waiting_title.setObjectName("sideTitle")
         self.waiting_count = QLabel("0", self)
         self.waiting_count.setObjectName("sideCount")
@@ -171,7 +204,9 @@ class QtWaitingRoom(QWidget):
         self.empty_label.setWordWrap(True)
         self._waiting_box = QVBoxLayout()
         self._waiting_box.setSpacing(6)
-        self.people_title = QLabel("In the visit", self)
+        self.people_title = QLabel(
+            QCoreApplication.translate("QtWaitingRoom", "In the visit"), self
+        )
         self.people_title.setObjectName("sideTitle")
         self._people_box = QVBoxLayout()
         self._people_box.setSpacing(6)
@@ -277,10 +312,12 @@ class QtWaitingRoom(QWidget):
             return None
         self.confirm_box = confirm(
             self,
-            title="Remove from the visit",
-            text="Remove this person from the visit? They leave the call now.",
-            accept_text="Remove",
-            reject_text="Keep in the visit",
+            title=QCoreApplication.translate("QtWaitingRoom", "Remove from the visit"),
+            text=QCoreApplication.translate(
+                "QtWaitingRoom", "Remove this person from the visit? They leave the call now."
+            ),
+            accept_text=QCoreApplication.translate("QtWaitingRoom", "Remove"),
+            reject_text=QCoreApplication.translate("QtWaitingRoom", "Keep in the visit"),
             on_accept=lambda: self.remove(participant_id),
         )
         return self.confirm_box

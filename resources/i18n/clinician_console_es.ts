@@ -1,0 +1,1830 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="es_ES">
+<context>
+    <name>QtAboutDialog</name>
+    <message>
+        <source>About Clinician Console</source>
+        <translation>Acerca de Clinician Console</translation>
+    </message>
+    <message>
+        <source>Clinician Console</source>
+        <translation>Clinician Console</translation>
+    </message>
+    <message>
+        <source>Telemedicine console: visits, encrypted offline notes, FHIR sync.</source>
+        <translation>Consola de telemedicina: visitas, notas cifradas sin conexión, sincronización FHIR.</translation>
+    </message>
+</context>
+<context>
+    <name>QtCallDetails</name>
+    <message>
+        <source>Call details</source>
+        <translation>Detalles de la llamada</translation>
+    </message>
+</context>
+<context>
+    <name>QtConflictBanner</name>
+    <message>
+        <source>Keep mine</source>
+        <translation>Conservar la mía</translation>
+    </message>
+    <message>
+        <source>Send this console&apos;s text; the other version stays in History</source>
+        <translation>Enviar el texto de esta consola; la otra versión queda en el Historial</translation>
+    </message>
+    <message>
+        <source>Keep theirs</source>
+        <translation>Conservar la otra</translation>
+    </message>
+    <message>
+        <source>Use the text changed elsewhere; your text stays in History</source>
+        <translation>Usar el texto cambiado en otro lugar; su texto queda en el Historial</translation>
+    </message>
+    <message>
+        <source>Merge…</source>
+        <translation>Combinar…</translation>
+    </message>
+    <message>
+        <source>Compare both texts side by side and combine them</source>
+        <translation>Comparar ambos textos lado a lado y combinarlos</translation>
+    </message>
+</context>
+<context>
+    <name>QtEncounterRecordings</name>
+    <message>
+        <source>Aortic</source>
+        <translation>Aórtico</translation>
+    </message>
+    <message>
+        <source>Pulmonic</source>
+        <translation>Pulmonar</translation>
+    </message>
+    <message>
+        <source>Tricuspid</source>
+        <translation>Tricuspídeo</translation>
+    </message>
+    <message>
+        <source>Mitral</source>
+        <translation>Mitral</translation>
+    </message>
+    <message>
+        <source>Image</source>
+        <translation>Imagen</translation>
+    </message>
+    <message>
+        <source>%1 /min</source>
+        <translation>%1 /min</translation>
+    </message>
+    <message>
+        <source>Recordings and images</source>
+        <translation>Grabaciones e imágenes</translation>
+    </message>
+    <message>
+        <source>Play</source>
+        <translation>Reproducir</translation>
+    </message>
+    <message>
+        <source>Play %1</source>
+        <translation>Reproducir %1</translation>
+    </message>
+</context>
+<context>
+    <name>QtInvitePanel</name>
+    <message>
+        <source>Invite the patient</source>
+        <translation>Invitar al paciente</translation>
+    </message>
+    <message>
+        <source>Send this link to the patient, or let them scan the code. It contains the room PIN: share it only with them.</source>
+        <translation>Envíe este enlace al paciente o deje que escanee el código. Contiene el PIN de la sala: compártalo solo con el paciente.</translation>
+    </message>
+    <message>
+        <source>Invite link for the patient</source>
+        <translation>Enlace de invitación para el paciente</translation>
+    </message>
+    <message>
+        <source>Copy link</source>
+        <translation>Copiar enlace</translation>
+    </message>
+    <message>
+        <source>Copy the invite link to the clipboard</source>
+        <translation>Copiar el enlace de invitación al portapapeles</translation>
+    </message>
+    <message>
+        <source>Copied</source>
+        <translation>Copiado</translation>
+    </message>
+    <message>
+        <source>Scan with a phone camera to open the visit</source>
+        <translation>Escanee con la cámara de un teléfono para abrir la visita</translation>
+    </message>
+</context>
+<context>
+    <name>QtJoinDialog</name>
+    <message>
+        <source>Join a visit</source>
+        <translation>Unirse a una visita</translation>
+    </message>
+    <message>
+        <source>Paste the invite link from the host&apos;s console, or enter the media server, room and PIN they gave you.</source>
+        <translation>Pegue el enlace de invitación de la consola anfitriona, o escriba el servidor de video, la sala y el PIN que le dieron.</translation>
+    </message>
+    <message>
+        <source>https://…/patient/#server=…&amp;room=…&amp;pin=…</source>
+        <translation>https://…/patient/#server=…&amp;room=…&amp;pin=…</translation>
+    </message>
+    <message>
+        <source>wss://media.example.org/janus</source>
+        <translation>wss://media.example.org/janus</translation>
+    </message>
+    <message>
+        <source>e.g. Dr Okafor, cardiology</source>
+        <translation>p. ej., Dra. Okafor, cardiología</translation>
+    </message>
+    <message>
+        <source>Invite &amp;link</source>
+        <translation>&amp;Enlace de invitación</translation>
+    </message>
+    <message>
+        <source>Video &amp;server</source>
+        <translation>&amp;Servidor de video</translation>
+    </message>
+    <message>
+        <source>&amp;Room</source>
+        <translation>Sa&amp;la</translation>
+    </message>
+    <message>
+        <source>&amp;PIN</source>
+        <translation>&amp;PIN</translation>
+    </message>
+    <message>
+        <source>Your &amp;name as others see it</source>
+        <translation>Su &amp;nombre tal como lo ven los demás</translation>
+    </message>
+    <message>
+        <source>Invite link</source>
+        <translation>Enlace de invitación</translation>
+    </message>
+    <message>
+        <source>Video server</source>
+        <translation>Servidor de video</translation>
+    </message>
+    <message>
+        <source>Room</source>
+        <translation>Sala</translation>
+    </message>
+    <message>
+        <source>PIN</source>
+        <translation>PIN</translation>
+    </message>
+    <message>
+        <source>Your name as others see it</source>
+        <translation>Su nombre tal como lo ven los demás</translation>
+    </message>
+    <message>
+        <source>&amp;Join</source>
+        <translation>&amp;Unirse</translation>
+    </message>
+    <message>
+        <source>The visit could not be joined. Check the network, then retry.</source>
+        <translation>No se pudo unir a la visita. Revise la red y vuelva a intentarlo.</translation>
+    </message>
+    <message>
+        <source>&amp;Retry</source>
+        <translation>&amp;Reintentar</translation>
+    </message>
+</context>
+<context>
+    <name>QtMainWindow</name>
+    <message>
+        <source>Clinician Console</source>
+        <translation>Clinician Console</translation>
+    </message>
+    <message>
+        <source>In a video visit</source>
+        <translation>En una videoconsulta</translation>
+    </message>
+    <message>
+        <source>Show visit</source>
+        <translation>Mostrar visita</translation>
+    </message>
+    <message>
+        <source>&amp;File</source>
+        <translation>&amp;Archivo</translation>
+    </message>
+    <message>
+        <source>Sync &amp;now</source>
+        <translation>Sincronizar &amp;ahora</translation>
+    </message>
+    <message>
+        <source>Send and fetch changes with the record store now (Ctrl+Shift+S)</source>
+        <translation>Enviar y recibir cambios con el servidor de historias ahora (Ctrl+Shift+S)</translation>
+    </message>
+    <message>
+        <source>&amp;Lock now</source>
+        <translation>&amp;Bloquear ahora</translation>
+    </message>
+    <message>
+        <source>&amp;Settings…</source>
+        <translation>&amp;Configuración…</translation>
+    </message>
+    <message>
+        <source>&amp;Add-ons…</source>
+        <translation>&amp;Complementos…</translation>
+    </message>
+    <message>
+        <source>&amp;Quit</source>
+        <translation>&amp;Salir</translation>
+    </message>
+    <message>
+        <source>&amp;Note</source>
+        <translation>&amp;Nota</translation>
+    </message>
+    <message>
+        <source>&amp;History…</source>
+        <translation>&amp;Historial…</translation>
+    </message>
+    <message>
+        <source>&amp;Find in notes</source>
+        <translation>&amp;Buscar en las notas</translation>
+    </message>
+    <message>
+        <source>&amp;Visit</source>
+        <translation>&amp;Visita</translation>
+    </message>
+    <message>
+        <source>Start &amp;video visit</source>
+        <translation>Iniciar &amp;videoconsulta</translation>
+    </message>
+    <message>
+        <source>Open a video visit for the selected encounter (Ctrl+Shift+V)</source>
+        <translation>Abrir una videoconsulta para la consulta seleccionada (Ctrl+Shift+V)</translation>
+    </message>
+    <message>
+        <source>Start &amp;demo visit</source>
+        <translation>Iniciar visita de &amp;demostración</translation>
+    </message>
+    <message>
+        <source>Try the visit window with a simulated patient on this computer (Ctrl+Shift+V)</source>
+        <translation>Pruebe la ventana de visita con un paciente simulado en este equipo (Ctrl+Shift+V)</translation>
+    </message>
+    <message>
+        <source>&amp;Join a visit…</source>
+        <translation>&amp;Unirse a una visita…</translation>
+    </message>
+    <message>
+        <source>Join a visit another console started, with its invite link or room and PIN</source>
+        <translation>Unirse a una visita iniciada en otra consola, con su enlace de invitación o sala y PIN</translation>
+    </message>
+    <message>
+        <source>&amp;Tech check…</source>
+        <translation>&amp;Prueba técnica…</translation>
+    </message>
+    <message>
+        <source>Check the camera, microphone, speaker and network before a visit</source>
+        <translation>Revisar la cámara, el micrófono, el altavoz y la red antes de una visita</translation>
+    </message>
+    <message>
+        <source>&amp;Help</source>
+        <translation>A&amp;yuda</translation>
+    </message>
+    <message>
+        <source>&amp;About Clinician Console</source>
+        <translation>&amp;Acerca de Clinician Console</translation>
+    </message>
+    <message>
+        <source>Settings saved. The console speaks the new language in windows opened from now on, and everywhere the next time it starts.</source>
+        <translation>Configuración guardada. La consola usa el nuevo idioma en las ventanas que se abran desde ahora, y en todas la próxima vez que se inicie.</translation>
+    </message>
+    <message>
+        <source>Settings saved. Some take effect the next time the console starts.</source>
+        <translation>Configuración guardada. Algunos cambios se aplican la próxima vez que se inicie la consola.</translation>
+    </message>
+    <message>
+        <source>The note is open beside the video in the visit window.</source>
+        <translation>La nota está abierta junto al video en la ventana de la visita.</translation>
+    </message>
+</context>
+<context>
+    <name>QtMergeDialog</name>
+    <message>
+        <source>Merge the two versions</source>
+        <translation>Combinar las dos versiones</translation>
+    </message>
+    <message>
+        <source>Edit the text on the right until it says what the note should say, then save. The other version is on the left for reference.</source>
+        <translation>Edite el texto de la derecha hasta que diga lo que la nota debe decir y luego guarde. La otra versión está a la izquierda como referencia.</translation>
+    </message>
+    <message>
+        <source>Save merged note</source>
+        <translation>Guardar nota combinada</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>Cancelar</translation>
+    </message>
+</context>
+<context>
+    <name>QtNoteEditor</name>
+    <message>
+        <source>Subjective</source>
+        <translation>Subjetivo</translation>
+    </message>
+    <message>
+        <source>Objective</source>
+        <translation>Objetivo</translation>
+    </message>
+    <message>
+        <source>Assessment</source>
+        <translation>Evaluación</translation>
+    </message>
+    <message>
+        <source>Plan</source>
+        <translation>Plan</translation>
+    </message>
+    <message>
+        <source>Progress note</source>
+        <translation>Nota de evolución</translation>
+    </message>
+    <message>
+        <source>Consult note</source>
+        <translation>Nota de interconsulta</translation>
+    </message>
+    <message>
+        <source>Draft</source>
+        <translation>Borrador</translation>
+    </message>
+    <message>
+        <source>Signed</source>
+        <translation>Firmada</translation>
+    </message>
+    <message>
+        <source>Final</source>
+        <translation>Definitiva</translation>
+    </message>
+    <message>
+        <source>History…</source>
+        <translation>Historial…</translation>
+    </message>
+    <message>
+        <source>Start video visit</source>
+        <translation>Iniciar videoconsulta</translation>
+    </message>
+    <message>
+        <source>Start a video visit for this encounter</source>
+        <translation>Iniciar una videoconsulta para esta consulta</translation>
+    </message>
+    <message>
+        <source>Copy invite link</source>
+        <translation>Copiar enlace de invitación</translation>
+    </message>
+    <message>
+        <source>Copy the link the patient opens to join</source>
+        <translation>Copiar el enlace que abre el paciente para unirse</translation>
+    </message>
+    <message>
+        <source>Born %1 (%2)</source>
+        <translation>Nacimiento %1 (%2)</translation>
+    </message>
+    <message>
+        <source>MRN %1</source>
+        <translation>N.º de historia %1</translation>
+    </message>
+    <message>
+        <source>New note · saved when you start typing</source>
+        <translation>Nota nueva · se guarda al empezar a escribir</translation>
+    </message>
+    <message>
+        <source>%1 · %2 · version %3</source>
+        <translation>%1 · %2 · versión %3</translation>
+    </message>
+    <message>
+        <source>Show video visit</source>
+        <translation>Mostrar videoconsulta</translation>
+    </message>
+    <message>
+        <source>Link copied</source>
+        <translation>Enlace copiado</translation>
+    </message>
+</context>
+<context>
+    <name>QtNoteHistory</name>
+    <message>
+        <source>Note history</source>
+        <translation>Historial de la nota</translation>
+    </message>
+    <message>
+        <source>Changes in this version</source>
+        <translation>Cambios en esta versión</translation>
+    </message>
+    <message>
+        <source>Changes</source>
+        <translation>Cambios</translation>
+    </message>
+    <message>
+        <source>Full text</source>
+        <translation>Texto completo</translation>
+    </message>
+    <message>
+        <source>Restore this version</source>
+        <translation>Restaurar esta versión</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>Cerrar</translation>
+    </message>
+    <message>
+        <source>Version %1</source>
+        <translation>Versión %1</translation>
+    </message>
+    <message>
+        <source>current</source>
+        <translation>actual</translation>
+    </message>
+    <message>
+        <source>1 version</source>
+        <translation>1 versión</translation>
+    </message>
+    <message>
+        <source>%1 versions</source>
+        <translation>%1 versiones</translation>
+    </message>
+    <message>
+        <source>This note has no saved versions yet.</source>
+        <translation>Esta nota aún no tiene versiones guardadas.</translation>
+    </message>
+</context>
+<context>
+    <name>QtNoticeBar</name>
+    <message>
+        <source>Dismiss</source>
+        <translation>Descartar</translation>
+    </message>
+</context>
+<context>
+    <name>QtPassphraseForm</name>
+    <message>
+        <source>Passphrase</source>
+        <translation>Frase de contraseña</translation>
+    </message>
+    <message>
+        <source>Repeat the passphrase</source>
+        <translation>Repita la frase de contraseña</translation>
+    </message>
+    <message>
+        <source>Unlock</source>
+        <translation>Desbloquear</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>Salir</translation>
+    </message>
+    <message>
+        <source>PIN</source>
+        <translation>PIN</translation>
+    </message>
+</context>
+<context>
+    <name>QtPluginArea</name>
+    <message>
+        <source>Stethoscope</source>
+        <translation>Estetoscopio</translation>
+    </message>
+</context>
+<context>
+    <name>QtPluginsDialog</name>
+    <message>
+        <source>Add-ons</source>
+        <translation>Complementos</translation>
+    </message>
+    <message>
+        <source>Add-ons bring devices and tools to the console, such as the stethoscope. Your organisation decides which may load.</source>
+        <translation>Los complementos añaden dispositivos y herramientas a la consola, como el estetoscopio. Su organización decide cuáles pueden cargarse.</translation>
+    </message>
+    <message>
+        <source>No plugins are installed.</source>
+        <translation>No hay complementos instalados.</translation>
+    </message>
+</context>
+<context>
+    <name>QtQualityBadge</name>
+    <message>
+        <source>Call quality, from round-trip time, packet loss and frame rate. Click for the details</source>
+        <translation>Calidad de la llamada, según el tiempo de ida y vuelta, la pérdida de paquetes y la tasa de imágenes. Haga clic para ver los detalles</translation>
+    </message>
+</context>
+<context>
+    <name>QtSearchPanel</name>
+    <message>
+        <source>No patients or notes match “%1”.
+Try fewer or different words.</source>
+        <translation>Ningún paciente ni nota coincide con “%1”.
+Pruebe con menos palabras o con otras.</translation>
+    </message>
+    <message>
+        <source>Patient</source>
+        <translation>Paciente</translation>
+    </message>
+    <message>
+        <source>Search patients and notes…</source>
+        <translation>Buscar pacientes y notas…</translation>
+    </message>
+    <message>
+        <source>Search patients and notes</source>
+        <translation>Buscar pacientes y notas</translation>
+    </message>
+</context>
+<context>
+    <name>QtSelfView</name>
+    <message>
+        <source>Your camera. Drag to move it.</source>
+        <extracomment>``observer(view, frame)``: called at the end of each paint that drew ``frame`` (the object ``visit.latest_frame`` returned); ``view.video_rect`` is where it was drawn.</extracomment>
+        <translation>Su cámara. Arrástrela para moverla.</translation>
+    </message>
+</context>
+<context>
+    <name>QtSettingsDialog</name>
+    <message>
+        <source>set by your organisation</source>
+        <translation>definido por su organización</translation>
+    </message>
+    <message>
+        <source>Record server (FHIR)</source>
+        <translation>Servidor de historias (FHIR)</translation>
+    </message>
+    <message>
+        <source>Video server</source>
+        <translation>Servidor de video</translation>
+    </message>
+    <message>
+        <source>Automatic lock</source>
+        <translation>Bloqueo automático</translation>
+    </message>
+    <message>
+        <source>Add-ons</source>
+        <translation>Complementos</translation>
+    </message>
+    <message>
+        <source>Records on this computer</source>
+        <translation>Historias en este equipo</translation>
+    </message>
+    <message>
+        <source>Updates</source>
+        <translation>Actualizaciones</translation>
+    </message>
+    <message>
+        <source>Demo patients</source>
+        <translation>Pacientes de demostración</translation>
+    </message>
+    <message>
+        <source>Display</source>
+        <translation>Pantalla</translation>
+    </message>
+    <message>
+        <source>Devices</source>
+        <translation>Dispositivos</translation>
+    </message>
+    <message>
+        <source>Small</source>
+        <translation>Pequeño</translation>
+    </message>
+    <message>
+        <source>Normal</source>
+        <translation>Normal</translation>
+    </message>
+    <message>
+        <source>Large</source>
+        <translation>Grande</translation>
+    </message>
+    <message>
+        <source>Larger</source>
+        <translation>Más grande</translation>
+    </message>
+    <message>
+        <source>Text size</source>
+        <translation>Tamaño del texto</translation>
+    </message>
+    <message>
+        <source>Language</source>
+        <translation>Idioma</translation>
+    </message>
+    <message>
+        <source>Camera</source>
+        <translation>Cámara</translation>
+    </message>
+    <message>
+        <source>Microphone</source>
+        <translation>Micrófono</translation>
+    </message>
+    <message>
+        <source>Speaker</source>
+        <translation>Altavoz</translation>
+    </message>
+    <message>
+        <source>Stethoscope input</source>
+        <translation>Entrada del estetoscopio</translation>
+    </message>
+    <message>
+        <source>Lock after (minutes without use)</source>
+        <translation>Bloquear tras (minutos sin uso)</translation>
+    </message>
+    <message>
+        <source>System default</source>
+        <translation>Predeterminado del sistema</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>Configuración</translation>
+    </message>
+    <message>
+        <source>Settings marked “%1” come from your organisation and cannot be changed here. Some take effect the next time the console starts.</source>
+        <translation>Los ajustes marcados “%1” vienen de su organización y no se pueden cambiar aquí. Algunos cambios se aplican la próxima vez que se inicie la consola.</translation>
+    </message>
+    <message>
+        <source>Advanced settings for IT</source>
+        <translation>Configuración avanzada para TI</translation>
+    </message>
+    <message>
+        <source>Save</source>
+        <translation>Guardar</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>Cancelar</translation>
+    </message>
+    <message>
+        <source>Test camera, microphone and speaker…</source>
+        <translation>Probar cámara, micrófono y altavoz…</translation>
+    </message>
+    <message>
+        <source>Check now</source>
+        <translation>Comprobar ahora</translation>
+    </message>
+    <message>
+        <source>Checking…</source>
+        <translation>Comprobando…</translation>
+    </message>
+    <message>
+        <source>Check failed.</source>
+        <translation>La comprobación falló.</translation>
+    </message>
+</context>
+<context>
+    <name>QtStartupView</name>
+    <message>
+        <source>What to do</source>
+        <translation>Qué hacer</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>Salir</translation>
+    </message>
+</context>
+<context>
+    <name>QtStethoscopePanel</name>
+    <message>
+        <source>Bell (20-200 Hz)</source>
+        <translation>Campana (20-200 Hz)</translation>
+    </message>
+    <message>
+        <source>Diaphragm (100-500 Hz)</source>
+        <translation>Diafragma (100-500 Hz)</translation>
+    </message>
+    <message>
+        <source>Lung (100-1500 Hz)</source>
+        <translation>Pulmón (100-1500 Hz)</translation>
+    </message>
+    <message>
+        <source>Wide (20-2000 Hz)</source>
+        <translation>Amplio (20-2000 Hz)</translation>
+    </message>
+    <message>
+        <source>Aortic</source>
+        <translation>Aórtico</translation>
+    </message>
+    <message>
+        <source>Pulmonic</source>
+        <translation>Pulmonar</translation>
+    </message>
+    <message>
+        <source>Tricuspid</source>
+        <translation>Tricuspídeo</translation>
+    </message>
+    <message>
+        <source>Mitral</source>
+        <translation>Mitral</translation>
+    </message>
+    <message>
+        <source>Lung</source>
+        <translation>Pulmón</translation>
+    </message>
+    <message>
+        <source>Left lung</source>
+        <translation>Pulmón izquierdo</translation>
+    </message>
+    <message>
+        <source>Right lung</source>
+        <translation>Pulmón derecho</translation>
+    </message>
+    <message>
+        <source>Left upper lung</source>
+        <translation>Lóbulo superior izquierdo</translation>
+    </message>
+    <message>
+        <source>Left lower lung</source>
+        <translation>Lóbulo inferior izquierdo</translation>
+    </message>
+    <message>
+        <source>Right upper lung</source>
+        <translation>Lóbulo superior derecho</translation>
+    </message>
+    <message>
+        <source>Right middle lung</source>
+        <translation>Lóbulo medio derecho</translation>
+    </message>
+    <message>
+        <source>Right lower lung</source>
+        <translation>Lóbulo inferior derecho</translation>
+    </message>
+    <message>
+        <source>Other</source>
+        <translation>Otro</translation>
+    </message>
+    <message>
+        <source>high</source>
+        <translation>alta</translation>
+    </message>
+    <message>
+        <source>medium</source>
+        <translation>media</translation>
+    </message>
+    <message>
+        <source>low</source>
+        <translation>baja</translation>
+    </message>
+    <message>
+        <source>Heart rate — /min</source>
+        <translation>Frecuencia cardiaca — /min</translation>
+    </message>
+    <message>
+        <source>Heart rate %1 /min · confidence %2</source>
+        <translation>Frecuencia cardiaca %1 /min · confianza %2</translation>
+    </message>
+    <message>
+        <source>Stethoscope input</source>
+        <translation>Entrada del estetoscopio</translation>
+    </message>
+    <message>
+        <source>Listen</source>
+        <translation>Escuchar</translation>
+    </message>
+    <message>
+        <source>Gain</source>
+        <translation>Ganancia</translation>
+    </message>
+    <message>
+        <source>Clipping: lower the gain when this turns red</source>
+        <translation>Saturación: baje la ganancia cuando esto se ponga rojo</translation>
+    </message>
+    <message>
+        <source>Clipping light</source>
+        <translation>Indicador de saturación</translation>
+    </message>
+    <message>
+        <source>Filter</source>
+        <translation>Filtro</translation>
+    </message>
+    <message>
+        <source>Heart rate</source>
+        <translation>Frecuencia cardiaca</translation>
+    </message>
+    <message>
+        <source>Auscultation site</source>
+        <translation>Sitio de auscultación</translation>
+    </message>
+    <message>
+        <source>Recording time</source>
+        <translation>Tiempo de grabación</translation>
+    </message>
+    <message>
+        <source>Play</source>
+        <translation>Reproducir</translation>
+    </message>
+    <message>
+        <source>Attach</source>
+        <translation>Adjuntar</translation>
+    </message>
+    <message>
+        <source>Attach the recording to this encounter</source>
+        <translation>Adjuntar la grabación a esta consulta</translation>
+    </message>
+    <message>
+        <source>Send to visit</source>
+        <translation>Enviar a la visita</translation>
+    </message>
+    <message>
+        <source>seconds</source>
+        <translation>segundos</translation>
+    </message>
+    <message>
+        <source>Hz</source>
+        <translation>Hz</translation>
+    </message>
+    <message>
+        <source>Input</source>
+        <translation>Entrada</translation>
+    </message>
+    <message>
+        <source>Site</source>
+        <translation>Sitio</translation>
+    </message>
+    <message>
+        <source>Listening to the remote stethoscope.</source>
+        <translation>Escuchando el estetoscopio remoto.</translation>
+    </message>
+    <message>
+        <source>Listening stopped: the visit ended.</source>
+        <translation>Se dejó de escuchar: la visita terminó.</translation>
+    </message>
+    <message>
+        <source>Remote stethoscope (%1)</source>
+        <translation>Estetoscopio remoto (%1)</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>Detener</translation>
+    </message>
+    <message>
+        <source>Record</source>
+        <translation>Grabar</translation>
+    </message>
+    <message>
+        <source>Recorded %1 s at %2; stopped early: %3</source>
+        <translation>Grabados %1 s en %2; se detuvo antes: %3</translation>
+    </message>
+    <message>
+        <source>Recorded %1 s at %2: the longest a recording can be.</source>
+        <translation>Grabados %1 s en %2: la duración máxima de una grabación.</translation>
+    </message>
+    <message>
+        <source>Recorded %1 s at %2</source>
+        <translation>Grabados %1 s en %2</translation>
+    </message>
+    <message>
+        <source>Attached to the encounter.</source>
+        <translation>Adjuntado a la consulta.</translation>
+    </message>
+</context>
+<context>
+    <name>QtStoreStatus</name>
+    <message>
+        <source>Save failed — will retry</source>
+        <translation>No se pudo guardar — se reintentará</translation>
+    </message>
+    <message>
+        <source>Saving…</source>
+        <translation>Guardando…</translation>
+    </message>
+    <message>
+        <source>Records open</source>
+        <translation>Historias abiertas</translation>
+    </message>
+    <message>
+        <source>Locked</source>
+        <translation>Bloqueada</translation>
+    </message>
+    <message>
+        <source>Closed</source>
+        <translation>Cerrada</translation>
+    </message>
+    <message>
+        <source>Protected by this computer&apos;s keychain</source>
+        <translation>Protegido por el llavero de este equipo</translation>
+    </message>
+    <message>
+        <source>Protected by your passphrase</source>
+        <translation>Protegido por su frase de contraseña</translation>
+    </message>
+    <message>
+        <source>Saved %1</source>
+        <translation>Guardado %1</translation>
+    </message>
+    <message>
+        <source>All changes saved</source>
+        <translation>Todos los cambios guardados</translation>
+    </message>
+    <message>
+        <source>Opening records…</source>
+        <translation>Abriendo historias…</translation>
+    </message>
+    <message>
+        <source>Encrypted records: %1</source>
+        <translation>Historias cifradas: %1</translation>
+    </message>
+    <message>
+        <source>Locked — PIN or passphrase needed</source>
+        <translation>Bloqueada — se necesita el PIN o la frase de contraseña</translation>
+    </message>
+    <message>
+        <source>Records not opened</source>
+        <translation>Historias no abiertas</translation>
+    </message>
+    <message>
+        <source>Working…</source>
+        <translation>Trabajando…</translation>
+    </message>
+</context>
+<context>
+    <name>QtSyncDetails</name>
+    <message>
+        <source>Sync details</source>
+        <translation>Detalles de la sincronización</translation>
+    </message>
+    <message>
+        <source>Open note</source>
+        <translation>Abrir nota</translation>
+    </message>
+    <message>
+        <source>Retry</source>
+        <translation>Reintentar</translation>
+    </message>
+    <message>
+        <source>Send the selected refused record again at the next sync</source>
+        <translation>Volver a enviar el registro rechazado seleccionado en la próxima sincronización</translation>
+    </message>
+    <message>
+        <source>Sync now</source>
+        <translation>Sincronizar ahora</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>Cerrar</translation>
+    </message>
+</context>
+<context>
+    <name>QtSyncStatus</name>
+    <message>
+        <source>1 change to send</source>
+        <translation>1 cambio por enviar</translation>
+    </message>
+    <message>
+        <source>%1 changes to send</source>
+        <translation>%1 cambios por enviar</translation>
+    </message>
+    <message>
+        <source>%1 not accepted</source>
+        <translation>%1 no aceptados</translation>
+    </message>
+    <message>
+        <source>Notes changed both here and elsewhere: open to decide</source>
+        <translation>Notas cambiadas aquí y en otro lugar: ábralas para decidir</translation>
+    </message>
+    <message>
+        <source>Click for details.</source>
+        <translation>Haga clic para ver los detalles.</translation>
+    </message>
+    <message>
+        <source>Changes saved here that the record store does not have yet</source>
+        <translation>Cambios guardados aquí que el servidor de historias aún no tiene</translation>
+    </message>
+</context>
+<context>
+    <name>QtTechCheckDialog</name>
+    <message>
+        <source>Tech check</source>
+        <translation>Prueba técnica</translation>
+    </message>
+    <message>
+        <source>Check again</source>
+        <translation>Volver a comprobar</translation>
+    </message>
+</context>
+<context>
+    <name>QtVisitWindow</name>
+    <message>
+        <source>Video visit · Clinician Console</source>
+        <translation>Videoconsulta · Clinician Console</translation>
+    </message>
+    <message>
+        <source>Video visit</source>
+        <translation>Videoconsulta</translation>
+    </message>
+    <message>
+        <source>Patient</source>
+        <translation>Paciente</translation>
+    </message>
+    <message>
+        <source>Time since the first other person joined</source>
+        <translation>Tiempo desde que se unió la primera persona</translation>
+    </message>
+    <message>
+        <source>Low-bandwidth mode</source>
+        <translation>Modo de poco ancho de banda</translation>
+    </message>
+    <message>
+        <source>The network is struggling, so video is sent at a lower resolution and frame rate. It steps back up by itself when the link recovers.</source>
+        <translation>La red tiene dificultades, así que el video se envía con menor resolución y tasa de imágenes. Vuelve a subir solo cuando la conexión se recupera.</translation>
+    </message>
+    <message>
+        <source>Speaker</source>
+        <translation>Altavoz</translation>
+    </message>
+    <message>
+        <source>Choose where you hear the call</source>
+        <translation>Elija dónde escucha la llamada</translation>
+    </message>
+    <message>
+        <source>People</source>
+        <translation>Personas</translation>
+    </message>
+    <message>
+        <source>Show or hide the waiting room and invite</source>
+        <translation>Mostrar u ocultar la sala de espera y la invitación</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>Nota</translation>
+    </message>
+    <message>
+        <source>Show the encounter note beside the video</source>
+        <translation>Mostrar la nota de la consulta junto al video</translation>
+    </message>
+    <message>
+        <source>Hang up</source>
+        <translation>Colgar</translation>
+    </message>
+    <message>
+        <source>End the visit</source>
+        <translation>Terminar la visita</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>Cerrar</translation>
+    </message>
+    <message>
+        <source>Try again</source>
+        <translation>Intentar de nuevo</translation>
+    </message>
+    <message>
+        <source>Join the same visit again</source>
+        <translation>Volver a unirse a la misma visita</translation>
+    </message>
+    <message>
+        <source>Stay in the visit</source>
+        <translation>Seguir en la visita</translation>
+    </message>
+    <message>
+        <source>Unmute</source>
+        <translation>Activar micrófono</translation>
+    </message>
+    <message>
+        <source>Mute</source>
+        <translation>Silenciar</translation>
+    </message>
+    <message>
+        <source>Unmute the microphone</source>
+        <translation>Activar el micrófono</translation>
+    </message>
+    <message>
+        <source>Mute the microphone</source>
+        <translation>Silenciar el micrófono</translation>
+    </message>
+    <message>
+        <source>Unmute microphone</source>
+        <translation>Activar micrófono</translation>
+    </message>
+    <message>
+        <source>Mute microphone</source>
+        <translation>Silenciar micrófono</translation>
+    </message>
+    <message>
+        <source>Stop camera</source>
+        <translation>Apagar cámara</translation>
+    </message>
+    <message>
+        <source>Start camera</source>
+        <translation>Encender cámara</translation>
+    </message>
+    <message>
+        <source>Turn the camera on</source>
+        <translation>Encender la cámara</translation>
+    </message>
+    <message>
+        <source>Turn the camera off</source>
+        <translation>Apagar la cámara</translation>
+    </message>
+    <message>
+        <source>Turn camera on</source>
+        <translation>Encender cámara</translation>
+    </message>
+    <message>
+        <source>Turn camera off</source>
+        <translation>Apagar cámara</translation>
+    </message>
+    <message>
+        <source>MRN %1</source>
+        <translation>N.º de historia %1</translation>
+    </message>
+    <message>
+        <source>No speaker found: you will not hear the patient.</source>
+        <translation>No se encontró altavoz: no oirá al paciente.</translation>
+    </message>
+    <message>
+        <source>No microphone found: the patient hears a test tone instead of you.</source>
+        <translation>No se encontró micrófono: el paciente oye un tono de prueba en lugar de usted.</translation>
+    </message>
+    <message>
+        <source>No camera found: the patient sees a test pattern.</source>
+        <translation>No se encontró cámara: el paciente ve una imagen de prueba.</translation>
+    </message>
+    <message>
+        <source>Call length %1.</source>
+        <translation>Duración de la llamada %1.</translation>
+    </message>
+</context>
+<context>
+    <name>QtWaitingRoom</name>
+    <message>
+        <source>Host</source>
+        <translation>Anfitrión</translation>
+    </message>
+    <message>
+        <source>Clinician</source>
+        <translation>Profesional</translation>
+    </message>
+    <message>
+        <source>Patient</source>
+        <translation>Paciente</translation>
+    </message>
+    <message>
+        <source>Guest</source>
+        <translation>Invitado</translation>
+    </message>
+    <message>
+        <source>Nobody is waiting. Patients who open the invite link appear here.</source>
+        <translation>No hay nadie esperando. Los pacientes que abran el enlace de invitación aparecerán aquí.</translation>
+    </message>
+    <message>
+        <source>waiting %1 s</source>
+        <translation>esperando %1 s</translation>
+    </message>
+    <message>
+        <source>waiting %1 min</source>
+        <translation>esperando %1 min</translation>
+    </message>
+    <message>
+        <source>waiting %1 h %2 min</source>
+        <translation>esperando %1 h %2 min</translation>
+    </message>
+    <message>
+        <source> (you)</source>
+        <translation> (usted)</translation>
+    </message>
+    <message>
+        <source>camera</source>
+        <translation>cámara</translation>
+    </message>
+    <message>
+        <source>no camera</source>
+        <translation>sin cámara</translation>
+    </message>
+    <message>
+        <source>sound</source>
+        <translation>sonido</translation>
+    </message>
+    <message>
+        <source>no sound</source>
+        <translation>sin sonido</translation>
+    </message>
+    <message>
+        <source>Waiting room</source>
+        <translation>Sala de espera</translation>
+    </message>
+    <message>
+        <source>In the visit</source>
+        <translation>En la visita</translation>
+    </message>
+    <message>
+        <source>Remove from the visit</source>
+        <translation>Quitar de la visita</translation>
+    </message>
+    <message>
+        <source>Remove this person from the visit? They leave the call now.</source>
+        <translation>¿Quitar a esta persona de la visita? Saldrá de la llamada ahora.</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>Quitar</translation>
+    </message>
+    <message>
+        <source>Keep in the visit</source>
+        <translation>Mantener en la visita</translation>
+    </message>
+</context>
+<context>
+    <name>QtWorklist</name>
+    <message>
+        <source>%1 · %2 rec.</source>
+        <translation>%1 · %2 grab.</translation>
+    </message>
+    <message>
+        <source>Visits</source>
+        <translation>Visitas</translation>
+    </message>
+    <message>
+        <source>No note yet</source>
+        <translation>Sin nota aún</translation>
+    </message>
+    <message>
+        <source>Note · v%1</source>
+        <translation>Nota · v%1</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>Nota</translation>
+    </message>
+</context>
+<context>
+    <name>_Field</name>
+    <message>
+        <source>Edit this in settings.toml (or IT&apos;s policy file).</source>
+        <translation>Edite esto en settings.toml (o en el archivo de políticas de TI).</translation>
+    </message>
+</context>
+<context>
+    <name>_ParticipantRow</name>
+    <message>
+        <source>Remove</source>
+        <translation>Quitar</translation>
+    </message>
+    <message>
+        <source>Remove this person from the visit</source>
+        <translation>Quitar a esta persona de la visita</translation>
+    </message>
+</context>
+<context>
+    <name>_WaitingRow</name>
+    <message>
+        <source>Admit</source>
+        <translation>Admitir</translation>
+    </message>
+    <message>
+        <source>Let this person into the visit</source>
+        <translation>Dejar entrar a esta persona en la visita</translation>
+    </message>
+</context>
+<context>
+    <name>conflict</name>
+    <message>
+        <source>This note was also changed elsewhere</source>
+        <translation>Esta nota también se cambió en otro lugar</translation>
+    </message>
+    <message>
+        <source>Another copy of this note was changed on the record store (noticed {when}). Choose which version to keep: nothing is changed until you do, and the other version stays in History.</source>
+        <translation>Otra copia de esta nota se cambió en el servidor de historias (detectado {when}). Elija qué versión conservar: nada cambia hasta que lo haga, y la otra versión queda en el Historial.</translation>
+    </message>
+    <message>
+        <source>Your latest typing could not be saved yet, so nothing was resolved. Try again.</source>
+        <translation>Lo último que escribió aún no se pudo guardar, así que no se resolvió nada. Inténtelo de nuevo.</translation>
+    </message>
+</context>
+<context>
+    <name>errors</name>
+    <message>
+        <source>Something went wrong ({kind}). Your work is kept; details were written to the log.</source>
+        <translation>Algo salió mal ({kind}). Su trabajo se conserva; los detalles se escribieron en el registro.</translation>
+    </message>
+</context>
+<context>
+    <name>format</name>
+    <message>
+        <source>Today %1</source>
+        <translation>Hoy %1</translation>
+    </message>
+</context>
+<context>
+    <name>history</name>
+    <message>
+        <source>Loading versions…</source>
+        <translation>Cargando versiones…</translation>
+    </message>
+    <message>
+        <source>The current text could not be saved yet, so no version was restored.</source>
+        <translation>El texto actual aún no se pudo guardar, así que no se restauró ninguna versión.</translation>
+    </message>
+</context>
+<context>
+    <name>main_window</name>
+    <message>
+        <source>You locked the console.</source>
+        <translation>Usted bloqueó la consola.</translation>
+    </message>
+    <message>
+        <source>The console locked itself after a period without input.</source>
+        <translation>La consola se bloqueó sola tras un tiempo sin uso.</translation>
+    </message>
+    <message>
+        <source>The console locked because the computer went to sleep.</source>
+        <translation>La consola se bloqueó porque el equipo entró en suspensión.</translation>
+    </message>
+    <message>
+        <source>The console locked together with your desktop session.</source>
+        <translation>La consola se bloqueó junto con su sesión de escritorio.</translation>
+    </message>
+</context>
+<context>
+    <name>messages</name>
+    <message>
+        <source>The audit log&apos;s key for the record store at {path} is missing from the OS keyring, so the audit trail cannot be checked or continued. The store was left untouched; restore the keyring from a backup (see docs/storage.md, &apos;Audit log&apos;).</source>
+        <translation>Falta en el llavero del sistema la clave del registro de auditoría del almacén en {path}, así que el registro de auditoría no se puede comprobar ni continuar. El almacén no se modificó; restaure el llavero desde una copia de seguridad (vea docs/storage.md, &apos;Audit log&apos;).</translation>
+    </message>
+    <message>
+        <source>The record store is older than its last recorded state: audit entry {seq} {problem}. It was restored from an older copy or its write-ahead log (store.db-wal) was removed, so recent work may be missing. Nothing was changed. Put the newer files back; if the restore was intended, IT runs `clinician-console audit reanchor --confirm` (which is itself recorded in the audit log).</source>
+        <translation>El almacén de historias es más antiguo que su último estado registrado: entrada de auditoría {seq} {problem}. Se restauró desde una copia antigua o se eliminó su registro de escritura anticipada (store.db-wal), así que puede faltar trabajo reciente. No se cambió nada. Vuelva a poner los archivos más recientes; si la restauración fue intencionada, TI ejecuta `clinician-console audit reanchor --confirm` (que también queda en el registro de auditoría).</translation>
+    </message>
+    <message>
+        <source>The audit log does not verify: entry {seq} {problem}.</source>
+        <translation>El registro de auditoría no se verifica: entrada {seq} {problem}.</translation>
+    </message>
+    <message>
+        <source>{reason}</source>
+        <translation>{reason}</translation>
+    </message>
+    <message>
+        <source>Demo mode is turned off by your organisation&apos;s managed policy (demo.allowed).</source>
+        <translation>El modo de demostración está desactivado por la política de su organización (demo.allowed).</translation>
+    </message>
+    <message>
+        <source>{key} uses plain {scheme}:// to {host}, which would send credentials and patient data unencrypted. Use {secure}://; only IT can allow this host, in the managed policy (security.allow_insecure_hosts).</source>
+        <translation>{key} usa {scheme}:// sin cifrar hacia {host}, lo que enviaría credenciales y datos de pacientes sin cifrar. Use {secure}://; solo TI puede permitir este servidor, en la política administrada (security.allow_insecure_hosts).</translation>
+    </message>
+    <message>
+        <source>The settings file {path} could not be read: {reason}.</source>
+        <translation>No se pudo leer el archivo de configuración {path}: {reason}.</translation>
+    </message>
+    <message>
+        <source>Your organisation&apos;s managed policy {path} is not valid ({reason}). The console will not run until IT corrects it.</source>
+        <translation>La política administrada de su organización {path} no es válida ({reason}). La consola no se ejecutará hasta que TI la corrija.</translation>
+    </message>
+    <message>
+        <source>{key} in {path} can only be set by your organisation&apos;s managed policy.</source>
+        <translation>{key} en {path} solo puede definirlo la política administrada de su organización.</translation>
+    </message>
+    <message>
+        <source>{key} is set by your organisation&apos;s managed policy; {option} cannot change it.</source>
+        <translation>{key} lo define la política administrada de su organización; {option} no puede cambiarlo.</translation>
+    </message>
+    <message>
+        <source>The console&apos;s unlock file in the profile is damaged or was changed ({reason}). The console will not open without it; ask IT to restore the profile from a backup.</source>
+        <translation>El archivo de desbloqueo de la consola en el perfil está dañado o fue modificado ({reason}). La consola no se abrirá sin él; pida a TI que restaure el perfil desde una copia de seguridad.</translation>
+    </message>
+    <message>
+        <source>Too many wrong attempts: wait {wait_s} seconds, then try again.</source>
+        <translation>Demasiados intentos incorrectos: espere {wait_s} segundos y vuelva a intentarlo.</translation>
+    </message>
+    <message>
+        <source>That is not the console&apos;s {what}. Try again.</source>
+        <translation>Ese no es el {what} de la consola. Inténtelo de nuevo.</translation>
+    </message>
+    <message>
+        <source>The device {device} could not be used: {reason}.</source>
+        <translation>No se pudo usar el dispositivo {device}: {reason}.</translation>
+    </message>
+    <message>
+        <source>The device {device} is not available ({reason}). Check that it is plugged in and not used by another program, or choose another device.</source>
+        <translation>El dispositivo {device} no está disponible ({reason}). Compruebe que esté conectado y que otro programa no lo esté usando, o elija otro dispositivo.</translation>
+    </message>
+    <message>
+        <source>The import file was rejected and nothing was changed: {reason}.</source>
+        <translation>Se rechazó el archivo de importación y no se cambió nada: {reason}.</translation>
+    </message>
+    <message>
+        <source>The input was rejected: {reason}.</source>
+        <translation>Se rechazó la entrada: {reason}.</translation>
+    </message>
+    <message>
+        <source>The file {name} could not be used: {reason}. Nothing was imported.</source>
+        <translation>No se pudo usar el archivo {name}: {reason}. No se importó nada.</translation>
+    </message>
+    <message>
+        <source>The plugin {plugin_id} used the capability {capability}, which it was not granted.</source>
+        <translation>El complemento {plugin_id} usó la capacidad {capability}, que no se le había concedido.</translation>
+    </message>
+    <message>
+        <source>{capability} is not available right now: {reason}.</source>
+        <translation>{capability} no está disponible ahora: {reason}.</translation>
+    </message>
+    <message>
+        <source>The plugin {plugin_id} failed and was disabled: {reason}.</source>
+        <translation>El complemento {plugin_id} falló y se desactivó: {reason}.</translation>
+    </message>
+    <message>
+        <source>The plugin {plugin_id} could not be loaded and was disabled: {reason}.</source>
+        <translation>No se pudo cargar el complemento {plugin_id} y se desactivó: {reason}.</translation>
+    </message>
+    <message>
+        <source>The plugin manifest {path} is not valid: {reason}.</source>
+        <translation>El manifiesto de complemento {path} no es válido: {reason}.</translation>
+    </message>
+    <message>
+        <source>The plugin {plugin_id} is not on your organisation&apos;s list of allowed plugins (plugins.allow) and was not loaded.</source>
+        <translation>El complemento {plugin_id} no está en la lista de complementos permitidos de su organización (plugins.allow) y no se cargó.</translation>
+    </message>
+    <message>
+        <source>The record store at {path} is damaged ({reason}). It was left untouched; restore it from a backup or contact support.</source>
+        <translation>El almacén de historias en {path} está dañado ({reason}). No se modificó; restáurelo desde una copia de seguridad o contacte con soporte.</translation>
+    </message>
+    <message>
+        <source>The disk is full: the last change was not saved. Free some space; the console will try again.</source>
+        <translation>El disco está lleno: el último cambio no se guardó. Libere espacio; la consola lo intentará de nuevo.</translation>
+    </message>
+    <message>
+        <source>The record store could not be used: {reason}.</source>
+        <translation>No se pudo usar el almacén de historias: {reason}.</translation>
+    </message>
+    <message>
+        <source>The key in the OS keyring does not open the record store at {path}. The store was left untouched (see docs/storage.md, &apos;Recovering&apos;).</source>
+        <translation>La clave del llavero del sistema no abre el almacén de historias en {path}. El almacén no se modificó (vea docs/storage.md, &apos;Recovering&apos;).</translation>
+    </message>
+    <message>
+        <source>The key for the record store at {path} is missing from the OS keyring. The store was left untouched. Restore the keyring entry, or restore the store from a backup (see docs/storage.md, &apos;Recovering&apos;).</source>
+        <translation>Falta en el llavero del sistema la clave del almacén de historias en {path}. El almacén no se modificó. Restaure la entrada del llavero, o restaure el almacén desde una copia de seguridad (vea docs/storage.md, &apos;Recovering&apos;).</translation>
+    </message>
+    <message>
+        <source>No OS keyring is available ({backend}). The store key cannot be kept safely; use a passphrase instead.</source>
+        <translation>No hay un llavero del sistema disponible ({backend}). La clave del almacén no se puede guardar de forma segura; use una frase de contraseña.</translation>
+    </message>
+    <message>
+        <source>The record store is locked. Unlock it to continue.</source>
+        <translation>El almacén de historias está bloqueado. Desbloquéelo para continuar.</translation>
+    </message>
+    <message>
+        <source>The record store&apos;s key metadata ({path}) does not match the store: {reason}. Nothing was deleted or changed. Restore {path} from a backup of this profile (the database and its key are untouched); see docs/storage.md, &apos;When opening fails&apos;.</source>
+        <translation>Los metadatos de clave del almacén de historias ({path}) no coinciden con el almacén: {reason}. No se borró ni cambió nada. Restaure {path} desde una copia de seguridad de este perfil (la base de datos y su clave no se tocaron); vea docs/storage.md, &apos;When opening fails&apos;.</translation>
+    </message>
+    <message>
+        <source>The record store file {path} is missing although this profile had one. Nothing was created; restore the file from a backup.</source>
+        <translation>Falta el archivo del almacén de historias {path}, aunque este perfil tenía uno. No se creó nada; restaure el archivo desde una copia de seguridad.</translation>
+    </message>
+    <message>
+        <source>This build of the console is not linked against SQLCipher ({reason}), so it cannot encrypt the record store. Nothing was written. Reinstall the console from IT&apos;s package.</source>
+        <translation>Esta compilación de la consola no está enlazada con SQLCipher ({reason}), por lo que no puede cifrar el almacén de historias. No se escribió nada. Reinstale la consola desde el paquete de TI.</translation>
+    </message>
+    <message>
+        <source>The {kind} {record_id} does not exist.</source>
+        <translation>El registro {kind} {record_id} no existe.</translation>
+    </message>
+    <message>
+        <source>The record store is protected by a passphrase. Enter it to unlock.</source>
+        <translation>El almacén de historias está protegido con una frase de contraseña. Escríbala para desbloquear.</translation>
+    </message>
+    <message>
+        <source>A passphrase needs at least {minimum} characters.</source>
+        <translation>La frase de contraseña necesita al menos {minimum} caracteres.</translation>
+    </message>
+    <message>
+        <source>The record store was written by a newer Clinician Console (schema {found}, this version knows up to {known}). Upgrade the console; the store was left untouched.</source>
+        <translation>El almacén de historias fue escrito por una versión más nueva de Clinician Console (esquema {found}; esta versión conoce hasta el {known}). Actualice la consola; el almacén no se modificó.</translation>
+    </message>
+    <message>
+        <source>The passphrase does not open the record store. Try again.</source>
+        <translation>La frase de contraseña no abre el almacén de historias. Inténtelo de nuevo.</translation>
+    </message>
+    <message>
+        <source>The record store did not accept the console&apos;s credentials ({reason}). Check the user name or client id in [record_store] and the secret set with `clinician-console secret set record_store`.</source>
+        <translation>El servidor de historias no aceptó las credenciales de la consola ({reason}). Revise el nombre de usuario o el id de cliente en [record_store] y el secreto definido con `clinician-console secret set record_store`.</translation>
+    </message>
+    <message>
+        <source>The record store is not set up correctly: {reason}.</source>
+        <translation>El servidor de historias no está bien configurado: {reason}.</translation>
+    </message>
+    <message>
+        <source>The record store refused the change because the record was changed elsewhere since this console last saw it (HTTP {status}).</source>
+        <translation>El servidor de historias rechazó el cambio porque el registro se modificó en otro lugar desde la última vez que esta consola lo vio (HTTP {status}).</translation>
+    </message>
+    <message>
+        <source>Syncing with the record store failed: {reason}.</source>
+        <translation>La sincronización con el servidor de historias falló: {reason}.</translation>
+    </message>
+    <message>
+        <source>Sync ran into an unexpected problem ({reason}). Nothing was lost; the console will try again. Tell IT if this keeps happening.</source>
+        <translation>La sincronización tuvo un problema inesperado ({reason}). No se perdió nada; la consola lo intentará de nuevo. Avise a TI si sigue ocurriendo.</translation>
+    </message>
+    <message>
+        <source>The record store sent a response the console cannot use ({reason}). Nothing was taken from it; the console will try again.</source>
+        <translation>El servidor de historias envió una respuesta que la consola no puede usar ({reason}). No se tomó nada de ella; la consola lo intentará de nuevo.</translation>
+    </message>
+    <message>
+        <source>The record store refused the request (HTTP {status}, {issue_code}).</source>
+        <translation>El servidor de historias rechazó la solicitud (HTTP {status}, {issue_code}).</translation>
+    </message>
+    <message>
+        <source>The record store cannot be reached right now ({reason}). The console keeps everything and will try again.</source>
+        <translation>No se puede contactar ahora con el servidor de historias ({reason}). La consola lo conserva todo y lo intentará de nuevo.</translation>
+    </message>
+    <message>
+        <source>The OS keyring holds no secret for the record store (auth = {auth}). IT sets it with `clinician-console secret set record_store`, which reads the password, client secret or private key (PEM) from standard input.</source>
+        <translation>El llavero del sistema no tiene un secreto para el servidor de historias (auth = {auth}). TI lo define con `clinician-console secret set record_store`, que lee la contraseña, el secreto de cliente o la clave privada (PEM) de la entrada estándar.</translation>
+    </message>
+    <message>
+        <source>The record store&apos;s TLS certificate could not be verified ({reason}). If the server uses a certificate from your organisation&apos;s own certificate authority, IT adds that CA bundle (PEM file) as ca_file in the [record_store] section of the settings or of the managed policy.</source>
+        <translation>No se pudo verificar el certificado TLS del servidor de historias ({reason}). Si el servidor usa un certificado de la propia autoridad de certificación de su organización, TI añade ese paquete de CA (archivo PEM) como ca_file en la sección [record_store] de la configuración o de la política administrada.</translation>
+    </message>
+    <message>
+        <source>Updating failed: {reason}.</source>
+        <translation>La actualización falló: {reason}.</translation>
+    </message>
+    <message>
+        <source>The update repository could not be reached ({reason}). The console will check again later.</source>
+        <translation>No se pudo contactar con el repositorio de actualizaciones ({reason}). La consola volverá a comprobarlo más tarde.</translation>
+    </message>
+    <message>
+        <source>An update was refused because it failed verification ({reason}). Nothing was installed; tell your IT department.</source>
+        <translation>Se rechazó una actualización porque no superó la verificación ({reason}). No se instaló nada; avise a su departamento de TI.</translation>
+    </message>
+    <message>
+        <source>The media server refused to let the console join: {reason}.</source>
+        <translation>El servidor de video no permitió que la consola se uniera: {reason}.</translation>
+    </message>
+    <message>
+        <source>The media server could not be reached ({reason}). Check the network; the console can try again.</source>
+        <translation>No se pudo contactar con el servidor de video ({reason}). Revise la red; la consola puede intentarlo de nuevo.</translation>
+    </message>
+    <message>
+        <source>The visit has ended: {reason}.</source>
+        <translation>La visita terminó: {reason}.</translation>
+    </message>
+    <message>
+        <source>The visit could not continue: {reason}.</source>
+        <translation>La visita no pudo continuar: {reason}.</translation>
+    </message>
+    <message>
+        <source>The media server address {url} uses plain {scheme}://, which would send the room PIN and the call&apos;s keys unencrypted. Use {secure}:// (ask IT for the address); only IT can allow this host, in the managed policy (security.allow_insecure_hosts).</source>
+        <translation>La dirección del servidor de video {url} usa {scheme}:// sin cifrar, lo que enviaría el PIN de la sala y las claves de la llamada sin cifrar. Use {secure}:// (pida la dirección a TI); solo TI puede permitir este servidor, en la política administrada (security.allow_insecure_hosts).</translation>
+    </message>
+    <message>
+        <source>The media server or the other participant sent something the console cannot use ({reason}). The call was not changed by it.</source>
+        <translation>El servidor de video o el otro participante envió algo que la consola no puede usar ({reason}). La llamada no cambió por ello.</translation>
+    </message>
+</context>
+<context>
+    <name>note_editor</name>
+    <message>
+        <source>No encounter selected — pick a visit on the left</source>
+        <translation>Ninguna consulta seleccionada — elija una visita a la izquierda</translation>
+    </message>
+    <message>
+        <source>Opening note…</source>
+        <translation>Abriendo la nota…</translation>
+    </message>
+    <message>
+        <source>History, symptoms and concerns in the patient&apos;s words</source>
+        <translation>Antecedentes, síntomas y preocupaciones en palabras del paciente</translation>
+    </message>
+    <message>
+        <source>Vitals, examination findings, results</source>
+        <translation>Signos vitales, hallazgos de la exploración, resultados</translation>
+    </message>
+    <message>
+        <source>Diagnosis or differential</source>
+        <translation>Diagnóstico o diagnóstico diferencial</translation>
+    </message>
+    <message>
+        <source>Treatment, prescriptions, follow-up, referrals</source>
+        <translation>Tratamiento, recetas, seguimiento, derivaciones</translation>
+    </message>
+</context>
+<context>
+    <name>plugins_dialog</name>
+    <message>
+        <source>Active</source>
+        <translation>Activo</translation>
+    </message>
+    <message>
+        <source>Not started</source>
+        <translation>No iniciado</translation>
+    </message>
+    <message>
+        <source>Disabled</source>
+        <translation>Desactivado</translation>
+    </message>
+    <message>
+        <source>Not allowed</source>
+        <translation>No permitido</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>Falló</translation>
+    </message>
+</context>
+<context>
+    <name>qt_visit_window</name>
+    <message>
+        <source>Starting</source>
+        <translation>Iniciando</translation>
+    </message>
+    <message>
+        <source>Connecting…</source>
+        <translation>Conectando…</translation>
+    </message>
+    <message>
+        <source>Waiting</source>
+        <translation>En espera</translation>
+    </message>
+    <message>
+        <source>In call</source>
+        <translation>En llamada</translation>
+    </message>
+    <message>
+        <source>Reconnecting…</source>
+        <translation>Reconectando…</translation>
+    </message>
+    <message>
+        <source>Ended</source>
+        <translation>Terminada</translation>
+    </message>
+    <message>
+        <source>Checking connection…</source>
+        <translation>Comprobando la conexión…</translation>
+    </message>
+    <message>
+        <source>Good connection</source>
+        <translation>Buena conexión</translation>
+    </message>
+    <message>
+        <source>Fair connection</source>
+        <translation>Conexión regular</translation>
+    </message>
+    <message>
+        <source>Poor connection</source>
+        <translation>Mala conexión</translation>
+    </message>
+    <message>
+        <source>Connection lost, reconnecting…</source>
+        <translation>Conexión perdida, reconectando…</translation>
+    </message>
+    <message>
+        <source>The network connection was lost. The console reconnects by itself; the call resumes as soon as the network is back.</source>
+        <translation>Se perdió la conexión de red. La consola se reconecta sola; la llamada continúa en cuanto vuelva la red.</translation>
+    </message>
+    <message>
+        <source>Connecting to the visit…</source>
+        <translation>Conectando a la visita…</translation>
+    </message>
+    <message>
+        <source>Setting up the call with the media server. This usually takes a few seconds.</source>
+        <translation>Preparando la llamada con el servidor de video. Suele tardar unos segundos.</translation>
+    </message>
+    <message>
+        <source>Waiting for the patient</source>
+        <translation>Esperando al paciente</translation>
+    </message>
+    <message>
+        <source>Send the invite link on the right. People who open it wait in the waiting room until you admit them.</source>
+        <translation>Envíe el enlace de invitación de la derecha. Quienes lo abran esperan en la sala de espera hasta que usted los admita.</translation>
+    </message>
+    <message>
+        <source>Waiting to be admitted</source>
+        <translation>Esperando ser admitido</translation>
+    </message>
+    <message>
+        <source>The clinician has been told you are here and will let you in shortly.</source>
+        <translation>Se avisó al profesional de que usted está aquí; le dejará entrar en breve.</translation>
+    </message>
+    <message>
+        <source>Nobody else is in the visit</source>
+        <translation>No hay nadie más en la visita</translation>
+    </message>
+    <message>
+        <source>The others have left. Admit someone from the waiting room, or hang up.</source>
+        <translation>Los demás se fueron. Admita a alguien de la sala de espera o cuelgue.</translation>
+    </message>
+    <message>
+        <source>The visit has ended</source>
+        <translation>La visita terminó</translation>
+    </message>
+    <message>
+        <source>The call is over.</source>
+        <translation>La llamada terminó.</translation>
+    </message>
+    <message>
+        <source>Hang up and end the visit? Everyone in the call is disconnected. The encounter note stays open.</source>
+        <translation>¿Colgar y terminar la visita? Todos los participantes se desconectan. La nota de la consulta sigue abierta.</translation>
+    </message>
+    <message>
+        <source>No microphone found</source>
+        <translation>No se encontró micrófono</translation>
+    </message>
+    <message>
+        <source>No camera found</source>
+        <translation>No se encontró cámara</translation>
+    </message>
+    <message>
+        <source>No speaker found</source>
+        <translation>No se encontró altavoz</translation>
+    </message>
+    <message>
+        <source>Direct (host)</source>
+        <translation>Directa (host)</translation>
+    </message>
+    <message>
+        <source>Through NAT (srflx)</source>
+        <translation>A través de NAT (srflx)</translation>
+    </message>
+    <message>
+        <source>Through NAT (prflx)</source>
+        <translation>A través de NAT (prflx)</translation>
+    </message>
+    <message>
+        <source>Relayed by TURN (relay)</source>
+        <translation>Retransmitida por TURN (relay)</translation>
+    </message>
+</context>
+<context>
+    <name>search</name>
+    <message>
+        <source>Searching…</source>
+        <translation>Buscando…</translation>
+    </message>
+</context>
+<context>
+    <name>startup</name>
+    <message>
+        <source>Opening the encrypted record store…</source>
+        <translation>Abriendo el almacén de historias cifrado…</translation>
+    </message>
+    <message>
+        <source>The record store could not be opened</source>
+        <translation>No se pudo abrir el almacén de historias</translation>
+    </message>
+</context>
+<context>
+    <name>sync_details</name>
+    <message>
+        <source>Reading the outbox…</source>
+        <translation>Leyendo la bandeja de salida…</translation>
+    </message>
+    <message>
+        <source>Nothing has failed.</source>
+        <translation>No ha fallado nada.</translation>
+    </message>
+    <message>
+        <source>No conflicts.</source>
+        <translation>No hay conflictos.</translation>
+    </message>
+</context>
+<context>
+    <name>sync_status</name>
+    <message>
+        <source>Sync not set up</source>
+        <translation>Sincronización no configurada</translation>
+    </message>
+    <message>
+        <source>No record server is set up (IT sets it under Settings › Advanced), so notes stay on this computer only.</source>
+        <translation>No hay un servidor de historias configurado (TI lo define en Configuración › Avanzada), así que las notas solo quedan en este equipo.</translation>
+    </message>
+</context>
+<context>
+    <name>techcheck_dialog</name>
+    <message>
+        <source>Checking… (about 10 seconds)</source>
+        <translation>Comprobando… (unos 10 segundos)</translation>
+    </message>
+</context>
+<context>
+    <name>unlock</name>
+    <message>
+        <source>Console locked</source>
+        <translation>Consola bloqueada</translation>
+    </message>
+    <message>
+        <source>Demo profile: no PIN is set, because it holds demo data only and no record store. A console with patient data always asks for a PIN or passphrase.</source>
+        <translation>Perfil de demostración: no hay PIN, porque solo contiene datos de demostración y ningún servidor de historias. Una consola con datos de pacientes siempre pide un PIN o una frase de contraseña.</translation>
+    </message>
+</context>
+<context>
+    <name>video_view</name>
+    <message>
+        <source>Camera off</source>
+        <translation>Cámara apagada</translation>
+    </message>
+    <message>
+        <source>Waiting for video…</source>
+        <translation>Esperando el video…</translation>
+    </message>
+</context>
+<context>
+    <name>worklist</name>
+    <message>
+        <source>Loading today&apos;s visits…</source>
+        <translation>Cargando las visitas de hoy…</translation>
+    </message>
+    <message>
+        <source>No visits on the worklist yet.
+Imported or scheduled visits will appear here.</source>
+        <translation>Aún no hay visitas en la lista de trabajo.
+Las visitas importadas o programadas aparecerán aquí.</translation>
+    </message>
+</context>
+</TS>

@@ -1,0 +1,78 @@
+"""Translations: Qt's own mechanism for every user-visible text of the desktop.
+
+Widgets write English source text through ``self.tr(...)`` or
+``QCoreApplication.translate(context, ...)``; the catalogues are Qt Linguist files
+in ``resources/i18n/`` (``clinician_console_<lang>.ts``, compiled to ``.qm`` by
+``scripts/i18n`` with ``pyside6-lrelease``). Messages that ``app/`` errors carry as a
+message key (STYLE.md §5) are translated here too, in the context ``messages``, from
+their English template (``app.errors.MESSAGES``), so one catalogue holds everything.
+The command line stays English.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QLocale, QTranslator
+
+from app.errors import MESSAGES, ConsoleError
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = {"en": "English", "es": "Español"}
+CATALOGUE = "clinician_console_{lang}.qm"
+MESSAGES_CONTEXT = "messages"
+
+_installed: dict[str, QTranslator] = {}
+
+
+def catalogue_path(lang: str) -> str:
+    return str(resources.files("resources").joinpath("i18n", CATALOGUE.format(lang=lang)))
+
+
+def current_language() -> str:
+    return next(iter(_installed), "en")
+
+
+def set_language(lang: str) -> bool:
+    """Use ``lang`` for text shown from now on ("en" removes any catalogue). Widgets
+    built before keep their text until they are built again (the next start)."""
+    app = QCoreApplication.instance()
+    if app is None:
+        return False
+    for old in list(_installed):
+        if old != lang:
+            app.removeTranslator(_installed.pop(old))
+    if lang == "en" or lang in _installed:
+        QLocale.setDefault(QLocale(lang))
+        return True
+    translator = QTranslator(app)
+    if not translator.load(catalogue_path(lang)):
+        log.warning("No translation catalogue for language %s", lang)
+        return False
+    app.installTranslator(translator)
+    _installed[lang] = translator
+    QLocale.setDefault(QLocale(lang))
+    return True
+
+
+def message(key: str, params: dict[str, Any] | None = None) -> str:
+    """The user's-language text of an app message key, its placeholders filled."""
+    template = MESSAGES.get(key, key)
+    translated = QCoreApplication.translate(MESSAGES_CONTEXT, template)
+    try:  # as ConsoleError.user_message does, so English reads the same
+        return translated.format(**(params or {}))
+    except (KeyError, IndexError, ValueError):
+        return translated
+
+
+def error_text(exc: ConsoleError) -> str:
+    return message(exc.message_key, exc.params)
+
+
+def QT_TRANSLATE_NOOP(context: str, text: str) -> str:  # noqa: N802 (lupdate's marker name)
+    """Mark ``text`` for the catalogue without translating it now (a typed stand-in for
+    Qt's marker, whose stub returns ``object``); translate it where it is shown."""
+    return text
