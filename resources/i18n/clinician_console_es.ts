@@ -2,6 +2,128 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="es_ES">
 <context>
+    <name>CodingHooks</name>
+    <message>
+        <source>&amp;Safety</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&amp;Coding suggestion</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency &amp;plan…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&amp;Escalate…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency: the patient&apos;s address, callback and the emergency number</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The escalation text is on the clipboard.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Escalate</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Escalate: emergency number and plan</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>CodingReasons</name>
+    <message>
+        <source>Audio-only telemedicine codes need more than {minutes} minutes of medical discussion: no code suggested.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Audio-only: confirm that more than {minutes} minutes were medical discussion.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>{code}: {minutes} min of consultative discussion and review ({low}).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Less than 5 minutes of consultative time: no interprofessional code.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>99446-99449 need more than half of the time spent in verbal or online discussion; not reportable if the patient saw this consultant in the past 14 days or a transfer of care or visit with the consultant follows within 14 days.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>99452: {minutes} min of referral work by the requesting clinician (16 min or more, the midpoint of its 30 minutes).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>99452 needs 16 min or more of referral work ({minutes} min given): no code.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>99451: written report only, {minutes} min of consultative time (5 min or more).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>{code} chosen: the higher of the levels by time and by medical decision making.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>G2010: remote evaluation of images or video the established patient sent, with follow-up within 24 business hours; not from a related E/M in the past 7 days nor leading to one within 24 hours.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>G2010 is for established patients only: no code for a new patient.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>{mdm} medical decision making supports {code} ({patient} patient).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Modifier {modifier}: synchronous {modality} telehealth.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No telehealth modifier: the code itself is a telemedicine code.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No telehealth place of service: the claim names where the clinician worked.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No E/M level: give the total time or pick the level of medical decision making.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Place of service {pos}: the patient is {where}.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Total time is {minutes} min or more: a prolonged-service code may apply (not suggested; check the payer&apos;s rules).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Payer &apos;{payer}&apos;: rule in force since {effective} ({source}).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Total time {minutes} min on the date of service meets {code} ({patient} patient: {threshold} min or more).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Total time {minutes} min is below {threshold} min, the lowest level by time ({patient} patient): no level by time.</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
     <name>QtAboutDialog</name>
     <message>
         <source>About Clinician Console</source>
@@ -17,10 +139,227 @@
     </message>
 </context>
 <context>
+    <name>QtAddendumDialog</name>
+    <message>
+        <source>Add addendum</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>A signed note is not changed. Write what you add or correct; it is signed with your key and kept with the note.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Changed on the record store after signing:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Text changed on the record store</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Addendum text</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Addendum</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Sign addendum</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
     <name>QtCallDetails</name>
     <message>
         <source>Call details</source>
         <translation>Detalles de la llamada</translation>
+    </message>
+</context>
+<context>
+    <name>QtCodingDock</name>
+    <message>
+        <source>Coding</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Select a visit to see its coding suggestion.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Coding suggestions are unavailable: {reason}</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>QtCodingPanel</name>
+    <message>
+        <source>Coding suggestion</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Visit</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>E-consult: discussion and report</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>E-consult: written report only</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>E-consult: requesting clinician</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Review of images the patient sent</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Kind of work</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Established</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>New</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Patient</source>
+        <translation type="unfinished">Paciente</translation>
+    </message>
+    <message>
+        <source>Video</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Audio only</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Modality</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>At home</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>At a facility</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Patient location</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source> min</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Total minutes on the date of service</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Not picked</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Straightforward</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Low</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Moderate</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>High</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Medical decision making</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Payer rules</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Work</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Patient is</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Total time</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Decision making</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Payer</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Suggested code</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Modifiers and place of service</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Reasons</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Accept for billing</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Accept the suggestion for billing</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Coding status</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No suggestion</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No code</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Place of service {pos}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No telehealth place of service</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Accepted {code} for billing review; it goes to the record store as a draft.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Could not keep the coding.</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -87,6 +426,240 @@
     <message>
         <source>Play %1</source>
         <translation>Reproducir %1</translation>
+    </message>
+</context>
+<context>
+    <name>QtEscalateDialog</name>
+    <message>
+        <source>Called emergency services</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Advised the patient to call emergency services</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Called the patient back</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Contacted the emergency contact</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Stayed on the line until help arrived</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Escalate</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Looking up the emergency number…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency number</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency plan</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>What was done:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>What happened (goes into the record)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>What happened</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Outcome</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Record and notify on-call</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Record</source>
+        <translation type="unfinished">Grabar</translation>
+    </message>
+    <message>
+        <source>Add to note</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation type="unfinished">Cerrar</translation>
+    </message>
+    <message>
+        <source>Emergency number: {number} ({where})</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No emergency number is known for {where}: ask IT to add it.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The patient&apos;s location is not known.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No emergency plan was confirmed for this visit.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Address: {value}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Callback: {value}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency contact: {name} {number}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Recording…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Recorded at {at}. The on-call contact was notified.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Recorded at {at}. The on-call contact was NOT notified ({why}): call them.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Recorded at {at}.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Could not record it.</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>QtImageCapturePanel</name>
+    <message>
+        <source>Open camera</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Take still</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Retake</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Keep</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>(not given)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Left</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Right</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Both sides</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Mark two points</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>distance</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Site</source>
+        <translation type="unfinished">Sitio</translation>
+    </message>
+    <message>
+        <source>Side</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>View</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Scale</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No camera found.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Opening the camera…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Waiting for the camera…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Taking a full-resolution still…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Still: {w} × {h} pixels</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Sharp and well exposed.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Blurred: hold the camera still, let it focus, retake.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Too bright: highlights are lost; dim the light.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Too dark: add light or move closer.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Too small to be useful to a specialist.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Kept with the encounter.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>{n} of 2 points marked</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>{v:.4g} mm per pixel</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Keep anyway</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -196,6 +769,48 @@
     </message>
 </context>
 <context>
+    <name>QtLicensureDialog</name>
+    <message>
+        <source>Licensure warning</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>You may not be licensed where this patient is ({where}).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>none configured</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Your licences: {licensed}.
+{reason}.
+
+Check the patient&apos;s location. If you go ahead, your decision is recorded in the audit log.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Licensure details</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Proceed anyway</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Do not start</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Do not start the visit</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The decision could not be recorded.</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
     <name>QtMainWindow</name>
     <message>
         <source>Clinician Console</source>
@@ -224,6 +839,10 @@
     <message>
         <source>&amp;Lock now</source>
         <translation>&amp;Bloquear ahora</translation>
+    </message>
+    <message>
+        <source>S&amp;witch clinician</source>
+        <translation type="unfinished"></translation>
     </message>
     <message>
         <source>&amp;Settings…</source>
@@ -304,6 +923,10 @@
     <message>
         <source>The note is open beside the video in the visit window.</source>
         <translation>La nota está abierta junto al video en la ventana de la visita.</translation>
+    </message>
+    <message>
+        <source>Clinician Console — {name}</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -454,6 +1077,10 @@
         <source>This note has no saved versions yet.</source>
         <translation>Esta nota aún no tiene versiones guardadas.</translation>
     </message>
+    <message>
+        <source>Version {version} restored as version {new}.</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>QtNoticeBar</name>
@@ -484,6 +1111,26 @@
         <source>PIN</source>
         <translation>PIN</translation>
     </message>
+    <message>
+        <source>Repeat the PIN</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Enter the PIN.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Enter the passphrase.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The two PINs differ.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The two passphrases differ.</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>QtPluginArea</name>
@@ -512,6 +1159,72 @@
     <message>
         <source>Call quality, from round-trip time, packet loss and frame rate. Click for the details</source>
         <translation>Calidad de la llamada, según el tiempo de ida y vuelta, la pérdida de paquetes y la tasa de imágenes. Haga clic para ver los detalles</translation>
+    </message>
+</context>
+<context>
+    <name>QtSafetyPlanDialog</name>
+    <message>
+        <source>Emergency plan</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Confirm with the patient where they are now, a number to call them back on, and who to contact in an emergency.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Problem</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Confirm</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Later</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Could not save the plan.</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>QtSafetyPlanForm</name>
+    <message>
+        <source>Patient&apos;s location (ISO code, e.g. US-WA)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Physical address where the patient is now</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Callback number</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency contact name</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency contact number</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Location</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Address</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency contact</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Contact&apos;s number</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -584,6 +1297,26 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Devices</source>
         <translation>Dispositivos</translation>
+    </message>
+    <message>
+        <source>Clinician</source>
+        <translation type="unfinished">Profesional</translation>
+    </message>
+    <message>
+        <source>Coding suggestions</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Emergency</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Sign-in</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Notes</source>
+        <translation type="unfinished"></translation>
     </message>
     <message>
         <source>Small</source>
@@ -662,12 +1395,182 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Comprobar ahora</translation>
     </message>
     <message>
+        <source>Cannot check: {error}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>Checking…</source>
         <translation>Comprobando…</translation>
     </message>
     <message>
+        <source>Not checked: {reason}.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Version {version} is available on the {channel} channel (this is {current}); its signatures verified.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Up to date ({current}).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>Check failed.</source>
         <translation>La comprobación falló.</translation>
+    </message>
+    <message>
+        <source>Set by your organisation&apos;s managed policy ({where})</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>QtSignBar</name>
+    <message>
+        <source>Sign note</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Add addendum…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Add addendum</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Signed addenda</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Note signature</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Draft — not signed yet.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Signed by {signer} on {when}. The note can no longer be changed.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>It was changed on the record store after signing: answer with an addendum.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Addendum by {signer}, {when}</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>QtSignInCard</name>
+    <message>
+        <source>Sign-in failed unexpectedly. Try again.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Clinician sign-in</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation type="unfinished">Salir</translation>
+    </message>
+    <message>
+        <source>Sign in with your organisation</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Sign in offline…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation type="unfinished">Cancelar</translation>
+    </message>
+    <message>
+        <source>Your user name</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>User name</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Your offline PIN</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Offline PIN</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Sign in offline</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Back</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Offline PIN (at least 6 digits)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>New offline PIN</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Repeat the PIN</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Repeat the offline PIN</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Set offline PIN</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Not now</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Sign in</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Sign in with your organisation&apos;s account. Your web browser opens for it.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Finish signing in in your browser</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The console continues as soon as the browser has signed you in.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>While the sign-in service cannot be reached, enter your user name and the offline PIN you chose on this computer.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Choose your offline PIN</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>With it you can open this console when the network is down, for a limited time after signing in online. It is yours alone: do not share it.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Enter your user name and your offline PIN.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The two PINs differ.</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -877,6 +1780,13 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
 </context>
 <context>
+    <name>QtStillView</name>
+    <message>
+        <source>No camera open</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
     <name>QtStoreStatus</name>
     <message>
         <source>Save failed — will retry</source>
@@ -929,6 +1839,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Records not opened</source>
         <translation>Historias no abiertas</translation>
+    </message>
+    <message>
+        <source>Locked — sign-in needed</source>
+        <translation type="unfinished"></translation>
     </message>
     <message>
         <source>Working…</source>
@@ -998,6 +1912,129 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Check again</source>
         <translation>Volver a comprobar</translation>
+    </message>
+</context>
+<context>
+    <name>QtVisitStartDialog</name>
+    <message>
+        <source>Start of visit</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Ask the patient before the visit starts. Their answers go into the note and the record.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>e.g. US-WA, CA-ON, GB</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Where the patient is now</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Where the patient is now (country-region):</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>At home</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>At a clinic or facility</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Setting:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>How identity was verified</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Name and date of birth confirmed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Photo ID shown on camera</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Known to the clinician</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Confirmed by the nurse at the cart</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Identity verified by:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Consent to this telehealth visit:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Consent to recording (stethoscope, stills):</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>How consent was given</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Verbal</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Written</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Consent given:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Note template</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No template (keep the note as it is)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Note template:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Start visit</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Given</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Declined</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Not asked</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Enter where the patient is, e.g. US-WA.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Ask for and record consent to the visit.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Your organisation requires consent before a telehealth visit.</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -1225,6 +2262,14 @@ Pruebe con menos palabras o con otras.</translation>
 <context>
     <name>QtWorklist</name>
     <message>
+        <source>Documents without a visit</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%n document(s)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>%1 · %2 rec.</source>
         <translation>%1 · %2 grab.</translation>
     </message>
@@ -1332,6 +2377,10 @@ Pruebe con menos palabras o con otras.</translation>
         <source>The console locked together with your desktop session.</source>
         <translation>La consola se bloqueó junto con su sesión de escritorio.</translation>
     </message>
+    <message>
+        <source>The console is ready for the next clinician.</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>messages</name>
@@ -1396,6 +2445,38 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>El dispositivo {device} no está disponible ({reason}). Compruebe que esté conectado y que otro programa no lo esté usando, o elija otro dispositivo.</translation>
     </message>
     <message>
+        <source>Sign-in was not completed ({reason}). Try again.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Clinician sign-in is not set up correctly: {reason}. Ask IT.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The sign-in service&apos;s answer could not be verified ({reason}); it was not used. Tell IT if this keeps happening.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Offline sign-in is not possible: {reason}.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The sign-in service refused the sign-in ({reason}).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Please sign in again ({reason}).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The sign-in service cannot be reached ({reason}). If you signed in on this computer recently, you can use your offline PIN.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>That is not your offline PIN. Try again.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>The import file was rejected and nothing was changed: {reason}.</source>
         <translation>Se rechazó el archivo de importación y no se cambió nada: {reason}.</translation>
     </message>
@@ -1430,6 +2511,18 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The plugin {plugin_id} is not on your organisation&apos;s list of allowed plugins (plugins.allow) and was not loaded.</source>
         <translation>El complemento {plugin_id} no está en la lista de complementos permitidos de su organización (plugins.allow) y no se cargó.</translation>
+    </message>
+    <message>
+        <source>The note was not signed because it changed or is in conflict ({reason}). Review it and sign again.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The note was not signed: {reason}.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The note was not signed: your signing key is not available ({reason}). Unlock the system keyring and sign again.</source>
+        <translation type="unfinished"></translation>
     </message>
     <message>
         <source>The record store at {path} is damaged ({reason}). It was left untouched; restore it from a backup or contact support.</source>
