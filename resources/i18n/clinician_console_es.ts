@@ -5,122 +5,122 @@
     <name>CodingHooks</name>
     <message>
         <source>&amp;Safety</source>
-        <translation type="unfinished"></translation>
+        <translation>&amp;Seguridad</translation>
     </message>
     <message>
         <source>&amp;Coding suggestion</source>
-        <translation type="unfinished"></translation>
+        <translation>Sugerencia de &amp;codificación</translation>
     </message>
     <message>
         <source>Emergency &amp;plan…</source>
-        <translation type="unfinished"></translation>
+        <translation>&amp;Plan de emergencia…</translation>
     </message>
     <message>
         <source>&amp;Escalate…</source>
-        <translation type="unfinished"></translation>
+        <translation>&amp;Escalar…</translation>
     </message>
     <message>
         <source>Emergency: the patient&apos;s address, callback and the emergency number</source>
-        <translation type="unfinished"></translation>
+        <translation>Emergencia: la dirección del paciente, el número para devolver la llamada y el número de emergencia</translation>
     </message>
     <message>
         <source>The escalation text is on the clipboard.</source>
-        <translation type="unfinished"></translation>
+        <translation>El texto de la escalada está en el portapapeles.</translation>
     </message>
     <message>
         <source>Escalate</source>
-        <translation type="unfinished"></translation>
+        <translation>Escalar</translation>
     </message>
     <message>
         <source>Escalate: emergency number and plan</source>
-        <translation type="unfinished"></translation>
+        <translation>Escalar: número y plan de emergencia</translation>
     </message>
 </context>
 <context>
     <name>CodingReasons</name>
     <message>
         <source>Audio-only telemedicine codes need more than {minutes} minutes of medical discussion: no code suggested.</source>
-        <translation type="unfinished"></translation>
+        <translation>Los códigos de telemedicina solo por audio requieren más de {minutes} minutos de conversación médica: no se sugiere ningún código.</translation>
     </message>
     <message>
         <source>Audio-only: confirm that more than {minutes} minutes were medical discussion.</source>
-        <translation type="unfinished"></translation>
+        <translation>Solo audio: confirme que más de {minutes} minutos fueron de conversación médica.</translation>
     </message>
     <message>
         <source>{code}: {minutes} min of consultative discussion and review ({low}).</source>
-        <translation type="unfinished"></translation>
+        <translation>{code}: {minutes} min de conversación y revisión de interconsulta ({low}).</translation>
     </message>
     <message>
         <source>Less than 5 minutes of consultative time: no interprofessional code.</source>
-        <translation type="unfinished"></translation>
+        <translation>Menos de 5 minutos de tiempo de interconsulta: ningún código interprofesional.</translation>
     </message>
     <message>
         <source>99446-99449 need more than half of the time spent in verbal or online discussion; not reportable if the patient saw this consultant in the past 14 days or a transfer of care or visit with the consultant follows within 14 days.</source>
-        <translation type="unfinished"></translation>
+        <translation>99446-99449 requieren que más de la mitad del tiempo se dedique a conversación verbal o en línea; no se pueden facturar si el paciente vio a este consultor en los últimos 14 días o si en los 14 días siguientes hay un traspaso de atención o una visita con el consultor.</translation>
     </message>
     <message>
         <source>99452: {minutes} min of referral work by the requesting clinician (16 min or more, the midpoint of its 30 minutes).</source>
-        <translation type="unfinished"></translation>
+        <translation>99452: {minutes} min de trabajo de derivación del profesional solicitante (16 min o más, el punto medio de sus 30 minutos).</translation>
     </message>
     <message>
         <source>99452 needs 16 min or more of referral work ({minutes} min given): no code.</source>
-        <translation type="unfinished"></translation>
+        <translation>99452 requiere 16 min o más de trabajo de derivación (se indicaron {minutes} min): ningún código.</translation>
     </message>
     <message>
         <source>99451: written report only, {minutes} min of consultative time (5 min or more).</source>
-        <translation type="unfinished"></translation>
+        <translation>99451: solo informe escrito, {minutes} min de tiempo de interconsulta (5 min o más).</translation>
     </message>
     <message>
         <source>{code} chosen: the higher of the levels by time and by medical decision making.</source>
-        <translation type="unfinished"></translation>
+        <translation>Se eligió {code}: el más alto de los niveles por tiempo y por toma de decisiones médicas.</translation>
     </message>
     <message>
         <source>G2010: remote evaluation of images or video the established patient sent, with follow-up within 24 business hours; not from a related E/M in the past 7 days nor leading to one within 24 hours.</source>
-        <translation type="unfinished"></translation>
+        <translation>G2010: evaluación a distancia de imágenes o video que envió el paciente establecido, con seguimiento en 24 horas hábiles; no debe derivar de un E/M relacionado en los últimos 7 días ni dar lugar a uno en las 24 horas siguientes.</translation>
     </message>
     <message>
         <source>G2010 is for established patients only: no code for a new patient.</source>
-        <translation type="unfinished"></translation>
+        <translation>G2010 es solo para pacientes establecidos: ningún código para un paciente nuevo.</translation>
     </message>
     <message>
         <source>{mdm} medical decision making supports {code} ({patient} patient).</source>
-        <translation type="unfinished"></translation>
+        <translation>La toma de decisiones médicas {mdm} respalda {code} (paciente {patient}).</translation>
     </message>
     <message>
         <source>Modifier {modifier}: synchronous {modality} telehealth.</source>
-        <translation type="unfinished"></translation>
+        <translation>Modificador {modifier}: telesalud sincrónica por {modality}.</translation>
     </message>
     <message>
         <source>No telehealth modifier: the code itself is a telemedicine code.</source>
-        <translation type="unfinished"></translation>
+        <translation>Sin modificador de telesalud: el código en sí es un código de telemedicina.</translation>
     </message>
     <message>
         <source>No telehealth place of service: the claim names where the clinician worked.</source>
-        <translation type="unfinished"></translation>
+        <translation>Sin lugar de servicio de telesalud: la reclamación indica dónde trabajó el profesional.</translation>
     </message>
     <message>
         <source>No E/M level: give the total time or pick the level of medical decision making.</source>
-        <translation type="unfinished"></translation>
+        <translation>Sin nivel de E/M: indique el tiempo total o elija el nivel de toma de decisiones médicas.</translation>
     </message>
     <message>
         <source>Place of service {pos}: the patient is {where}.</source>
-        <translation type="unfinished"></translation>
+        <translation>Lugar de servicio {pos}: el paciente está {where}.</translation>
     </message>
     <message>
         <source>Total time is {minutes} min or more: a prolonged-service code may apply (not suggested; check the payer&apos;s rules).</source>
-        <translation type="unfinished"></translation>
+        <translation>El tiempo total es de {minutes} min o más: puede corresponder un código de servicio prolongado (no se sugiere; revise las reglas del pagador).</translation>
     </message>
     <message>
         <source>Payer &apos;{payer}&apos;: rule in force since {effective} ({source}).</source>
-        <translation type="unfinished"></translation>
+        <translation>Pagador &apos;{payer}&apos;: regla vigente desde {effective} ({source}).</translation>
     </message>
     <message>
         <source>Total time {minutes} min on the date of service meets {code} ({patient} patient: {threshold} min or more).</source>
-        <translation type="unfinished"></translation>
+        <translation>Un tiempo total de {minutes} min en la fecha de servicio cumple con {code} (paciente {patient}: {threshold} min o más).</translation>
     </message>
     <message>
         <source>Total time {minutes} min is below {threshold} min, the lowest level by time ({patient} patient): no level by time.</source>
-        <translation type="unfinished"></translation>
+        <translation>Un tiempo total de {minutes} min es menor que {threshold} min, el nivel más bajo por tiempo (paciente {patient}): ningún nivel por tiempo.</translation>
     </message>
 </context>
 <context>
@@ -142,31 +142,31 @@
     <name>QtAddendumDialog</name>
     <message>
         <source>Add addendum</source>
-        <translation type="unfinished"></translation>
+        <translation>Agregar adenda</translation>
     </message>
     <message>
         <source>A signed note is not changed. Write what you add or correct; it is signed with your key and kept with the note.</source>
-        <translation type="unfinished"></translation>
+        <translation>Una nota firmada no se modifica. Escriba lo que agrega o corrige; se firma con su clave y se guarda con la nota.</translation>
     </message>
     <message>
         <source>Changed on the record store after signing:</source>
-        <translation type="unfinished"></translation>
+        <translation>Cambiado en el servidor de historias después de la firma:</translation>
     </message>
     <message>
         <source>Text changed on the record store</source>
-        <translation type="unfinished"></translation>
+        <translation>Texto cambiado en el servidor de historias</translation>
     </message>
     <message>
         <source>Addendum text</source>
-        <translation type="unfinished"></translation>
+        <translation>Texto de la adenda</translation>
     </message>
     <message>
         <source>Addendum</source>
-        <translation type="unfinished"></translation>
+        <translation>Adenda</translation>
     </message>
     <message>
         <source>Sign addendum</source>
-        <translation type="unfinished"></translation>
+        <translation>Firmar adenda</translation>
     </message>
 </context>
 <context>
@@ -180,186 +180,186 @@
     <name>QtCodingDock</name>
     <message>
         <source>Coding</source>
-        <translation type="unfinished"></translation>
+        <translation>Codificación</translation>
     </message>
     <message>
         <source>Select a visit to see its coding suggestion.</source>
-        <translation type="unfinished"></translation>
+        <translation>Seleccione una visita para ver su sugerencia de codificación.</translation>
     </message>
     <message>
         <source>Coding suggestions are unavailable: {reason}</source>
-        <translation type="unfinished"></translation>
+        <translation>Las sugerencias de codificación no están disponibles: {reason}</translation>
     </message>
 </context>
 <context>
     <name>QtCodingPanel</name>
     <message>
         <source>Coding suggestion</source>
-        <translation type="unfinished"></translation>
+        <translation>Sugerencia de codificación</translation>
     </message>
     <message>
         <source>Visit</source>
-        <translation type="unfinished"></translation>
+        <translation>Visita</translation>
     </message>
     <message>
         <source>E-consult: discussion and report</source>
-        <translation type="unfinished"></translation>
+        <translation>Interconsulta electrónica: conversación e informe</translation>
     </message>
     <message>
         <source>E-consult: written report only</source>
-        <translation type="unfinished"></translation>
+        <translation>Interconsulta electrónica: solo informe escrito</translation>
     </message>
     <message>
         <source>E-consult: requesting clinician</source>
-        <translation type="unfinished"></translation>
+        <translation>Interconsulta electrónica: profesional solicitante</translation>
     </message>
     <message>
         <source>Review of images the patient sent</source>
-        <translation type="unfinished"></translation>
+        <translation>Revisión de imágenes que envió el paciente</translation>
     </message>
     <message>
         <source>Kind of work</source>
-        <translation type="unfinished"></translation>
+        <translation>Tipo de trabajo</translation>
     </message>
     <message>
         <source>Established</source>
-        <translation type="unfinished"></translation>
+        <translation>Establecido</translation>
     </message>
     <message>
         <source>New</source>
-        <translation type="unfinished"></translation>
+        <translation>Nuevo</translation>
     </message>
     <message>
         <source>Patient</source>
-        <translation type="unfinished">Paciente</translation>
+        <translation>Paciente</translation>
     </message>
     <message>
         <source>Video</source>
-        <translation type="unfinished"></translation>
+        <translation>Video</translation>
     </message>
     <message>
         <source>Audio only</source>
-        <translation type="unfinished"></translation>
+        <translation>Solo audio</translation>
     </message>
     <message>
         <source>Modality</source>
-        <translation type="unfinished"></translation>
+        <translation>Modalidad</translation>
     </message>
     <message>
         <source>At home</source>
-        <translation type="unfinished"></translation>
+        <translation>En su domicilio</translation>
     </message>
     <message>
         <source>At a facility</source>
-        <translation type="unfinished"></translation>
+        <translation>En un centro</translation>
     </message>
     <message>
         <source>Patient location</source>
-        <translation type="unfinished"></translation>
+        <translation>Ubicación del paciente</translation>
     </message>
     <message>
         <source> min</source>
-        <translation type="unfinished"></translation>
+        <translation> min</translation>
     </message>
     <message>
         <source>Total minutes on the date of service</source>
-        <translation type="unfinished"></translation>
+        <translation>Minutos totales en la fecha de servicio</translation>
     </message>
     <message>
         <source>Not picked</source>
-        <translation type="unfinished"></translation>
+        <translation>Sin elegir</translation>
     </message>
     <message>
         <source>Straightforward</source>
-        <translation type="unfinished"></translation>
+        <translation>Sencilla</translation>
     </message>
     <message>
         <source>Low</source>
-        <translation type="unfinished"></translation>
+        <translation>Baja</translation>
     </message>
     <message>
         <source>Moderate</source>
-        <translation type="unfinished"></translation>
+        <translation>Moderada</translation>
     </message>
     <message>
         <source>High</source>
-        <translation type="unfinished"></translation>
+        <translation>Alta</translation>
     </message>
     <message>
         <source>Medical decision making</source>
-        <translation type="unfinished"></translation>
+        <translation>Toma de decisiones médicas</translation>
     </message>
     <message>
         <source>Payer rules</source>
-        <translation type="unfinished"></translation>
+        <translation>Reglas del pagador</translation>
     </message>
     <message>
         <source>Work</source>
-        <translation type="unfinished"></translation>
+        <translation>Trabajo</translation>
     </message>
     <message>
         <source>Patient is</source>
-        <translation type="unfinished"></translation>
+        <translation>El paciente está</translation>
     </message>
     <message>
         <source>Total time</source>
-        <translation type="unfinished"></translation>
+        <translation>Tiempo total</translation>
     </message>
     <message>
         <source>Decision making</source>
-        <translation type="unfinished"></translation>
+        <translation>Toma de decisiones</translation>
     </message>
     <message>
         <source>Payer</source>
-        <translation type="unfinished"></translation>
+        <translation>Pagador</translation>
     </message>
     <message>
         <source>Suggested code</source>
-        <translation type="unfinished"></translation>
+        <translation>Código sugerido</translation>
     </message>
     <message>
         <source>Modifiers and place of service</source>
-        <translation type="unfinished"></translation>
+        <translation>Modificadores y lugar de servicio</translation>
     </message>
     <message>
         <source>Reasons</source>
-        <translation type="unfinished"></translation>
+        <translation>Motivos</translation>
     </message>
     <message>
         <source>Accept for billing</source>
-        <translation type="unfinished"></translation>
+        <translation>Aceptar para facturación</translation>
     </message>
     <message>
         <source>Accept the suggestion for billing</source>
-        <translation type="unfinished"></translation>
+        <translation>Aceptar la sugerencia para facturación</translation>
     </message>
     <message>
         <source>Coding status</source>
-        <translation type="unfinished"></translation>
+        <translation>Estado de la codificación</translation>
     </message>
     <message>
         <source>No suggestion</source>
-        <translation type="unfinished"></translation>
+        <translation>Sin sugerencia</translation>
     </message>
     <message>
         <source>No code</source>
-        <translation type="unfinished"></translation>
+        <translation>Ningún código</translation>
     </message>
     <message>
         <source>Place of service {pos}</source>
-        <translation type="unfinished"></translation>
+        <translation>Lugar de servicio {pos}</translation>
     </message>
     <message>
         <source>No telehealth place of service</source>
-        <translation type="unfinished"></translation>
+        <translation>Sin lugar de servicio de telesalud</translation>
     </message>
     <message>
         <source>Accepted {code} for billing review; it goes to the record store as a draft.</source>
-        <translation type="unfinished"></translation>
+        <translation>Se aceptó {code} para revisión de facturación; se envía al servidor de historias como borrador.</translation>
     </message>
     <message>
         <source>Could not keep the coding.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se pudo guardar la codificación.</translation>
     </message>
 </context>
 <context>
@@ -432,234 +432,234 @@
     <name>QtEscalateDialog</name>
     <message>
         <source>Called emergency services</source>
-        <translation type="unfinished"></translation>
+        <translation>Llamó a los servicios de emergencia</translation>
     </message>
     <message>
         <source>Advised the patient to call emergency services</source>
-        <translation type="unfinished"></translation>
+        <translation>Indicó al paciente que llamara a los servicios de emergencia</translation>
     </message>
     <message>
         <source>Called the patient back</source>
-        <translation type="unfinished"></translation>
+        <translation>Devolvió la llamada al paciente</translation>
     </message>
     <message>
         <source>Contacted the emergency contact</source>
-        <translation type="unfinished"></translation>
+        <translation>Se comunicó con el contacto de emergencia</translation>
     </message>
     <message>
         <source>Stayed on the line until help arrived</source>
-        <translation type="unfinished"></translation>
+        <translation>Permaneció en la línea hasta que llegó la ayuda</translation>
     </message>
     <message>
         <source>Escalate</source>
-        <translation type="unfinished"></translation>
+        <translation>Escalar</translation>
     </message>
     <message>
         <source>Looking up the emergency number…</source>
-        <translation type="unfinished"></translation>
+        <translation>Buscando el número de emergencia…</translation>
     </message>
     <message>
         <source>Emergency number</source>
-        <translation type="unfinished"></translation>
+        <translation>Número de emergencia</translation>
     </message>
     <message>
         <source>Emergency plan</source>
-        <translation type="unfinished"></translation>
+        <translation>Plan de emergencia</translation>
     </message>
     <message>
         <source>What was done:</source>
-        <translation type="unfinished"></translation>
+        <translation>Qué se hizo:</translation>
     </message>
     <message>
         <source>What happened (goes into the record)</source>
-        <translation type="unfinished"></translation>
+        <translation>Qué ocurrió (se incluye en la historia clínica)</translation>
     </message>
     <message>
         <source>What happened</source>
-        <translation type="unfinished"></translation>
+        <translation>Qué ocurrió</translation>
     </message>
     <message>
         <source>Outcome</source>
-        <translation type="unfinished"></translation>
+        <translation>Resultado</translation>
     </message>
     <message>
         <source>Record and notify on-call</source>
-        <translation type="unfinished"></translation>
+        <translation>Registrar y avisar a la guardia</translation>
     </message>
     <message>
         <source>Record</source>
-        <translation type="unfinished">Grabar</translation>
+        <translation>Registrar</translation>
     </message>
     <message>
         <source>Add to note</source>
-        <translation type="unfinished"></translation>
+        <translation>Agregar a la nota</translation>
     </message>
     <message>
         <source>Close</source>
-        <translation type="unfinished">Cerrar</translation>
+        <translation>Cerrar</translation>
     </message>
     <message>
         <source>Emergency number: {number} ({where})</source>
-        <translation type="unfinished"></translation>
+        <translation>Número de emergencia: {number} ({where})</translation>
     </message>
     <message>
         <source>No emergency number is known for {where}: ask IT to add it.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se conoce ningún número de emergencia para {where}: pida a TI que lo agregue.</translation>
     </message>
     <message>
         <source>The patient&apos;s location is not known.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se conoce la ubicación del paciente.</translation>
     </message>
     <message>
         <source>No emergency plan was confirmed for this visit.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se confirmó ningún plan de emergencia para esta visita.</translation>
     </message>
     <message>
         <source>Address: {value}</source>
-        <translation type="unfinished"></translation>
+        <translation>Dirección: {value}</translation>
     </message>
     <message>
         <source>Callback: {value}</source>
-        <translation type="unfinished"></translation>
+        <translation>Número para devolver la llamada: {value}</translation>
     </message>
     <message>
         <source>Emergency contact: {name} {number}</source>
-        <translation type="unfinished"></translation>
+        <translation>Contacto de emergencia: {name} {number}</translation>
     </message>
     <message>
         <source>Recording…</source>
-        <translation type="unfinished"></translation>
+        <translation>Registrando…</translation>
     </message>
     <message>
         <source>Recorded at {at}. The on-call contact was notified.</source>
-        <translation type="unfinished"></translation>
+        <translation>Registrado a las {at}. Se avisó al contacto de guardia.</translation>
     </message>
     <message>
         <source>Recorded at {at}. The on-call contact was NOT notified ({why}): call them.</source>
-        <translation type="unfinished"></translation>
+        <translation>Registrado a las {at}. NO se avisó al contacto de guardia ({why}): llámelo.</translation>
     </message>
     <message>
         <source>Recorded at {at}.</source>
-        <translation type="unfinished"></translation>
+        <translation>Registrado a las {at}.</translation>
     </message>
     <message>
         <source>Could not record it.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se pudo registrar.</translation>
     </message>
 </context>
 <context>
     <name>QtImageCapturePanel</name>
     <message>
         <source>Open camera</source>
-        <translation type="unfinished"></translation>
+        <translation>Abrir cámara</translation>
     </message>
     <message>
         <source>Take still</source>
-        <translation type="unfinished"></translation>
+        <translation>Tomar foto</translation>
     </message>
     <message>
         <source>Retake</source>
-        <translation type="unfinished"></translation>
+        <translation>Repetir</translation>
     </message>
     <message>
         <source>Keep</source>
-        <translation type="unfinished"></translation>
+        <translation>Conservar</translation>
     </message>
     <message>
         <source>(not given)</source>
-        <translation type="unfinished"></translation>
+        <translation>(sin indicar)</translation>
     </message>
     <message>
         <source>Left</source>
-        <translation type="unfinished"></translation>
+        <translation>Izquierdo</translation>
     </message>
     <message>
         <source>Right</source>
-        <translation type="unfinished"></translation>
+        <translation>Derecho</translation>
     </message>
     <message>
         <source>Both sides</source>
-        <translation type="unfinished"></translation>
+        <translation>Ambos lados</translation>
     </message>
     <message>
         <source>Mark two points</source>
-        <translation type="unfinished"></translation>
+        <translation>Marcar dos puntos</translation>
     </message>
     <message>
         <source>distance</source>
-        <translation type="unfinished"></translation>
+        <translation>distancia</translation>
     </message>
     <message>
         <source>Site</source>
-        <translation type="unfinished">Sitio</translation>
+        <translation>Zona anatómica</translation>
     </message>
     <message>
         <source>Side</source>
-        <translation type="unfinished"></translation>
+        <translation>Lado</translation>
     </message>
     <message>
         <source>View</source>
-        <translation type="unfinished"></translation>
+        <translation>Vista</translation>
     </message>
     <message>
         <source>Scale</source>
-        <translation type="unfinished"></translation>
+        <translation>Escala</translation>
     </message>
     <message>
         <source>No camera found.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se encontró ninguna cámara.</translation>
     </message>
     <message>
         <source>Opening the camera…</source>
-        <translation type="unfinished"></translation>
+        <translation>Abriendo la cámara…</translation>
     </message>
     <message>
         <source>Waiting for the camera…</source>
-        <translation type="unfinished"></translation>
+        <translation>Esperando la cámara…</translation>
     </message>
     <message>
         <source>Taking a full-resolution still…</source>
-        <translation type="unfinished"></translation>
+        <translation>Tomando una foto en resolución completa…</translation>
     </message>
     <message>
         <source>Still: {w} × {h} pixels</source>
-        <translation type="unfinished"></translation>
+        <translation>Foto: {w} × {h} píxeles</translation>
     </message>
     <message>
         <source>Sharp and well exposed.</source>
-        <translation type="unfinished"></translation>
+        <translation>Nítida y bien expuesta.</translation>
     </message>
     <message>
         <source>Blurred: hold the camera still, let it focus, retake.</source>
-        <translation type="unfinished"></translation>
+        <translation>Borrosa: mantenga la cámara quieta, deje que enfoque y repítala.</translation>
     </message>
     <message>
         <source>Too bright: highlights are lost; dim the light.</source>
-        <translation type="unfinished"></translation>
+        <translation>Demasiado clara: se pierden las zonas brillantes; baje la luz.</translation>
     </message>
     <message>
         <source>Too dark: add light or move closer.</source>
-        <translation type="unfinished"></translation>
+        <translation>Demasiado oscura: agregue luz o acérquese.</translation>
     </message>
     <message>
         <source>Too small to be useful to a specialist.</source>
-        <translation type="unfinished"></translation>
+        <translation>Demasiado pequeña para que le sirva a un especialista.</translation>
     </message>
     <message>
         <source>Kept with the encounter.</source>
-        <translation type="unfinished"></translation>
+        <translation>Guardada con la consulta.</translation>
     </message>
     <message>
         <source>{n} of 2 points marked</source>
-        <translation type="unfinished"></translation>
+        <translation>{n} de 2 puntos marcados</translation>
     </message>
     <message>
         <source>{v:.4g} mm per pixel</source>
-        <translation type="unfinished"></translation>
+        <translation>{v:.4g} mm por píxel</translation>
     </message>
     <message>
         <source>Keep anyway</source>
-        <translation type="unfinished"></translation>
+        <translation>Conservar de todos modos</translation>
     </message>
 </context>
 <context>
@@ -772,42 +772,45 @@
     <name>QtLicensureDialog</name>
     <message>
         <source>Licensure warning</source>
-        <translation type="unfinished"></translation>
+        <translation>Advertencia de licencia</translation>
     </message>
     <message>
         <source>You may not be licensed where this patient is ({where}).</source>
-        <translation type="unfinished"></translation>
+        <translation>Es posible que usted no tenga licencia donde está este paciente ({where}).</translation>
     </message>
     <message>
         <source>none configured</source>
-        <translation type="unfinished"></translation>
+        <translation>ninguna configurada</translation>
     </message>
     <message>
         <source>Your licences: {licensed}.
 {reason}.
 
 Check the patient&apos;s location. If you go ahead, your decision is recorded in the audit log.</source>
-        <translation type="unfinished"></translation>
+        <translation>Sus licencias: {licensed}.
+{reason}.
+
+Verifique la ubicación del paciente. Si continúa, su decisión queda anotada en el registro de auditoría.</translation>
     </message>
     <message>
         <source>Licensure details</source>
-        <translation type="unfinished"></translation>
+        <translation>Detalles de la licencia</translation>
     </message>
     <message>
         <source>Proceed anyway</source>
-        <translation type="unfinished"></translation>
+        <translation>Continuar de todos modos</translation>
     </message>
     <message>
         <source>Do not start</source>
-        <translation type="unfinished"></translation>
+        <translation>No iniciar</translation>
     </message>
     <message>
         <source>Do not start the visit</source>
-        <translation type="unfinished"></translation>
+        <translation>No iniciar la visita</translation>
     </message>
     <message>
         <source>The decision could not be recorded.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se pudo registrar la decisión.</translation>
     </message>
 </context>
 <context>
@@ -842,7 +845,7 @@ Check the patient&apos;s location. If you go ahead, your decision is recorded in
     </message>
     <message>
         <source>S&amp;witch clinician</source>
-        <translation type="unfinished"></translation>
+        <translation>Cambiar de &amp;profesional</translation>
     </message>
     <message>
         <source>&amp;Settings…</source>
@@ -850,7 +853,7 @@ Check the patient&apos;s location. If you go ahead, your decision is recorded in
     </message>
     <message>
         <source>&amp;Add-ons…</source>
-        <translation>&amp;Complementos…</translation>
+        <translation>Co&amp;mplementos…</translation>
     </message>
     <message>
         <source>&amp;Quit</source>
@@ -926,7 +929,7 @@ Check the patient&apos;s location. If you go ahead, your decision is recorded in
     </message>
     <message>
         <source>Clinician Console — {name}</source>
-        <translation type="unfinished"></translation>
+        <translation>Clinician Console — {name}</translation>
     </message>
 </context>
 <context>
@@ -1079,7 +1082,7 @@ Check the patient&apos;s location. If you go ahead, your decision is recorded in
     </message>
     <message>
         <source>Version {version} restored as version {new}.</source>
-        <translation type="unfinished"></translation>
+        <translation>La versión {version} se restauró como versión {new}.</translation>
     </message>
 </context>
 <context>
@@ -1113,23 +1116,23 @@ Check the patient&apos;s location. If you go ahead, your decision is recorded in
     </message>
     <message>
         <source>Repeat the PIN</source>
-        <translation type="unfinished"></translation>
+        <translation>Repita el PIN</translation>
     </message>
     <message>
         <source>Enter the PIN.</source>
-        <translation type="unfinished"></translation>
+        <translation>Escriba el PIN.</translation>
     </message>
     <message>
         <source>Enter the passphrase.</source>
-        <translation type="unfinished"></translation>
+        <translation>Escriba la frase de contraseña.</translation>
     </message>
     <message>
         <source>The two PINs differ.</source>
-        <translation type="unfinished"></translation>
+        <translation>Los dos PIN no coinciden.</translation>
     </message>
     <message>
         <source>The two passphrases differ.</source>
-        <translation type="unfinished"></translation>
+        <translation>Las dos frases de contraseña no coinciden.</translation>
     </message>
 </context>
 <context>
@@ -1165,66 +1168,66 @@ Check the patient&apos;s location. If you go ahead, your decision is recorded in
     <name>QtSafetyPlanDialog</name>
     <message>
         <source>Emergency plan</source>
-        <translation type="unfinished"></translation>
+        <translation>Plan de emergencia</translation>
     </message>
     <message>
         <source>Confirm with the patient where they are now, a number to call them back on, and who to contact in an emergency.</source>
-        <translation type="unfinished"></translation>
+        <translation>Confirme con el paciente dónde está ahora, un número para devolverle la llamada y a quién contactar en caso de emergencia.</translation>
     </message>
     <message>
         <source>Problem</source>
-        <translation type="unfinished"></translation>
+        <translation>Problema</translation>
     </message>
     <message>
         <source>Confirm</source>
-        <translation type="unfinished"></translation>
+        <translation>Confirmar</translation>
     </message>
     <message>
         <source>Later</source>
-        <translation type="unfinished"></translation>
+        <translation>Más tarde</translation>
     </message>
     <message>
         <source>Could not save the plan.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se pudo guardar el plan.</translation>
     </message>
 </context>
 <context>
     <name>QtSafetyPlanForm</name>
     <message>
         <source>Patient&apos;s location (ISO code, e.g. US-WA)</source>
-        <translation type="unfinished"></translation>
+        <translation>Ubicación del paciente (código ISO, p. ej., US-WA)</translation>
     </message>
     <message>
         <source>Physical address where the patient is now</source>
-        <translation type="unfinished"></translation>
+        <translation>Dirección física donde está el paciente ahora</translation>
     </message>
     <message>
         <source>Callback number</source>
-        <translation type="unfinished"></translation>
+        <translation>Número para devolver la llamada</translation>
     </message>
     <message>
         <source>Emergency contact name</source>
-        <translation type="unfinished"></translation>
+        <translation>Nombre del contacto de emergencia</translation>
     </message>
     <message>
         <source>Emergency contact number</source>
-        <translation type="unfinished"></translation>
+        <translation>Número del contacto de emergencia</translation>
     </message>
     <message>
         <source>Location</source>
-        <translation type="unfinished"></translation>
+        <translation>Ubicación</translation>
     </message>
     <message>
         <source>Address</source>
-        <translation type="unfinished"></translation>
+        <translation>Dirección</translation>
     </message>
     <message>
         <source>Emergency contact</source>
-        <translation type="unfinished"></translation>
+        <translation>Contacto de emergencia</translation>
     </message>
     <message>
         <source>Contact&apos;s number</source>
-        <translation type="unfinished"></translation>
+        <translation>Número del contacto</translation>
     </message>
 </context>
 <context>
@@ -1300,23 +1303,23 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
     <message>
         <source>Clinician</source>
-        <translation type="unfinished">Profesional</translation>
+        <translation>Profesional</translation>
     </message>
     <message>
         <source>Coding suggestions</source>
-        <translation type="unfinished"></translation>
+        <translation>Sugerencias de codificación</translation>
     </message>
     <message>
         <source>Emergency</source>
-        <translation type="unfinished"></translation>
+        <translation>Emergencia</translation>
     </message>
     <message>
         <source>Sign-in</source>
-        <translation type="unfinished"></translation>
+        <translation>Inicio de sesión</translation>
     </message>
     <message>
         <source>Notes</source>
-        <translation type="unfinished"></translation>
+        <translation>Notas</translation>
     </message>
     <message>
         <source>Small</source>
@@ -1396,7 +1399,7 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
     <message>
         <source>Cannot check: {error}</source>
-        <translation type="unfinished"></translation>
+        <translation>No se puede comprobar: {error}</translation>
     </message>
     <message>
         <source>Checking…</source>
@@ -1404,15 +1407,15 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
     <message>
         <source>Not checked: {reason}.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se comprobó: {reason}.</translation>
     </message>
     <message>
         <source>Version {version} is available on the {channel} channel (this is {current}); its signatures verified.</source>
-        <translation type="unfinished"></translation>
+        <translation>La versión {version} está disponible en el canal {channel} (esta es la {current}); sus firmas se verificaron.</translation>
     </message>
     <message>
         <source>Up to date ({current}).</source>
-        <translation type="unfinished"></translation>
+        <translation>Actualizada ({current}).</translation>
     </message>
     <message>
         <source>Check failed.</source>
@@ -1420,157 +1423,157 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
     <message>
         <source>Set by your organisation&apos;s managed policy ({where})</source>
-        <translation type="unfinished"></translation>
+        <translation>Definido por la política administrada de su organización ({where})</translation>
     </message>
 </context>
 <context>
     <name>QtSignBar</name>
     <message>
         <source>Sign note</source>
-        <translation type="unfinished"></translation>
+        <translation>Firmar nota</translation>
     </message>
     <message>
         <source>Add addendum…</source>
-        <translation type="unfinished"></translation>
+        <translation>Agregar adenda…</translation>
     </message>
     <message>
         <source>Add addendum</source>
-        <translation type="unfinished"></translation>
+        <translation>Agregar adenda</translation>
     </message>
     <message>
         <source>Signed addenda</source>
-        <translation type="unfinished"></translation>
+        <translation>Adendas firmadas</translation>
     </message>
     <message>
         <source>Note signature</source>
-        <translation type="unfinished"></translation>
+        <translation>Firma de la nota</translation>
     </message>
     <message>
         <source>Draft — not signed yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>Borrador — aún sin firmar.</translation>
     </message>
     <message>
         <source>Signed by {signer} on {when}. The note can no longer be changed.</source>
-        <translation type="unfinished"></translation>
+        <translation>Firmada por {signer} ({when}). La nota ya no se puede modificar.</translation>
     </message>
     <message>
         <source>It was changed on the record store after signing: answer with an addendum.</source>
-        <translation type="unfinished"></translation>
+        <translation>Se cambió en el servidor de historias después de la firma: responda con una adenda.</translation>
     </message>
     <message>
         <source>Addendum by {signer}, {when}</source>
-        <translation type="unfinished"></translation>
+        <translation>Adenda de {signer}, {when}</translation>
     </message>
 </context>
 <context>
     <name>QtSignInCard</name>
     <message>
         <source>Sign-in failed unexpectedly. Try again.</source>
-        <translation type="unfinished"></translation>
+        <translation>El inicio de sesión falló de forma inesperada. Vuelva a intentarlo.</translation>
     </message>
     <message>
         <source>Clinician sign-in</source>
-        <translation type="unfinished"></translation>
+        <translation>Inicio de sesión del profesional</translation>
     </message>
     <message>
         <source>Quit</source>
-        <translation type="unfinished">Salir</translation>
+        <translation>Salir</translation>
     </message>
     <message>
         <source>Sign in with your organisation</source>
-        <translation type="unfinished"></translation>
+        <translation>Iniciar sesión con su organización</translation>
     </message>
     <message>
         <source>Sign in offline…</source>
-        <translation type="unfinished"></translation>
+        <translation>Iniciar sesión sin conexión…</translation>
     </message>
     <message>
         <source>Cancel</source>
-        <translation type="unfinished">Cancelar</translation>
+        <translation>Cancelar</translation>
     </message>
     <message>
         <source>Your user name</source>
-        <translation type="unfinished"></translation>
+        <translation>Su nombre de usuario</translation>
     </message>
     <message>
         <source>User name</source>
-        <translation type="unfinished"></translation>
+        <translation>Nombre de usuario</translation>
     </message>
     <message>
         <source>Your offline PIN</source>
-        <translation type="unfinished"></translation>
+        <translation>Su PIN sin conexión</translation>
     </message>
     <message>
         <source>Offline PIN</source>
-        <translation type="unfinished"></translation>
+        <translation>PIN sin conexión</translation>
     </message>
     <message>
         <source>Sign in offline</source>
-        <translation type="unfinished"></translation>
+        <translation>Iniciar sesión sin conexión</translation>
     </message>
     <message>
         <source>Back</source>
-        <translation type="unfinished"></translation>
+        <translation>Atrás</translation>
     </message>
     <message>
         <source>Offline PIN (at least 6 digits)</source>
-        <translation type="unfinished"></translation>
+        <translation>PIN sin conexión (al menos 6 dígitos)</translation>
     </message>
     <message>
         <source>New offline PIN</source>
-        <translation type="unfinished"></translation>
+        <translation>Nuevo PIN sin conexión</translation>
     </message>
     <message>
         <source>Repeat the PIN</source>
-        <translation type="unfinished"></translation>
+        <translation>Repita el PIN</translation>
     </message>
     <message>
         <source>Repeat the offline PIN</source>
-        <translation type="unfinished"></translation>
+        <translation>Repita el PIN sin conexión</translation>
     </message>
     <message>
         <source>Set offline PIN</source>
-        <translation type="unfinished"></translation>
+        <translation>Definir PIN sin conexión</translation>
     </message>
     <message>
         <source>Not now</source>
-        <translation type="unfinished"></translation>
+        <translation>Ahora no</translation>
     </message>
     <message>
         <source>Sign in</source>
-        <translation type="unfinished"></translation>
+        <translation>Iniciar sesión</translation>
     </message>
     <message>
         <source>Sign in with your organisation&apos;s account. Your web browser opens for it.</source>
-        <translation type="unfinished"></translation>
+        <translation>Inicie sesión con la cuenta de su organización. Para ello se abre su navegador web.</translation>
     </message>
     <message>
         <source>Finish signing in in your browser</source>
-        <translation type="unfinished"></translation>
+        <translation>Termine de iniciar sesión en su navegador</translation>
     </message>
     <message>
         <source>The console continues as soon as the browser has signed you in.</source>
-        <translation type="unfinished"></translation>
+        <translation>La consola continúa en cuanto el navegador haya iniciado su sesión.</translation>
     </message>
     <message>
         <source>While the sign-in service cannot be reached, enter your user name and the offline PIN you chose on this computer.</source>
-        <translation type="unfinished"></translation>
+        <translation>Mientras no se pueda conectar con el servicio de inicio de sesión, escriba su nombre de usuario y el PIN sin conexión que eligió en esta computadora.</translation>
     </message>
     <message>
         <source>Choose your offline PIN</source>
-        <translation type="unfinished"></translation>
+        <translation>Elija su PIN sin conexión</translation>
     </message>
     <message>
         <source>With it you can open this console when the network is down, for a limited time after signing in online. It is yours alone: do not share it.</source>
-        <translation type="unfinished"></translation>
+        <translation>Con él puede abrir esta consola cuando la red no funcione, durante un tiempo limitado después de iniciar sesión en línea. Es solo suyo: no lo comparta.</translation>
     </message>
     <message>
         <source>Enter your user name and your offline PIN.</source>
-        <translation type="unfinished"></translation>
+        <translation>Escriba su nombre de usuario y su PIN sin conexión.</translation>
     </message>
     <message>
         <source>The two PINs differ.</source>
-        <translation type="unfinished"></translation>
+        <translation>Los dos PIN no coinciden.</translation>
     </message>
 </context>
 <context>
@@ -1783,7 +1786,7 @@ Pruebe con menos palabras o con otras.</translation>
     <name>QtStillView</name>
     <message>
         <source>No camera open</source>
-        <translation type="unfinished"></translation>
+        <translation>Ninguna cámara abierta</translation>
     </message>
 </context>
 <context>
@@ -1842,7 +1845,7 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
     <message>
         <source>Locked — sign-in needed</source>
-        <translation type="unfinished"></translation>
+        <translation>Bloqueada — se necesita iniciar sesión</translation>
     </message>
     <message>
         <source>Working…</source>
@@ -1918,123 +1921,123 @@ Pruebe con menos palabras o con otras.</translation>
     <name>QtVisitStartDialog</name>
     <message>
         <source>Start of visit</source>
-        <translation type="unfinished"></translation>
+        <translation>Inicio de la visita</translation>
     </message>
     <message>
         <source>Ask the patient before the visit starts. Their answers go into the note and the record.</source>
-        <translation type="unfinished"></translation>
+        <translation>Pregunte al paciente antes de que empiece la visita. Sus respuestas se incluyen en la nota y en la historia clínica.</translation>
     </message>
     <message>
         <source>e.g. US-WA, CA-ON, GB</source>
-        <translation type="unfinished"></translation>
+        <translation>p. ej., US-WA, CA-ON, GB</translation>
     </message>
     <message>
         <source>Where the patient is now</source>
-        <translation type="unfinished"></translation>
+        <translation>Dónde está el paciente ahora</translation>
     </message>
     <message>
         <source>Where the patient is now (country-region):</source>
-        <translation type="unfinished"></translation>
+        <translation>Dónde está el paciente ahora (país-región):</translation>
     </message>
     <message>
         <source>At home</source>
-        <translation type="unfinished"></translation>
+        <translation>En su domicilio</translation>
     </message>
     <message>
         <source>At a clinic or facility</source>
-        <translation type="unfinished"></translation>
+        <translation>En una clínica o centro</translation>
     </message>
     <message>
         <source>Setting:</source>
-        <translation type="unfinished"></translation>
+        <translation>Entorno:</translation>
     </message>
     <message>
         <source>How identity was verified</source>
-        <translation type="unfinished"></translation>
+        <translation>Cómo se verificó la identidad</translation>
     </message>
     <message>
         <source>Name and date of birth confirmed</source>
-        <translation type="unfinished"></translation>
+        <translation>Nombre y fecha de nacimiento confirmados</translation>
     </message>
     <message>
         <source>Photo ID shown on camera</source>
-        <translation type="unfinished"></translation>
+        <translation>Identificación con foto mostrada a la cámara</translation>
     </message>
     <message>
         <source>Known to the clinician</source>
-        <translation type="unfinished"></translation>
+        <translation>Conocido por el profesional</translation>
     </message>
     <message>
         <source>Confirmed by the nurse at the cart</source>
-        <translation type="unfinished"></translation>
+        <translation>Confirmada por el personal de enfermería junto al carro</translation>
     </message>
     <message>
         <source>Identity verified by:</source>
-        <translation type="unfinished"></translation>
+        <translation>Identidad verificada por:</translation>
     </message>
     <message>
         <source>Consent to this telehealth visit:</source>
-        <translation type="unfinished"></translation>
+        <translation>Consentimiento para esta visita de telesalud:</translation>
     </message>
     <message>
         <source>Consent to recording (stethoscope, stills):</source>
-        <translation type="unfinished"></translation>
+        <translation>Consentimiento para grabar (estetoscopio, fotos):</translation>
     </message>
     <message>
         <source>How consent was given</source>
-        <translation type="unfinished"></translation>
+        <translation>Cómo se dio el consentimiento</translation>
     </message>
     <message>
         <source>Verbal</source>
-        <translation type="unfinished"></translation>
+        <translation>Verbal</translation>
     </message>
     <message>
         <source>Written</source>
-        <translation type="unfinished"></translation>
+        <translation>Por escrito</translation>
     </message>
     <message>
         <source>Consent given:</source>
-        <translation type="unfinished"></translation>
+        <translation>Consentimiento dado:</translation>
     </message>
     <message>
         <source>Note template</source>
-        <translation type="unfinished"></translation>
+        <translation>Plantilla de nota</translation>
     </message>
     <message>
         <source>No template (keep the note as it is)</source>
-        <translation type="unfinished"></translation>
+        <translation>Sin plantilla (dejar la nota como está)</translation>
     </message>
     <message>
         <source>Note template:</source>
-        <translation type="unfinished"></translation>
+        <translation>Plantilla de nota:</translation>
     </message>
     <message>
         <source>Start visit</source>
-        <translation type="unfinished"></translation>
+        <translation>Iniciar visita</translation>
     </message>
     <message>
         <source>Given</source>
-        <translation type="unfinished"></translation>
+        <translation>Otorgado</translation>
     </message>
     <message>
         <source>Declined</source>
-        <translation type="unfinished"></translation>
+        <translation>Rechazado</translation>
     </message>
     <message>
         <source>Not asked</source>
-        <translation type="unfinished"></translation>
+        <translation>No se preguntó</translation>
     </message>
     <message>
         <source>Enter where the patient is, e.g. US-WA.</source>
-        <translation type="unfinished"></translation>
+        <translation>Indique dónde está el paciente, p. ej., US-WA.</translation>
     </message>
     <message>
         <source>Ask for and record consent to the visit.</source>
-        <translation type="unfinished"></translation>
+        <translation>Solicite y registre el consentimiento para la visita.</translation>
     </message>
     <message>
         <source>Your organisation requires consent before a telehealth visit.</source>
-        <translation type="unfinished"></translation>
+        <translation>Su organización exige el consentimiento antes de una visita de telesalud.</translation>
     </message>
 </context>
 <context>
@@ -2263,11 +2266,14 @@ Pruebe con menos palabras o con otras.</translation>
     <name>QtWorklist</name>
     <message>
         <source>Documents without a visit</source>
-        <translation type="unfinished"></translation>
+        <translation>Documentos sin visita</translation>
     </message>
-    <message>
+    <message numerus="yes">
         <source>%n document(s)</source>
-        <translation type="unfinished"></translation>
+        <translation>
+            <numerusform>%n documento</numerusform>
+            <numerusform>%n documentos</numerusform>
+        </translation>
     </message>
     <message>
         <source>%1 · %2 rec.</source>
@@ -2379,7 +2385,7 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
     <message>
         <source>The console is ready for the next clinician.</source>
-        <translation type="unfinished"></translation>
+        <translation>La consola está lista para el siguiente profesional.</translation>
     </message>
 </context>
 <context>
@@ -2446,35 +2452,35 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
     <message>
         <source>Sign-in was not completed ({reason}). Try again.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se completó el inicio de sesión ({reason}). Vuelva a intentarlo.</translation>
     </message>
     <message>
         <source>Clinician sign-in is not set up correctly: {reason}. Ask IT.</source>
-        <translation type="unfinished"></translation>
+        <translation>El inicio de sesión de profesionales no está bien configurado: {reason}. Consulte a TI.</translation>
     </message>
     <message>
         <source>The sign-in service&apos;s answer could not be verified ({reason}); it was not used. Tell IT if this keeps happening.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se pudo verificar la respuesta del servicio de inicio de sesión ({reason}); no se usó. Avise a TI si esto sigue ocurriendo.</translation>
     </message>
     <message>
         <source>Offline sign-in is not possible: {reason}.</source>
-        <translation type="unfinished"></translation>
+        <translation>No es posible iniciar sesión sin conexión: {reason}.</translation>
     </message>
     <message>
         <source>The sign-in service refused the sign-in ({reason}).</source>
-        <translation type="unfinished"></translation>
+        <translation>El servicio de inicio de sesión rechazó el inicio de sesión ({reason}).</translation>
     </message>
     <message>
         <source>Please sign in again ({reason}).</source>
-        <translation type="unfinished"></translation>
+        <translation>Vuelva a iniciar sesión ({reason}).</translation>
     </message>
     <message>
         <source>The sign-in service cannot be reached ({reason}). If you signed in on this computer recently, you can use your offline PIN.</source>
-        <translation type="unfinished"></translation>
+        <translation>No se puede conectar con el servicio de inicio de sesión ({reason}). Si inició sesión en esta computadora hace poco, puede usar su PIN sin conexión.</translation>
     </message>
     <message>
         <source>That is not your offline PIN. Try again.</source>
-        <translation type="unfinished"></translation>
+        <translation>Ese no es su PIN sin conexión. Vuelva a intentarlo.</translation>
     </message>
     <message>
         <source>The import file was rejected and nothing was changed: {reason}.</source>
@@ -2514,15 +2520,15 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
     <message>
         <source>The note was not signed because it changed or is in conflict ({reason}). Review it and sign again.</source>
-        <translation type="unfinished"></translation>
+        <translation>La nota no se firmó porque cambió o está en conflicto ({reason}). Revísela y vuelva a firmarla.</translation>
     </message>
     <message>
         <source>The note was not signed: {reason}.</source>
-        <translation type="unfinished"></translation>
+        <translation>La nota no se firmó: {reason}.</translation>
     </message>
     <message>
         <source>The note was not signed: your signing key is not available ({reason}). Unlock the system keyring and sign again.</source>
-        <translation type="unfinished"></translation>
+        <translation>La nota no se firmó: su clave de firma no está disponible ({reason}). Desbloquee el llavero del sistema y vuelva a firmar.</translation>
     </message>
     <message>
         <source>The record store at {path} is damaged ({reason}). It was left untouched; restore it from a backup or contact support.</source>
