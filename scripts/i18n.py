@@ -39,6 +39,15 @@ def tool(name: str) -> str:
 
 def messages_module() -> str:
     sys.path.insert(0, str(ROOT))
+    import importlib
+    import pkgutil
+
+    import app
+
+    # Some modules add their own keys to MESSAGES when imported (app.escalation):
+    # import every app module so the catalogue has them all.
+    for module in pkgutil.walk_packages(app.__path__, "app."):
+        importlib.import_module(module.name)
     from app.coding import REASONS
     from app.errors import MESSAGES
 

@@ -90,6 +90,9 @@ MESSAGES = (
         "messages", "The file {name} could not be used: {reason}. Nothing was imported."
     ),  # media_file.rejected
     QT_TRANSLATE_NOOP(
+        "messages", "The on-call contact could not be notified ({reason}). Call them instead."
+    ),  # oncall.failed
+    QT_TRANSLATE_NOOP(
         "messages",
         "The plugin {plugin_id} used the capability {capability}, which it was not granted.",
     ),  # plugin.capability

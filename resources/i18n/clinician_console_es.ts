@@ -84,11 +84,11 @@
     </message>
     <message>
         <source>{mdm} medical decision making supports {code} ({patient} patient).</source>
-        <translation>La toma de decisiones médicas {mdm} respalda {code} (paciente {patient}).</translation>
+        <translation>Una toma de decisiones médicas de complejidad {mdm} respalda {code} (paciente {patient}).</translation>
     </message>
     <message>
         <source>Modifier {modifier}: synchronous {modality} telehealth.</source>
-        <translation>Modificador {modifier}: telesalud sincrónica por {modality}.</translation>
+        <translation>Modificador {modifier}: telesalud sincrónica de {modality}.</translation>
     </message>
     <message>
         <source>No telehealth modifier: the code itself is a telemedicine code.</source>
@@ -121,6 +121,54 @@
     <message>
         <source>Total time {minutes} min is below {threshold} min, the lowest level by time ({patient} patient): no level by time.</source>
         <translation>Un tiempo total de {minutes} min es menor que {threshold} min, el nivel más bajo por tiempo (paciente {patient}): ningún nivel por tiempo.</translation>
+    </message>
+    <message>
+        <source>new</source>
+        <translation>nuevo</translation>
+    </message>
+    <message>
+        <source>established</source>
+        <translation>establecido</translation>
+    </message>
+    <message>
+        <source>Straightforward</source>
+        <translation>sencilla</translation>
+    </message>
+    <message>
+        <source>Low</source>
+        <translation>baja</translation>
+    </message>
+    <message>
+        <source>Moderate</source>
+        <translation>moderada</translation>
+    </message>
+    <message>
+        <source>High</source>
+        <translation>alta</translation>
+    </message>
+    <message>
+        <source>at home</source>
+        <translation>en su domicilio</translation>
+    </message>
+    <message>
+        <source>not at home (a facility)</source>
+        <translation>fuera de su domicilio (en un centro)</translation>
+    </message>
+    <message>
+        <source>audio-video</source>
+        <translation>audio y video</translation>
+    </message>
+    <message>
+        <source>audio-only</source>
+        <translation>solo audio</translation>
+    </message>
+    <message>
+        <source>31 min or more</source>
+        <translation>31 min o más</translation>
+    </message>
+    <message>
+        <source>payer table</source>
+        <translation>tabla del pagador</translation>
     </message>
 </context>
 <context>
@@ -2493,6 +2541,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The file {name} could not be used: {reason}. Nothing was imported.</source>
         <translation>No se pudo usar el archivo {name}: {reason}. No se importó nada.</translation>
+    </message>
+    <message>
+        <source>The on-call contact could not be notified ({reason}). Call them instead.</source>
+        <translation>No se pudo avisar al contacto de guardia ({reason}). Llámelo por teléfono.</translation>
     </message>
     <message>
         <source>The plugin {plugin_id} used the capability {capability}, which it was not granted.</source>

@@ -54,7 +54,15 @@ def test_translations_keep_placeholders_and_mnemonics() -> None:
 
 
 def test_app_message_keys_are_in_the_catalogue() -> None:
+    import importlib
+    import pkgutil
+
+    import app
     from app.errors import MESSAGES
+
+    # Every app module, as the console imports them: some add their own keys (escalation).
+    for module in pkgutil.walk_packages(app.__path__, "app."):
+        importlib.import_module(module.name)
 
     sources = {source for source, _ in _messages()}
     assert set(MESSAGES.values()) <= sources
@@ -117,8 +125,11 @@ def test_new_screens_speak_spanish(spanish, qtbot) -> None:
     assert documents_count(1) == "1 documento"
     assert documents_count(3) == "3 documentos"
     assert reason_text(Reason("none")).startswith("Sin nivel de E/M")
-    assert reason_text(Reason("pos", {"pos": "10", "where": "x"})) == (
-        "Lugar de servicio 10: el paciente está x."
+    assert reason_text(Reason("pos", {"pos": "10", "where": "at home"})) == (
+        "Lugar de servicio 10: el paciente está en su domicilio."
+    )
+    assert reason_text(Reason("mdm", {"mdm": "High", "code": "99215", "patient": "new"})) == (
+        "Una toma de decisiones médicas de complejidad alta respalda 99215 (paciente nuevo)."
     )
     view = QtStillView()
     qtbot.addWidget(view)
