@@ -41,14 +41,38 @@ from app.coding import (
     Work,
 )
 from app.errors import ConsoleError
+from ui.i18n import QT_TRANSLATE_NOOP
 from ui.ops import run_op
+
+# The words app.coding puts into the reasons' placeholders (a closed set), marked so
+# they are translated with the template; other values (codes, dates, payers) stay as is.
+REASON_WORDS = frozenset(
+    {
+        QT_TRANSLATE_NOOP("CodingReasons", "new"),
+        QT_TRANSLATE_NOOP("CodingReasons", "established"),
+        QT_TRANSLATE_NOOP("CodingReasons", "Straightforward"),
+        QT_TRANSLATE_NOOP("CodingReasons", "Low"),
+        QT_TRANSLATE_NOOP("CodingReasons", "Moderate"),
+        QT_TRANSLATE_NOOP("CodingReasons", "High"),
+        QT_TRANSLATE_NOOP("CodingReasons", "at home"),
+        QT_TRANSLATE_NOOP("CodingReasons", "not at home (a facility)"),
+        QT_TRANSLATE_NOOP("CodingReasons", "audio-video"),
+        QT_TRANSLATE_NOOP("CodingReasons", "audio-only"),
+        QT_TRANSLATE_NOOP("CodingReasons", "31 min or more"),
+        QT_TRANSLATE_NOOP("CodingReasons", "payer table"),
+    }
+)
 
 
 def reason_text(reason: Reason) -> str:
     """A reason in the user's language (the template is the translation source)."""
     template = QCoreApplication.translate("CodingReasons", REASONS[reason.key])
+    params = {
+        name: QCoreApplication.translate("CodingReasons", value) if value in REASON_WORDS else value
+        for name, value in reason.params.items()
+    }
     try:
-        return template.format(**reason.params)
+        return template.format(**params)
     except (KeyError, IndexError):
         return str(reason)
 

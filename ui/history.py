@@ -201,5 +201,9 @@ class QtNoteHistory(QDialog):
             raise
         self.restored.emit(result)
         self._show_versions(await self._notes.history(self._note_id))
-        self.status.setText(f"Version {version} restored as version {result.version}.")
+        self.status.setText(
+            self.tr("Version {version} restored as version {new}.").format(
+                version=version, new=result.version
+            )
+        )
         return result

@@ -419,7 +419,11 @@ class QtSettingsDialog(QDialog):
         try:
             updater = Updater(self._update_settings(), profile=self.profile)
         except ValueError as exc:
-            self.update_result.setText(f"Cannot check: {type(exc).__name__}")
+            self.update_result.setText(
+                QCoreApplication.translate("QtSettingsDialog", "Cannot check: {error}").format(
+                    error=type(exc).__name__
+                )
+            )
             return
         self.check_button.setEnabled(False)
         self.update_result.setText(QCoreApplication.translate("QtSettingsDialog", "Checking…"))
@@ -439,14 +443,27 @@ class QtSettingsDialog(QDialog):
     def _on_update_checked(self, found) -> None:
         self.check_button.setEnabled(True)
         if found.reason:
-            self.update_result.setText(f"Not checked: {found.reason}.")
+            self.update_result.setText(
+                QCoreApplication.translate("QtSettingsDialog", "Not checked: {reason}.").format(
+                    reason=found.reason
+                )
+            )
         elif found.available:
             self.update_result.setText(
-                f"Version {found.version} is available on the {found.channel} channel "
-                f"(this is {found.current_version}); its signatures verified."
+                QCoreApplication.translate(
+                    "QtSettingsDialog",
+                    "Version {version} is available on the {channel} channel "
+                    "(this is {current}); its signatures verified.",
+                ).format(
+                    version=found.version, channel=found.channel, current=found.current_version
+                )
             )
         else:
-            self.update_result.setText(f"Up to date ({found.current_version}).")
+            self.update_result.setText(
+                QCoreApplication.translate("QtSettingsDialog", "Up to date ({current}).").format(
+                    current=found.current_version
+                )
+            )
 
     def _on_update_failed(self, exc: BaseException) -> None:
         self.check_button.setEnabled(True)
@@ -479,7 +496,11 @@ class QtSettingsDialog(QDialog):
             field.widget.setEnabled(editable)
             self.lock_notes[dotted].setVisible(locked)
             if locked:
-                field.widget.setToolTip(f"Set by your organisation's managed policy ({where})")
+                field.widget.setToolTip(
+                    QCoreApplication.translate(
+                        "QtSettingsDialog", "Set by your organisation's managed policy ({where})"
+                    ).format(where=where)
+                )
 
     def is_locked(self, dotted: str) -> bool:
         return self.effective is not None and dotted in self.effective.locked

@@ -138,7 +138,11 @@ class QtPassphraseForm(QFrame):
             if kind is CredentialKind.PIN
             else QCoreApplication.translate("QtPassphraseForm", "Passphrase")
         )
-        self.confirm.setPlaceholderText(f"Repeat the {self._noun}")
+        self.confirm.setPlaceholderText(
+            QCoreApplication.translate("QtPassphraseForm", "Repeat the PIN")
+            if kind is CredentialKind.PIN
+            else QCoreApplication.translate("QtPassphraseForm", "Repeat the passphrase")
+        )
 
     def show_error(self, text: str) -> None:
         self.error.setText(text)
@@ -160,10 +164,18 @@ class QtPassphraseForm(QFrame):
             return
         passphrase = self.field.text()
         if not passphrase:
-            self.show_error(f"Enter the {self._noun}.")
+            self.show_error(
+                QCoreApplication.translate("QtPassphraseForm", "Enter the PIN.")
+                if self._noun == "PIN"
+                else QCoreApplication.translate("QtPassphraseForm", "Enter the passphrase.")
+            )
             return
         if self._confirming and passphrase != self.confirm.text():
-            self.show_error(f"The two {self._noun}s differ.")
+            self.show_error(
+                QCoreApplication.translate("QtPassphraseForm", "The two PINs differ.")
+                if self._noun == "PIN"
+                else QCoreApplication.translate("QtPassphraseForm", "The two passphrases differ.")
+            )
             return
         self.show_error("")
         self.submit_button.setEnabled(False)

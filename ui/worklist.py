@@ -53,7 +53,10 @@ def documents_title() -> str:
 
 
 def documents_count(count: int) -> str:
-    return QCoreApplication.translate("QtWorklist", "%n document(s)", "", count)
+    # Through the class's tr: lupdate marks only tr(text, "", n) as a plural message,
+    # not translate(); the context is the same ("QtWorklist"). PySide6 binds tr to the
+    # class when called on it; its stubs declare an instance method.
+    return QtWorklist.tr("%n document(s)", "", count)  # type: ignore[arg-type]
 
 
 def documents_text(group: PatientDocuments) -> str:

@@ -2,6 +2,176 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="es_ES">
 <context>
+    <name>CodingHooks</name>
+    <message>
+        <source>&amp;Safety</source>
+        <translation>&amp;Seguridad</translation>
+    </message>
+    <message>
+        <source>&amp;Coding suggestion</source>
+        <translation>Sugerencia de &amp;codificación</translation>
+    </message>
+    <message>
+        <source>Emergency &amp;plan…</source>
+        <translation>&amp;Plan de emergencia…</translation>
+    </message>
+    <message>
+        <source>&amp;Escalate…</source>
+        <translation>&amp;Escalar…</translation>
+    </message>
+    <message>
+        <source>Emergency: the patient&apos;s address, callback and the emergency number</source>
+        <translation>Emergencia: la dirección del paciente, el número para devolver la llamada y el número de emergencia</translation>
+    </message>
+    <message>
+        <source>The escalation text is on the clipboard.</source>
+        <translation>El texto de la escalada está en el portapapeles.</translation>
+    </message>
+    <message>
+        <source>Escalate</source>
+        <translation>Escalar</translation>
+    </message>
+    <message>
+        <source>Escalate: emergency number and plan</source>
+        <translation>Escalar: número y plan de emergencia</translation>
+    </message>
+</context>
+<context>
+    <name>CodingReasons</name>
+    <message>
+        <source>Audio-only telemedicine codes need more than {minutes} minutes of medical discussion: no code suggested.</source>
+        <translation>Los códigos de telemedicina solo por audio requieren más de {minutes} minutos de conversación médica: no se sugiere ningún código.</translation>
+    </message>
+    <message>
+        <source>Audio-only: confirm that more than {minutes} minutes were medical discussion.</source>
+        <translation>Solo audio: confirme que más de {minutes} minutos fueron de conversación médica.</translation>
+    </message>
+    <message>
+        <source>{code}: {minutes} min of consultative discussion and review ({low}).</source>
+        <translation>{code}: {minutes} min de conversación y revisión de interconsulta ({low}).</translation>
+    </message>
+    <message>
+        <source>Less than 5 minutes of consultative time: no interprofessional code.</source>
+        <translation>Menos de 5 minutos de tiempo de interconsulta: ningún código interprofesional.</translation>
+    </message>
+    <message>
+        <source>99446-99449 need more than half of the time spent in verbal or online discussion; not reportable if the patient saw this consultant in the past 14 days or a transfer of care or visit with the consultant follows within 14 days.</source>
+        <translation>99446-99449 requieren que más de la mitad del tiempo se dedique a conversación verbal o en línea; no se pueden facturar si el paciente vio a este consultor en los últimos 14 días o si en los 14 días siguientes hay un traspaso de atención o una visita con el consultor.</translation>
+    </message>
+    <message>
+        <source>99452: {minutes} min of referral work by the requesting clinician (16 min or more, the midpoint of its 30 minutes).</source>
+        <translation>99452: {minutes} min de trabajo de derivación del profesional solicitante (16 min o más, el punto medio de sus 30 minutos).</translation>
+    </message>
+    <message>
+        <source>99452 needs 16 min or more of referral work ({minutes} min given): no code.</source>
+        <translation>99452 requiere 16 min o más de trabajo de derivación (se indicaron {minutes} min): ningún código.</translation>
+    </message>
+    <message>
+        <source>99451: written report only, {minutes} min of consultative time (5 min or more).</source>
+        <translation>99451: solo informe escrito, {minutes} min de tiempo de interconsulta (5 min o más).</translation>
+    </message>
+    <message>
+        <source>{code} chosen: the higher of the levels by time and by medical decision making.</source>
+        <translation>Se eligió {code}: el más alto de los niveles por tiempo y por toma de decisiones médicas.</translation>
+    </message>
+    <message>
+        <source>G2010: remote evaluation of images or video the established patient sent, with follow-up within 24 business hours; not from a related E/M in the past 7 days nor leading to one within 24 hours.</source>
+        <translation>G2010: evaluación a distancia de imágenes o video que envió el paciente establecido, con seguimiento en 24 horas hábiles; no debe derivar de un E/M relacionado en los últimos 7 días ni dar lugar a uno en las 24 horas siguientes.</translation>
+    </message>
+    <message>
+        <source>G2010 is for established patients only: no code for a new patient.</source>
+        <translation>G2010 es solo para pacientes establecidos: ningún código para un paciente nuevo.</translation>
+    </message>
+    <message>
+        <source>{mdm} medical decision making supports {code} ({patient} patient).</source>
+        <translation>Una toma de decisiones médicas de complejidad {mdm} respalda {code} (paciente {patient}).</translation>
+    </message>
+    <message>
+        <source>Modifier {modifier}: synchronous {modality} telehealth.</source>
+        <translation>Modificador {modifier}: telesalud sincrónica de {modality}.</translation>
+    </message>
+    <message>
+        <source>No telehealth modifier: the code itself is a telemedicine code.</source>
+        <translation>Sin modificador de telesalud: el código en sí es un código de telemedicina.</translation>
+    </message>
+    <message>
+        <source>No telehealth place of service: the claim names where the clinician worked.</source>
+        <translation>Sin lugar de servicio de telesalud: la reclamación indica dónde trabajó el profesional.</translation>
+    </message>
+    <message>
+        <source>No E/M level: give the total time or pick the level of medical decision making.</source>
+        <translation>Sin nivel de E/M: indique el tiempo total o elija el nivel de toma de decisiones médicas.</translation>
+    </message>
+    <message>
+        <source>Place of service {pos}: the patient is {where}.</source>
+        <translation>Lugar de servicio {pos}: el paciente está {where}.</translation>
+    </message>
+    <message>
+        <source>Total time is {minutes} min or more: a prolonged-service code may apply (not suggested; check the payer&apos;s rules).</source>
+        <translation>El tiempo total es de {minutes} min o más: puede corresponder un código de servicio prolongado (no se sugiere; revise las reglas del pagador).</translation>
+    </message>
+    <message>
+        <source>Payer &apos;{payer}&apos;: rule in force since {effective} ({source}).</source>
+        <translation>Pagador &apos;{payer}&apos;: regla vigente desde {effective} ({source}).</translation>
+    </message>
+    <message>
+        <source>Total time {minutes} min on the date of service meets {code} ({patient} patient: {threshold} min or more).</source>
+        <translation>Un tiempo total de {minutes} min en la fecha de servicio cumple con {code} (paciente {patient}: {threshold} min o más).</translation>
+    </message>
+    <message>
+        <source>Total time {minutes} min is below {threshold} min, the lowest level by time ({patient} patient): no level by time.</source>
+        <translation>Un tiempo total de {minutes} min es menor que {threshold} min, el nivel más bajo por tiempo (paciente {patient}): ningún nivel por tiempo.</translation>
+    </message>
+    <message>
+        <source>new</source>
+        <translation>nuevo</translation>
+    </message>
+    <message>
+        <source>established</source>
+        <translation>establecido</translation>
+    </message>
+    <message>
+        <source>Straightforward</source>
+        <translation>sencilla</translation>
+    </message>
+    <message>
+        <source>Low</source>
+        <translation>baja</translation>
+    </message>
+    <message>
+        <source>Moderate</source>
+        <translation>moderada</translation>
+    </message>
+    <message>
+        <source>High</source>
+        <translation>alta</translation>
+    </message>
+    <message>
+        <source>at home</source>
+        <translation>en su domicilio</translation>
+    </message>
+    <message>
+        <source>not at home (a facility)</source>
+        <translation>fuera de su domicilio (en un centro)</translation>
+    </message>
+    <message>
+        <source>audio-video</source>
+        <translation>audio y video</translation>
+    </message>
+    <message>
+        <source>audio-only</source>
+        <translation>solo audio</translation>
+    </message>
+    <message>
+        <source>31 min or more</source>
+        <translation>31 min o más</translation>
+    </message>
+    <message>
+        <source>payer table</source>
+        <translation>tabla del pagador</translation>
+    </message>
+</context>
+<context>
     <name>QtAboutDialog</name>
     <message>
         <source>About Clinician Console</source>
@@ -17,10 +187,227 @@
     </message>
 </context>
 <context>
+    <name>QtAddendumDialog</name>
+    <message>
+        <source>Add addendum</source>
+        <translation>Agregar adenda</translation>
+    </message>
+    <message>
+        <source>A signed note is not changed. Write what you add or correct; it is signed with your key and kept with the note.</source>
+        <translation>Una nota firmada no se modifica. Escriba lo que agrega o corrige; se firma con su clave y se guarda con la nota.</translation>
+    </message>
+    <message>
+        <source>Changed on the record store after signing:</source>
+        <translation>Cambiado en el servidor de historias después de la firma:</translation>
+    </message>
+    <message>
+        <source>Text changed on the record store</source>
+        <translation>Texto cambiado en el servidor de historias</translation>
+    </message>
+    <message>
+        <source>Addendum text</source>
+        <translation>Texto de la adenda</translation>
+    </message>
+    <message>
+        <source>Addendum</source>
+        <translation>Adenda</translation>
+    </message>
+    <message>
+        <source>Sign addendum</source>
+        <translation>Firmar adenda</translation>
+    </message>
+</context>
+<context>
     <name>QtCallDetails</name>
     <message>
         <source>Call details</source>
         <translation>Detalles de la llamada</translation>
+    </message>
+</context>
+<context>
+    <name>QtCodingDock</name>
+    <message>
+        <source>Coding</source>
+        <translation>Codificación</translation>
+    </message>
+    <message>
+        <source>Select a visit to see its coding suggestion.</source>
+        <translation>Seleccione una visita para ver su sugerencia de codificación.</translation>
+    </message>
+    <message>
+        <source>Coding suggestions are unavailable: {reason}</source>
+        <translation>Las sugerencias de codificación no están disponibles: {reason}</translation>
+    </message>
+</context>
+<context>
+    <name>QtCodingPanel</name>
+    <message>
+        <source>Coding suggestion</source>
+        <translation>Sugerencia de codificación</translation>
+    </message>
+    <message>
+        <source>Visit</source>
+        <translation>Visita</translation>
+    </message>
+    <message>
+        <source>E-consult: discussion and report</source>
+        <translation>Interconsulta electrónica: conversación e informe</translation>
+    </message>
+    <message>
+        <source>E-consult: written report only</source>
+        <translation>Interconsulta electrónica: solo informe escrito</translation>
+    </message>
+    <message>
+        <source>E-consult: requesting clinician</source>
+        <translation>Interconsulta electrónica: profesional solicitante</translation>
+    </message>
+    <message>
+        <source>Review of images the patient sent</source>
+        <translation>Revisión de imágenes que envió el paciente</translation>
+    </message>
+    <message>
+        <source>Kind of work</source>
+        <translation>Tipo de trabajo</translation>
+    </message>
+    <message>
+        <source>Established</source>
+        <translation>Establecido</translation>
+    </message>
+    <message>
+        <source>New</source>
+        <translation>Nuevo</translation>
+    </message>
+    <message>
+        <source>Patient</source>
+        <translation>Paciente</translation>
+    </message>
+    <message>
+        <source>Video</source>
+        <translation>Video</translation>
+    </message>
+    <message>
+        <source>Audio only</source>
+        <translation>Solo audio</translation>
+    </message>
+    <message>
+        <source>Modality</source>
+        <translation>Modalidad</translation>
+    </message>
+    <message>
+        <source>At home</source>
+        <translation>En su domicilio</translation>
+    </message>
+    <message>
+        <source>At a facility</source>
+        <translation>En un centro</translation>
+    </message>
+    <message>
+        <source>Patient location</source>
+        <translation>Ubicación del paciente</translation>
+    </message>
+    <message>
+        <source> min</source>
+        <translation> min</translation>
+    </message>
+    <message>
+        <source>Total minutes on the date of service</source>
+        <translation>Minutos totales en la fecha de servicio</translation>
+    </message>
+    <message>
+        <source>Not picked</source>
+        <translation>Sin elegir</translation>
+    </message>
+    <message>
+        <source>Straightforward</source>
+        <translation>Sencilla</translation>
+    </message>
+    <message>
+        <source>Low</source>
+        <translation>Baja</translation>
+    </message>
+    <message>
+        <source>Moderate</source>
+        <translation>Moderada</translation>
+    </message>
+    <message>
+        <source>High</source>
+        <translation>Alta</translation>
+    </message>
+    <message>
+        <source>Medical decision making</source>
+        <translation>Toma de decisiones médicas</translation>
+    </message>
+    <message>
+        <source>Payer rules</source>
+        <translation>Reglas del pagador</translation>
+    </message>
+    <message>
+        <source>Work</source>
+        <translation>Trabajo</translation>
+    </message>
+    <message>
+        <source>Patient is</source>
+        <translation>El paciente está</translation>
+    </message>
+    <message>
+        <source>Total time</source>
+        <translation>Tiempo total</translation>
+    </message>
+    <message>
+        <source>Decision making</source>
+        <translation>Toma de decisiones</translation>
+    </message>
+    <message>
+        <source>Payer</source>
+        <translation>Pagador</translation>
+    </message>
+    <message>
+        <source>Suggested code</source>
+        <translation>Código sugerido</translation>
+    </message>
+    <message>
+        <source>Modifiers and place of service</source>
+        <translation>Modificadores y lugar de servicio</translation>
+    </message>
+    <message>
+        <source>Reasons</source>
+        <translation>Motivos</translation>
+    </message>
+    <message>
+        <source>Accept for billing</source>
+        <translation>Aceptar para facturación</translation>
+    </message>
+    <message>
+        <source>Accept the suggestion for billing</source>
+        <translation>Aceptar la sugerencia para facturación</translation>
+    </message>
+    <message>
+        <source>Coding status</source>
+        <translation>Estado de la codificación</translation>
+    </message>
+    <message>
+        <source>No suggestion</source>
+        <translation>Sin sugerencia</translation>
+    </message>
+    <message>
+        <source>No code</source>
+        <translation>Ningún código</translation>
+    </message>
+    <message>
+        <source>Place of service {pos}</source>
+        <translation>Lugar de servicio {pos}</translation>
+    </message>
+    <message>
+        <source>No telehealth place of service</source>
+        <translation>Sin lugar de servicio de telesalud</translation>
+    </message>
+    <message>
+        <source>Accepted {code} for billing review; it goes to the record store as a draft.</source>
+        <translation>Se aceptó {code} para revisión de facturación; se envía al servidor de historias como borrador.</translation>
+    </message>
+    <message>
+        <source>Could not keep the coding.</source>
+        <translation>No se pudo guardar la codificación.</translation>
     </message>
 </context>
 <context>
@@ -87,6 +474,240 @@
     <message>
         <source>Play %1</source>
         <translation>Reproducir %1</translation>
+    </message>
+</context>
+<context>
+    <name>QtEscalateDialog</name>
+    <message>
+        <source>Called emergency services</source>
+        <translation>Llamó a los servicios de emergencia</translation>
+    </message>
+    <message>
+        <source>Advised the patient to call emergency services</source>
+        <translation>Indicó al paciente que llamara a los servicios de emergencia</translation>
+    </message>
+    <message>
+        <source>Called the patient back</source>
+        <translation>Devolvió la llamada al paciente</translation>
+    </message>
+    <message>
+        <source>Contacted the emergency contact</source>
+        <translation>Se comunicó con el contacto de emergencia</translation>
+    </message>
+    <message>
+        <source>Stayed on the line until help arrived</source>
+        <translation>Permaneció en la línea hasta que llegó la ayuda</translation>
+    </message>
+    <message>
+        <source>Escalate</source>
+        <translation>Escalar</translation>
+    </message>
+    <message>
+        <source>Looking up the emergency number…</source>
+        <translation>Buscando el número de emergencia…</translation>
+    </message>
+    <message>
+        <source>Emergency number</source>
+        <translation>Número de emergencia</translation>
+    </message>
+    <message>
+        <source>Emergency plan</source>
+        <translation>Plan de emergencia</translation>
+    </message>
+    <message>
+        <source>What was done:</source>
+        <translation>Qué se hizo:</translation>
+    </message>
+    <message>
+        <source>What happened (goes into the record)</source>
+        <translation>Qué ocurrió (se incluye en la historia clínica)</translation>
+    </message>
+    <message>
+        <source>What happened</source>
+        <translation>Qué ocurrió</translation>
+    </message>
+    <message>
+        <source>Outcome</source>
+        <translation>Resultado</translation>
+    </message>
+    <message>
+        <source>Record and notify on-call</source>
+        <translation>Registrar y avisar a la guardia</translation>
+    </message>
+    <message>
+        <source>Record</source>
+        <translation>Registrar</translation>
+    </message>
+    <message>
+        <source>Add to note</source>
+        <translation>Agregar a la nota</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>Cerrar</translation>
+    </message>
+    <message>
+        <source>Emergency number: {number} ({where})</source>
+        <translation>Número de emergencia: {number} ({where})</translation>
+    </message>
+    <message>
+        <source>No emergency number is known for {where}: ask IT to add it.</source>
+        <translation>No se conoce ningún número de emergencia para {where}: pida a TI que lo agregue.</translation>
+    </message>
+    <message>
+        <source>The patient&apos;s location is not known.</source>
+        <translation>No se conoce la ubicación del paciente.</translation>
+    </message>
+    <message>
+        <source>No emergency plan was confirmed for this visit.</source>
+        <translation>No se confirmó ningún plan de emergencia para esta visita.</translation>
+    </message>
+    <message>
+        <source>Address: {value}</source>
+        <translation>Dirección: {value}</translation>
+    </message>
+    <message>
+        <source>Callback: {value}</source>
+        <translation>Número para devolver la llamada: {value}</translation>
+    </message>
+    <message>
+        <source>Emergency contact: {name} {number}</source>
+        <translation>Contacto de emergencia: {name} {number}</translation>
+    </message>
+    <message>
+        <source>Recording…</source>
+        <translation>Registrando…</translation>
+    </message>
+    <message>
+        <source>Recorded at {at}. The on-call contact was notified.</source>
+        <translation>Registrado a las {at}. Se avisó al contacto de guardia.</translation>
+    </message>
+    <message>
+        <source>Recorded at {at}. The on-call contact was NOT notified ({why}): call them.</source>
+        <translation>Registrado a las {at}. NO se avisó al contacto de guardia ({why}): llámelo.</translation>
+    </message>
+    <message>
+        <source>Recorded at {at}.</source>
+        <translation>Registrado a las {at}.</translation>
+    </message>
+    <message>
+        <source>Could not record it.</source>
+        <translation>No se pudo registrar.</translation>
+    </message>
+</context>
+<context>
+    <name>QtImageCapturePanel</name>
+    <message>
+        <source>Open camera</source>
+        <translation>Abrir cámara</translation>
+    </message>
+    <message>
+        <source>Take still</source>
+        <translation>Tomar foto</translation>
+    </message>
+    <message>
+        <source>Retake</source>
+        <translation>Repetir</translation>
+    </message>
+    <message>
+        <source>Keep</source>
+        <translation>Conservar</translation>
+    </message>
+    <message>
+        <source>(not given)</source>
+        <translation>(sin indicar)</translation>
+    </message>
+    <message>
+        <source>Left</source>
+        <translation>Izquierdo</translation>
+    </message>
+    <message>
+        <source>Right</source>
+        <translation>Derecho</translation>
+    </message>
+    <message>
+        <source>Both sides</source>
+        <translation>Ambos lados</translation>
+    </message>
+    <message>
+        <source>Mark two points</source>
+        <translation>Marcar dos puntos</translation>
+    </message>
+    <message>
+        <source>distance</source>
+        <translation>distancia</translation>
+    </message>
+    <message>
+        <source>Site</source>
+        <translation>Zona anatómica</translation>
+    </message>
+    <message>
+        <source>Side</source>
+        <translation>Lado</translation>
+    </message>
+    <message>
+        <source>View</source>
+        <translation>Vista</translation>
+    </message>
+    <message>
+        <source>Scale</source>
+        <translation>Escala</translation>
+    </message>
+    <message>
+        <source>No camera found.</source>
+        <translation>No se encontró ninguna cámara.</translation>
+    </message>
+    <message>
+        <source>Opening the camera…</source>
+        <translation>Abriendo la cámara…</translation>
+    </message>
+    <message>
+        <source>Waiting for the camera…</source>
+        <translation>Esperando la cámara…</translation>
+    </message>
+    <message>
+        <source>Taking a full-resolution still…</source>
+        <translation>Tomando una foto en resolución completa…</translation>
+    </message>
+    <message>
+        <source>Still: {w} × {h} pixels</source>
+        <translation>Foto: {w} × {h} píxeles</translation>
+    </message>
+    <message>
+        <source>Sharp and well exposed.</source>
+        <translation>Nítida y bien expuesta.</translation>
+    </message>
+    <message>
+        <source>Blurred: hold the camera still, let it focus, retake.</source>
+        <translation>Borrosa: mantenga la cámara quieta, deje que enfoque y repítala.</translation>
+    </message>
+    <message>
+        <source>Too bright: highlights are lost; dim the light.</source>
+        <translation>Demasiado clara: se pierden las zonas brillantes; baje la luz.</translation>
+    </message>
+    <message>
+        <source>Too dark: add light or move closer.</source>
+        <translation>Demasiado oscura: agregue luz o acérquese.</translation>
+    </message>
+    <message>
+        <source>Too small to be useful to a specialist.</source>
+        <translation>Demasiado pequeña para que le sirva a un especialista.</translation>
+    </message>
+    <message>
+        <source>Kept with the encounter.</source>
+        <translation>Guardada con la consulta.</translation>
+    </message>
+    <message>
+        <source>{n} of 2 points marked</source>
+        <translation>{n} de 2 puntos marcados</translation>
+    </message>
+    <message>
+        <source>{v:.4g} mm per pixel</source>
+        <translation>{v:.4g} mm por píxel</translation>
+    </message>
+    <message>
+        <source>Keep anyway</source>
+        <translation>Conservar de todos modos</translation>
     </message>
 </context>
 <context>
@@ -196,6 +817,51 @@
     </message>
 </context>
 <context>
+    <name>QtLicensureDialog</name>
+    <message>
+        <source>Licensure warning</source>
+        <translation>Advertencia de licencia</translation>
+    </message>
+    <message>
+        <source>You may not be licensed where this patient is ({where}).</source>
+        <translation>Es posible que usted no tenga licencia donde está este paciente ({where}).</translation>
+    </message>
+    <message>
+        <source>none configured</source>
+        <translation>ninguna configurada</translation>
+    </message>
+    <message>
+        <source>Your licences: {licensed}.
+{reason}.
+
+Check the patient&apos;s location. If you go ahead, your decision is recorded in the audit log.</source>
+        <translation>Sus licencias: {licensed}.
+{reason}.
+
+Verifique la ubicación del paciente. Si continúa, su decisión queda anotada en el registro de auditoría.</translation>
+    </message>
+    <message>
+        <source>Licensure details</source>
+        <translation>Detalles de la licencia</translation>
+    </message>
+    <message>
+        <source>Proceed anyway</source>
+        <translation>Continuar de todos modos</translation>
+    </message>
+    <message>
+        <source>Do not start</source>
+        <translation>No iniciar</translation>
+    </message>
+    <message>
+        <source>Do not start the visit</source>
+        <translation>No iniciar la visita</translation>
+    </message>
+    <message>
+        <source>The decision could not be recorded.</source>
+        <translation>No se pudo registrar la decisión.</translation>
+    </message>
+</context>
+<context>
     <name>QtMainWindow</name>
     <message>
         <source>Clinician Console</source>
@@ -226,12 +892,16 @@
         <translation>&amp;Bloquear ahora</translation>
     </message>
     <message>
+        <source>S&amp;witch clinician</source>
+        <translation>Cambiar de &amp;profesional</translation>
+    </message>
+    <message>
         <source>&amp;Settings…</source>
         <translation>&amp;Configuración…</translation>
     </message>
     <message>
         <source>&amp;Add-ons…</source>
-        <translation>&amp;Complementos…</translation>
+        <translation>Co&amp;mplementos…</translation>
     </message>
     <message>
         <source>&amp;Quit</source>
@@ -304,6 +974,10 @@
     <message>
         <source>The note is open beside the video in the visit window.</source>
         <translation>La nota está abierta junto al video en la ventana de la visita.</translation>
+    </message>
+    <message>
+        <source>Clinician Console — {name}</source>
+        <translation>Clinician Console — {name}</translation>
     </message>
 </context>
 <context>
@@ -454,6 +1128,10 @@
         <source>This note has no saved versions yet.</source>
         <translation>Esta nota aún no tiene versiones guardadas.</translation>
     </message>
+    <message>
+        <source>Version {version} restored as version {new}.</source>
+        <translation>La versión {version} se restauró como versión {new}.</translation>
+    </message>
 </context>
 <context>
     <name>QtNoticeBar</name>
@@ -484,6 +1162,26 @@
         <source>PIN</source>
         <translation>PIN</translation>
     </message>
+    <message>
+        <source>Repeat the PIN</source>
+        <translation>Repita el PIN</translation>
+    </message>
+    <message>
+        <source>Enter the PIN.</source>
+        <translation>Escriba el PIN.</translation>
+    </message>
+    <message>
+        <source>Enter the passphrase.</source>
+        <translation>Escriba la frase de contraseña.</translation>
+    </message>
+    <message>
+        <source>The two PINs differ.</source>
+        <translation>Los dos PIN no coinciden.</translation>
+    </message>
+    <message>
+        <source>The two passphrases differ.</source>
+        <translation>Las dos frases de contraseña no coinciden.</translation>
+    </message>
 </context>
 <context>
     <name>QtPluginArea</name>
@@ -512,6 +1210,72 @@
     <message>
         <source>Call quality, from round-trip time, packet loss and frame rate. Click for the details</source>
         <translation>Calidad de la llamada, según el tiempo de ida y vuelta, la pérdida de paquetes y la tasa de imágenes. Haga clic para ver los detalles</translation>
+    </message>
+</context>
+<context>
+    <name>QtSafetyPlanDialog</name>
+    <message>
+        <source>Emergency plan</source>
+        <translation>Plan de emergencia</translation>
+    </message>
+    <message>
+        <source>Confirm with the patient where they are now, a number to call them back on, and who to contact in an emergency.</source>
+        <translation>Confirme con el paciente dónde está ahora, un número para devolverle la llamada y a quién contactar en caso de emergencia.</translation>
+    </message>
+    <message>
+        <source>Problem</source>
+        <translation>Problema</translation>
+    </message>
+    <message>
+        <source>Confirm</source>
+        <translation>Confirmar</translation>
+    </message>
+    <message>
+        <source>Later</source>
+        <translation>Más tarde</translation>
+    </message>
+    <message>
+        <source>Could not save the plan.</source>
+        <translation>No se pudo guardar el plan.</translation>
+    </message>
+</context>
+<context>
+    <name>QtSafetyPlanForm</name>
+    <message>
+        <source>Patient&apos;s location (ISO code, e.g. US-WA)</source>
+        <translation>Ubicación del paciente (código ISO, p. ej., US-WA)</translation>
+    </message>
+    <message>
+        <source>Physical address where the patient is now</source>
+        <translation>Dirección física donde está el paciente ahora</translation>
+    </message>
+    <message>
+        <source>Callback number</source>
+        <translation>Número para devolver la llamada</translation>
+    </message>
+    <message>
+        <source>Emergency contact name</source>
+        <translation>Nombre del contacto de emergencia</translation>
+    </message>
+    <message>
+        <source>Emergency contact number</source>
+        <translation>Número del contacto de emergencia</translation>
+    </message>
+    <message>
+        <source>Location</source>
+        <translation>Ubicación</translation>
+    </message>
+    <message>
+        <source>Address</source>
+        <translation>Dirección</translation>
+    </message>
+    <message>
+        <source>Emergency contact</source>
+        <translation>Contacto de emergencia</translation>
+    </message>
+    <message>
+        <source>Contact&apos;s number</source>
+        <translation>Número del contacto</translation>
     </message>
 </context>
 <context>
@@ -584,6 +1348,26 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Devices</source>
         <translation>Dispositivos</translation>
+    </message>
+    <message>
+        <source>Clinician</source>
+        <translation>Profesional</translation>
+    </message>
+    <message>
+        <source>Coding suggestions</source>
+        <translation>Sugerencias de codificación</translation>
+    </message>
+    <message>
+        <source>Emergency</source>
+        <translation>Emergencia</translation>
+    </message>
+    <message>
+        <source>Sign-in</source>
+        <translation>Inicio de sesión</translation>
+    </message>
+    <message>
+        <source>Notes</source>
+        <translation>Notas</translation>
     </message>
     <message>
         <source>Small</source>
@@ -662,12 +1446,182 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Comprobar ahora</translation>
     </message>
     <message>
+        <source>Cannot check: {error}</source>
+        <translation>No se puede comprobar: {error}</translation>
+    </message>
+    <message>
         <source>Checking…</source>
         <translation>Comprobando…</translation>
     </message>
     <message>
+        <source>Not checked: {reason}.</source>
+        <translation>No se comprobó: {reason}.</translation>
+    </message>
+    <message>
+        <source>Version {version} is available on the {channel} channel (this is {current}); its signatures verified.</source>
+        <translation>La versión {version} está disponible en el canal {channel} (esta es la {current}); sus firmas se verificaron.</translation>
+    </message>
+    <message>
+        <source>Up to date ({current}).</source>
+        <translation>Actualizada ({current}).</translation>
+    </message>
+    <message>
         <source>Check failed.</source>
         <translation>La comprobación falló.</translation>
+    </message>
+    <message>
+        <source>Set by your organisation&apos;s managed policy ({where})</source>
+        <translation>Definido por la política administrada de su organización ({where})</translation>
+    </message>
+</context>
+<context>
+    <name>QtSignBar</name>
+    <message>
+        <source>Sign note</source>
+        <translation>Firmar nota</translation>
+    </message>
+    <message>
+        <source>Add addendum…</source>
+        <translation>Agregar adenda…</translation>
+    </message>
+    <message>
+        <source>Add addendum</source>
+        <translation>Agregar adenda</translation>
+    </message>
+    <message>
+        <source>Signed addenda</source>
+        <translation>Adendas firmadas</translation>
+    </message>
+    <message>
+        <source>Note signature</source>
+        <translation>Firma de la nota</translation>
+    </message>
+    <message>
+        <source>Draft — not signed yet.</source>
+        <translation>Borrador — aún sin firmar.</translation>
+    </message>
+    <message>
+        <source>Signed by {signer} on {when}. The note can no longer be changed.</source>
+        <translation>Firmada por {signer} ({when}). La nota ya no se puede modificar.</translation>
+    </message>
+    <message>
+        <source>It was changed on the record store after signing: answer with an addendum.</source>
+        <translation>Se cambió en el servidor de historias después de la firma: responda con una adenda.</translation>
+    </message>
+    <message>
+        <source>Addendum by {signer}, {when}</source>
+        <translation>Adenda de {signer}, {when}</translation>
+    </message>
+</context>
+<context>
+    <name>QtSignInCard</name>
+    <message>
+        <source>Sign-in failed unexpectedly. Try again.</source>
+        <translation>El inicio de sesión falló de forma inesperada. Vuelva a intentarlo.</translation>
+    </message>
+    <message>
+        <source>Clinician sign-in</source>
+        <translation>Inicio de sesión del profesional</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>Salir</translation>
+    </message>
+    <message>
+        <source>Sign in with your organisation</source>
+        <translation>Iniciar sesión con su organización</translation>
+    </message>
+    <message>
+        <source>Sign in offline…</source>
+        <translation>Iniciar sesión sin conexión…</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>Cancelar</translation>
+    </message>
+    <message>
+        <source>Your user name</source>
+        <translation>Su nombre de usuario</translation>
+    </message>
+    <message>
+        <source>User name</source>
+        <translation>Nombre de usuario</translation>
+    </message>
+    <message>
+        <source>Your offline PIN</source>
+        <translation>Su PIN sin conexión</translation>
+    </message>
+    <message>
+        <source>Offline PIN</source>
+        <translation>PIN sin conexión</translation>
+    </message>
+    <message>
+        <source>Sign in offline</source>
+        <translation>Iniciar sesión sin conexión</translation>
+    </message>
+    <message>
+        <source>Back</source>
+        <translation>Atrás</translation>
+    </message>
+    <message>
+        <source>Offline PIN (at least 6 digits)</source>
+        <translation>PIN sin conexión (al menos 6 dígitos)</translation>
+    </message>
+    <message>
+        <source>New offline PIN</source>
+        <translation>Nuevo PIN sin conexión</translation>
+    </message>
+    <message>
+        <source>Repeat the PIN</source>
+        <translation>Repita el PIN</translation>
+    </message>
+    <message>
+        <source>Repeat the offline PIN</source>
+        <translation>Repita el PIN sin conexión</translation>
+    </message>
+    <message>
+        <source>Set offline PIN</source>
+        <translation>Definir PIN sin conexión</translation>
+    </message>
+    <message>
+        <source>Not now</source>
+        <translation>Ahora no</translation>
+    </message>
+    <message>
+        <source>Sign in</source>
+        <translation>Iniciar sesión</translation>
+    </message>
+    <message>
+        <source>Sign in with your organisation&apos;s account. Your web browser opens for it.</source>
+        <translation>Inicie sesión con la cuenta de su organización. Para ello se abre su navegador web.</translation>
+    </message>
+    <message>
+        <source>Finish signing in in your browser</source>
+        <translation>Termine de iniciar sesión en su navegador</translation>
+    </message>
+    <message>
+        <source>The console continues as soon as the browser has signed you in.</source>
+        <translation>La consola continúa en cuanto el navegador haya iniciado su sesión.</translation>
+    </message>
+    <message>
+        <source>While the sign-in service cannot be reached, enter your user name and the offline PIN you chose on this computer.</source>
+        <translation>Mientras no se pueda conectar con el servicio de inicio de sesión, escriba su nombre de usuario y el PIN sin conexión que eligió en esta computadora.</translation>
+    </message>
+    <message>
+        <source>Choose your offline PIN</source>
+        <translation>Elija su PIN sin conexión</translation>
+    </message>
+    <message>
+        <source>With it you can open this console when the network is down, for a limited time after signing in online. It is yours alone: do not share it.</source>
+        <translation>Con él puede abrir esta consola cuando la red no funcione, durante un tiempo limitado después de iniciar sesión en línea. Es solo suyo: no lo comparta.</translation>
+    </message>
+    <message>
+        <source>Enter your user name and your offline PIN.</source>
+        <translation>Escriba su nombre de usuario y su PIN sin conexión.</translation>
+    </message>
+    <message>
+        <source>The two PINs differ.</source>
+        <translation>Los dos PIN no coinciden.</translation>
     </message>
 </context>
 <context>
@@ -877,6 +1831,13 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
 </context>
 <context>
+    <name>QtStillView</name>
+    <message>
+        <source>No camera open</source>
+        <translation>Ninguna cámara abierta</translation>
+    </message>
+</context>
+<context>
     <name>QtStoreStatus</name>
     <message>
         <source>Save failed — will retry</source>
@@ -929,6 +1890,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Records not opened</source>
         <translation>Historias no abiertas</translation>
+    </message>
+    <message>
+        <source>Locked — sign-in needed</source>
+        <translation>Bloqueada — se necesita iniciar sesión</translation>
     </message>
     <message>
         <source>Working…</source>
@@ -998,6 +1963,129 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Check again</source>
         <translation>Volver a comprobar</translation>
+    </message>
+</context>
+<context>
+    <name>QtVisitStartDialog</name>
+    <message>
+        <source>Start of visit</source>
+        <translation>Inicio de la visita</translation>
+    </message>
+    <message>
+        <source>Ask the patient before the visit starts. Their answers go into the note and the record.</source>
+        <translation>Pregunte al paciente antes de que empiece la visita. Sus respuestas se incluyen en la nota y en la historia clínica.</translation>
+    </message>
+    <message>
+        <source>e.g. US-WA, CA-ON, GB</source>
+        <translation>p. ej., US-WA, CA-ON, GB</translation>
+    </message>
+    <message>
+        <source>Where the patient is now</source>
+        <translation>Dónde está el paciente ahora</translation>
+    </message>
+    <message>
+        <source>Where the patient is now (country-region):</source>
+        <translation>Dónde está el paciente ahora (país-región):</translation>
+    </message>
+    <message>
+        <source>At home</source>
+        <translation>En su domicilio</translation>
+    </message>
+    <message>
+        <source>At a clinic or facility</source>
+        <translation>En una clínica o centro</translation>
+    </message>
+    <message>
+        <source>Setting:</source>
+        <translation>Entorno:</translation>
+    </message>
+    <message>
+        <source>How identity was verified</source>
+        <translation>Cómo se verificó la identidad</translation>
+    </message>
+    <message>
+        <source>Name and date of birth confirmed</source>
+        <translation>Nombre y fecha de nacimiento confirmados</translation>
+    </message>
+    <message>
+        <source>Photo ID shown on camera</source>
+        <translation>Identificación con foto mostrada a la cámara</translation>
+    </message>
+    <message>
+        <source>Known to the clinician</source>
+        <translation>Conocido por el profesional</translation>
+    </message>
+    <message>
+        <source>Confirmed by the nurse at the cart</source>
+        <translation>Confirmada por el personal de enfermería junto al carro</translation>
+    </message>
+    <message>
+        <source>Identity verified by:</source>
+        <translation>Identidad verificada por:</translation>
+    </message>
+    <message>
+        <source>Consent to this telehealth visit:</source>
+        <translation>Consentimiento para esta visita de telesalud:</translation>
+    </message>
+    <message>
+        <source>Consent to recording (stethoscope, stills):</source>
+        <translation>Consentimiento para grabar (estetoscopio, fotos):</translation>
+    </message>
+    <message>
+        <source>How consent was given</source>
+        <translation>Cómo se dio el consentimiento</translation>
+    </message>
+    <message>
+        <source>Verbal</source>
+        <translation>Verbal</translation>
+    </message>
+    <message>
+        <source>Written</source>
+        <translation>Por escrito</translation>
+    </message>
+    <message>
+        <source>Consent given:</source>
+        <translation>Consentimiento dado:</translation>
+    </message>
+    <message>
+        <source>Note template</source>
+        <translation>Plantilla de nota</translation>
+    </message>
+    <message>
+        <source>No template (keep the note as it is)</source>
+        <translation>Sin plantilla (dejar la nota como está)</translation>
+    </message>
+    <message>
+        <source>Note template:</source>
+        <translation>Plantilla de nota:</translation>
+    </message>
+    <message>
+        <source>Start visit</source>
+        <translation>Iniciar visita</translation>
+    </message>
+    <message>
+        <source>Given</source>
+        <translation>Otorgado</translation>
+    </message>
+    <message>
+        <source>Declined</source>
+        <translation>Rechazado</translation>
+    </message>
+    <message>
+        <source>Not asked</source>
+        <translation>No se preguntó</translation>
+    </message>
+    <message>
+        <source>Enter where the patient is, e.g. US-WA.</source>
+        <translation>Indique dónde está el paciente, p. ej., US-WA.</translation>
+    </message>
+    <message>
+        <source>Ask for and record consent to the visit.</source>
+        <translation>Solicite y registre el consentimiento para la visita.</translation>
+    </message>
+    <message>
+        <source>Your organisation requires consent before a telehealth visit.</source>
+        <translation>Su organización exige el consentimiento antes de una visita de telesalud.</translation>
     </message>
 </context>
 <context>
@@ -1225,6 +2313,17 @@ Pruebe con menos palabras o con otras.</translation>
 <context>
     <name>QtWorklist</name>
     <message>
+        <source>Documents without a visit</source>
+        <translation>Documentos sin visita</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n document(s)</source>
+        <translation>
+            <numerusform>%n documento</numerusform>
+            <numerusform>%n documentos</numerusform>
+        </translation>
+    </message>
+    <message>
         <source>%1 · %2 rec.</source>
         <translation>%1 · %2 grab.</translation>
     </message>
@@ -1332,6 +2431,10 @@ Pruebe con menos palabras o con otras.</translation>
         <source>The console locked together with your desktop session.</source>
         <translation>La consola se bloqueó junto con su sesión de escritorio.</translation>
     </message>
+    <message>
+        <source>The console is ready for the next clinician.</source>
+        <translation>La consola está lista para el siguiente profesional.</translation>
+    </message>
 </context>
 <context>
     <name>messages</name>
@@ -1396,6 +2499,38 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>El dispositivo {device} no está disponible ({reason}). Compruebe que esté conectado y que otro programa no lo esté usando, o elija otro dispositivo.</translation>
     </message>
     <message>
+        <source>Sign-in was not completed ({reason}). Try again.</source>
+        <translation>No se completó el inicio de sesión ({reason}). Vuelva a intentarlo.</translation>
+    </message>
+    <message>
+        <source>Clinician sign-in is not set up correctly: {reason}. Ask IT.</source>
+        <translation>El inicio de sesión de profesionales no está bien configurado: {reason}. Consulte a TI.</translation>
+    </message>
+    <message>
+        <source>The sign-in service&apos;s answer could not be verified ({reason}); it was not used. Tell IT if this keeps happening.</source>
+        <translation>No se pudo verificar la respuesta del servicio de inicio de sesión ({reason}); no se usó. Avise a TI si esto sigue ocurriendo.</translation>
+    </message>
+    <message>
+        <source>Offline sign-in is not possible: {reason}.</source>
+        <translation>No es posible iniciar sesión sin conexión: {reason}.</translation>
+    </message>
+    <message>
+        <source>The sign-in service refused the sign-in ({reason}).</source>
+        <translation>El servicio de inicio de sesión rechazó el inicio de sesión ({reason}).</translation>
+    </message>
+    <message>
+        <source>Please sign in again ({reason}).</source>
+        <translation>Vuelva a iniciar sesión ({reason}).</translation>
+    </message>
+    <message>
+        <source>The sign-in service cannot be reached ({reason}). If you signed in on this computer recently, you can use your offline PIN.</source>
+        <translation>No se puede conectar con el servicio de inicio de sesión ({reason}). Si inició sesión en esta computadora hace poco, puede usar su PIN sin conexión.</translation>
+    </message>
+    <message>
+        <source>That is not your offline PIN. Try again.</source>
+        <translation>Ese no es su PIN sin conexión. Vuelva a intentarlo.</translation>
+    </message>
+    <message>
         <source>The import file was rejected and nothing was changed: {reason}.</source>
         <translation>Se rechazó el archivo de importación y no se cambió nada: {reason}.</translation>
     </message>
@@ -1406,6 +2541,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The file {name} could not be used: {reason}. Nothing was imported.</source>
         <translation>No se pudo usar el archivo {name}: {reason}. No se importó nada.</translation>
+    </message>
+    <message>
+        <source>The on-call contact could not be notified ({reason}). Call them instead.</source>
+        <translation>No se pudo avisar al contacto de guardia ({reason}). Llámelo por teléfono.</translation>
     </message>
     <message>
         <source>The plugin {plugin_id} used the capability {capability}, which it was not granted.</source>
@@ -1430,6 +2569,18 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The plugin {plugin_id} is not on your organisation&apos;s list of allowed plugins (plugins.allow) and was not loaded.</source>
         <translation>El complemento {plugin_id} no está en la lista de complementos permitidos de su organización (plugins.allow) y no se cargó.</translation>
+    </message>
+    <message>
+        <source>The note was not signed because it changed or is in conflict ({reason}). Review it and sign again.</source>
+        <translation>La nota no se firmó porque cambió o está en conflicto ({reason}). Revísela y vuelva a firmarla.</translation>
+    </message>
+    <message>
+        <source>The note was not signed: {reason}.</source>
+        <translation>La nota no se firmó: {reason}.</translation>
+    </message>
+    <message>
+        <source>The note was not signed: your signing key is not available ({reason}). Unlock the system keyring and sign again.</source>
+        <translation>La nota no se firmó: su clave de firma no está disponible ({reason}). Desbloquee el llavero del sistema y vuelva a firmar.</translation>
     </message>
     <message>
         <source>The record store at {path} is damaged ({reason}). It was left untouched; restore it from a backup or contact support.</source>

@@ -31,10 +31,14 @@ def test_lupdate_finds_no_new_or_unfinished_string() -> None:
 
 
 def _messages() -> list[tuple[str, str]]:
+    """(source, translation) pairs; a plural message gives one pair per form."""
     root = ET.parse(TS).getroot()
-    return [
-        (m.findtext("source") or "", m.findtext("translation") or "") for m in root.iter("message")
-    ]
+    pairs = []
+    for m in root.iter("message"):
+        source = m.findtext("source") or ""
+        forms = [f.text or "" for f in m.iter("numerusform")]
+        pairs.extend((source, form) for form in forms or [m.findtext("translation") or ""])
+    return pairs
 
 
 def test_translations_keep_placeholders_and_mnemonics() -> None:
@@ -50,10 +54,35 @@ def test_translations_keep_placeholders_and_mnemonics() -> None:
 
 
 def test_app_message_keys_are_in_the_catalogue() -> None:
+    import importlib
+    import pkgutil
+
+    import app
     from app.errors import MESSAGES
+
+    # Every app module, as the console imports them: some add their own keys (escalation).
+    for module in pkgutil.walk_packages(app.__path__, "app."):
+        importlib.import_module(module.name)
 
     sources = {source for source, _ in _messages()}
     assert set(MESSAGES.values()) <= sources
+
+
+def test_coding_reasons_are_in_the_catalogue() -> None:
+    from app.coding import REASONS
+
+    sources = {source for source, _ in _messages()}
+    assert set(REASONS.values()) <= sources
+
+
+def test_plural_messages_have_both_spanish_forms() -> None:
+    root = ET.parse(TS).getroot()
+    plural = [m for m in root.iter("message") if "%n" in (m.findtext("source") or "")]
+    assert plural
+    for m in plural:
+        assert m.get("numerus") == "yes", m.findtext("source")
+        forms = [f.text or "" for f in m.iter("numerusform")]
+        assert len(forms) == 2 and all("%n" in f for f in forms), m.findtext("source")
 
 
 @pytest.fixture
@@ -83,3 +112,25 @@ def test_english_is_the_source_and_needs_no_catalogue(qapp: QApplication) -> Non
     assert i18n.set_language("en")
     error = VisitConnectError(reason="timeout")
     assert user_text(error) == error.user_message()
+
+
+def test_new_screens_speak_spanish(spanish, qtbot) -> None:
+    """The plural count, a coding reason (app/ text through the catalogue) and the
+    exam-camera panel (a plugin module outside ui/) in Spanish."""
+    from app.coding import Reason
+    from plugins.image_capture._qt import QtStillView
+    from ui.coding_panel import reason_text
+    from ui.worklist import documents_count
+
+    assert documents_count(1) == "1 documento"
+    assert documents_count(3) == "3 documentos"
+    assert reason_text(Reason("none")).startswith("Sin nivel de E/M")
+    assert reason_text(Reason("pos", {"pos": "10", "where": "at home"})) == (
+        "Lugar de servicio 10: el paciente está en su domicilio."
+    )
+    assert reason_text(Reason("mdm", {"mdm": "High", "code": "99215", "patient": "new"})) == (
+        "Una toma de decisiones médicas de complejidad alta respalda 99215 (paciente nuevo)."
+    )
+    view = QtStillView()
+    qtbot.addWidget(view)
+    assert view.placeholder == "Ninguna cámara abierta"
