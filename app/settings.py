@@ -159,6 +159,12 @@ class EmergencySettings(_Section):
     oncall_webhook_url: str = ""
 
 
+class PacsSettings(_Section):
+    # DICOMweb STOW-RS endpoint of the clinic's PACS, e.g. https://pacs/dicom-web/studies
+    # ("" = no PACS: stills go to the record store only). docs/images.md.
+    stow_url: str = ""
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
@@ -171,6 +177,7 @@ class Settings(_Section):
     coding: CodingSettings = Field(default_factory=CodingSettings)
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    pacs: PacsSettings = Field(default_factory=PacsSettings)
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,7 @@ TRANSPORT_KEYS = (
     "updates.url",
     "emergency.oncall_webhook_url",
     "identity.issuer",
+    "pacs.stow_url",
 )
 _SECURE_SCHEME = {"http": "https", "ws": "wss"}
 

@@ -316,6 +316,29 @@ def _split(sql: str) -> list[str]:
     return statements
 
 
+# dicom: stills waiting to go to the PACS over DICOMweb STOW-RS (storage/dicom/stow.py).
+# A trigger queues every image in the transaction that stores it (so a crash cannot
+# lose the row), existing images are queued once, and deleting a still drops its
+# row. Sent only while a PACS is configured; a row leaves once the PACS stored it.
+_V_DICOM = """
+CREATE TABLE dicom_outbox (
+    attachment_id TEXT PRIMARY KEY,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+INSERT INTO dicom_outbox(attachment_id, created_at)
+    SELECT id, created_at FROM attachments WHERE kind = 'image';
+CREATE TRIGGER dicom_outbox_queue AFTER INSERT ON attachments WHEN NEW.kind = 'image'
+BEGIN
+    INSERT OR IGNORE INTO dicom_outbox(attachment_id, created_at) VALUES (NEW.id, NEW.created_at);
+END;
+CREATE TRIGGER dicom_outbox_forget AFTER DELETE ON attachments
+BEGIN
+    DELETE FROM dicom_outbox WHERE attachment_id = OLD.id;
+END;
+"""
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
@@ -324,6 +347,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V5),
     _migrate_import,
     _script(_V_CODING),
+    _script(_V_DICOM),
 )
 LATEST = len(MIGRATIONS)
 
