@@ -165,6 +165,7 @@ async def _main(
             ),
             policy_path=policy_path,
             identity=identity,
+            pacs_stow_url=settings.settings.pacs.stow_url if settings is not None else "",
         )
     finally:
         holder.pop("window", None)
@@ -185,6 +186,7 @@ async def _run_window(
     insecure_hosts: tuple[str, ...] = (),
     policy_path: Path | None = None,
     identity: Identity | None = None,
+    pacs_stow_url: str = "",
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -287,7 +289,7 @@ async def _run_window(
             _keep_tokens_fresh(identity, services)
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
-            await _start_sync(window, store, events, record_store, services)
+            await _start_sync(window, store, events, record_store, services, pacs_stow_url)
             _install_coding(window, store, profile, policy_path, identity)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
@@ -721,6 +723,7 @@ async def _start_sync(
     events: ConsoleEvents,
     record_store: RecordStoreSettings | None,
     services: contextlib.AsyncExitStack,
+    pacs_stow_url: str = "",
 ) -> SyncService:
     """The sync use case over the store's adapters; without a record store it stays
     disabled (the window says it is not set up, conflicts can still be resolved).
@@ -730,7 +733,7 @@ async def _start_sync(
     """
     from storage.sync.adapter import sync_service
 
-    sync = sync_service(store, record_store)
+    sync = sync_service(store, record_store, pacs_stow_url=pacs_stow_url)
     window.attach_sync(sync)
     if not sync.enabled:
         return sync

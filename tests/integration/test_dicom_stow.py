@@ -20,9 +20,12 @@ from tests.conftest import open_test_store, run
 from tests.integration import orthanc
 from tests.unit.images_support import at_megapixels, jpeg_bytes, photo
 
-pytestmark = pytest.mark.skipif(
-    not orthanc.available(), reason="orthanc and orthanc-dicomweb: scripts/setup --tests"
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not orthanc.available(), reason="orthanc and orthanc-dicomweb: scripts/setup --tests"
+    ),
+]
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -175,5 +178,31 @@ def test_a_deleted_still_leaves_the_outbox_and_a_refusal_is_recorded(
         finally:
             await store.close()
         assert len(pacs.instances()) == 1
+
+    _run(scenario())
+
+
+def test_the_sync_round_sends_stills_to_the_record_store_and_the_pacs(
+    fresh_profile: Path, pacs: orthanc.OrthancServer, sekmet: Any
+) -> None:
+    """The hook in storage/sync/adapter.py: one round of the sync use case (as the
+    GUI and ``clinician-console sync`` run it) pushes the FHIR outbox and the PACS's."""
+    from app.settings import RecordStoreSettings
+    from storage.sync.adapter import sync_service
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            _enc, ids = await _seed(store, _stills()[:1])
+            service = sync_service(
+                store, RecordStoreSettings(url=sekmet.base_url), pacs_stow_url=pacs.stow_url
+            )
+            await service.sync_now()
+            assert await store.outbox_size() == 0
+            assert await store.transact(waiting) == 0
+        finally:
+            await store.close()
+        (held,) = pacs.instances()
+        assert pacs.instance_tags(held)["SOPInstanceUID"] == str(instance_uid(ids[0]))
 
     _run(scenario())
