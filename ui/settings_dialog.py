@@ -66,6 +66,7 @@ SECTION_TITLES: dict[str, str] = {
     "clinician": "Clinician",
     "coding": "Coding suggestions",
     "emergency": "Emergency",
+    "pacs": "PACS (DICOM)",
 }
 LABELS: dict[str, str] = {
     "record_store.url": "Server URL",
@@ -96,6 +97,7 @@ LABELS: dict[str, str] = {
     "coding.payer": "Payer rules",
     "emergency.numbers": "Emergency numbers by location",
     "emergency.oncall_webhook_url": "On-call webhook URL",
+    "pacs.stow_url": "DICOMweb STOW-RS URL",
 }
 
 
