@@ -99,3 +99,58 @@ def test_only_a_confirmed_instance_leaves_the_outbox(
             await store.close()
 
     _run(scenario())
+
+
+def test_the_migration_queues_stills_stored_before_it(fresh_profile: Path) -> None:
+    """A console upgraded with stills already stored sends them to the PACS too (once);
+    audio recordings are not DICOM stills and are not queued."""
+    import hashlib
+
+    from app.records import KeySource
+    from storage import database, keys, migrations
+    from storage.store import DB_FILE, EncryptedStore
+    from tests.conftest import TEST_PASSPHRASE
+    from tests.unit.test_migrations import ENC_ID, _old_store
+
+    # The schema just before _V_DICOM, wherever the merge puts it in the tuple.
+    probe_dir = fresh_profile.parent / "probe"
+    _old_store(probe_dir, 0)
+    probe_key = keys.load_passphrase_key(keys.read_meta(probe_dir), TEST_PASSPHRASE)  # type: ignore[arg-type]
+    probe = database.connect(probe_dir / DB_FILE, probe_key, create=False)
+    before = 0
+    for version in range(1, migrations.LATEST + 1):
+        migrations.migrate(probe, target=version)
+        has = "SELECT 1 FROM sqlite_master WHERE name = 'dicom_outbox'"
+        if probe.execute(has).fetchone():
+            before = version - 1
+            break
+    probe.close()
+    assert before > 0
+    _old_store(fresh_profile, before)
+    meta = keys.read_meta(fresh_profile)
+    key = keys.load_passphrase_key(meta, TEST_PASSPHRASE)  # type: ignore[arg-type]
+    conn = database.connect(fresh_profile / DB_FILE, key, create=False)
+    data = jpeg_bytes(photo("astronaut.png"))
+    digest = hashlib.sha256(data).hexdigest()
+    with conn:
+        for att_id, kind in (("old-still", "image"), ("old-sound", "audio")):
+            conn.execute(
+                "INSERT INTO attachments(id, encounter_id, kind, content_type, created_at, "
+                "size_bytes, sha256, data) VALUES (?, ?, ?, 'image/jpeg', ?, ?, ?, ?)",
+                (att_id, ENC_ID, kind, utc_now(), len(data), digest, data),
+            )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+    async def scenario() -> None:
+        store = await EncryptedStore.open(
+            fresh_profile, passphrase=TEST_PASSPHRASE, key_source=KeySource.PASSPHRASE
+        )
+        try:
+            sql = "SELECT attachment_id FROM dicom_outbox"
+            rows = await store.transact(lambda c: c.execute(sql).fetchall())
+            assert [r[0] for r in rows] == ["old-still"]
+        finally:
+            await store.close()
+
+    _run(scenario())
