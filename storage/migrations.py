@@ -320,6 +320,8 @@ def _split(sql: str) -> list[str]:
 # A trigger queues every image in the transaction that stores it (so a crash cannot
 # lose the row), existing images are queued once, and deleting a still drops its
 # row. Sent only while a PACS is configured; a row leaves once the PACS stored it.
+# A copy received from the far end's cart during a visit (metadata "received") is
+# not queued: the cart owns the still and sends it.
 _V_DICOM = """
 CREATE TABLE dicom_outbox (
     attachment_id TEXT PRIMARY KEY,
@@ -328,8 +330,10 @@ CREATE TABLE dicom_outbox (
     created_at TEXT NOT NULL
 );
 INSERT INTO dicom_outbox(attachment_id, created_at)
-    SELECT id, created_at FROM attachments WHERE kind = 'image';
-CREATE TRIGGER dicom_outbox_queue AFTER INSERT ON attachments WHEN NEW.kind = 'image'
+    SELECT id, created_at FROM attachments
+    WHERE kind = 'image' AND coalesce(json_extract(metadata, '$.received'), 0) = 0;
+CREATE TRIGGER dicom_outbox_queue AFTER INSERT ON attachments
+WHEN NEW.kind = 'image' AND coalesce(json_extract(NEW.metadata, '$.received'), 0) = 0
 BEGIN
     INSERT OR IGNORE INTO dicom_outbox(attachment_id, created_at) VALUES (NEW.id, NEW.created_at);
 END;

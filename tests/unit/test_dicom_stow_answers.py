@@ -103,7 +103,9 @@ def test_only_a_confirmed_instance_leaves_the_outbox(
 
 def test_the_migration_queues_stills_stored_before_it(fresh_profile: Path) -> None:
     """A console upgraded with stills already stored sends them to the PACS too (once);
-    audio recordings are not DICOM stills and are not queued."""
+    audio recordings are not DICOM stills, and a copy received from the far end's cart
+    is the cart's to send: neither is queued. After the upgrade the trigger applies
+    the same rule to new rows."""
     import hashlib
 
     from app.records import KeySource
@@ -133,11 +135,15 @@ def test_the_migration_queues_stills_stored_before_it(fresh_profile: Path) -> No
     data = jpeg_bytes(photo("astronaut.png"))
     digest = hashlib.sha256(data).hexdigest()
     with conn:
-        for att_id, kind in (("old-still", "image"), ("old-sound", "audio")):
+        for att_id, kind, metadata in (
+            ("old-still", "image", "{}"),
+            ("old-sound", "audio", "{}"),
+            ("old-received", "image", '{"received": true}'),
+        ):
             conn.execute(
                 "INSERT INTO attachments(id, encounter_id, kind, content_type, created_at, "
-                "size_bytes, sha256, data) VALUES (?, ?, ?, 'image/jpeg', ?, ?, ?, ?)",
-                (att_id, ENC_ID, kind, utc_now(), len(data), digest, data),
+                "size_bytes, sha256, metadata, data) VALUES (?, ?, ?, 'image/jpeg', ?, ?, ?, ?, ?)",
+                (att_id, ENC_ID, kind, utc_now(), len(data), digest, metadata, data),
             )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -150,6 +156,22 @@ def test_the_migration_queues_stills_stored_before_it(fresh_profile: Path) -> No
             sql = "SELECT attachment_id FROM dicom_outbox"
             rows = await store.transact(lambda c: c.execute(sql).fetchall())
             assert [r[0] for r in rows] == ["old-still"]
+
+            def insert_new(c: Any) -> None:
+                for att_id, metadata in (
+                    ("new-still", "{}"),
+                    ("new-received", '{"received":true}'),
+                ):
+                    c.execute(
+                        "INSERT INTO attachments(id, encounter_id, kind, content_type, "
+                        "created_at, size_bytes, sha256, metadata, data) "
+                        "VALUES (?, ?, 'image', 'image/jpeg', ?, ?, ?, ?, ?)",
+                        (att_id, ENC_ID, utc_now(), len(data), digest, metadata, data),
+                    )
+
+            await store.transact(insert_new)
+            rows = await store.transact(lambda c: c.execute(sql).fetchall())
+            assert sorted(r[0] for r in rows) == ["new-still", "old-still"]
         finally:
             await store.close()
 
