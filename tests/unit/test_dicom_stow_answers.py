@@ -176,3 +176,66 @@ def test_the_migration_queues_stills_stored_before_it(fresh_profile: Path) -> No
             await store.close()
 
     _run(scenario())
+
+
+def test_a_still_that_cannot_be_dicom_is_set_aside_and_does_not_hold_back_others(
+    fresh_profile: Path,
+) -> None:
+    """A progressive JPEG has no DICOM transfer syntax and is never re-encoded: it is
+    set aside for good (not retried each round) and the next still still goes."""
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(photo("astronaut.png")).save(buf, "JPEG", quality=95, progressive=True)
+    progressive, good = buf.getvalue(), jpeg_bytes(photo("astronaut.png"))
+    seen: list[bytes] = []
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            patient = await store.add_patient(Patient(new_id(), "Lens", "Ada", "1970-01-01"))
+            enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
+
+            def insert(c: Any) -> None:
+                for att_id, data in (("a-progressive", progressive), ("b-good", good)):
+                    c.execute(
+                        "INSERT INTO attachments(id, encounter_id, kind, content_type, "
+                        "created_at, size_bytes, sha256, data) "
+                        "VALUES (?, ?, 'image', 'image/jpeg', ?, ?, ?, ?)",
+                        (
+                            att_id,
+                            enc.id,
+                            utc_now(),
+                            len(data),
+                            hashlib.sha256(data).hexdigest(),
+                            data,
+                        ),
+                    )
+
+            await store.transact(insert)
+            uid = str(instance_uid("b-good"))
+
+            def handler(request: httpx.Request) -> httpx.Response:
+                seen.append(request.content)
+                return httpx.Response(200, json=_answer(uid, "00081199"))
+
+            sender = StowSender(
+                store,
+                "https://pacs.invalid/dicom-web/studies",
+                client_factory=lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+            )
+            report = await sender.push()
+            assert (report.sent, report.failed) == (1, 0)
+            assert await store.transact(waiting) == 0
+            sql = "SELECT attachment_id, last_error FROM dicom_outbox"
+            rows = await store.transact(lambda c: c.execute(sql).fetchall())
+            assert [(r[0], r[1].split(":")[0]) for r in rows] == [("a-progressive", "unsupported")]
+            assert (await sender.push()).sent == 0  # not retried
+            assert len(seen) == 1
+        finally:
+            await store.close()
+
+    _run(scenario())
