@@ -385,7 +385,8 @@ async def _cmd_sync(ctx: CliContext) -> int:
 
     async def run(store: Any) -> int:
         # The same use case the GUI runs, one round, no background loop.
-        outcome = await sync_service(store, settings).sync_now()
+        pacs_url = ctx.settings().settings.pacs.stow_url  # stills to the PACS too, if set
+        outcome = await sync_service(store, settings, pacs_stow_url=pacs_url).sync_now()
         status = outcome.status
         waiting = {
             "waiting": status.waiting,

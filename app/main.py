@@ -216,6 +216,7 @@ async def _main(
             ),
             policy_path=policy_path,
             identity=identity,
+            pacs_stow_url=settings.settings.pacs.stow_url if settings is not None else "",
         )
     finally:
         holder.pop("window", None)
@@ -238,6 +239,7 @@ async def _run_window(
     policy_path: Path | None = None,
     identity: Identity | None = None,
     device_settings: DeviceSettings | None = None,
+    pacs_stow_url: str = "",
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -341,7 +343,7 @@ async def _run_window(
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         visit_wrap: Callable[[Any], Any] | None = None
         if isinstance(store, EncryptedStore):
-            await _start_sync(window, store, events, record_store, services)
+            await _start_sync(window, store, events, record_store, services, pacs_stow_url)
             visit_wrap = _start_signing(
                 window, store, events, record_store, notes_settings, profile
             )
@@ -856,6 +858,7 @@ async def _start_sync(
     events: ConsoleEvents,
     record_store: RecordStoreSettings | None,
     services: contextlib.AsyncExitStack,
+    pacs_stow_url: str = "",
 ) -> SyncService:
     """The sync use case over the store's adapters; without a record store it stays
     disabled (the window says it is not set up, conflicts can still be resolved).
@@ -865,7 +868,7 @@ async def _start_sync(
     """
     from storage.sync.adapter import sync_service
 
-    sync = sync_service(store, record_store)
+    sync = sync_service(store, record_store, pacs_stow_url=pacs_stow_url)
     window.attach_sync(sync)
     if not sync.enabled:
         return sync

@@ -183,6 +183,12 @@ class DeviceSettings(_Section):
     stethoscope: str = ""
 
 
+class PacsSettings(_Section):
+    # DICOMweb STOW-RS endpoint of the clinic's PACS, e.g. https://pacs/dicom-web/studies
+    # ("" = no PACS: stills go to the record store only). docs/images.md.
+    stow_url: str = ""
+
+
 class Settings(_Section):
     record_store: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     media_server: MediaServerSettings = Field(default_factory=MediaServerSettings)
@@ -198,6 +204,7 @@ class Settings(_Section):
     notes: NotesSettings = Field(default_factory=NotesSettings)
     display: DisplaySettings = Field(default_factory=DisplaySettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    pacs: PacsSettings = Field(default_factory=PacsSettings)
 
 
 @dataclass(frozen=True)
@@ -229,6 +236,7 @@ TRANSPORT_KEYS = (
     "updates.url",
     "emergency.oncall_webhook_url",
     "identity.issuer",
+    "pacs.stow_url",
 )
 _SECURE_SCHEME = {"http": "https", "ws": "wss"}
 

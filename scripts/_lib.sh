@@ -45,10 +45,12 @@ CC_DEBS_XVFB=(xvfb)
 CC_DEBS_MEDIA=(libportaudio2 libasound2-plugins)
 # The real peers the tests run against (DESIGN.md §5): Janus and its janus.js,
 # coturn, headless Chromium, a PulseAudio virtual microphone, network
-# namespaces with loss (nftables), and a static web server for the patient page.
+# namespaces with loss (nftables), a static web server for the patient page, and
+# dciodvfy plus Orthanc with DICOMweb for the DICOM export and STOW-RS tests.
 CC_DEBS_TEST_SERVERS=(
   janus libjs-janus-gateway coturn chromium chromium-driver pulseaudio
   pulseaudio-utils libasound2-plugins iproute2 nftables nginx-light
+  dicom3tools orthanc orthanc-dicomweb
 )
 # Headers the dev extras build from source (pyproject.toml): python-dbusmock's
 # dbus-python (libdbus-1-dev, libglib2.0-dev, pkg-config) and PyGObject, which

@@ -372,6 +372,34 @@ _V_DESKTOP = """
 ALTER TABLE note_versions ADD COLUMN author TEXT NOT NULL DEFAULT '';
 """
 
+
+# dicom: stills waiting to go to the PACS over DICOMweb STOW-RS (storage/dicom/stow.py).
+# A trigger queues every image in the transaction that stores it (so a crash cannot
+# lose the row), existing images are queued once, and deleting a still drops its
+# row. Sent only while a PACS is configured; a row leaves once the PACS stored it.
+# A copy received from the far end's cart during a visit (metadata "received") is
+# not queued: the cart owns the still and sends it.
+_V_DICOM = """
+CREATE TABLE dicom_outbox (
+    attachment_id TEXT PRIMARY KEY,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+INSERT INTO dicom_outbox(attachment_id, created_at)
+    SELECT id, created_at FROM attachments
+    WHERE kind = 'image' AND coalesce(json_extract(metadata, '$.received'), 0) = 0;
+CREATE TRIGGER dicom_outbox_queue AFTER INSERT ON attachments
+WHEN NEW.kind = 'image' AND coalesce(json_extract(NEW.metadata, '$.received'), 0) = 0
+BEGIN
+    INSERT OR IGNORE INTO dicom_outbox(attachment_id, created_at) VALUES (NEW.id, NEW.created_at);
+END;
+CREATE TRIGGER dicom_outbox_forget AFTER DELETE ON attachments
+BEGIN
+    DELETE FROM dicom_outbox WHERE attachment_id = OLD.id;
+END;
+"""
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
@@ -382,6 +410,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V_CODING),
     _script(_V_NOTES),
     _script(_V_DESKTOP),
+    _script(_V_DICOM),
 )
 LATEST = len(MIGRATIONS)
 

@@ -75,6 +75,7 @@ SECTION_TITLES: dict[str, str] = {
     "emergency": QT_TRANSLATE_NOOP("QtSettingsDialog", "Emergency"),
     "identity": QT_TRANSLATE_NOOP("QtSettingsDialog", "Sign-in"),
     "notes": QT_TRANSLATE_NOOP("QtSettingsDialog", "Notes"),
+    "pacs": QT_TRANSLATE_NOOP("QtSettingsDialog", "PACS (DICOM)"),
 }
 # What a clinician changes; everything else is IT's, under "Advanced".
 EVERYDAY_SECTIONS = ("display", "devices", "security")
@@ -129,6 +130,7 @@ LABELS: dict[str, str] = {
     "coding.payer": "Payer rules",
     "emergency.numbers": "Emergency numbers by location",
     "emergency.oncall_webhook_url": "On-call webhook URL",
+    "pacs.stow_url": "DICOMweb STOW-RS URL",
 }
 
 

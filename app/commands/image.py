@@ -14,6 +14,11 @@ or over 100 megapixels exits 1 with a one-line reason on stderr.
 the encounter exactly as a capture does (app/images.py) and prints
 ``{"image_id": ..., "encounter_id": ..., "sha256": ...}``; on a bad file, an
 unknown encounter or a bad site nothing is written.
+
+``image export-dicom --encounter ID --out DIR [--json]`` writes one DICOM VL
+Photographic Image per still (storage/dicom/, docs/images.md "DICOM and PACS")
+and with ``--json`` prints ``{"encounter_id": ..., "files": [{"image_id",
+"sop_instance_uid", "path"}]}``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> dict[str, Handler]:
     add.add_argument("--view", default=None, help="view, e.g. close-up, dermoscopic, otoscopic")
     add.add_argument("--title", default="", help="a short title")
     add.add_argument("--json", action="store_true", help="print one JSON object")
+    export = image_sub.add_parser(
+        "export-dicom", help="write the encounter's stills as DICOM VL Photographic Images"
+    )
+    export.add_argument("--encounter", required=True, help="the encounter's id")
+    export.add_argument("--out", required=True, help="the directory to write the .dcm files to")
+    export.add_argument("--json", action="store_true", help="print one JSON object")
     return {"image": _cmd_image}
 
 
@@ -65,6 +76,8 @@ async def _cmd_image(ctx: CliContext) -> int:
     try:
         if ctx.args.image_command == "check":
             return await _check(ctx)
+        if ctx.args.image_command == "export-dicom":
+            return await _export_dicom(ctx)
         return await _add(ctx)
     except ConsoleError as exc:
         sys.stderr.write(exc.user_message().splitlines()[0] + "\n")
@@ -126,3 +139,30 @@ async def _add(ctx: CliContext) -> int:
         return 0
 
     return await with_store(ctx, add)
+
+
+async def _export_dicom(ctx: CliContext) -> int:
+    from storage.dicom.export import encounter_dicom, write_files
+
+    async def export(store: Any) -> int:
+        files = await store.transact(encounter_dicom, store.actor, ctx.args.encounter)
+        paths = write_files(files, Path(ctx.args.out))
+        if ctx.args.json:
+            emit(
+                {
+                    "encounter_id": ctx.args.encounter,
+                    "files": [
+                        {
+                            "image_id": f.attachment_id,
+                            "sop_instance_uid": f.sop_instance_uid,
+                            "path": str(p),
+                        }
+                        for f, p in zip(files, paths, strict=True)
+                    ],
+                }
+            )
+        else:
+            sys.stdout.write(f"wrote {len(paths)} DICOM file(s)\n")
+        return 0
+
+    return await with_store(ctx, export)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -201,9 +202,12 @@ class FhirSyncEngine:
         store: SyncStore,
         settings: RecordStoreSettings,
         client_factory: ClientFactory | None = None,
+        pacs_stow_url: str = "",
     ) -> None:
         self.settings = settings
         self.client_factory = client_factory or open_client
+        self.store = store
+        self.pacs_stow_url = pacs_stow_url
         self.engine = SyncEngine(
             store,
             practitioner=settings.practitioner,
@@ -214,7 +218,21 @@ class FhirSyncEngine:
     async def run_round(self, progress: Progress | None = None) -> SyncRoundResult:
         async with self.client_factory(self.settings) as client:
             report = await self.engine.sync_once(client, progress)
-        return round_result(report)
+        result = round_result(report)
+        if self.pacs_stow_url:
+            # Stills to the PACS ride along each round (storage/dicom/stow.py); a PACS
+            # that is away only leaves its rows for the next round.
+            from storage.dicom.stow import StowSender
+
+            stow = await StowSender(self.store, self.pacs_stow_url).push()
+            result = dataclasses.replace(
+                result,
+                sent=result.sent + stow.sent,
+                acknowledged=result.acknowledged + stow.sent,
+                failed=result.failed + stow.failed,
+                reasons=result.reasons + tuple(stow.reasons),
+            )
+        return result
 
 
 def round_result(report: SyncReport) -> SyncRoundResult:
@@ -261,6 +279,7 @@ def sync_service(
     settings: RecordStoreSettings | None,
     *,
     client_factory: ClientFactory | None = None,
+    pacs_stow_url: str = "",
     **options: Any,
 ) -> SyncService:
     """The sync use case over this store; disabled (no engine) without a record store URL.
@@ -271,7 +290,7 @@ def sync_service(
         return SyncService(queue_port, **options)
     return SyncService(
         queue_port,
-        FhirSyncEngine(store, settings, client_factory),
+        FhirSyncEngine(store, settings, client_factory, pacs_stow_url),
         TcpReachability(settings.url),
         **options,
     )

@@ -123,6 +123,7 @@ def test_cli_refuses_key_source_against_the_policy(
         ("media_server", "browser_url", "ws://10.0.0.5:8188/"),
         ("updates", "url", "http://updates.example.org/cc"),
         ("record_store", "url", "http://user:s3cret-pw@fhir.example.org/fhir"),
+        ("pacs", "stow_url", "http://pacs.example.org/dicom-web/studies"),
     ],
 )
 def test_plain_transport_to_a_remote_host_is_refused(
