@@ -1,0 +1,223 @@
+"""The specialist's review with real widgets offscreen and a real SQLCipher store: a 12 MP
+still opens preview-first without blocking the GUI thread, annotations are drawn with the
+mouse, measured in mm, saved as versions apart from the pixels and shown or hidden as a
+layer, and two stills compare with linked zoom. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QImage
+
+from app.annotations import AnnotationsService, Shape, ShapeKind
+from app.errors import AnnotationConflictError
+from app.events import ConsoleEvents
+from app.records import Attachment, Encounter, Patient, new_id
+from app.services import AttachmentsService
+from storage.annotations import StoreAnnotations
+from tests.conftest import open_test_store
+from tests.ui.conftest import Aio
+from ui.image_viewer import QtStillCompare, QtStillViewer, Tool
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _save(widget: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    assert widget.grab().save(str(path), "PNG")
+    return path
+
+
+def _jpeg(width: int, height: int, seed: int = 3) -> bytes:
+    """A textured still (gradients and noise: JPEG cannot shrink it to nothing)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack(
+        [(x * 255 // width), (y * 255 // height), ((x + y) * 255 // (width + height))], axis=-1
+    ).astype(np.int16)
+    noise = rng.integers(-20, 20, size=(height // 8, width // 8, 3), dtype=np.int16)
+    base += np.kron(noise, np.ones((8, 8, 1), dtype=np.int16))
+    out = io.BytesIO()
+    Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+@dataclass
+class Review:
+    store: Any
+    attachments: AttachmentsService
+    annotations: AnnotationsService
+    patient: Patient
+
+    async def still(self, width: int, height: int, start: str, **meta: object) -> Attachment:
+        enc = await self.store.add_encounter(Encounter(new_id(), self.patient.id, start))
+        metadata: dict[str, object] = {
+            "width_px": width,
+            "height_px": height,
+            "captured_at": start,
+            **meta,
+        }
+        return await self.attachments.attach(
+            enc.id, "image", "image/jpeg", _jpeg(width, height), metadata=metadata
+        )
+
+
+@pytest.fixture
+def review(loop: Any, aio: Aio, fresh_profile: Path) -> Iterator[Review]:
+    store = aio.run(open_test_store(fresh_profile))
+    patient = aio.run(store.add_patient(Patient(new_id(), "Skin", "Sol", "1955-03-03")))
+    attachments = AttachmentsService(store, ConsoleEvents())
+    try:
+        yield Review(store, attachments, AnnotationsService(StoreAnnotations(store)), patient)
+    finally:
+        aio.run(store.close())
+
+
+def test_a_12_mp_still_paints_its_preview_first_without_blocking_the_gui(
+    review: Review, aio: Aio, qtbot: Any
+) -> None:
+    still = aio.run(review.still(4000, 3000, "2026-01-05T10:00:00+00:00"))
+    viewer = QtStillViewer(review.attachments, review.annotations)
+    qtbot.addWidget(viewer)
+    viewer.resize(1200, 800)
+    viewer.show()
+    # A 10 ms timer on the GUI thread: a decode on this thread would stall it.
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    loaded: list[bool] = []
+    viewer.view.loaded.connect(lambda: loaded.append(True))
+    aio.run(viewer.open(still))
+    picture = viewer.view.picture
+    assert picture.levels[-1].width() == 4000 and picture.levels[0].width() <= 2000
+    timer.stop()
+    assert loaded and picture.painted_at is not None
+    gaps = np.diff(ticks)
+    # Decoding 12 MP takes several hundred ms here; the GUI never waited that long.
+    assert len(gaps) > 5 and float(gaps.max()) < 0.25, float(gaps.max())
+    assert ("Size", "4000 × 3000 px") in [
+        (
+            viewer.meta_form.itemAt(i, viewer.meta_form.ItemRole.LabelRole).widget().text(),
+            viewer.meta_form.itemAt(i, viewer.meta_form.ItemRole.FieldRole).widget().text(),
+        )
+        for i in range(viewer.meta_form.rowCount())
+    ]
+
+
+def test_draw_measure_save_versions_and_hide_the_layer(
+    review: Review, aio: Aio, qtbot: Any
+) -> None:
+    still = aio.run(
+        review.still(
+            1600,
+            1200,
+            "2026-01-05T10:00:00+00:00",
+            body_site="14975008",
+            scale_points=[100, 100, 500, 100],
+            scale_distance_mm=20,
+        )
+    )  # 0.05 mm per pixel
+    original = aio.run(review.store.read_attachment(still.id))
+    viewer = QtStillViewer(review.attachments, review.annotations)
+    qtbot.addWidget(viewer)
+    viewer.resize(1000, 700)
+    viewer.show()
+    aio.run(viewer.open(still))
+    view = viewer.view
+    view.fit()
+
+    def to_view(x: float, y: float) -> QPoint:
+        return view.mapFromScene(x, y)
+
+    # A length line drawn with the mouse from (200, 600) to (1000, 600) in the still.
+    viewer.tool_buttons[Tool.LENGTH].click()
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=to_view(200, 600))
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=to_view(1000, 600))
+    [line] = view.layer.shapes
+    assert line.kind is ShapeKind.LENGTH
+    # 800 px at 0.05 mm/px = 40 mm (within a screen pixel's worth of still pixels).
+    assert "mm" in viewer.measurements.item(0).text()
+    assert abs(float(viewer.measurements.item(0).text().split()[1]) - 40.0) < 0.2
+    # An outline by clicks, closed by a double click.
+    viewer.tool_buttons[Tool.OUTLINE].click()
+    for x, y in ((300, 200), (700, 200), (700, 500), (300, 500)):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=to_view(x, y))
+    assert view.finish_outline() is not None
+    assert "mm²" in viewer.measurements.item(1).text()  # 20 mm x 15 mm = 300 mm²
+    assert abs(float(viewer.measurements.item(1).text().split()[1]) - 300.0) < 5.0
+    view.add_shape(Shape(ShapeKind.ARROW, ((1300.0, 300.0), (900.0, 400.0))))
+    view.add_shape(Shape(ShapeKind.TEXT, ((1200.0, 250.0),), "scaly edge"))
+    assert viewer.save_button.isEnabled()
+    saved = aio.run(viewer.save())
+    assert saved.version == 1 and len(saved.shapes) == 4
+    assert not viewer.save_button.isEnabled()
+    shown = _save(viewer, "viewer-annotated.png")
+    # The layer hides and shows as a whole; the still's pixels are what was stored.
+    with_layer = view.grab().toImage()
+    viewer.layer_box.setChecked(False)
+    without = view.grab().toImage()
+    _save(viewer, "viewer-layer-hidden.png")
+    assert with_layer != without
+    assert aio.run(review.store.read_attachment(still.id)) == original
+    assert QImage(str(shown)).width() >= 1000
+
+    # Another reviewer who opened version 1 saves first; ours is refused, nothing lost.
+    other = QtStillViewer(review.attachments, review.annotations)
+    qtbot.addWidget(other)
+    aio.run(other.open(still))
+    other.view.add_shape(Shape(ShapeKind.TEXT, ((10.0, 10.0),), "second opinion"))
+    assert aio.run(other.save()).version == 2
+    viewer.undo()
+    with pytest.raises(AnnotationConflictError):
+        aio.run(viewer.save())
+    assert viewer.dirty and viewer.save_button.isEnabled()
+    assert [v.version for v in aio.run(review.annotations.history(still.id))] == [1, 2]
+
+
+def test_compare_with_an_earlier_visit_links_zoom_and_pan(
+    review: Review, aio: Aio, qtbot: Any
+) -> None:
+    site = {"body_site": "14975008", "laterality": "left"}
+    before = aio.run(review.still(1600, 1200, "2025-09-01T10:00:00+00:00", **site))
+    now = aio.run(review.still(3200, 2400, "2026-01-05T10:00:00+00:00", **site))
+    aio.run(review.still(1600, 1200, "2025-10-01T10:00:00+00:00", body_site="85562004"))
+    compare = QtStillCompare(review.attachments, review.annotations)
+    qtbot.addWidget(compare)
+    compare.resize(1400, 700)
+    compare.show()
+    aio.run(compare.open(now))
+    assert [c.id for c in compare.candidates] == [before.id]
+    assert compare.left.still_size.width() == 1600 and compare.right.still_size.width() == 3200
+
+    def close(a: Any, b: Any) -> bool:
+        sa, sb = a.view_state(), b.view_state()
+        return (
+            abs(sa.zoom - sb.zoom) < 0.02 * sa.zoom
+            and abs(sa.cx - sb.cx) < 0.01
+            and abs(sa.cy - sb.cy) < 0.01
+        )
+
+    compare.right.zoom_by(3.0)
+    compare.right.centerOn(2400, 600)  # the upper right of the newer still
+    aio.wait_until(lambda: close(compare.left, compare.right))
+    state = compare.left.view_state()
+    assert state.zoom > 2.5 and state.cx > 0.6 and state.cy < 0.4
+    # Panning the left one moves the right one too.
+    compare.left.centerOn(400, 900)
+    aio.wait_until(lambda: close(compare.left, compare.right))
+    _save(compare, "viewer-compare.png")
+    # Unlinked, they move on their own.
+    compare.link_box.setChecked(False)
+    compare.left.zoom_by(0.5)
+    assert not close(compare.left, compare.right)
