@@ -289,6 +289,7 @@ async def _run_window(
         if isinstance(store, EncryptedStore):
             await _start_sync(window, store, events, record_store, services)
             _install_coding(window, store, profile, policy_path, identity)
+            _install_review(window, store, events)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
@@ -318,6 +319,17 @@ def _install_coding(
         install_coding(window, build_coding_services(store, profile, policy_path, identity))
     except ConsoleError as exc:  # e.g. a malformed payer table: say so, the rest works
         window.presenter.present(exc, context="Coding")
+
+
+def _install_review(window: QtMainWindow, store: EncryptedStore, events: ConsoleEvents) -> None:
+    """Review > Stills of this visit: viewer, compare, annotations (docs/images.md)."""
+    from app.annotations import AnnotationsService
+    from storage.annotations import StoreAnnotations
+    from ui.review_hooks import install_review
+
+    install_review(
+        window, AttachmentsService(store, events), AnnotationsService(StoreAnnotations(store))
+    )
 
 
 async def _start_plugins_and_visits(

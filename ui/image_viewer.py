@@ -708,12 +708,12 @@ class QtStillCompare(QWidget):
         if candidates is None:
             candidates = await self.annotations.compare_candidates(still.id)
         self.candidates = list(candidates)
-        self.right_label.setText(_caption(still))
+        self.right_label.setText(caption(still))
         await self._load(self.right, still)
         self.choice.blockSignals(True)
         self.choice.clear()
         for other in self.candidates:
-            self.choice.addItem(_caption(other), other.id)
+            self.choice.addItem(caption(other), other.id)
         self.choice.blockSignals(False)
         if self.candidates:
             earlier = [c for c in self.candidates if _when(c) <= _when(still)]
@@ -722,7 +722,7 @@ class QtStillCompare(QWidget):
             await self.show_left(pick)
 
     async def show_left(self, other: Attachment) -> None:
-        self.left_label.setText(_caption(other))
+        self.left_label.setText(caption(other))
         await self._load(self.left, other)
         self._follow(self.right, self.left)
 
@@ -740,7 +740,7 @@ def _when(still: Attachment) -> str:
     return str(still.metadata.get("captured_at", still.created_at))
 
 
-def _caption(still: Attachment) -> str:
+def caption(still: Attachment) -> str:
     site = still.metadata.get("body_site")
     where = BODY_SITES.get(site, "") if isinstance(site, str) else ""
     side = still.metadata.get("laterality")
@@ -755,6 +755,7 @@ __all__ = [
     "QtStillViewer",
     "Tool",
     "ViewState",
+    "caption",
     "decode_full",
     "decode_preview",
     "measurement_text",

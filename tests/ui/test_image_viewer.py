@@ -221,3 +221,35 @@ def test_compare_with_an_earlier_visit_links_zoom_and_pan(
     compare.link_box.setChecked(False)
     compare.left.zoom_by(0.5)
     assert not close(compare.left, compare.right)
+
+
+def test_review_menu_opens_the_selected_visits_stills(make_console: Any, aio: Aio) -> None:
+    from ui.review_hooks import install_review
+
+    console = make_console()
+    window = console.window
+    attachments = AttachmentsService(console.store, console.events)
+    action = install_review(
+        window, attachments, AnnotationsService(StoreAnnotations(console.store))
+    )
+    summary = window.worklist.current_summary()
+    if summary is None:
+        window.worklist.list.setCurrentRow(0)
+        summary = window.worklist.current_summary()
+    assert summary is not None
+    aio.run(
+        attachments.attach(
+            summary.encounter.id,
+            "image",
+            "image/jpeg",
+            _jpeg(800, 600),
+            metadata={"width_px": 800, "height_px": 600, "body_site": "85562004"},
+        )
+    )
+    action.trigger()
+    dialog = window.review_dialog
+    aio.wait_until(lambda: dialog.list.count() == 1)
+    assert dialog.list.item(0).text().startswith("Hand structure")
+    viewer = aio.run(dialog.open_viewer(dialog.stills[0]))
+    assert viewer.view.still_size.width() == 800
+    viewer.close()
