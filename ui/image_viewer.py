@@ -82,6 +82,7 @@ from app.annotations import (
     measure,
     mm_per_px_of,
 )
+from app.errors import InputRejectedError
 from app.image_metadata import BODY_SITES
 from app.records import Attachment
 from app.services import AttachmentsService
@@ -93,6 +94,7 @@ log = logging.getLogger(__name__)
 PREVIEW_LONG_SIDE_PX = 1600
 ZOOM_STEP = 1.25
 MAX_ZOOM = 16.0  # screen pixels per still pixel
+MAX_PIXELS = 100_000_000  # as at capture (docs/images.md, "Headless")
 
 
 # --- decoding (worker thread) -----------------------------------------------------------
@@ -104,6 +106,15 @@ def _reader(data: bytes) -> tuple[QImageReader, QBuffer]:
     buffer.open(QIODevice.OpenModeFlag.ReadOnly)
     reader = QImageReader(buffer)
     reader.setAutoTransform(False)  # points are in the stored pixels, as captured
+    # Qt's default limit (256 MB) would refuse a 100 MP still as RGB32; the size is
+    # checked against MAX_PIXELS first, so this bound is never reached by a hostile
+    # header.
+    reader.setAllocationLimit(1024)
+    size = reader.size()
+    if not size.isValid() or size.isEmpty():
+        raise InputRejectedError(reason="the still could not be decoded")
+    if size.width() * size.height() > MAX_PIXELS:
+        raise InputRejectedError(reason="the still has more than 100 megapixels")
     return reader, buffer
 
 
@@ -112,8 +123,6 @@ def decode_preview(data: bytes, long_side_px: int = PREVIEW_LONG_SIDE_PX) -> tup
     with DCT scaling (no full-size decode); other formats are decoded and scaled."""
     reader, _buffer = _reader(data)
     full = reader.size()
-    if not full.isValid():
-        raise ValueError("not a readable image")
     scale = long_side_px / max(full.width(), full.height())
     if scale < 1.0:
         # libjpeg scales by n/8: ask for a size that is at least the target.
@@ -123,7 +132,7 @@ def decode_preview(data: bytes, long_side_px: int = PREVIEW_LONG_SIDE_PX) -> tup
         )
     image = reader.read()
     if image.isNull():
-        raise ValueError("the image could not be decoded")
+        raise InputRejectedError(reason="the still could not be decoded")
     return image.convertToFormat(QImage.Format.Format_RGB32), full
 
 
@@ -132,7 +141,7 @@ def decode_full(data: bytes) -> list[QImage]:
     reader, _buffer = _reader(data)
     image = reader.read()
     if image.isNull():
-        raise ValueError("the image could not be decoded")
+        raise InputRejectedError(reason="the still could not be decoded")
     image = image.convertToFormat(QImage.Format.Format_RGB32)
     half = image.scaled(
         image.width() // 2,
@@ -213,6 +222,7 @@ class QtAnnotationLayer(QGraphicsObject):
     def __init__(self) -> None:
         super().__init__()
         self.shapes: list[Shape] = []
+        self.pending: list[QPointF] = []  # the outline being drawn, not yet a shape
         self.mm_per_px: float | None = None
         self.setZValue(10)
 
@@ -265,6 +275,13 @@ class QtAnnotationLayer(QGraphicsObject):
             if label:
                 anchor = points[-1] if shape.kind is not ShapeKind.OUTLINE else points[0]
                 painter.drawText(anchor + QPointF(6.0 / lod, -6.0 / lod), label)
+        if self.pending:
+            dashed = QPen(self.COLOUR, 1.5, Qt.PenStyle.DashLine)
+            dashed.setCosmetic(True)
+            painter.setPen(dashed)
+            painter.drawPolyline(QPolygonF(self.pending))
+            for point in self.pending:
+                painter.drawEllipse(point, 3.0 / lod, 3.0 / lod)
 
 
 def _arrow_head(tail: QPointF, head: QPointF, size: float) -> QPainterPath:
@@ -409,9 +426,14 @@ class QtImageView(QGraphicsView):
             self.fit()
 
     # -- drawing annotations -----------------------------------------------------------
+    def _set_pending(self, points: list[QPointF]) -> None:
+        self._pending = points
+        self.layer.pending = list(points) if self.tool is Tool.OUTLINE else []
+        self.layer.update()
+
     def set_tool(self, tool: Tool) -> None:
         self.tool = tool
-        self._pending = []
+        self._set_pending([])
         self.setDragMode(
             QGraphicsView.DragMode.ScrollHandDrag
             if tool is Tool.PAN
@@ -440,16 +462,26 @@ class QtImageView(QGraphicsView):
             if ok and text.strip():
                 self.add_shape(Shape(ShapeKind.TEXT, ((point.x(), point.y()),), text.strip()))
         elif self.tool is Tool.OUTLINE:
-            self._pending.append(point)
+            self._set_pending([*self._pending, point])
         else:
-            self._pending = [point]
+            self._set_pending([point])
         event.accept()
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if self.tool is Tool.OUTLINE and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.finish_outline()
+            event.accept()
+        elif event.key() == Qt.Key.Key_Escape and self._pending:
+            self._set_pending([])  # drop the shape being drawn
+            event.accept()
+        else:
+            super().keyPressEvent(event)
 
     def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if self.tool in (Tool.ARROW, Tool.LENGTH) and self._pending:
             end = self._still_point(event.position())
             start = self._pending[0]
-            self._pending = []
+            self._set_pending([])
             if math.hypot(end.x() - start.x(), end.y() - start.y()) >= 2.0:
                 kind = ShapeKind.ARROW if self.tool is Tool.ARROW else ShapeKind.LENGTH
                 self.add_shape(Shape(kind, ((start.x(), start.y()), (end.x(), end.y()))))
@@ -472,7 +504,7 @@ class QtImageView(QGraphicsView):
         for p in self._pending:
             if not unique or (p - unique[-1]).manhattanLength() > 1.0:
                 unique.append(p)
-        self._pending = []
+        self._set_pending([])
         if len(unique) < 3:
             return None
         shape = Shape(ShapeKind.OUTLINE, tuple((p.x(), p.y()) for p in unique))
@@ -566,11 +598,19 @@ class QtStillViewer(QWidget):
 
         self.meta_form = QFormLayout()
         self.version_label = QLabel(self)
+        # Saved versions, newest first; choosing an older one shows it read-only.
+        self.version_box = QComboBox(self)
+        self.version_box.setObjectName("annotationVersions")
+        self.version_box.activated.connect(self._on_version_chosen)
+        self.history: list[AnnotationLayer] = []
+        self.viewing_version: int | None = None  # an older version on screen
+        self._draft: list[Shape] = []  # the latest layer with unsaved drawing, kept aside
         self.measurements = QListWidget(self)
         self.measurements.setObjectName("measurements")
         side = QVBoxLayout()
         side.addLayout(self.meta_form)
         side.addWidget(self.version_label)
+        side.addWidget(self.version_box)
         side.addWidget(QLabel(self.tr("Annotations"), self))
         side.addWidget(self.measurements, 1)
         side_widget = QWidget(self)
@@ -593,6 +633,7 @@ class QtStillViewer(QWidget):
         data = await self.attachments.read(still.id)
         self._show_metadata(still)
         self._show_layer(layer)
+        await self._load_history()
         await self.view.load(data)
         log.info("Still opened for review: %s", still.id)
 
@@ -617,13 +658,17 @@ class QtStillViewer(QWidget):
         self._refresh()
 
     def undo(self) -> None:
-        if self.view.layer.shapes:
+        if self.viewing_version is None and self.view.layer.shapes:
             self.view.layer.set_shapes(self.view.layer.shapes[:-1], self.view.layer.mm_per_px)
             self._on_shapes_changed()
 
     def _refresh(self) -> None:
-        self.save_button.setEnabled(self.dirty)
-        if self.base_version:
+        self.save_button.setEnabled(self.dirty and self.viewing_version is None)
+        if self.viewing_version is not None:
+            self.version_label.setText(
+                self.tr("Viewing version {0} (read-only)").format(self.viewing_version)
+            )
+        elif self.base_version:
             self.version_label.setText(
                 self.tr("Annotations: version {0}").format(self.base_version)
             )
@@ -652,8 +697,51 @@ class QtStillViewer(QWidget):
             self.still.id, self.base_version, tuple(self.view.layer.shapes)
         )
         self._show_layer(layer)
+        await self._load_history()
         self.did_save.emit(layer)
         return layer
+
+    async def _load_history(self) -> None:
+        assert self.still is not None
+        self.history = list(reversed(await self.annotations.history(self.still.id)))
+        self.version_box.clear()
+        for layer in self.history:
+            self.version_box.addItem(
+                self.tr("Version {0} · {1} · {2}").format(
+                    layer.version, layer.saved_at[:16].replace("T", " "), layer.saved_by
+                ),
+                layer.version,
+            )
+        self.version_box.setVisible(bool(self.history))
+        self.viewing_version = None
+
+    def _on_version_chosen(self, index: int) -> None:
+        if 0 <= index < len(self.history):
+            self.show_version(self.history[index].version)
+
+    def show_version(self, version: int) -> None:
+        """Show a saved version: the latest (editable, with any unsaved drawing) or an
+        older one, read-only (tools and Save off until the latest is chosen again)."""
+        assert self.still is not None
+        chosen = next((v for v in self.history if v.version == version), None)
+        if chosen is None:
+            return
+        latest = version == self.history[0].version
+        if self.viewing_version is None:
+            self._draft = list(self.view.layer.shapes)  # leaving the editable layer
+        if latest:
+            self.view.layer.set_shapes(self._draft, mm_per_px_of(self.still))
+            self.viewing_version = None
+        else:
+            self.view.layer.set_shapes(chosen.shapes, mm_per_px_of(self.still))
+            self.viewing_version = version
+            self.view.set_tool(Tool.PAN)
+            self.tool_buttons[Tool.PAN].setChecked(True)
+        self.version_box.setCurrentIndex(self.history.index(chosen))
+        for tool, button in self.tool_buttons.items():
+            button.setEnabled(latest or tool is Tool.PAN)
+        self.undo_button.setEnabled(latest)
+        self._refresh()
 
 
 # --- compare --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 
 from app.annotations import AnnotationsService, Shape, ShapeKind
-from app.errors import AnnotationConflictError
+from app.errors import AnnotationConflictError, InputRejectedError
 from app.events import ConsoleEvents
 from app.records import Attachment, Encounter, Patient, new_id
 from app.services import AttachmentsService
@@ -263,3 +263,65 @@ def test_review_menu_opens_the_selected_visits_stills(make_console: Any, aio: Ai
     viewer = aio.run(dialog.open_viewer(dialog.stills[0]))
     assert viewer.view.still_size.width() == 800
     viewer.close()
+
+
+def test_older_versions_are_shown_read_only_and_the_draft_is_kept(
+    review: Review, aio: Aio, qtbot: Any
+) -> None:
+    still = aio.run(review.still(800, 600, "2026-01-05T10:00:00+00:00"))
+    first = Shape(ShapeKind.ARROW, ((10.0, 10.0), (200.0, 100.0)))
+    second = Shape(ShapeKind.TEXT, ((300.0, 300.0),), "ulcer base")
+    aio.run(review.annotations.save(still.id, 0, [first]))
+    aio.run(review.annotations.save(still.id, 1, [first, second]))
+    viewer = QtStillViewer(review.attachments, review.annotations)
+    qtbot.addWidget(viewer)
+    viewer.resize(1000, 700)
+    viewer.show()
+    aio.run(viewer.open(still))
+    assert viewer.version_box.count() == 2 and viewer.version_box.currentData() == 2
+    draft = Shape(ShapeKind.LENGTH, ((100.0, 500.0), (700.0, 500.0)))
+    viewer.view.add_shape(draft)
+    viewer.show_version(1)
+    assert viewer.view.layer.shapes == [first]
+    assert not viewer.save_button.isEnabled()
+    assert not viewer.tool_buttons[Tool.ARROW].isEnabled()
+    assert "read-only" in viewer.version_label.text()
+    _save(viewer, "viewer-old-version.png")
+    viewer.show_version(2)  # back to the latest: the unsaved drawing is still there
+    assert viewer.view.layer.shapes == [first, second, draft]
+    assert viewer.save_button.isEnabled() and viewer.tool_buttons[Tool.ARROW].isEnabled()
+    assert aio.run(viewer.save()).version == 3
+    assert viewer.version_box.count() == 3
+
+
+def test_outline_keys_and_a_damaged_still(review: Review, aio: Aio, qtbot: Any) -> None:
+    still = aio.run(review.still(800, 600, "2026-01-05T10:00:00+00:00"))
+    viewer = QtStillViewer(review.attachments, review.annotations)
+    qtbot.addWidget(viewer)
+    viewer.resize(1000, 700)
+    viewer.show()
+    aio.run(viewer.open(still))
+    view = viewer.view
+    viewer.tool_buttons[Tool.OUTLINE].click()
+    for x, y in ((100, 100), (300, 100), (300, 300)):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(x, y))
+    assert len(view.layer.pending) == 3  # drawn dashed while being drawn
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert view.layer.pending == [] and view.layer.shapes == []
+    for x, y in ((100, 100), (300, 100), (300, 300)):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(x, y))
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    [outline] = view.layer.shapes
+    assert outline.kind is ShapeKind.OUTLINE and len(outline.points) == 3
+
+    # Damaged bytes (a JPEG cut short, a header claiming 200 MP): a clear refusal.
+    good = _jpeg(800, 600)
+    header_only = good[:200]
+    with pytest.raises(InputRejectedError):
+        image_viewer.decode_preview(header_only)
+    huge = io.BytesIO()
+    Image.new("L", (20_000, 5_001)).save(huge, "PNG")
+    with pytest.raises(InputRejectedError, match="100 megapixels"):
+        image_viewer.decode_preview(huge.getvalue())
+    with pytest.raises(InputRejectedError):
+        image_viewer.decode_full(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
