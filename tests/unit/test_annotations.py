@@ -165,3 +165,53 @@ def test_related_stills_same_patient_and_site_oldest_first(fresh_profile: Path) 
     import asyncio
 
     asyncio.run(go())
+
+
+def _synced(conn: Any, enc: Encounter, still_id: str) -> None:
+    """As if the patient, the visit and the still had been acknowledged by the server."""
+    from storage.sync import queue
+    from storage.sync.queue import RemoteRef
+
+    for kind, local_id in (
+        ("patient", enc.patient_id),
+        ("encounter", enc.id),
+        ("attachment", still_id),
+    ):
+        queue.set_remote_ref(conn, kind, local_id, RemoteRef(f"srv-{local_id}", "1", ""))
+        conn.execute("DELETE FROM outbox WHERE entity_type = ? AND entity_id = ?", (kind, local_id))
+
+
+def test_retention_never_purges_a_visit_whose_stills_carry_annotations(
+    fresh_profile: Path,
+) -> None:
+    """Annotations are not synced: purging the synced visit would lose the specialist's work."""
+    import asyncio
+
+    from storage import repository
+
+    async def go() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            _, enc = await _seed(store)  # the visit started 2026-01-01
+            still = await _still(store, enc)
+            await AnnotationsService(StoreAnnotations(store)).save(still.id, 0, [ARROW])
+            await store.transact(_synced, enc, still.id)
+            purged = await store.transact(
+                repository.purge_synced, "test", "2027-01-01T00:00:00+00:00"
+            )
+            assert purged == 0
+            assert (await AnnotationsService(StoreAnnotations(store)).latest(still.id)).version == 1
+            # An unsynced still that was a mistake is deleted with its annotations.
+            other = await _still(store, enc)
+            await AnnotationsService(StoreAnnotations(store)).save(other.id, 0, [ARROW])
+            await store.delete_attachment(other.id)
+            left = await store.transact(
+                lambda c: c.execute(
+                    "SELECT count(*) FROM annotation_versions WHERE attachment_id = ?", (other.id,)
+                ).fetchone()[0]
+            )
+            assert left == 0
+        finally:
+            await store.close()
+
+    asyncio.run(go())
