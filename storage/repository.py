@@ -613,7 +613,8 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
     when everything of them is on the record store: the patient, the visit, each note and
     attachment acknowledged (a ``remote_refs`` row), nothing waiting in the outbox and no
     open conflict, and no annotated still (annotations are not synced). A lost or stolen
-    cart then holds as little patient data as possible. Each removal is audited; a patient goes with its last visit. Returns visits removed."""
+    cart then holds as little patient data as possible. Each removal is audited; a patient
+    goes with its last visit. Returns visits removed."""
     rows = conn.execute(
         "SELECT e.id, e.patient_id FROM encounters e WHERE e.start < ? "
         "AND EXISTS (SELECT 1 FROM remote_refs r WHERE r.entity_type = 'encounter' "
