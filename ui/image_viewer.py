@@ -516,28 +516,51 @@ class QtImageView(QGraphicsView):
 
 
 def metadata_rows(still: Attachment) -> list[tuple[str, str]]:
-    """(label, value) pairs for the metadata panel; labels are translated by the caller."""
+    """(label, value) pairs for the metadata panel, translated (literal strings inside
+    ``QCoreApplication.translate`` calls so that lupdate finds them)."""
     meta = still.metadata
     rows: list[tuple[str, str]] = []
     site = meta.get("body_site")
     if isinstance(site, str):
-        rows.append(("Site", BODY_SITES.get(site, site)))
-    for key, label in (("laterality", "Side"), ("view", "View")):
-        if isinstance(meta.get(key), str):
-            rows.append((label, str(meta[key])))
-    rows.append(("Size", f"{meta.get('width_px', '?')} × {meta.get('height_px', '?')} px"))
+        rows.append(
+            (QCoreApplication.translate("QtStillViewer", "Site"), BODY_SITES.get(site, site))
+        )
     for key, label in (
-        ("captured_at", "Taken"),
-        ("captured_by", "By"),
-        ("camera", "Camera"),
+        ("laterality", QCoreApplication.translate("QtStillViewer", "Side")),
+        ("view", QCoreApplication.translate("QtStillViewer", "View")),
+        ("captured_at", QCoreApplication.translate("QtStillViewer", "Taken")),
+        ("captured_by", QCoreApplication.translate("QtStillViewer", "By")),
+        ("camera", QCoreApplication.translate("QtStillViewer", "Camera")),
     ):
         if isinstance(meta.get(key), str):
             rows.append((label, str(meta[key])))
+    rows.append(
+        (
+            QCoreApplication.translate("QtStillViewer", "Size"),
+            QCoreApplication.translate("QtStillViewer", "{0} × {1} px").format(
+                meta.get("width_px", "?"), meta.get("height_px", "?")
+            ),
+        )
+    )
     mm = mm_per_px_of(still)
-    rows.append(("Scale", f"{mm:.4f} mm/px" if mm else "not calibrated"))
+    rows.append(
+        (
+            QCoreApplication.translate("QtStillViewer", "Scale"),
+            QCoreApplication.translate("QtStillViewer", "{0} mm/px").format(f"{mm:.4f}")
+            if mm
+            else QCoreApplication.translate("QtStillViewer", "not calibrated"),
+        )
+    )
     problems = meta.get("quality_problems")
     if isinstance(problems, list) and problems:
-        rows.append(("Quality", ", ".join(str(p) for p in problems) + " (kept anyway)"))
+        rows.append(
+            (
+                QCoreApplication.translate("QtStillViewer", "Quality"),
+                QCoreApplication.translate("QtStillViewer", "{0} (kept anyway)").format(
+                    ", ".join(str(p) for p in problems)
+                ),
+            )
+        )
     return rows
 
 
@@ -641,10 +664,7 @@ class QtStillViewer(QWidget):
         while self.meta_form.rowCount():
             self.meta_form.removeRow(0)
         for label, value in metadata_rows(still):
-            # The labels are fixed English words from metadata_rows, translated here.
-            self.meta_form.addRow(
-                QCoreApplication.translate("QtStillViewer", label), QLabel(value, self)
-            )
+            self.meta_form.addRow(label, QLabel(value, self))
 
     def _show_layer(self, layer: AnnotationLayer) -> None:
         self.base_version = layer.version
@@ -685,7 +705,7 @@ class QtStillViewer(QWidget):
             value = measurement_text(shape, self.view.layer.mm_per_px)
             if shape.kind is ShapeKind.TEXT:
                 value = shape.text
-            self.measurements.addItem(f"{names[shape.kind]}: {value}".rstrip(": "))
+            self.measurements.addItem(self.tr("{0}: {1}").format(names[shape.kind], value))
 
     def _on_save_clicked(self) -> None:
         run_op(self, self.save(), context="Save annotations")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -126,8 +126,8 @@ def install_review(
     window: Any, attachments: AttachmentsService, annotations: AnnotationsService
 ) -> QAction:
     """Add Review > Stills of this visit… to the main window; returns the action."""
-    menu = window.menuBar().addMenu(window.tr("&Review"))
-    action = QAction(window.tr("&Stills of this visit…"), window)
+    menu = window.menuBar().addMenu(QCoreApplication.translate("ReviewHooks", "&Review"))
+    action = QAction(QCoreApplication.translate("ReviewHooks", "&Stills of this visit…"), window)
     action.setShortcut(QKeySequence("Ctrl+Shift+I"))
     menu.addAction(action)
 
@@ -135,7 +135,9 @@ def install_review(
         worklist = getattr(window, "worklist", None)
         summary = worklist.current_summary() if worklist is not None else None
         if summary is None:
-            window.notice.show_message(window.tr("Select a visit first."), "info")
+            window.notice.show_message(
+                QCoreApplication.translate("ReviewHooks", "Select a visit first."), "info"
+            )
             return
         dialog = QtEncounterStills(attachments, annotations, window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
