@@ -329,7 +329,7 @@ class QtImageView(QGraphicsView):
         self.layer.setParentItem(self.picture)
         self.scene().addItem(self.picture)
         self.setBackgroundBrush(QColor(24, 24, 24))
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         # Only the changed region is repainted while panning; the picture item itself
         # clips to the exposed rectangle.
@@ -376,11 +376,18 @@ class QtImageView(QGraphicsView):
         target = min(MAX_ZOOM, max(self._fit_scale() / 2, current * factor))
         if current <= 0 or math.isclose(target, current):
             return
-        old = self.transformationAnchor()
-        if anchor is None:
-            self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.scale(target / current, target / current)
-        self.setTransformationAnchor(old)
+        # Anchored by hand: Qt's AnchorUnderMouse uses the last mouse *move* position,
+        # which is not where a wheel event happens when the mouse was not tracked.
+        at = anchor if anchor is not None else QPointF(self.viewport().rect().center())
+        fixed = self.mapToScene(at.toPoint())
+        self._syncing = True  # one change signal below, not one per scroll bar
+        try:
+            self.scale(target / current, target / current)
+            moved = self.mapFromScene(fixed) - at.toPoint()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
+        finally:
+            self._syncing = False
         self._fitted = False
         self._emit_changed()
 

@@ -325,3 +325,45 @@ def test_outline_keys_and_a_damaged_still(review: Review, aio: Aio, qtbot: Any) 
         image_viewer.decode_preview(huge.getvalue())
     with pytest.raises(InputRejectedError):
         image_viewer.decode_full(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+
+
+def test_wheel_zooms_about_the_cursor_and_1_to_1(review: Review, aio: Aio, qtbot: Any) -> None:
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    still = aio.run(review.still(3200, 2400, "2026-01-05T10:00:00+00:00"))
+    viewer = QtStillViewer(review.attachments, review.annotations)
+    qtbot.addWidget(viewer)
+    viewer.resize(1000, 700)
+    viewer.show()
+    aio.run(viewer.open(still))
+    view = viewer.view
+    fitted = view.scale_factor()
+    # Zoomed in past the fit, so that the picture scrolls both ways (while it is smaller
+    # than the viewport, Qt centres it and no point can stay under the cursor).
+    view.zoom_by(2.0)
+    at = QPointF(200, 150)
+    under = view.mapToScene(at.toPoint())
+    before = view.scale_factor()
+    for _ in range(3):
+        wheel = QWheelEvent(
+            at,
+            view.viewport().mapToGlobal(at),
+            QPoint(0, 0),
+            QPoint(0, 120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(view.viewport(), wheel)
+    assert view.scale_factor() == pytest.approx(before * 1.25**3, rel=1e-3)
+    after = view.mapToScene(at.toPoint())
+    # The point under the cursor stays put (within a screen pixel's worth of still).
+    assert abs(after.x() - under.x()) < 2 / view.scale_factor() + 1
+    assert abs(after.y() - under.y()) < 2 / view.scale_factor() + 1
+    viewer.actual_button.click()
+    assert view.scale_factor() == pytest.approx(1.0)
+    viewer.fit_button.click()
+    assert view.scale_factor() == pytest.approx(fitted, rel=1e-3)
