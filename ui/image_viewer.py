@@ -73,6 +73,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from app.annotations import (
     AnnotationLayer,
@@ -339,6 +340,7 @@ class QtImageView(QGraphicsView):
         self._pending: list[QPointF] = []
         self._fitted = True
         self._syncing = False
+        self._generation = 0  # the latest load(); older decodes are dropped
         self.horizontalScrollBar().valueChanged.connect(self._emit_changed)
         self.verticalScrollBar().valueChanged.connect(self._emit_changed)
 
@@ -346,17 +348,26 @@ class QtImageView(QGraphicsView):
     async def load(self, data: bytes) -> None:
         """Preview first (painted at once), then the full image; decoding off this thread."""
         loop = asyncio.get_running_loop()
-        self.picture.painted_at = None
+        self._generation += 1
+        generation = self._generation
         preview, full = await loop.run_in_executor(None, decode_preview, data)
+        if not self._current(generation):
+            return  # closed meanwhile, or another still was asked for: drop this one
+        self.picture.painted_at = None
         self.picture.set_levels(full, [preview])
         self.scene().setSceneRect(QRectF(0, 0, full.width(), full.height()))
         self.fit()
         self.viewport().update()
         levels = await loop.run_in_executor(None, decode_full, data)
+        if not self._current(generation):
+            return
         if preview.width() < levels[0].width():
             levels.insert(0, preview)
         self.picture.set_levels(full, levels)
         self.loaded.emit()
+
+    def _current(self, generation: int) -> bool:
+        return isValid(self) and generation == self._generation
 
     @property
     def still_size(self) -> QSize:
@@ -661,6 +672,8 @@ class QtStillViewer(QWidget):
         self.setWindowTitle(self.tr("Still"))
         layer = await self.annotations.latest(still.id)
         data = await self.attachments.read(still.id)
+        if not isValid(self) or self.still is not still:
+            return  # closed, or another still was opened meanwhile
         self._show_metadata(still)
         self._show_layer(layer)
         await self._load_history()
@@ -842,9 +855,13 @@ class QtStillCompare(QWidget):
         self._follow(self.right, self.left)
 
     async def _load(self, view: QtImageView, still: Attachment) -> None:
+        view.setProperty("stillId", still.id)  # the latest choice wins a race
         layer = await self.annotations.latest(still.id)
+        data = await self.attachments.read(still.id)
+        if not isValid(view) or view.property("stillId") != still.id:
+            return
         view.layer.set_shapes(layer.shapes, mm_per_px_of(still))
-        await view.load(await self.attachments.read(still.id))
+        await view.load(data)
 
     def _on_choice(self, index: int) -> None:
         if 0 <= index < len(self.candidates):

@@ -5,6 +5,7 @@ layer, and two stills compare with linked zoom. Screenshots go to tests/artifact
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 from collections.abc import Iterator
@@ -367,3 +368,40 @@ def test_wheel_zooms_about_the_cursor_and_1_to_1(review: Review, aio: Aio, qtbot
     assert view.scale_factor() == pytest.approx(1.0)
     viewer.fit_button.click()
     assert view.scale_factor() == pytest.approx(fitted, rel=1e-3)
+
+
+def test_a_newer_choice_wins_and_closing_mid_load_is_quiet(
+    review: Review, aio: Aio, qtbot: Any
+) -> None:
+    site = {"body_site": "14975008"}
+    big = aio.run(review.still(4000, 3000, "2025-01-05T10:00:00+00:00", **site))
+    small = aio.run(review.still(800, 600, "2025-06-05T10:00:00+00:00", **site))
+    now = aio.run(review.still(1600, 1200, "2026-01-05T10:00:00+00:00", **site))
+    compare = QtStillCompare(review.attachments, review.annotations)
+    qtbot.addWidget(compare)
+    compare.resize(1200, 600)
+    compare.show()
+    aio.run(compare.open(now))
+    assert compare.left.still_size.width() == 800  # the newest earlier one
+
+    async def race() -> None:
+        # The slow 12 MP still is asked for first, the small one right after: the
+        # small one must stay on screen whatever finishes last.
+        await asyncio.gather(compare.show_left(big), compare.show_left(small))
+
+    aio.run(race())
+    assert compare.left.still_size.width() == 800
+    assert compare.left.picture.levels[-1].width() == 800
+
+    # The user closes a viewer while the 12 MP still is still decoding.
+    viewer = QtStillViewer(review.attachments, review.annotations)
+    viewer.show()
+
+    async def close_mid_load() -> None:
+        task = asyncio.ensure_future(viewer.open(big))
+        await asyncio.sleep(0)
+        viewer.close()
+        viewer.deleteLater()
+        await task  # no "C++ object already deleted" from a late decode
+
+    aio.run(close_mid_load())
