@@ -48,10 +48,12 @@ from PySide6.QtGui import (
     QFont,
     QImage,
     QImageReader,
+    QKeySequence,
     QPainter,
     QPainterPath,
     QPen,
     QPolygonF,
+    QShortcut,
     QTransform,
 )
 from PySide6.QtWidgets import (
@@ -648,12 +650,18 @@ class QtStillViewer(QWidget):
         self._draft: list[Shape] = []  # the latest layer with unsaved drawing, kept aside
         self.measurements = QListWidget(self)
         self.measurements.setObjectName("measurements")
+        self.remove_button = QPushButton(self.tr("Remove selected"), self)
+        self.remove_button.clicked.connect(self.remove_selected)
+        remove_shortcut = QShortcut(QKeySequence.StandardKey.Delete, self.measurements)
+        remove_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        remove_shortcut.activated.connect(self.remove_selected)
         side = QVBoxLayout()
         side.addLayout(self.meta_form)
         side.addWidget(self.version_label)
         side.addWidget(self.version_box)
         side.addWidget(QLabel(self.tr("Annotations"), self))
         side.addWidget(self.measurements, 1)
+        side.addWidget(self.remove_button)
         side_widget = QWidget(self)
         side_widget.setLayout(side)
         side_widget.setMaximumWidth(320)
@@ -696,6 +704,14 @@ class QtStillViewer(QWidget):
     def _on_shapes_changed(self) -> None:
         self.dirty = True
         self._refresh()
+
+    def remove_selected(self) -> None:
+        """Remove the annotation selected in the list (Delete key or button)."""
+        row = self.measurements.currentRow()
+        shapes = self.view.layer.shapes
+        if self.viewing_version is None and 0 <= row < len(shapes):
+            self.view.layer.set_shapes(shapes[:row] + shapes[row + 1 :], self.view.layer.mm_per_px)
+            self._on_shapes_changed()
 
     def undo(self) -> None:
         if self.viewing_version is None and self.view.layer.shapes:
@@ -781,6 +797,7 @@ class QtStillViewer(QWidget):
         for tool, button in self.tool_buttons.items():
             button.setEnabled(latest or tool is Tool.PAN)
         self.undo_button.setEnabled(latest)
+        self.remove_button.setEnabled(latest)
         self._refresh()
 
 

@@ -405,3 +405,25 @@ def test_a_newer_choice_wins_and_closing_mid_load_is_quiet(
         await task  # no "C++ object already deleted" from a late decode
 
     aio.run(close_mid_load())
+
+
+def test_remove_one_annotation_from_the_list(review: Review, aio: Aio, qtbot: Any) -> None:
+    still = aio.run(review.still(800, 600, "2026-01-05T10:00:00+00:00"))
+    viewer = QtStillViewer(review.attachments, review.annotations)
+    qtbot.addWidget(viewer)
+    viewer.resize(1000, 700)
+    viewer.show()
+    aio.run(viewer.open(still))
+    a = Shape(ShapeKind.ARROW, ((10.0, 10.0), (200.0, 100.0)))
+    b = Shape(ShapeKind.TEXT, ((300.0, 300.0),), "keep me")
+    c = Shape(ShapeKind.LENGTH, ((100.0, 500.0), (700.0, 500.0)))
+    for shape in (a, b, c):
+        viewer.view.add_shape(shape)
+    viewer.measurements.setCurrentRow(0)
+    viewer.measurements.setFocus()
+    qtbot.keyClick(viewer.measurements, Qt.Key.Key_Delete)
+    assert viewer.view.layer.shapes == [b, c]
+    viewer.measurements.setCurrentRow(1)
+    viewer.remove_button.click()
+    assert viewer.view.layer.shapes == [b]
+    assert aio.run(viewer.save()).shapes == (b,)

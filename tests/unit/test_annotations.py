@@ -78,6 +78,7 @@ def test_measure_in_mm_when_calibrated_and_px_otherwise() -> None:
         Shape(ShapeKind.TEXT, ((1.0, 1.0),), "  "),
         Shape(ShapeKind.TEXT, ((1.0, 1.0),), "x" * 201),
         Shape(ShapeKind.TEXT, ((1.0, 1.0),), "bell\x07"),
+        Shape(ShapeKind.TEXT, ((1.0, 1.0),), "two\nlines"),
     ],
 )
 def test_hostile_shapes_are_refused(shape: Shape) -> None:
