@@ -120,7 +120,7 @@ def check_shapes(shapes: Sequence[Shape], width_px: int, height_px: int) -> tupl
             kind = ShapeKind(shape.kind)
         except ValueError:
             raise InputRejectedError(reason="an annotation kind is not known") from None
-        points = tuple((float(x), float(y)) for x, y in shape.points)
+        points = _points(shape.points)
         want = _POINTS.get(kind)
         if want is not None and len(points) != want:
             raise InputRejectedError(reason=f"a {kind.value} annotation takes {want} point(s)")
@@ -138,6 +138,21 @@ def check_shapes(shapes: Sequence[Shape], width_px: int, height_px: int) -> tupl
         if kind is ShapeKind.TEXT and not text.strip():
             raise InputRejectedError(reason="a text annotation needs its text")
         out.append(Shape(kind, tuple((round(x, 2), round(y, 2)) for x, y in points), text))
+    return tuple(out)
+
+
+def _points(raw: object) -> tuple[tuple[float, float], ...]:
+    """(x, y) pairs of real numbers; anything else (a caller's mistake, an edited store)
+    is refused, never passed on as a TypeError."""
+    out: list[tuple[float, float]] = []
+    try:
+        for pair in raw:  # type: ignore[attr-defined]
+            x, y = pair
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (x, y)):
+                raise TypeError
+            out.append((float(x), float(y)))
+    except (TypeError, ValueError):
+        raise InputRejectedError(reason="annotation points must be (x, y) numbers") from None
     return tuple(out)
 
 

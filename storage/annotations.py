@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from app.annotations import AnnotationLayer, Shape, ShapeKind
-from app.errors import AnnotationConflictError, RecordNotFoundError
+from app.errors import AnnotationConflictError, RecordNotFoundError, StoreDamagedError
 from app.records import Attachment, utc_now
 from storage import audit, repository
 
@@ -30,14 +30,21 @@ def _shapes_json(shapes: tuple[Shape, ...]) -> str:
 
 
 def _shapes(text: str) -> tuple[Shape, ...]:
-    return tuple(
-        Shape(
-            ShapeKind(item["kind"]),
-            tuple((float(x), float(y)) for x, y in item["points"]),
-            str(item.get("text", "")),
+    """The stored shapes; a row edited outside the console is reported as damage, not as
+    a TypeError in the viewer."""
+    try:
+        return tuple(
+            Shape(
+                ShapeKind(item["kind"]),
+                tuple((float(x), float(y)) for x, y in item["points"]),
+                str(item.get("text", "")),
+            )
+            for item in json.loads(text)
         )
-        for item in json.loads(text)
-    )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise StoreDamagedError(
+            path="annotation_versions", reason="unreadable annotations"
+        ) from None
 
 
 def _layer(attachment_id: str, row: Any) -> AnnotationLayer:

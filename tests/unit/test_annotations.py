@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from app.annotations import (
@@ -212,6 +214,63 @@ def test_retention_never_purges_a_visit_whose_stills_carry_annotations(
                 ).fetchone()[0]
             )
             assert left == 0
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+_anything = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**6), 10**6),
+    st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.one_of(st.sampled_from(list(ShapeKind)), st.text(max_size=8)),
+    points=st.lists(
+        st.one_of(st.tuples(_anything, _anything), st.lists(_anything, max_size=3)),
+        max_size=6,
+    ),
+    text=st.one_of(st.text(max_size=250), st.integers(), st.none()),
+)
+def test_any_shape_is_either_checked_or_refused_cleanly(kind: Any, points: Any, text: Any) -> None:
+    """Hostile shapes (from a caller or an edited store) never raise anything but
+    InputRejectedError, and what passes is inside the still and well formed."""
+    try:
+        [checked] = check_shapes([Shape(kind, tuple(points), text)], 400, 300)
+    except InputRejectedError:
+        return
+    assert checked.kind in set(ShapeKind)
+    for x, y in checked.points:
+        assert 0.0 <= x <= 400 and 0.0 <= y <= 300
+    assert isinstance(checked.text, str) and len(checked.text) <= 200
+
+
+def test_an_edited_annotation_row_reads_as_damage(fresh_profile: Path) -> None:
+    import asyncio
+
+    from app.errors import StoreDamagedError
+
+    async def go() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            _, enc = await _seed(store)
+            still = await _still(store, enc)
+            service = AnnotationsService(StoreAnnotations(store))
+            await service.save(still.id, 0, [ARROW])
+            for garbage in ('[{"kind": "arrow"}]', "not json", '[{"kind": "x", "points": []}]'):
+                await store.transact(
+                    lambda c, g=garbage: c.execute(
+                        "UPDATE annotation_versions SET shapes = ?", (g,)
+                    )
+                )
+                with pytest.raises(StoreDamagedError):
+                    await service.latest(still.id)
         finally:
             await store.close()
 
