@@ -261,6 +261,7 @@ def test_review_menu_opens_the_selected_visits_stills(make_console: Any, aio: Ai
     dialog = window.review_dialog
     aio.wait_until(lambda: dialog.list.count() == 1)
     assert dialog.list.item(0).text().startswith("Hand structure")
+    _save(dialog, "viewer-encounter-stills.png")
     viewer = aio.run(dialog.open_viewer(dialog.stills[0]))
     assert viewer.view.still_size.width() == 800
     viewer.close()
