@@ -30,6 +30,7 @@ The tree::
     │   ├── DiskFullError             no space; the change was not saved -> free space, retry
     │   └── RecordNotFoundError       the record does not exist (any more)
     ├── AuditTamperedError            the audit chain does not verify; ``first_bad_seq``
+    ├── AnnotationConflictError       a still's annotations changed since read -> reload, redo
     ├── SyncError                     the FHIR record store failed; ``status`` (HTTP) when known
     │   ├── SyncRetryableError        network, timeout, 5xx, 408, 429 -> retry later, not before
     │   │                             ``retry_after_s`` (the server's ``Retry-After``) if set
@@ -679,3 +680,21 @@ class OfflineEntryRefusedError(IdentityError):
 
 class WrongOfflinePinError(IdentityError):
     message_key = "identity.wrong_offline_pin"
+
+
+# -- annotations on stills (app/annotations.py) -------------------------------------
+MESSAGES.update(
+    {
+        "annotations.conflict": (
+            "The annotations on this still were changed elsewhere (now version {found}); "
+            "yours were not saved. Reload them and add your changes again."
+        ),
+    }
+)
+
+
+class AnnotationConflictError(ConsoleError):
+    """Someone saved a newer version of a still's annotations since ``base`` was read ->
+    reload (``found`` is the latest version) and redo; nothing was written."""
+
+    message_key = "annotations.conflict"

@@ -348,6 +348,7 @@ async def _run_window(
                 window, store, events, record_store, notes_settings, profile
             )
             _install_coding(window, store, profile, policy_path, identity)
+            _install_review(window, store, events)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
@@ -437,6 +438,17 @@ def _start_signing(
         return with_visit_start(window, use, factory, store.list_attachments, clinician=clinician)
 
     return wrap
+
+
+def _install_review(window: QtMainWindow, store: EncryptedStore, events: ConsoleEvents) -> None:
+    """Review > Stills of this visit: viewer, compare, annotations (docs/images.md)."""
+    from app.annotations import AnnotationsService
+    from storage.annotations import StoreAnnotations
+    from ui.review_hooks import install_review
+
+    install_review(
+        window, AttachmentsService(store, events), AnnotationsService(StoreAnnotations(store))
+    )
 
 
 async def _start_plugins_and_visits(

@@ -243,6 +243,20 @@ ALTER TABLE notes DROP COLUMN note_type;
 CREATE INDEX notes_by_patient ON notes(patient_id, encounter_id);
 """
 
+# annotations (viewer): a still's annotation layer, stored apart from its pixels, one
+# row per saved version (append-only; the latest is the highest version). ``shapes``
+# is JSON: [{"kind", "points": [[x, y], ...], "text"}] in the still's own pixels.
+_V_ANNOTATIONS = """
+CREATE TABLE annotation_versions (
+    attachment_id TEXT NOT NULL REFERENCES attachments(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    shapes TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    saved_by TEXT NOT NULL,
+    PRIMARY KEY (attachment_id, version)
+) WITHOUT ROWID;
+"""
+
 _ENCOUNTER_NOT_NULL = re.compile(
     r"encounter_id\s+TEXT\s+NOT\s+NULL\s+REFERENCES\s+encounters\s*\(\s*id\s*\)", re.IGNORECASE
 )
@@ -411,6 +425,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V_NOTES),
     _script(_V_DESKTOP),
     _script(_V_DICOM),
+    _script(_V_ANNOTATIONS),
 )
 LATEST = len(MIGRATIONS)
 

@@ -614,8 +614,9 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
     """Remove visits that started before ``before`` (an ISO instant) from the local cache
     when everything of them is on the record store: the patient, the visit, each note and
     attachment acknowledged (a ``remote_refs`` row), nothing waiting in the outbox and no
-    open conflict. A lost or stolen cart then holds as little patient data as possible.
-    Each removal is audited; a patient goes with its last visit. Returns visits removed."""
+    open conflict, and no annotated still (annotations are not synced). A lost or stolen
+    cart then holds as little patient data as possible. Each removal is audited; a patient
+    goes with its last visit. Returns visits removed."""
     rows = conn.execute(
         "SELECT e.id, e.patient_id FROM encounters e WHERE e.start < ? "
         "AND EXISTS (SELECT 1 FROM remote_refs r WHERE r.entity_type = 'encounter' "
@@ -637,6 +638,9 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         "AND NOT EXISTS (SELECT 1 FROM attachments t WHERE t.encounter_id = e.id AND NOT EXISTS "
         "(SELECT 1 FROM remote_refs r WHERE r.entity_type = 'attachment' "
         "AND r.entity_id = t.id)) "
+        # Annotations on stills are local only (storage/annotations.py): keep their visit.
+        "AND NOT EXISTS (SELECT 1 FROM annotation_versions v JOIN attachments t "
+        "ON t.id = v.attachment_id WHERE t.encounter_id = e.id) "
         "AND NOT EXISTS (SELECT 1 FROM conflicts c WHERE c.resolved_at IS NULL AND "
         "(c.entity_id = e.id OR c.entity_id IN (SELECT id FROM notes WHERE encounter_id = e.id)))",
         (before,),
