@@ -264,6 +264,11 @@ class SyncEngine:
             from storage.sync.worklist import pull_worklist
 
             report.pulled += await pull_worklist(client, self.store, self.practitioner)
+        # E-consults after the records they refer to (storage/sync/econsult.py).
+        from storage.sync import econsult
+
+        await econsult.push(client, self.store, report)
+        await econsult.pull(client, self.store, self.practitioner, report)
         if self.retention_days > 0:
             from storage import repository
 

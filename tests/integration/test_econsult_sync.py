@@ -1,0 +1,197 @@
+"""E-consult store-and-forward between two consoles through a real FHIR server (SEKMET
+and Medplum): the referrer's request (ServiceRequest + Task) goes up exactly once with
+its still and note; the specialist's console, a second store against the same server,
+pulls it into its queue with the still's bytes; questions go both ways as
+Communications; the answer (a consult note, LOINC 11488-4) completes the Task and
+reaches the referrer."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.econsult import ConsultStatus, EconsultService, NewConsult, Origin, Urgency
+from app.errors import StoreError
+from app.events import ConsoleEvents
+from app.images import ImagesService, StillMetadata
+from app.records import Encounter, NoteType, Patient, new_id, utc_now
+from app.services import AttachmentsService
+from media.images.inspector import QualityInspector
+from storage.econsult import StoreEconsult
+from storage.fhir.client import FhirClient
+from storage.sync import econsult as econsult_sync
+from storage.sync.engine import SyncEngine
+from tests.conftest import open_test_store, run
+from tests.unit.images_support import at_megapixels, jpeg_bytes, photo
+
+pytestmark = pytest.mark.integration
+
+IDENT = "urn:ietf:rfc:3986|urn:uuid:"
+
+
+async def _practitioner(client: FhirClient) -> str:
+    """A specialist on the record store (references to it must resolve on strict servers)."""
+    marker = new_id()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Practitioner",
+                    "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{marker}"}],
+                    "name": [{"family": "Derm", "given": ["Sam"]}],
+                },
+                "request": {"method": "POST", "url": "Practitioner"},
+            }
+        ],
+    }
+    response = await client.transaction(bundle)
+    location = response["entry"][0]["response"]["location"]
+    parts = location.split("/")
+    return f"Practitioner/{parts[parts.index('Practitioner') + 1]}"
+
+
+async def _referrer(profile: Path, performer: str) -> tuple[Any, EconsultService, str, str]:
+    store = await open_test_store(profile)
+    patient = await store.add_patient(Patient(new_id(), "Lens", "Ada", "1970-01-01"))
+    enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now(), reason="rash"))
+    images = ImagesService(AttachmentsService(store, ConsoleEvents()), QualityInspector())
+    still = await images.add(
+        enc.id,
+        jpeg_bytes(at_megapixels(photo("astronaut.png"), 0.5)),
+        metadata=StillMetadata(body_site="14975008", laterality="right"),
+    )
+    note = await store.create_note(enc.id, "S: itchy rash on the forearm", NoteType.PROGRESS)
+    service = EconsultService(StoreEconsult(store), practitioner="")
+    consult = await service.send(
+        NewConsult(
+            encounter_id=enc.id,
+            question="Is this eczema or psoriasis?",
+            performer=performer,
+            urgency=Urgency.URGENT,
+            still_ids=[still.image_id],
+            note_id=note.id,
+            due="2027-01-15",
+        )
+    )
+    return store, service, consult.id, still.sha256
+
+
+async def _by_identifier(client: FhirClient, rtype: str, local_id: str) -> list[dict[str, Any]]:
+    return [r async for r in client.search(rtype, {"identifier": IDENT + local_id})]
+
+
+def test_an_econsult_goes_to_the_specialist_and_the_answer_comes_back(
+    tmp_path: Path, fhir_server: Any
+) -> None:
+    async def scenario() -> None:
+        async with FhirClient(fhir_server.base_url, timeout=60) as client:
+            me = await _practitioner(client)
+            a_store, referrer, consult_id, still_sha = await _referrer(tmp_path / "a", me)
+            report = await SyncEngine(a_store).sync_once(client)
+            assert report.failed == 0, report.reasons
+            sent = await referrer.open(consult_id)
+            [sr] = await _by_identifier(client, "ServiceRequest", consult_id)
+            [task] = await _by_identifier(client, "Task", sent.task_id)
+            assert sr["priority"] == "urgent" and sr["intent"] == "order"
+            assert sr["performer"][0]["reference"] == me
+            assert len(sr["supportingInfo"]) == 2  # the still's Media and the note
+            assert task["status"] == "requested" and task["owner"]["reference"] == me
+            assert task["focus"]["reference"].endswith(f"ServiceRequest/{sr['id']}")
+            assert task["restriction"]["period"]["end"].startswith("2027-01-15")
+            # Exactly once: a second pass sends nothing and makes nothing new.
+            assert (await SyncEngine(a_store).sync_once(client)).sent == 0
+            assert len(await _by_identifier(client, "ServiceRequest", consult_id)) == 1
+
+            # The specialist's console: another store, same server.
+            b_store = await open_test_store(tmp_path / "b")
+            specialist = EconsultService(StoreEconsult(b_store), practitioner=me)
+            assert await specialist.queue() == []
+            report = await SyncEngine(b_store, practitioner=me).sync_once(client)
+            assert report.quarantined == [], report.quarantined
+            [pulled] = await specialist.queue()
+            assert pulled.id == consult_id and pulled.origin is Origin.PULLED
+            assert pulled.question == "Is this eczema or psoriasis?"
+            assert pulled.urgency is Urgency.URGENT
+            assert pulled.patient_display.startswith("Lens, Ada")
+            [image, note] = pulled.stills
+            data = await specialist.read_still(pulled.id, image.attachment_id)
+            assert hashlib.sha256(data).hexdigest() == still_sha  # bytes unchanged
+            assert image.body_site == "14975008"
+            assert b"itchy rash" in await specialist.read_still(pulled.id, note.attachment_id)
+            # Pulled twice: still one request.
+            await SyncEngine(b_store, practitioner=me).sync_once(client)
+            assert len(await specialist.queue()) == 1
+
+            # A question back, and the referrer's reply.
+            await specialist.start_review(pulled.id)
+            await specialist.ask(pulled.id, "How long has it been there?")
+            assert (await SyncEngine(b_store, practitioner=me).sync_once(client)).failed == 0
+            [task] = await _by_identifier(client, "Task", sent.task_id)
+            assert task["status"] == "in-progress"
+            await SyncEngine(a_store).sync_once(client)
+            seen = await referrer.open(consult_id)
+            assert [m.text for m in seen.messages] == ["How long has it been there?"]
+            assert seen.status is ConsultStatus.IN_PROGRESS
+            await referrer.ask(consult_id, "Three weeks.")
+            await SyncEngine(a_store).sync_once(client)
+            await SyncEngine(b_store, practitioner=me).sync_once(client)
+            texts = [m.text for m in (await specialist.open(pulled.id)).messages]
+            assert texts == ["How long has it been there?", "Three weeks."]
+
+            # The answer closes the request and reaches the referrer.
+            await specialist.answer(
+                pulled.id, "Nummular eczema. Emollients and a mid-potency steroid."
+            )
+            assert (await SyncEngine(b_store, practitioner=me).sync_once(client)).failed == 0
+            assert await specialist.queue() == []
+            [task] = await _by_identifier(client, "Task", sent.task_id)
+            assert task["status"] == "completed"
+            doc_id = task["output"][0]["valueReference"]["reference"].split("/")[-1]
+            doc = await client.read("DocumentReference", doc_id)
+            assert doc["type"]["coding"][0]["code"] == "11488-4"
+            await SyncEngine(a_store).sync_once(client)
+            answered = await referrer.open(consult_id)
+            assert answered.status is ConsultStatus.COMPLETED
+            assert answered.answer is not None
+            assert answered.answer.text.startswith("Nummular eczema")
+            assert len(await _by_identifier(client, "Communication", seen.messages[0].id)) == 1
+            await a_store.close()
+            await b_store.close()
+
+    run(scenario())
+
+
+def test_a_lost_acknowledgement_makes_no_second_request(
+    tmp_path: Path, fhir_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stored the ServiceRequest and the Task, the console died before it
+    recorded that: the next pass finds both (conditional creates), one of each."""
+
+    async def scenario() -> None:
+        async with FhirClient(fhir_server.base_url, timeout=60) as client:
+            me = await _practitioner(client)
+            store, referrer, consult_id, _sha = await _referrer(tmp_path / "a", me)
+            real_done = econsult_sync._done
+
+            def lost(conn: Any, seq: int) -> None:
+                raise ConnectionResetError("simulated: acknowledgement lost")
+
+            monkeypatch.setattr(econsult_sync, "_done", lost)
+            with pytest.raises(StoreError):
+                await SyncEngine(store).sync_once(client)
+            monkeypatch.setattr(econsult_sync, "_done", real_done)
+            report = await SyncEngine(store).sync_once(client)
+            assert report.failed == 0, report.reasons
+            consult = await referrer.open(consult_id)
+            assert consult.server_ref
+            assert len(await _by_identifier(client, "ServiceRequest", consult_id)) == 1
+            assert len(await _by_identifier(client, "Task", consult.task_id)) == 1
+            assert (await SyncEngine(store).sync_once(client)).sent == 0
+            await store.close()
+
+    run(scenario())
