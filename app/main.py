@@ -292,6 +292,8 @@ async def _run_window(
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
         attachments = AttachmentsService(store, events)
+        if isinstance(store, EncryptedStore):
+            _install_econsult(window, store, attachments, record_store, identity)
         later = asyncio.get_running_loop().create_task(
             _start_plugins_and_visits(
                 window, attachments, profile, plugin_settings, media_server, demo, insecure_hosts
@@ -318,6 +320,24 @@ def _install_coding(
         install_coding(window, build_coding_services(store, profile, policy_path, identity))
     except ConsoleError as exc:  # e.g. a malformed payer table: say so, the rest works
         window.presenter.present(exc, context="Coding")
+
+
+def _install_econsult(
+    window: QtMainWindow,
+    store: Any,
+    attachments: AttachmentsService,
+    record_store: RecordStoreSettings | None,
+    identity: Identity | None,
+) -> None:
+    """E-consult menu and queue (docs/econsult.md): "me" is the signed-in clinician,
+    else ``[record_store] practitioner``."""
+    from app.econsult import EconsultService
+    from storage.econsult import StoreEconsult
+    from ui.econsult_queue import install_econsult
+
+    practitioner = record_store.practitioner if record_store is not None else ""
+    service = EconsultService(StoreEconsult(store), identity, practitioner, store.actor)
+    install_econsult(window, service, attachments)
 
 
 async def _start_plugins_and_visits(
