@@ -46,6 +46,14 @@ class _WaitingError(Exception):
     """The records a row refers to are not on the server yet."""
 
 
+class _ClosedElsewhereError(Exception):
+    """The Task was completed or cancelled by someone else: the change is not sent."""
+
+    def __init__(self, status: ConsultStatus) -> None:
+        super().__init__(f"the request was already {status.value} elsewhere")
+        self.status = status
+
+
 # --- store side (worker thread) ----------------------------------------------------------
 
 
@@ -125,6 +133,20 @@ def _message(conn: Any, message_id: str) -> tuple[str, str, str, str, str]:
 def _message_acked(conn: Any, seq: int, message_id: str, server_id: str) -> None:
     conn.execute("UPDATE econsult_messages SET server_id = ? WHERE id = ?", (server_id, message_id))
     _done(conn, seq)
+
+
+def _superseded(
+    conn: Any, actor: str, seq: int, kind: str, entity_id: str, status: ConsultStatus
+) -> None:
+    consult_id = entity_id if kind == "status" else _message(conn, entity_id)[0]
+    conn.execute(
+        "UPDATE econsults SET status = ?, updated_at = ? WHERE id = ?",
+        (status.value, utc_now(), consult_id),
+    )
+    _done(conn, seq)
+    from storage import audit
+
+    audit.append(conn, actor, "sync_superseded", "econsult", consult_id)
 
 
 def _local_pending(conn: Any, consult_id: str) -> bool:
@@ -304,10 +326,13 @@ async def _task_to(
     own lost acknowledgement; a Task closed otherwise refuses the change."""
     current = await client.read("Task", task_server_id)
     parsed = fx.parse_task(current)
-    if parsed.status == status and (not output_ref or output_ref.endswith(parsed.output_document)):
+    ours = not output_ref or (
+        bool(parsed.output_document) and output_ref == f"DocumentReference/{parsed.output_document}"
+    )
+    if parsed.status == status and ours:
         return parsed.version
     if parsed.status.closed:
-        raise SyncRejectedError(status=409, reason=f"the request was already {parsed.status.value}")
+        raise _ClosedElsewhereError(parsed.status)
     updated = fx.task_with_status(current, status, utc_now(), output_ref)
     result = await client.update("Task", task_server_id, updated, if_match=parsed.version)
     return str(result.version_id or "")
@@ -364,6 +389,10 @@ async def _send(client: Any, store: Any, seq: int, kind: str, entity_id: str) ->
     from app.econsult import ConsultAnswer
 
     answer = ConsultAnswer(entity_id, consult_id, author, text, sent_at)
+    before = fx.parse_task(await client.read("Task", server["task"]))
+    if before.status is ConsultStatus.CANCELLED:
+        # Cancelled by the referrer: no consult note is made for a request nobody wants.
+        raise _ClosedElsewhereError(before.status)
     doc_id, _v = await _create(client, fx.consult_note(answer, sr_ref, patient), entity_id)
     version = await _task_to(
         client, server["task"], ConsultStatus.COMPLETED, f"DocumentReference/{doc_id}"
@@ -387,6 +416,12 @@ async def push(client: Any, store: Any, report: Any) -> None:
         except _WaitingError as exc:
             report.sent -= 1
             await store.transact(_attempt, seq, str(exc))
+            continue
+        except _ClosedElsewhereError as exc:
+            # Not lost: the local record keeps it, shows the server's status, and the row
+            # goes (nothing more can be sent for a closed request).
+            report.reasons.append(f"e-consult {kind} not sent: {exc}")
+            await store.transact(_superseded, store.actor, seq, kind, entity_id, exc.status)
             continue
         except SyncRetryableError as exc:
             report.retry += 1

@@ -195,3 +195,37 @@ def test_a_lost_acknowledgement_makes_no_second_request(
             await store.close()
 
     run(scenario())
+
+
+def test_an_answer_to_a_request_cancelled_meanwhile_is_kept_and_not_sent(
+    tmp_path: Path, fhir_server: Any
+) -> None:
+    """The specialist answers offline while the referrer cancels: the cancellation
+    reaches the server first; the answer makes no consult note on the server, does not
+    reopen the Task, stays on the specialist's console, and the request shows cancelled."""
+
+    async def scenario() -> None:
+        async with FhirClient(fhir_server.base_url, timeout=60) as client:
+            me = await _practitioner(client)
+            a_store, referrer, consult_id, _sha = await _referrer(tmp_path / "a", me)
+            await SyncEngine(a_store).sync_once(client)
+            b_store = await open_test_store(tmp_path / "b")
+            specialist = EconsultService(StoreEconsult(b_store), practitioner=me)
+            await SyncEngine(b_store, practitioner=me).sync_once(client)
+            [pulled] = await specialist.queue()
+            answer = await specialist.answer(pulled.id, "Offline answer.")
+            await referrer.cancel(consult_id)
+            assert (await SyncEngine(a_store).sync_once(client)).failed == 0
+            report = await SyncEngine(b_store, practitioner=me).sync_once(client)
+            assert any("cancelled" in r for r in report.reasons), report.reasons
+            [task] = await _by_identifier(client, "Task", pulled.task_id)
+            assert task["status"] == "cancelled" and "output" not in task
+            assert await _by_identifier(client, "DocumentReference", answer.id) == []
+            kept = await specialist.open(pulled.id)
+            assert kept.status is ConsultStatus.CANCELLED
+            assert kept.answer is not None and kept.answer.text == "Offline answer."
+            assert await b_store.transact(econsult_sync.waiting) == 0
+            await a_store.close()
+            await b_store.close()
+
+    run(scenario())
