@@ -229,3 +229,68 @@ def test_an_answer_to_a_request_cancelled_meanwhile_is_kept_and_not_sent(
             await b_store.close()
 
     run(scenario())
+
+
+def test_a_malformed_request_on_the_server_is_set_aside_and_the_rest_arrives(
+    tmp_path: Path, fhir_server: Any
+) -> None:
+    """Another system assigned us a Task whose ServiceRequest has no question and one whose
+    focus is not a ServiceRequest: both are quarantined (named in the sync details),
+    the good request still reaches the queue."""
+
+    async def scenario() -> None:
+        async with FhirClient(fhir_server.base_url, timeout=60) as client:
+            me = await _practitioner(client)
+            a_store, _referrer_service, consult_id, _sha = await _referrer(tmp_path / "a", me)
+            await SyncEngine(a_store).sync_once(client)
+            [good_sr] = await _by_identifier(client, "ServiceRequest", consult_id)
+            patient = good_sr["subject"]["reference"]
+            bad_sr = {
+                "resourceType": "ServiceRequest",
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": patient},
+            }
+            bundle = {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [
+                    {
+                        "fullUrl": "urn:uuid:8d3c0a52-57f4-4d0b-9a43-52a1b8f2d001",
+                        "resource": bad_sr,
+                        "request": {"method": "POST", "url": "ServiceRequest"},
+                    },
+                    {
+                        "resource": {
+                            "resourceType": "Task",
+                            "status": "requested",
+                            "intent": "order",
+                            "focus": {"reference": "urn:uuid:8d3c0a52-57f4-4d0b-9a43-52a1b8f2d001"},
+                            "owner": {"reference": me},
+                        },
+                        "request": {"method": "POST", "url": "Task"},
+                    },
+                    {
+                        "resource": {
+                            "resourceType": "Task",
+                            "status": "requested",
+                            "intent": "order",
+                            "focus": {"reference": patient},
+                            "owner": {"reference": me},
+                        },
+                        "request": {"method": "POST", "url": "Task"},
+                    },
+                ],
+            }
+            await client.transaction(bundle)
+            b_store = await open_test_store(tmp_path / "b")
+            specialist = EconsultService(StoreEconsult(b_store), practitioner=me)
+            report = await SyncEngine(b_store, practitioner=me).sync_once(client)
+            assert len(report.quarantined) == 2, report.quarantined
+            assert any("question" in q for q in report.quarantined)
+            assert any("not to a ServiceRequest" in q for q in report.quarantined)
+            assert [c.id for c in await specialist.queue()] == [consult_id]
+            await a_store.close()
+            await b_store.close()
+
+    run(scenario())
