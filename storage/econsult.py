@@ -129,12 +129,22 @@ def _row_to_consult(conn: Any, row: Any) -> ConsultRequest:
         patient_id=str(row[10]),
         encounter_id=str(row[11]),
         note_id=str(row[12]),
-        patient_display=str(row[13]),
+        patient_display=str(row[13]) or _patient_name(conn, str(row[10])),
         stills=stills,
         messages=tuple(messages),
         answer=answer,
         server_ref=f"ServiceRequest/{row[14]}" if row[14] else "",
     )
+
+
+def _patient_name(conn: Any, patient_id: str) -> str:
+    """The referrer's own patient, as the worklist names them."""
+    if not patient_id:
+        return ""
+    try:
+        return repository.get_patient(conn, patient_id).display_name
+    except RecordNotFoundError:
+        return ""
 
 
 def get_consult(conn: Any, consult_id: str) -> ConsultRequest:

@@ -16,6 +16,7 @@ from app.records import AttachmentKind, Encounter, Patient, new_id, utc_now
 from storage.econsult import StoreEconsult
 from storage.fhir import econsult as fx
 from storage.sync import econsult as econsult_sync
+from storage.sync.adapter import StoreSyncQueue
 from tests.conftest import open_test_store, run
 
 ME = "Practitioner/spec-1"
@@ -98,6 +99,9 @@ def test_the_queue_is_the_signed_in_clinicians_else_the_configured_one(
         assert await EconsultService(port).queue() == []  # nobody configured: no queue
         # One outbox row per request; answering closes it and leaves the queue.
         assert [k for _s, k, _i in await _outbox(store)] == ["request"] * 3
+        # The status bar's "waiting" counts them (an e-consult outbox of their own).
+        assert (await StoreSyncQueue(store).counts()).waiting == 2 + 3  # patient, visit
+        assert routine.patient_display == "Lens, Ada"  # the referrer's own patient
         answer = await configured.answer(stat.id, "Start treatment today.")
         assert (await configured.open(stat.id)).status is ConsultStatus.COMPLETED
         assert [c.id for c in await configured.queue()] == [routine.id]
