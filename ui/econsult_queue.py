@@ -442,6 +442,27 @@ class EconsultHooks:
         self.ask_action.triggered.connect(self.ask)
         menu.addAction(self.ask_action)
         self.dialog: QtAskSpecialistDialog | None = None
+        # The lock screen covers the central widget only: the dock (patient names,
+        # stills) is hidden while locked and comes back on unlock.
+        self._dock_was_visible = False
+        session = getattr(window, "session", None)
+        if session is not None:
+            session.session_will_lock.connect(self._on_will_lock)
+            session.session_did_unlock.connect(self._on_did_unlock)
+
+    def _on_will_lock(self, _reason: object = None) -> None:
+        self._dock_was_visible = self.dock.isVisible()
+        self.dock.hide()
+        if self.dialog is not None:
+            self.dialog.reject()
+        for action in (self.queue_action, self.ask_action):
+            action.setEnabled(False)
+
+    def _on_did_unlock(self) -> None:
+        for action in (self.queue_action, self.ask_action):
+            action.setEnabled(True)
+        if self._dock_was_visible:
+            self.dock.show()
 
     def ask(self) -> None:
         summary = self.window.worklist.current_summary()

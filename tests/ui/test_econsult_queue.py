@@ -5,6 +5,7 @@ Screenshots go to tests/artifacts/ for people to look at."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,47 @@ def test_ask_a_specialist_then_review_and_answer(
     assert "Nummular eczema" in queue.answer_view.text()
     assert not queue.answer_button.isVisible()
     _shot(queue, "econsult_answered.png")
+
+
+async def _sent(service: EconsultService) -> list[Any]:
+    """The requests once the dialog's send has stored one (polled on the loop)."""
+    while not (found := await service.sent()):
+        await asyncio.sleep(0.02)
+    return found
+
+
+def test_ask_a_specialist_from_the_main_window(aio: Aio, make_console: Any) -> None:
+    """The E-consult menu on a real main window (demo store): "Ask a specialist…" for the
+    selected visit stores the request; the queue dock lists it for the specialist."""
+    from app.services import AttachmentsService
+    from ui.econsult_queue import install_econsult
+
+    console = make_console()
+    window = console.window
+    service = EconsultService(StoreEconsult(console.store), practitioner=ME)
+    hooks = install_econsult(window, service, AttachmentsService(console.store, console.events))
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert "E-&consult" in menus and menus[-1] != "E-&consult"  # Help stays last
+    summary = window.worklist.summaries()[0]
+    window.worklist.select_encounter(summary.encounter.id)
+    hooks.ask_action.trigger()
+    aio.wait_until(lambda: hooks.dialog is not None and hooks.dialog.isVisible())
+    dialog = hooks.dialog
+    assert dialog is not None and dialog.encounter_id == summary.encounter.id
+    dialog.question.setPlainText("Second opinion on this rash?")
+    dialog.specialist.setText(ME)
+    dialog.accept()
+    [sent] = aio.run(_sent(service))
+    assert sent.encounter_id == summary.encounter.id and sent.performer == ME
+    hooks.queue_action.trigger()
+    aio.wait_until(lambda: hooks.queue.list.count() == 1)
+    window.resize(1600, 900)
+    _shot(window, "main_window_econsult_dock.png")
+    # Locked: the dock (names, stills) goes with the rest and comes back on unlock.
+    from app.session import LockReason
+    from tests.ui.conftest import PASSPHRASE
+
+    aio.run(window.lock(LockReason.USER))
+    assert not hooks.dock.isVisible() and not hooks.ask_action.isEnabled()
+    assert aio.run(window.unlock(PASSPHRASE))
+    assert hooks.dock.isVisible() and hooks.ask_action.isEnabled()
