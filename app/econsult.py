@@ -26,6 +26,7 @@ from typing import Protocol
 
 from app.clinician import CurrentClinician
 from app.errors import InputRejectedError
+from app.events import ConsoleEvents
 
 #: LOINC "Consult note": the answer's type.
 CONSULT_NOTE_LOINC = "11488-4"
@@ -210,8 +211,12 @@ class EconsultService:
         clinician: CurrentClinician | None = None,
         practitioner: str = "",
         actor: str = "",
+        events: ConsoleEvents | None = None,
     ) -> None:
         self.store = store
+        #: ``econsult_did_change(consult_id, source)`` after every local change: sync
+        #: follows it (app.sync.SyncService.follow) like a note save.
+        self.events = events
         self.clinician = clinician
         #: ``[record_store] practitioner``: "me" until clinician sign-in says otherwise.
         self.practitioner = practitioner
@@ -224,6 +229,10 @@ class EconsultService:
             return profile.practitioner
         return self.practitioner
 
+    def _changed(self, consult_id: str) -> None:
+        if self.events is not None:
+            self.events.econsult_did_change.emit(consult_id, self)
+
     def _author(self) -> str:
         profile = self.clinician.current_clinician() if self.clinician is not None else None
         if profile is not None and profile.name:
@@ -232,7 +241,9 @@ class EconsultService:
 
     async def send(self, new: NewConsult) -> ConsultRequest:
         """Store the request; sync sends it (ServiceRequest + Task) exactly once."""
-        return await self.store.create_consult(check_new_consult(new), self.me())
+        made = await self.store.create_consult(check_new_consult(new), self.me())
+        self._changed(made.id)
+        return made
 
     async def queue(self) -> list[ConsultRequest]:
         """Open requests assigned to me, most urgent first, then oldest first."""
@@ -256,29 +267,39 @@ class EconsultService:
         consult = await self.store.get_consult(consult_id)
         if consult.status is not ConsultStatus.REQUESTED:
             return consult
-        return await self.store.set_status(consult_id, ConsultStatus.IN_PROGRESS)
+        started = await self.store.set_status(consult_id, ConsultStatus.IN_PROGRESS)
+        self._changed(consult_id)
+        return started
 
     async def ask(self, consult_id: str, text: str) -> ConsultMessage:
         """A question or reply on the request, either side."""
         consult = await self.store.get_consult(consult_id)
         if consult.status.closed:
             raise InputRejectedError(reason="the request is closed")
-        return await self.store.add_message(
+        message = await self.store.add_message(
             consult_id, self._author(), _clean_text(text, "message")
         )
+        self._changed(consult_id)
+        return message
 
     async def answer(self, consult_id: str, text: str) -> ConsultAnswer:
         """The consult note: closes the request (Task completed, output the note)."""
         consult = await self.store.get_consult(consult_id)
         if consult.status.closed:
             raise InputRejectedError(reason="the request is already closed")
-        return await self.store.add_answer(consult_id, self._author(), _clean_text(text, "answer"))
+        answer = await self.store.add_answer(
+            consult_id, self._author(), _clean_text(text, "answer")
+        )
+        self._changed(consult_id)
+        return answer
 
     async def cancel(self, consult_id: str) -> ConsultRequest:
         consult = await self.store.get_consult(consult_id)
         if consult.status.closed:
             return consult
-        return await self.store.set_status(consult_id, ConsultStatus.CANCELLED)
+        cancelled = await self.store.set_status(consult_id, ConsultStatus.CANCELLED)
+        self._changed(consult_id)
+        return cancelled
 
     async def read_still(self, consult_id: str, attachment_id: str) -> bytes:
         return await self.store.read_still(consult_id, attachment_id)

@@ -21,3 +21,4 @@ class ConsoleEvents:
     save_did_fail = Signal(object, object)  # note_id, ConsoleError
     attachment_did_add = Signal(object, object)  # Attachment, source
     attachment_did_delete = Signal(object, object)  # AttachmentDeleted, source
+    econsult_did_change = Signal(object, object)  # e-consult id, source

@@ -336,7 +336,9 @@ def _install_econsult(
     from ui.econsult_queue import install_econsult
 
     practitioner = record_store.practitioner if record_store is not None else ""
-    service = EconsultService(StoreEconsult(store), identity, practitioner, store.actor)
+    service = EconsultService(
+        StoreEconsult(store), identity, practitioner, store.actor, attachments.events
+    )
     install_econsult(window, service, attachments)
 
 

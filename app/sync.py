@@ -358,6 +358,7 @@ class SyncService:
             events.attachment_did_add,
             events.attachment_did_delete,
             events.records_did_import,
+            events.econsult_did_change,
         )
 
         def on_change(*_args: Any) -> None:

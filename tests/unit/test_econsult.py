@@ -139,3 +139,37 @@ def test_pulled_resources_are_checked() -> None:
     assert fx.binary_bytes({"data": "aGVsbG8="}, sha1="qvTGHdzF6KLavt4PO0gs2a6pQ00=") == b"hello"
     with pytest.raises(ValueError, match="Binary"):
         fx.media_binary({"content": {"url": "https://evil.example/steal"}})
+
+
+def test_a_local_change_nudges_sync(fresh_profile: Path) -> None:
+    """Sending, asking and answering announce themselves on the bus, and sync follows the
+    bus (a round soon after, like a note save), not only the next timer."""
+    import asyncio
+
+    from app.events import ConsoleEvents
+    from app.sync import SyncState
+    from tests.unit.test_app_sync import ScriptedEngine, service, until
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        _p, enc = await _visit(store)
+        events = ConsoleEvents()
+        changed: list[str] = []
+        events.econsult_did_change.connect(lambda cid, _src: changed.append(cid))
+        engine = ScriptedEngine()
+        sync = service(engine)
+        unfollow = sync.follow(events)
+        await sync.start()
+        await until(lambda: engine.rounds == 1 and sync.status.state is SyncState.IDLE)
+        econsult = EconsultService(StoreEconsult(store), practitioner=ME, events=events)
+        made = await econsult.send(NewConsult(enc, "q", ME))
+        await until(lambda: engine.rounds == 2)
+        await econsult.ask(made.id, "more?")
+        await econsult.answer(made.id, "done")
+        assert changed == [made.id] * 3
+        unfollow()
+        await sync.stop()
+        await asyncio.sleep(0)
+        await store.close()
+
+    run(scenario())
