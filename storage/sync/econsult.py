@@ -65,6 +65,21 @@ def _pending(conn: Any) -> list[tuple[int, str, str]]:
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
+def drop_demo_rows(conn: Any) -> int:
+    """Demo data is never sent (storage.sync.queue.drop_demo_rows): nor are e-consults
+    about demo patients, their messages or answers."""
+    demo = (
+        "SELECT id FROM econsults WHERE origin = 'sent' AND patient_id IN "
+        "(SELECT id FROM patients WHERE mrn LIKE 'DEMO-%')"
+    )
+    cur = conn.execute(
+        f"DELETE FROM econsult_outbox WHERE (entity_type IN ('request', 'status') "
+        f"AND entity_id IN ({demo})) OR (entity_type IN ('message', 'answer') AND entity_id IN "
+        f"(SELECT id FROM econsult_messages WHERE econsult_id IN ({demo})))"
+    )
+    return int(cur.rowcount or 0)
+
+
 def waiting(conn: Any) -> int:
     return int(conn.execute("SELECT count(*) FROM econsult_outbox").fetchone()[0])
 
@@ -408,6 +423,7 @@ async def _send(client: Any, store: Any, seq: int, kind: str, entity_id: str) ->
 async def push(client: Any, store: Any, report: Any) -> None:
     """Send the e-consult outbox. A network or 5xx error stops the pass (the loop backs
     off); a refused row stays with its reason and is tried again next pass."""
+    await store.transact(drop_demo_rows)
     rows: list[tuple[int, str, str]] = await store.transact(_pending)
     for seq, kind, entity_id in rows:
         report.sent += 1

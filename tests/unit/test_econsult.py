@@ -17,6 +17,7 @@ from storage.econsult import StoreEconsult
 from storage.fhir import econsult as fx
 from storage.sync import econsult as econsult_sync
 from storage.sync.adapter import StoreSyncQueue
+from storage.sync.engine import SyncReport
 from tests.conftest import open_test_store, run
 
 ME = "Practitioner/spec-1"
@@ -170,6 +171,29 @@ def test_a_local_change_nudges_sync(fresh_profile: Path) -> None:
         unfollow()
         await sync.stop()
         await asyncio.sleep(0)
+        await store.close()
+
+    run(scenario())
+
+
+def test_demo_patients_econsults_are_never_sent(fresh_profile: Path) -> None:
+    """A request about a demo patient (MRN DEMO-...) is dropped from the e-consult outbox
+    at the start of a push, like the demo patient's own records."""
+
+    class _NoServer:
+        async def transaction(self, *_a: Any, **_k: Any) -> Any:
+            raise AssertionError("nothing may be sent")
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        demo = await store.add_patient(Patient(new_id(), "Demo", "Dee", "1970-01-01", mrn="DEMO-9"))
+        enc = await store.add_encounter(Encounter(new_id(), demo.id, utc_now()))
+        econsult = EconsultService(StoreEconsult(store), practitioner=ME)
+        made = await econsult.send(NewConsult(enc.id, "q", ME))
+        await econsult.ask(made.id, "and?")
+        assert len(await _outbox(store)) == 2
+        await econsult_sync.push(_NoServer(), store, SyncReport())
+        assert await _outbox(store) == []
         await store.close()
 
     run(scenario())
