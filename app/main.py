@@ -285,15 +285,14 @@ async def _run_window(
                 # its passphrase at unlock, so there the clinician of the start stays.
                 window.set_identity(identity, open_system_browser)
             _keep_tokens_fresh(identity, services)
+        attachments = AttachmentsService(store, events)
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         if isinstance(store, EncryptedStore):
-            await _start_sync(window, store, events, record_store, services)
+            sync = await _start_sync(window, store, events, record_store, services)
             _install_coding(window, store, profile, policy_path, identity)
+            _install_econsult(window, store, attachments, record_store, identity, sync)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
-        attachments = AttachmentsService(store, events)
-        if isinstance(store, EncryptedStore):
-            _install_econsult(window, store, attachments, record_store, identity)
         later = asyncio.get_running_loop().create_task(
             _start_plugins_and_visits(
                 window, attachments, profile, plugin_settings, media_server, demo, insecure_hosts
@@ -328,9 +327,10 @@ def _install_econsult(
     attachments: AttachmentsService,
     record_store: RecordStoreSettings | None,
     identity: Identity | None,
+    sync: SyncService,
 ) -> None:
     """E-consult menu and queue (docs/econsult.md): "me" is the signed-in clinician,
-    else ``[record_store] practitioner``."""
+    else ``[record_store] practitioner``; sync pulls the Tasks of that same "me"."""
     from app.econsult import EconsultService
     from storage.econsult import StoreEconsult
     from ui.econsult_queue import install_econsult
@@ -340,6 +340,9 @@ def _install_econsult(
         StoreEconsult(store), identity, practitioner, store.actor, attachments.events
     )
     install_econsult(window, service, attachments)
+    engine = getattr(sync.engine, "engine", None)  # storage.sync.adapter.FhirSyncEngine
+    if engine is not None:
+        engine.econsult_owner = service.me
 
 
 async def _start_plugins_and_visits(

@@ -81,6 +81,13 @@ async def _referrer(profile: Path, performer: str) -> tuple[Any, EconsultService
     return store, service, consult.id, still.sha256
 
 
+def _specialist_engine(store: Any, specialist: EconsultService) -> SyncEngine:
+    """The specialist's sync as the composition root wires it: Tasks of "me"."""
+    engine = SyncEngine(store)
+    engine.econsult_owner = specialist.me
+    return engine
+
+
 async def _by_identifier(client: FhirClient, rtype: str, local_id: str) -> list[dict[str, Any]]:
     return [r async for r in client.search(rtype, {"identifier": IDENT + local_id})]
 
@@ -111,7 +118,7 @@ def test_an_econsult_goes_to_the_specialist_and_the_answer_comes_back(
             b_store = await open_test_store(tmp_path / "b")
             specialist = EconsultService(StoreEconsult(b_store), practitioner=me)
             assert await specialist.queue() == []
-            report = await SyncEngine(b_store, practitioner=me).sync_once(client)
+            report = await _specialist_engine(b_store, specialist).sync_once(client)
             assert report.quarantined == [], report.quarantined
             [pulled] = await specialist.queue()
             assert pulled.id == consult_id and pulled.origin is Origin.PULLED
@@ -124,13 +131,13 @@ def test_an_econsult_goes_to_the_specialist_and_the_answer_comes_back(
             assert image.body_site == "14975008"
             assert b"itchy rash" in await specialist.read_still(pulled.id, note.attachment_id)
             # Pulled twice: still one request.
-            await SyncEngine(b_store, practitioner=me).sync_once(client)
+            await _specialist_engine(b_store, specialist).sync_once(client)
             assert len(await specialist.queue()) == 1
 
             # A question back, and the referrer's reply.
             await specialist.start_review(pulled.id)
             await specialist.ask(pulled.id, "How long has it been there?")
-            assert (await SyncEngine(b_store, practitioner=me).sync_once(client)).failed == 0
+            assert (await _specialist_engine(b_store, specialist).sync_once(client)).failed == 0
             [task] = await _by_identifier(client, "Task", sent.task_id)
             assert task["status"] == "in-progress"
             await SyncEngine(a_store).sync_once(client)
@@ -139,7 +146,7 @@ def test_an_econsult_goes_to_the_specialist_and_the_answer_comes_back(
             assert seen.status is ConsultStatus.IN_PROGRESS
             await referrer.ask(consult_id, "Three weeks.")
             await SyncEngine(a_store).sync_once(client)
-            await SyncEngine(b_store, practitioner=me).sync_once(client)
+            await _specialist_engine(b_store, specialist).sync_once(client)
             texts = [m.text for m in (await specialist.open(pulled.id)).messages]
             assert texts == ["How long has it been there?", "Three weeks."]
 
@@ -147,7 +154,7 @@ def test_an_econsult_goes_to_the_specialist_and_the_answer_comes_back(
             await specialist.answer(
                 pulled.id, "Nummular eczema. Emollients and a mid-potency steroid."
             )
-            assert (await SyncEngine(b_store, practitioner=me).sync_once(client)).failed == 0
+            assert (await _specialist_engine(b_store, specialist).sync_once(client)).failed == 0
             assert await specialist.queue() == []
             [task] = await _by_identifier(client, "Task", sent.task_id)
             assert task["status"] == "completed"
@@ -211,12 +218,12 @@ def test_an_answer_to_a_request_cancelled_meanwhile_is_kept_and_not_sent(
             await SyncEngine(a_store).sync_once(client)
             b_store = await open_test_store(tmp_path / "b")
             specialist = EconsultService(StoreEconsult(b_store), practitioner=me)
-            await SyncEngine(b_store, practitioner=me).sync_once(client)
+            await _specialist_engine(b_store, specialist).sync_once(client)
             [pulled] = await specialist.queue()
             answer = await specialist.answer(pulled.id, "Offline answer.")
             await referrer.cancel(consult_id)
             assert (await SyncEngine(a_store).sync_once(client)).failed == 0
-            report = await SyncEngine(b_store, practitioner=me).sync_once(client)
+            report = await _specialist_engine(b_store, specialist).sync_once(client)
             assert any("cancelled" in r for r in report.reasons), report.reasons
             [task] = await _by_identifier(client, "Task", pulled.task_id)
             assert task["status"] == "cancelled" and "output" not in task
@@ -285,7 +292,7 @@ def test_a_malformed_request_on_the_server_is_set_aside_and_the_rest_arrives(
             await client.transaction(bundle)
             b_store = await open_test_store(tmp_path / "b")
             specialist = EconsultService(StoreEconsult(b_store), practitioner=me)
-            report = await SyncEngine(b_store, practitioner=me).sync_once(client)
+            report = await _specialist_engine(b_store, specialist).sync_once(client)
             assert len(report.quarantined) == 2, report.quarantined
             assert any("question" in q for q in report.quarantined)
             assert any("not to a ServiceRequest" in q for q in report.quarantined)
