@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -101,6 +102,8 @@ class QtEconsultQueue(QWidget):
         self.setObjectName("econsultQueue")
         self.service = service
         self.current: ConsultRequest | None = None
+        #: Decoded thumbnails, so a redisplay (a message sent) does not decode again.
+        self._thumbs: dict[tuple[str, str], QImage] = {}
         self.which = QComboBox()
         self.which.addItem(self.tr("Assigned to me"), "mine")
         self.which.addItem(self.tr("Sent by me"), "sent")
@@ -150,14 +153,17 @@ class QtEconsultQueue(QWidget):
         self.answer_view.setObjectName("econsultAnswerView")
         self.answer_view.setWordWrap(True)
         self.answer_view.setTextFormat(Qt.TextFormat.PlainText)
-        self.coding_hint = QLabel(
-            self.tr(
-                "Coding: 99451 for a written report (5 minutes or more); "
-                "99446-99449 by minutes when over half was verbal."
-            )
-        )
+        # The consultant's code for the answer (app/coding.py): 99451, written report.
+        self.minutes = QSpinBox()
+        self.minutes.setObjectName("econsultMinutes")
+        self.minutes.setRange(0, 600)
+        self.minutes.setSuffix(self.tr(" min"))
+        self.minutes.setToolTip(self.tr("Minutes of consultative review, for coding"))
+        self.minutes.valueChanged.connect(self._update_coding)
+        self.coding_hint = QLabel()
+        self.coding_hint.setObjectName("econsultCoding")
         self.coding_hint.setWordWrap(True)
-        self.coding_hint.setEnabled(False)
+        self._update_coding(0)
 
         right = QWidget()
         box = QVBoxLayout(right)
@@ -169,7 +175,10 @@ class QtEconsultQueue(QWidget):
         box.addLayout(message_row)
         box.addWidget(self.review)
         box.addWidget(self.answer_edit, 1)
-        box.addWidget(self.coding_hint)
+        coding_row = QHBoxLayout()
+        coding_row.addWidget(self.minutes)
+        coding_row.addWidget(self.coding_hint, 1)
+        box.addLayout(coding_row)
         box.addWidget(self.answer_button)
         box.addWidget(self.answer_view)
         self.detail = right
@@ -253,7 +262,7 @@ class QtEconsultQueue(QWidget):
         mine = consult.origin is Origin.PULLED or consult.performer == self.service.me()
         open_ = not consult.status.closed
         self.review.setVisible(mine and consult.status is ConsultStatus.REQUESTED)
-        for widget in (self.answer_edit, self.answer_button, self.coding_hint):
+        for widget in (self.answer_edit, self.answer_button, self.coding_hint, self.minutes):
             widget.setVisible(mine and open_)
         self.message_edit.setEnabled(open_)
         self.send_message.setEnabled(open_)
@@ -281,14 +290,29 @@ class QtEconsultQueue(QWidget):
         self.consult_shown.emit(consult)
 
     async def _load_still(self, consult_id: str, attachment_id: str, label: QLabel) -> None:
-        data = await self.service.read_still(consult_id, attachment_id)
-        image = await asyncio.get_running_loop().run_in_executor(None, _thumbnail, data)
+        image = self._thumbs.get((consult_id, attachment_id))
+        if image is None:
+            data = await self.service.read_still(consult_id, attachment_id)
+            image = await asyncio.get_running_loop().run_in_executor(None, _thumbnail, data)
+            self._thumbs[(consult_id, attachment_id)] = image
         if self.current is None or self.current.id != consult_id:
             return
         if image.isNull():
             label.setText(self.tr("Not an image"))
         else:
             label.setPixmap(QPixmap.fromImage(image))
+
+    def _update_coding(self, minutes: int) -> None:
+        from app.coding import PatientStatus, VisitFacts, Work, store_and_forward_suggestion
+
+        suggestion = store_and_forward_suggestion(
+            VisitFacts(minutes, PatientStatus.ESTABLISHED, work=Work.ECONSULT_WRITTEN)
+        )
+        reason = str(suggestion.reasons[0]) if suggestion.reasons else ""
+        if suggestion.codes:
+            self.coding_hint.setText(self.tr("Coding: {reason}").format(reason=reason))
+        else:
+            self.coding_hint.setText(self.tr("Coding: no code. {reason}").format(reason=reason))
 
     # -- actions ------------------------------------------------------------------------------
     def _on_send_message(self) -> None:

@@ -86,6 +86,10 @@ def test_ask_a_specialist_then_review_and_answer(
     qtbot.mouseClick(queue.send_message, Qt.MouseButton.LeftButton)
     aio.wait_until(lambda: queue.messages.count() == 1)
 
+    assert "no code" in queue.coding_hint.text()  # under 5 minutes
+    queue.minutes.setValue(12)
+    assert queue.coding_hint.text().startswith("Coding: 99451: written report only")
+    _shot(queue, "econsult_review.png")
     queue.answer_edit.setPlainText("Nummular eczema: emollients, mid-potency steroid.")
     qtbot.mouseClick(queue.answer_button, Qt.MouseButton.LeftButton)
     aio.wait_until(lambda: queue.list.count() == 0)
