@@ -555,8 +555,9 @@ async def pull(client: Any, store: Any, owner: str, report: Any) -> None:
                     raise
                 await _quarantine(store, report, label, type(exc).__name__)
     for consult_id, _origin, status, sr_id, task_id, answered in await store.transact(_held):
-        if answered and ConsultStatus(status).closed:
-            continue
+        closed = ConsultStatus(status)
+        if closed.closed and (answered or closed is ConsultStatus.CANCELLED):
+            continue  # nothing more will come: not asked again every pass
         label = f"Task/{task_id[:64]}"
         try:
             parsed = fx.parse_task(await client.read("Task", task_id))

@@ -167,6 +167,18 @@ def test_an_econsult_goes_to_the_specialist_and_the_answer_comes_back(
             assert answered.answer is not None
             assert answered.answer.text.startswith("Nummular eczema")
             assert len(await _by_identifier(client, "Communication", seen.messages[0].id)) == 1
+            # Closed and answered on both sides: later passes no longer ask about it.
+            reads: list[str] = []
+            real_read = client.read
+
+            async def counting(rtype: str, rid: str) -> dict[str, Any]:
+                reads.append(rtype)
+                return await real_read(rtype, rid)
+
+            client.read = counting  # type: ignore[method-assign]
+            await SyncEngine(a_store).sync_once(client)
+            await _specialist_engine(b_store, specialist).sync_once(client)
+            assert "Task" not in reads, reads
             await a_store.close()
             await b_store.close()
 
@@ -232,6 +244,17 @@ def test_an_answer_to_a_request_cancelled_meanwhile_is_kept_and_not_sent(
             assert kept.status is ConsultStatus.CANCELLED
             assert kept.answer is not None and kept.answer.text == "Offline answer."
             assert await b_store.transact(econsult_sync.waiting) == 0
+            # The referrer's cancelled request is not asked about on every later pass.
+            reads: list[str] = []
+            real_read = client.read
+
+            async def counting(rtype: str, rid: str) -> dict[str, Any]:
+                reads.append(rtype)
+                return await real_read(rtype, rid)
+
+            client.read = counting  # type: ignore[method-assign]
+            await SyncEngine(a_store).sync_once(client)
+            assert "Task" not in reads, reads
             await a_store.close()
             await b_store.close()
 
