@@ -466,6 +466,10 @@ class EconsultHooks:
         self.ask_action.triggered.connect(self.ask)
         menu.addAction(self.ask_action)
         self.dialog: QtAskSpecialistDialog | None = None
+        # A sync round may bring new requests, replies or answers: show them.
+        sync = getattr(window, "sync", None)
+        if sync is not None:
+            sync.sync_did_finish.connect(self._on_sync_finished)
         # The lock screen covers the central widget only: the dock (patient names,
         # stills) is hidden while locked and comes back on unlock.
         self._dock_was_visible = False
@@ -473,6 +477,12 @@ class EconsultHooks:
         if session is not None:
             session.session_will_lock.connect(self._on_will_lock)
             session.session_did_unlock.connect(self._on_did_unlock)
+
+    def _on_sync_finished(self, result: object = None) -> None:
+        if self.dock.isVisible():
+            self.queue.refresh()
+            if self.queue.current is not None:
+                self.queue.open_consult(self.queue.current.id)
 
     def _on_will_lock(self, _reason: object = None) -> None:
         self._dock_was_visible = self.dock.isVisible()

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
-from app.econsult import ConsultStatus, EconsultService, Urgency
+from app.econsult import ConsultStatus, EconsultService, NewConsult, Urgency
 from app.records import AttachmentKind, Encounter, NoteType, Patient, new_id, utc_now
 from storage.econsult import StoreEconsult
 from storage.store import EncryptedStore
@@ -111,10 +111,13 @@ def test_ask_a_specialist_from_the_main_window(aio: Aio, make_console: Any) -> N
     """The E-consult menu on a real main window (demo store): "Ask a specialist…" for the
     selected visit stores the request; the queue dock lists it for the specialist."""
     from app.services import AttachmentsService
+    from app.sync import SyncRoundResult, SyncService
+    from storage.sync.adapter import StoreSyncQueue
     from ui.econsult_queue import install_econsult
 
     console = make_console()
     window = console.window
+    window.attach_sync(SyncService(StoreSyncQueue(console.store)))  # no record store
     service = EconsultService(StoreEconsult(console.store), practitioner=ME)
     hooks = install_econsult(window, service, AttachmentsService(console.store, console.events))
     menus = [a.text() for a in window.menuBar().actions()]
@@ -134,6 +137,12 @@ def test_ask_a_specialist_from_the_main_window(aio: Aio, make_console: Any) -> N
     aio.wait_until(lambda: hooks.queue.list.count() == 1)
     window.resize(1600, 900)
     _shot(window, "main_window_econsult_dock.png")
+    # What a sync round brought (here: stored directly) shows up when the round ends.
+    other = window.worklist.summaries()[1].encounter.id
+    aio.run(service.store.create_consult(NewConsult(other, "Pulled meanwhile", ME), ""))
+    assert window.sync is not None
+    window.sync.sync_did_finish.emit(SyncRoundResult(pulled=1))
+    aio.wait_until(lambda: hooks.queue.list.count() == 2)
     # Locked: the dock (names, stills) goes with the rest and comes back on unlock.
     from app.session import LockReason
     from tests.ui.conftest import PASSPHRASE
