@@ -83,13 +83,18 @@ def service_request(
 
 
 def task(consult: ConsultRequest, service_request_ref: str, patient: str) -> dict[str, Any]:
+    # Answered before the request went up: the Task starts open and the answer's own row
+    # completes it with the note as output (a completed Task always names its note).
+    status = (
+        ConsultStatus.REQUESTED if consult.status is ConsultStatus.COMPLETED else consult.status
+    )
     resource: dict[str, Any] = {
         "resourceType": "Task",
         "identifier": identifier(consult.task_id),
         "basedOn": [{"reference": service_request_ref}],
         "focus": {"reference": service_request_ref},
         "for": {"reference": patient},
-        "status": consult.status.value,
+        "status": status.value,
         "intent": "order",
         "priority": consult.urgency.value,
         "code": {"coding": [TASK_CODE]},

@@ -324,3 +324,26 @@ def test_a_malformed_request_on_the_server_is_set_aside_and_the_rest_arrives(
             await b_store.close()
 
     run(scenario())
+
+
+def test_answered_before_the_request_went_up(tmp_path: Path, fhir_server: Any) -> None:
+    """Specialist and referrer on one console (a clinic answering its own request offline):
+    request and answer go up in one pass; the Task ends completed with the consult note as
+    its output (found by the kill -9 test: the Task was created completed, without it)."""
+
+    async def scenario() -> None:
+        async with FhirClient(fhir_server.base_url, timeout=60) as client:
+            me = await _practitioner(client)
+            store, _referrer_service, consult_id, _sha = await _referrer(tmp_path / "a", me)
+            both = EconsultService(StoreEconsult(store), practitioner=me)
+            answer = await both.answer(consult_id, "Answered offline.")
+            report = await SyncEngine(store).sync_once(client)
+            assert report.failed == 0 and not report.reasons, report.reasons
+            consult = await both.open(consult_id)
+            [task] = await _by_identifier(client, "Task", consult.task_id)
+            [doc] = await _by_identifier(client, "DocumentReference", answer.id)
+            assert task["status"] == "completed"
+            assert task["output"][0]["valueReference"]["reference"].endswith(doc["id"])
+            await store.close()
+
+    run(scenario())
