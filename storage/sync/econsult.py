@@ -537,23 +537,47 @@ async def pull(client: Any, store: Any, owner: str, report: Any) -> None:
     """New requests assigned to ``owner`` (a Practitioner reference; "" for none), then
     status, answers and messages of the requests held here."""
     if owner:
-        async for resource in client.search("Task", {"owner": owner, "_count": "100"}):
-            label = (
-                f"Task/{str(resource.get('id', ''))[:64]}" if isinstance(resource, dict) else "Task"
-            )
-            try:
-                if not isinstance(resource, dict) or resource.get("resourceType") != "Task":
-                    continue
-                parsed = fx.parse_task(resource)
-                held = await store.transact(_consult_by_task, parsed.server_id, parsed.task_id)
-                if held is None and not parsed.status.closed:
-                    report.pulled += await _pull_new(client, store, parsed)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                await _quarantine(store, report, label, str(exc) or type(exc).__name__)
-            except (SyncRejectedError, ConsoleError) as exc:
-                if isinstance(exc, SyncRetryableError):
-                    raise
-                await _quarantine(store, report, label, type(exc).__name__)
+        await _pull_assigned(client, store, owner, report)
+    await _pull_held(client, store, report)
+
+
+async def _pull_assigned(client: Any, store: Any, owner: str, report: Any) -> None:
+    """Tasks for ``owner`` changed since the last pass (all of them the first time: a
+    request may have waited a week for this console). The checkpoint, per owner, moves
+    only once every Task of the pass was applied or quarantined."""
+    from storage.sync.engine import PULL_OVERLAP, format_instant, parse_instant
+
+    name = f"econsult-Task:{owner}"
+    saved = parse_instant(await store.transact(queue.get_checkpoint, name))
+    params = {"owner": owner, "_count": "100", "_sort": "_lastUpdated"}
+    if saved is not None:
+        params["_lastUpdated"] = f"ge{format_instant(saved - PULL_OVERLAP)}"
+    newest = saved
+    async for resource in client.search("Task", params):
+        meta = resource.get("meta") if isinstance(resource, dict) else None
+        updated = parse_instant(meta.get("lastUpdated")) if isinstance(meta, dict) else None
+        if updated is not None and (newest is None or updated > newest):
+            newest = updated
+        label = f"Task/{str(resource.get('id', ''))[:64]}" if isinstance(resource, dict) else "Task"
+        try:
+            if not isinstance(resource, dict) or resource.get("resourceType") != "Task":
+                continue
+            parsed = fx.parse_task(resource)
+            held = await store.transact(_consult_by_task, parsed.server_id, parsed.task_id)
+            if held is None and not parsed.status.closed:
+                report.pulled += await _pull_new(client, store, parsed)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            await _quarantine(store, report, label, str(exc) or type(exc).__name__)
+        except (SyncRejectedError, ConsoleError) as exc:
+            if isinstance(exc, SyncRetryableError):
+                raise
+            await _quarantine(store, report, label, type(exc).__name__)
+    if newest is not None and newest != saved:
+        await store.transact(queue.set_checkpoint, name, format_instant(newest))
+
+
+async def _pull_held(client: Any, store: Any, report: Any) -> None:
+    """Status, answer and messages of the requests held here that may still change."""
     for consult_id, _origin, status, sr_id, task_id, answered in await store.transact(_held):
         closed = ConsultStatus(status)
         if closed.closed and (answered or closed is ConsultStatus.CANCELLED):

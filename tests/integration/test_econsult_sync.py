@@ -320,6 +320,19 @@ def test_a_malformed_request_on_the_server_is_set_aside_and_the_rest_arrives(
             assert any("question" in q for q in report.quarantined)
             assert any("not to a ServiceRequest" in q for q in report.quarantined)
             assert [c.id for c in await specialist.queue()] == [consult_id]
+            # Later passes ask only for Tasks changed since (with the overlap window).
+            asked: list[dict[str, str]] = []
+            real_search = client.search
+
+            def recording(rtype: str, params: Any = None) -> Any:
+                if rtype == "Task":
+                    asked.append(dict(params or {}))
+                return real_search(rtype, params)
+
+            client.search = recording  # type: ignore[method-assign]
+            await _specialist_engine(b_store, specialist).sync_once(client)
+            assert asked and asked[0]["_lastUpdated"].startswith("ge"), asked
+            assert [c.id for c in await specialist.queue()] == [consult_id]
             await a_store.close()
             await b_store.close()
 
