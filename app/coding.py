@@ -414,6 +414,13 @@ ECONSULT_WRITTEN_MIN = 5  # 99451: 5 minutes or more
 ECONSULT_REQUESTING_MIN = 16  # 99452: 30 minutes, attained past the midpoint
 
 
+def store_and_forward_suggestion(facts: VisitFacts) -> CodingSuggestion:
+    """The interprofessional / image-review code for store-and-forward work; needs no
+    payer table (the e-consult answer view shows it)."""
+    _check(facts)
+    return _suggest_store_and_forward(facts)
+
+
 def _suggest_store_and_forward(facts: VisitFacts) -> CodingSuggestion:
     minutes = facts.minutes if facts.minutes is not None else 0
     reasons: list[Reason] = []

@@ -22,3 +22,4 @@ class ConsoleEvents:
     attachment_did_add = Signal(object, object)  # Attachment, source
     attachment_did_delete = Signal(object, object)  # AttachmentDeleted, source
     note_did_sign = Signal(object, object)  # note_id (the note or its new addendum), source
+    econsult_did_change = Signal(object, object)  # e-consult id, source

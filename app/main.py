@@ -340,19 +340,20 @@ async def _run_window(
                 # its passphrase at unlock, so there the clinician of the start stays.
                 window.set_identity(identity, open_system_browser)
             _keep_tokens_fresh(identity, services)
+        attachments = AttachmentsService(store, events)
+        window.set_attachments(attachments, _play_wav)  # the encounter's recordings
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         visit_wrap: Callable[[Any], Any] | None = None
         if isinstance(store, EncryptedStore):
-            await _start_sync(window, store, events, record_store, services, pacs_stow_url)
+            sync = await _start_sync(window, store, events, record_store, services, pacs_stow_url)
             visit_wrap = _start_signing(
                 window, store, events, record_store, notes_settings, profile
             )
             _install_coding(window, store, profile, policy_path, identity)
             _install_review(window, store, events)
+            _install_econsult(window, store, attachments, record_store, identity, sync)
         # Plugins (and the numpy/scipy stacks they pull in) load after the worklist is
         # on screen: the clinician can pick a visit while they activate.
-        attachments = AttachmentsService(store, events)
-        window.set_attachments(attachments, _play_wav)  # the encounter's recordings
         later = asyncio.get_running_loop().create_task(
             _start_plugins_and_visits(
                 window,
@@ -449,6 +450,30 @@ def _install_review(window: QtMainWindow, store: EncryptedStore, events: Console
     install_review(
         window, AttachmentsService(store, events), AnnotationsService(StoreAnnotations(store))
     )
+
+
+def _install_econsult(
+    window: QtMainWindow,
+    store: Any,
+    attachments: AttachmentsService,
+    record_store: RecordStoreSettings | None,
+    identity: Identity | None,
+    sync: SyncService,
+) -> None:
+    """E-consult menu and queue (docs/econsult.md): "me" is the signed-in clinician,
+    else ``[record_store] practitioner``; sync pulls the Tasks of that same "me"."""
+    from app.econsult import EconsultService
+    from storage.econsult import StoreEconsult
+    from ui.econsult_queue import install_econsult
+
+    practitioner = record_store.practitioner if record_store is not None else ""
+    service = EconsultService(
+        StoreEconsult(store), identity, practitioner, store.actor, attachments.events
+    )
+    install_econsult(window, service, attachments)
+    engine = getattr(sync.engine, "engine", None)  # storage.sync.adapter.FhirSyncEngine
+    if engine is not None:
+        engine.econsult_owner = service.me
 
 
 async def _start_plugins_and_visits(

@@ -359,6 +359,7 @@ class SyncService:
             events.attachment_did_delete,
             events.records_did_import,
             events.note_did_sign,
+            events.econsult_did_change,
         )
 
         def on_change(*_args: Any) -> None:

@@ -353,6 +353,64 @@ CREATE TABLE visit_context (
 """
 
 
+#: E-consult (app/econsult.py): requests with their Task, messages, answers, the stills
+#: sent or pulled with them, and their own outbox (storage/sync/econsult.py), kept apart
+#: from ``outbox`` so the record sync never meets a kind it does not know.
+_V_ECONSULT = """
+CREATE TABLE econsults (
+    id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL UNIQUE,
+    origin TEXT NOT NULL CHECK (origin IN ('sent', 'pulled')),
+    question TEXT NOT NULL,
+    urgency TEXT NOT NULL,
+    performer TEXT NOT NULL,
+    requester TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    due TEXT NOT NULL DEFAULT '',
+    patient_id TEXT NOT NULL DEFAULT '',
+    encounter_id TEXT NOT NULL DEFAULT '',
+    note_id TEXT NOT NULL DEFAULT '',
+    patient_display TEXT NOT NULL DEFAULT '',
+    patient_server_id TEXT NOT NULL DEFAULT '',
+    sr_server_id TEXT NOT NULL DEFAULT '',
+    task_server_id TEXT NOT NULL DEFAULT '',
+    task_version TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX econsults_performer ON econsults(performer, status);
+CREATE TABLE econsult_stills (
+    econsult_id TEXT NOT NULL REFERENCES econsults(id) ON DELETE CASCADE,
+    attachment_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    content_type TEXT NOT NULL DEFAULT '',
+    sha256 TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL DEFAULT '',
+    body_site TEXT NOT NULL DEFAULT '',
+    data BLOB,
+    PRIMARY KEY (econsult_id, attachment_id)
+);
+CREATE TABLE econsult_messages (
+    id TEXT PRIMARY KEY,
+    econsult_id TEXT NOT NULL REFERENCES econsults(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('message', 'answer')),
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    server_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX econsult_messages_by_consult ON econsult_messages(econsult_id, sent_at);
+CREATE TABLE econsult_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity_type TEXT NOT NULL CHECK (entity_type IN ('request', 'message', 'answer', 'status')),
+    entity_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    UNIQUE (entity_type, entity_id)
+);
+"""
+
+
 def _script(sql: str) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for statement in _split(sql):
@@ -426,6 +484,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V_DESKTOP),
     _script(_V_DICOM),
     _script(_V_ANNOTATIONS),
+    _script(_V_ECONSULT),
 )
 LATEST = len(MIGRATIONS)
 

@@ -83,7 +83,7 @@ class StoreSyncQueue:
         self._store = store
 
     async def counts(self) -> SyncCounts:
-        waiting: dict[str, int] = await self._store.transact(queue.waiting)
+        waiting: dict[str, int] = await self._store.transact(_waiting)
         return SyncCounts(waiting["waiting"], waiting["failed"], waiting["conflicts"])
 
     async def overview(self) -> SyncOverview:
@@ -137,8 +137,16 @@ def _hold_pulled(conn: Any, actor: str, note_id: str) -> None:
     queue.record_conflict(conn, actor, "note", note_id, ref.version_id if ref else "", text)
 
 
-def _overview(conn: Any) -> SyncOverview:
+def _waiting(conn: Any) -> dict[str, int]:
+    """The outbox's counts, e-consult rows (their own outbox) included in "waiting"."""
+    from storage.sync import econsult
+
     counts = queue.waiting(conn)
+    return {**counts, "waiting": counts["waiting"] + econsult.waiting(conn)}
+
+
+def _overview(conn: Any) -> SyncOverview:
+    counts = _waiting(conn)
     failures = tuple(
         FailedRecord(kind, entity_id, _label(conn, kind, entity_id)[0], reason, attempts)
         for kind, entity_id, reason, attempts in queue.failures(conn)

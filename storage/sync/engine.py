@@ -249,6 +249,9 @@ class SyncEngine:
         #: it takes in halves (Medplum refuses more than 8 conditional creates in one).
         self._create_limit = batch_size
         self._largest_ok = 0
+        #: Whose e-consult Tasks to pull: the signed-in clinician (app.econsult's "me"),
+        #: set by the composition root; else ``practitioner``.
+        self.econsult_owner: Callable[[], str] | None = None
 
     async def sync_once(
         self,
@@ -265,6 +268,12 @@ class SyncEngine:
             from storage.sync.worklist import pull_worklist
 
             report.pulled += await pull_worklist(client, self.store, self.practitioner)
+        # E-consults after the records they refer to (storage/sync/econsult.py).
+        from storage.sync import econsult
+
+        await econsult.push(client, self.store, report)
+        owner = self.econsult_owner() if self.econsult_owner is not None else self.practitioner
+        await econsult.pull(client, self.store, owner, report)
         if self.retention_days > 0:
             from storage import repository
 
