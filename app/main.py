@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -385,9 +385,25 @@ def _install_coding(
     from ui.coding_hooks import install_coding
 
     try:
-        install_coding(window, build_coding_services(store, profile, policy_path, identity))
+        hooks = install_coding(window, build_coding_services(store, profile, policy_path, identity))
     except ConsoleError as exc:  # e.g. a malformed payer table: say so, the rest works
         window.presenter.present(exc, context="Coding")
+        return
+    hooks.stated_location = stated_location_reader(store)
+
+
+def stated_location_reader(store: Any) -> Callable[[str], Awaitable[str]]:
+    """The patient's stated location recorded by the start-of-visit dialog, for the
+    emergency plan (one question, asked once)."""
+    from storage.consents import StoreVisitStart
+
+    facts = StoreVisitStart(store)
+
+    async def where(encounter_id: str) -> str:
+        context, _consents = await facts.visit_facts(encounter_id)
+        return context.stated_location if context is not None else ""
+
+    return where
 
 
 def _start_signing(

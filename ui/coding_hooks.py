@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -159,6 +160,10 @@ class CodingHooks(QObject):
         self.escalate_action.triggered.connect(self.show_escalate)
         menu.addAction(self.escalate_action)
         self.dialog: QDialog | None = None  # the last dialog shown (tests look at it)
+        # Where the patient said they are at the start of the visit (ISO 3166-2, "" if not
+        # asked); the composition root wires it to the visit-start record so the plan
+        # does not ask the clinician a second time.
+        self.stated_location: Callable[[str], Awaitable[str]] | None = None
         window.worklist.encounter_selected.connect(self._on_encounter_selected)
         window.visit_window_opened.connect(self._on_visit_window_opened)
         # The lock screen covers the central widget only: the dock sits outside it.
@@ -307,6 +312,8 @@ class CodingHooks(QObject):
         plan = await escalation.plan(encounter_id)
         if plan is None:
             dialog = QtSafetyPlanDialog(escalation, encounter_id, parent=parent)
+            if self.stated_location is not None and not dialog.form.location.text():
+                dialog.form.location.setText(await self.stated_location(encounter_id))
             self.dialog = dialog
             await _answer(dialog)
             plan = await escalation.plan(encounter_id)

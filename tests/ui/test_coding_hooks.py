@@ -239,3 +239,32 @@ def test_builder_follows_the_signed_in_clinician(make_console: Any) -> None:
     assert services.coding._current_performer().reference == "Practitioner/abc"
     current.profile = None
     assert services.licensure.check("US-CA").ok
+
+
+def test_the_plan_starts_from_the_location_the_patient_stated(aio: Aio, make_console: Any) -> None:
+    """The start-of-visit dialog already asked where the patient is: the emergency plan
+    starts from that answer instead of asking the clinician a second time."""
+    from app.main import stated_location_reader
+    from app.records import utc_now
+    from app.visit_start import LocationKind, VisitContext
+    from storage.consents import record_visit_start
+
+    console, hooks = _console(make_console)
+    hooks.stated_location = stated_location_reader(console.store)
+    encounter_id = console.window.worklist.summaries()[0].encounter.id
+    context = VisitContext(encounter_id, "US-OR", LocationKind.HOME, "photo ID", "nurse", utc_now())
+    aio.run(console.store.transact(record_visit_start, "nurse", context, []))
+    task = _start_checks(aio, hooks, console.window, encounter_id)
+    aio.wait_until(lambda: isinstance(hooks.dialog, QtSafetyPlanDialog))
+    assert hooks.dialog.form.location.text() == "US-OR"
+    hooks.dialog.reject()
+    aio.wait_until(task.done)
+    # A visit with no recorded start still gets an empty field to fill in.
+    other = console.window.worklist.summaries()[1].encounter.id
+    task = _start_checks(aio, hooks, console.window, other)
+    aio.wait_until(
+        lambda: isinstance(hooks.dialog, QtSafetyPlanDialog) and hooks.dialog.isVisible()
+    )
+    assert hooks.dialog.form.location.text() == ""
+    hooks.dialog.reject()
+    aio.wait_until(task.done)
