@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-# plugin_host / make_plugin: the fixtures plugin authors get (plugins/testing.py).
+# plugin_host / make_plugin: the fixtures plugin authors get (clinician_console_api/testing.py).
 pytest_plugins = ["clinician_console_api.testing"]
 
 TEST_PASSPHRASE = "correct horse battery"

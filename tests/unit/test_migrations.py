@@ -73,7 +73,8 @@ def _seed(conn: Any, version: int) -> None:
         )
         for number, text in ((1, "Plan:\n"), (2, "Plan:\nnebuliser twice daily")):
             conn.execute(
-                "INSERT INTO note_versions VALUES (?, ?, ?, ?)", (NOTE_ID, number, text, now)
+                "INSERT INTO note_versions(note_id, version, text, saved_at) VALUES (?, ?, ?, ?)",
+                (NOTE_ID, number, text, now),
             )
         changes = (
             ("patient", PAT_ID, "create"),

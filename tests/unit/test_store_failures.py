@@ -395,7 +395,9 @@ def _tiny_tmpfs(path: Path, size: str) -> Iterator[Path]:
     reason="mounting a tiny tmpfs needs root (CI runs as root)",
 )
 def test_full_disk_reports_and_keeps_saved_notes(tmp_path: Path) -> None:
-    with _tiny_tmpfs(tmp_path / "small", "2m") as mount:
+    # Room for the schema (about forty tables and indexes), the big note with its
+    # history and search index, and the WAL; the filler then takes the rest.
+    with _tiny_tmpfs(tmp_path / "small", "4m") as mount:
         profile = mount / "profile"
 
         async def scenario() -> None:
