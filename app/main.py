@@ -347,7 +347,7 @@ async def _run_window(
         if isinstance(store, EncryptedStore):
             sync = await _start_sync(window, store, events, record_store, services, pacs_stow_url)
             visit_wrap = _start_signing(
-                window, store, events, record_store, notes_settings, profile
+                window, store, events, record_store, notes_settings, profile, identity
             )
             _install_coding(window, store, profile, policy_path, identity)
             _install_review(window, store, events)
@@ -413,24 +413,25 @@ def _start_signing(
     record_store: RecordStoreSettings | None,
     notes_settings: NotesSettings | None,
     profile: Path,
+    identity: Identity | None = None,
 ) -> Callable[[Any], Any]:
     """Sign / Add addendum in the editor, signing badges in the worklist (ui/note_signing.py).
     The signer is the configured practitioner or the OS account until sign-in provides one.
     Returns what wraps a visit factory with the start-of-visit dialog (ui/visit_start.py)."""
     from datetime import timedelta
 
-    from app.notes_signing import NoteSigning, signer_from_settings
+    from app.notes_signing import NoteSigning, signer_from_clinician, signer_from_settings
     from storage.signatures import StoreSignatures
     from storage.signing import KeyringSigningKeys
     from ui.note_signing import install_signing
 
     practitioner = record_store.practitioner if record_store is not None else ""
-    signing = NoteSigning(
-        StoreSignatures(store),
-        KeyringSigningKeys(),
-        lambda: signer_from_settings(practitioner),
-        events,
+    signer = (
+        signer_from_clinician(identity, practitioner)
+        if identity is not None  # each clinician signs as themselves (Provenance.agent)
+        else lambda: signer_from_settings(practitioner)
     )
+    signing = NoteSigning(StoreSignatures(store), KeyringSigningKeys(), signer, events)
     notes = notes_settings or NotesSettings()
     install_signing(window, signing, timedelta(hours=notes.unsigned_flag_hours))
 
@@ -447,12 +448,13 @@ def _start_signing(
         require_consent=notes.require_telehealth_consent,
         events=events,
     )
-    clinician = signer_from_settings(practitioner).display
 
     def wrap(factory: Any) -> Any:
         if factory is None:
             return None
-        return with_visit_start(window, use, factory, store.list_attachments, clinician=clinician)
+        return with_visit_start(
+            window, use, factory, store.list_attachments, clinician=lambda: signer().display
+        )
 
     return wrap
 

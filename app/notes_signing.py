@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import rfc8785
 
+from app.clinician import CurrentClinician
 from app.errors import InputRejectedError, NoteChangedError, SigningError
 from app.events import ConsoleEvents
 from app.records import Note, NoteStatus, new_id, utc_now
@@ -68,6 +69,31 @@ def signer_from_settings(practitioner: str = "") -> Signer:
 
 
 SignerSource = Callable[[], Signer]
+
+#: The identifier system of a signed-in clinician known only by their identity
+#: provider's subject (no Practitioner on the record store, no NPI in the token).
+IDP_SUBJECT_SYSTEM = "urn:clinician-console:idp-subject"
+
+
+def signer_from_clinician(current: CurrentClinician, practitioner: str = "") -> SignerSource:
+    """The signed-in clinician signs: their ``Practitioner/<id>``, else their NPI (or local
+    identifier), else their identity provider's subject; the configured practitioner or
+    the OS account only while nobody is signed in (docs/identity.md)."""
+
+    def source() -> Signer:
+        who = current.current_clinician()
+        if who is None:
+            return signer_from_settings(practitioner)
+        display = who.name or who.audit_actor
+        if who.practitioner.startswith("Practitioner/"):
+            return Signer(who.practitioner, display)
+        if who.identifier and who.identifier_system:
+            return Signer(f"id:{who.identifier_system}|{who.identifier}", display)
+        if who.subject:
+            return Signer(f"id:{IDP_SUBJECT_SYSTEM}|{who.subject}", display)
+        return signer_from_settings(practitioner)
+
+    return source
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,14 +209,16 @@ def with_visit_start(
     factory: Callable[[str], Any],
     attachments: Callable[[str], Awaitable[list[Attachment]]],
     *,
-    clinician: str = "",
+    clinician: str | Callable[[], str] = "",
 ) -> Callable[[str], Awaitable[Any]]:
     """``factory`` (encounter id -> Visit) preceded by the start-of-visit dialog and
     :meth:`VisitStart.begin`, followed by :func:`follow_visit` (the header at the end)."""
 
     async def start(encounter_id: str) -> Any:
+        # Who starts it now: on a shared cart the clinician may have switched since.
+        name = clinician() if callable(clinician) else clinician
         dialog = QtVisitStartDialog(
-            use.templates, require_consent=use.require_consent, clinician=clinician, parent=window
+            use.templates, require_consent=use.require_consent, clinician=name, parent=window
         )
         window.visit_start_dialog = dialog  # tests and screenshots find it here
         form = await ask(dialog)

@@ -52,6 +52,9 @@ def signer_reference(sig: NoteSignature) -> dict[str, Any]:
     identifier naming the OS account."""
     if sig.signer_id.startswith("Practitioner/"):
         return {"reference": sig.signer_id, "type": "Practitioner", "display": sig.signer_display}
+    if sig.signer_id.startswith("id:"):  # a signed-in clinician's NPI or local identifier
+        system, _, value = sig.signer_id.removeprefix("id:").partition("|")
+        return {"identifier": {"system": system, "value": value}, "display": sig.signer_display}
     value = sig.signer_id.removeprefix("os-user:")
     return {"identifier": {"system": OS_USER_SYSTEM, "value": value}, "display": sig.signer_display}
 
@@ -64,10 +67,12 @@ def signer_id_of(who: object) -> str | None:
     if isinstance(ref, str) and ref.startswith("Practitioner/"):
         return ref
     ident = who.get("identifier")
-    if isinstance(ident, dict) and ident.get("system") == OS_USER_SYSTEM:
-        value = ident.get("value")
-        return f"os-user:{value}" if isinstance(value, str) else None
-    return None
+    if not isinstance(ident, dict):
+        return None
+    system, value = ident.get("system"), ident.get("value")
+    if not isinstance(system, str) or not isinstance(value, str):
+        return None
+    return f"os-user:{value}" if system == OS_USER_SYSTEM else f"id:{system}|{value}"
 
 
 def provenance_resource(sig: NoteSignature, document_server_id: str) -> dict[str, Any]:
