@@ -10,6 +10,10 @@ from ui.i18n import QT_TRANSLATE_NOOP
 MESSAGES = (
     QT_TRANSLATE_NOOP(
         "messages",
+        "The annotations on this still were changed elsewhere (now version {found}); yours were not saved. Reload them and add your changes again.",
+    ),  # annotations.conflict
+    QT_TRANSLATE_NOOP(
+        "messages",
         "The audit log's key for the record store at {path} is missing from the OS keyring, so the audit trail cannot be checked or continued. The store was left untouched; restore the keyring from a backup (see docs/storage.md, 'Audit log').",
     ),  # audit.key_missing
     QT_TRANSLATE_NOOP(

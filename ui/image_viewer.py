@@ -89,6 +89,7 @@ from app.errors import InputRejectedError
 from app.image_metadata import BODY_SITES
 from app.records import Attachment
 from app.services import AttachmentsService
+from ui.i18n import QT_TRANSLATE_NOOP
 from ui.ops import run_op
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,51 @@ PREVIEW_LONG_SIDE_PX = 1600
 ZOOM_STEP = 1.25
 MAX_ZOOM = 16.0  # screen pixels per still pixel
 MAX_PIXELS = 100_000_000  # as at capture (docs/images.md, "Headless")
+
+#: The displays of app.image_metadata.BODY_SITES, marked for the catalogue (context
+#: ``BodySites``): app/ has no Qt, so the marks live here; body_site_text() translates.
+BODY_SITE_NAMES = (
+    QT_TRANSLATE_NOOP("BodySites", "Head structure"),  # 69536005
+    QT_TRANSLATE_NOOP("BodySites", "Face structure"),  # 89545001
+    QT_TRANSLATE_NOOP("BodySites", "Nasal structure"),  # 45206002
+    QT_TRANSLATE_NOOP("BodySites", "Mouth region structure"),  # 123851003
+    QT_TRANSLATE_NOOP("BodySites", "Tongue structure"),  # 21974007
+    QT_TRANSLATE_NOOP("BodySites", "Pharyngeal structure"),  # 54066008
+    QT_TRANSLATE_NOOP("BodySites", "Ear structure"),  # 117590005
+    QT_TRANSLATE_NOOP("BodySites", "Tympanic membrane structure"),  # 42859004
+    QT_TRANSLATE_NOOP("BodySites", "Eye structure"),  # 81745001
+    QT_TRANSLATE_NOOP("BodySites", "Retinal structure"),  # 5665001
+    QT_TRANSLATE_NOOP("BodySites", "Neck structure"),  # 45048000
+    QT_TRANSLATE_NOOP("BodySites", "Thoracic structure"),  # 51185008
+    QT_TRANSLATE_NOOP("BodySites", "Back structure"),  # 123961009
+    QT_TRANSLATE_NOOP("BodySites", "Abdomen structure"),  # 818983003
+    QT_TRANSLATE_NOOP("BodySites", "Upper arm structure"),  # 40983000
+    QT_TRANSLATE_NOOP("BodySites", "Forearm structure"),  # 14975008
+    QT_TRANSLATE_NOOP("BodySites", "Hand structure"),  # 85562004
+    QT_TRANSLATE_NOOP("BodySites", "Finger structure"),  # 7569003
+    QT_TRANSLATE_NOOP("BodySites", "Nail structure"),  # 72651009
+    QT_TRANSLATE_NOOP("BodySites", "Thigh structure"),  # 68367000
+    QT_TRANSLATE_NOOP("BodySites", "Lower leg structure"),  # 30021000
+    QT_TRANSLATE_NOOP("BodySites", "Foot structure"),  # 56459004
+    QT_TRANSLATE_NOOP("BodySites", "Toe structure"),  # 29707007
+    QT_TRANSLATE_NOOP("BodySites", "Skin structure"),  # 39937001
+)
+
+
+def body_site_text(code: str) -> str:
+    """The translated name of a body-site code (the code itself if unknown)."""
+    display = BODY_SITES.get(code)
+    return QCoreApplication.translate("BodySites", display) if display else code
+
+
+def side_text(side: str) -> str:
+    """The translated laterality (``left``/``right``/``bilateral``; others as given)."""
+    names = {
+        "left": QCoreApplication.translate("QtStillViewer", "Left"),
+        "right": QCoreApplication.translate("QtStillViewer", "Right"),
+        "bilateral": QCoreApplication.translate("QtStillViewer", "Both sides"),
+    }
+    return names.get(side, side)
 
 
 # --- decoding (worker thread) -----------------------------------------------------------
@@ -542,9 +588,7 @@ def metadata_rows(still: Attachment) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     site = meta.get("body_site")
     if isinstance(site, str):
-        rows.append(
-            (QCoreApplication.translate("QtStillViewer", "Site"), BODY_SITES.get(site, site))
-        )
+        rows.append((QCoreApplication.translate("QtStillViewer", "Site"), body_site_text(site)))
     for key, label in (
         ("laterality", QCoreApplication.translate("QtStillViewer", "Side")),
         ("view", QCoreApplication.translate("QtStillViewer", "View")),
@@ -553,7 +597,8 @@ def metadata_rows(still: Attachment) -> list[tuple[str, str]]:
         ("camera", QCoreApplication.translate("QtStillViewer", "Camera")),
     ):
         if isinstance(meta.get(key), str):
-            rows.append((label, str(meta[key])))
+            value = str(meta[key])
+            rows.append((label, side_text(value) if key == "laterality" else value))
     rows.append(
         (
             QCoreApplication.translate("QtStillViewer", "Size"),
@@ -891,22 +936,27 @@ def _when(still: Attachment) -> str:
 
 def caption(still: Attachment) -> str:
     site = still.metadata.get("body_site")
-    where = BODY_SITES.get(site, "") if isinstance(site, str) else ""
+    where = body_site_text(site) if isinstance(site, str) and site in BODY_SITES else ""
     side = still.metadata.get("laterality")
-    parts = [p for p in (where, side if isinstance(side, str) else "", _when(still)[:10]) if p]
+    parts = [
+        p for p in (where, side_text(side) if isinstance(side, str) else "", _when(still)[:10]) if p
+    ]
     return " · ".join(parts)
 
 
 __all__ = [
+    "BODY_SITE_NAMES",
     "QtAnnotationLayer",
     "QtImageView",
     "QtStillCompare",
     "QtStillViewer",
     "Tool",
     "ViewState",
+    "body_site_text",
     "caption",
     "decode_full",
     "decode_preview",
     "measurement_text",
     "metadata_rows",
+    "side_text",
 ]

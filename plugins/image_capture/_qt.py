@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QComboBox,
@@ -135,7 +135,9 @@ class QtImageCapturePanel(QWidget):
         self.site_combo.setObjectName("imageCaptureSite")
         self.site_combo.addItem(self.tr("(not given)"), "")
         for code, display in sorted(BODY_SITES.items(), key=lambda kv: kv[1]):
-            self.site_combo.addItem(display.removesuffix(" structure"), code)
+            # Marked in ui.image_viewer (context BodySites); Spanish names have no suffix.
+            name = QCoreApplication.translate("BodySites", display)
+            self.site_combo.addItem(name.removesuffix(" structure"), code)
         self.laterality_combo = QComboBox(self)
         self.laterality_combo.setObjectName("imageCaptureLaterality")
         self.laterality_combo.addItem(self.tr("(not given)"), "")

@@ -2,6 +2,106 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="es_ES">
 <context>
+    <name>BodySites</name>
+    <message>
+        <source>Head structure</source>
+        <extracomment>The long side of the first, DCT-scaled decode: enough for a full-screen fit. The displays of app.image_metadata.BODY_SITES, marked for the catalogue (context ``BodySites``): app/ has no Qt, so the marks live here; body_site_text() translates.</extracomment>
+        <translation>Cabeza</translation>
+    </message>
+    <message>
+        <source>Face structure</source>
+        <translation>Cara</translation>
+    </message>
+    <message>
+        <source>Nasal structure</source>
+        <translation>Nariz</translation>
+    </message>
+    <message>
+        <source>Mouth region structure</source>
+        <translation>Boca</translation>
+    </message>
+    <message>
+        <source>Tongue structure</source>
+        <translation>Lengua</translation>
+    </message>
+    <message>
+        <source>Pharyngeal structure</source>
+        <translation>Faringe</translation>
+    </message>
+    <message>
+        <source>Ear structure</source>
+        <translation>Oído</translation>
+    </message>
+    <message>
+        <source>Tympanic membrane structure</source>
+        <translation>Membrana timpánica</translation>
+    </message>
+    <message>
+        <source>Eye structure</source>
+        <translation>Ojo</translation>
+    </message>
+    <message>
+        <source>Retinal structure</source>
+        <translation>Retina</translation>
+    </message>
+    <message>
+        <source>Neck structure</source>
+        <translation>Cuello</translation>
+    </message>
+    <message>
+        <source>Thoracic structure</source>
+        <translation>Tórax</translation>
+    </message>
+    <message>
+        <source>Back structure</source>
+        <translation>Espalda</translation>
+    </message>
+    <message>
+        <source>Abdomen structure</source>
+        <translation>Abdomen</translation>
+    </message>
+    <message>
+        <source>Upper arm structure</source>
+        <translation>Brazo</translation>
+    </message>
+    <message>
+        <source>Forearm structure</source>
+        <translation>Antebrazo</translation>
+    </message>
+    <message>
+        <source>Hand structure</source>
+        <translation>Mano</translation>
+    </message>
+    <message>
+        <source>Finger structure</source>
+        <translation>Dedo de la mano</translation>
+    </message>
+    <message>
+        <source>Nail structure</source>
+        <translation>Uña</translation>
+    </message>
+    <message>
+        <source>Thigh structure</source>
+        <translation>Muslo</translation>
+    </message>
+    <message>
+        <source>Lower leg structure</source>
+        <translation>Pierna</translation>
+    </message>
+    <message>
+        <source>Foot structure</source>
+        <translation>Pie</translation>
+    </message>
+    <message>
+        <source>Toe structure</source>
+        <translation>Dedo del pie</translation>
+    </message>
+    <message>
+        <source>Skin structure</source>
+        <translation>Piel</translation>
+    </message>
+</context>
+<context>
     <name>CodingHooks</name>
     <message>
         <source>&amp;Safety</source>
@@ -172,6 +272,65 @@
     </message>
 </context>
 <context>
+    <name>EconsultQueue</name>
+    <message>
+        <source>Routine</source>
+        <translation>Rutinaria</translation>
+    </message>
+    <message>
+        <source>Urgent</source>
+        <translation>Urgente</translation>
+    </message>
+    <message>
+        <source>As soon as possible</source>
+        <translation>Lo antes posible</translation>
+    </message>
+    <message>
+        <source>Immediately (stat)</source>
+        <translation>Inmediata (stat)</translation>
+    </message>
+    <message>
+        <source>Waiting for the specialist</source>
+        <translation>En espera del especialista</translation>
+    </message>
+    <message>
+        <source>Under review</source>
+        <translation>En revisión</translation>
+    </message>
+    <message>
+        <source>Answered</source>
+        <translation>Respondida</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>Cancelada</translation>
+    </message>
+    <message>
+        <source>E-consult queue</source>
+        <translation>Cola de interconsultas electrónicas</translation>
+    </message>
+    <message>
+        <source>E-&amp;consult</source>
+        <translation>&amp;Interconsulta electrónica</translation>
+    </message>
+    <message>
+        <source>E-consult &amp;queue</source>
+        <translation>Co&amp;la de interconsultas</translation>
+    </message>
+    <message>
+        <source>&amp;Ask a specialist…</source>
+        <translation>&amp;Consultar a un especialista…</translation>
+    </message>
+    <message>
+        <source>Choose a visit first, then ask a specialist.</source>
+        <translation>Elija primero una visita y luego consulte a un especialista.</translation>
+    </message>
+    <message>
+        <source>Request saved; it is sent at the next sync.</source>
+        <translation>Solicitud guardada; se enviará en la próxima sincronización.</translation>
+    </message>
+</context>
+<context>
     <name>QtAboutDialog</name>
     <message>
         <source>About Clinician Console</source>
@@ -215,6 +374,65 @@
     <message>
         <source>Sign addendum</source>
         <translation>Firmar adenda</translation>
+    </message>
+</context>
+<context>
+    <name>QtAskSpecialistDialog</name>
+    <message>
+        <source>Ask a specialist</source>
+        <translation>Consultar a un especialista</translation>
+    </message>
+    <message>
+        <source>What would you like the specialist to answer?</source>
+        <translation>¿Qué desea que le responda el especialista?</translation>
+    </message>
+    <message>
+        <source>Practitioner/… or HealthcareService/…</source>
+        <translation>Practitioner/… o HealthcareService/…</translation>
+    </message>
+    <message>
+        <source>Answer needed by</source>
+        <translation>Respuesta necesaria antes del</translation>
+    </message>
+    <message>
+        <source>Include the visit note</source>
+        <translation>Incluir la nota de la visita</translation>
+    </message>
+    <message>
+        <source>Question</source>
+        <translation>Pregunta</translation>
+    </message>
+    <message>
+        <source>Specialist or service</source>
+        <translation>Especialista o servicio</translation>
+    </message>
+    <message>
+        <source>Urgency</source>
+        <translation>Urgencia</translation>
+    </message>
+    <message>
+        <source>Still</source>
+        <translation>Foto</translation>
+    </message>
+    <message>
+        <source>Recording</source>
+        <translation>Grabación</translation>
+    </message>
+    <message>
+        <source>{title} ({when})</source>
+        <translation>{title} ({when})</translation>
+    </message>
+    <message>
+        <source>This visit has no stills or recordings.</source>
+        <translation>Esta visita no tiene fotos ni grabaciones.</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>Enviar</translation>
+    </message>
+    <message>
+        <source>Send request</source>
+        <translation>Enviar solicitud</translation>
     </message>
 </context>
 <context>
@@ -438,6 +656,110 @@
     </message>
 </context>
 <context>
+    <name>QtEconsultQueue</name>
+    <message>
+        <source>Assigned to me</source>
+        <extracomment>Decoded thumbnails, so a redisplay (a message sent) does not decode again.</extracomment>
+        <translation>Asignadas a mí</translation>
+    </message>
+    <message>
+        <source>Sent by me</source>
+        <translation>Enviadas por mí</translation>
+    </message>
+    <message>
+        <source>No open requests.</source>
+        <translation>No hay solicitudes abiertas.</translation>
+    </message>
+    <message>
+        <source>Ask or reply…</source>
+        <translation>Pregunte o responda…</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>Enviar</translation>
+    </message>
+    <message>
+        <source>Start review</source>
+        <translation>Iniciar revisión</translation>
+    </message>
+    <message>
+        <source>Consult note: assessment and advice</source>
+        <translation>Nota de interconsulta: evaluación y recomendaciones</translation>
+    </message>
+    <message>
+        <source>Answer and close</source>
+        <translation>Responder y cerrar</translation>
+    </message>
+    <message>
+        <source> min</source>
+        <translation> min</translation>
+    </message>
+    <message>
+        <source>Minutes of consultative review, for coding</source>
+        <translation>Minutos de revisión de interconsulta, para la codificación</translation>
+    </message>
+    <message>
+        <source>Questions and replies</source>
+        <translation>Preguntas y respuestas</translation>
+    </message>
+    <message>
+        <source>Patient of this console</source>
+        <translation>Paciente de esta consola</translation>
+    </message>
+    <message>
+        <source>{urgency} · {status}
+{who}</source>
+        <translation>{urgency} · {status}
+{who}</translation>
+    </message>
+    <message>
+        <source>Choose a request.</source>
+        <translation>Elija una solicitud.</translation>
+    </message>
+    <message>
+        <source>{patient} · {urgency} · {status}{due}</source>
+        <translation>{patient} · {urgency} · {status}{due}</translation>
+    </message>
+    <message>
+        <source> · due {date}</source>
+        <translation> · vence el {date}</translation>
+    </message>
+    <message>
+        <source>{author}: {text}</source>
+        <translation>{author}: {text}</translation>
+    </message>
+    <message>
+        <source>Answer from {author}:
+{text}</source>
+        <translation>Respuesta de {author}:
+{text}</translation>
+    </message>
+    <message>
+        <source>Loading…</source>
+        <translation>Cargando…</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>Nota</translation>
+    </message>
+    <message>
+        <source>Recording</source>
+        <translation>Grabación</translation>
+    </message>
+    <message>
+        <source>Not an image</source>
+        <translation>No es una imagen</translation>
+    </message>
+    <message>
+        <source>Coding: {reason}</source>
+        <translation>Codificación: {reason}</translation>
+    </message>
+    <message>
+        <source>Coding: no code. {reason}</source>
+        <translation>Codificación: ningún código. {reason}</translation>
+    </message>
+</context>
+<context>
     <name>QtEncounterRecordings</name>
     <message>
         <source>Aortic</source>
@@ -474,6 +796,29 @@
     <message>
         <source>Play %1</source>
         <translation>Reproducir %1</translation>
+    </message>
+</context>
+<context>
+    <name>QtEncounterStills</name>
+    <message>
+        <source>Stills of this visit</source>
+        <translation>Fotos de esta visita</translation>
+    </message>
+    <message>
+        <source>This visit has no stills.</source>
+        <translation>Esta visita no tiene fotos.</translation>
+    </message>
+    <message>
+        <source>Open</source>
+        <translation>Abrir</translation>
+    </message>
+    <message>
+        <source>Compare…</source>
+        <translation>Comparar…</translation>
+    </message>
+    <message>
+        <source>Still</source>
+        <translation>Foto</translation>
     </message>
 </context>
 <context>
@@ -708,6 +1053,17 @@
     <message>
         <source>Keep anyway</source>
         <translation>Conservar de todos modos</translation>
+    </message>
+</context>
+<context>
+    <name>QtImageView</name>
+    <message>
+        <source>Label</source>
+        <translation>Etiqueta</translation>
+    </message>
+    <message>
+        <source>Text of the label:</source>
+        <translation>Texto de la etiqueta:</translation>
     </message>
 </context>
 <context>
@@ -1370,6 +1726,10 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Notas</translation>
     </message>
     <message>
+        <source>PACS (DICOM)</source>
+        <translation>PACS (DICOM)</translation>
+    </message>
+    <message>
         <source>Small</source>
         <translation>Pequeño</translation>
     </message>
@@ -1831,10 +2191,168 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
 </context>
 <context>
+    <name>QtStillCompare</name>
+    <message>
+        <source>Link zoom and pan</source>
+        <translation>Vincular zoom y desplazamiento</translation>
+    </message>
+    <message>
+        <source>Compare with:</source>
+        <translation>Comparar con:</translation>
+    </message>
+    <message>
+        <source>Compare stills</source>
+        <translation>Comparar fotos</translation>
+    </message>
+</context>
+<context>
     <name>QtStillView</name>
     <message>
         <source>No camera open</source>
         <translation>Ninguna cámara abierta</translation>
+    </message>
+</context>
+<context>
+    <name>QtStillViewer</name>
+    <message>
+        <source>Left</source>
+        <translation>Izquierdo</translation>
+    </message>
+    <message>
+        <source>Right</source>
+        <translation>Derecho</translation>
+    </message>
+    <message>
+        <source>Both sides</source>
+        <translation>Ambos lados</translation>
+    </message>
+    <message>
+        <source>Site</source>
+        <translation>Zona anatómica</translation>
+    </message>
+    <message>
+        <source>Side</source>
+        <translation>Lado</translation>
+    </message>
+    <message>
+        <source>View</source>
+        <translation>Vista</translation>
+    </message>
+    <message>
+        <source>Taken</source>
+        <translation>Tomada</translation>
+    </message>
+    <message>
+        <source>By</source>
+        <translation>Por</translation>
+    </message>
+    <message>
+        <source>Camera</source>
+        <translation>Cámara</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>Tamaño</translation>
+    </message>
+    <message>
+        <source>{0} × {1} px</source>
+        <translation>{0} × {1} px</translation>
+    </message>
+    <message>
+        <source>Scale</source>
+        <translation>Escala</translation>
+    </message>
+    <message>
+        <source>{0} mm/px</source>
+        <translation>{0} mm/px</translation>
+    </message>
+    <message>
+        <source>not calibrated</source>
+        <translation>sin calibrar</translation>
+    </message>
+    <message>
+        <source>Quality</source>
+        <translation>Calidad</translation>
+    </message>
+    <message>
+        <source>{0} (kept anyway)</source>
+        <translation>{0} (conservada de todos modos)</translation>
+    </message>
+    <message>
+        <source>Move</source>
+        <translation>Mover</translation>
+    </message>
+    <message>
+        <source>Arrow</source>
+        <translation>Flecha</translation>
+    </message>
+    <message>
+        <source>Outline</source>
+        <translation>Contorno</translation>
+    </message>
+    <message>
+        <source>Measure</source>
+        <translation>Medir</translation>
+    </message>
+    <message>
+        <source>Label</source>
+        <translation>Etiqueta</translation>
+    </message>
+    <message>
+        <source>Fit</source>
+        <translation>Ajustar</translation>
+    </message>
+    <message>
+        <source>1:1</source>
+        <translation>1:1</translation>
+    </message>
+    <message>
+        <source>Show annotations</source>
+        <translation>Mostrar anotaciones</translation>
+    </message>
+    <message>
+        <source>Undo</source>
+        <translation>Deshacer</translation>
+    </message>
+    <message>
+        <source>Save annotations</source>
+        <translation>Guardar anotaciones</translation>
+    </message>
+    <message>
+        <source>Remove selected</source>
+        <translation>Quitar la seleccionada</translation>
+    </message>
+    <message>
+        <source>Annotations</source>
+        <translation>Anotaciones</translation>
+    </message>
+    <message>
+        <source>Still</source>
+        <translation>Foto</translation>
+    </message>
+    <message>
+        <source>Viewing version {0} (read-only)</source>
+        <translation>Viendo la versión {0} (solo lectura)</translation>
+    </message>
+    <message>
+        <source>Annotations: version {0}</source>
+        <translation>Anotaciones: versión {0}</translation>
+    </message>
+    <message>
+        <source>No annotations saved yet</source>
+        <translation>Aún no hay anotaciones guardadas</translation>
+    </message>
+    <message>
+        <source>Length</source>
+        <translation>Longitud</translation>
+    </message>
+    <message>
+        <source>{0}: {1}</source>
+        <translation>{0}: {1}</translation>
+    </message>
+    <message>
+        <source>Version {0} · {1} · {2}</source>
+        <translation>Versión {0} · {1} · {2}</translation>
     </message>
 </context>
 <context>
@@ -2345,6 +2863,21 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
 </context>
 <context>
+    <name>ReviewHooks</name>
+    <message>
+        <source>&amp;Review</source>
+        <translation>&amp;Revisión</translation>
+    </message>
+    <message>
+        <source>&amp;Stills of this visit…</source>
+        <translation>&amp;Fotos de esta visita…</translation>
+    </message>
+    <message>
+        <source>Select a visit first.</source>
+        <translation>Seleccione primero una visita.</translation>
+    </message>
+</context>
+<context>
     <name>_Field</name>
     <message>
         <source>Edit this in settings.toml (or IT&apos;s policy file).</source>
@@ -2438,6 +2971,10 @@ Pruebe con menos palabras o con otras.</translation>
 </context>
 <context>
     <name>messages</name>
+    <message>
+        <source>The annotations on this still were changed elsewhere (now version {found}); yours were not saved. Reload them and add your changes again.</source>
+        <translation>Las anotaciones de esta foto se cambiaron en otro lugar (ahora versión {found}); las suyas no se guardaron. Vuelva a cargarlas y agregue sus cambios de nuevo.</translation>
+    </message>
     <message>
         <source>The audit log&apos;s key for the record store at {path} is missing from the OS keyring, so the audit trail cannot be checked or continued. The store was left untouched; restore the keyring from a backup (see docs/storage.md, &apos;Audit log&apos;).</source>
         <translation>Falta en el llavero del sistema la clave del registro de auditoría del almacén en {path}, así que el registro de auditoría no se puede comprobar ni continuar. El almacén no se modificó; restaure el llavero desde una copia de seguridad (vea docs/storage.md, &apos;Audit log&apos;).</translation>

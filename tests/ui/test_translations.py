@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from app.records import Attachment
 from ui import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,3 +135,38 @@ def test_new_screens_speak_spanish(spanish, qtbot) -> None:
     view = QtStillView()
     qtbot.addWidget(view)
     assert view.placeholder == "Ninguna cámara abierta"
+
+
+def _hand_still() -> Attachment:
+    from app.records import AttachmentKind
+
+    return Attachment(
+        id="a1",
+        encounter_id="e1",
+        kind=AttachmentKind.IMAGE,
+        content_type="image/jpeg",
+        title="",
+        created_at="2026-01-05T10:00:00+00:00",
+        size_bytes=1,
+        sha256="0" * 64,
+        metadata={"body_site": "85562004", "laterality": "left", "width_px": 8, "height_px": 6},
+    )
+
+
+def test_still_review_names_the_body_site_and_side_in_spanish(spanish: None) -> None:
+    """The body-site names (app.image_metadata.BODY_SITES, marked in ui.image_viewer) and
+    the side are translated in the viewer's caption and metadata panel."""
+    from ui.image_viewer import caption, metadata_rows
+
+    still = _hand_still()
+    assert caption(still) == "Mano · Izquierdo · 2026-01-05"
+    rows = dict(metadata_rows(still))
+    assert rows["Zona anatómica"] == "Mano"
+    assert rows["Lado"] == "Izquierdo"
+
+
+def test_still_review_in_english_keeps_the_snomed_display(qapp: QApplication) -> None:
+    from ui.image_viewer import caption
+
+    assert i18n.set_language("en")
+    assert caption(_hand_still()) == "Hand structure · Left · 2026-01-05"
