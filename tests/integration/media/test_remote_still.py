@@ -1,0 +1,166 @@
+"""A still taken at the far end's cart reaches the clinician's console over the visit's
+data channels, through the real Janus (VideoRoom relays each publisher's data channel).
+
+The clinician's console hosts; the cart joins through the waiting room. The cart's
+"camera" is a fake: it returns a real photograph's JPEG bytes (scikit-image's
+retina.jpg, or a 12 MP JPEG made of it) as the image-capture plugin's ``take``
+would after storing it. Hostile carts are the same session with their sending
+step replaced: a flipped byte, a lying header, a stall, a dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.errors import RemoteStillError
+from clinician_console_api import StillOffer
+from media.visit.stills import CHUNK_BYTES, SessionStills, chunk_frames
+from tests.integration.media._helpers import new_session, session_config, wait_until
+from tests.integration.media.services import JanusServer, MediaNet
+from tests.unit.images_support import photo_dir
+
+pytestmark = pytest.mark.integration
+
+
+def _retina() -> bytes:
+    return (photo_dir() / "retina.jpg").read_bytes()
+
+
+def _twelve_megapixels() -> bytes:
+    from PIL import Image
+
+    with Image.open(photo_dir() / "retina.jpg") as img:
+        big = img.convert("RGB").resize((4000, 3000), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    big.save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+class HostileStills(SessionStills):
+    """The cart side with its sending step replaceable (the protocol's other rules kept)."""
+
+    mode = "honest"
+    halfway: asyncio.Event
+
+    async def send_still(self, feed_id: int, request_id: bytes, offer: StillOffer) -> None:
+        data = offer.data
+        if self.mode == "honest":
+            await super().send_still(feed_id, request_id, offer)
+            return
+        header: dict[str, Any] = {
+            "size": len(data),
+            "chunks": math.ceil(len(data) / CHUNK_BYTES),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "content_type": offer.content_type,
+            "image_id": offer.image_id,
+            "metadata": {},
+        }
+        frames = chunk_frames(request_id, data)
+        if self.mode == "flipped":  # one byte changed on the way: the hash must catch it
+            bad = bytearray(frames[3])
+            bad[-1] ^= 0xFF
+            frames[3] = bytes(bad)
+        elif self.mode == "too_big":
+            header["size"] = 60 * 1024 * 1024
+            header["chunks"] = math.ceil(header["size"] / CHUNK_BYTES)
+        elif self.mode == "short_chunk":
+            frames[2] = frames[2][:-10]
+        elif self.mode == "missing":
+            del frames[5]
+        await self._send_json({"op": "begin", "id": request_id.hex(), "to": feed_id, **header})
+        for i, frame in enumerate(frames):
+            if self.mode == "drop" and i == len(frames) // 2:
+                self.halfway.set()
+                await asyncio.Event().wait()  # the test closes the cart's session here
+            await self._send(frame)
+        await self._reply(feed_id, request_id, "end")
+
+
+def test_a_still_from_the_cart_arrives_whole_and_hostile_transfers_fail_cleanly(
+    janus: JanusServer, clean_net: MediaNet, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        _hv, clinician = new_session(session_config(janus, clean_net, create=True, auto_admit=True))
+        asked = SessionStills(clinician)
+        await clinician.start()
+        _gv, cart = new_session(
+            session_config(
+                janus, clean_net, room=clinician.cfg.room, pin=clinician.cfg.pin,
+                host_key=clinician.lobby_key, display="Cart",
+            )
+        )  # fmt: skip
+        serving = HostileStills(cart)
+        serving.halfway = asyncio.Event()
+        photo = {"bytes": _retina()}
+        taken: list[str] = []
+
+        async def take() -> StillOffer:
+            taken.append("still")
+            return StillOffer(
+                data=photo["bytes"],
+                content_type="image/jpeg",
+                image_id=f"cart-image-{len(taken)}",
+                metadata={"body_site": "5665001", "view": "fundus"},
+            )
+
+        try:
+            await cart.start()
+            await wait_until(lambda: len(asked.participants()) == 1, 30, "the cart's channel")
+
+            # Before the cart serves: a clear refusal, not a timeout.
+            with pytest.raises(RemoteStillError, match="no exam camera open"):
+                await asked.request_still()
+            serving.serve_stills(take)
+
+            still = await asked.request_still()
+            assert still.data == photo["bytes"]
+            assert still.sha256 == hashlib.sha256(photo["bytes"]).hexdigest()
+            assert still.remote_image_id == "cart-image-1"
+            assert still.metadata == {"body_site": "5665001", "view": "fundus"}
+            assert cart.joined is not None
+            assert still.participant_id == str(cart.joined.participant_id)
+
+            # 12 MP at full resolution: ~320 chunks through Janus's SCTP relay.
+            photo["bytes"] = _twelve_megapixels()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            big = await asked.request_still()
+            print(f"12 MP still, {len(big.data)} bytes, in {loop.time() - started:.2f} s")
+            assert big.data == photo["bytes"]
+
+            for mode, words in (
+                ("flipped", "hash does not match"),
+                ("too_big", "size is not allowed"),
+                ("short_chunk", "wrong length"),
+                ("missing", "chunks are missing"),
+            ):
+                serving.mode = mode
+                with pytest.raises(RemoteStillError, match=words):
+                    await asked.request_still()
+
+            # Still works after all of that.
+            serving.mode = "honest"
+            photo["bytes"] = _retina()
+            assert (await asked.request_still()).data == photo["bytes"]
+
+            # The cart drops out mid-transfer: a clear error, no partial still.
+            serving.mode = "drop"
+            photo["bytes"] = _twelve_megapixels()
+            request = asyncio.ensure_future(asked.request_still())
+            await asyncio.wait_for(serving.halfway.wait(), 30)
+            await cart.close()
+            with pytest.raises(RemoteStillError, match="dropped|stalled"):
+                await asyncio.wait_for(request, 60)
+            assert not asked._pending
+        finally:
+            await cart.close()
+            await clinician.close()
+
+    asyncio.run(scenario())
