@@ -47,7 +47,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.errors import RemoteStillError
+from app.errors import CapabilityUnavailableError, RemoteStillError
 from clinician_console_api import RemoteStill, StillOffer, Unsubscribe
 
 if TYPE_CHECKING:
@@ -456,8 +456,9 @@ class SessionStills:
                 offer = await take()
             except Exception as exc:
                 log.warning("visit stills: the still could not be taken (%s)", type(exc).__name__)
-                self._remember(request_id, ("error", "camera"))
-                await self._reply(feed_id, request_id, "error", "camera")
+                reason = "no_encounter" if isinstance(exc, CapabilityUnavailableError) else "camera"
+                self._remember(request_id, ("error", reason))
+                await self._reply(feed_id, request_id, "error", reason)
                 return
             await self.send_still(feed_id, request_id, offer)
         except RemoteStillError as exc:
@@ -517,7 +518,50 @@ class SessionStills:
         channel.send(message)
 
 
+class StillsHub:
+    """The ``visit.stills`` provider for the whole run of the console: it forwards to the
+    running visit's :class:`SessionStills` and keeps the cart's ``take`` across visits
+    (a panel registers once; visits come and go)."""
+
+    def __init__(self) -> None:
+        self.current: SessionStills | None = None
+        self._take: Callable[[], Awaitable[StillOffer]] | None = None
+
+    def attach(self, stills: SessionStills) -> None:
+        self.current = stills
+        if self._take is not None:
+            stills.serve_stills(self._take)
+
+    def detach(self, stills: SessionStills) -> None:
+        if self.current is stills:
+            self.current = None
+
+    def visit_active(self) -> bool:
+        return self.current is not None and self.current.visit_active()
+
+    def participants(self) -> list[str]:
+        return self.current.participants() if self.current is not None else []
+
+    async def request_still(self, participant_id: str | None = None) -> RemoteStill:
+        if self.current is None:
+            raise RemoteStillError(reason="no visit is running")
+        return await self.current.request_still(participant_id)
+
+    def serve_stills(self, take: Callable[[], Awaitable[StillOffer]]) -> Unsubscribe:
+        self._take = take
+        inner = self.current.serve_stills(take) if self.current is not None else None
+
+        def unsubscribe() -> None:
+            if self._take is take:
+                self._take = None
+            if inner is not None:
+                inner()
+
+        return unsubscribe
+
+
 _REASONS = {
+    "no_encounter": "the far end has no encounter open to keep it with",
     "no_camera": "the far end has no exam camera open",
     "busy": "the far end is taking another picture",
     "camera": "the far end's camera could not take it",
@@ -528,6 +572,7 @@ __all__ = [
     "CHUNK_BYTES",
     "LABEL",
     "SessionStills",
+    "StillsHub",
     "Transfer",
     "chunk_frames",
 ]

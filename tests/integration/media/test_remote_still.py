@@ -164,3 +164,93 @@ def test_a_still_from_the_cart_arrives_whole_and_hostile_transfers_fail_cleanly(
             await clinician.close()
 
     asyncio.run(scenario())
+
+
+def test_the_image_capture_plugin_asks_the_cart_through_the_real_janus(
+    janus: JanusServer, clean_net: MediaNet, fresh_profile: Path
+) -> None:
+    """The plugin end to end: the cart's panel model takes the still with its camera (the
+    plugin's camera path, the synthetic camera's 2592x1944 MJPEG mode) and stores it (its
+    outbox queues it); the clinician's model stores the copy marked received (not queued)."""
+    from app.events import ConsoleEvents
+    from app.images import ImagesService
+    from app.records import Encounter, Patient, new_id, utc_now
+    from app.services import AttachmentsService
+    from clinician_console_api import PluginContext
+    from media.images.inspector import QualityInspector
+    from media.visit.stills import StillsHub
+    from plugins._camera import TEST_CAMERA_ID, CameraProvider, os_cameras
+    from plugins._providers import EncounterAttach
+    from plugins.image_capture.plugin import CaptureModel
+    from tests.conftest import open_test_store
+
+    async def console(name: str, hub: StillsHub) -> tuple[Any, CaptureModel, str]:
+        store = await open_test_store(fresh_profile / name)
+        patient = await store.add_patient(Patient(new_id(), "Lens", "Ada", "1970-01-01"))
+        enc = await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
+        attachments = AttachmentsService(store, ConsoleEvents())
+        encounter = EncounterAttach(attachments, ImagesService(attachments, QualityInspector()))
+        encounter.set_current(enc.id)
+        ctx = PluginContext(
+            "clinician-console.image-capture",
+            settings={},
+            data_root=fresh_profile / name / "plugins",
+            granted=frozenset({"camera", "encounter.attach", "ui.panel", "visit.stills"}),
+            providers={
+                "camera": CameraProvider(os_cameras(test_camera=True)),
+                "encounter.attach": encounter,
+                "visit.stills": hub,
+            },
+        )
+        return store, CaptureModel(ctx), enc.id
+
+    async def queued(store: Any) -> list[str]:
+        def op(conn: Any) -> list[str]:
+            rows = conn.execute("SELECT entity_id FROM outbox WHERE entity_type = 'attachment'")
+            return [str(r[0]) for r in rows.fetchall()]
+
+        result: list[str] = await store._run(op)
+        return result
+
+    async def scenario() -> None:
+        clinician_hub, cart_hub = StillsHub(), StillsHub()
+        clin_store, clin_model, clin_enc = await console("clinician", clinician_hub)
+        cart_store, cart_model, cart_enc = await console("cart", cart_hub)
+        _hv, clinician = new_session(session_config(janus, clean_net, create=True, auto_admit=True))
+        clinician_hub.attach(SessionStills(clinician))
+        await clinician.start()
+        _gv, cart = new_session(
+            session_config(
+                janus, clean_net, room=clinician.cfg.room, pin=clinician.cfg.pin,
+                host_key=clinician.lobby_key, display="Cart",
+            )
+        )  # fmt: skip
+        cart_model.serve_remote()  # registered before the visit: the hub hands it on
+        cart_hub.attach(SessionStills(cart))
+        try:
+            await cart.start()
+            await wait_until(lambda: clin_model.can_ask_remote(), 30, "the visit at the clinician")
+            await wait_until(lambda: len(clinician_hub.participants()) == 1, 30, "the cart")
+            with pytest.raises(RemoteStillError, match="camera could not take it"):
+                await clin_model.request_remote()  # the cart's camera is not open yet
+            assert await clin_store.list_attachments(clin_enc) == []
+            await cart_model.open(TEST_CAMERA_ID)
+            record = await clin_model.request_remote()
+            [copy] = await clin_store.list_attachments(clin_enc)
+            [owned] = await cart_store.list_attachments(cart_enc)
+            assert copy.id == record.attachment_id
+            assert copy.sha256 == owned.sha256
+            assert (copy.metadata["width_px"], copy.metadata["height_px"]) == (2592, 1944)
+            assert copy.metadata["received"] is True
+            assert copy.metadata["remote_image_id"] == owned.id
+            assert "received" not in owned.metadata
+            assert await queued(cart_store) == [owned.id]  # the cart syncs it
+            assert await queued(clin_store) == []  # the copy never
+        finally:
+            await cart_model.close()
+            await cart.close()
+            await clinician.close()
+            await cart_store.close()
+            await clin_store.close()
+
+    asyncio.run(scenario())
