@@ -229,7 +229,7 @@ def test_the_image_capture_plugin_asks_the_cart_through_the_real_janus(
         cart_hub.attach(SessionStills(cart))
         try:
             await cart.start()
-            await wait_until(lambda: clin_model.can_ask_remote(), 30, "the visit at the clinician")
+            await wait_until(clin_model.can_ask_remote, 30, "the visit at the clinician")
             await wait_until(lambda: len(clinician_hub.participants()) == 1, 30, "the cart")
             with pytest.raises(RemoteStillError, match="camera could not take it"):
                 await clin_model.request_remote()  # the cart's camera is not open yet
