@@ -49,6 +49,7 @@ __all__ = [
     "StillDetails",
     "activate",
     "deactivate",
+    "preview_rgb",
     "received_metadata",
 ]
 
@@ -126,6 +127,21 @@ _SENT_KEYS: tuple[str, ...] = (
     "scale_points",
     "scale_distance_mm",
 )
+
+
+def preview_rgb(data: bytes, max_side_px: int = 1600) -> tuple[object, int, int]:
+    """A display-size RGB array of a still and its full size (worker thread: a 12 MP JPEG
+    is decoded with DCT scaling, never at full size for the screen)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+        img.draft("RGB", (max_side_px, max_side_px))
+        img.thumbnail((max_side_px, max_side_px))
+        return np.asarray(img.convert("RGB")), width, height
 
 
 def received_metadata(still: RemoteStill) -> dict[str, object]:
