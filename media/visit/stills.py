@@ -19,6 +19,7 @@ Protocol (version 1). Control messages are JSON text; chunks are binary::
                        "content_type", "image_id", "metadata": {...}}
     cart -> all:      b"CCS1" + ID (16 bytes) + index (uint32, big-endian) + payload
     cart -> all:      {... "op": "end", "id", "to"}   or   {... "op": "error", "id", "to", "reason"}
+    cart -> all:      {... "op": "hello", "id": "00..", "to": 0}  every 3 s while it can take one
 
 Everything about a transfer is checked as it arrives (sizes, counts, order,
 duplicates, the hash at the end) and a transfer that breaks any rule, stalls, or
@@ -43,6 +44,7 @@ import logging
 import math
 import secrets
 import struct
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -67,6 +69,9 @@ MAX_CONTROL_CHARS = 16_000
 CONTENT_TYPES = frozenset({"image/jpeg", "image/png"})
 #: The cart says "taking" at once; no word in this time means it cannot take stills.
 ACK_TIMEOUT_S = 10.0
+#: A cart that can take pictures says "hello" this often; it counts for this long.
+HELLO_EVERY_S = 3.0
+HELLO_FRESH_S = 10.0
 #: Until the cart answers, the request is repeated this often.
 RESEND_S = 1.0
 #: Mode switch, warm-up frames, the quality gate and the store: a slow camera needs time.
@@ -174,6 +179,8 @@ class SessionStills:
         self._serving: asyncio.Task[None] | None = None
         self._serving_id: tuple[int, bytes] | None = None  # (requester, request id)
         self._sent_open = asyncio.Event()
+        self._announcing = False
+        self._servers: dict[int, float] = {}  # feed id -> when its cart last said "hello"
         # request id -> our answer so far ("taking",) or ("error", reason): repeats get it again
         self._answered: dict[bytes, tuple[str, ...]] = {}
         session.attach_stills(self)
@@ -181,6 +188,9 @@ class SessionStills:
     # -- hooks the session calls --
 
     def on_publisher_pc(self, pc: RTCPeerConnection) -> None:
+        if not self._announcing:
+            self._announcing = True
+            self.session.spawn(self._announce())
         channel = pc.createDataChannel(LABEL)
         self._out = channel
         self._sent_open.clear()
@@ -210,13 +220,16 @@ class SessionStills:
         return not self.session.ended and self.session.publisher() is not None
 
     def participants(self) -> list[str]:
-        # Janus opens its side of a subscriber's data channel only when the publisher
-        # first sends, so "can be asked" means: subscribed, with SCTP negotiated.
-        return [
-            str(feed)
+        """Whom one may ask: those whose cart said lately that it can take a picture (its
+        camera is open), else everyone subscribed with a data channel negotiated."""
+        reachable = [
+            feed
             for feed, remote in self.session.remotes.items()
             if remote.pc is not None and remote.pc.sctp is not None
         ]
+        now = time.monotonic()
+        serving = [f for f in reachable if now - self._servers.get(f, -1e9) < HELLO_FRESH_S]
+        return [str(feed) for feed in (serving or reachable)]
 
     def serve_stills(self, take: Callable[[], Awaitable[StillOffer]]) -> Unsubscribe:
         self._serve = take
@@ -329,6 +342,9 @@ class SessionStills:
             request_id = bytes.fromhex(rid)
         except ValueError:
             return
+        if op == "hello":
+            self._servers[feed_id] = time.monotonic()
+            return
         if op in ("request", "cancel"):
             me = self.session.joined.participant_id if self.session.joined else None
             if message.get("to") != me or me is None:
@@ -420,6 +436,16 @@ class SessionStills:
             self._fail_feed(feed_id, "the connection to the far end dropped")
 
     # -- cart side --
+
+    async def _announce(self) -> None:
+        """While this console can take pictures, say so every few seconds (participants who
+        join later hear it too; Janus keeps no history)."""
+        while not self.session.ended:
+            channel = self._out
+            if self._serve is not None and channel is not None and channel.readyState == "open":
+                with contextlib.suppress(Exception):
+                    await self._send_json({"op": "hello", "id": "00" * 16, "to": 0})
+            await asyncio.sleep(HELLO_EVERY_S)
 
     def _on_request(self, feed_id: int, request_id: bytes) -> None:
         answered = self._answered.get(request_id)

@@ -207,10 +207,9 @@ class QtImageCapturePanel(QWidget):
         self.retake_button.clicked.connect(self._on_retake)
         self.keep_button.clicked.connect(self._on_keep)
         self.remote_button.clicked.connect(self._on_remote)
-        # This console's camera answers the far end's requests too (the cart's side).
+        # While its camera is open, this console answers the far end's requests (the
+        # cart's side: CaptureModel.open / close).
         self.model.captured_by = _os_account()
-        self.model.serve_remote()
-        self.destroyed.connect(lambda *_: self.model.stop_serving())
         self.scale_button.toggled.connect(self._on_mark_toggled)
         self.view.point_clicked.connect(self._on_point)
         self.distance_spin.valueChanged.connect(lambda _v: self._show_scale())

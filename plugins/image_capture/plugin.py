@@ -240,8 +240,10 @@ class CaptureModel:
         labels = {d.device_id: d.label for d in self.devices()}
         self.stream = await self.ctx.camera().open(device_id)
         self.device_label = labels.get(device_id, "")
+        self.serve_remote()  # while a camera is open, the far end may ask for a still
 
     async def close(self) -> None:
+        self.stop_serving()
         stream, self.stream = self.stream, None
         if stream is not None:
             await stream.close()

@@ -217,7 +217,12 @@ def test_the_image_capture_plugin_asks_the_cart_through_the_real_janus(
         clin_store, clin_model, clin_enc = await console("clinician", clinician_hub)
         cart_store, cart_model, cart_enc = await console("cart", cart_hub)
         _hv, clinician = new_session(session_config(janus, clean_net, create=True, auto_admit=True))
-        clinician_hub.attach(SessionStills(clinician))
+        clinician_stills = SessionStills(clinician)
+        clinician_hub.attach(clinician_stills)
+
+        def asked_servers() -> dict[int, float]:
+            return clinician_stills._servers
+
         await clinician.start()
         _gv, cart = new_session(
             session_config(
@@ -225,16 +230,18 @@ def test_the_image_capture_plugin_asks_the_cart_through_the_real_janus(
                 host_key=clinician.lobby_key, display="Cart",
             )
         )  # fmt: skip
-        cart_model.serve_remote()  # registered before the visit: the hub hands it on
         cart_hub.attach(SessionStills(cart))
         try:
             await cart.start()
             await wait_until(clin_model.can_ask_remote, 30, "the visit at the clinician")
             await wait_until(lambda: len(clinician_hub.participants()) == 1, 30, "the cart")
-            with pytest.raises(RemoteStillError, match="camera could not take it"):
+            with pytest.raises(RemoteStillError, match="no exam camera open"):
                 await clin_model.request_remote()  # the cart's camera is not open yet
             assert await clin_store.list_attachments(clin_enc) == []
-            await cart_model.open(TEST_CAMERA_ID)
+            await cart_model.open(TEST_CAMERA_ID)  # now it serves, and says so
+            assert cart.joined is not None
+            cart_feed = cart.joined.participant_id
+            await wait_until(lambda: cart_feed in asked_servers(), 15, "the cart's hello")
             record = await clin_model.request_remote()
             [copy] = await clin_store.list_attachments(clin_enc)
             [owned] = await cart_store.list_attachments(cart_enc)
