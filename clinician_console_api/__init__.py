@@ -393,7 +393,8 @@ class VisitStills(Protocol):
         ...
 
     def participants(self) -> list[str]:
-        """Remote participant ids whose data channel is open (whom one may ask)."""
+        """Remote participant ids whose console said lately that it can take a still (its
+        camera is open): whom one may ask."""
         ...
 
     async def request_still(self, participant_id: str | None = None) -> RemoteStill:

@@ -219,20 +219,28 @@ class SessionStills:
     def visit_active(self) -> bool:
         return not self.session.ended and self.session.publisher() is not None
 
-    def participants(self) -> list[str]:
-        """Whom one may ask: those whose cart said lately that it can take a picture (its
-        camera is open), else everyone subscribed with a data channel negotiated."""
-        reachable = [
-            feed
+    def reachable(self) -> list[str]:
+        """Participants subscribed with a data channel negotiated (whom a message reaches)."""
+        return [
+            str(feed)
             for feed, remote in self.session.remotes.items()
             if remote.pc is not None and remote.pc.sctp is not None
         ]
+
+    def participants(self) -> list[str]:
+        """Whom one may ask: reachable participants whose cart said lately ("hello") that
+        it can take a picture (its exam camera is open)."""
         now = time.monotonic()
-        serving = [f for f in reachable if now - self._servers.get(f, -1e9) < HELLO_FRESH_S]
-        return [str(feed) for feed in (serving or reachable)]
+        return [
+            feed
+            for feed in self.reachable()
+            if now - self._servers.get(int(feed), -1e9) < HELLO_FRESH_S
+        ]
 
     def serve_stills(self, take: Callable[[], Awaitable[StillOffer]]) -> Unsubscribe:
         self._serve = take
+        if self._out is not None and self._out.readyState == "open":
+            self.session.spawn(self._hello())  # at once: the others may ask now
 
         def unsubscribe() -> None:
             if self._serve is take:
@@ -269,17 +277,17 @@ class SessionStills:
                 feed_id = int(participant_id)
             except ValueError:
                 raise RemoteStillError(reason="no such participant") from None
-            if participant_id not in self.participants():
+            if participant_id not in self.reachable():
                 raise RemoteStillError(reason="that participant is not connected")
             return feed_id
-        open_feeds = [int(p) for p in self.participants()]
-        if len(open_feeds) != 1:
-            raise RemoteStillError(
-                reason="nobody is connected to ask"
-                if not open_feeds
-                else "several participants are connected: choose whose camera"
-            )
-        return open_feeds[0]
+        serving = [int(p) for p in self.participants()]
+        if len(serving) == 1:
+            return serving[0]
+        if serving:
+            raise RemoteStillError(reason="several carts have a camera open: choose one")
+        if not self.reachable():
+            raise RemoteStillError(reason="nobody is connected to ask")
+        raise RemoteStillError(reason="nobody in the visit has an exam camera open")
 
     async def _await(self, pending: _Pending, request: dict[str, Any]) -> RemoteStill:
         """Wait with three clocks: the answer, the taking, and progress mid-transfer.
@@ -443,9 +451,12 @@ class SessionStills:
         while not self.session.ended:
             channel = self._out
             if self._serve is not None and channel is not None and channel.readyState == "open":
-                with contextlib.suppress(Exception):
-                    await self._send_json({"op": "hello", "id": "00" * 16, "to": 0})
+                await self._hello()
             await asyncio.sleep(HELLO_EVERY_S)
+
+    async def _hello(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._send_json({"op": "hello", "id": "00" * 16, "to": 0})
 
     def _on_request(self, feed_id: int, request_id: bytes) -> None:
         answered = self._answered.get(request_id)
@@ -567,6 +578,9 @@ class StillsHub:
 
     def participants(self) -> list[str]:
         return self.current.participants() if self.current is not None else []
+
+    def reachable(self) -> list[str]:
+        return self.current.reachable() if self.current is not None else []
 
     async def request_still(self, participant_id: str | None = None) -> RemoteStill:
         if self.current is None:

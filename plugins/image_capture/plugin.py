@@ -181,7 +181,11 @@ class CaptureModel:
     # -- during a visit (visit.stills) ---------------------------------------------
 
     def can_ask_remote(self) -> bool:
-        return self.ctx.has(Capability.VISIT_STILLS) and self.ctx.visit_stills().visit_active()
+        """A visit runs and someone in it has an exam camera open (their cart said so)."""
+        if not self.ctx.has(Capability.VISIT_STILLS):
+            return False
+        stills = self.ctx.visit_stills()
+        return stills.visit_active() and bool(stills.participants())
 
     def serve_remote(self) -> None:
         """Answer the far end's "take a picture" with this panel's camera (idempotent)."""

@@ -112,20 +112,23 @@ def test_a_still_from_the_cart_arrives_whole_and_hostile_transfers_fail_cleanly(
 
         try:
             await cart.start()
-            await wait_until(lambda: len(asked.participants()) == 1, 30, "the cart's channel")
-
-            # Before the cart serves: a clear refusal, not a timeout.
-            with pytest.raises(RemoteStillError, match="no exam camera open"):
+            await wait_until(lambda: len(asked.reachable()) == 1, 30, "the cart's channel")
+            assert cart.joined is not None
+            cart_id = str(cart.joined.participant_id)
+            # Before the cart serves: a clear refusal at once, or from the cart when asked.
+            with pytest.raises(RemoteStillError, match="nobody in the visit has an exam camera"):
                 await asked.request_still()
+            with pytest.raises(RemoteStillError, match="no exam camera open"):
+                await asked.request_still(cart_id)
             serving.serve_stills(take)
+            await wait_until(lambda: asked.participants() == [cart_id], 10, "the cart's hello")
 
             still = await asked.request_still()
             assert still.data == photo["bytes"]
             assert still.sha256 == hashlib.sha256(photo["bytes"]).hexdigest()
             assert still.remote_image_id == "cart-image-1"
             assert still.metadata == {"body_site": "5665001", "view": "fundus"}
-            assert cart.joined is not None
-            assert still.participant_id == str(cart.joined.participant_id)
+            assert still.participant_id == cart_id
 
             # 12 MP at full resolution: ~320 chunks through Janus's SCTP relay.
             photo["bytes"] = _twelve_megapixels()
@@ -233,15 +236,16 @@ def test_the_image_capture_plugin_asks_the_cart_through_the_real_janus(
         cart_hub.attach(SessionStills(cart))
         try:
             await cart.start()
-            await wait_until(clin_model.can_ask_remote, 30, "the visit at the clinician")
-            await wait_until(lambda: len(clinician_hub.participants()) == 1, 30, "the cart")
-            with pytest.raises(RemoteStillError, match="no exam camera open"):
-                await clin_model.request_remote()  # the cart's camera is not open yet
+            await wait_until(lambda: len(clinician_hub.reachable()) == 1, 30, "the cart")
+            assert not clin_model.can_ask_remote()  # nobody has a camera open yet
+            with pytest.raises(RemoteStillError, match="exam camera open"):
+                await clin_model.request_remote()
             assert await clin_store.list_attachments(clin_enc) == []
             await cart_model.open(TEST_CAMERA_ID)  # now it serves, and says so
             assert cart.joined is not None
             cart_feed = cart.joined.participant_id
-            await wait_until(lambda: cart_feed in asked_servers(), 15, "the cart's hello")
+            await wait_until(clin_model.can_ask_remote, 15, "the cart's hello at the clinician")
+            assert cart_feed in asked_servers()
             record = await clin_model.request_remote()
             [copy] = await clin_store.list_attachments(clin_enc)
             [owned] = await cart_store.list_attachments(cart_enc)
