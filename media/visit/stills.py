@@ -69,6 +69,8 @@ MAX_CONTROL_CHARS = 16_000
 CONTENT_TYPES = frozenset({"image/jpeg", "image/png"})
 #: The cart says "taking" at once; no word in this time means it cannot take stills.
 ACK_TIMEOUT_S = 10.0
+#: The cart takes on at most one request per this many seconds.
+MIN_SERVE_INTERVAL_S = 2.0
 #: A cart that can take pictures says "hello" this often; it counts for this long.
 HELLO_EVERY_S = 3.0
 HELLO_FRESH_S = 10.0
@@ -180,6 +182,8 @@ class SessionStills:
         self._serving_id: tuple[int, bytes] | None = None  # (requester, request id)
         self._sent_open = asyncio.Event()
         self._announcing = False
+        self._served_at = -1e9  # when the last request was taken on (monotonic)
+        self.min_interval_s = MIN_SERVE_INTERVAL_S
         self._servers: dict[int, float] = {}  # feed id -> when its cart last said "hello"
         # request id -> our answer so far ("taking",) or ("error", reason): repeats get it again
         self._answered: dict[bytes, tuple[str, ...]] = {}
@@ -468,9 +472,13 @@ class SessionStills:
         if self._serve is None:
             self._refuse(feed_id, request_id, "no_camera")
             return
-        if self._serving is not None and not self._serving.done():
+        busy = self._serving is not None and not self._serving.done()
+        if busy or time.monotonic() - self._served_at < self.min_interval_s:
+            # one at a time, and not faster than a person asks: a participant sending
+            # requests in a loop must not fill the cart's store with stills
             self._refuse(feed_id, request_id, "busy")
             return
+        self._served_at = time.monotonic()
         self._remember(request_id, ("taking",))
         self._serving_id = (feed_id, request_id)
         self._serving = asyncio.ensure_future(self._take_and_send(feed_id, request_id, self._serve))

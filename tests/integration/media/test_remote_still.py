@@ -97,6 +97,7 @@ def test_a_still_from_the_cart_arrives_whole_and_hostile_transfers_fail_cleanly(
             )
         )  # fmt: skip
         serving = HostileStills(cart)
+        serving.min_interval_s = 0.0  # many requests in a row here (the limit: below)
         serving.halfway = asyncio.Event()
         photo = {"bytes": _retina()}
         taken: list[str] = []
@@ -152,6 +153,12 @@ def test_a_still_from_the_cart_arrives_whole_and_hostile_transfers_fail_cleanly(
             serving.mode = "honest"
             photo["bytes"] = _retina()
             assert (await asked.request_still()).data == photo["bytes"]
+
+            # A participant asking in a loop gets "busy", not a store full of stills.
+            serving.min_interval_s = 30.0
+            with pytest.raises(RemoteStillError, match="taking another picture"):
+                await asked.request_still()
+            serving.min_interval_s = 0.0
 
             # The cart drops out mid-transfer: a clear error, no partial still.
             serving.mode = "drop"
