@@ -159,3 +159,51 @@ def test_a_transfer_from_someone_not_asked_is_ignored_and_a_bad_one_fails_the_re
             await pending.future
 
     asyncio.run(scenario())
+
+
+class _Channel:
+    """Records what the cart sends (a stand-in for the data channel: no network here)."""
+
+    readyState = "open"  # noqa: N815 - aiortc's names
+    bufferedAmount = 0  # noqa: N815
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, message: Any) -> None:
+        self.sent.append(json.loads(message) if isinstance(message, str) else message)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("encounter", "no_encounter"),  # the cart has no encounter open to keep it with
+        ("camera", "camera"),
+    ],
+)
+def test_the_cart_refuses_with_the_reason_and_sends_nothing_else(error: str, reason: str) -> None:
+    from app.errors import CapabilityUnavailableError, DeviceUnavailableError
+
+    async def scenario() -> None:
+        stills = _stills()
+        channel = _Channel()
+        stills._out = channel  # type: ignore[assignment]
+
+        async def take() -> Any:
+            if error == "encounter":
+                raise CapabilityUnavailableError(capability="encounter.attach", reason="none")
+            raise DeviceUnavailableError(device="camera", reason="unplugged")
+
+        stills.serve_stills(take)
+        rid = b"\2" * 16
+        request = {"cc": "still", "v": 1, "op": "request", "id": rid.hex(), "to": 99}
+        stills._on_message(7, json.dumps(request))
+        assert stills._serving is not None
+        await stills._serving
+        assert [m["op"] for m in channel.sent] == ["taking", "error"]
+        assert channel.sent[-1]["reason"] == reason
+        stills._on_message(7, json.dumps(request))  # a repeat gets the same answer again
+        await asyncio.sleep(0)
+        assert stills._answered[rid] == ("error", reason)
+
+    asyncio.run(scenario())
