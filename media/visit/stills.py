@@ -216,6 +216,7 @@ class SessionStills:
     def on_feed_gone(self, feed_id: int) -> None:
         """The participant left or their subscription is being rebuilt: their transfers fail."""
         self._inbound.pop(feed_id, None)
+        self._servers.pop(feed_id, None)  # it says hello again once back
         self._fail_feed(feed_id, "the connection to the far end dropped")
 
     # -- the capability --
