@@ -253,6 +253,7 @@ MESSAGES: dict[str, str] = {
         "({reason}). The call was not changed by it."
     ),
     "visit.ended": "The visit has ended: {reason}.",
+    "visit.remote_still": "The picture from the far end did not arrive: {reason}.",
     "visit.insecure": (
         "The media server address {url} uses plain {scheme}://, which would send the room "
         "PIN and the call's keys unencrypted. Use {secure}:// (ask IT for the address); only "
@@ -563,6 +564,13 @@ class VisitProtocolError(VisitError):
 
 class VisitEndedError(VisitError):
     message_key = "visit.ended"
+
+
+class RemoteStillError(VisitError):
+    """A still asked of the far end's cart did not arrive whole (nothing was stored): ask
+    again, or have the cart send it through the record store."""
+
+    message_key = "visit.remote_still"
 
 
 class VisitInsecureTransportError(VisitError):

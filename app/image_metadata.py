@@ -83,6 +83,10 @@ IMAGE_METADATA_KEYS: Final = frozenset(
         "quality_problems",  # the gate's words when it was kept anyway
         "quality_kept_anyway",  # True: the user kept it despite the problems
         "camera",  # the camera's name as the OS gives it, one line
+        # A copy received from the far end's cart during a visit (media/visit/stills.py):
+        # the cart owns and syncs the still; this copy is never queued for sync.
+        "received",  # True on a received copy
+        "remote_image_id",  # the cart's own attachment id for it, one line
     }
 )
 
@@ -157,7 +161,7 @@ def check_value(key: str, value: object) -> object:
         if parsed.tzinfo is None:
             raise ValueError(f"attachment metadata {key!r} needs a UTC offset")
         return parsed.isoformat()
-    if key in ("captured_by", "visit_id", "camera"):
+    if key in ("captured_by", "visit_id", "camera", "remote_image_id"):
         return _text(key, value)
     if key == "scale_points":
         if not isinstance(value, (list, tuple)) or len(value) != 4:
@@ -177,7 +181,7 @@ def check_value(key: str, value: object) -> object:
         if not isinstance(value, (list, tuple)) or any(v not in QUALITY_PROBLEMS for v in value):
             raise ValueError(f"attachment metadata {key!r} must list the quality gate's words")
         return sorted(set(value), key=QUALITY_PROBLEMS.index)
-    if key == "quality_kept_anyway":
+    if key in ("quality_kept_anyway", "received"):
         if not isinstance(value, bool):
             raise ValueError(f"attachment metadata {key!r} must be true or false")
         return value

@@ -781,6 +781,17 @@ async def _start_plugins(
 #: Visits starting in the background (the window shows their state); kept so the task
 #: is not garbage-collected mid-start.
 _VISIT_TASKS: set[asyncio.Task[None]] = set()
+_HUB: list[Any] = []  # the visit.stills provider (media.visit.stills.StillsHub), made once
+
+
+def _stills_hub() -> Any:
+    """One ``visit.stills`` provider for the console's run: a panel registers its cart
+    side once and every visit gets it (media.visit.stills.StillsHub)."""
+    if not _HUB:
+        from media.visit.stills import StillsHub
+
+        _HUB.append(StillsHub())
+    return _HUB[0]
 
 
 def _offer_visits(
@@ -870,15 +881,21 @@ def _run_in_background(visit: Visit, session: VisitSession, plugin_host: PluginH
     """Start ``session`` as a background task (the window shows its state); while it
     runs, the plugin host's ``visit.tracks`` is its :class:`SessionTracks`."""
     from app.visit import VisitState
+    from media.visit.stills import SessionStills
     from media.visit.tracks import SessionTracks
 
     tracks = SessionTracks(session)
+    stills = SessionStills(session)  # visit.stills: the data channels, in the first offer
+    hub = _stills_hub()
+    hub.attach(stills)
     if plugin_host is not None:
         plugin_host.set_provider("visit.tracks", tracks)
+        plugin_host.set_provider("visit.stills", hub)
 
         def on_state(state: VisitState, _reason: str) -> None:
             if state is VisitState.ENDED:
                 plugin_host.set_provider("visit.tracks", None)
+                hub.detach(stills)
 
         visit.state_changed.connect(on_state)
     task = asyncio.ensure_future(_start_session(session))

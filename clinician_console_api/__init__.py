@@ -63,6 +63,7 @@ from app.errors import (
     PluginCapabilityError,
     PluginError,
     PluginLoadError,
+    RemoteStillError,
 )
 
 if TYPE_CHECKING:
@@ -107,9 +108,13 @@ __all__ = [
     "PluginError",
     "PluginLoadError",
     "PreviewFrame",
+    "RemoteStill",
+    "RemoteStillError",
     "RgbFrame",
     "Still",
+    "StillOffer",
     "Unsubscribe",
+    "VisitStills",
     "VisitTracks",
 ]
 
@@ -135,6 +140,7 @@ class Capability(StrEnum):
     ENCOUNTER_ATTACH = "encounter.attach"  # attach a recording/image to the open encounter
     CAMERA = "camera"  # list and open cameras: preview frames and full-resolution stills
     UI_PANEL = "ui.panel"  # contribute panels (the manifest's [[contributions.panels]])
+    VISIT_STILLS = "visit.stills"  # ask the far end's cart for a still; serve such requests
 
 
 # --- audio.input ---------------------------------------------------------------------
@@ -349,6 +355,61 @@ class EncounterAttach(Protocol):
         ...
 
 
+# --- visit.stills --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StillOffer:
+    """What a cart sends when asked for a still: one it has taken **and stored** (it owns
+    it and syncs it); ``image_id`` is its own attachment id, ``metadata`` the details it
+    stored (site, laterality, view, scale, captured_at, ...: attachment metadata keys)."""
+
+    data: bytes
+    content_type: str  # "image/jpeg" or "image/png"
+    image_id: str
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStill:
+    """A still received whole from a participant's cart: the bytes matched the SHA-256 the
+    cart announced. Store it with ``encounter.attach`` and metadata ``received=True`` (and
+    ``remote_image_id``): a received copy is never synced (the cart syncs its own)."""
+
+    participant_id: str
+    data: bytes
+    content_type: str
+    sha256: str
+    remote_image_id: str
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VisitStills(Protocol):
+    """Capability ``visit.stills``: stills over the visit's data channel, both ways."""
+
+    def visit_active(self) -> bool:
+        """True while a visit runs with its data channel negotiated."""
+        ...
+
+    def participants(self) -> list[str]:
+        """Remote participant ids whose console said lately that it can take a still (its
+        camera is open): whom one may ask."""
+        ...
+
+    async def request_still(self, participant_id: str | None = None) -> RemoteStill:
+        """Ask that participant's cart (``None``: the only one connected) to take a still
+        and send it. Raises :class:`RemoteStillError` when it
+        does not arrive whole: no answer, the cart's camera failed, a damaged or hostile
+        transfer, a wrong hash, the connection dropped. Nothing partial is returned."""
+        ...
+
+    def serve_stills(self, take: Callable[[], Awaitable[StillOffer]]) -> Unsubscribe:
+        """Answer other participants' requests with ``take()`` (the cart side): take a
+        full-resolution still, store it, return it. An exception sends a refusal."""
+        ...
+
+
 # --- camera --------------------------------------------------------------------------
 
 
@@ -540,6 +601,10 @@ class PluginContext:
         """Capability ``camera``."""
         return cast(Camera, self._provider(Capability.CAMERA))
 
+    def visit_stills(self) -> VisitStills:
+        """Capability ``visit.stills``."""
+        return cast(VisitStills, self._provider(Capability.VISIT_STILLS))
+
     def _provider(self, capability: Capability) -> object:
         if capability.value not in self._granted:
             raise PluginCapabilityError(plugin_id=self._plugin_id, capability=capability.value)
@@ -648,7 +713,22 @@ class _NoCamera(_Unavailable):
         raise self._raise("no camera back end")
 
 
+class _NoVisitStills(_Unavailable):
+    def visit_active(self) -> bool:
+        return False
+
+    def participants(self) -> list[str]:
+        return []
+
+    async def request_still(self, participant_id: str | None = None) -> RemoteStill:
+        raise self._raise("no visit is running")
+
+    def serve_stills(self, take: Callable[[], Awaitable[StillOffer]]) -> Unsubscribe:
+        return _noop
+
+
 _UNAVAILABLE: dict[Capability, Callable[[str], object]] = {
+    Capability.VISIT_STILLS: _NoVisitStills,
     Capability.CAMERA: _NoCamera,
     Capability.AUDIO_INPUT: _NoAudioInput,
     Capability.VISIT_TRACKS: _NoVisit,

@@ -93,7 +93,12 @@ def _note(row: Any) -> Note:
 
 
 def outbox_put(conn: Any, entity_type: str, entity_id: str, op: str) -> None:
-    """One row per record: later changes bump the revision; an unsent create stays a create."""
+    """One row per record: later changes bump the revision; an unsent create stays a create.
+
+    A still received from the far end's cart during a visit is never queued: the cart
+    owns it and syncs it (docs/images.md, "During a visit")."""
+    if entity_type == "attachment" and _is_received(conn, entity_id):
+        return
     now = utc_now()
     conn.execute(
         "INSERT INTO outbox(entity_type, entity_id, op, revision, created_at, changed_at) "
@@ -103,6 +108,14 @@ def outbox_put(conn: Any, entity_type: str, entity_id: str, op: str) -> None:
         "op = CASE WHEN outbox.op = 'create' THEN 'create' ELSE excluded.op END",
         (entity_type, entity_id, op, now, now),
     )
+
+
+def _is_received(conn: Any, attachment_id: str) -> bool:
+    row = conn.execute(
+        "SELECT json_extract(metadata, '$.received') FROM attachments WHERE id = ?",
+        (attachment_id,),
+    ).fetchone()
+    return row is not None and row[0] == 1
 
 
 def outbox_size(conn: Any) -> int:
@@ -540,7 +553,7 @@ def add_attachment(
             raw,
         ),
     )
-    outbox_put(conn, "attachment", attachment.id, "create")
+    outbox_put(conn, "attachment", attachment.id, "create")  # skipped for a received copy
     audit.append(conn, actor, "create", "attachment", attachment.id)
     return attachment
 

@@ -236,6 +236,9 @@ MESSAGES = (
         "messages",
         "The media server or the other participant sent something the console cannot use ({reason}). The call was not changed by it.",
     ),  # visit.protocol
+    QT_TRANSLATE_NOOP(
+        "messages", "The picture from the far end did not arrive: {reason}."
+    ),  # visit.remote_still
 )
 
 CODING_REASONS = (

@@ -39,6 +39,7 @@ STATE_TEXT: dict[PluginState, str] = {
 CAPABILITY_TEXT: dict[str, str] = {
     "audio.input": "audio input",
     "visit.tracks": "visit tracks",
+    "visit.stills": "stills over the visit",
     "encounter.attach": "attach to encounter",
     "ui.panel": "panels",
 }

@@ -133,6 +133,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
         self._hosts = host_addresses(config.interfaces)
         visit.controls = self
         self.tracks: ExtraTracksPort | None = None  # visit.tracks (media/visit/tracks.py)
+        self.stills: Any = None  # visit.stills (media/visit/stills.py): data channels
 
     # -- MediaSessionPort (what extra tracks may use) --
 
@@ -142,6 +143,9 @@ class VisitSession(RoomsMixin, RecoveryMixin):
 
     def attach_tracks(self, tracks: ExtraTracksPort) -> None:
         self.tracks = tracks
+
+    def attach_stills(self, stills: Any) -> None:
+        self.stills = stills
 
     def publisher(self) -> tuple[RTCPeerConnection, VideoRoomHandle] | None:
         if self.publisher_pc is None or self.main is None:
@@ -301,6 +305,8 @@ class VisitSession(RoomsMixin, RecoveryMixin):
         video = self.adapter.track if self.adapter is not None else self._video_gate
         pc.addTransceiver(_feed(video), direction="sendonly")
         pc.addTransceiver(_feed(self._audio_gate), direction="sendonly")
+        if self.stills is not None:  # its data channel, in the first offer
+            self.stills.on_publisher_pc(pc)
         try:
             offer = await pc.createOffer()
             await self._set_local(pc, offer)
@@ -392,6 +398,8 @@ class VisitSession(RoomsMixin, RecoveryMixin):
                         token=self.token,
                     )
                     await self._set_remote(pc, RTCSessionDescription(offer["sdp"], "offer"))
+                    if self.stills is not None:  # after the offer: its m=application
+                        self.stills.on_subscriber_pc(remote.feed_id, pc)
                     answer = await pc.createAnswer()
                     await self._set_local(pc, answer)
                     await handle.start({"type": "answer", "sdp": pc.localDescription.sdp})
@@ -521,6 +529,8 @@ class VisitSession(RoomsMixin, RecoveryMixin):
                 self._departed[feed_id] = remote
         pc, handle = remote.pc, remote.handle
         remote.pc = remote.handle = None
+        if self.stills is not None:  # a transfer from them cannot finish now
+            self.stills.on_feed_gone(feed_id)
         if remote.audio_task is not None:
             remote.audio_task.cancel()
         if forget:

@@ -28,8 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clinician_console_api import ConsoleError, PluginContext
-from plugins.image_capture.plugin import BODY_SITES, LATERALITIES, VIEWS, CaptureModel
+from clinician_console_api import Capability, ConsoleError, PluginContext
+from plugins.image_capture.plugin import (
+    BODY_SITES,
+    LATERALITIES,
+    VIEWS,
+    CaptureModel,
+    preview_rgb,
+)
 
 TICK_MS = 33
 
@@ -130,6 +136,12 @@ class QtImageCapturePanel(QWidget):
         self.retake_button = QPushButton(self.tr("Retake"), self)
         self.keep_button = QPushButton(self.tr("Keep"), self)
         self.keep_button.setObjectName("imageCaptureKeep")
+        # During a visit: ask the far end's cart for a full-resolution still.
+        self.remote_button = QPushButton(self.tr("Take a picture at the cart"), self)
+        self.remote_button.setObjectName("imageCaptureRemote")
+        self.remote_button.setVisible(self.model.ctx.has(Capability.VISIT_STILLS))
+        self._asking = False
+        self._showing_received = False  # a still from the cart is on screen (no preview)
 
         self.site_combo = QComboBox(self)
         self.site_combo.setObjectName("imageCaptureSite")
@@ -188,6 +200,7 @@ class QtImageCapturePanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.verdict_label)
         layout.addLayout(actions)
+        layout.addWidget(self.remote_button)
         layout.addLayout(form)
         layout.addWidget(self.status_label)
 
@@ -195,6 +208,10 @@ class QtImageCapturePanel(QWidget):
         self.take_button.clicked.connect(self._on_take)
         self.retake_button.clicked.connect(self._on_retake)
         self.keep_button.clicked.connect(self._on_keep)
+        self.remote_button.clicked.connect(self._on_remote)
+        # While its camera is open, this console answers the far end's requests (the
+        # cart's side: CaptureModel.open / close).
+        self.model.captured_by = _os_account()
         self.scale_button.toggled.connect(self._on_mark_toggled)
         self.view.point_clicked.connect(self._on_point)
         self.distance_spin.valueChanged.connect(lambda _v: self._show_scale())
@@ -227,6 +244,7 @@ class QtImageCapturePanel(QWidget):
             self._spawn(self.open_device(str(device_id)))
 
     async def open_device(self, device_id: str) -> None:
+        self._showing_received = False
         self.status_label.setText(self.tr("Opening the camera…"))
         self.view.show_image(None)
         self.view.placeholder = self.tr("Waiting for the camera…")
@@ -240,7 +258,9 @@ class QtImageCapturePanel(QWidget):
 
     # -- the preview -----------------------------------------------------------------
     def tick(self) -> None:
-        if self.model.candidate is not None:
+        if self.remote_button.isVisible():
+            self.remote_button.setEnabled(not self._asking and self.model.can_ask_remote())
+        if self.model.candidate is not None or self._showing_received:
             return  # the still stays on screen until kept or retaken
         frame = self.model.preview()
         if frame is not None:
@@ -252,6 +272,7 @@ class QtImageCapturePanel(QWidget):
 
     async def take_still(self) -> None:
         self.take_button.setEnabled(False)
+        self._showing_received = False
         self.status_label.setText(self.tr("Taking a full-resolution still…"))
         try:
             candidate = await self.model.take_still()
@@ -314,6 +335,32 @@ class QtImageCapturePanel(QWidget):
         self._show_verdict()
         self._show_scale()
         self.status_label.setText(self.tr("Kept with the encounter."))
+
+    # -- during a visit: a still from the far end's cart -----------------------------------
+    def _on_remote(self) -> None:
+        self._spawn(self.ask_remote())
+
+    async def ask_remote(self) -> None:
+        self._asking = True
+        self.remote_button.setEnabled(False)
+        self.status_label.setText(self.tr("Asking the cart for a picture…"))
+        try:
+            await self.model.request_remote()
+        finally:
+            self._asking = False
+        received = self.model.last_received
+        assert received is not None
+        still = received[0]
+        loop = asyncio.get_running_loop()
+        rgb, width, height = await loop.run_in_executor(None, preview_rgb, still.data)
+        self._showing_received = True
+        self.view.points = []
+        self.view.show_image(_qimage(np.asarray(rgb)), (width, height))
+        self.status_label.setText(
+            self.tr("Picture from the cart: {w} × {h} pixels, kept with the encounter.").format(
+                w=width, h=height
+            )
+        )
 
     # -- scale -------------------------------------------------------------------------
     def _on_mark_toggled(self, checked: bool) -> None:

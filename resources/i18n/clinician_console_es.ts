@@ -959,6 +959,10 @@
         <translation>Conservar</translation>
     </message>
     <message>
+        <source>Take a picture at the cart</source>
+        <translation>Tomar una foto en el carro</translation>
+    </message>
+    <message>
         <source>(not given)</source>
         <translation>(sin indicar)</translation>
     </message>
@@ -1041,6 +1045,14 @@
     <message>
         <source>Kept with the encounter.</source>
         <translation>Guardada con la consulta.</translation>
+    </message>
+    <message>
+        <source>Asking the cart for a picture…</source>
+        <translation>Pidiendo una foto al carro…</translation>
+    </message>
+    <message>
+        <source>Picture from the cart: {w} × {h} pixels, kept with the encounter.</source>
+        <translation>Foto del carro: {w} × {h} píxeles, guardada con la consulta.</translation>
     </message>
     <message>
         <source>{n} of 2 points marked</source>
@@ -3254,6 +3266,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The media server or the other participant sent something the console cannot use ({reason}). The call was not changed by it.</source>
         <translation>El servidor de video o el otro participante envió algo que la consola no puede usar ({reason}). La llamada no cambió por ello.</translation>
+    </message>
+    <message>
+        <source>The picture from the far end did not arrive: {reason}.</source>
+        <translation>La foto del otro extremo no llegó: {reason}.</translation>
     </message>
 </context>
 <context>

@@ -246,8 +246,8 @@ def test_every_control_visible_in_the_side_column_width(qtbot: QtBot) -> None:
 
 
 def test_listening_stops_when_the_call_ends(qtbot: QtBot, aio: object, tmp_path: Path) -> None:
-    from plugins.stethoscope._qt import make_panel
     from clinician_console_api.testing import make_host
+    from plugins.stethoscope._qt import make_panel
 
     tracks = FakeVisitTracks(FakeIncoming(np.zeros(48_000)))
     host = make_host(tmp_path / "plugins", providers={"visit.tracks": tracks})
