@@ -159,6 +159,15 @@ def _projection(resource: dict[str, Any]) -> tuple[object, ...]:
     return (kind, id(resource))  # any other type: never taken as the same
 
 
+def write_marker(resource: dict[str, Any]) -> str:
+    """A marker of what a ChargeItem or Encounter write says (its projection), kept among
+    the "sent" markers before the write goes out: a server copy with this marker is one
+    of our own writes even when the record has changed here since."""
+    import hashlib
+
+    return "w:" + hashlib.sha256(repr(_projection(resource)).encode()).hexdigest()[:32]
+
+
 def same_write(server: dict[str, Any], ours: dict[str, Any]) -> bool:
     """Whether the server's ChargeItem or Encounter already says what we are sending: a
     version conflict on such an update is then our own earlier write whose

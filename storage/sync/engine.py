@@ -488,6 +488,28 @@ class SyncEngine:
         result: dict[int, list[str]] = await self.store.transact(apply)
         return result
 
+    async def _note_coded_writes(
+        self, items: list[PendingRecord], resources: list[dict[str, Any]]
+    ) -> None:
+        """What each coded Encounter or ChargeItem update says, remembered before it goes:
+        after a lost acknowledgement and a newer local change, the server's copy is still
+        recognised as our own write (not someone else's change)."""
+        from storage.fhir.charge_item import write_marker
+
+        coded = [
+            (p, write_marker(r))
+            for p, r in zip(items, resources, strict=True)
+            if isinstance(p.record, Encounter | ChargeDraft)
+        ]
+        if not coded:
+            return
+
+        def apply(conn: Any) -> None:
+            for p, marker in coded:
+                queue.note_sent(conn, p.item.entity_type, p.item.entity_id, marker)
+
+        await self.store.transact(apply)
+
     async def _send_creates(
         self, client: FhirTransport, items: list[PendingRecord], report: SyncReport
     ) -> None:
@@ -810,6 +832,7 @@ class SyncEngine:
                 request["ifMatch"] = f'W/"{p.remote.version_id}"'
             entries.append({"resource": resource, "request": request})
         await self._note_sent(items)
+        await self._note_coded_writes(items, [e["resource"] for e in entries])
         # A batch, not a transaction: one conflicting note must not hold back the others.
         report.sent += len(items)
         try:
@@ -904,6 +927,23 @@ class SyncEngine:
             fmt = await self._reference_formatter([p])
             if same_write(current, self._resource(p, fmt)):
                 acks.append((p.item, RemoteRef(p.remote.server_id, version, "")))
+                return
+            from storage.fhir.charge_item import write_marker
+
+            sent = await self.store.transact(
+                queue.sent_hashes, p.item.entity_type, p.item.entity_id
+            )
+            if write_marker(current) in sent:
+                # An earlier write of ours whose acknowledgement was lost, changed again
+                # here since: no conflict. The row stays queued and goes up next round
+                # against the server's version.
+                server_id = p.remote.server_id
+                await self.store.transact(
+                    queue.set_remote_ref,
+                    p.item.entity_type,
+                    p.item.entity_id,
+                    RemoteRef(server_id, version, p.remote.content_hash),
+                )
                 return
         reason = "changed on the server by someone else"
         await self._refused(p, reason, report)

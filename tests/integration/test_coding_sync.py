@@ -257,3 +257,48 @@ def test_lost_acknowledgement_of_an_update_is_no_conflict(
         await store.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("lost", ["encounter", "charge_item"])
+def test_lost_acknowledgement_then_a_newer_coding_is_no_conflict(
+    fresh_profile: Path, fhir_server: Any, monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    """The server took an update whose acknowledgement was lost, and the clinician then
+    changed the coding again here: the server's copy is still our own write (found by
+    the marker kept before it went out), so the newer coding goes up, nothing is refused.
+    (Seen as a rare failure of the kill -9 coding test before the fix.)"""
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        enc = await _seed(store)
+        async with FhirClient(fhir_server.base_url, timeout=30) as client:
+            await _accept(store, enc, _facts(12))
+            assert (await SyncEngine(store).sync_once(client)).failed == 0
+            await _accept(store, enc, _facts(35))
+            real = queue.acknowledge
+
+            def lost_ack(conn: Any, item: Any, ref: Any) -> bool:
+                if item.entity_type == lost:
+                    raise ConnectionResetError("simulated: acknowledgement lost")
+                return real(conn, item, ref)
+
+            monkeypatch.setattr(queue, "acknowledge", lost_ack)
+            with pytest.raises(StoreError):
+                await SyncEngine(store).sync_once(client)
+            monkeypatch.setattr(queue, "acknowledge", real)
+            draft = await _accept(store, enc, _facts(45))  # changed again, here
+            report = await SyncEngine(store).sync_once(client)
+            assert report.failed == 0, report.reasons
+            assert await store.transact(queue.waiting) == {
+                "waiting": 0,
+                "failed": 0,
+                "conflicts": 0,
+            }
+            encounter_ref = await store.transact(queue.remote_ref, "encounter", enc.id)
+            encounter = await client.read("Encounter", encounter_ref.server_id)
+            assert encounter["type"][0]["coding"][0]["code"] == "99215"
+            [item] = await _charge_items(client, draft.id)
+            assert item["code"]["coding"][0]["code"] == "99215"
+        await store.close()
+
+    run(scenario())
