@@ -60,11 +60,11 @@ def run_gui(
     """Run the desktop console until its window closes; the process exit code."""
     # qasync picks the first Qt binding it finds unless told (STYLE.md §3).
     os.environ["QT_API"] = "pyside6"
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     from ui import theme
     from ui.errors import ExceptionHandler
+    from ui.event_loop import ConsoleEventLoop
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -86,7 +86,7 @@ def run_gui(
     handler.install()
     try:
         # asyncio.run(main(), loop_factory=...) needs Python 3.12; Runner is the 3.11 spelling.
-        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        with asyncio.Runner(loop_factory=ConsoleEventLoop) as runner:
             runner.get_loop().set_exception_handler(handler.on_loop_exception)
             return runner.run(
                 _main(

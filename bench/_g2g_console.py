@@ -304,16 +304,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ramp-timeout-s", type=float, default=30.0)
     args = parser.parse_args(argv)
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     from ui import theme
+    from ui.event_loop import ConsoleEventLoop
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)
     theme.apply(app)
-    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+    with asyncio.Runner(loop_factory=ConsoleEventLoop) as runner:
         return runner.run(_run(args))
 
 

@@ -66,14 +66,14 @@ def _steps(view: Any, zoom: Callable[[float], None]) -> Callable[[int], None]:
 
 def measure_viewer(data: bytes, runs: int) -> dict[str, Any]:
     app = _app()
-    import qasync
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QImage, QPixmap
     from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
+    from ui.event_loop import ConsoleEventLoop
     from ui.image_viewer import QtImageView
 
-    loop = qasync.QEventLoop(app)
+    loop = ConsoleEventLoop(app)
     asyncio.set_event_loop(loop)
     first_paint: list[float] = []
     zoom_pan: list[float] = []

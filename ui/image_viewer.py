@@ -900,15 +900,21 @@ class QtStillCompare(QWidget):
         self.candidates = list(candidates)
         self.right_label.setText(caption(still))
         await self._load(self.right, still)
+        pick: Attachment | None = None
+        if self.candidates:
+            earlier = [c for c in self.candidates if _when(c) <= _when(still)]
+            pick = (earlier or self.candidates)[-1]
+        # Filled and pointed with its signal blocked: a choice made here is loaded
+        # below, not a second time by _on_choice (two loads of one still raced, and
+        # open() could return with the left side still empty).
         self.choice.blockSignals(True)
         self.choice.clear()
         for other in self.candidates:
             self.choice.addItem(caption(other), other.id)
-        self.choice.blockSignals(False)
-        if self.candidates:
-            earlier = [c for c in self.candidates if _when(c) <= _when(still)]
-            pick = (earlier or self.candidates)[-1]
+        if pick is not None:
             self.choice.setCurrentIndex(self.candidates.index(pick))
+        self.choice.blockSignals(False)
+        if pick is not None:
             await self.show_left(pick)
 
     async def show_left(self, other: Attachment) -> None:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
+from shiboken6 import isValid
 
 from ui.errors import ErrorPresenter, log_text
 
@@ -83,7 +84,7 @@ def run_op(
     def _finished(done: asyncio.Task[T]) -> None:
         if busy:
             QGuiApplication.restoreOverrideCursor()
-            if tracker is not None:
+            if tracker is not None and isValid(tracker):
                 tracker.leave()
         if done.cancelled():
             return
@@ -95,7 +96,8 @@ def run_op(
         if on_error is not None:
             on_error(exc)
             return
-        presenter = find_presenter(parent)
+        # The widget may have been closed and deleted while its operation ran.
+        presenter = find_presenter(parent) if isValid(parent) else None
         if presenter is not None:
             presenter.present(exc, context=context)
         else:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from app.credentials import CredentialKind, Credentials, MemoryCredentialFile
@@ -34,6 +33,7 @@ from app.services import NotesService
 from app.session import Session
 from storage.store import EncryptedStore
 from ui import theme
+from ui.event_loop import ConsoleEventLoop
 from ui.main_window import QtMainWindow
 
 PASSPHRASE = "test-pass"
@@ -80,7 +80,7 @@ async def until(predicate: Callable[[], object], timeout: float = 5.0) -> float:
 
 @pytest.fixture
 def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
-    loop = qasync.QEventLoop(qapp)
+    loop = ConsoleEventLoop(qapp)
     asyncio.set_event_loop(loop)
     try:
         yield loop

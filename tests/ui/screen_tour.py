@@ -30,8 +30,9 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    import qasync
     from PySide6.QtWidgets import QApplication
+
+    from ui.event_loop import ConsoleEventLoop
 
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
@@ -39,7 +40,7 @@ def main() -> int:
 
     theme.apply(app)
     assert i18n.set_language(args.lang)  # before the window modules are imported
-    loop = qasync.QEventLoop(app)
+    loop = ConsoleEventLoop(app)
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as tmp:
         code = loop.run_until_complete(tour(app, Path(tmp), args.out))

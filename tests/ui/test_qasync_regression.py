@@ -1,4 +1,4 @@
-"""Guards the PySide6 6.11 pin (DESIGN.md §3).
+"""Guards the PySide6 6.11 pin (DESIGN.md §3) and ui.event_loop's fix to qasync.
 
 PySide6 6.12.0 on CPython 3.11 drops a reference to ``None`` on every void Qt
 call; under qasync that reaches ``Fatal Python error: none_dealloc`` within a
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
+import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QApplication, QLabel
 
-from tests.ui.conftest import Aio
+from tests.ui.conftest import Aio, until
 
 CYCLES = 20_000
 
@@ -48,3 +50,40 @@ def test_qasync_survives_20000_timer_cycles(aio: Aio, qtbot) -> None:
     # A leak of one None reference per call would show up as ~-60,000 here
     # long before the interpreter aborts; allow for unrelated churn.
     assert sys.getrefcount(None) > none_refs_before - 1000
+
+
+def test_a_task_stepped_between_two_runs_still_finds_its_loop(aio: Aio) -> None:
+    """qasync 0.28 processes Qt events once more after ``run_until_complete`` has
+    cleared the running loop; a background task stepped in that pass used to fail
+    with "no running event loop" (a note's signature state failed so in CI).
+    ui.event_loop runs every callback as the loop."""
+    seen: list[asyncio.AbstractEventLoop] = []
+
+    async def background() -> None:
+        for _ in range(50):
+            await asyncio.sleep(0)
+            seen.append(asyncio.get_running_loop())
+
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        tasks.append(asyncio.ensure_future(background()))
+        await asyncio.sleep(0)
+
+    for _ in range(3):
+        aio.run(start())
+    aio.run(until(lambda: len(seen) == 150))
+    assert all(loop is aio.loop for loop in seen)
+    assert all(t.done() and t.exception() is None for t in tasks)
+
+
+def test_a_callback_run_by_a_bare_process_events_finds_its_loop(aio: Aio) -> None:
+    # A nested Qt loop or a plain processEvents() runs the loop's timers too.
+    seen: list[asyncio.AbstractEventLoop] = []
+    aio.loop.call_soon(lambda: seen.append(asyncio.get_running_loop()))
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        QApplication.processEvents()
+    assert seen == [aio.loop]
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()  # and nothing is left set once it has run
