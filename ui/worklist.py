@@ -152,15 +152,21 @@ class _VisitDelegate(QStyledItemDelegate):
         second_top = inner.top() + line_h + 4
         badge_rect = QRect(inner.right() - badge_w, second_top, badge_w, line_h)
         painter.setPen(Qt.PenStyle.NoPen)
+        # Green means done: a signed note (or, with no signing, a note at all); a
+        # draft waiting for a signature is blue, an overdue one amber.
         has_note = summary.note_id is not None
-        badge_bg = QColor("#d1fae5") if has_note else QColor("#e5e7eb")
+        draft = flag is not None and str(flag) == "unsigned"
+        badge_bg, ink = (
+            (QColor("#d1fae5"), "#065f46") if has_note else (QColor("#e5e7eb"), "#374151")
+        )
+        if draft:
+            badge_bg, ink = QColor("#dbeafe"), "#1e40af"
         if overdue:
-            badge_bg = QColor("#fef3c7")
+            badge_bg, ink = QColor("#fef3c7"), "#92400e"
         if selected:
             badge_bg = QColor(255, 255, 255, 60)
         painter.setBrush(badge_bg)
         painter.drawRoundedRect(badge_rect, line_h / 2, line_h / 2)
-        ink = "#92400e" if overdue else ("#065f46" if has_note else "#374151")
         painter.setPen(text_color if selected else QColor(ink))
         painter.drawText(badge_rect, Qt.AlignmentFlag.AlignCenter, badge)
 

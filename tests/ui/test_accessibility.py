@@ -141,6 +141,9 @@ def test_palette_contrast_is_wcag_aa(fg: QPalette.ColorRole, bg: QPalette.ColorR
         ("#7a2e0e", "#fef0c7"),  # device banner
         ("#b42318", "#f4f6f8"),  # form errors, recording timer
         ("#0f766e", "#ffffff"),  # patient in the visit's top bar
+        ("#1e40af", "#dbeafe"),  # worklist: note not signed yet
+        ("#92400e", "#fef3c7"),  # worklist: not signed, overdue
+        ("#374151", "#e5e7eb"),  # worklist: no note yet
     ],
 )
 def test_status_colours_are_wcag_aa(fg: str, bg: str) -> None:
