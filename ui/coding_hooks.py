@@ -102,6 +102,9 @@ class QtCodingDock(QDockWidget):
         empty = QLabel(self.tr("Select a visit to see its coding suggestion."))
         empty.setWordWrap(True)
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Wide enough for the panel's combo boxes, so the dock does not open as a
+        # 100 px strip of one word per line before a visit is picked.
+        empty.setMinimumWidth(260)
         self.error_label = empty
         self.setWidget(empty)
 
