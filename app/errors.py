@@ -227,6 +227,7 @@ MESSAGES: dict[str, str] = {
         "sets it with `clinician-console secret set pacs`, which reads the password or "
         "bearer token from standard input."
     ),
+    "pacs.config": "The PACS is not set up correctly: {reason}. Stills wait here.",
     "sync.conflict": (
         "The record store refused the change because the record was changed elsewhere since "
         "this console last saw it (HTTP {status})."
@@ -547,6 +548,10 @@ class SyncProtocolError(SyncError):
 
 class SyncConfigError(SyncError):
     message_key = "sync.config"
+
+
+class PacsConfigError(SyncConfigError):
+    message_key = "pacs.config"
 
 
 class SyncInternalError(SyncError):

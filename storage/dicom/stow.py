@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import httpx
 
-from app.errors import ConsoleError, PacsAuthError, PacsSecretMissingError, SyncConfigError
+from app.errors import ConsoleError, PacsAuthError, PacsConfigError, PacsSecretMissingError
 from app.records import utc_now
 from storage import audit, repository
 from storage.dicom.writer import instance_uid, write_still
@@ -166,9 +166,9 @@ def auth_headers(settings: PacsSettings, get_secret: Callable[[str], str | None]
     if mode == "none":
         return {}
     if mode not in ("basic", "bearer"):
-        raise SyncConfigError(reason="[pacs] auth must be none, basic or bearer")
+        raise PacsConfigError(reason="[pacs] auth must be none, basic or bearer")
     if mode == "basic" and (not settings.username or ":" in settings.username):
-        raise SyncConfigError(reason="[pacs] username is empty or contains ':'")
+        raise PacsConfigError(reason="[pacs] username is empty or contains ':'")
     secret = get_secret(SECRET_NAME)
     if not secret:
         raise PacsSecretMissingError(auth=mode)
@@ -177,7 +177,7 @@ def auth_headers(settings: PacsSettings, get_secret: Callable[[str], str | None]
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
     token = secret.strip()
     if not _TOKEN_RE.fullmatch(token):
-        raise SyncConfigError(reason="the PACS bearer token in the keyring is not a b64token")
+        raise PacsConfigError(reason="the PACS bearer token in the keyring is not a b64token")
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -212,7 +212,11 @@ def _refused_again(conn: Any, url: str, headers: Mapping[str, str]) -> dict[str,
 
 
 def _mark_refused(
-    conn: Any, actor: str, url: str, headers: Mapping[str, str], error: PacsAuthError
+    conn: Any,
+    actor: str,
+    url: str,
+    headers: Mapping[str, str],
+    error: PacsAuthError | PacsConfigError,
 ) -> None:
     salt = secrets.token_bytes(16)
     marker = {
@@ -220,6 +224,7 @@ def _mark_refused(
         "key": error.message_key,
         "status": error.status or 0,
         "auth": str(error.params.get("auth", "")),
+        "reason": str(error.params.get("reason", "")),
         "salt": salt.hex(),
         "digest": _digest(salt, url, headers),
     }
@@ -239,10 +244,12 @@ def clear_refusal(conn: Any, actor: str | None = None) -> bool:
     return bool(cur.rowcount)
 
 
-def refusal_error(marker: Mapping[str, Any]) -> PacsAuthError:
+def refusal_error(marker: Mapping[str, Any]) -> PacsAuthError | PacsConfigError:
     """The error a marker stands for (its text is what the user sees)."""
     if marker.get("key") == PacsSecretMissingError.message_key:
         return PacsSecretMissingError(auth=str(marker.get("auth", "")))
+    if marker.get("key") == PacsConfigError.message_key:
+        return PacsConfigError(reason=str(marker.get("reason", ""))[:200])
     status = marker.get("status")
     return PacsAuthError(status=status if isinstance(status, int) else 0)
 
@@ -258,7 +265,7 @@ async def push_authenticated(
     report = StowReport()
     try:
         headers = auth_headers(settings, get_secret)
-    except PacsSecretMissingError as exc:
+    except (PacsSecretMissingError, PacsConfigError) as exc:
         await store.transact(_mark_refused, store.actor, settings.stow_url, {}, exc)
         report.failed += 1
         report.reasons.append(exc.user_message())
