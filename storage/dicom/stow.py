@@ -218,6 +218,9 @@ def _mark_refused(
     headers: Mapping[str, str],
     error: PacsAuthError | PacsConfigError,
 ) -> None:
+    held = _refused_again(conn, url, headers)
+    if held is not None and refusal_error(held).user_message() == error.user_message():
+        return  # the same refusal, already kept (and audited): no entry every round
     salt = secrets.token_bytes(16)
     marker = {
         "at": utc_now(),

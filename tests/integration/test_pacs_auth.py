@@ -169,6 +169,13 @@ def test_no_secret_in_the_keyring_sends_nothing_and_says_which(
             assert PacsSecretMissingError(auth="basic").user_message() == report.reasons[0]
             overview = await sync_service(store, None).overview()
             assert [f.entity_type for f in overview.failures] == [PACS_CREDENTIALS]
+            await push_authenticated(store, settings, secrets.get_secret)  # a later round
+            audited = await store.transact(
+                lambda conn: conn.execute(
+                    "SELECT count(*) FROM audit_log WHERE action = 'pacs_auth_refused'"
+                ).fetchone()[0]
+            )
+            assert audited == 1  # kept once, not an audit entry every round
             secrets.set_secret(SECRET_NAME, PASSWORD)
             assert (await push_authenticated(store, settings, secrets.get_secret)).sent == 1
         finally:
