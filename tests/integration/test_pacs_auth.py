@@ -209,3 +209,50 @@ def test_a_sync_round_signs_in_to_the_pacs(
         assert len(pacs.instances()) == 1
 
     _run(scenario())
+
+
+def test_the_sync_command_says_reauthenticate_and_goes_once_the_secret_is_set(
+    fresh_profile: Path, pacs: orthanc.OrthancServer, sekmet: Any, pacs_secret: None
+) -> None:
+    """IT's path, CLI-level: ``secret set pacs`` into the OS keyring, ``sync --once``
+    fails with a one-line "re-authenticate" reason for a wrong password (the still
+    stays, no attempt charged), and goes once the right one is set."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import TEST_PASSPHRASE
+
+    async def seed() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            await _seed(store, _stills()[:1])
+        finally:
+            await store.close()
+
+    _run(seed())
+    (fresh_profile / "settings.toml").write_text(
+        f'[record_store]\nurl = "{sekmet.base_url}"\n'
+        f'[pacs]\nstow_url = "{pacs.stow_url}"\nauth = "basic"\nusername = "{USER}"\n'
+    )
+    base = [sys.executable, "-m", "app.cli", "--profile", str(fresh_profile)]
+    sync = [*base, "--key-source", "passphrase", "--passphrase-stdin", "sync", "--once", "--json"]
+    env = dict(os.environ)
+
+    def cli(args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, input=stdin, text=True, capture_output=True, env=env, timeout=180
+        )
+
+    assert cli([*base, "secret", "set", "pacs"], "not the password\n").returncode == 0
+    refused = cli(sync, TEST_PASSPHRASE + "\n")
+    assert refused.returncode != 0
+    assert "Re-authenticate" in refused.stderr and "secret set pacs" in refused.stderr
+    assert "not the password" not in refused.stderr + refused.stdout
+    assert json.loads(refused.stdout)["ok"] is False
+    assert pacs.instances() == []
+    assert cli([*base, "secret", "set", "pacs"], PASSWORD + "\n").returncode == 0
+    done = cli(sync, TEST_PASSPHRASE + "\n")
+    assert done.returncode == 0, done.stderr
+    assert len(pacs.instances()) == 1
