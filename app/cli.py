@@ -385,8 +385,8 @@ async def _cmd_sync(ctx: CliContext) -> int:
 
     async def run(store: Any) -> int:
         # The same use case the GUI runs, one round, no background loop.
-        pacs_url = ctx.settings().settings.pacs.stow_url  # stills to the PACS too, if set
-        outcome = await sync_service(store, settings, pacs_stow_url=pacs_url).sync_now()
+        pacs = ctx.settings().settings.pacs  # stills to the PACS too, if set
+        outcome = await sync_service(store, settings, pacs=pacs).sync_now()
         status = outcome.status
         waiting = {
             "waiting": status.waiting,

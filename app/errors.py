@@ -216,6 +216,18 @@ MESSAGES: dict[str, str] = {
         "`clinician-console secret set record_store`, which reads the password, client secret "
         "or private key (PEM) from standard input."
     ),
+    "pacs.auth": (
+        "The PACS did not accept the console's credentials (HTTP {status}). Stills wait "
+        "here and the PACS is not asked again with the same credentials. Re-authenticate: "
+        "check auth and username in [pacs], then set the password or token again with "
+        "`clinician-console secret set pacs` (or choose Retry once the PACS account is fixed)."
+    ),
+    "pacs.secret_missing": (
+        "The OS keyring holds no secret for the PACS (auth = {auth}). Stills wait here. IT "
+        "sets it with `clinician-console secret set pacs`, which reads the password or "
+        "bearer token from standard input."
+    ),
+    "pacs.config": "The PACS is not set up correctly: {reason}. Stills wait here.",
     "sync.conflict": (
         "The record store refused the change because the record was changed elsewhere since "
         "this console last saw it (HTTP {status})."
@@ -485,6 +497,17 @@ class SyncSecretMissingError(SyncAuthError):
     message_key = "sync.secret_missing"
 
 
+class PacsAuthError(SyncAuthError):
+    """The PACS (``[pacs] stow_url``) answered 401 or 403: re-authenticate. Retrying with
+    the same credentials cannot help and may lock the account, so it is not done."""
+
+    message_key = "pacs.auth"
+
+
+class PacsSecretMissingError(PacsAuthError):
+    message_key = "pacs.secret_missing"
+
+
 class SyncConflictError(SyncError):
     message_key = "sync.conflict"
 
@@ -525,6 +548,10 @@ class SyncProtocolError(SyncError):
 
 class SyncConfigError(SyncError):
     message_key = "sync.config"
+
+
+class PacsConfigError(SyncConfigError):
+    message_key = "pacs.config"
 
 
 class SyncInternalError(SyncError):

@@ -29,6 +29,7 @@ from app.settings import (
     EffectiveSettings,
     MediaServerSettings,
     NotesSettings,
+    PacsSettings,
     PluginSettings,
     RecordStoreSettings,
     load_settings,
@@ -216,7 +217,7 @@ async def _main(
             ),
             policy_path=policy_path,
             identity=identity,
-            pacs_stow_url=settings.settings.pacs.stow_url if settings is not None else "",
+            pacs=settings.settings.pacs if settings is not None else None,
         )
     finally:
         holder.pop("window", None)
@@ -239,7 +240,7 @@ async def _run_window(
     policy_path: Path | None = None,
     identity: Identity | None = None,
     device_settings: DeviceSettings | None = None,
-    pacs_stow_url: str = "",
+    pacs: PacsSettings | None = None,
 ) -> int:
     from storage.store import EncryptedStore, store_exists
 
@@ -345,7 +346,7 @@ async def _run_window(
         # The opener above only makes EncryptedStores; the window sees them as RecordStore.
         visit_wrap: Callable[[Any], Any] | None = None
         if isinstance(store, EncryptedStore):
-            sync = await _start_sync(window, store, events, record_store, services, pacs_stow_url)
+            sync = await _start_sync(window, store, events, record_store, services, pacs)
             visit_wrap = _start_signing(
                 window, store, events, record_store, notes_settings, profile, identity
             )
@@ -930,7 +931,7 @@ async def _start_sync(
     events: ConsoleEvents,
     record_store: RecordStoreSettings | None,
     services: contextlib.AsyncExitStack,
-    pacs_stow_url: str = "",
+    pacs: PacsSettings | None = None,
 ) -> SyncService:
     """The sync use case over the store's adapters; without a record store it stays
     disabled (the window says it is not set up, conflicts can still be resolved).
@@ -940,7 +941,7 @@ async def _start_sync(
     """
     from storage.sync.adapter import sync_service
 
-    sync = sync_service(store, record_store, pacs_stow_url=pacs_stow_url)
+    sync = sync_service(store, record_store, pacs=pacs)
     window.attach_sync(sync)
     if not sync.enabled:
         return sync

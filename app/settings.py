@@ -187,6 +187,11 @@ class PacsSettings(_Section):
     # DICOMweb STOW-RS endpoint of the clinic's PACS, e.g. https://pacs/dicom-web/studies
     # ("" = no PACS: stills go to the record store only). docs/images.md.
     stow_url: str = ""
+    # How the console proves who it is to the PACS: "basic" (username below, password
+    # from `clinician-console secret set pacs`) or "bearer" (the token from the same
+    # secret). docs/images.md.
+    auth: Literal["none", "basic", "bearer"] = "none"
+    username: str = ""
 
 
 class Settings(_Section):

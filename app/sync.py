@@ -132,7 +132,7 @@ class Conflict:
 class FailedRecord:
     """An outbox record that did not go: refused by the server, or retried and failing."""
 
-    entity_type: str  # "patient" | "encounter" | "note" | "attachment"
+    entity_type: str  # "patient" | "encounter" | "note" | "attachment" | "pacs" | "econsult"...
     entity_id: str  # for Retry; never shown (ids mean nothing to a clinician)
     label: str  # whose record: "Note · Smith, Anna"
     reason: str  # stored reason: server text the engine scrubbed before storing it

@@ -190,9 +190,30 @@ def set_status(conn: Any, actor: str, consult_id: str, status: ConsultStatus) ->
         "UPDATE econsults SET status = ?, updated_at = ? WHERE id = ?",
         (status.value, utc_now(), consult_id),
     )
-    outbox_put(conn, "status", consult_id)
+    if status is ConsultStatus.CANCELLED and _never_sent(conn, consult_id):
+        # Nothing of it reached the record store: cancelling is local, and its rows go
+        # (a status row would wait forever for a request that will not be sent).
+        conn.execute(
+            "DELETE FROM econsult_outbox WHERE (entity_type IN ('request', 'status') AND "
+            "entity_id = ?) OR (entity_type IN ('message', 'answer') AND entity_id IN "
+            "(SELECT id FROM econsult_messages WHERE econsult_id = ?))",
+            (consult_id, consult_id),
+        )
+    else:
+        outbox_put(conn, "status", consult_id)
     audit.append(conn, actor, "update", "econsult", consult_id)
     return get_consult(conn, consult_id)
+
+
+def _never_sent(conn: Any, consult_id: str) -> bool:
+    """A request made here whose ServiceRequest the record store never acknowledged."""
+    row = conn.execute(
+        "SELECT 1 FROM econsults c WHERE c.id = ? AND c.origin = 'sent' AND c.sr_server_id = '' "
+        "AND c.task_server_id = '' AND EXISTS (SELECT 1 FROM econsult_outbox o "
+        "WHERE o.entity_type = 'request' AND o.entity_id = c.id)",
+        (consult_id,),
+    ).fetchone()
+    return row is not None
 
 
 def add_answer(conn: Any, actor: str, consult_id: str, author: str, text: str) -> ConsultAnswer:

@@ -98,6 +98,17 @@ MESSAGES = (
     ),  # oncall.failed
     QT_TRANSLATE_NOOP(
         "messages",
+        "The PACS did not accept the console's credentials (HTTP {status}). Stills wait here and the PACS is not asked again with the same credentials. Re-authenticate: check auth and username in [pacs], then set the password or token again with `clinician-console secret set pacs` (or choose Retry once the PACS account is fixed).",
+    ),  # pacs.auth
+    QT_TRANSLATE_NOOP(
+        "messages", "The PACS is not set up correctly: {reason}. Stills wait here."
+    ),  # pacs.config
+    QT_TRANSLATE_NOOP(
+        "messages",
+        "The OS keyring holds no secret for the PACS (auth = {auth}). Stills wait here. IT sets it with `clinician-console secret set pacs`, which reads the password or bearer token from standard input.",
+    ),  # pacs.secret_missing
+    QT_TRANSLATE_NOOP(
+        "messages",
         "The plugin {plugin_id} used the capability {capability}, which it was not granted.",
     ),  # plugin.capability
     QT_TRANSLATE_NOOP(

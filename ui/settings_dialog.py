@@ -131,6 +131,8 @@ LABELS: dict[str, str] = {
     "emergency.numbers": "Emergency numbers by location",
     "emergency.oncall_webhook_url": "On-call webhook URL",
     "pacs.stow_url": "DICOMweb STOW-RS URL",
+    "pacs.auth": "Sign-in method",
+    "pacs.username": "User name",
 }
 
 

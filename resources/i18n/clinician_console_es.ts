@@ -3096,6 +3096,18 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>No se pudo avisar al contacto de guardia ({reason}). Llámelo por teléfono.</translation>
     </message>
     <message>
+        <source>The PACS did not accept the console&apos;s credentials (HTTP {status}). Stills wait here and the PACS is not asked again with the same credentials. Re-authenticate: check auth and username in [pacs], then set the password or token again with `clinician-console secret set pacs` (or choose Retry once the PACS account is fixed).</source>
+        <translation>El PACS no aceptó las credenciales de la consola (HTTP {status}). Las fotos esperan aquí y no se vuelve a llamar al PACS con las mismas credenciales. Vuelva a autenticarse: revise auth y username en [pacs] y guarde de nuevo la contraseña o el token con `clinician-console secret set pacs` (o elija Reintentar cuando la cuenta del PACS esté corregida).</translation>
+    </message>
+    <message>
+        <source>The PACS is not set up correctly: {reason}. Stills wait here.</source>
+        <translation>El PACS no está bien configurado: {reason}. Las fotos esperan aquí.</translation>
+    </message>
+    <message>
+        <source>The OS keyring holds no secret for the PACS (auth = {auth}). Stills wait here. IT sets it with `clinician-console secret set pacs`, which reads the password or bearer token from standard input.</source>
+        <translation>El llavero del sistema no guarda ningún secreto para el PACS (auth = {auth}). Las fotos esperan aquí. TI lo define con `clinician-console secret set pacs`, que lee la contraseña o el token de portador de la entrada estándar.</translation>
+    </message>
+    <message>
         <source>The plugin {plugin_id} used the capability {capability}, which it was not granted.</source>
         <translation>El complemento {plugin_id} usó la capacidad {capability}, que no se le había concedido.</translation>
     </message>

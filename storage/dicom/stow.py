@@ -12,22 +12,47 @@ PACS is away; the next sync round tries again); a 4xx or an answer that lists th
 instance as failed is recorded on the row and retried at most ``MAX_ATTEMPTS``
 times; a still that cannot be made into DICOM (e.g. a progressive JPEG) is set
 aside at once. Logs carry ids and statuses only, never patient data.
+
+Credentials (``[pacs] auth``): HTTP Basic (``username`` + the keyring secret
+``pacs``) or a bearer token (the keyring secret). A 401 or 403 is no fault of the
+still: no attempt is counted, the pass stops, and a marker in ``meta`` remembers a
+salted digest of the refused credentials. Later rounds do not ask the PACS again
+with the same credentials (a retry loop could lock the account); a new secret
+(``clinician-console secret set pacs``), a changed user name or the Retry action
+in the sync details clears the way. The marker is also what the sync details show.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
+import re
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import httpx
 
-from app.errors import ConsoleError
+from app.errors import ConsoleError, PacsAuthError, PacsConfigError, PacsSecretMissingError
+from app.records import utc_now
 from storage import audit, repository
 from storage.dicom.writer import instance_uid, write_still
 
+if TYPE_CHECKING:
+    from app.settings import PacsSettings
+
 log = logging.getLogger(__name__)
+
+#: The keyring entry (``clinician-console secret set pacs``).
+SECRET_NAME: Final = "pacs"
+#: ``meta`` key of the "the PACS refused these credentials" marker.
+AUTH_MARKER: Final = "pacs_auth_refused"
+# RFC 6750 b64token, so a token can never smuggle whitespace or a line break into a header.
+_TOKEN_RE: Final = re.compile(r"[A-Za-z0-9\-._~+/]{1,16384}=*")
 
 MAX_ATTEMPTS = 5
 BATCH = 20
@@ -57,6 +82,8 @@ class StowReport:
     sent: int = 0
     failed: int = 0
     reasons: list[str] = field(default_factory=list)
+    #: Set when the PACS refused the credentials (401/403); the pass stopped there.
+    auth_error: PacsAuthError | None = None
 
 
 def waiting(conn: Any) -> int:
@@ -106,6 +133,165 @@ def _note_failure(conn: Any, attachment_id: str, reason: str) -> None:
     )
 
 
+def retry(conn: Any, actor: str, attachment_id: str) -> bool:
+    """The user's Retry on a still the PACS refused five times: five more attempts."""
+    cur = conn.execute(
+        "UPDATE dicom_outbox SET attempts = 0, last_error = '' "
+        "WHERE attachment_id = ? AND attempts >= ? AND last_error NOT LIKE ?",
+        (attachment_id, MAX_ATTEMPTS, UNSUPPORTED + "%"),
+    )
+    if cur.rowcount:
+        audit.append(conn, actor, "sync_retry", "pacs", attachment_id)
+    return bool(cur.rowcount)
+
+
+def given_up(conn: Any) -> list[tuple[str, str, int]]:
+    """(attachment id, reason, attempts) of stills no longer sent: the attempt limit
+    reached, or a still the PACS can never take."""
+    rows = conn.execute(
+        "SELECT attachment_id, last_error, attempts FROM dicom_outbox "
+        "WHERE attempts >= ? OR last_error LIKE ? ORDER BY created_at, attachment_id",
+        (MAX_ATTEMPTS, UNSUPPORTED + "%"),
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+# --- credentials ------------------------------------------------------------------------
+
+
+def auth_headers(settings: PacsSettings, get_secret: Callable[[str], str | None]) -> dict[str, str]:
+    """The ``Authorization`` header ``[pacs] auth`` asks for, its secret from the keyring
+    (``get_secret`` is :func:`storage.secrets.get_secret`)."""
+    mode = settings.auth
+    if mode == "none":
+        return {}
+    if mode not in ("basic", "bearer"):
+        raise PacsConfigError(reason="[pacs] auth must be none, basic or bearer")
+    if mode == "basic" and (not settings.username or ":" in settings.username):
+        raise PacsConfigError(reason="[pacs] username is empty or contains ':'")
+    secret = get_secret(SECRET_NAME)
+    if not secret:
+        raise PacsSecretMissingError(auth=mode)
+    if mode == "basic":
+        pair = f"{settings.username}:{secret.rstrip(chr(10)).rstrip(chr(13))}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+    token = secret.strip()
+    if not _TOKEN_RE.fullmatch(token):
+        raise PacsConfigError(reason="the PACS bearer token in the keyring is not a b64token")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _digest(salt: bytes, url: str, headers: Mapping[str, str]) -> str:
+    material = json.dumps([url, sorted(headers.items())]).encode()
+    return hmac.new(salt, material, hashlib.sha256).hexdigest()
+
+
+def auth_refusal(conn: Any) -> dict[str, Any] | None:
+    """The marker left when the PACS refused the credentials (or none were there), if any."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (AUTH_MARKER,)).fetchone()
+    if row is None:
+        return None
+    try:
+        marker = json.loads(str(row[0]))
+    except ValueError:
+        return {"status": 0, "key": "pacs.auth"}
+    return marker if isinstance(marker, dict) else {"status": 0, "key": "pacs.auth"}
+
+
+def _refused_again(conn: Any, url: str, headers: Mapping[str, str]) -> dict[str, Any] | None:
+    """The marker, when it was left for exactly these credentials to this URL."""
+    marker = auth_refusal(conn)
+    if marker is None:
+        return None
+    try:
+        salt = bytes.fromhex(str(marker.get("salt", "")))
+    except ValueError:
+        return None
+    same = salt and hmac.compare_digest(str(marker.get("digest", "")), _digest(salt, url, headers))
+    return marker if same else None
+
+
+def _mark_refused(
+    conn: Any,
+    actor: str,
+    url: str,
+    headers: Mapping[str, str],
+    error: PacsAuthError | PacsConfigError,
+) -> None:
+    held = _refused_again(conn, url, headers)
+    if held is not None and refusal_error(held).user_message() == error.user_message():
+        return  # the same refusal, already kept (and audited): no entry every round
+    salt = secrets.token_bytes(16)
+    marker = {
+        "at": utc_now(),
+        "key": error.message_key,
+        "status": error.status or 0,
+        "auth": str(error.params.get("auth", "")),
+        "reason": str(error.params.get("reason", "")),
+        "salt": salt.hex(),
+        "digest": _digest(salt, url, headers),
+    }
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+        "value = excluded.value",
+        (AUTH_MARKER, json.dumps(marker)),
+    )
+    audit.append(conn, actor, "pacs_auth_refused", "pacs", str(error.status or 0))
+
+
+def clear_refusal(conn: Any, actor: str | None = None) -> bool:
+    """Forget the marker (credentials accepted, or the user's Retry)."""
+    cur = conn.execute("DELETE FROM meta WHERE key = ?", (AUTH_MARKER,))
+    if cur.rowcount and actor is not None:
+        audit.append(conn, actor, "sync_retry", "pacs", "credentials")
+    return bool(cur.rowcount)
+
+
+def refusal_error(marker: Mapping[str, Any]) -> PacsAuthError | PacsConfigError:
+    """The error a marker stands for (its text is what the user sees)."""
+    if marker.get("key") == PacsSecretMissingError.message_key:
+        return PacsSecretMissingError(auth=str(marker.get("auth", "")))
+    if marker.get("key") == PacsConfigError.message_key:
+        return PacsConfigError(reason=str(marker.get("reason", ""))[:200])
+    status = marker.get("status")
+    return PacsAuthError(status=status if isinstance(status, int) else 0)
+
+
+async def push_authenticated(
+    store: _TransactStore,
+    settings: PacsSettings,
+    get_secret: Callable[[str], str | None],
+    **options: Any,
+) -> StowReport:
+    """One pass to ``settings.stow_url`` with ``[pacs]`` credentials; never raises for
+    refused credentials: the report carries the failure and the marker keeps it."""
+    report = StowReport()
+    try:
+        headers = auth_headers(settings, get_secret)
+    except (PacsSecretMissingError, PacsConfigError) as exc:
+        await store.transact(_mark_refused, store.actor, settings.stow_url, {}, exc)
+        report.failed += 1
+        report.reasons.append(exc.user_message())
+        return report
+    marker = await store.transact(_refused_again, settings.stow_url, headers)
+    if marker is not None:
+        # Refused before with exactly these credentials: do not knock again.
+        report.failed += 1
+        report.reasons.append(refusal_error(marker).user_message())
+        return report
+    report = await StowSender(store, settings.stow_url, headers=headers, **options).push()
+    refused = report.auth_error
+    if refused is not None:
+        log.warning("STOW-RS: the PACS refused the console's credentials (%s)", refused.status)
+        await store.transact(_mark_refused, store.actor, settings.stow_url, headers, refused)
+        report.failed += 1
+        report.reasons.append(refused.user_message())
+    elif report.sent or not await store.transact(waiting):
+        # Accepted (or nothing to send): any earlier refusal is history.
+        await store.transact(clear_refusal, None)
+    return report
+
+
 def multipart(dicom: bytes) -> tuple[bytes, str]:
     """One instance as ``multipart/related; type="application/dicom"`` (PS3.18 8.6.1.2)."""
     boundary = "cc-" + secrets.token_hex(16)
@@ -147,16 +333,23 @@ class StowSender:
         *,
         client_factory: Any = None,
         timeout_s: float = 60.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.stow_url = stow_url
+        self._auth = dict(headers or {})
         self.timeout_s = timeout_s
         self.client_factory = client_factory or (
             lambda: httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False)
         )
 
+    def __repr__(self) -> str:  # never the credentials
+        return f"StowSender(auth={bool(self._auth)})"
+
     async def push(self) -> StowReport:
-        """Send each waiting still once; stop early when the PACS is away."""
+        """Send each waiting still once; stop early when the PACS is away.
+
+        A 401/403 stops it with ``report.auth_error`` set; no row is charged for it."""
         report = StowReport()
         tried: set[str] = set()
         async with self.client_factory() as client:
@@ -166,7 +359,11 @@ class StowSender:
                     return report
                 for item in items:
                     tried.add(item.attachment_id)
-                    outcome = await self._send(client, item)
+                    try:
+                        outcome = await self._send(client, item)
+                    except PacsAuthError as exc:  # the credentials: no row is charged
+                        report.auth_error = exc
+                        return report
                     if outcome is None:  # the PACS is away: stop, the row stays
                         report.reasons.append("the PACS could not be reached")
                         return report
@@ -190,11 +387,18 @@ class StowSender:
             response = await client.post(
                 self.stow_url,
                 content=body,
-                headers={"Content-Type": content_type, "Accept": "application/dicom+json"},
+                headers={
+                    **self._auth,
+                    "Content-Type": content_type,
+                    "Accept": "application/dicom+json",
+                },
             )
         except httpx.HTTPError as exc:
             log.info("STOW-RS: PACS unreachable (%s)", type(exc).__name__)
             return None
+        if response.status_code in (401, 403):
+            # The credentials, not the still: stop the pass, charge no attempt.
+            raise PacsAuthError(status=response.status_code)
         if response.status_code >= 500 or response.status_code in (408, 429):
             log.info("STOW-RS: PACS answered %s", response.status_code)
             return None
@@ -212,4 +416,17 @@ class StowSender:
         return f"the PACS refused the request (HTTP {response.status_code})"
 
 
-__all__ = ["StowReport", "StowSender", "multipart", "pending", "stored_uids", "waiting"]
+__all__ = [
+    "StowReport",
+    "StowSender",
+    "auth_headers",
+    "auth_refusal",
+    "clear_refusal",
+    "given_up",
+    "multipart",
+    "pending",
+    "push_authenticated",
+    "retry",
+    "stored_uids",
+    "waiting",
+]

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from app.errors import RecordNotFoundError
-from app.settings import RecordStoreSettings
+from app.settings import PacsSettings, RecordStoreSettings
 from app.sync import (
     Conflict,
     ConflictItem,
@@ -47,6 +47,18 @@ _KIND = {
     "note": "Note",
     "attachment": "Attachment",
     "charge_item": "Coding",
+}
+
+
+#: FailedRecord kinds beyond the main outbox's (their Retry goes elsewhere: :func:`_retry`).
+PACS_STILL = "pacs"
+PACS_CREDENTIALS = "pacs_credentials"
+ECONSULT = "econsult"
+_ECONSULT_KIND = {
+    "request": "E-consult request",
+    "message": "E-consult message",
+    "answer": "E-consult answer",
+    "status": "E-consult status",
 }
 
 
@@ -117,10 +129,22 @@ class StoreSyncQueue:
 
     async def retry(self, entity_type: str, entity_id: str) -> int:
         actor = self._store.actor
-        requeued: bool = await self._store.transact(
-            queue.retry_failed, actor, entity_type, entity_id
-        )
+        requeued: bool = await self._store.transact(_retry, actor, entity_type, entity_id)
         return int(requeued)
+
+
+def _retry(conn: Any, actor: str, entity_type: str, entity_id: str) -> bool:
+    """Retry in the sync details: the main outbox's, the PACS's or an e-consult row."""
+    from storage.dicom import stow
+    from storage.sync import econsult
+
+    if entity_type == PACS_STILL:
+        return stow.retry(conn, actor, entity_id)
+    if entity_type == PACS_CREDENTIALS:
+        return stow.clear_refusal(conn, actor)
+    if entity_type == ECONSULT:
+        return econsult.retry(conn, actor, int(entity_id)) if entity_id.isdigit() else False
+    return queue.retry_failed(conn, actor, entity_type, entity_id)
 
 
 def _conflict(c: queue.Conflict) -> Conflict:
@@ -138,23 +162,35 @@ def _hold_pulled(conn: Any, actor: str, note_id: str) -> None:
 
 
 def _waiting(conn: Any) -> dict[str, int]:
-    """The outbox's counts, e-consult rows (their own outbox) included in "waiting"."""
+    """The outbox's counts, e-consult rows (their own outbox) included in "waiting",
+    and the rows of the e-consult and PACS outboxes that need the user in "failed"."""
+    from storage.dicom import stow
     from storage.sync import econsult
 
     counts = queue.waiting(conn)
-    return {**counts, "waiting": counts["waiting"] + econsult.waiting(conn)}
+    given_up = len(stow.given_up(conn))
+    return {
+        **counts,
+        "waiting": counts["waiting"] + econsult.waiting(conn) + given_up,
+        "failed": counts["failed"] + len(econsult.refused(conn)) + given_up,
+    }
 
 
 def _overview(conn: Any) -> SyncOverview:
     counts = _waiting(conn)
-    failures = tuple(
-        FailedRecord(kind, entity_id, _label(conn, kind, entity_id)[0], reason, attempts)
-        for kind, entity_id, reason, attempts in queue.failures(conn)
-    ) + tuple(
-        # Server resources sync set aside as malformed: which one, which rule. Nothing of
-        # ours to send again (no entity), so no Retry: they clear once fixed on the server.
-        FailedRecord("", "", f"Server record · {resource}", f"set aside: {rule}", 1)
-        for resource, rule in queue.quarantined(conn)
+    failures = (
+        tuple(
+            FailedRecord(kind, entity_id, _label(conn, kind, entity_id)[0], reason, attempts)
+            for kind, entity_id, reason, attempts in queue.failures(conn)
+        )
+        + _econsult_failures(conn)
+        + _pacs_failures(conn)
+        + tuple(
+            # Server resources sync set aside as malformed: which one, which rule. Nothing of
+            # ours to send again (no entity), so no Retry: they clear once fixed on the server.
+            FailedRecord("", "", f"Server record · {resource}", f"set aside: {rule}", 1)
+            for resource, rule in queue.quarantined(conn)
+        )
     )
     conflicts = []
     for conflict in queue.open_conflicts(conn):
@@ -163,6 +199,44 @@ def _overview(conn: Any) -> SyncOverview:
     return SyncOverview(
         counts["waiting"], counts["failed"], counts["conflicts"], failures, tuple(conflicts)
     )
+
+
+def _econsult_failures(conn: Any) -> tuple[FailedRecord, ...]:
+    """E-consult rows the record store refused (or that cannot be sent), by patient."""
+    from storage import econsult as consults
+    from storage.sync import econsult
+
+    out = []
+    for seq, kind, consult_id, reason, attempts in econsult.refused(conn):
+        title = _ECONSULT_KIND.get(kind, "E-consult")
+        try:
+            label = f"{title} · {consults.get_consult(conn, consult_id).patient_display}"
+        except RecordNotFoundError:
+            label = title
+        out.append(FailedRecord(ECONSULT, str(seq), label, reason, attempts))
+    return tuple(out)
+
+
+def _pacs_failures(conn: Any) -> tuple[FailedRecord, ...]:
+    """The PACS's refusal of the credentials, and stills it will not be sent again."""
+    from storage.dicom import stow
+
+    out = []
+    marker = stow.auth_refusal(conn)
+    if marker is not None:
+        reason = stow.refusal_error(marker).user_message()
+        out.append(FailedRecord(PACS_CREDENTIALS, "pacs", "PACS · sign-in", reason, 1))
+    for attachment_id, last_error, attempts in stow.given_up(conn):
+        label = _label(conn, "attachment", attachment_id)[0].replace("Attachment", "PACS still", 1)
+        if last_error.startswith(stow.UNSUPPORTED):
+            # Nothing to retry: the still cannot be written as DICOM; the record store has it.
+            why = last_error[len(stow.UNSUPPORTED) :]
+            reason = f"this still cannot be made into DICOM ({why}); the record store keeps it"
+            out.append(FailedRecord("", attachment_id, label, reason, attempts))
+        else:
+            reason = f"{last_error}; not sent again after {attempts} attempts (Retry: 5 more)"
+            out.append(FailedRecord(PACS_STILL, attachment_id, label, reason, attempts))
+    return tuple(out)
 
 
 def _label(conn: Any, kind: str, entity_id: str) -> tuple[str, str | None]:
@@ -210,12 +284,12 @@ class FhirSyncEngine:
         store: SyncStore,
         settings: RecordStoreSettings,
         client_factory: ClientFactory | None = None,
-        pacs_stow_url: str = "",
+        pacs: PacsSettings | None = None,
     ) -> None:
         self.settings = settings
         self.client_factory = client_factory or open_client
         self.store = store
-        self.pacs_stow_url = pacs_stow_url
+        self.pacs = pacs if pacs is not None and pacs.stow_url else None
         self.engine = SyncEngine(
             store,
             practitioner=settings.practitioner,
@@ -227,12 +301,14 @@ class FhirSyncEngine:
         async with self.client_factory(self.settings) as client:
             report = await self.engine.sync_once(client, progress)
         result = round_result(report)
-        if self.pacs_stow_url:
+        if self.pacs is not None:
             # Stills to the PACS ride along each round (storage/dicom/stow.py); a PACS
-            # that is away only leaves its rows for the next round.
-            from storage.dicom.stow import StowSender
+            # that is away only leaves its rows for the next round, one that refuses
+            # the credentials is not asked again with them.
+            from storage import secrets
+            from storage.dicom.stow import push_authenticated
 
-            stow = await StowSender(self.store, self.pacs_stow_url).push()
+            stow = await push_authenticated(self.store, self.pacs, secrets.get_secret)
             result = dataclasses.replace(
                 result,
                 sent=result.sent + stow.sent,
@@ -287,7 +363,7 @@ def sync_service(
     settings: RecordStoreSettings | None,
     *,
     client_factory: ClientFactory | None = None,
-    pacs_stow_url: str = "",
+    pacs: PacsSettings | None = None,
     **options: Any,
 ) -> SyncService:
     """The sync use case over this store; disabled (no engine) without a record store URL.
@@ -298,7 +374,7 @@ def sync_service(
         return SyncService(queue_port, **options)
     return SyncService(
         queue_port,
-        FhirSyncEngine(store, settings, client_factory, pacs_stow_url),
+        FhirSyncEngine(store, settings, client_factory, pacs),
         TcpReachability(settings.url),
         **options,
     )

@@ -18,6 +18,15 @@ Push (rows of ``econsult_outbox``, deleted only when acknowledged):
 - ``status``: the Task's status (in-progress, cancelled), read-modify-write with
   ``If-Match``; a 409/412 is tried again next pass against the newer version.
 
+A row the record store refused (a 4xx other than a conflict, a resource it cannot
+take) or one that can never be sent (a still of the request was deleted before it
+reached the record store) is held with ``last_error`` starting ``refused: `` and
+listed in the sync details with its reason; only the user's Retry (:func:`retry`)
+sends it again, as for the main outbox's refused rows. A 409/412 is tried again
+next pass against the newer version; a row waiting for its records only waits.
+Cancelling a request that never reached the record store drops its rows
+(``storage/econsult.py``): nothing was sent, so there is nothing to cancel there.
+
 Pull: Tasks owned by this console's practitioner (``Task?owner=``) that it does not
 hold yet come with their ServiceRequest, the Patient's name, the stills' Media and
 Binary (bytes checked against the Media's hash) and the note; for requests it holds,
@@ -46,6 +55,19 @@ class _WaitingError(Exception):
     """The records a row refers to are not on the server yet."""
 
 
+#: ``last_error`` prefix of a row held until the user's Retry.
+REFUSED = "refused: "
+#: What the user reads for a request one of whose stills is gone.
+STILL_DELETED = (
+    "a still of this request was deleted before it reached the record store, so the "
+    "request cannot be sent: cancel it and send a new request with the stills that remain"
+)
+
+
+class _UnsendableError(Exception):
+    """The row can never be sent as it is (held; the text says what to do)."""
+
+
 class _ClosedElsewhereError(Exception):
     """The Task was completed or cancelled by someone else: the change is not sent."""
 
@@ -60,7 +82,9 @@ class _ClosedElsewhereError(Exception):
 def _pending(conn: Any) -> list[tuple[int, str, str]]:
     order = "CASE entity_type WHEN 'request' THEN 0 WHEN 'status' THEN 1 ELSE 2 END"
     rows = conn.execute(
-        f"SELECT seq, entity_type, entity_id FROM econsult_outbox ORDER BY {order}, seq"
+        f"SELECT seq, entity_type, entity_id FROM econsult_outbox WHERE last_error NOT LIKE ? "
+        f"ORDER BY {order}, seq",
+        (REFUSED + "%",),
     ).fetchall()
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
@@ -82,6 +106,46 @@ def drop_demo_rows(conn: Any) -> int:
 
 def waiting(conn: Any) -> int:
     return int(conn.execute("SELECT count(*) FROM econsult_outbox").fetchone()[0])
+
+
+def refused(conn: Any) -> list[tuple[int, str, str, str, int]]:
+    """(seq, kind, consult id, reason, attempts) of rows held until the user's Retry."""
+    rows = conn.execute(
+        "SELECT o.seq, o.entity_type, o.entity_id, o.last_error, o.attempts FROM econsult_outbox o "
+        "WHERE o.last_error LIKE ? ORDER BY o.seq",
+        (REFUSED + "%",),
+    ).fetchall()
+    out = []
+    for seq, kind, entity_id, reason, attempts in rows:
+        consult_id = str(entity_id)
+        if kind in ("message", "answer"):
+            found = conn.execute(
+                "SELECT econsult_id FROM econsult_messages WHERE id = ?", (entity_id,)
+            ).fetchone()
+            consult_id = str(found[0]) if found is not None else ""
+        out.append((int(seq), str(kind), consult_id, str(reason)[len(REFUSED) :], int(attempts)))
+    return out
+
+
+def retry(conn: Any, actor: str, seq: int) -> bool:
+    """The user's Retry on a held row: sent again at the next pass."""
+    cur = conn.execute(
+        "UPDATE econsult_outbox SET last_error = '' WHERE seq = ? AND last_error LIKE ?",
+        (seq, REFUSED + "%"),
+    )
+    if cur.rowcount:
+        from storage import audit
+
+        audit.append(conn, actor, "sync_retry", "econsult_outbox", str(seq))
+    return bool(cur.rowcount)
+
+
+def _cancelled_unsent(conn: Any, seq: int) -> bool:
+    return conn.execute("SELECT 1 FROM econsult_outbox WHERE seq = ?", (seq,)).fetchone() is None
+
+
+def _hold(conn: Any, seq: int, reason: str) -> None:
+    _attempt(conn, seq, REFUSED + reason)
 
 
 def _done(conn: Any, seq: int) -> None:
@@ -118,6 +182,11 @@ def _request_refs(conn: Any, consult_id: str) -> tuple[ConsultRequest, dict[str,
     for still in consult.stills:
         ref = queue.remote_ref(conn, "attachment", still.attachment_id)
         if ref is None:
+            gone = conn.execute(
+                "SELECT 1 FROM attachments WHERE id = ?", (still.attachment_id,)
+            ).fetchone()
+            if gone is None:  # deleted before it synced: it never will; waiting is forever
+                raise _UnsendableError(STILL_DELETED)
             raise _WaitingError("a still is not on the record store yet")
         supporting.append(f"Media/{ref.server_id}")
     if consult.note_id:
@@ -364,6 +433,10 @@ async def _send(client: Any, store: Any, seq: int, kind: str, entity_id: str) ->
             )
             sr, _version = await _create(client, resource, consult.id)
             await store.transact(_set, consult.id, {"sr_server_id": sr})
+        if await store.transact(_cancelled_unsent, seq):
+            # Cancelled here while its ServiceRequest was on the way (storage/econsult.py
+            # dropped the row): no Task, so no specialist is ever asked.
+            return
         task_id, version = await _create(
             client, fx.task(consult, f"ServiceRequest/{sr}", patient), consult.task_id
         )
@@ -433,6 +506,13 @@ async def push(client: Any, store: Any, report: Any) -> None:
             report.sent -= 1
             await store.transact(_attempt, seq, str(exc))
             continue
+        except _UnsendableError as exc:
+            report.sent -= 1
+            report.failed += 1
+            report.reasons.append(f"e-consult {kind}: {exc}"[:300])
+            log.warning("e-consult %s row %s cannot be sent; held", kind, seq)
+            await store.transact(_hold, seq, str(exc))
+            continue
         except _ClosedElsewhereError as exc:
             # Not lost: the local record keeps it, shows the server's status, and the row
             # goes (nothing more can be sent for a closed request).
@@ -443,12 +523,20 @@ async def push(client: Any, store: Any, report: Any) -> None:
             report.retry += 1
             await store.transact(_attempt, seq, str(exc))
             return
-        except (SyncConflictError, SyncRejectedError, ValueError) as exc:
+        except SyncConflictError as exc:
             # 409/412 on the Task: someone changed it since we read it; next pass reads again.
             report.failed += 1
             reason = f"e-consult {kind}: {exc}"
             report.reasons.append(reason[:300])
             await store.transact(_attempt, seq, reason)
+            continue
+        except (SyncRejectedError, ValueError) as exc:
+            # Refused as it is: sending the same again cannot help. Held, shown in the
+            # sync details with the reason, sent again on the user's Retry.
+            report.failed += 1
+            reason = f"e-consult {kind}: {exc}"
+            report.reasons.append(reason[:300])
+            await store.transact(_hold, seq, str(exc))
             continue
         report.acknowledged += 1
 

@@ -1,8 +1,12 @@
 """A real Orthanc with its DICOMweb plugin (Debian ``orthanc``, ``orthanc-dicomweb``) on a
-free loopback port, for the STOW-RS tests. Its storage lives in a temporary directory."""
+free loopback port, for the STOW-RS tests. Its storage lives in a temporary directory.
+
+``users`` turns Orthanc's own HTTP Basic authentication on (``AuthenticationEnabled``,
+``RegisteredUsers``); the helpers below then sign in as the first user."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -28,6 +32,7 @@ def available() -> bool:
 class OrthancServer:
     port: int
     proc: subprocess.Popen[bytes]
+    users: dict[str, str] | None = None
 
     @property
     def base(self) -> str:
@@ -37,8 +42,16 @@ class OrthancServer:
     def stow_url(self) -> str:
         return f"{self.base}/dicom-web/studies"
 
+    def _request(self, path: str) -> urllib.request.Request:
+        request = urllib.request.Request(self.base + path)
+        if self.users:
+            user, password = next(iter(self.users.items()))
+            pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {pair}")
+        return request
+
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=10) as resp:
+        with urllib.request.urlopen(self._request(path), timeout=10) as resp:
             return json.loads(resp.read())
 
     def instances(self) -> list[str]:
@@ -50,7 +63,8 @@ class OrthancServer:
         return tags
 
     def instance_file(self, orthanc_id: str) -> bytes:
-        with urllib.request.urlopen(f"{self.base}/instances/{orthanc_id}/file", timeout=10) as r:
+        request = self._request(f"/instances/{orthanc_id}/file")
+        with urllib.request.urlopen(request, timeout=10) as r:
             data: bytes = r.read()
             return data
 
@@ -65,7 +79,9 @@ class OrthancServer:
 
 
 @contextmanager
-def orthanc_server(workdir: Path, port: int | None = None) -> Iterator[OrthancServer]:
+def orthanc_server(
+    workdir: Path, port: int | None = None, *, users: dict[str, str] | None = None
+) -> Iterator[OrthancServer]:
     port = port or free_port()
     db = workdir / "orthanc-db"
     db.mkdir(parents=True, exist_ok=True)
@@ -76,7 +92,8 @@ def orthanc_server(workdir: Path, port: int | None = None) -> Iterator[OrthancSe
         "HttpPort": port,
         "HttpBindAddress": "127.0.0.1",
         "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
+        "AuthenticationEnabled": bool(users),
+        "RegisteredUsers": dict(users or {}),
         "DicomServerEnabled": False,
         "Plugins": [DICOMWEB_PLUGIN],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
@@ -85,7 +102,7 @@ def orthanc_server(workdir: Path, port: int | None = None) -> Iterator[OrthancSe
     path.write_text(json.dumps(config))
     log = (workdir / "orthanc.log").open("wb")
     proc = subprocess.Popen([ORTHANC, str(path)], stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    server = OrthancServer(port, proc)
+    server = OrthancServer(port, proc, users)
     try:
         deadline = time.monotonic() + 30
         while True:  # wait for the condition (its REST API answers), not a fixed time

@@ -187,7 +187,7 @@ def test_the_sync_round_sends_stills_to_the_record_store_and_the_pacs(
 ) -> None:
     """The hook in storage/sync/adapter.py: one round of the sync use case (as the
     GUI and ``clinician-console sync`` run it) pushes the FHIR outbox and the PACS's."""
-    from app.settings import RecordStoreSettings
+    from app.settings import PacsSettings, RecordStoreSettings
     from storage.sync.adapter import sync_service
 
     async def scenario() -> None:
@@ -195,7 +195,9 @@ def test_the_sync_round_sends_stills_to_the_record_store_and_the_pacs(
         try:
             _enc, ids = await _seed(store, _stills()[:1])
             service = sync_service(
-                store, RecordStoreSettings(url=sekmet.base_url), pacs_stow_url=pacs.stow_url
+                store,
+                RecordStoreSettings(url=sekmet.base_url),
+                pacs=PacsSettings(stow_url=pacs.stow_url),
             )
             await service.sync_now()
             assert await store.outbox_size() == 0

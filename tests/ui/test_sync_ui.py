@@ -569,3 +569,48 @@ def test_a_pull_that_brings_visits_refreshes_the_worklist(aio: Aio, make_console
     aio.run(arrive())
     sync.sync_did_finish.emit(SyncRoundResult(pulled=1))
     aio.wait_until(lambda: len(console.window.worklist.summaries()) == before + 1)
+
+
+def test_details_show_the_pacs_refusals_with_a_retry(aio: Aio, make_console, qtbot) -> None:
+    """The PACS's refusal of the credentials and a still past its attempt limit are
+    listed beside the record store's refusals, by patient, each with a Retry."""
+    from app.errors import PacsAuthError
+    from storage.dicom import stow
+    from tests.unit.images_support import jpeg_bytes, photo
+
+    console = make_console()
+    sync = _with_sync(console)
+    store = console.store
+    summary = console.window.worklist.summaries()[0]
+    still = aio.run(
+        store.add_attachment(
+            summary.encounter.id, "image", "image/jpeg", jpeg_bytes(photo("astronaut.png"))
+        )
+    )
+
+    def refuse(conn) -> None:
+        conn.execute(
+            "UPDATE dicom_outbox SET attempts = ?, last_error = ? WHERE attachment_id = ?",
+            (stow.MAX_ATTEMPTS, "the PACS refused the request (HTTP 400)", still.id),
+        )
+        stow._mark_refused(conn, "tester", "https://pacs/x", {}, PacsAuthError(status=401))
+
+    aio.run(store.transact(refuse))
+    dialog = console.window.show_sync_details()
+    aio.run(dialog.loaded)
+    texts = dialog.failure_texts()
+    patient = summary.patient.display_name
+    [credentials] = [i for i, t in enumerate(texts) if t.startswith("PACS · sign-in")]
+    assert "Re-authenticate" in texts[credentials] and "HTTP 401" in texts[credentials]
+    [row] = [i for i, t in enumerate(texts) if t.startswith(f"PACS still · {patient}")]
+    assert "HTTP 400" in texts[row] and f"{stow.MAX_ATTEMPTS} attempts" in texts[row]
+    for prefix in ("PACS · sign-in", "PACS still"):
+        index = next(i for i, t in enumerate(dialog.failure_texts()) if t.startswith(prefix))
+        dialog.failures.setCurrentRow(index)
+        assert dialog.retry_button.isEnabled()
+        qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
+        aio.run(dialog.loaded)
+    assert not [t for t in dialog.failure_texts() if t.startswith("PACS")]
+    assert sync.sync_requests == 2
+    assert aio.run(store.transact(stow.waiting)) >= 1
+    dialog.close()
