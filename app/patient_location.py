@@ -39,6 +39,7 @@ class StatedSetting(StrEnum):
     HOME = "home"
     FACILITY = "facility"
     ELSEWHERE = "elsewhere"
+    NOT_SAID = ""  # the patient chose a place but not the setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +60,29 @@ class PatientStatedLocation:
 class Places:
     countries: frozenset[str]
     regions: dict[str, frozenset[str]]
+    names: dict[str, dict[str, str]]  # code -> {"en": ..., "es": ...}
+
+    def name(self, code: str, lang: str = "en") -> str:
+        words = self.names.get(code, {})
+        return words.get(lang) or words.get("en") or code
+
+    def describe(self, stated: PatientStatedLocation, lang: str = "en") -> str:
+        """E.g. "Washington, United States (US-WA)": names from the list, never the message."""
+        place = self.name(stated.country, lang)
+        if stated.region:
+            place = f"{self.name(stated.region, lang)}, {place}"
+        return f"{place} ({stated.code})"
 
 
 def parse_places(text: str) -> Places:
     """The page's list (places.js: one assignment of a JSON object)."""
     body = text[text.index(_PREFIX) + len(_PREFIX) :].strip().rstrip(";")
     data = json.loads(body)
+    every = [*data["countries"], *(r for v in data["regions"].values() for r in v)]
     return Places(
         frozenset(c["code"] for c in data["countries"]),
         {k: frozenset(r["code"] for r in v) for k, v in data["regions"].items()},
+        {p["code"]: {"en": p["en"], "es": p["es"]} for p in every},
     )
 
 
@@ -102,7 +117,7 @@ def parse_statement(message: str | bytes, places: Places | None = None) -> Patie
     if set(data) - _KEYS or data.get("op", "state") != "state":
         raise _reject("unexpected fields")
     country, region, setting = data.get("country"), data.get("region", ""), data.get("setting")
-    if not all(isinstance(v, str) for v in (country, region, setting)):
+    if not (isinstance(country, str) and isinstance(region, str) and isinstance(setting, str)):
         raise _reject("a field is not text")
     known = places or shipped_places()
     if country not in known.countries:

@@ -45,6 +45,7 @@ def test_a_statement_from_the_page_is_read() -> None:
     assert parse_statement(message(region="", setting="facility")).code == "US"
     assert parse_statement(message(country="GB", region=None)).code == "GB"
     assert parse_statement(message(setting="elsewhere").encode()).setting is StatedSetting.ELSEWHERE
+    assert parse_statement(message(setting="")).setting is StatedSetting.NOT_SAID
 
 
 @pytest.mark.parametrize(
