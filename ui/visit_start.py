@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from PySide6.QtCore import QRegularExpression
+from PySide6.QtCore import QCoreApplication, QRegularExpression
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -54,8 +54,12 @@ from ui.ops import run_op
 def _location_edit(parent: QWidget) -> QLineEdit:
     edit = QLineEdit(parent)
     edit.setObjectName("statedLocation")
-    edit.setPlaceholderText(parent.tr("e.g. US-WA, CA-ON, GB"))
-    edit.setAccessibleName(parent.tr("Where the patient is now"))
+    edit.setPlaceholderText(
+        QCoreApplication.translate("QtVisitStartDialog", "e.g. US-WA, CA-ON, GB")
+    )
+    edit.setAccessibleName(
+        QCoreApplication.translate("QtVisitStartDialog", "Where the patient is now")
+    )
     edit.setValidator(
         QRegularExpressionValidator(QRegularExpression(r"[A-Za-z]{2}(-[A-Za-z0-9]{0,3})?"))
     )
@@ -65,15 +69,20 @@ def _location_edit(parent: QWidget) -> QLineEdit:
 def _stated_label(parent: QWidget, stated: PatientStatedLocation) -> QLabel:
     """The patient's statement, marked as theirs (names and codes from the page's list)."""
     setting = {
-        StatedSetting.HOME: parent.tr("at home"),
-        StatedSetting.FACILITY: parent.tr("at a clinic, hospital or care home"),
-        StatedSetting.ELSEWHERE: parent.tr("somewhere else"),
-        StatedSetting.NOT_SAID: parent.tr("setting not said"),
+        StatedSetting.HOME: QCoreApplication.translate("QtVisitStartDialog", "at home"),
+        StatedSetting.FACILITY: QCoreApplication.translate(
+            "QtVisitStartDialog", "at a clinic, hospital or care home"
+        ),
+        StatedSetting.ELSEWHERE: QCoreApplication.translate("QtVisitStartDialog", "somewhere else"),
+        StatedSetting.NOT_SAID: QCoreApplication.translate(
+            "QtVisitStartDialog", "setting not said"
+        ),
     }[stated.setting]
     label = QLabel(
-        parent.tr(
+        QCoreApplication.translate(
+            "QtVisitStartDialog",
             "Stated by the patient on their page: {place}, {setting}. Confirm it with the "
-            "patient: it is recorded only when you do."
+            "patient: it is recorded only when you do.",
         ).format(place=shipped_places().describe(stated, current_language()), setting=setting),
         parent,
     )
