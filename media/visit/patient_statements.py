@@ -32,6 +32,7 @@ class PatientStatements:
         self.stills = stills
         self.visit = visit
         self.rejected = 0
+        self.received = 0  # accepted statements, repeats included
         stills.listen(TAG, self._on_message)
 
     def _on_message(self, feed_id: int, text: str) -> None:
@@ -44,6 +45,7 @@ class PatientStatements:
             )
             self._answer(feed_id, ok=False)
             return
+        self.received += 1
         self._answer(feed_id, ok=True)
         self.visit.update_patient_location(stated)
 

@@ -935,6 +935,9 @@
     send(sub.handle, { request: "join", ptype: "subscriber", room, pin, token, private_id: privateId,
       streams: [{ feed }] }).catch(() => fail("failed", true));
     readStamps(feed, video, entry);
+    // A console that (re)appears (restarted, republished) has not heard where the
+    // patient is: say it again (a console that already has it ignores a repeat).
+    if (state.place && state.placeAck === "ok") { state.placeAck = ""; sendStatement(); }
   }
 
   function unsubscribe(feed) {

@@ -83,6 +83,21 @@ def test_the_patient_says_where_they_are_and_the_console_receives_it(
             state = await page.wait(lambda s: s.get("placeAck") == "ok", "the console's answer")
             assert state["place"] == {"country": "US", "region": "US-WA", "setting": "home"}
             assert statements.rejected == 0
+
+            # The console's media drops and comes back (its own recovery, as in
+            # test_page_states): the page says it again to the console that reappears.
+            heard = statements.received
+            assert host.main is not None
+            host._pub_rebuilding = True
+            await host.main.unpublish()
+            await page.wait(lambda s: s.get("clinicianAway"), "the clinician away")
+            host._pub_rebuilding = False
+            host._schedule_rebuild(None, "test: the console is back")
+            await wait_until(lambda: statements.received > heard, 30, "the statement again")
+            await page.wait(lambda s: s.get("placeAck") == "ok", "answered again")
+            assert visit.patient_location == PatientStatedLocation(
+                "US", "US-WA", StatedSetting.HOME
+            )
         finally:
             await host.close()
 
