@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tomllib
 from importlib import resources
+from typing import Any
 
 import pycountry
 import pytest
@@ -95,3 +96,61 @@ def test_the_page_list_matches_the_emergency_numbers_and_iso_3166() -> None:
         for code in codes:
             sub = pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
             assert sub is not None and sub.country_code == country, code
+
+
+def _statements() -> tuple[Any, Any, list[str]]:
+    """A real SessionStills and PatientStatements over a bare session (no network): what
+    the console answers is collected instead of sent."""
+    import asyncio
+    import types
+
+    from app.visit import Visit
+    from media.visit.patient_statements import PatientStatements
+    from media.visit.stills import SessionStills
+
+    sent: list[str] = []
+
+    def spawn(coro: Any) -> None:
+        asyncio.run(coro)
+
+    session = types.SimpleNamespace(
+        joined=types.SimpleNamespace(participant_id=99),
+        remotes={},
+        ended=False,
+        attach_stills=lambda stills: None,
+        spawn=spawn,
+        publisher=lambda: None,
+    )
+    stills = SessionStills(session)
+
+    async def send_text(text: str) -> None:
+        sent.append(text)
+
+    stills.send_text = send_text  # type: ignore[method-assign]
+    visit = Visit(encounter_id="e1")
+    return stills, PatientStatements(stills, visit), sent
+
+
+def test_the_console_answers_each_statement_and_only_a_valid_one_reaches_the_visit() -> None:
+    stills, statements, sent = _statements()
+    announced: list[object] = []
+    statements.visit.patient_stated_location.connect(announced.append)
+    for hostile in (
+        message(country="<b>US</b>"),
+        message(region="US-WA" + "x" * 600),
+        '{"cc": "location", "v": 1, "country": "US", "setting": "home", "region": "CA-ON"}',
+    ):
+        stills._on_message(7, hostile)
+    stills._on_message(7, message(cc="still"))  # someone else's protocol: not ours
+    stills._on_message(7, b'{"cc": "location"}')  # binary: a stills chunk, never a statement
+    assert statements.rejected == 3 and announced == []
+    assert statements.visit.patient_location is None
+    assert [json.loads(s) for s in sent] == [
+        {"cc": "location", "v": 1, "op": "ack", "to": 7, "ok": False}
+    ] * 3
+    sent.clear()
+    stills._on_message(7, message())
+    stills._on_message(7, message())  # the page repeats until answered: announced once
+    assert statements.received == 2
+    assert announced == [PatientStatedLocation("US", "US-WA", StatedSetting.HOME)]
+    assert [json.loads(s)["ok"] for s in sent] == [True, True]
