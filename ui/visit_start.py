@@ -318,10 +318,12 @@ class QtPatientLocationDialog(QDialog):
         if not location or not self.location_edit.hasAcceptableInput() or len(location) < 2:
             self.problem.setText(self.tr("Enter where the patient is, e.g. US-WA."))
             self.problem.show()
+            self.adjustSize()  # room for the message: the fields keep their height
             return
         if not (self.home.isChecked() or self.facility.isChecked()):
             self.problem.setText(self.tr("Ask whether the patient is at home or at a facility."))
             self.problem.show()
+            self.adjustSize()  # room for the message: the fields keep their height
             return
         kind = LocationKind.HOME if self.home.isChecked() else LocationKind.FACILITY
         self.result_location = (location, kind)
