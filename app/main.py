@@ -882,11 +882,13 @@ def _run_in_background(visit: Visit, session: VisitSession, plugin_host: PluginH
     """Start ``session`` as a background task (the window shows its state); while it
     runs, the plugin host's ``visit.tracks`` is its :class:`SessionTracks`."""
     from app.visit import VisitState
+    from media.visit.patient_statements import PatientStatements
     from media.visit.stills import SessionStills
     from media.visit.tracks import SessionTracks
 
     tracks = SessionTracks(session)
     stills = SessionStills(session)  # visit.stills: the data channels, in the first offer
+    PatientStatements(stills, visit)  # the patient's stated location from their page
     hub = _stills_hub()
     hub.attach(stills)
     if plugin_host is not None:

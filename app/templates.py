@@ -110,6 +110,7 @@ class TelehealthHeader:
     participants: tuple[HeaderParticipant, ...] = ()
     stated_location: str = ""  # ISO 3166-2 (e.g. US-WA) as the patient stated it
     location_kind: str = ""  # "home" | "facility"
+    location_source: str = ""  # e.g. "stated by the patient on their page, confirmed"
     identity_verified: str = ""  # how; "" = not recorded
     consent_telehealth: str = ""  # e.g. "verbal, given"
     consent_recording: str = ""
@@ -158,6 +159,8 @@ def render_header(h: TelehealthHeader) -> str:
     where = _line(h.stated_location)
     if h.location_kind:
         where += f" ({_line(h.location_kind)})"
+    if h.location_source:
+        where += f", {_line(h.location_source)}"
     lines = [
         HEADER_TITLE,
         f"Modality: {_line(h.modality)}",

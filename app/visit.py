@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from psygnal import Signal
 
 from app.errors import InputRejectedError
+from app.patient_location import PatientStatedLocation
 
 
 class VisitState(StrEnum):
@@ -388,6 +389,7 @@ class Visit:
     microphone_muted: bool = False
     camera_enabled: bool = True
     controls: VisitControls | None = None
+    patient_location: PatientStatedLocation | None = None  # as stated on the patient's page
     # Latest decoded frame per participant id (RGB24 ndarray, H x W x 3), replaced, never
     # queued: the window paints at display rate and drops what it did not paint.
     _frames: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -398,6 +400,9 @@ class Visit:
     stats_updated = Signal(object)  # CallStats
     local_media_changed = Signal(bool, bool)  # microphone_muted, camera_enabled
     notice = Signal(str)  # a short user-facing message (no patient data)
+    # The patient said on their page where they are (app.patient_location, checked):
+    # a pre-fill for the clinician to confirm, never a record by itself.
+    patient_stated_location = Signal(object)  # PatientStatedLocation
     # A new frame for a participant: views repaint at once instead of at their next poll.
     frame_did_arrive = Signal(str)  # participant id
 
@@ -442,6 +447,13 @@ class Visit:
     def update_waiting(self, waiting: tuple[WaitingPatient, ...]) -> None:
         self.waiting = waiting
         self.waiting_changed.emit(waiting)
+
+    def update_patient_location(self, stated: PatientStatedLocation) -> None:
+        """A checked statement from the patient's page; announced when it is new."""
+        if stated == self.patient_location:
+            return
+        self.patient_location = stated
+        self.patient_stated_location.emit(stated)
 
     def update_stats(self, stats: CallStats) -> None:
         self.stats = stats

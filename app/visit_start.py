@@ -11,6 +11,11 @@ recordings), while the note is still a draft.
 
 If the header cannot be written (store locked, note signed meanwhile) the recorded
 location and consents stand: they are facts of the visit, not of the note.
+
+The patient may also state where they are on their page (app/patient_location.py). That
+statement is only ever a pre-fill: the dialog shows it marked as the patient's, and
+only what the clinician confirms is recorded (:meth:`VisitStart.confirm_location` when it
+arrives during the visit), with the header saying where it came from.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Protocol
 from app import soap, templates
 from app.errors import InputRejectedError
 from app.events import ConsoleEvents
+from app.patient_location import PatientStatedLocation
 from app.records import Attachment, AttachmentKind, Note, NoteStatus, new_id, utc_now
 from app.templates import HeaderParticipant, TelehealthHeader, Template
 
@@ -49,6 +55,10 @@ class ConsentMethod(StrEnum):
 class LocationKind(StrEnum):
     HOME = "home"
     FACILITY = "facility"
+
+
+#: The header's words for a location the clinician confirmed from the patient's page.
+FROM_PATIENT_PAGE = "stated by the patient on their page, confirmed by the clinician"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,7 @@ class VisitStartForm:
     template_id: str = ""
     modality: str = "video"
     participants: tuple[HeaderParticipant, ...] = ()
+    location_source: str = ""  # FROM_PATIENT_PAGE when confirmed from the patient's page
 
 
 def check_location(value: str) -> str:
@@ -117,6 +128,11 @@ class VisitStartStore(Protocol):
     async def visit_facts(
         self, encounter_id: str
     ) -> tuple[VisitContext | None, list[ConsentRecord]]: ...
+
+    async def record_stated_location(self, context: VisitContext, source: str) -> None:
+        """The location confirmed again during the visit; audited as ``visit_location_<source>``
+        and the Encounter queued again."""
+        ...
 
     async def record_visit_end(
         self,
@@ -161,6 +177,9 @@ class VisitStart:
         self.actor = actor
         self.require_consent = require_consent
         self.events = events
+        # What patients stated on their page, by encounter (this run only): the next
+        # start-of-visit dialog of that encounter is pre-filled with it.
+        self.patient_statements: dict[str, PatientStatedLocation] = {}
 
     async def begin(self, encounter_id: str, form: VisitStartForm) -> VisitStarted:
         location = check_location(form.stated_location)
@@ -211,12 +230,36 @@ class VisitStart:
             participants=form.participants,
             stated_location=location,
             location_kind=context.location_kind.value,
+            location_source=form.location_source,
             identity_verified=context.identity_method,
             consent_telehealth=consents[0].describe(),
             consent_recording=consents[1].describe() if len(consents) > 1 else "not asked",
         )
         note = await self._write_header(encounter_id, header, template)
         return VisitStarted(note, context, tuple(consents), header)
+
+    async def confirm_location(
+        self, started: VisitStarted, location: str, kind: LocationKind
+    ) -> VisitStarted:
+        """The clinician confirmed, during the visit, the location the patient stated on
+        their page (perhaps corrected): recorded, audited, and the header rewritten."""
+        code = check_location(location)
+        context = replace(
+            started.context,
+            stated_location=code,
+            location_kind=LocationKind(kind),
+            recorded_by=self.actor,
+            recorded_at=utc_now(),
+        )
+        await self.store.record_stated_location(context, "patient_page")
+        header = replace(
+            started.header,
+            stated_location=code,
+            location_kind=context.location_kind.value,
+            location_source=FROM_PATIENT_PAGE,
+        )
+        note = await self._write_header(context.encounter_id, header, None)
+        return VisitStarted(note, context, started.consents, header)
 
     async def finish(self, encounter_id: str, header: TelehealthHeader) -> Note | None:
         """Rewrite the header at the end of the visit; None when the note is signed
@@ -272,6 +315,7 @@ class VisitLog:
         self.video = False
         self.drops: list[str] = []
         self.ended_at = ""
+        self.started: VisitStarted | None = None  # what follow_visit rewrites at the end
         self._lost_at: str | None = None
         self._on_end: list[Callable[[], None]] = []
         visit.participants_changed.connect(self._on_participants)
@@ -358,11 +402,13 @@ def follow_visit(
     """Rewrite the note's header when the visit ends (end, total, people, drops, and the
     recordings and stills taken). ``spawn`` runs the rewrite on the loop."""
     log = VisitLog(visit)
+    log.started = started
     encounter_id = started.context.encounter_id
 
     async def finish() -> None:
-        refs = attachment_references(await attachments(encounter_id), started.header.start)
-        note = await use.finish(encounter_id, log.header(started.header, refs))
+        begun = log.started or started  # a location confirmed during the visit is kept
+        refs = attachment_references(await attachments(encounter_id), begun.header.start)
+        note = await use.finish(encounter_id, log.header(begun.header, refs))
         if note is not None and on_written is not None:
             on_written(note)
 

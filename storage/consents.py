@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from app.errors import RecordNotFoundError
 from app.records import Note
 from app.templates import HeaderParticipant, Template
 from app.visit_start import (
@@ -78,6 +79,26 @@ def record_visit_start(
     # The Encounter goes up again with the stated location (storage/fhir/consent.py).
     repository.outbox_put(conn, "encounter", context.encounter_id, "update")
     audit.append(conn, actor, "visit_start", "encounter", context.encounter_id)
+
+
+def record_stated_location(conn: Any, actor: str, context: VisitContext, source: str) -> None:
+    """The location confirmed again during the visit (e.g. from the patient's page)."""
+    found = conn.execute(
+        "UPDATE visit_context SET stated_location = ?, location_kind = ?, recorded_by = ?, "
+        "recorded_at = ? WHERE encounter_id = ?",
+        (
+            context.stated_location,
+            context.location_kind.value,
+            context.recorded_by,
+            context.recorded_at,
+            context.encounter_id,
+        ),
+    ).rowcount
+    if not found:
+        raise RecordNotFoundError(kind="visit start", record_id=context.encounter_id)
+    # The Encounter goes up again with the new location (storage/fhir/consent.py).
+    repository.outbox_put(conn, "encounter", context.encounter_id, "update")
+    audit.append(conn, actor, f"visit_location_{source}", "encounter", context.encounter_id)
 
 
 def record_visit_end(
@@ -176,6 +197,9 @@ class StoreVisitStart:
             visit_facts, encounter_id
         )
         return result
+
+    async def record_stated_location(self, context: VisitContext, source: str) -> None:
+        await self.store.transact(record_stated_location, self.store.actor, context, source)
 
     async def record_visit_end(
         self,

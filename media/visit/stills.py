@@ -187,7 +187,18 @@ class SessionStills:
         self._servers: dict[int, float] = {}  # feed id -> when its cart last said "hello"
         # request id -> our answer so far ("taking",) or ("error", reason): repeats get it again
         self._answered: dict[bytes, tuple[str, ...]] = {}
+        # Other messages on the same channels, by their "cc" tag (e.g. the patient's
+        # stated location, media/visit/patient_statements.py): tag -> (feed id, text).
+        self._listeners: dict[str, Callable[[int, str], None]] = {}
         session.attach_stills(self)
+
+    def listen(self, tag: str, callback: Callable[[int, str], None]) -> None:
+        """Hand messages tagged ``{"cc": tag}`` to ``callback`` (raw text: it checks them)."""
+        self._listeners[tag] = callback
+
+    async def send_text(self, text: str) -> None:
+        """Send one control message of another protocol to everyone (our publisher channel)."""
+        await self._send(text)
 
     # -- hooks the session calls --
 
@@ -344,7 +355,13 @@ class SessionStills:
             message = json.loads(text)
         except ValueError:
             return
-        if not isinstance(message, dict) or message.get("cc") != "still":
+        if not isinstance(message, dict):
+            return
+        other = self._listeners.get(str(message.get("cc")))
+        if other is not None:
+            other(feed_id, text)
+            return
+        if message.get("cc") != "still":
             return
         if message.get("v") != PROTOCOL_VERSION:
             return

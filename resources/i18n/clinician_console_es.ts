@@ -1552,6 +1552,49 @@ Verifique la ubicación del paciente. Si continúa, su decisión queda anotada e
     </message>
 </context>
 <context>
+    <name>QtPatientLocationDialog</name>
+    <message>
+        <source>Where the patient is</source>
+        <translation>Dónde está el paciente</translation>
+    </message>
+    <message>
+        <source>Recorded at the start of the visit: {place}</source>
+        <translation>Registrado al inicio de la consulta: {place}</translation>
+    </message>
+    <message>
+        <source>Where the patient is now (country-region):</source>
+        <translation>Dónde está el paciente ahora (país-región):</translation>
+    </message>
+    <message>
+        <source>At home</source>
+        <translation>En su domicilio</translation>
+    </message>
+    <message>
+        <source>At a clinic or facility</source>
+        <translation>En una clínica o centro</translation>
+    </message>
+    <message>
+        <source>Setting:</source>
+        <translation>Entorno:</translation>
+    </message>
+    <message>
+        <source>Record this location</source>
+        <translation>Registrar esta ubicación</translation>
+    </message>
+    <message>
+        <source>Keep what was recorded</source>
+        <translation>Mantener lo registrado</translation>
+    </message>
+    <message>
+        <source>Enter where the patient is, e.g. US-WA.</source>
+        <translation>Indique dónde está el paciente, p. ej., US-WA.</translation>
+    </message>
+    <message>
+        <source>Ask whether the patient is at home or at a facility.</source>
+        <translation>Pregunte si el paciente está en su domicilio o en un centro.</translation>
+    </message>
+</context>
+<context>
     <name>QtPluginArea</name>
     <message>
         <source>Stethoscope</source>
@@ -2498,20 +2541,40 @@ Pruebe con menos palabras o con otras.</translation>
 <context>
     <name>QtVisitStartDialog</name>
     <message>
-        <source>Start of visit</source>
-        <translation>Inicio de la visita</translation>
-    </message>
-    <message>
-        <source>Ask the patient before the visit starts. Their answers go into the note and the record.</source>
-        <translation>Pregunte al paciente antes de que empiece la visita. Sus respuestas se incluyen en la nota y en la historia clínica.</translation>
-    </message>
-    <message>
         <source>e.g. US-WA, CA-ON, GB</source>
         <translation>p. ej., US-WA, CA-ON, GB</translation>
     </message>
     <message>
         <source>Where the patient is now</source>
         <translation>Dónde está el paciente ahora</translation>
+    </message>
+    <message>
+        <source>at home</source>
+        <translation>en su domicilio</translation>
+    </message>
+    <message>
+        <source>at a clinic, hospital or care home</source>
+        <translation>en una clínica, un hospital o una residencia</translation>
+    </message>
+    <message>
+        <source>somewhere else</source>
+        <translation>en otro lugar</translation>
+    </message>
+    <message>
+        <source>setting not said</source>
+        <translation>sin indicar el entorno</translation>
+    </message>
+    <message>
+        <source>Stated by the patient on their page: {place}, {setting}. Confirm it with the patient: it is recorded only when you do.</source>
+        <translation>Indicado por el paciente en su página: {place}, {setting}. Confírmelo con el paciente: solo se registra cuando usted lo confirma.</translation>
+    </message>
+    <message>
+        <source>Start of visit</source>
+        <translation>Inicio de la visita</translation>
+    </message>
+    <message>
+        <source>Ask the patient before the visit starts. Their answers go into the note and the record.</source>
+        <translation>Pregunte al paciente antes de que empiece la visita. Sus respuestas se incluyen en la nota y en la historia clínica.</translation>
     </message>
     <message>
         <source>Where the patient is now (country-region):</source>
@@ -2608,6 +2671,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Enter where the patient is, e.g. US-WA.</source>
         <translation>Indique dónde está el paciente, p. ej., US-WA.</translation>
+    </message>
+    <message>
+        <source>Ask whether the patient is at home or at a facility.</source>
+        <translation>Pregunte si el paciente está en su domicilio o en un centro.</translation>
     </message>
     <message>
         <source>Ask for and record consent to the visit.</source>

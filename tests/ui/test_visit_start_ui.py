@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from app.templates import SHIPPED_DIR, load_templates, split_header
 from app.visit import Participant, ParticipantRole, Visit, VisitState
@@ -190,3 +191,122 @@ def test_typing_during_the_visit_keeps_the_header_written_at_its_end(
     assert aio.run(editor.flush())
     text = aio.run(store.open_note(summary.note_id)).text
     assert "Total:" in split_header(text)[0] and "Typed during the visit." in text
+
+
+def test_the_patients_stated_location_is_offered_to_confirm_never_taken_silently(
+    aio: Aio, make_console, qtbot
+) -> None:
+    """The patient's page states US-WA during the visit: the console asks the clinician
+    (marked as the patient's), records nothing until confirmed, then records it with its
+    source; "elsewhere" leaves the setting for the clinician to choose; the next
+    start-of-visit dialog of that encounter is pre-filled with it, marked."""
+    from app.patient_location import PatientStatedLocation, StatedSetting
+    from app.visit_start import FROM_PATIENT_PAGE
+
+    console = make_console()
+    store = console.store
+    use = VisitStart(
+        StoreVisitStart(store), load_templates([SHIPPED_DIR]), actor="dr", events=console.events
+    )
+    made: list[Visit] = []
+
+    def factory(encounter_id: str) -> Visit:
+        made.append(Visit(encounter_id=encounter_id))
+        return made[-1]
+
+    start = with_visit_start(console.window, use, factory, store.list_attachments)
+    summary = next(s for s in console.window.worklist.summaries() if s.note_id is None)
+    encounter_id = summary.encounter.id
+    task = asyncio.ensure_future(start(encounter_id))
+    aio.wait_until(lambda: getattr(console.window, "visit_start_dialog", None) is not None)
+    dialog = console.window.visit_start_dialog
+    aio.wait_until(dialog.isVisible)
+    assert dialog.findChild(QLabel, "patientStatedLocation") is None
+    qtbot.keyClicks(dialog.location_edit, "US-OR")
+    dialog.findChild(type(dialog.home), "telehealthConsent_permit").setChecked(True)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    visit = aio.run(task)
+
+    def recorded() -> tuple[str, str]:
+        context, _ = aio.run(store.transact(visit_facts, encounter_id))
+        assert context is not None
+        return context.stated_location, context.location_kind.value
+
+    def recorded_soon(expected: tuple[str, str]) -> None:
+        async def poll() -> tuple[str, str]:
+            for _ in range(500):  # a condition polled on the loop, not a fixed wait
+                context, _ = await store.transact(visit_facts, encounter_id)
+                if (context.stated_location, context.location_kind.value) == expected:
+                    break
+                await asyncio.sleep(0.01)
+            return context.stated_location, context.location_kind.value
+
+        assert aio.run(poll()) == expected
+
+    # The page's statement arrives: a dialog, marked; nothing recorded yet.
+    visit.update_patient_location(PatientStatedLocation("US", "US-WA", StatedSetting.ELSEWHERE))
+    aio.wait_until(lambda: getattr(console.window, "patient_location_dialog", None) is not None)
+    ask = console.window.patient_location_dialog
+    aio.wait_until(ask.isVisible)
+    marked = ask.findChild(QLabel, "patientStatedLocation")
+    assert "Stated by the patient on their page" in marked.text()
+    assert (
+        "Washington, United States (US-WA)" in marked.text() and "somewhere else" in marked.text()
+    )
+    assert "US-OR (home)" in ask.findChild(QLabel, "recordedLocation").text()
+    assert ask.location_edit.text() == "US-WA"
+    assert recorded() == ("US-OR", "home"), "a statement is never recorded by itself"
+    # "Elsewhere": the clinician must choose home or facility.
+    qtbot.mouseClick(ask.confirm_button, Qt.MouseButton.LeftButton)
+    assert ask.isVisible() and "home or at a facility" in ask.problem.text()
+    _save(aio, ask, "patient_location_dialog.png")
+    ask.facility.setChecked(True)
+    qtbot.mouseClick(ask.confirm_button, Qt.MouseButton.LeftButton)
+    recorded_soon(("US-WA", "facility"))
+    note = aio.run(StoreVisitStart(store).first_note(encounter_id))
+    assert note is not None
+    assert f"US-WA (facility), {FROM_PATIENT_PAGE}" in split_header(note.text)[0]
+    entries = aio.run(
+        store.transact(lambda c: c.execute("SELECT action FROM audit_log").fetchall())
+    )
+    assert ("visit_location_patient_page",) in [tuple(e) for e in entries]
+
+    # The same statement again (the page repeats until answered): no second question.
+    visit.update_patient_location(PatientStatedLocation("US", "US-WA", StatedSetting.ELSEWHERE))
+    assert getattr(console.window, "patient_location_dialog", None) is None
+    # A different one, declined: what was recorded stays.
+    visit.update_patient_location(PatientStatedLocation("CA", "CA-ON", StatedSetting.HOME))
+    aio.wait_until(lambda: getattr(console.window, "patient_location_dialog", None) is not None)
+    ask = console.window.patient_location_dialog
+    qtbot.mouseClick(ask.keep_button, Qt.MouseButton.LeftButton)
+    aio.wait_until(lambda: console.window.patient_location_dialog is None)
+    assert recorded() == ("US-WA", "facility")
+
+    # The visit ends: the header keeps the confirmed location.
+    visit.update_state(VisitState.IN_CALL)
+    visit.update_state(VisitState.ENDED, "hung up")
+
+    async def header_when_ended() -> str:
+        for _ in range(200):
+            n = await StoreVisitStart(store).first_note(encounter_id)
+            head = split_header(n.text)[0] if n is not None else ""
+            if "Total:" in head:
+                return head
+            await asyncio.sleep(0.01)
+        return ""
+
+    assert f"US-WA (facility), {FROM_PATIENT_PAGE}" in aio.run(header_when_ended())
+
+    # Started again (a rejoin): the dialog is pre-filled with the latest statement, marked.
+    task = asyncio.ensure_future(start(encounter_id))
+    aio.wait_until(lambda: console.window.visit_start_dialog is not dialog)
+    dialog = console.window.visit_start_dialog
+    aio.wait_until(dialog.isVisible)
+    assert "Ontario" in dialog.findChild(QLabel, "patientStatedLocation").text()
+    assert dialog.location_edit.text() == "CA-ON" and dialog.home.isChecked()
+    dialog.findChild(type(dialog.home), "telehealthConsent_permit").setChecked(True)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    aio.run(task)
+    assert recorded() == ("CA-ON", "home")
+    note = aio.run(StoreVisitStart(store).first_note(encounter_id))
+    assert note is not None and f"CA-ON (home), {FROM_PATIENT_PAGE}" in note.text

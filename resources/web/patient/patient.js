@@ -19,6 +19,12 @@
  * it removes us), publish, and subscribe. Every way out (left, ended, removed, refused,
  * server gone) releases the camera and microphone.
  *
+ * Before joining, the page asks where the patient is (a country, a state or region, and
+ * home / a facility / elsewhere; the codes in places.js, the only ones the console
+ * accepts: app/patient_location.py) and sends the answer on its own data channel once
+ * admitted, again every 2 s until a console acknowledges it (media/visit/
+ * patient_statements.py). The console only pre-fills it for the clinician to confirm.
+ *
  * window.ccVisit exposes the state for tests and support (no media, no names);
  * window.ccLiveTracks() counts the camera/microphone tracks still open.
  */
@@ -85,6 +91,12 @@
       failed: "The visit could not continue. Please try again, or call the clinic.",
       no_key: "This visit cannot be joined with a number and PIN. Please use the link the clinic sent you.",
       device_failed: "Your camera or microphone stopped working. Check it, then try again.",
+      place_title: "Where are you right now?",
+      place_why: "Your clinician needs to know where you are today. They will check it with you.",
+      place_country: "Country", place_region: "State, province or region", place_setting: "You are",
+      place_choose: "Choose…",
+      setting_home: "At home", setting_facility: "At a clinic, hospital or care home",
+      setting_elsewhere: "Somewhere else",
     },
     es: {
       title: "Consulta por video", title_waiting: "Esperando… · Consulta por video",
@@ -141,6 +153,12 @@
       failed: "La consulta no pudo continuar. Inténtelo de nuevo o llame a la clínica.",
       no_key: "No se puede entrar a esta consulta con un número y un PIN. Use el enlace que le envió la clínica.",
       device_failed: "Su cámara o micrófono dejó de funcionar. Revíselo e inténtelo de nuevo.",
+      place_title: "¿Dónde está usted ahora mismo?",
+      place_why: "Su profesional clínico necesita saber dónde está hoy. Lo comprobará con usted.",
+      place_country: "País", place_region: "Estado, provincia o región", place_setting: "Está",
+      place_choose: "Elija…",
+      setting_home: "En casa", setting_facility: "En una clínica, un hospital o una residencia",
+      setting_elsewhere: "En otro lugar",
     },
   };
 
@@ -226,6 +244,7 @@
     if (state.check.speakerPlayed) $("speaker-info").textContent = t("speaker_heard");
     if (state.phase === "blocked") showBlocked(state.blockedKind);
     if (state.phase === "ended" || state.phase === "error") showEnded();
+    fillPlaces();
     syncControls();
   }
   $("language").addEventListener("change", () => {
@@ -285,6 +304,9 @@
     stethoscope: wantsStethoscope,
     blockedKind: "",
     check: { camera: "", micPeak: 0, speakerPlayed: false },  // the pre-join device check
+    place: null,        // {country, region, setting} as the patient stated it (codes only)
+    placeSent: 0,       // times sent on this page's data channel
+    placeAck: "",       // "ok" | "rejected": a console's answer
   };
   window.ccVisit = state;
 
@@ -720,6 +742,7 @@
     setStatus("joining");
     publisher = await attach(onPublisherMessage, {
       iceState: (s) => { state.ice = s; watchIce("publisher", s, restartPublisher); },
+      ondataopen: () => sendStatement(),
     });
     // Sealed here too: Janus lists any room's participants to whoever asks, PIN or not.
     await send(publisher, { request: "join", ptype: "publisher", room, pin, token,
@@ -841,6 +864,8 @@
       tracks.push({ type: "video", capture: camera, recv: false });
     }
     if (stethoscopeTrack) tracks.push({ type: "audio", capture: stethoscopeTrack, recv: false });
+    if (state.place) tracks.push({ type: "data" });  // where the patient is (sendStatement)
+    state.placeAck = "";
     publisher.createOffer({
       tracks,
       success: (jsep) => {
@@ -900,6 +925,7 @@
     }, {
       iceState: (s) => watchIce(feed, s, () =>
         send(sub.handle, { request: "configure", restart: true }).catch(() => {})),
+      ondata: (data) => onConsoleData(data),
       onremotetrack: (track, mid, on) => {
         if (on) { stream.addTrack(track); entry.tracks += 1; if (track.kind === "audio") entry.audio += 1; }
         else stream.removeTrack(track);
@@ -909,6 +935,9 @@
     send(sub.handle, { request: "join", ptype: "subscriber", room, pin, token, private_id: privateId,
       streams: [{ feed }] }).catch(() => fail("failed", true));
     readStamps(feed, video, entry);
+    // A console that (re)appears (restarted, republished) has not heard where the
+    // patient is: say it again (a console that already has it ignores a repeat).
+    if (state.place && state.placeAck === "ok") { state.placeAck = ""; sendStatement(); }
   }
 
   function unsubscribe(feed) {
@@ -1006,6 +1035,72 @@
     video.requestVideoFrameCallback(onFrame);
   }
 
+  // --- where the patient is: asked before joining, sent once admitted -----------------
+
+  const PLACES = window.CC_PLACES || { countries: [], regions: {} };
+  const SETTINGS = ["home", "facility", "elsewhere"];
+  const STATEMENT_EVERY_MS = 2000;
+  const STATEMENT_TRIES = 30;
+  let statementTimer = 0;
+
+  function option(value, text) {
+    const el = document.createElement("option");
+    el.value = value;
+    el.textContent = text;  // text only: the names come from places.js, never markup
+    return el;
+  }
+  const byName = (a, b) => (a[lang] || a.en).localeCompare(b[lang] || b.en, lang);
+
+  function fillRegions(keep) {
+    const list = PLACES.regions[$("place-country").value] || [];
+    $("place-region-box").hidden = !list.length;
+    $("place-region").replaceChildren(option("", t("place_choose")),
+      ...[...list].sort(byName).map((r) => option(r.code, r[lang] || r.en)));
+    $("place-region").value = list.some((r) => r.code === keep) ? keep : "";
+  }
+  function fillPlaces() {
+    const keep = [$("place-country").value, $("place-region").value, $("place-setting").value];
+    $("place-country").replaceChildren(option("", t("place_choose")),
+      ...[...PLACES.countries].sort(byName).map((c) => option(c.code, c[lang] || c.en)));
+    $("place-country").value = keep[0];
+    fillRegions(keep[1]);
+    $("place-setting").replaceChildren(option("", t("place_choose")),
+      ...SETTINGS.map((k) => option(k, t("setting_" + k))));
+    $("place-setting").value = keep[2];
+  }
+  $("place-country").addEventListener("change", () => fillRegions(""));
+
+  function readPlace() {
+    const country = $("place-country").value;
+    if (!country) return null;  // not answered: the clinician asks
+    return { country, region: $("place-region").value, setting: $("place-setting").value };
+  }
+
+  // On the publisher's data channel (Janus relays it to the console); repeated until a
+  // console answers, since Janus drops what arrives before a subscriber's channel is up.
+  function sendStatement() {
+    clearTimeout(statementTimer);
+    if (!state.place || state.placeAck) return;
+    const handle = publisher;
+    const text = JSON.stringify(Object.assign({ cc: "location", v: 1 }, state.place));
+    let tries = 0;
+    const again = () => {
+      if (publisher !== handle || !handle || state.placeAck || tries >= STATEMENT_TRIES) return;
+      tries += 1;
+      handle.data({ text, success: () => { state.placeSent += 1; }, error: () => {} });
+      statementTimer = setTimeout(again, STATEMENT_EVERY_MS);
+    };
+    again();
+  }
+  function onConsoleData(data) {
+    if (typeof data !== "string" || data.length > 2000) return;
+    let msg = null;
+    try { msg = JSON.parse(data); } catch (e) { return; }
+    if (!msg || msg.cc !== "location" || msg.op !== "ack" || msg.to !== participantId()) return;
+    state.placeAck = msg.ok === true ? "ok" : "rejected";
+    clearTimeout(statementTimer);
+  }
+
   // --- page wiring -------------------------------------------------------------------
 
   function syncControls() {
@@ -1063,6 +1158,7 @@
     $("join-audio").hidden = waiting || !!state.noCamera;
     $("cancel").hidden = !waiting;
     $("name").readOnly = waiting;
+    for (const id of ["place-country", "place-region", "place-setting"]) $(id).disabled = waiting;
   }
   $("cancel").addEventListener("click", () => end("left"));
 
@@ -1073,6 +1169,7 @@
     $("join-audio").disabled = true;
     waitingButtons(true);
     patientName = name;  // kept out of window.ccVisit: no names where support tools look
+    state.place = readPlace();
     const go = () => connect(() => enterWaitingRoom(name));
     if (audioOnly && !state.audioOnly) {
       // The patient chose sound only: the camera goes off now, not at the end.
