@@ -484,6 +484,11 @@ INSERT OR IGNORE INTO outbox(entity_type, entity_id, op, revision, created_at, c
     GROUP BY v.attachment_id ORDER BY MIN(v.saved_at);
 """
 
+
+def _queue_annotation_layers(conn: Connection) -> None:
+    """_V_ANNOTATION_SYNC (named, so a test can find its place in MIGRATIONS)."""
+    _script(_V_ANNOTATION_SYNC)(conn)
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
@@ -497,7 +502,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V_DICOM),
     _script(_V_ANNOTATIONS),
     _script(_V_ECONSULT),
-    _script(_V_ANNOTATION_SYNC),
+    _queue_annotation_layers,
 )
 LATEST = len(MIGRATIONS)
 
