@@ -489,6 +489,7 @@ def _queue_annotation_layers(conn: Connection) -> None:
     """_V_ANNOTATION_SYNC (named, so a test can find its place in MIGRATIONS)."""
     _script(_V_ANNOTATION_SYNC)(conn)
 
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
