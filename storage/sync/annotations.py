@@ -43,6 +43,10 @@ from storage.sync.queue import OutboxItem, RemoteRef
 log = logging.getLogger(__name__)
 
 ENTITY = "annotation"
+#: The server's shapes kept with a conflict, at most (500 shapes of a few points are
+#: far less); a larger copy is kept as unreadable: "keep mine" still works, "take
+#: theirs" says it cannot be read.
+MAX_CONFLICT_BYTES = 1_000_000
 
 
 class _Client(Protocol):
@@ -136,6 +140,8 @@ def _conflict(
     digest = am.digest_of(server) or ""
     queue.set_remote_ref(conn, ENTITY, still_id, RemoteRef(server_id, version, digest))
     raw = am.shapes_json_of(server) or b""
+    if len(raw) > MAX_CONFLICT_BYTES:
+        raw = b""
     return queue.record_conflict(
         conn, actor, ENTITY, still_id, version, raw.decode("utf-8", "replace")
     )
