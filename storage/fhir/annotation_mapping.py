@@ -13,9 +13,10 @@ duplicated). It holds two attachments:
 ``context.related`` names the original still's ``Media``: the pixels of the still are
 never changed (the rendering is a new picture made from them).
 
-Rendering is Pillow only (Qt-free) and draws no font: the bundle leaves out Pillow's
-text rendering, so labels are drawn as numbered markers (digits from a 3x5 bitmap)
-and their words are in the JSON.
+Rendering is Qt-free: Pillow decodes and encodes, numpy paints (``PIL.ImageDraw``
+imports ``PIL.ImageFont``, which the bundle leaves out with Pillow's text rendering),
+so labels are drawn as numbered markers (digits from a 3x5 bitmap) and their words
+are in the JSON.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import io
+import itertools
 import json
 import math
 import uuid
@@ -111,8 +113,12 @@ def shapes_document(layer: AnnotationLayer, still: Attachment, mm_per_px: float 
 
 def render(data: bytes, layer: AnnotationLayer, width_px: int, height_px: int) -> bytes:
     """The still with the layer burnt in, as JPEG, at most RENDER_LONG_SIDE on its long
-    side and RENDER_MAX_BYTES in size. ``data`` (the still's bytes) is only read."""
-    from PIL import Image, ImageDraw, UnidentifiedImageError
+    side and RENDER_MAX_BYTES in size. ``data`` (the still's bytes) is only read.
+
+    Drawn with numpy on the decoded pixels, not with ``PIL.ImageDraw``: ImageDraw imports
+    ``PIL.ImageFont``, which the bundle leaves out (installers/clinician-console.spec)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as opened:
@@ -124,23 +130,24 @@ def render(data: bytes, layer: AnnotationLayer, width_px: int, height_px: int) -
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputRejectedError(reason="the still cannot be decoded to render it") from exc
     sx, sy = size[0] / width_px, size[1] / height_px
-    draw = ImageDraw.Draw(image)
+    canvas = _Canvas(np.array(image, dtype=np.uint8))
     width = max(2, round(max(size) / 400))
     number = 0
     for shape in layer.shapes:
         pts = [(x * sx, y * sy) for x, y in shape.points]
         if shape.kind is ShapeKind.ARROW:
-            _line(draw, pts, width)
-            _arrow_head(draw, pts[0], pts[1], width)
+            canvas.line(pts, width)
+            canvas.arrow_head(pts[0], pts[1], width)
         elif shape.kind is ShapeKind.LENGTH:
-            _line(draw, pts, width)
+            canvas.line(pts, width)
             for end in pts:
-                _tick(draw, pts[0], pts[1], end, width)
+                canvas.tick(pts[0], pts[1], end, width)
         elif shape.kind is ShapeKind.OUTLINE:
-            _line(draw, [*pts, pts[0]], width)
+            canvas.line([*pts, pts[0]], width)
         if shape.text:
             number += 1
-            _marker(draw, pts[0], str(number), width)
+            canvas.marker(pts[0], str(number), width)
+    image = Image.fromarray(canvas.pixels)
     quality, out = 90, b""
     while True:
         buf = io.BytesIO()
@@ -154,52 +161,126 @@ def render(data: bytes, layer: AnnotationLayer, width_px: int, height_px: int) -
             image = image.resize((max(1, image.width * 3 // 4), max(1, image.height * 3 // 4)))
 
 
-def _line(draw: Any, pts: list[tuple[float, float]], width: int) -> None:
-    draw.line(pts, fill=_EDGE, width=width + 2, joint="curve")
-    draw.line(pts, fill=_INK, width=width, joint="curve")
+Point = tuple[float, float]
+#: Longest segment painted in one box (pixels of the rendering).
+_PIECE: Final = 24.0
 
 
-def _arrow_head(
-    draw: Any, tail: tuple[float, float], head: tuple[float, float], width: int
-) -> None:
-    angle = math.atan2(head[1] - tail[1], head[0] - tail[0])
-    size = width * 5
-    left = (
-        head[0] - size * math.cos(angle - math.pi / 7),
-        head[1] - size * math.sin(angle - math.pi / 7),
-    )
-    right = (
-        head[0] - size * math.cos(angle + math.pi / 7),
-        head[1] - size * math.sin(angle + math.pi / 7),
-    )
-    draw.polygon([head, left, right], fill=_INK, outline=_EDGE)
+class _Canvas:
+    """Anti-alias-free shapes painted into an RGB array (pixel centres inside a shape)."""
 
+    def __init__(self, pixels: Any) -> None:
+        self.pixels = pixels
+        self.height, self.width = pixels.shape[:2]
 
-def _tick(
-    draw: Any, a: tuple[float, float], b: tuple[float, float], at: tuple[float, float], width: int
-) -> None:
-    length = math.hypot(b[0] - a[0], b[1] - a[1]) or 1.0
-    nx, ny = -(b[1] - a[1]) / length, (b[0] - a[0]) / length
-    half = width * 3
-    ends = [(at[0] - nx * half, at[1] - ny * half), (at[0] + nx * half, at[1] + ny * half)]
-    _line(draw, ends, width)
+    def _paint(self, box: tuple[float, float, float, float], inside: Any, colour: Any) -> None:
+        import numpy as np
 
+        x0, y0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+        x1, y1 = min(self.width, math.ceil(box[2]) + 1), min(self.height, math.ceil(box[3]) + 1)
+        if x0 >= x1 or y0 >= y1:
+            return
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64) + 0.5
+        mask = inside(xs, ys)
+        self.pixels[y0:y1, x0:x1][mask] = colour
 
-def _marker(draw: Any, at: tuple[float, float], digits: str, width: int) -> None:
-    """A filled disc with the label's number (the words are in the JSON)."""
-    cell = max(2, width)
-    text_w = (len(digits) * 4 - 1) * cell
-    radius = max(text_w, 5 * cell) / 2 + 2 * cell
-    x, y = at
-    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=_INK, outline=_EDGE)
-    left, top = x - text_w / 2, y - 5 * cell / 2
-    for i, ch in enumerate(digits):
-        for row, bits in enumerate(_DIGITS[ch]):
-            for col, bit in enumerate(bits):
-                if bit == "1":
-                    px = left + (i * 4 + col) * cell
-                    py = top + row * cell
-                    draw.rectangle((px, py, px + cell - 1, py + cell - 1), fill=_EDGE)
+    def _segment(self, a: Point, b: Point, radius: float, colour: Any) -> None:
+        import numpy as np
+
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        pieces = math.ceil(math.hypot(dx, dy) / _PIECE)
+        if pieces > 1:  # a long diagonal's box is mostly empty: paint it in short pieces
+            for i in range(pieces):
+                p0 = (a[0] + dx * i / pieces, a[1] + dy * i / pieces)
+                p1 = (a[0] + dx * (i + 1) / pieces, a[1] + dy * (i + 1) / pieces)
+                self._segment(p0, p1, radius, colour)
+            return
+        length2 = dx * dx + dy * dy or 1e-12
+
+        def inside(xs: Any, ys: Any) -> Any:
+            t = np.clip(((xs - a[0]) * dx + (ys - a[1]) * dy) / length2, 0.0, 1.0)
+            return (xs - a[0] - t * dx) ** 2 + (ys - a[1] - t * dy) ** 2 <= radius * radius
+
+        box = (
+            min(a[0], b[0]) - radius,
+            min(a[1], b[1]) - radius,
+            max(a[0], b[0]) + radius,
+            max(a[1], b[1]) + radius,
+        )
+        self._paint(box, inside, colour)
+
+    def line(self, pts: list[Point], width: int) -> None:
+        pairs = list(itertools.pairwise(pts))
+        for a, b in pairs:  # the dark edge first, under every segment's ink
+            self._segment(a, b, width / 2 + 1, _EDGE)
+        for a, b in pairs:
+            self._segment(a, b, width / 2, _INK)
+
+    def arrow_head(self, tail: Point, head: Point, width: int) -> None:
+        angle = math.atan2(head[1] - tail[1], head[0] - tail[0])
+        size = width * 5
+        corners = [
+            head,
+            (
+                head[0] - size * math.cos(angle - math.pi / 7),
+                head[1] - size * math.sin(angle - math.pi / 7),
+            ),
+            (
+                head[0] - size * math.cos(angle + math.pi / 7),
+                head[1] - size * math.sin(angle + math.pi / 7),
+            ),
+        ]
+        (ax, ay), (bx, by), (cx, cy) = corners
+
+        def inside(xs: Any, ys: Any) -> Any:
+            d1 = (xs - bx) * (ay - by) - (ax - bx) * (ys - by)
+            d2 = (xs - cx) * (by - cy) - (bx - cx) * (ys - cy)
+            d3 = (xs - ax) * (cy - ay) - (cx - ax) * (ys - ay)
+            negative = (d1 < 0) | (d2 < 0) | (d3 < 0)
+            positive = (d1 > 0) | (d2 > 0) | (d3 > 0)
+            return ~(negative & positive)
+
+        box = (min(ax, bx, cx), min(ay, by, cy), max(ax, bx, cx), max(ay, by, cy))
+        self._paint(box, inside, _INK)
+        for a, b in ((corners[0], corners[1]), (corners[1], corners[2]), (corners[2], corners[0])):
+            self._segment(a, b, 0.75, _EDGE)
+
+    def tick(self, a: Point, b: Point, at: Point, width: int) -> None:
+        length = math.hypot(b[0] - a[0], b[1] - a[1]) or 1.0
+        nx, ny = -(b[1] - a[1]) / length, (b[0] - a[0]) / length
+        half = width * 3
+        self.line(
+            [(at[0] - nx * half, at[1] - ny * half), (at[0] + nx * half, at[1] + ny * half)], width
+        )
+
+    def _fill(self, left: float, top: float, side: int, colour: Any) -> None:
+        x0, y0 = max(0, round(left)), max(0, round(top))
+        x1, y1 = min(self.width, round(left) + side), min(self.height, round(top) + side)
+        if x0 < x1 and y0 < y1:
+            self.pixels[y0:y1, x0:x1] = colour
+
+    def _disc(self, at: Point, radius: float, colour: Any) -> None:
+        def inside(xs: Any, ys: Any) -> Any:
+            return (xs - at[0]) ** 2 + (ys - at[1]) ** 2 <= radius * radius
+
+        box = (at[0] - radius, at[1] - radius, at[0] + radius, at[1] + radius)
+        self._paint(box, inside, colour)
+
+    def marker(self, at: Point, digits: str, width: int) -> None:
+        """A filled disc with the label's number (the words are in the JSON)."""
+        cell = max(2, width)
+        text_w = (len(digits) * 4 - 1) * cell
+        radius = max(text_w, 5 * cell) / 2 + 2 * cell
+        self._disc(at, radius + 1, _EDGE)
+        self._disc(at, radius, _INK)
+        left, top = at[0] - text_w / 2, at[1] - 5 * cell / 2
+        for i, ch in enumerate(digits):
+            for row, bits in enumerate(_DIGITS[ch]):
+                for col, bit in enumerate(bits):
+                    if bit == "1":
+                        px = left + (i * 4 + col) * cell
+                        py = top + row * cell
+                        self._fill(px, py, cell, _EDGE)
 
 
 def annotation_resource(

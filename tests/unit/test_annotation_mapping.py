@@ -59,6 +59,33 @@ def test_rendering_reads_the_still_only_and_stays_small_on_a_12_mp_still() -> No
     assert len(out) <= am.RENDER_MAX_BYTES
 
 
+def test_rendering_works_without_pillows_text_modules() -> None:
+    """The bundle leaves out PIL.ImageFont (installers/clinician-console.spec), and
+    PIL.ImageDraw imports it: rendering must need neither (run as the bundle would)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, io\n"
+        "sys.modules['PIL.ImageFont'] = None\n"
+        "sys.modules['PIL.ImageDraw'] = None\n"
+        "from PIL import Image\n"
+        "from app.annotations import AnnotationLayer, Shape, ShapeKind\n"
+        "from storage.fhir.annotation_mapping import render\n"
+        "out = io.BytesIO(); Image.new('RGB', (64, 48)).save(out, 'PNG')\n"
+        "shapes = (Shape(ShapeKind.TEXT, ((5.0, 5.0),), 'x'),\n"
+        "          Shape(ShapeKind.ARROW, ((1.0, 1.0), (60.0, 40.0))))\n"
+        "layer = AnnotationLayer('s', 1, shapes)\n"
+        "assert render(out.getvalue(), layer, 64, 48)[:2] == b'\\xff\\xd8'\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_burnt_in_drawing_is_where_the_shapes_are() -> None:
     out = io.BytesIO()
     Image.new("RGB", (640, 600), (30, 60, 90)).save(out, "PNG")
