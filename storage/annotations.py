@@ -4,8 +4,9 @@ Functions take a connection and run on the store's worker thread inside the call
 transaction (``EncryptedStore.transact``). Versions are append-only: a save inserts
 version ``base + 1`` after checking that ``base`` is still the latest, and appends an
 audit entry (action ``annotate``, entity ``attachment``, id ``<attachment id>@v<n>``)
-in the same transaction, so either both are written or neither. The still's own row
-(its bytes) is never touched.
+and an outbox row (entity ``annotation``: the latest layer is synced as a
+DocumentReference, storage/sync/annotations.py) in the same transaction, so either all
+are written or none. The still's own row (its bytes) is never touched.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def save(
         (attachment_id, layer.version, _shapes_json(shapes), layer.saved_at, actor),
     )
     audit.append(conn, actor, "annotate", "attachment", f"{attachment_id}@v{layer.version}")
+    # The latest layer goes to the record store (storage/sync/annotations.py); a copy of
+    # the cart's still received during a visit is not (the cart owns the still).
+    repository.outbox_put(conn, "annotation", attachment_id, "update" if base_version else "create")
     return layer
 
 

@@ -472,6 +472,24 @@ BEGIN
 END;
 """
 
+# annotation sync: a still's latest annotation layer goes to the record store through
+# the outbox (entity 'annotation', id = the still; storage/sync/annotations.py). Layers
+# saved before this version are queued once; copies received from a cart are not (the
+# cart owns the still).
+_V_ANNOTATION_SYNC = """
+INSERT OR IGNORE INTO outbox(entity_type, entity_id, op, revision, created_at, changed_at)
+    SELECT 'annotation', v.attachment_id, 'create', 1, MIN(v.saved_at), MAX(v.saved_at)
+    FROM annotation_versions v JOIN attachments a ON a.id = v.attachment_id
+    WHERE json_extract(a.metadata, '$.received') IS NOT 1
+    GROUP BY v.attachment_id ORDER BY MIN(v.saved_at);
+"""
+
+
+def _queue_annotation_layers(conn: Connection) -> None:
+    """_V_ANNOTATION_SYNC (named, so a test can find its place in MIGRATIONS)."""
+    _script(_V_ANNOTATION_SYNC)(conn)
+
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
@@ -485,6 +503,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V_DICOM),
     _script(_V_ANNOTATIONS),
     _script(_V_ECONSULT),
+    _queue_annotation_layers,
 )
 LATEST = len(MIGRATIONS)
 

@@ -95,9 +95,9 @@ def _note(row: Any) -> Note:
 def outbox_put(conn: Any, entity_type: str, entity_id: str, op: str) -> None:
     """One row per record: later changes bump the revision; an unsent create stays a create.
 
-    A still received from the far end's cart during a visit is never queued: the cart
-    owns it and syncs it (docs/images.md, "During a visit")."""
-    if entity_type == "attachment" and _is_received(conn, entity_id):
+    A still received from the far end's cart during a visit is never queued, nor its
+    annotations: the cart owns it and syncs it (docs/images.md, "During a visit")."""
+    if entity_type in ("attachment", "annotation") and _is_received(conn, entity_id):
         return
     now = utc_now()
     conn.execute(
@@ -614,7 +614,8 @@ def delete_attachment(conn: Any, actor: str, attachment_id: str) -> Attachment:
         )
     conn.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
     conn.execute(
-        "DELETE FROM outbox WHERE entity_type = 'attachment' AND entity_id = ?", (attachment_id,)
+        "DELETE FROM outbox WHERE entity_type IN ('attachment', 'annotation') AND entity_id = ?",
+        (attachment_id,),
     )
     audit.append(conn, actor, "delete", "attachment", attachment_id)
     return attachment
@@ -627,7 +628,8 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
     """Remove visits that started before ``before`` (an ISO instant) from the local cache
     when everything of them is on the record store: the patient, the visit, each note and
     attachment acknowledged (a ``remote_refs`` row), nothing waiting in the outbox and no
-    open conflict, and no annotated still (annotations are not synced). A lost or stolen
+    open conflict; an annotated still's latest layer acknowledged too (storage/sync/
+    annotations.py), with no conflict on it. A lost or stolen
     cart then holds as little patient data as possible. Each removal is audited; a patient
     goes with its last visit. Returns visits removed."""
     rows = conn.execute(
@@ -640,7 +642,7 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         "AND o.entity_id = e.id) OR (o.entity_type = 'patient' AND o.entity_id = e.patient_id) "
         "OR (o.entity_type IN ('note', 'provenance') AND o.entity_id IN "
         "(SELECT id FROM notes WHERE encounter_id = e.id)) "
-        "OR (o.entity_type = 'attachment' AND o.entity_id IN "
+        "OR (o.entity_type IN ('attachment', 'annotation') AND o.entity_id IN "
         "(SELECT id FROM attachments WHERE encounter_id = e.id)) "
         "OR (o.entity_type = 'charge_item' AND o.entity_id IN "
         "(SELECT id FROM charge_items WHERE encounter_id = e.id)) "
@@ -651,11 +653,14 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         "AND NOT EXISTS (SELECT 1 FROM attachments t WHERE t.encounter_id = e.id AND NOT EXISTS "
         "(SELECT 1 FROM remote_refs r WHERE r.entity_type = 'attachment' "
         "AND r.entity_id = t.id)) "
-        # Annotations on stills are local only (storage/annotations.py): keep their visit.
+        # An annotated still: its latest layer is on the record store too.
         "AND NOT EXISTS (SELECT 1 FROM annotation_versions v JOIN attachments t "
-        "ON t.id = v.attachment_id WHERE t.encounter_id = e.id) "
+        "ON t.id = v.attachment_id WHERE t.encounter_id = e.id AND NOT EXISTS "
+        "(SELECT 1 FROM remote_refs r WHERE r.entity_type = 'annotation' "
+        "AND r.entity_id = v.attachment_id)) "
         "AND NOT EXISTS (SELECT 1 FROM conflicts c WHERE c.resolved_at IS NULL AND "
-        "(c.entity_id = e.id OR c.entity_id IN (SELECT id FROM notes WHERE encounter_id = e.id)))",
+        "(c.entity_id = e.id OR c.entity_id IN (SELECT id FROM notes WHERE encounter_id = e.id) "
+        "OR c.entity_id IN (SELECT id FROM attachments WHERE encounter_id = e.id)))",
         (before,),
     ).fetchall()
     for encounter_id, patient_id in rows:
@@ -674,13 +679,15 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
                 "DELETE FROM remote_refs WHERE entity_type = 'note' AND entity_id = ?", (note_id,)
             )
         for att_id, observation_id in atts:
+            conn.execute("DELETE FROM annotation_versions WHERE attachment_id = ?", (att_id,))
             conn.execute("DELETE FROM attachments WHERE id = ?", (att_id,))
             conn.execute(
                 "DELETE FROM remote_refs WHERE (entity_type IN ('attachment', "
-                "'attachment_binary') AND entity_id = ?) OR (entity_type = 'observation' "
-                "AND entity_id = ?)",
+                "'attachment_binary', 'annotation') AND entity_id = ?) OR "
+                "(entity_type = 'observation' AND entity_id = ?)",
                 (att_id, observation_id),
             )
+            conn.execute("DELETE FROM meta WHERE key = ?", (f"sent:annotation:{att_id}",))
         conn.execute("DELETE FROM consents WHERE encounter_id = ?", (encounter_id,))
         conn.execute("DELETE FROM visit_context WHERE encounter_id = ?", (encounter_id,))
         conn.execute("DELETE FROM encounters WHERE id = ?", (encounter_id,))

@@ -1,5 +1,9 @@
 """QtSyncDetails: what is waiting to be sent, why anything failed, which notes conflict.
 
+A still's annotations that a colleague changed on the record store are listed with the
+notes' conflicts and decided here: keep mine (sent over theirs) or take theirs (they
+become the newest local version; ours stay in the still's version history).
+
 The reasons shown are the outbox's stored ``last_error``: server text that the
 sync engine scrubbed before storing it, so no patient data from the server.
 Records are named by patient, as in the worklist, so the clinician knows
@@ -25,6 +29,7 @@ from PySide6.QtWidgets import (
 from app.sync import (
     ConflictItem,
     FailedRecord,
+    Resolution,
     SyncOutcome,
     SyncOverview,
     SyncRoundResult,
@@ -104,6 +109,31 @@ class QtSyncDetails(QDialog):
         self.open_button.setObjectName("openConflictButton")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self._on_open_clicked)
+        self.keep_mine_button = QPushButton(
+            QCoreApplication.translate("QtSyncDetails", "Keep my annotations"), self
+        )
+        self.keep_mine_button.setObjectName("keepMyAnnotationsButton")
+        self.keep_mine_button.setToolTip(
+            QCoreApplication.translate(
+                "QtSyncDetails", "Send the annotations saved here over the version saved elsewhere"
+            )
+        )
+        self.keep_theirs_button = QPushButton(
+            QCoreApplication.translate("QtSyncDetails", "Take their annotations"), self
+        )
+        self.keep_theirs_button.setObjectName("takeTheirAnnotationsButton")
+        self.keep_theirs_button.setToolTip(
+            QCoreApplication.translate(
+                "QtSyncDetails",
+                "Keep the version saved elsewhere; yours stay in the still's version history",
+            )
+        )
+        for button, choice in (
+            (self.keep_mine_button, Resolution.KEEP_MINE),
+            (self.keep_theirs_button, Resolution.KEEP_THEIRS),
+        ):
+            button.setVisible(False)
+            button.clicked.connect(lambda _c=False, r=choice: self._on_resolve_clicked(r))
         self.retry_button = QPushButton(QCoreApplication.translate("QtSyncDetails", "Retry"), self)
         self.retry_button.setObjectName("retryFailedButton")
         self.retry_button.setToolTip(
@@ -130,10 +160,12 @@ class QtSyncDetails(QDialog):
         layout.addWidget(self.counts_label)
         layout.addWidget(_heading("Why something was not sent", self))
         layout.addWidget(self.failures, 3)
-        layout.addWidget(_heading("Notes changed both here and elsewhere", self))
+        layout.addWidget(_heading("Notes and annotations changed both here and elsewhere", self))
         layout.addWidget(self.conflicts, 2)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.keep_mine_button)
+        buttons.addWidget(self.keep_theirs_button)
         buttons.addWidget(self.retry_button)
         buttons.addStretch(1)
         buttons.addWidget(self.sync_now_button)
@@ -177,6 +209,8 @@ class QtSyncDetails(QDialog):
             self.conflicts.addItem(_placeholder(NO_CONFLICTS_TEXT))
         self.open_button.setEnabled(False)
         self.retry_button.setEnabled(False)
+        for button in (self.keep_mine_button, self.keep_theirs_button):
+            button.setVisible(False)
 
     def failure_texts(self) -> list[str]:
         return [self.failures.item(i).text() for i in range(self.failures.count())]
@@ -249,6 +283,30 @@ class QtSyncDetails(QDialog):
         conflict = current.data(ITEM_ROLE) if current is not None else None
         self.open_button.setEnabled(
             isinstance(conflict, ConflictItem) and conflict.encounter_id is not None
+        )
+        annotations = (
+            isinstance(conflict, ConflictItem) and conflict.conflict.entity_type == "annotation"
+        )
+        for button in (self.keep_mine_button, self.keep_theirs_button):
+            button.setVisible(annotations)
+            button.setEnabled(annotations)
+
+    def _on_resolve_clicked(self, choice: Resolution) -> None:
+        """A still's annotations: the clinician's choice (audited), then the list again."""
+        current = self.conflicts.currentItem()
+        conflict = current.data(ITEM_ROLE) if current is not None else None
+        if self._sync is None or not isinstance(conflict, ConflictItem):
+            return
+        for button in (self.keep_mine_button, self.keep_theirs_button):
+            button.setEnabled(False)
+        sync = self._sync
+
+        async def resolve_then_reload() -> SyncOverview:
+            await sync.resolve(conflict.conflict.id, choice)  # and asks for a sync
+            return await sync.overview()
+
+        self.loaded = run_op(
+            self, resolve_then_reload(), busy=False, context="Sync details", on_done=self._show
         )
 
     def _on_open_clicked(self) -> None:

@@ -2484,6 +2484,22 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Abrir nota</translation>
     </message>
     <message>
+        <source>Keep my annotations</source>
+        <translation>Conservar mis anotaciones</translation>
+    </message>
+    <message>
+        <source>Send the annotations saved here over the version saved elsewhere</source>
+        <translation>Enviar las anotaciones guardadas aquí en lugar de la versión guardada en otro lugar</translation>
+    </message>
+    <message>
+        <source>Take their annotations</source>
+        <translation>Aceptar las otras anotaciones</translation>
+    </message>
+    <message>
+        <source>Keep the version saved elsewhere; yours stay in the still&apos;s version history</source>
+        <translation>Conservar la versión guardada en otro lugar; las propias quedan en el historial de versiones de la foto</translation>
+    </message>
+    <message>
         <source>Retry</source>
         <translation>Reintentar</translation>
     </message>

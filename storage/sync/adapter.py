@@ -47,6 +47,7 @@ _KIND = {
     "note": "Note",
     "attachment": "Attachment",
     "charge_item": "Coding",
+    "annotation": "Annotations",
 }
 
 
@@ -255,7 +256,7 @@ def _label(conn: Any, kind: str, entity_id: str) -> tuple[str, str | None]:
             encounter = repository.get_encounter(conn, note.encounter_id)
         elif kind == "encounter":
             encounter = repository.get_encounter(conn, entity_id)
-        elif kind == "attachment":
+        elif kind in ("attachment", "annotation"):  # annotation: the still's id
             encounter = repository.get_encounter(
                 conn, repository.get_attachment(conn, entity_id).encounter_id
             )

@@ -262,6 +262,7 @@ class SyncEngine:
         await self._probe(client)
         await self.push(client, report, progress)
         await self.push_signatures(client, report)
+        await self.push_annotations(client, report)
         await self.push_audit_events(client)
         await self.pull(client, report)
         if self.practitioner:
@@ -301,6 +302,18 @@ class SyncEngine:
         report.sent += consents.sent
         report.acknowledged += consents.acknowledged
         report.failed += consents.failed
+
+    async def push_annotations(self, client: FhirTransport, report: SyncReport) -> None:
+        """The latest annotation layer of each annotated still, once the still's Media is
+        on the server (storage/sync/annotations.py)."""
+        from storage.sync.annotations import push_annotations
+
+        pushed = await push_annotations(client, self.store, report.reasons)
+        report.sent += pushed.sent
+        report.acknowledged += pushed.acknowledged
+        report.failed += pushed.failed
+        report.conflicts += pushed.conflicts
+        report.retry += pushed.retry
 
     # --- audit entries as AuditEvents (store helper's hook; logic in storage/fhir/audit_event.py)
 

@@ -270,7 +270,11 @@ def resolve_conflict(
     entity_type, entity_id, server_version, server_text = (str(v) for v in row)
     ref = remote_ref(conn, entity_type, entity_id)
     server_id = ref.server_id if ref else ""
-    if resolution == "keep_theirs":
+    if entity_type == "annotation":
+        _resolve_annotation(
+            conn, actor, entity_id, server_id, server_version, server_text, resolution
+        )
+    elif resolution == "keep_theirs":
         repository.save_note_text(conn, actor, entity_id, server_text, "resolve")
         set_remote_ref(
             conn,
@@ -309,6 +313,50 @@ def resolve_conflict(
     # as "ours" any more.
     clear_sent(conn, entity_type, entity_id)
     audit.append(conn, actor, f"conflict_{resolution}", entity_type, entity_id)
+
+
+def _resolve_annotation(
+    conn: Any,
+    actor: str,
+    still_id: str,
+    server_id: str,
+    server_version: str,
+    server_text: str,
+    resolution: str,
+) -> None:
+    """A still's annotations changed on the server by a colleague (storage/sync/annotations.py).
+    keep_theirs: their shapes become the newest local version (ours stay in the version
+    history) and nothing is sent; keep_mine: ours go up over their version."""
+    from app.annotations import check_shapes
+    from app.errors import InputRejectedError
+    from storage import annotations as layers
+    from storage.fhir.annotation_mapping import parse_shapes, shapes_digest
+
+    if resolution == "merge":
+        raise InputRejectedError(reason="annotations are kept as one side or the other")
+    theirs = parse_shapes(server_text.encode("utf-8"))
+    if resolution == "keep_theirs":
+        still = repository.get_attachment(conn, still_id)
+        width, height = still.metadata.get("width_px"), still.metadata.get("height_px")
+        if theirs is None or not isinstance(width, int) or not isinstance(height, int):
+            raise InputRejectedError(reason="the record store's annotations cannot be read")
+        checked = check_shapes(theirs, width, height)
+        base = layers.latest(conn, still_id).version
+        layers.save(conn, actor, still_id, base, checked)
+        conn.execute(
+            "DELETE FROM outbox WHERE entity_type = 'annotation' AND entity_id = ?", (still_id,)
+        )
+        ref = RemoteRef(server_id, server_version, shapes_digest(checked))
+        set_remote_ref(conn, "annotation", still_id, ref)
+        return
+    digest = shapes_digest(theirs) if theirs is not None else ""
+    set_remote_ref(conn, "annotation", still_id, RemoteRef(server_id, server_version, digest))
+    repository.outbox_put(conn, "annotation", still_id, "update")
+    conn.execute(
+        "UPDATE outbox SET op = 'update', failed_revision = 0 "
+        "WHERE entity_type = 'annotation' AND entity_id = ?",
+        (still_id,),
+    )
 
 
 # --- pulled changes ----------------------------------------------------------------------
@@ -470,7 +518,7 @@ def drop_demo_rows(conn: Any) -> int:
         f"OR (entity_type = 'encounter' AND entity_id IN ({visits})) "
         f"OR (entity_type IN ('note', 'provenance') AND entity_id IN "
         f"(SELECT id FROM notes WHERE patient_id IN ({demo}))) "
-        f"OR (entity_type = 'attachment' AND entity_id IN "
+        f"OR (entity_type IN ('attachment', 'annotation') AND entity_id IN "
         f"(SELECT id FROM attachments WHERE encounter_id IN ({visits}))) "
         f"OR (entity_type = 'consent' AND entity_id IN "
         f"(SELECT id FROM consents WHERE encounter_id IN ({visits})))"

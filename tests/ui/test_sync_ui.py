@@ -374,6 +374,69 @@ def test_details_list_failures_and_conflicts(aio: Aio, make_console, qtbot) -> N
     aio.wait_until(lambda: console.window.sync_details is None)
 
 
+def test_an_annotation_conflict_is_listed_and_decided_in_the_details(
+    aio: Aio, make_console, qtbot
+) -> None:
+    """A colleague's version of a still's annotations (storage/sync/annotations.py) is
+    listed with the notes' conflicts and decided there: taking theirs makes it the newest
+    local version, ours stays in the history, and nothing is left open."""
+    import io
+
+    from PIL import Image
+
+    from app.annotations import AnnotationsService, Shape, ShapeKind
+    from storage.annotations import StoreAnnotations
+    from storage.fhir import annotation_mapping as am
+    from storage.sync.queue import RemoteRef
+
+    console = make_console()
+    sync = _with_sync(console)
+    store = console.store
+    summary = _summary_with_note(console)
+    out = io.BytesIO()
+    Image.new("RGB", (400, 300), (120, 90, 60)).save(out, "JPEG")
+    still = aio.run(
+        store.add_attachment(
+            summary.encounter.id,
+            "image",
+            "image/jpeg",
+            out.getvalue(),
+            "",
+            {"width_px": 400, "height_px": 300},
+        )
+    )
+    service = AnnotationsService(StoreAnnotations(store))
+    mine = Shape(ShapeKind.ARROW, ((10.0, 10.0), (100.0, 50.0)))
+    theirs = Shape(ShapeKind.LENGTH, ((20.0, 20.0), (220.0, 20.0)))
+    layer = aio.run(service.save(still.id, 0, [mine]))
+    their_json = am.shapes_document(
+        type(layer)(still.id, 1, (theirs,), layer.saved_at, "colleague"), still, None
+    ).decode()
+
+    def colleague_conflict(conn) -> None:
+        queue.set_remote_ref(conn, "annotation", still.id, RemoteRef("doc-1", "v2", ""))
+        queue.record_conflict(conn, "sync", "annotation", still.id, "v3", their_json)
+
+    aio.run(store.transact(colleague_conflict))
+    dialog = console.window.show_sync_details()
+    overview = aio.run(dialog.loaded)
+    assert overview.conflicts == 1
+    [text] = dialog.conflict_texts()
+    assert text.startswith("Annotations · ") and summary.patient.display_name in text
+    assert not dialog.keep_theirs_button.isVisible()
+    dialog.conflicts.setCurrentRow(0)
+    assert dialog.keep_theirs_button.isVisible() and dialog.keep_mine_button.isVisible()
+    qtbot.mouseClick(dialog.keep_theirs_button, Qt.MouseButton.LeftButton)
+    overview = aio.run(dialog.loaded)
+    assert overview.conflicts == 0
+    assert not dialog.keep_theirs_button.isVisible()
+    latest = aio.run(service.latest(still.id))
+    assert (latest.version, latest.shapes) == (2, (theirs,))
+    assert aio.run(service.version(still.id, 1)).shapes == (mine,)
+    assert sync.sync_requests >= 1  # the decision goes at the next round
+    dialog.close()
+
+
 def test_retry_sends_a_refused_record_again(aio: Aio, make_console, qtbot) -> None:
     """A refused record waits until edited or until the user presses Retry (audited)."""
     console = make_console()

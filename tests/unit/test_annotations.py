@@ -184,13 +184,19 @@ def _synced(conn: Any, enc: Encounter, still_id: str) -> None:
         conn.execute("DELETE FROM outbox WHERE entity_type = ? AND entity_id = ?", (kind, local_id))
 
 
-def test_retention_never_purges_a_visit_whose_stills_carry_annotations(
+def test_retention_purges_an_annotated_visit_only_once_its_annotations_are_synced(
     fresh_profile: Path,
 ) -> None:
-    """Annotations are not synced: purging the synced visit would lose the specialist's work."""
+    """Purging a synced visit whose annotations are not on the record store would lose the
+    specialist's work: kept until the latest layer is acknowledged (and while a conflict
+    on it is open), then purged like any other synced visit, annotations with it."""
     import asyncio
 
     from storage import repository
+    from storage.sync import queue
+    from storage.sync.queue import RemoteRef
+
+    cutoff = "2027-01-01T00:00:00+00:00"
 
     async def go() -> None:
         store = await open_test_store(fresh_profile)
@@ -199,21 +205,135 @@ def test_retention_never_purges_a_visit_whose_stills_carry_annotations(
             still = await _still(store, enc)
             await AnnotationsService(StoreAnnotations(store)).save(still.id, 0, [ARROW])
             await store.transact(_synced, enc, still.id)
-            purged = await store.transact(
-                repository.purge_synced, "test", "2027-01-01T00:00:00+00:00"
-            )
-            assert purged == 0
+            # The layer waits in the outbox: kept.
+            assert await store.transact(repository.purge_synced, "test", cutoff) == 0
             assert (await AnnotationsService(StoreAnnotations(store)).latest(still.id)).version == 1
-            # An unsynced still that was a mistake is deleted with its annotations.
+
+            def acknowledged_with_conflict(conn: Any) -> None:
+                queue.set_remote_ref(conn, "annotation", still.id, RemoteRef("doc", "2", ""))
+                conn.execute("DELETE FROM outbox WHERE entity_type = 'annotation'")
+                queue.record_conflict(conn, "test", "annotation", still.id, "3", "{}")
+
+            await store.transact(acknowledged_with_conflict)
+            assert await store.transact(repository.purge_synced, "test", cutoff) == 0
+            await store.transact(
+                lambda c: c.execute("UPDATE conflicts SET resolved_at = 'x', resolution = 'y'")
+            )
+            # Acknowledged, nothing open: purged like any synced visit, layers with it.
+            assert await store.transact(repository.purge_synced, "test", cutoff) == 1
+            left = await store.transact(
+                lambda c: c.execute(
+                    "SELECT (SELECT count(*) FROM annotation_versions), (SELECT count(*) FROM "
+                    "remote_refs WHERE entity_type = 'annotation'), (SELECT count(*) FROM "
+                    "meta WHERE key LIKE 'sent:annotation:%')"
+                ).fetchone()
+            )
+            assert tuple(left) == (0, 0, 0)
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def test_an_unsynced_still_deleted_by_mistake_takes_its_annotations_and_their_row(
+    fresh_profile: Path,
+) -> None:
+    import asyncio
+
+    async def go() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            _, enc = await _seed(store)
             other = await _still(store, enc)
             await AnnotationsService(StoreAnnotations(store)).save(other.id, 0, [ARROW])
             await store.delete_attachment(other.id)
             left = await store.transact(
                 lambda c: c.execute(
-                    "SELECT count(*) FROM annotation_versions WHERE attachment_id = ?", (other.id,)
-                ).fetchone()[0]
+                    "SELECT (SELECT count(*) FROM annotation_versions WHERE attachment_id = ?), "
+                    "(SELECT count(*) FROM outbox WHERE entity_id = ?)",
+                    (other.id, other.id),
+                ).fetchone()
             )
-            assert left == 0
+            assert tuple(left) == (0, 0)
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def test_each_save_queues_the_still_once_and_a_received_copy_never(fresh_profile: Path) -> None:
+    """The layer is queued in the save's own transaction (one row per still, its revision
+    bumped); a copy received from the cart is the cart's still: never queued."""
+    import asyncio
+
+    async def go() -> None:
+        store = await open_test_store(fresh_profile)
+        try:
+            _, enc = await _seed(store)
+            still = await _still(store, enc)
+            copy = await _still(store, enc, received=True, remote_image_id=new_id())
+            service = AnnotationsService(StoreAnnotations(store))
+            await service.save(still.id, 0, [ARROW])
+            await service.save(still.id, 1, [ARROW, LABEL])
+            await service.save(copy.id, 0, [ARROW])
+            rows = await store.transact(
+                lambda c: c.execute(
+                    "SELECT entity_id, revision FROM outbox WHERE entity_type = 'annotation'"
+                ).fetchall()
+            )
+            assert [tuple(r) for r in rows] == [(still.id, 2)]
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def test_the_migration_queues_layers_saved_before_it(fresh_profile: Path) -> None:
+    """A console upgraded with annotated stills sends their layers (once each); a received
+    copy's layer is not queued."""
+    import asyncio
+
+    from app.records import KeySource, utc_now
+    from storage import database, keys, migrations
+    from storage.store import DB_FILE, EncryptedStore
+    from tests.conftest import TEST_PASSPHRASE
+    from tests.unit.test_migrations import ENC_ID, _old_store
+
+    before = migrations.MIGRATIONS.index(migrations._queue_annotation_layers)
+    _old_store(fresh_profile, before)
+    key = keys.load_passphrase_key(keys.read_meta(fresh_profile), TEST_PASSPHRASE)  # type: ignore[arg-type]
+    conn = database.connect(fresh_profile / DB_FILE, key, create=False)
+    with conn:
+        for att_id, metadata, versions in (
+            ("old-still", '{"width_px": 400, "height_px": 300}', 2),
+            ("old-received", '{"received": true}', 1),
+            ("plain-still", "{}", 0),
+        ):
+            conn.execute(
+                "INSERT INTO attachments(id, encounter_id, kind, content_type, created_at, "
+                "size_bytes, sha256, metadata, data) VALUES (?, ?, 'image', 'image/jpeg', ?, "
+                "1, 'x', ?, x'00')",
+                (att_id, ENC_ID, utc_now(), metadata),
+            )
+            for v in range(1, versions + 1):
+                conn.execute(
+                    "INSERT INTO annotation_versions VALUES (?, ?, '[]', ?, 'someone')",
+                    (att_id, v, utc_now()),
+                )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+    async def go() -> None:
+        store = await EncryptedStore.open(
+            fresh_profile, passphrase=TEST_PASSPHRASE, key_source=KeySource.PASSPHRASE
+        )
+        try:
+            rows = await store.transact(
+                lambda c: c.execute(
+                    "SELECT entity_id, op FROM outbox WHERE entity_type = 'annotation'"
+                ).fetchall()
+            )
+            assert [tuple(r) for r in rows] == [("old-still", "create")]
         finally:
             await store.close()
 
