@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from psygnal import Signal
 
-from app.errors import ConsoleError, SyncInternalError, SyncRetryableError
+from app.errors import MESSAGES, ConsoleError, SyncInternalError, SyncRetryableError
 from app.events import ConsoleEvents
 from app.records import utc_now
 
@@ -62,9 +62,27 @@ class SyncStatus:
     conflicts: int = 0  # open conflicts the clinician must decide
     last_success: str | None = None  # ISO-8601 UTC instant of the last successful round
     message: str = ""  # safe user text (ConsoleError.user_message), never patient data
+    # The same as an app message key and its params (the window shows it translated).
+    message_key: str = ""
+    message_params: tuple[tuple[str, Any], ...] = ()
     progress_done: int = 0
     progress_total: int = 0
     next_attempt_s: float | None = None  # seconds from publication until the next try
+
+
+MESSAGES["sync.refused_count"] = "The server refused {count} record(s)."
+
+
+def _message(what: ConsoleError | str, **params: Any) -> dict[str, Any]:
+    """SyncStatus's message fields: the English text and its message key (a ConsoleError's,
+    or ``what`` itself with ``params``; "" for none)."""
+    if isinstance(what, ConsoleError):
+        key, params = what.message_key, dict(what.params)
+        text = what.user_message()
+    else:
+        key = what
+        text = MESSAGES[key].format(**params) if key else ""
+    return {"message": text, "message_key": key, "message_params": tuple(params.items())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +467,7 @@ class SyncService:
                 log.error("sync loop step failed (%s); retrying", type(exc).__name__)
                 self._publish(
                     state=SyncState.ERROR,
-                    message=SyncInternalError(reason=type(exc).__name__).user_message(),
+                    **_message(SyncInternalError(reason=type(exc).__name__)),
                     next_attempt_s=delay,
                 )
 
@@ -531,11 +549,11 @@ class SyncService:
             return self._after_unexpected(exc, counts)
         self._failures = 0
         counts = await self._counts_or_last()
-        message = f"The server refused {result.failed} record(s)." if result.failed else ""
+        refused = _message("sync.refused_count", count=result.failed) if result.failed else {}
         self._publish(
             state=SyncState.ERROR if result.failed else SyncState.IDLE,
             last_success=utc_now(),
-            message=message,
+            **(refused or _message("")),
             progress_done=0,
             progress_total=0,
             next_attempt_s=None,
@@ -561,7 +579,7 @@ class SyncService:
         fields = _fields(counts) if counts is not None else {}
         self._publish(
             state=SyncState.ERROR,
-            message=error.user_message(),
+            **_message(error),
             next_attempt_s=delay,
             progress_done=0,
             progress_total=0,
@@ -581,7 +599,7 @@ class SyncService:
         counts = await self._counts_or_last()
         self._publish(
             state=state,
-            message=exc.user_message(),
+            **_message(exc),
             next_attempt_s=delay,
             progress_done=0,
             progress_total=0,
@@ -610,6 +628,9 @@ class SyncService:
         self._publish(**_fields(await self._counts_or_last()))
 
     def _publish(self, **changes: Any) -> None:
+        if "message" in changes and "message_key" not in changes:
+            # A plain message replaces the last one's key too (never a stale translation).
+            changes.update(message_key="", message_params=())
         self.status = replace(self.status, **changes)
         self._emit(self.status_did_change, self.status)
 

@@ -21,8 +21,41 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from psygnal import Signal
 
-from app.errors import InputRejectedError
+from app.errors import MESSAGES, ConsoleError, InputRejectedError
 from app.patient_location import PatientStatedLocation
+
+# Why a visit ended, as app message keys (STYLE.md §5): the window shows them in the
+# user's language (ui.i18n.message); the command line and logs read the English.
+MESSAGES.update(
+    {
+        "visit.end.hung_up": "You ended the visit.",
+        "visit.end.removed": "The host removed you from the visit.",
+        "visit.end.host_ended": "The host ended the visit.",
+        "visit.end.not_started": "The visit could not start.",
+        "visit.end.demo_not_started": "The demo visit could not start.",
+        "visit.end.connection_lost": "The connection was lost.",
+        "visit.end.patient_left": "The patient left the visit.",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EndReason:
+    """Why a visit ended: an app message key and its (non-identifying) parameters."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, error: ConsoleError) -> EndReason:
+        return cls(error.message_key, dict(error.params))
+
+    def english(self) -> str:
+        template = MESSAGES.get(self.key, self.key)
+        try:
+            return template.format(**self.params)
+        except (KeyError, IndexError, ValueError):
+            return template
 
 
 class VisitState(StrEnum):
@@ -381,7 +414,8 @@ class Visit:
     encounter_id: str = ""
     invite: Invite | None = None
     state: VisitState = VisitState.IDLE
-    end_reason: str = ""  # user-facing, no patient data
+    end_reason: str = ""  # user-facing English (command line, logs), no patient data
+    end_message: EndReason | None = None  # the same as a message key, for the window
     participants: tuple[Participant, ...] = ()
     waiting: tuple[WaitingPatient, ...] = ()
     stats: CallStats = field(default_factory=CallStats)
@@ -429,13 +463,17 @@ class Visit:
         self._frames[participant_id] = frame_rgb
         self.frame_did_arrive.emit(participant_id)
 
-    def update_state(self, state: VisitState, reason: str = "") -> None:
-        if state is self.state and not reason:
+    def update_state(self, state: VisitState, reason: str | EndReason = "") -> None:
+        """``reason``: an :class:`EndReason` (translatable) or plain English text."""
+        message = reason if isinstance(reason, EndReason) else None
+        text = reason.english() if isinstance(reason, EndReason) else reason
+        if state is self.state and not text:
             return
         self.state = state
         if state is VisitState.ENDED:
-            self.end_reason = reason
-        self.state_changed.emit(state, reason)
+            self.end_reason = text
+            self.end_message = message
+        self.state_changed.emit(state, text)
 
     def update_participants(self, participants: tuple[Participant, ...]) -> None:
         self.participants = participants

@@ -206,6 +206,7 @@ MESSAGES = (
         "messages",
         "The record store sent a response the console cannot use ({reason}). Nothing was taken from it; the console will try again.",
     ),  # sync.protocol
+    QT_TRANSLATE_NOOP("messages", "The server refused {count} record(s)."),  # sync.refused_count
     QT_TRANSLATE_NOOP(
         "messages", "The record store refused the request (HTTP {status}, {issue_code})."
     ),  # sync.rejected
@@ -237,6 +238,13 @@ MESSAGES = (
         "messages",
         "The media server could not be reached ({reason}). Check the network; the console can try again.",
     ),  # visit.connect
+    QT_TRANSLATE_NOOP("messages", "The connection was lost."),  # visit.end.connection_lost
+    QT_TRANSLATE_NOOP("messages", "The demo visit could not start."),  # visit.end.demo_not_started
+    QT_TRANSLATE_NOOP("messages", "The host ended the visit."),  # visit.end.host_ended
+    QT_TRANSLATE_NOOP("messages", "You ended the visit."),  # visit.end.hung_up
+    QT_TRANSLATE_NOOP("messages", "The visit could not start."),  # visit.end.not_started
+    QT_TRANSLATE_NOOP("messages", "The patient left the visit."),  # visit.end.patient_left
+    QT_TRANSLATE_NOOP("messages", "The host removed you from the visit."),  # visit.end.removed
     QT_TRANSLATE_NOOP("messages", "The visit has ended: {reason}."),  # visit.ended
     QT_TRANSLATE_NOOP("messages", "The visit could not continue: {reason}."),  # visit.failed
     QT_TRANSLATE_NOOP(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from PySide6.QtCore import QCoreApplication, QDate, QLocale
+
 from app.records import EncounterSummary
+
+
+def _local_date(when: date, pattern: str) -> str:
+    """``when`` in the display language's month and weekday names (QLocale's default,
+    set with the language by ui.i18n.set_language); ``pattern`` is QLocale's format."""
+    return QLocale().toString(QDate(when.year, when.month, when.day), pattern)
 
 
 def parse_time(iso: str) -> datetime | None:
@@ -30,25 +38,21 @@ def day_and_clock(iso: str, today: date | None = None, *, seconds: bool = False)
     today = today or date.today()
     clock = "%H:%M:%S" if seconds else "%H:%M"
     if when.date() == today:
-        from PySide6.QtCore import QCoreApplication
-
         today_text = QCoreApplication.translate("format", "Today %1")
         return today_text.replace("%1", when.strftime(clock))
     if when.year == today.year:
-        return when.strftime(f"%a %d %b, {clock}")
-    return when.strftime(f"%d %b %Y, {clock}")
+        return f"{_local_date(when, 'ddd dd MMM')}, {when.strftime(clock)}"
+    return f"{_local_date(when, 'dd MMM yyyy')}, {when.strftime(clock)}"
 
 
 def short_date(iso: str) -> str:
     when = parse_time(iso)
     if when is None:
         return iso
-    return f"{when:%d %b %Y}"
+    return _local_date(when, "dd MMM yyyy")
 
 
 def note_state(summary: EncounterSummary) -> str:
-    from PySide6.QtCore import QCoreApplication
-
     translate = QCoreApplication.translate
     if summary.note_id is None:
         return translate("QtWorklist", "No note yet")
@@ -64,4 +68,4 @@ def age_from(birth_date: str, today: date | None = None) -> str:
         return ""
     today = today or date.today()
     years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return f"{years} y"
+    return QCoreApplication.translate("format", "%1 y").replace("%1", str(years))

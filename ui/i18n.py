@@ -76,3 +76,21 @@ def QT_TRANSLATE_NOOP(context: str, text: str) -> str:  # noqa: N802 (lupdate's 
     """Mark ``text`` for the catalogue without translating it now (a typed stand-in for
     Qt's marker, whose stub returns ``object``); translate it where it is shown."""
     return text
+
+
+#: The labels media/ and the plugins give the devices they make up (the demo's test
+#: pattern, tone, camera and heart sound), marked for the catalogue (context
+#: ``DeviceLabels``); device_label() translates them. A real device's own name is in no
+#: catalogue and is shown as the OS gives it.
+DEVICE_LABELS = (
+    QT_TRANSLATE_NOOP("DeviceLabels", "Test pattern"),  # media.devices.camera
+    QT_TRANSLATE_NOOP("DeviceLabels", "Test tone"),  # media.devices.audio
+    QT_TRANSLATE_NOOP("DeviceLabels", "Test camera (demo)"),  # plugins._camera
+    QT_TRANSLATE_NOOP("DeviceLabels", "Synthetic heart sound (demo)"),  # stethoscope plugin
+)
+
+
+def device_label(label: str) -> str:
+    """A device's label in the user's language (made-up devices; others as given).
+    The plugin panels call ``QCoreApplication.translate("DeviceLabels", label)``."""
+    return QCoreApplication.translate("DeviceLabels", label) if label in DEVICE_LABELS else label

@@ -89,6 +89,7 @@ from app.errors import InputRejectedError
 from app.image_metadata import BODY_SITES
 from app.records import Attachment
 from app.services import AttachmentsService
+from ui.format import day_and_clock
 from ui.i18n import QT_TRANSLATE_NOOP
 from ui.ops import run_op
 
@@ -128,6 +129,29 @@ BODY_SITE_NAMES = (
     QT_TRANSLATE_NOOP("BodySites", "Toe structure"),  # 29707007
     QT_TRANSLATE_NOOP("BodySites", "Skin structure"),  # 39937001
 )
+
+
+#: The views of app.image_metadata.VIEWS (stored as these English words), marked for the
+#: catalogue (context ``StillViews``); view_text() translates.
+VIEW_NAMES = (
+    QT_TRANSLATE_NOOP("StillViews", "overview"),
+    QT_TRANSLATE_NOOP("StillViews", "close-up"),
+    QT_TRANSLATE_NOOP("StillViews", "anterior"),
+    QT_TRANSLATE_NOOP("StillViews", "posterior"),
+    QT_TRANSLATE_NOOP("StillViews", "lateral"),
+    QT_TRANSLATE_NOOP("StillViews", "medial"),
+    QT_TRANSLATE_NOOP("StillViews", "superior"),
+    QT_TRANSLATE_NOOP("StillViews", "inferior"),
+    QT_TRANSLATE_NOOP("StillViews", "dermoscopic"),
+    QT_TRANSLATE_NOOP("StillViews", "otoscopic"),
+    QT_TRANSLATE_NOOP("StillViews", "fundus"),
+    QT_TRANSLATE_NOOP("StillViews", "intraoral"),
+)
+
+
+def view_text(view: str) -> str:
+    """The translated view of a still (one of VIEWS; anything else as stored)."""
+    return QCoreApplication.translate("StillViews", view) if view in VIEW_NAMES else view
 
 
 def body_site_text(code: str) -> str:
@@ -598,7 +622,13 @@ def metadata_rows(still: Attachment) -> list[tuple[str, str]]:
     ):
         if isinstance(meta.get(key), str):
             value = str(meta[key])
-            rows.append((label, side_text(value) if key == "laterality" else value))
+            if key == "laterality":
+                value = side_text(value)
+            elif key == "view":
+                value = view_text(value)
+            elif key == "captured_at":
+                value = day_and_clock(value, seconds=True)
+            rows.append((label, value))
     rows.append(
         (
             QCoreApplication.translate("QtStillViewer", "Size"),

@@ -103,10 +103,19 @@ LOCK_TEXTS = {
 
 def idle_reason(timeout_ms: int) -> str:
     minutes = timeout_ms / 60_000
-    if minutes >= 1 and minutes == int(minutes):
-        unit = "minute" if minutes == 1 else "minutes"
-        return f"The console locked itself after {int(minutes)} {unit} without input."
-    return "The console locked itself after a period without input."
+    if minutes == 1:
+        return QCoreApplication.translate(
+            "main_window", "The console locked itself after 1 minute without input."
+        )
+    if minutes > 1 and minutes == int(minutes):
+        return QtMainWindow.tr(
+            "The console locked itself after %n minutes without input.",  # type: ignore[arg-type]
+            "",
+            int(minutes),  # type: ignore[arg-type]
+        )
+    return QCoreApplication.translate(
+        "main_window", "The console locked itself after a period without input."
+    )
 
 
 class QtMainWindow(QMainWindow):

@@ -90,9 +90,12 @@ def snippet_html(hit: SearchHit) -> str:
     snippet = html.escape(" ".join(hit.snippet.split()))
     snippet = snippet.replace("[[", '<span style="background:#fde68a;font-weight:600">')
     snippet = snippet.replace("]]", "</span>")
+    edited = QCoreApplication.translate("QtSearchPanel", "edited %1").replace(
+        "%1", day_and_clock(hit.updated_at)
+    )
     return (
         f'<div style="font-weight:600">{html.escape(hit.patient_display)}'
-        f'<span style="font-weight:400;color:#52606d">  ·  edited {day_and_clock(hit.updated_at)}'
+        f'<span style="font-weight:400;color:#52606d">  ·  {html.escape(edited)}'
         f"</span></div>"
         f'<div style="color:#334e68">{snippet}</div>'
     )

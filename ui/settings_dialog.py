@@ -54,7 +54,7 @@ from app.settings import (
 )
 from app.visit import MediaDevice
 from ui import geometry
-from ui.i18n import QT_TRANSLATE_NOOP
+from ui.i18n import QT_TRANSLATE_NOOP, device_label
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ class QtSettingsDialog(QDialog):
             assert isinstance(combo, QComboBox)
             for device in listed:
                 if device.kind == kind:
-                    combo.addItem(device.label, device.device_id)
+                    combo.addItem(device_label(device.label), device.device_id)
 
     def _section_box(
         self, section: str, parent: QWidget, *, everyday: bool = False, it_only: bool = False

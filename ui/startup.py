@@ -63,35 +63,49 @@ StoreOpener = Callable[[KeySource | None, str | None], Awaitable[LockableStore]]
 def what_to_do(exc: BaseException) -> str:
     """The advice under the message; ordered most specific first (subclasses)."""
     if isinstance(exc, KeyMismatchError | KeyMissingError):
-        return (
+        return QCoreApplication.translate(
+            "startup",
             "Sign in to the desktop session whose keyring holds the store key, or restore "
             "the keyring entry. Do not delete the store: it is intact. If the key is lost, "
-            "restore the profile from a backup or contact IT."
+            "restore the profile from a backup or contact IT.",
         )
     if isinstance(exc, StoreDamagedError):
-        return (
+        return QCoreApplication.translate(
+            "startup",
             "Restore the profile from the latest backup, or contact IT support. "
-            "The damaged file was not changed, so support can still examine it."
+            "The damaged file was not changed, so support can still examine it.",
         )
     if isinstance(exc, StoreMissingError):
-        return "Restore the store file from a backup, or contact IT support."
+        return QCoreApplication.translate(
+            "startup", "Restore the store file from a backup, or contact IT support."
+        )
     if isinstance(exc, SchemaTooNewError):
-        return "Install the newer Clinician Console that last opened this store."
+        return QCoreApplication.translate(
+            "startup", "Install the newer Clinician Console that last opened this store."
+        )
     if isinstance(exc, DiskFullError):
-        return "Free some disk space, then start the console again."
+        return QCoreApplication.translate(
+            "startup", "Free some disk space, then start the console again."
+        )
     if isinstance(exc, KeyringUnavailableError):
-        return (
+        return QCoreApplication.translate(
+            "startup",
             "This store keeps its key in the OS keyring. Start the console in a desktop "
-            "session with a working keyring (for example GNOME Keyring or KWallet)."
+            "session with a working keyring (for example GNOME Keyring or KWallet).",
         )
     if isinstance(exc, CredentialFileError):
-        return (
+        return QCoreApplication.translate(
+            "startup",
             "Restore the profile from a backup, or ask IT to reset the console's PIN. "
-            "The record store itself was not changed."
+            "The record store itself was not changed.",
         )
     if isinstance(exc, ConfigError):
-        return "Correct the file named above (or ask IT if it is the managed policy)."
-    return "Quit and start the console again. If this keeps happening, contact IT support."
+        return QCoreApplication.translate(
+            "startup", "Correct the file named above (or ask IT if it is the managed policy)."
+        )
+    return QCoreApplication.translate(
+        "startup", "Quit and start the console again. If this keeps happening, contact IT support."
+    )
 
 
 class QtStartupView(QWidget):
@@ -195,7 +209,12 @@ class QtStartupView(QWidget):
             message=message,
             confirm=confirm,
             error=error,
-            button=button or ("Create store" if confirm else "Unlock"),
+            button=button
+            or (
+                QCoreApplication.translate("startup", "Create store")
+                if confirm
+                else QCoreApplication.translate("startup", "Unlock")
+            ),
         )
         self._set_page(1)
         self.form.field.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -246,36 +265,40 @@ class QtStartupView(QWidget):
                     return None
                 key_source = KeySource.PASSPHRASE
                 prompt = (
-                    f"Choose a passphrase for the new encrypted store (at least "
-                    f"{MIN_PASSPHRASE_LENGTH} characters). "
-                    "It cannot be recovered if forgotten."
+                    QCoreApplication.translate(
+                        "startup",
+                        "Choose a passphrase for the new encrypted store (at least %1 "
+                        "characters). It cannot be recovered if forgotten.",
+                    ).replace("%1", str(MIN_PASSPHRASE_LENGTH))
                     if new_store
-                    else "Enter the store passphrase."
+                    else QCoreApplication.translate("startup", "Enter the store passphrase.")
                 )
                 passphrase = await self.ask_passphrase(
-                    title="No OS keyring available",
+                    title=QCoreApplication.translate("startup", "No OS keyring available"),
                     message=f"{user_text(exc)}\n\n{prompt}",
                     confirm=new_store,
                 )
             except PassphraseRequiredError as exc:
                 key_source = KeySource.PASSPHRASE
                 passphrase = await self.ask_passphrase(
-                    title="Unlock the record store"
+                    title=QCoreApplication.translate("startup", "Unlock the record store")
                     if not new_store
-                    else "Choose a store passphrase",
+                    else QCoreApplication.translate("startup", "Choose a store passphrase"),
                     message=user_text(exc),
                     confirm=new_store,
                 )
             except WrongPassphraseError as exc:
                 passphrase = await self.ask_passphrase(
-                    title="Unlock the record store",
+                    title=QCoreApplication.translate("startup", "Unlock the record store"),
                     message=user_text(PassphraseRequiredError()),
                     error=user_text(exc),
                 )
             except PassphraseTooShortError as exc:
                 passphrase = await self.ask_passphrase(
-                    title="Choose a store passphrase",
-                    message="Choose a passphrase for the new encrypted store.",
+                    title=QCoreApplication.translate("startup", "Choose a store passphrase"),
+                    message=QCoreApplication.translate(
+                        "startup", "Choose a passphrase for the new encrypted store."
+                    ),
                     confirm=True,
                     error=user_text(exc),
                 )
@@ -296,16 +319,18 @@ class QtStartupView(QWidget):
         error = ""
         while True:
             secret = await self.ask_passphrase(
-                title="Choose a PIN for this console",
-                message=(
-                    f"The console asks for it at every start and every unlock. Choose a PIN of "
-                    f"at least {MIN_PIN_DIGITS} digits, or a passphrase of at least "
-                    f"{MIN_PASSPHRASE_LENGTH} characters. It is kept only as a hash: "
-                    "it cannot be recovered if forgotten."
-                ),
+                title=QCoreApplication.translate("startup", "Choose a PIN for this console"),
+                message=QCoreApplication.translate(
+                    "startup",
+                    "The console asks for it at every start and every unlock. Choose a PIN of "
+                    "at least %1 digits, or a passphrase of at least %2 characters. It is kept "
+                    "only as a hash: it cannot be recovered if forgotten.",
+                )
+                .replace("%1", str(MIN_PIN_DIGITS))
+                .replace("%2", str(MIN_PASSPHRASE_LENGTH)),
                 confirm=True,
                 error=error,
-                button="Set PIN",
+                button=QCoreApplication.translate("startup", "Set PIN"),
                 kind=CredentialKind.PIN,
             )
             if secret is None:
@@ -322,17 +347,25 @@ class QtStartupView(QWidget):
         """Every start: the PIN or passphrase, with the growing delay after failures.
         True once verified; False when the user quits."""
         kind = credentials.kind
-        noun = kind.noun if kind is not None else "PIN"
+        asks = (
+            QCoreApplication.translate("startup", "Enter your passphrase to open the console.")
+            if kind is CredentialKind.PASSPHRASE
+            else QCoreApplication.translate("startup", "Enter your PIN to open the console.")
+        )
         error = ""
         while True:
             wait = credentials.wait_s()
             if wait > 0:
-                self.show_loading(f"Too many wrong attempts: wait {int(wait + 0.999)} seconds.")
+                self.show_loading(
+                    QCoreApplication.translate(
+                        "startup", "Too many wrong attempts: wait %1 seconds."
+                    ).replace("%1", str(int(wait + 0.999)))
+                )
                 self.wait_s = wait
                 await asyncio.sleep(wait)  # the delay itself, shown on screen
             secret = await self.ask_passphrase(
-                title="Unlock the console",
-                message=f"Enter your {noun} to open the console.",
+                title=QCoreApplication.translate("startup", "Unlock the console"),
+                message=asks,
                 error=error,
                 kind=kind,
             )

@@ -40,7 +40,7 @@ from app.sync import (
 from ui import geometry
 from ui.format import day_and_clock
 from ui.ops import run_op
-from ui.sync_status import NOT_SET_UP_TIP, state_text, synced_text
+from ui.sync_status import NOT_SET_UP_TIP, state_text, status_message, synced_text
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 7
 LOADING_TEXT = QCoreApplication.translate("sync_details", "Reading the outbox…")
@@ -59,18 +59,27 @@ QListWidget::item:selected { background: #e6f2f1; color: #0b4f4a; }
 
 
 def failure_text(item: FailedRecord) -> str:
-    tries = f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}"
+    if item.attempts == 1:
+        tries = QCoreApplication.translate("QtSyncDetails", "1 attempt")
+    else:
+        tries = QtSyncDetails.tr("%n attempts", "", item.attempts)  # type: ignore[arg-type]
     return f"{item.label}  ·  {tries}\n{item.reason}"
 
 
 def conflict_text(item: ConflictItem) -> str:
-    return f"{item.label}  ·  changed elsewhere, noticed {day_and_clock(item.conflict.detected_at)}"
+    noticed = QCoreApplication.translate("QtSyncDetails", "changed elsewhere, noticed %1")
+    return f"{item.label}  ·  {noticed.replace('%1', day_and_clock(item.conflict.detected_at))}"
 
 
 def counts_text(overview: SyncOverview) -> str:
     return (
-        f"Waiting to be sent: {overview.waiting}   ·   Refused by the server: "
-        f"{overview.failed}   ·   Conflicts: {overview.conflicts}"
+        QCoreApplication.translate(
+            "QtSyncDetails",
+            "Waiting to be sent: %1   ·   Refused by the server: %2   ·   Conflicts: %3",
+        )
+        .replace("%1", str(overview.waiting))
+        .replace("%2", str(overview.failed))
+        .replace("%3", str(overview.conflicts))
     )
 
 
@@ -230,13 +239,14 @@ class QtSyncDetails(QDialog):
     def _render_status(self, status: SyncStatus | None) -> None:
         text = state_text(status)
         if status is not None and status.state is SyncState.ERROR:
-            text = "Sync error"  # the message has its own line below
+            # the message has its own line below
+            text = QCoreApplication.translate("sync_status", "Sync error")
         synced = synced_text(status.last_success) if status is not None else ""
         self.state_label.setText(f"{text}  ·  {synced}" if synced else text)
         if status is None or status.state is SyncState.DISABLED:
             message = NOT_SET_UP_TIP
         else:
-            message = status.message
+            message = status_message(status)
         self.message_label.setText(message)
         self.message_label.setVisible(bool(message))
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.sync import SyncService, SyncState, SyncStatus
 from ui.format import clock, day_and_clock, parse_time
+from ui.i18n import message
 
 NOT_SET_UP_TEXT = QCoreApplication.translate("sync_status", "Sync not set up")
 NOT_SET_UP_TIP = QCoreApplication.translate(
@@ -59,33 +60,52 @@ STYLE = """
 # --- rendering --------------------------------------------------------------------------
 
 
+def status_message(status: SyncStatus) -> str:
+    """The status's message in the user's language (its message key through the catalogue)."""
+    if status.message_key:
+        return message(status.message_key, dict(status.message_params))
+    return status.message
+
+
 def synced_text(iso: str | None, today: date | None = None) -> str:
     when = parse_time(iso) if iso else None
     if when is None:
         return ""
+    synced = QCoreApplication.translate("sync_status", "Synced %1")
     if when.date() == (today or date.today()):
-        return f"Synced {clock(iso)}"
-    return f"Synced {day_and_clock(iso or '', today)}"
+        return synced.replace("%1", clock(iso))
+    return synced.replace("%1", day_and_clock(iso or "", today))
 
 
 def state_text(status: SyncStatus | None, retry_in_s: float | None = None) -> str:
     """The indicator's words for ``status`` (``None``: no record store configured)."""
     if status is None or status.state is SyncState.DISABLED:
         return NOT_SET_UP_TEXT
+    translate = QCoreApplication.translate
     if status.state is SyncState.SYNCING:
         if status.progress_total > 0:
             done = min(status.progress_done, status.progress_total)
-            return f"Syncing {done} of {status.progress_total}…"
-        return "Syncing…"
+            return (
+                translate("sync_status", "Syncing %1 of %2…")
+                .replace("%1", str(done))
+                .replace("%2", str(status.progress_total))
+            )
+        return translate("sync_status", "Syncing…")
     if status.state is SyncState.OFFLINE:
         if retry_in_s is None:
-            return "Offline"
+            return translate("sync_status", "Offline")
         if retry_in_s < 1:
-            return "Offline — retrying…"
-        return f"Offline — retrying in {int(retry_in_s + 0.5)} s"
+            return translate("sync_status", "Offline — retrying…")
+        return translate("sync_status", "Offline — retrying in %1 s").replace(
+            "%1", str(int(retry_in_s + 0.5))
+        )
     if status.state is SyncState.ERROR:
-        return f"Sync error: {status.message}" if status.message else "Sync error"
-    return "Online" if status.last_success else "Not synced yet"
+        if status.message:
+            return translate("sync_status", "Sync error: %1").replace("%1", status_message(status))
+        return translate("sync_status", "Sync error")
+    if status.last_success:
+        return translate("sync_status", "Online")
+    return translate("sync_status", "Not synced yet")
 
 
 def waiting_text(status: SyncStatus) -> str:
@@ -229,9 +249,9 @@ class QtSyncStatus(QWidget):
             self.state_button.style().polish(self.state_button)
         tip = NOT_SET_UP_TIP if status is None or status.state is SyncState.DISABLED else ""
         if status is not None and status.message:
-            tip = status.message
+            tip = status_message(status)
         self.state_button.setToolTip(
-            f"{tip}\nClick for details."
+            f"{tip}\n{QCoreApplication.translate('QtSyncStatus', 'Click for details.')}"
             if tip
             else QCoreApplication.translate("QtSyncStatus", "Click for details.")
         )

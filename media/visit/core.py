@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.visit import Visit, WaitingPatient
+from app.visit import EndReason, Visit, WaitingPatient
 from media.rtc import stats
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class SessionCore:
     def _enter_call(self) -> None:
         raise NotImplementedError
 
-    async def _end(self, reason: str) -> None:
+    async def _end(self, reason: EndReason) -> None:
         raise NotImplementedError
 
     async def refresh_stats(self) -> Any:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from app.errors import VisitConnectError
 from app.visit import (
     CallStats,
+    EndReason,
     MediaDevice,
     Participant,
     ParticipantRole,
@@ -340,7 +341,7 @@ class LoopbackVisit:
                 receive_path=self.receive_path,
             )
         except VisitConnectError:
-            self.visit.update_state(VisitState.ENDED, "The demo visit could not start.")
+            self.visit.update_state(VisitState.ENDED, EndReason("visit.end.demo_not_started"))
             raise
         self.pair.receiver.on("connectionstatechange", self._on_connection_state)
         video = self.pair.remote_tracks.get("video")
@@ -373,7 +374,7 @@ class LoopbackVisit:
             return
         state = self.pair.receiver.connectionState
         if state in ("failed", "closed") and self.visit.state is not VisitState.ENDED:
-            self.visit.update_state(VisitState.ENDED, "The connection was lost.")
+            self.visit.update_state(VisitState.ENDED, EndReason("visit.end.connection_lost"))
 
     # -- media callbacks --
 
@@ -508,7 +509,7 @@ class LoopbackVisit:
             return
         await self.close()
         self.visit.update_participants(())
-        self.visit.update_state(VisitState.ENDED, "You ended the visit.")
+        self.visit.update_state(VisitState.ENDED, EndReason("visit.end.hung_up"))
 
     def devices(self) -> list[MediaDevice]:
         return [*camera.list_cameras(), *audio.list_microphones(), *audio.list_speakers()]

@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from app.errors import VisitAuthError, VisitError, VisitProtocolError
-from app.visit import VisitState
+from app.visit import EndReason, VisitState
 from media.janus.videoroom import VideoRoomHandle
 from media.rtc import stats
 from media.visit.core import RemoteFeed, SessionCore
@@ -196,7 +196,7 @@ class RecoveryMixin(SessionCore):
                 await self._join_main()
                 return
             except VisitAuthError as exc:
-                await self._end(str(exc))
+                await self._end(EndReason.of(exc))
                 return
             except VisitError:
                 await asyncio.sleep(RETRY_PAUSE_S * 2)

@@ -44,6 +44,7 @@ from app.errors import (
 )
 from app.visit import (
     CallStats,
+    EndReason,
     ExtraTracksPort,
     MediaDevice,
     Participant,
@@ -203,11 +204,11 @@ class VisitSession(RoomsMixin, RecoveryMixin):
                 await self._join_room_directly()
         except VisitError as exc:
             await self._teardown()
-            self.visit.update_state(VisitState.ENDED, str(exc))
+            self.visit.update_state(VisitState.ENDED, EndReason.of(exc))
             raise
         except BaseException:
             await self._teardown()
-            self.visit.update_state(VisitState.ENDED, "the visit could not start")
+            self.visit.update_state(VisitState.ENDED, EndReason("visit.end.not_started"))
             raise
         self._tasks.append(asyncio.ensure_future(self._watchdog()))
 
@@ -564,7 +565,8 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             if isinstance(value, int):
                 self._spawn(self._drop_remote(value, forget=key != "unpublished"))
         if what["destroyed"] or (what["leaving"] == "ok" and what["reason"] == "kicked"):
-            reason = "the host removed you" if what["reason"] == "kicked" else "the host ended it"
+            kicked = what["reason"] == "kicked"
+            reason = EndReason("visit.end.removed" if kicked else "visit.end.host_ended")
             self._spawn(self._end(reason))
 
     def _on_subscriber_event(self, event: JanusEvent) -> None:
@@ -744,7 +746,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             await self._speakers[feed_id].set_device(device_id)
 
     async def hang_up(self) -> None:
-        await self._end("hung up")
+        await self._end(EndReason("visit.end.hung_up"))
 
     async def set_privacy_hold(self, on: bool) -> None:
         """Locked console: mic muted (the others see it), remote voices not played."""
@@ -763,7 +765,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
             found += audio.list_microphones() + audio.list_speakers()
         return found
 
-    async def _end(self, reason: str) -> None:
+    async def _end(self, reason: EndReason) -> None:
         if self._ended:
             return
         self._ended = True
@@ -773,7 +775,7 @@ class VisitSession(RoomsMixin, RecoveryMixin):
         self.visit.update_state(VisitState.ENDED, reason)
 
     async def close(self) -> None:
-        await self._end("hung up")
+        await self._end(EndReason("visit.end.hung_up"))
 
     async def _teardown(self) -> None:
         self._ended = True

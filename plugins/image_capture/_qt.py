@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.errors import MESSAGES
 from clinician_console_api import Capability, ConsoleError, PluginContext
 from plugins.image_capture.plugin import (
     BODY_SITES,
@@ -50,6 +51,18 @@ def _qimage(rgb: np.ndarray) -> QImage:
     height, width = rgb.shape[:2]
     image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
     return image.copy()  # own the pixels: the array may be reused
+
+
+def error_text(exc: ConsoleError) -> str:
+    """A console error in the user's language: its message key through the catalogue
+    (context ``messages``, as ui.i18n.message does for the desktop)."""
+    template = QCoreApplication.translate(
+        "messages", MESSAGES.get(exc.message_key, exc.message_key)
+    )
+    try:
+        return template.format(**exc.params)
+    except (KeyError, IndexError, ValueError):
+        return template
 
 
 class QtStillView(QWidget):
@@ -164,7 +177,8 @@ class QtImageCapturePanel(QWidget):
         self.view_combo.setObjectName("imageCaptureView")
         self.view_combo.addItem(self.tr("(not given)"), "")
         for view in VIEWS:
-            self.view_combo.addItem(view, view)
+            # Marked in ui.image_viewer (context StillViews); stored in English.
+            self.view_combo.addItem(QCoreApplication.translate("StillViews", view), view)
         self.scale_button = QPushButton(self.tr("Mark two points"), self)
         self.scale_button.setCheckable(True)
         self.distance_spin = QDoubleSpinBox(self)
@@ -229,12 +243,14 @@ class QtImageCapturePanel(QWidget):
         try:
             devices = self.model.devices()
         except ConsoleError as exc:
-            self.status_label.setText(exc.user_message())
+            self.status_label.setText(error_text(exc))
             devices = []
         for device in devices:
             largest = device.largest_mode
             size = f" ({largest.width_px}×{largest.height_px})" if largest else ""
-            self.device_combo.addItem(device.label + size, device.device_id)
+            # Made-up devices' labels are marked in ui.i18n (context DeviceLabels).
+            label = QCoreApplication.translate("DeviceLabels", device.label)
+            self.device_combo.addItem(label + size, device.device_id)
         if not devices:
             self.status_label.setText(self.tr("No camera found."))
 
@@ -408,7 +424,7 @@ class QtImageCapturePanel(QWidget):
         try:
             await coro
         except ConsoleError as exc:
-            self.status_label.setText(exc.user_message().splitlines()[0])
+            self.status_label.setText(error_text(exc).splitlines()[0])
 
 
 def _os_account() -> str:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import ConsoleError
+from app.errors import MESSAGES, ConsoleError
 from app.records import AuscultationSite, StethoscopeFilter
 from clinician_console_api import Capability, IncomingAudioTrack, PluginContext
 from media.steth.capture import RingBuffer
@@ -41,10 +41,10 @@ from plugins.stethoscope.plugin import (
     TRACK_LABEL,
     StethoscopeModel,
     attach_recording,
-    error_text,
     play,
     pump_incoming,
 )
+from plugins.stethoscope.plugin import error_text as plugin_error_text
 
 TICK_MS = 33
 PCG_POINTS = 1500  # min/max pairs drawn for the phonocardiogram
@@ -89,6 +89,41 @@ def _tr(text: str) -> str:
 
 def filter_label(mode: StethoscopeFilter) -> str:
     return _tr(str(FILTER_LABELS[mode]))
+
+
+# The model's own words (plugins/stethoscope/plugin.py is Qt-free and keeps them in English).
+MODEL_TEXTS = (
+    QT_TRANSLATE_NOOP(
+        "QtStethoscopePanel", "The stethoscope stopped delivering sound (unplugged?)."
+    ),
+    QT_TRANSLATE_NOOP(
+        "QtStethoscopePanel",
+        "Playback is not available: check that a speaker or headset is connected.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "QtStethoscopePanel", "The stethoscope could not do that. Details were written to the log."
+    ),
+)
+
+
+def model_text(text: str) -> str:
+    """One of the model's English texts (MODEL_TEXTS) in the user's language."""
+    return _tr(text)
+
+
+def error_text(exc: BaseException) -> str:
+    """What went wrong, in the user's language: a console error's message key through the
+    catalogue (context ``messages``, as ui.i18n.message does), anything else the model's
+    generic sentence."""
+    if not isinstance(exc, ConsoleError):
+        return model_text(plugin_error_text(exc))
+    template = QCoreApplication.translate(
+        "messages", MESSAGES.get(exc.message_key, exc.message_key)
+    )
+    try:
+        return template.format(**exc.params)
+    except (KeyError, IndexError, ValueError):
+        return template
 
 
 def site_label(site: AuscultationSite) -> str:
@@ -323,7 +358,9 @@ class QtStethoscopePanel(QWidget):
     def refresh_devices(self) -> None:
         self.device_combo.clear()
         for device_id, label in self.model.devices():
-            self.device_combo.addItem(label, device_id)
+            # The made-up devices' labels are marked in ui.i18n (context DeviceLabels);
+            # a real input's name is in no catalogue and stays as the OS gives it.
+            self.device_combo.addItem(QCoreApplication.translate("DeviceLabels", label), device_id)
 
     def open_device(self, device: str) -> None:
         # Keep the chooser showing what is actually heard (a call from code, or a
@@ -425,7 +462,9 @@ class QtStethoscopePanel(QWidget):
             length = f"{rec.metadata.duration_s:.1f}"
             site = site_label(rec.metadata.site)
             if interrupted:
-                text = self.tr("Recorded %1 s at %2; stopped early: %3").replace("%3", interrupted)
+                error = self.model.status_error
+                why = error_text(error) if error is not None else model_text(interrupted)
+                text = self.tr("Recorded %1 s at %2; stopped early: %3").replace("%3", why)
             elif rec.metadata.duration_s >= MAX_RECORD_S - 0.5:
                 text = self.tr("Recorded %1 s at %2: the longest a recording can be.")
             else:
@@ -437,7 +476,7 @@ class QtStethoscopePanel(QWidget):
         if rec is not None:
             problem = play(rec.samples, rec.metadata.sample_rate_hz)
             if problem:
-                self.status_label.setText(problem)
+                self.status_label.setText(model_text(problem))
 
     def _on_attach(self) -> None:
         rec = self.model.last_recording
@@ -475,7 +514,10 @@ class QtStethoscopePanel(QWidget):
                 self.model.last_recording.interrupted if self.model.last_recording else ""
             )
         if self.model.status:
-            self.status_label.setText(self.model.status)
+            error = self.model.status_error
+            self.status_label.setText(
+                error_text(error) if error is not None else model_text(self.model.status)
+            )
         _peak, clipped = self.model.clipping()
         self._set_clip(clipped)
         self._draw(new.size)

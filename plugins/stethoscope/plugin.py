@@ -44,6 +44,11 @@ HR_RATE_HZ = 4_000  # heart-rate input is decimated to this before the worker ge
 DISPLAY_SECONDS = 5.0
 MAX_RECORD_S = 120.0
 TRACK_LABEL = "stethoscope"
+# The panel's own words from here (English; the panel shows them translated, context
+# ``Stethoscope`` in plugins/stethoscope/_qt.py).
+DEVICE_STOPPED = "The stethoscope stopped delivering sound (unplugged?)."
+PLAYBACK_UNAVAILABLE = "Playback is not available: check that a speaker or headset is connected."
+UNEXPECTED = "The stethoscope could not do that. Details were written to the log."
 #: A stethoscope is not a voice: no AEC/NS/AGC/comfort noise, Opus full band, no DTX.
 TRACK_OPTIONS = AudioTrackOptions(
     voice_processing=False, music=True, dtx=False, bitrate_bps=128_000
@@ -89,7 +94,8 @@ class StethoscopeModel:
         self.ring: RingBuffer | None = None
         self.display = RingBuffer(round(DISPLAY_SECONDS * sample_rate_hz))
         self.heart_rate: HeartRateAnalysis | None = None
-        self.status = ""  # a one-line, patient-free message for the panel
+        self.status = ""  # a one-line, patient-free message for the panel (English)
+        self.status_error: ConsoleError | None = None  # the error behind ``status``, if any
         self._read_index = 0
         self._hr_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="steth-hr")
         self._hr_future: concurrent.futures.Future[HeartRateAnalysis] | None = None
@@ -125,6 +131,7 @@ class StethoscopeModel:
         self.capture = capture
         self.use_ring(capture.ring)
         self.status = ""
+        self.status_error = None
 
     def use_ring(self, ring: RingBuffer) -> None:
         """Read from ``ring`` (a local capture's, or a remote track consumer's)."""
@@ -179,7 +186,8 @@ class StethoscopeModel:
         return self.capture.clipping_check() if self.capture is not None else (0.0, False)
 
     def _device_lost(self, error: DeviceUnavailableError | None) -> None:
-        self.status = "The stethoscope stopped delivering sound (unplugged?)."
+        self.status = DEVICE_STOPPED
+        self.status_error = error
         if error is not None:
             self.status = error.user_message()
         interrupted = self.status
@@ -308,7 +316,7 @@ def play(samples: npt.NDArray[np.float64], sample_rate_hz: int) -> str:
     except Exception as exc:  # no PortAudio, no output device
         # The library's name is for IT (the log); the clinician is told what to check.
         log.warning("Playback failed: %s", type(exc).__name__)
-        return "Playback is not available: check that a speaker or headset is connected."
+        return PLAYBACK_UNAVAILABLE
     return ""
 
 
@@ -316,7 +324,7 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, ConsoleError):
         return exc.user_message()
     log.warning("Stethoscope error: %s", type(exc).__name__)
-    return "The stethoscope could not do that. Details were written to the log."
+    return UNEXPECTED
 
 
 __all__ = ["StethoscopeModel", "activate", "attach_recording", "deactivate", "play"]

@@ -272,6 +272,26 @@
     </message>
 </context>
 <context>
+    <name>DeviceLabels</name>
+    <message>
+        <source>Test pattern</source>
+        <extracomment>The labels media/ and the plugins give the devices they make up (the demo&apos;s test pattern, tone, camera and heart sound), marked for the catalogue (context ``DeviceLabels``); device_label() translates them. A real device&apos;s own name is in no catalogue and is shown as the OS gives it.</extracomment>
+        <translation>Patrón de prueba</translation>
+    </message>
+    <message>
+        <source>Test tone</source>
+        <translation>Tono de prueba</translation>
+    </message>
+    <message>
+        <source>Test camera (demo)</source>
+        <translation>Cámara de prueba (demostración)</translation>
+    </message>
+    <message>
+        <source>Synthetic heart sound (demo)</source>
+        <translation>Sonido cardíaco sintético (demostración)</translation>
+    </message>
+</context>
+<context>
     <name>EconsultQueue</name>
     <message>
         <source>Routine</source>
@@ -438,8 +458,52 @@
 <context>
     <name>QtCallDetails</name>
     <message>
+        <source>Codec</source>
+        <translation>Códec</translation>
+    </message>
+    <message>
+        <source>Resolution</source>
+        <translation>Resolución</translation>
+    </message>
+    <message>
+        <source>Frame rate</source>
+        <translation>Imágenes por segundo</translation>
+    </message>
+    <message>
+        <source>Bitrate</source>
+        <translation>Tasa de bits</translation>
+    </message>
+    <message>
+        <source>Round-trip time</source>
+        <translation>Tiempo de ida y vuelta</translation>
+    </message>
+    <message>
+        <source>Packet loss</source>
+        <translation>Pérdida de paquetes</translation>
+    </message>
+    <message>
+        <source>Jitter</source>
+        <translation>Variación del retardo (jitter)</translation>
+    </message>
+    <message>
+        <source>Connection</source>
+        <translation>Conexión</translation>
+    </message>
+    <message>
+        <source>Low-bandwidth mode</source>
+        <translation>Modo de poco ancho de banda</translation>
+    </message>
+    <message>
         <source>Call details</source>
         <translation>Detalles de la llamada</translation>
+    </message>
+    <message>
+        <source>Received</source>
+        <translation>Recibido</translation>
+    </message>
+    <message>
+        <source>Sent</source>
+        <translation>Enviado</translation>
     </message>
 </context>
 <context>
@@ -1231,6 +1295,13 @@ Verifique la ubicación del paciente. Si continúa, su decisión queda anotada e
 </context>
 <context>
     <name>QtMainWindow</name>
+    <message numerus="yes">
+        <source>The console locked itself after %n minutes without input.</source>
+        <translation>
+            <numerusform>La consola se bloqueó tras %n minuto sin actividad.</numerusform>
+            <numerusform>La consola se bloqueó tras %n minutos sin actividad.</numerusform>
+        </translation>
+    </message>
     <message>
         <source>Clinician Console</source>
         <translation>Clinician Console</translation>
@@ -1702,6 +1773,10 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Paciente</translation>
     </message>
     <message>
+        <source>edited %1</source>
+        <translation>editada %1</translation>
+    </message>
+    <message>
         <source>Search patients and notes…</source>
         <translation>Buscar pacientes y notas…</translation>
     </message>
@@ -2133,6 +2208,18 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>baja</translation>
     </message>
     <message>
+        <source>The stethoscope stopped delivering sound (unplugged?).</source>
+        <translation>El estetoscopio dejó de enviar sonido (¿desconectado?).</translation>
+    </message>
+    <message>
+        <source>Playback is not available: check that a speaker or headset is connected.</source>
+        <translation>No se puede reproducir: compruebe que haya un altavoz o unos auriculares conectados.</translation>
+    </message>
+    <message>
+        <source>The stethoscope could not do that. Details were written to the log.</source>
+        <translation>El estetoscopio no pudo hacerlo. Los detalles quedaron en el registro.</translation>
+    </message>
+    <message>
         <source>Heart rate — /min</source>
         <translation>Frecuencia cardiaca — /min</translation>
     </message>
@@ -2476,6 +2563,25 @@ Pruebe con menos palabras o con otras.</translation>
 <context>
     <name>QtSyncDetails</name>
     <message>
+        <source>1 attempt</source>
+        <translation>1 intento</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n attempts</source>
+        <translation>
+            <numerusform>%n intento</numerusform>
+            <numerusform>%n intentos</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>changed elsewhere, noticed %1</source>
+        <translation>cambiado en otro lugar, detectado %1</translation>
+    </message>
+    <message>
+        <source>Waiting to be sent: %1   ·   Refused by the server: %2   ·   Conflicts: %3</source>
+        <translation>Pendientes de envío: %1   ·   Rechazados por el servidor: %2   ·   Conflictos: %3</translation>
+    </message>
+    <message>
         <source>Sync details</source>
         <translation>Detalles de la sincronización</translation>
     </message>
@@ -2728,6 +2834,10 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>La red tiene dificultades, así que el video se envía con menor resolución y tasa de imágenes. Vuelve a subir solo cuando la conexión se recupera.</translation>
     </message>
     <message>
+        <source>You</source>
+        <translation>Usted</translation>
+    </message>
+    <message>
         <source>Speaker</source>
         <translation>Altavoz</translation>
     </message>
@@ -2842,6 +2952,17 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Call length %1.</source>
         <translation>Duración de la llamada %1.</translation>
+    </message>
+    <message>
+        <source>1 person is in the waiting room. Press Admit on the right to let them in.</source>
+        <translation>Hay 1 persona en la sala de espera. Pulse Admitir a la derecha para dejarla entrar.</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n people are in the waiting room. Press Admit on the right to let them in.</source>
+        <translation>
+            <numerusform>Hay %n persona en la sala de espera. Pulse Admitir a la derecha para dejarla entrar.</numerusform>
+            <numerusform>Hay %n personas en la sala de espera. Pulse Admitir a la derecha para dejarlas entrar.</numerusform>
+        </translation>
     </message>
 </context>
 <context>
@@ -2973,6 +3094,58 @@ Pruebe con menos palabras o con otras.</translation>
     </message>
 </context>
 <context>
+    <name>StillViews</name>
+    <message>
+        <source>overview</source>
+        <extracomment>The views of app.image_metadata.VIEWS (stored as these English words), marked for the catalogue (context ``StillViews``); view_text() translates.</extracomment>
+        <translation>vista general</translation>
+    </message>
+    <message>
+        <source>close-up</source>
+        <translation>primer plano</translation>
+    </message>
+    <message>
+        <source>anterior</source>
+        <translation>anterior</translation>
+    </message>
+    <message>
+        <source>posterior</source>
+        <translation>posterior</translation>
+    </message>
+    <message>
+        <source>lateral</source>
+        <translation>lateral</translation>
+    </message>
+    <message>
+        <source>medial</source>
+        <translation>medial</translation>
+    </message>
+    <message>
+        <source>superior</source>
+        <translation>superior</translation>
+    </message>
+    <message>
+        <source>inferior</source>
+        <translation>inferior</translation>
+    </message>
+    <message>
+        <source>dermoscopic</source>
+        <translation>dermatoscópica</translation>
+    </message>
+    <message>
+        <source>otoscopic</source>
+        <translation>otoscópica</translation>
+    </message>
+    <message>
+        <source>fundus</source>
+        <translation>fondo de ojo</translation>
+    </message>
+    <message>
+        <source>intraoral</source>
+        <translation>intraoral</translation>
+    </message>
+</context>
+<context>
     <name>_Field</name>
     <message>
         <source>Edit this in settings.toml (or IT&apos;s policy file).</source>
@@ -3029,6 +3202,10 @@ Pruebe con menos palabras o con otras.</translation>
         <source>Today %1</source>
         <translation>Hoy %1</translation>
     </message>
+    <message>
+        <source>%1 y</source>
+        <translation>%1 a</translation>
+    </message>
 </context>
 <context>
     <name>history</name>
@@ -3062,6 +3239,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The console is ready for the next clinician.</source>
         <translation>La consola está lista para el siguiente profesional.</translation>
+    </message>
+    <message>
+        <source>The console locked itself after 1 minute without input.</source>
+        <translation>La consola se bloqueó tras 1 minuto sin actividad.</translation>
     </message>
 </context>
 <context>
@@ -3311,6 +3492,10 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>El servidor de historias envió una respuesta que la consola no puede usar ({reason}). No se tomó nada de ella; la consola lo intentará de nuevo.</translation>
     </message>
     <message>
+        <source>The server refused {count} record(s).</source>
+        <translation>El servidor rechazó {count} registro(s).</translation>
+    </message>
+    <message>
         <source>The record store refused the request (HTTP {status}, {issue_code}).</source>
         <translation>El servidor de historias rechazó la solicitud (HTTP {status}, {issue_code}).</translation>
     </message>
@@ -3345,6 +3530,34 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The media server could not be reached ({reason}). Check the network; the console can try again.</source>
         <translation>No se pudo contactar con el servidor de video ({reason}). Revise la red; la consola puede intentarlo de nuevo.</translation>
+    </message>
+    <message>
+        <source>The connection was lost.</source>
+        <translation>Se perdió la conexión.</translation>
+    </message>
+    <message>
+        <source>The demo visit could not start.</source>
+        <translation>No se pudo iniciar la visita de demostración.</translation>
+    </message>
+    <message>
+        <source>The host ended the visit.</source>
+        <translation>El anfitrión terminó la visita.</translation>
+    </message>
+    <message>
+        <source>You ended the visit.</source>
+        <translation>Usted terminó la visita.</translation>
+    </message>
+    <message>
+        <source>The visit could not start.</source>
+        <translation>No se pudo iniciar la visita.</translation>
+    </message>
+    <message>
+        <source>The patient left the visit.</source>
+        <translation>El paciente salió de la visita.</translation>
+    </message>
+    <message>
+        <source>The host removed you from the visit.</source>
+        <translation>El anfitrión lo retiró de la visita.</translation>
     </message>
     <message>
         <source>The visit has ended: {reason}.</source>
@@ -3539,6 +3752,18 @@ Pruebe con menos palabras o con otras.</translation>
         <source>Relayed by TURN (relay)</source>
         <translation>Retransmitida por TURN (relay)</translation>
     </message>
+    <message>
+        <source>Relayed by TURN (relay, %1)</source>
+        <translation>Retransmitida por TURN (relay, %1)</translation>
+    </message>
+    <message>
+        <source>On: sending less to keep the call going</source>
+        <translation>Activado: se envía menos para mantener la llamada</translation>
+    </message>
+    <message>
+        <source>Off</source>
+        <translation>Desactivado</translation>
+    </message>
 </context>
 <context>
     <name>search</name>
@@ -3556,6 +3781,102 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The record store could not be opened</source>
         <translation>No se pudo abrir el almacén de historias</translation>
+    </message>
+    <message>
+        <source>Sign in to the desktop session whose keyring holds the store key, or restore the keyring entry. Do not delete the store: it is intact. If the key is lost, restore the profile from a backup or contact IT.</source>
+        <translation>Inicie la sesión de escritorio cuyo llavero guarda la clave del almacén, o restaure esa entrada del llavero. No borre el almacén: está intacto. Si la clave se perdió, restaure el perfil desde una copia de seguridad o contacte con TI.</translation>
+    </message>
+    <message>
+        <source>Restore the profile from the latest backup, or contact IT support. The damaged file was not changed, so support can still examine it.</source>
+        <translation>Restaure el perfil desde la última copia de seguridad o contacte con el soporte de TI. El archivo dañado no se modificó, así que el soporte aún puede examinarlo.</translation>
+    </message>
+    <message>
+        <source>Restore the store file from a backup, or contact IT support.</source>
+        <translation>Restaure el archivo del almacén desde una copia de seguridad o contacte con el soporte de TI.</translation>
+    </message>
+    <message>
+        <source>Install the newer Clinician Console that last opened this store.</source>
+        <translation>Instale la versión más reciente de Clinician Console que abrió este almacén por última vez.</translation>
+    </message>
+    <message>
+        <source>Free some disk space, then start the console again.</source>
+        <translation>Libere espacio en el disco y vuelva a iniciar la consola.</translation>
+    </message>
+    <message>
+        <source>This store keeps its key in the OS keyring. Start the console in a desktop session with a working keyring (for example GNOME Keyring or KWallet).</source>
+        <translation>Este almacén guarda su clave en el llavero del sistema. Inicie la consola en una sesión de escritorio con un llavero que funcione (por ejemplo, GNOME Keyring o KWallet).</translation>
+    </message>
+    <message>
+        <source>Restore the profile from a backup, or ask IT to reset the console&apos;s PIN. The record store itself was not changed.</source>
+        <translation>Restaure el perfil desde una copia de seguridad o pida a TI que restablezca el PIN de la consola. El almacén de historias no se modificó.</translation>
+    </message>
+    <message>
+        <source>Correct the file named above (or ask IT if it is the managed policy).</source>
+        <translation>Corrija el archivo indicado arriba (o pida ayuda a TI si es la política administrada).</translation>
+    </message>
+    <message>
+        <source>Quit and start the console again. If this keeps happening, contact IT support.</source>
+        <translation>Salga y vuelva a iniciar la consola. Si sigue ocurriendo, contacte con el soporte de TI.</translation>
+    </message>
+    <message>
+        <source>Create store</source>
+        <translation>Crear almacén</translation>
+    </message>
+    <message>
+        <source>Unlock</source>
+        <translation>Desbloquear</translation>
+    </message>
+    <message>
+        <source>Choose a passphrase for the new encrypted store (at least %1 characters). It cannot be recovered if forgotten.</source>
+        <translation>Elija una frase de contraseña para el nuevo almacén cifrado (al menos %1 caracteres). Si la olvida, no se puede recuperar.</translation>
+    </message>
+    <message>
+        <source>Enter the store passphrase.</source>
+        <translation>Escriba la frase de contraseña del almacén.</translation>
+    </message>
+    <message>
+        <source>No OS keyring available</source>
+        <translation>No hay llavero del sistema</translation>
+    </message>
+    <message>
+        <source>Unlock the record store</source>
+        <translation>Desbloquear el almacén de historias</translation>
+    </message>
+    <message>
+        <source>Choose a store passphrase</source>
+        <translation>Elija una frase de contraseña para el almacén</translation>
+    </message>
+    <message>
+        <source>Choose a passphrase for the new encrypted store.</source>
+        <translation>Elija una frase de contraseña para el nuevo almacén cifrado.</translation>
+    </message>
+    <message>
+        <source>Choose a PIN for this console</source>
+        <translation>Elija un PIN para esta consola</translation>
+    </message>
+    <message>
+        <source>The console asks for it at every start and every unlock. Choose a PIN of at least %1 digits, or a passphrase of at least %2 characters. It is kept only as a hash: it cannot be recovered if forgotten.</source>
+        <translation>La consola lo pide en cada inicio y cada desbloqueo. Elija un PIN de al menos %1 dígitos o una frase de contraseña de al menos %2 caracteres. Solo se guarda su hash: si lo olvida, no se puede recuperar.</translation>
+    </message>
+    <message>
+        <source>Set PIN</source>
+        <translation>Definir PIN</translation>
+    </message>
+    <message>
+        <source>Enter your passphrase to open the console.</source>
+        <translation>Escriba su frase de contraseña para abrir la consola.</translation>
+    </message>
+    <message>
+        <source>Enter your PIN to open the console.</source>
+        <translation>Escriba su PIN para abrir la consola.</translation>
+    </message>
+    <message>
+        <source>Too many wrong attempts: wait %1 seconds.</source>
+        <translation>Demasiados intentos fallidos: espere %1 segundos.</translation>
+    </message>
+    <message>
+        <source>Unlock the console</source>
+        <translation>Desbloquear la consola</translation>
     </message>
 </context>
 <context>
@@ -3582,6 +3903,46 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>No record server is set up (IT sets it under Settings › Advanced), so notes stay on this computer only.</source>
         <translation>No hay un servidor de historias configurado (TI lo define en Configuración › Avanzada), así que las notas solo quedan en este equipo.</translation>
+    </message>
+    <message>
+        <source>Synced %1</source>
+        <translation>Sincronizado %1</translation>
+    </message>
+    <message>
+        <source>Syncing %1 of %2…</source>
+        <translation>Sincronizando %1 de %2…</translation>
+    </message>
+    <message>
+        <source>Syncing…</source>
+        <translation>Sincronizando…</translation>
+    </message>
+    <message>
+        <source>Offline</source>
+        <translation>Sin conexión</translation>
+    </message>
+    <message>
+        <source>Offline — retrying…</source>
+        <translation>Sin conexión — reintentando…</translation>
+    </message>
+    <message>
+        <source>Offline — retrying in %1 s</source>
+        <translation>Sin conexión — reintento en %1 s</translation>
+    </message>
+    <message>
+        <source>Sync error: %1</source>
+        <translation>Error de sincronización: %1</translation>
+    </message>
+    <message>
+        <source>Online</source>
+        <translation>Conectado</translation>
+    </message>
+    <message>
+        <source>Not synced yet</source>
+        <translation>Aún sin sincronizar</translation>
+    </message>
+    <message>
+        <source>Sync error</source>
+        <translation>Error de sincronización</translation>
     </message>
 </context>
 <context>

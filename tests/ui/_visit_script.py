@@ -17,6 +17,7 @@ import numpy as np
 from app.visit import (
     CallQuality,
     CallStats,
+    EndReason,
     Invite,
     MediaDevice,
     Participant,
@@ -115,7 +116,7 @@ class ScriptedControls:
 
     async def hang_up(self) -> None:
         self._record("hang_up", None)
-        self.visit._set_state(VisitState.ENDED, "You hung up.")
+        self.visit._set_state(VisitState.ENDED, EndReason("visit.end.hung_up"))
 
     def devices(self) -> list[MediaDevice]:
         return list(self._devices)

@@ -3,7 +3,10 @@
     xvfb-run -a -s "-screen 0 1366x768x24" env QT_QPA_PLATFORM=xcb PYTHONPATH=. \\
         .venv/bin/python tests/ui/screen_tour.py --lang es --out tests/artifacts/screens/cart-es
 
-(QT_SCALE_FACTOR=1.5 with a 1920x1080 screen for the workstation at 150 %.) Real
+(QT_SCALE_FACTOR=1.5 with a 1920x1080 screen for the workstation at 150 %.) With
+``--texts FILE`` it also writes every text a screen shows (labels, buttons, list and
+menu entries, titles, tooltips; not the note's own text) as JSON, screen by screen:
+tests/ui/test_translations.py reads them for English left in Spanish. Real
 widgets over a real demo store; the visit is scripted (tests/ui/_visit_script.py).
 Each window is placed as the console places it (ui.geometry) and grabbed, and the
 whole screen is grabbed too, so a control off the screen's edge shows.
@@ -27,6 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lang", default="en")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--texts", type=Path, default=None)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -43,7 +47,7 @@ def main() -> int:
     loop = ConsoleEventLoop(app)
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as tmp:
-        code = loop.run_until_complete(tour(app, Path(tmp), args.out))
+        code = loop.run_until_complete(tour(app, Path(tmp), args.out, args.texts))
     sys.stdout.flush()
     os._exit(code)  # skip Qt's teardown of the windows still open (nothing to save)
 
@@ -52,16 +56,75 @@ async def settle(seconds: float = 0.3) -> None:
     await asyncio.sleep(seconds)
 
 
-async def tour(app, tmp: Path, out: Path) -> int:
+def shown_texts(widget) -> list[str]:
+    """What ``widget`` and its visible children show: labels, buttons, combo entries,
+    list rows, tabs, group titles, placeholders, tooltips and the entries of its menus.
+    The note's text (text editors) is the clinician's, not the console's: left out."""
+    import re
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QComboBox,
+        QGroupBox,
+        QLabel,
+        QLineEdit,
+        QListWidget,
+        QMenu,
+        QTabBar,
+        QWidget,
+    )
+
+    texts = [widget.windowTitle()]
+    for child in [widget, *widget.findChildren(QWidget)]:
+        if isinstance(child, QMenu):
+            texts += [a.text() for a in child.actions()]
+            continue
+        if not child.isVisible():
+            continue
+        texts.append(child.toolTip())
+        if isinstance(child, QLabel):
+            texts.append(re.sub(r"<[^>]+>", " ", child.text()))
+        elif isinstance(child, QAbstractButton):
+            texts.append(child.text())
+        elif isinstance(child, QComboBox):
+            texts += [child.itemText(i) for i in range(child.count())]
+        elif isinstance(child, QGroupBox):
+            texts.append(child.title())
+        elif isinstance(child, QLineEdit):
+            texts.append(child.placeholderText())
+        elif isinstance(child, QTabBar):
+            texts += [child.tabText(i) for i in range(child.count())]
+        elif isinstance(child, QListWidget):
+            for i in range(child.count()):
+                item = child.item(i)
+                texts.append(item.text())
+                texts.append(str(item.data(Qt.ItemDataRole.AccessibleTextRole) or ""))
+    if hasattr(widget, "menuBar"):
+        for menu in widget.menuBar().findChildren(QMenu):
+            texts += [a.text() for a in menu.actions()]
+    return [t.replace("&", "") for t in texts if t and t.strip()]
+
+
+async def tour(app, tmp: Path, out: Path, texts_file: Path | None = None) -> int:
     from app.demo import seed_demo
     from app.events import ConsoleEvents
     from app.services import NotesService
-    from app.visit import VisitState
+    from app.visit import EndReason, MediaDevice, VisitState
     from media.steth import synth
     from media.steth.capture import RingBuffer
     from plugins.stethoscope._qt import QtStethoscopePanel
     from plugins.stethoscope.plugin import StethoscopeModel
-    from tests.ui._visit_script import PATIENT, color_bars, join, make_visit, solid, stats
+    from tests.ui._visit_script import (
+        DEVICES,
+        PATIENT,
+        color_bars,
+        join,
+        make_visit,
+        solid,
+        stats,
+        waiting_patient,
+    )
     from tests.ui.conftest import open_store, passphrase_session
     from ui import geometry
     from ui.main_window import QtMainWindow
@@ -71,8 +134,10 @@ async def tour(app, tmp: Path, out: Path) -> int:
     print(f"screen {screen.geometry().width()}x{screen.geometry().height()} logical, "
           f"dpr {screen.devicePixelRatio()}")  # fmt: skip
     shots: list[str] = []
+    texts: dict[str, list[str]] = {}
 
     def save(widget, name: str) -> None:
+        texts[name] = shown_texts(widget)
         widget.grab().save(str(out / f"{name}.png"))
         screen.grabWindow(0).save(str(out / f"{name}-screen.png"))
         off = geometry.offscreen_controls(widget)
@@ -110,19 +175,27 @@ async def tour(app, tmp: Path, out: Path) -> int:
     ring.write(synth.heart_sound(73, 9.0, sample_rate_hz=48_000, snr_db=20.0).astype("float32"))
     await settle(1.5)
     save(visit_window, "visit-waiting")
-    save(steth, "stethoscope")
     visit = made["visit"]
+    visit._set_waiting((waiting_patient(), waiting_patient(30.0, "Alex Moreno")))
+    await settle(0.3)
+    save(visit_window, "visit-waiting-people")
+    visit._set_waiting(())
+    save(steth, "stethoscope")
     join(visit, PATIENT)
     visit._set_stats(stats())
     visit.put_frame(PATIENT.participant_id, color_bars())
     visit.put_frame("local-1", solid((40, 90, 120)))
     await settle(0.5)
     save(visit_window, "visit-in-call")
+    visit_window.quality_badge.setChecked(True)  # the call details over the video
+    await settle(0.3)
+    save(visit_window, "visit-call-details")
+    visit_window.quality_badge.setChecked(False)
     visit_window.note_button.setChecked(True)
     await settle(0.5)
     save(visit_window, "visit-note-docked")
     visit_window.note_button.setChecked(False)
-    visit._set_state(VisitState.ENDED, "The patient left the visit.")
+    visit._set_state(VisitState.ENDED, EndReason("visit.end.patient_left"))
     await settle(0.3)
     save(visit_window, "visit-ended")
     save(window, "main-in-visit")
@@ -130,6 +203,8 @@ async def tour(app, tmp: Path, out: Path) -> int:
     visit_window.close()
     await settle(0.3)
 
+    tone = MediaDevice("tone", "Test tone", "microphone")  # as media.devices.audio lists it
+    window.set_device_lister(lambda: [*DEVICES, tone])
     settings = window.show_settings()
     await settle(0.3)
     save(settings, "settings")
@@ -148,6 +223,11 @@ async def tour(app, tmp: Path, out: Path) -> int:
     steth.model.shutdown()
     await store.close()
     print("\n".join(shots), flush=True)
+    if texts_file is not None:
+        import json
+
+        texts_file.write_text(json.dumps(texts, ensure_ascii=False, indent=1))
+        return 0  # the texts are what was asked for; fitting is for the screenshots
     return 1 if any("OFF SCREEN" in s for s in shots) else 0
 
 

@@ -170,3 +170,207 @@ def test_still_review_in_english_keeps_the_snomed_display(qapp: QApplication) ->
 
     assert i18n.set_language("en")
     assert caption(_hand_still()) == "Hand structure · Left · 2026-01-05"
+
+
+def test_still_view_and_time_in_spanish(spanish: None) -> None:
+    """The view a still was taken from (stored in English, app.image_metadata.VIEWS) and
+    when, in the viewer's metadata panel; the capture panel's view list."""
+    from dataclasses import replace
+
+    from app.image_metadata import VIEWS
+    from ui.image_viewer import metadata_rows, view_text
+
+    still = _hand_still()
+    meta = {**still.metadata, "view": "close-up", "captured_at": "2025-03-14T10:00:00+00:00"}
+    rows = dict(metadata_rows(replace(still, metadata=meta)))
+    assert rows["Vista"] == "primer plano"
+    assert "mar 2025" in rows["Tomada"] and "Mar" not in rows["Tomada"]
+    assert view_text("overview") == "vista general" and view_text("odd") == "odd"
+    assert all(view_text(v) for v in VIEWS)
+
+
+def test_image_capture_panel_speaks_spanish(spanish: None, qtbot, tmp_path: Path) -> None:
+    """The exam-camera panel (a plugin, outside ui/): the views in Spanish, and an error
+    from the plugin API through its message key (no camera capability granted here)."""
+    from clinician_console_api import PluginContext
+    from plugins.image_capture._qt import QtImageCapturePanel
+    from plugins.image_capture.plugin import CaptureModel
+
+    ctx = PluginContext(
+        "clinician-console.image-capture",
+        settings={},
+        data_root=tmp_path,
+        granted=frozenset({"ui.panel"}),
+        providers={},
+    )
+    panel = QtImageCapturePanel(CaptureModel(ctx))
+    qtbot.addWidget(panel)
+    views = [panel.view_combo.itemText(i) for i in range(panel.view_combo.count())]
+    assert "primer plano" in views and "close-up" not in views
+    assert panel.view_combo.findData("close-up") >= 0  # stored in English
+    status = panel.status_label.text()
+    assert status and not re.search(r"\b(the|is|not)\b", status), status
+
+
+def test_dates_and_ages_in_spanish(spanish: None) -> None:
+    from datetime import date
+
+    from ui.format import age_from, day_and_clock, short_date
+
+    assert short_date("1958-03-14") == "14 mar 1958"
+    assert age_from("1958-03-14", today=date(2026, 12, 6)) == "68 a"
+    day = day_and_clock("2026-01-05T10:00:00", today=date(2026, 12, 6))
+    assert day.startswith("lun 05 ene") and day.endswith("10:00")
+
+
+def test_dates_and_ages_in_english(qapp: QApplication) -> None:
+    from datetime import date
+
+    from ui.format import age_from, short_date
+
+    assert i18n.set_language("en")
+    assert short_date("1958-03-14") == "14 Mar 1958"
+    assert age_from("1958-03-14", today=date(2026, 12, 6)) == "68 y"
+
+
+def test_visit_end_reasons_and_devices_in_spanish(spanish: None, qtbot) -> None:
+    """Why a visit ended is a message key from media/ (app.visit.EndReason): the window
+    shows it in Spanish, the command line keeps the English; the made-up devices' labels
+    and the self-view's name are Spanish too."""
+    from app.errors import VisitAuthError
+    from app.visit import EndReason, VisitState
+    from tests.ui._visit_script import make_visit
+    from ui.visit.qt_visit_window import QtVisitWindow
+
+    visit, _controls = make_visit()
+    window = QtVisitWindow(visit)
+    qtbot.addWidget(window)
+    visit._set_state(VisitState.ENDED, EndReason("visit.end.removed"))
+    assert window.status_text.text().startswith("El anfitrión lo retiró de la visita.")
+    assert visit.end_reason == "The host removed you from the visit."
+    visit._set_state(VisitState.ENDED, EndReason.of(VisitAuthError(reason="wrong PIN")))
+    assert window.status_text.text().startswith("El servidor de video")
+    assert "wrong PIN" in visit.end_reason
+    assert window.self_view.name == "Usted"
+    assert i18n.device_label("Test pattern") == "Patrón de prueba"
+    assert i18n.device_label("USB exam camera") == "USB exam camera"
+
+
+def test_stethoscope_panel_states_in_spanish(spanish: None, qtbot) -> None:
+    """The model (Qt-free) keeps its words in English; the panel shows them in Spanish,
+    a device failure through its message key."""
+    from app.errors import DeviceUnavailableError
+    from plugins.stethoscope import plugin
+    from plugins.stethoscope._qt import QtStethoscopePanel, error_text, model_text
+
+    for text in (plugin.DEVICE_STOPPED, plugin.PLAYBACK_UNAVAILABLE, plugin.UNEXPECTED):
+        assert model_text(text) != text, text
+    assert error_text(RuntimeError("x")).startswith("El estetoscopio no pudo")
+    lost = DeviceUnavailableError(device="hw:1", reason="device stopped")
+    assert error_text(lost).startswith("El dispositivo hw:1 no está disponible")
+    panel = QtStethoscopePanel(plugin.StethoscopeModel(sample_rate_hz=48_000))
+    qtbot.addWidget(panel)
+    items = [panel.device_combo.itemText(i) for i in range(panel.device_combo.count())]
+    assert "Sonido cardíaco sintético (demostración)" in items
+    panel.model._device_lost(None)
+    panel.tick()
+    assert panel.status_label.text() == "El estetoscopio dejó de enviar sonido (¿desconectado?)."
+    panel.model._device_lost(lost)
+    panel.tick()
+    assert panel.status_label.text().startswith("El dispositivo hw:1 no está disponible")
+    panel.model.shutdown()
+
+
+def test_sync_words_in_spanish(spanish: None) -> None:
+    from datetime import date
+
+    from app.errors import SyncAuthError
+    from app.sync import FailedRecord, SyncState, SyncStatus, _message
+    from ui.sync_details import failure_text
+    from ui.sync_status import state_text, status_message, synced_text
+
+    assert state_text(SyncStatus(SyncState.SYNCING, progress_done=3, progress_total=8)) == (
+        "Sincronizando 3 de 8…"
+    )
+    assert state_text(SyncStatus(SyncState.OFFLINE), 12.2) == "Sin conexión — reintento en 12 s"
+    assert state_text(SyncStatus(SyncState.IDLE)) == "Aún sin sincronizar"
+    assert synced_text("2026-01-05T10:00:00", today=date(2026, 1, 5)) == "Sincronizado 10:00"
+    refused = SyncStatus(SyncState.ERROR, **_message("sync.refused_count", count=2))
+    assert refused.message == "The server refused 2 record(s)."
+    assert status_message(refused) == "El servidor rechazó 2 registro(s)."
+    auth = SyncStatus(SyncState.ERROR, **_message(SyncAuthError(reason="401")))
+    shown = state_text(auth)
+    assert shown.startswith("Error de sincronización: ") and "The" not in shown, shown
+    assert "3 intentos" in failure_text(FailedRecord("note", "n1", "Nota · X", "why", 3))
+    assert "1 intento" in failure_text(FailedRecord("note", "n1", "Nota · X", "why", 1))
+
+
+def test_lock_and_startup_words_in_spanish(spanish: None) -> None:
+    from app.errors import DiskFullError
+    from ui.main_window import idle_reason
+    from ui.startup import what_to_do
+
+    assert idle_reason(60_000) == "La consola se bloqueó tras 1 minuto sin actividad."
+    assert idle_reason(600_000) == "La consola se bloqueó tras 10 minutos sin actividad."
+    assert what_to_do(DiskFullError()).startswith("Libere espacio")
+
+
+# Words that are English and never Spanish, and the month and weekday names strftime
+# writes; whole words only. A screen's data (demo patients, their visit reasons, the OS's
+# device names) is English on purpose and is taken out first.
+ENGLISH = re.compile(
+    r"(?i:\b(the|and|you|your|is|are|was|has|have|not|this|that|with|from|of|to|on|at|by"
+    r"|synthetic|test|synced|syncing|online|offline|today|edited|attempts?|close-up"
+    r"|overview)\b)|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu"
+    r"|Fri|Sat|Sun)\b|\d y\b"
+)  # Spanish writes its months and weekdays in small letters ("14 mar 1958")
+
+
+def _screen_data() -> list[str]:
+    from app.demo import _PATIENTS
+    from tests.ui._visit_script import DEVICES, INVITE, LOCAL, PATIENT
+
+    data = [reason for *_, reason in _PATIENTS]
+    data += [f"{family}, {given}" for family, given, *_ in _PATIENTS]
+    data += [d.label for d in DEVICES if d.device_id != "testsrc"]  # the OS's own names
+    data += [INVITE.page_url, LOCAL.display, PATIENT.display, "Alex Moreno", "English"]
+    return sorted(data, key=len, reverse=True)
+
+
+def test_spanish_screens_show_no_english(tmp_path: Path) -> None:
+    """The screen tour in Spanish (main window, visit window waiting / with people waiting
+    / in call / ended, stethoscope panel, Settings with the made-up devices, Join,
+    History): no English word on any screen. Run in its own process, as the console
+    runs: the language is set before any window module is imported."""
+    import json
+    import os
+
+    texts_file = tmp_path / "texts.json"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "ui" / "screen_tour.py"),
+            *("--lang", "es", "--out", str(tmp_path), "--texts", str(texts_file)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    screens = json.loads(texts_file.read_text())
+    assert {"main", "visit-waiting-people", "visit-ended", "stethoscope", "settings"} <= set(
+        screens
+    )
+    assert sum(len(shown) for shown in screens.values()) > 200
+    data = _screen_data()
+    english = []
+    for screen, shown in screens.items():
+        for text in shown:
+            bare = text
+            for datum in data:
+                bare = bare.replace(datum, "")
+            if ENGLISH.search(bare):
+                english.append(f"{screen}: {text!r}")
+    assert not english, "\n".join(sorted(set(english)))

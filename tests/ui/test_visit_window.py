@@ -226,7 +226,7 @@ def test_hang_up_asks_first_then_ends(opened, aio: Aio, qtbot) -> None:
     # Ended: the reason, a Close button, and no call controls left to press.
     assert window.pages.currentWidget() is window.status_page
     assert window.status_title.text() == "The visit has ended"
-    assert window.status_text.text().startswith("You hung up.")
+    assert window.status_text.text().startswith("You ended the visit.")
     assert "Call length 04:1" in window.status_text.text()
     assert window.ended_close_button.isVisible()
     assert not window.hang_up_button.isVisible()

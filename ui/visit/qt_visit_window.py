@@ -53,6 +53,7 @@ from app.visit import (
 )
 from ui import geometry
 from ui.errors import ErrorPresenter, QtNoticeBar
+from ui.i18n import QT_TRANSLATE_NOOP, device_label, message
 from ui.ops import run_op
 from ui.visit.invite import QtInvitePanel
 from ui.visit.plugin_area import QtPluginArea
@@ -122,6 +123,18 @@ HANG_UP_QUESTION = QCoreApplication.translate(
 )
 LIVE_STATES = frozenset(
     {VisitState.CONNECTING, VisitState.WAITING, VisitState.IN_CALL, VisitState.RECONNECTING}
+)
+# The rows' English names are their keys (details_values, tests); shown translated.
+ROW_NAMES = (
+    QT_TRANSLATE_NOOP("QtCallDetails", "Codec"),
+    QT_TRANSLATE_NOOP("QtCallDetails", "Resolution"),
+    QT_TRANSLATE_NOOP("QtCallDetails", "Frame rate"),
+    QT_TRANSLATE_NOOP("QtCallDetails", "Bitrate"),
+    QT_TRANSLATE_NOOP("QtCallDetails", "Round-trip time"),
+    QT_TRANSLATE_NOOP("QtCallDetails", "Packet loss"),
+    QT_TRANSLATE_NOOP("QtCallDetails", "Jitter"),
+    QT_TRANSLATE_NOOP("QtCallDetails", "Connection"),
+    QT_TRANSLATE_NOOP("QtCallDetails", "Low-bandwidth mode"),
 )
 ROW_KEYS = (
     "Codec",
@@ -201,10 +214,14 @@ def details_values(stats: CallStats) -> dict[tuple[str, str], str]:
     values["Jitter", "call"] = f"{max(t.jitter_ms for t in inbound):.0f} ms" if inbound else "—"
     connection = CANDIDATE_TEXT.get(stats.candidate_type, stats.candidate_type or "—")
     if stats.candidate_type == "relay" and stats.relay_protocol:
-        connection = f"Relayed by TURN (relay, {stats.relay_protocol.upper()})"
+        connection = QCoreApplication.translate(
+            "qt_visit_window", "Relayed by TURN (relay, %1)"
+        ).replace("%1", stats.relay_protocol.upper())
     values["Connection", "call"] = connection
     values["Low-bandwidth mode", "call"] = (
-        "On: sending less to keep the call going" if stats.low_bandwidth else "Off"
+        QCoreApplication.translate("qt_visit_window", "On: sending less to keep the call going")
+        if stats.low_bandwidth
+        else QCoreApplication.translate("qt_visit_window", "Off")
     )
     return values
 
@@ -265,14 +282,18 @@ class QtCallDetails(QFrame):
         title = QLabel(QCoreApplication.translate("QtCallDetails", "Call details"), self)
         title.setObjectName("detailsTitle")
         grid.addWidget(title, 0, 0, 1, 3)
-        for column, text in ((1, "Received"), (2, "Sent")):
+        heads = (
+            (1, QCoreApplication.translate("QtCallDetails", "Received")),
+            (2, QCoreApplication.translate("QtCallDetails", "Sent")),
+        )
+        for column, text in heads:
             head = QLabel(text, self)
             head.setObjectName("detailsHead")
             grid.addWidget(head, 1, column)
         self._labels: dict[tuple[str, str], QLabel] = {}
         empty = details_values(CallStats())
         for row, key in enumerate(ROW_KEYS, start=2):
-            name = QLabel(key, self)
+            name = QLabel(QCoreApplication.translate("QtCallDetails", key), self)
             name.setObjectName("detailsKey")
             grid.addWidget(name, row, 0)
             if (key, "call") in empty:
@@ -441,7 +462,7 @@ class QtVisitWindow(QWidget):
         self.grid.setSpacing(8)
         self.pages.addWidget(self.grid_page)
         self.self_view = QtSelfView(self.visit, parent=self.stage)
-        self.self_view.set_participant("", "You")
+        self.self_view.set_participant("", self.tr("You"))
         self.details = QtCallDetails(self.stage)
         self.details.hide()
 
@@ -758,7 +779,7 @@ class QtVisitWindow(QWidget):
 
     def _on_participants_changed(self, participants: tuple[Participant, ...]) -> None:
         local = next((p for p in participants if p.is_local), None)
-        self.self_view.set_participant(local.participant_id if local else "", "You")
+        self.self_view.set_participant(local.participant_id if local else "", self.tr("You"))
         remote = [p for p in participants if not p.is_local]
         live = {p.participant_id for p in remote}
         for pid in [pid for pid in self._tiles if pid not in live]:
@@ -933,7 +954,12 @@ class QtVisitWindow(QWidget):
 
     def _status_texts(self, state: VisitState) -> tuple[str, str]:
         if state is VisitState.ENDED:
-            reason = self.visit.end_reason or ENDED_DEFAULT_REASON
+            ended = self.visit.end_message
+            reason = (
+                message(ended.key, ended.params)
+                if ended is not None
+                else self.visit.end_reason or ENDED_DEFAULT_REASON
+            )
             started = self.visit.started_at
             if started is not None and self._ended_at is not None:
                 length = format_duration((self._ended_at - started).total_seconds())
@@ -945,11 +971,19 @@ class QtVisitWindow(QWidget):
                 return WAITING_GUEST_TITLE, WAITING_GUEST_TEXT
             waiting = len(self.visit.waiting)
             if waiting:
-                who = "1 person is" if waiting == 1 else f"{waiting} people are"
-                return (
-                    WAITING_HOST_TITLE,
-                    f"{who} in the waiting room. Press Admit on the right to let them in.",
+                text = (
+                    self.tr(
+                        "1 person is in the waiting room. Press Admit on the right to let them in."
+                    )
+                    if waiting == 1
+                    else self.tr(
+                        "%n people are in the waiting room. "
+                        "Press Admit on the right to let them in.",
+                        "",
+                        waiting,
+                    )
                 )
+                return WAITING_HOST_TITLE, text
             return WAITING_HOST_TITLE, WAITING_HOST_TEXT
         if state is VisitState.RECONNECTING:
             return RECONNECTING_TITLE, RECONNECTING_STAGE_TEXT
@@ -1006,7 +1040,7 @@ class QtVisitWindow(QWidget):
         group.setExclusive(True)
         found = [d for d in (self._devices() if devices is None else devices) if d.kind == kind]
         for device in found:
-            act = menu.addAction(device.label)
+            act = menu.addAction(device_label(device.label))
             act.setCheckable(True)
             act.setChecked(self._current_device.get(kind) == device.device_id)
             act.setData(device.device_id)
