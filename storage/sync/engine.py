@@ -286,7 +286,7 @@ class SyncEngine:
 
     async def push_signatures(self, client: FhirTransport, report: SyncReport) -> None:
         """Provenances of signed notes, once their final DocumentReference is on the server,
-        and visit consents (notes helper's hook; storage/fhir/provenance.py, consent.py)."""
+        visit consents and escalations (storage/fhir/provenance.py, consent.py, escalation.py)."""
         from storage.fhir.provenance import push_provenances
 
         pushed = await push_provenances(client, self.store)
@@ -301,6 +301,13 @@ class SyncEngine:
         report.sent += consents.sent
         report.acknowledged += consents.acknowledged
         report.failed += consents.failed
+        # Escalations and their on-call outcomes (storage/fhir/escalation.py).
+        from storage.fhir.escalation import push_escalations
+
+        escalations = await push_escalations(client, self.store, report.reasons)
+        report.sent += escalations.sent
+        report.acknowledged += escalations.acknowledged
+        report.failed += escalations.failed
 
     # --- audit entries as AuditEvents (store helper's hook; logic in storage/fhir/audit_event.py)
 
