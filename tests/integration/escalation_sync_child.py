@@ -24,7 +24,7 @@ class _Webhook:
         self.rng = rng
 
     async def notify(self, payload: Mapping[str, Any]) -> None:
-        await asyncio.sleep(self.rng.uniform(0.0, 0.05))  # a webhook takes a moment
+        await asyncio.sleep(self.rng.uniform(0.0, 0.2))  # a webhook takes a moment: a kill may land
         if self.rng.random() < 0.5:
             raise OnCallNotifyError(reason="HTTP 502")
 
@@ -43,7 +43,7 @@ async def main(profile: Path, base_url: str, seed: int) -> None:
                 patient = await store.add_patient(Patient(new_id(), "Kill", "Escal", "1970-01-01"))
                 await store.add_encounter(Encounter(new_id(), patient.id, utc_now()))
             summaries = await store.list_encounters()
-            for summary in rng.sample(summaries, min(len(summaries), rng.randint(1, 2))):
+            for summary in rng.sample(summaries, min(len(summaries), rng.randint(1, 3))):
                 actions = rng.sample(list(EscalationAction), rng.randint(1, 3))
                 await escalation.escalate(summary.encounter.id, actions, location="US-WA")
             await engine.sync_once(client)

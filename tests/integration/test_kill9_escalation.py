@@ -101,7 +101,7 @@ def test_kill_minus_9_while_escalations_sync(fresh_profile: Path, fresh_fhir_ser
             f"cycle {cycle}: child failed: {child.stderr.read()}"
         )
         # A random delay before SIGKILL (not synchronisation: the event is never set).
-        threading.Event().wait(rng.uniform(0.0, 1.0))
+        threading.Event().wait(rng.uniform(0.0, 2.0))
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     escalations, notices = run(_verify(fresh_profile, fresh_fhir_server.base_url))
