@@ -9,7 +9,9 @@ and notifies the on-call contact through a webhook when one is configured.
 
 Order of the steps (STYLE §2b): the escalation is stored and audited first, then
 the webhook is called; a webhook that fails or never answers is recorded as such
-and never undoes or hides the escalation.
+and never undoes or hides the escalation. The store queues the escalation for the
+record store in the transaction that records it, and the webhook's outcome apart
+(storage/fhir/escalation.py: two FHIR Communications, codes and ids only).
 """
 
 from __future__ import annotations
