@@ -9,22 +9,27 @@ and notifies the on-call contact through a webhook when one is configured.
 
 Order of the steps (STYLE §2b): the escalation is stored and audited first, then
 the webhook is called; a webhook that fails or never answers is recorded as such
-and never undoes or hides the escalation.
+and never undoes or hides the escalation. The store queues the escalation for the
+record store in the transaction that records it, and the webhook's outcome apart
+(storage/fhir/escalation.py: two FHIR Communications, codes and ids only).
 """
 
 from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.errors import MESSAGES, ConsoleError, InputRejectedError
 from app.records import new_id
+
+if TYPE_CHECKING:
+    from app.notes_signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +143,10 @@ class Escalation:
     note: str = ""  # free text: patient data, stays in the store
     notified: bool = False
     notify_error: str = ""  # why the on-call webhook failed (no patient data)
+    # Who recorded it, as a signer id ("Practitioner/<id>", "id:<system>|<value>" or
+    # "os-user:<login>", app.notes_signing.Signer) and the name people read.
+    by_id: str = ""
+    by_display: str = ""
 
     def note_text(self) -> str:
         """A paragraph for the visit note: what was done and when."""
@@ -195,11 +204,15 @@ class EscalationService:
         notifier: OnCallNotifier | None = None,
         *,
         console_id: str = "",
+        who: Callable[[], Signer] | None = None,
     ) -> None:
+        """``who``: the clinician recording an escalation (the signed-in one; by default
+        the configured practitioner or the OS account, as for signing a note)."""
         self._store = store
         self._numbers = numbers
         self._notifier = notifier
         self._console_id = console_id
+        self._who = who
 
     @property
     def notifies(self) -> bool:
@@ -241,6 +254,7 @@ class EscalationService:
         plan = await self._store.get_plan(encounter_id)
         where = location or (plan.location if plan else "")
         number = self.number_for(where)
+        who = self._recorder()
         escalation = Escalation(
             id=new_id(),
             encounter_id=encounter_id,
@@ -249,11 +263,18 @@ class EscalationService:
             number=number.number if number else "",
             jurisdiction=where,
             note=note,
+            by_id=who.id,
+            by_display=who.display,
         )
         await self._store.add_escalation(escalation)
         if self._notifier is not None:
             escalation = await self._notify(escalation)
         return EscalationResult(escalation, plan, number)
+
+    def _recorder(self) -> Signer:
+        from app.notes_signing import signer_from_settings
+
+        return self._who() if self._who is not None else signer_from_settings()
 
     async def _notify(self, escalation: Escalation) -> Escalation:
         # Ids, times, codes only: the on-call contact opens the record in the EHR.

@@ -163,6 +163,19 @@ def get_plan(conn: Any, encounter_id: str) -> SafetyPlan | None:
     return None if row is None else SafetyPlan(*(str(v) for v in row))
 
 
+_ESCALATION_COLUMNS = (
+    "id, encounter_id, at, actions, number, jurisdiction, note, notified, notify_error, "
+    "by_id, by_display"
+)
+
+
+def get_escalation(conn: Any, escalation_id: str) -> Escalation | None:
+    row = conn.execute(
+        f"SELECT {_ESCALATION_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)
+    ).fetchone()
+    return None if row is None else _escalation(row)
+
+
 def _escalation(row: Any) -> Escalation:
     return Escalation(
         id=str(row[0]),
@@ -174,6 +187,8 @@ def _escalation(row: Any) -> Escalation:
         note=str(row[6]),
         notified=bool(row[7]),
         notify_error=str(row[8]),
+        by_id=str(row[9]),
+        by_display=str(row[10]),
     )
 
 
@@ -181,7 +196,7 @@ def add_escalation(conn: Any, actor: str, e: Escalation) -> None:
     repository.get_encounter(conn, e.encounter_id)
     conn.execute(
         "INSERT INTO escalations(id, encounter_id, at, actions, number, jurisdiction, note, "
-        "notified, notify_error) VALUES (?,?,?,?,?,?,?,?,?)",
+        "notified, notify_error, by_id, by_display) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (
             e.id,
             e.encounter_id,
@@ -192,8 +207,12 @@ def add_escalation(conn: Any, actor: str, e: Escalation) -> None:
             e.note,
             int(e.notified),
             e.notify_error,
+            e.by_id,
+            e.by_display,
         ),
     )
+    # In the same transaction: a crash after this commit still sends it (docs/emergency.md).
+    repository.outbox_put(conn, "escalation", e.id, "create")
     audit.append(conn, actor, "escalate", "escalation", e.id)
 
 
@@ -202,14 +221,17 @@ def update_escalation(conn: Any, actor: str, e: Escalation) -> None:
         "UPDATE escalations SET notified = ?, notify_error = ? WHERE id = ?",
         (int(e.notified), e.notify_error, e.id),
     )
+    if e.notified or e.notify_error:
+        # The webhook's outcome goes up as its own Communication (never an update of the
+        # escalation's: each is written once, so a conditional create is all it needs).
+        repository.outbox_put(conn, "oncall_notice", e.id, "create")
     action = "escalation_notified" if e.notified else "escalation_notify_failed"
     audit.append(conn, actor, action, "escalation", e.id)
 
 
 def escalations(conn: Any, encounter_id: str) -> list[Escalation]:
     rows = conn.execute(
-        "SELECT id, encounter_id, at, actions, number, jurisdiction, note, notified, "
-        "notify_error FROM escalations WHERE encounter_id = ? ORDER BY at, rowid",
+        f"SELECT {_ESCALATION_COLUMNS} FROM escalations WHERE encounter_id = ? ORDER BY at, rowid",
         (encounter_id,),
     ).fetchall()
     return [_escalation(r) for r in rows]

@@ -490,6 +490,21 @@ def _queue_annotation_layers(conn: Connection) -> None:
     _script(_V_ANNOTATION_SYNC)(conn)
 
 
+# escalation (issue 13): each escalation reaches the record store as a FHIR
+# Communication, and its on-call webhook outcome as a second one (storage/fhir/
+# escalation.py), through the outbox as 'escalation' and 'oncall_notice'. Who recorded
+# it is kept (a signer id, app.notes_signing.Signer); escalations recorded before this
+# version are queued once, as are their known outcomes.
+_V_ESCALATION_SYNC = """
+ALTER TABLE escalations ADD COLUMN by_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE escalations ADD COLUMN by_display TEXT NOT NULL DEFAULT '';
+INSERT OR IGNORE INTO outbox(entity_type, entity_id, op, revision, created_at, changed_at)
+    SELECT 'escalation', id, 'create', 1, at, at FROM escalations;
+INSERT OR IGNORE INTO outbox(entity_type, entity_id, op, revision, created_at, changed_at)
+    SELECT 'oncall_notice', id, 'create', 1, at, at FROM escalations
+    WHERE notified = 1 OR notify_error != '';
+"""
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
@@ -504,6 +519,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V_ANNOTATIONS),
     _script(_V_ECONSULT),
     _queue_annotation_layers,
+    _script(_V_ESCALATION_SYNC),
 )
 LATEST = len(MIGRATIONS)
 

@@ -647,7 +647,9 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
         "OR (o.entity_type = 'charge_item' AND o.entity_id IN "
         "(SELECT id FROM charge_items WHERE encounter_id = e.id)) "
         "OR (o.entity_type = 'consent' AND o.entity_id IN "
-        "(SELECT id FROM consents WHERE encounter_id = e.id))) "
+        "(SELECT id FROM consents WHERE encounter_id = e.id)) "
+        "OR (o.entity_type IN ('escalation', 'oncall_notice') AND o.entity_id IN "
+        "(SELECT id FROM escalations WHERE encounter_id = e.id))) "
         "AND NOT EXISTS (SELECT 1 FROM notes n WHERE n.encounter_id = e.id AND NOT EXISTS "
         "(SELECT 1 FROM remote_refs r WHERE r.entity_type = 'note' AND r.entity_id = n.id)) "
         "AND NOT EXISTS (SELECT 1 FROM attachments t WHERE t.encounter_id = e.id AND NOT EXISTS "
@@ -688,6 +690,13 @@ def purge_synced(conn: Any, actor: str, before: str) -> int:
                 (att_id, observation_id),
             )
             conn.execute("DELETE FROM meta WHERE key = ?", (f"sent:annotation:{att_id}",))
+        conn.execute(
+            "DELETE FROM remote_refs WHERE entity_type IN ('escalation', 'oncall_notice') "
+            "AND entity_id IN (SELECT id FROM escalations WHERE encounter_id = ?)",
+            (encounter_id,),
+        )
+        conn.execute("DELETE FROM escalations WHERE encounter_id = ?", (encounter_id,))
+        conn.execute("DELETE FROM safety_plans WHERE encounter_id = ?", (encounter_id,))
         conn.execute("DELETE FROM consents WHERE encounter_id = ?", (encounter_id,))
         conn.execute("DELETE FROM visit_context WHERE encounter_id = ?", (encounter_id,))
         conn.execute("DELETE FROM encounters WHERE id = ?", (encounter_id,))

@@ -158,10 +158,20 @@ def build_coding_services(
             EmergencyNumbers.shipped(settings.emergency.numbers),
             notifier_from_settings(settings),
             console_id=getattr(store, "store_id", "") or "",
+            who=_recorder(current_clinician, settings.record_store.practitioner),
         ),
         licensure=LicensureGate(licences, store),
         payer=settings.coding.payer,
     )
+
+
+def _recorder(current_clinician: Any, practitioner: str) -> Any:
+    """Who records an escalation: named as a note's signer is (app.notes_signing)."""
+    from app.notes_signing import signer_from_clinician, signer_from_settings
+
+    if current_clinician is not None:
+        return signer_from_clinician(current_clinician, practitioner)
+    return lambda: signer_from_settings(practitioner)
 
 
 def performer_from_settings(settings: Any) -> Any:

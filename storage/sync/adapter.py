@@ -48,6 +48,9 @@ _KIND = {
     "attachment": "Attachment",
     "charge_item": "Coding",
     "annotation": "Annotations",
+    "consent": "Consent",
+    "escalation": "Escalation",
+    "oncall_notice": "On-call notification",
 }
 
 
@@ -266,12 +269,24 @@ def _label(conn: Any, kind: str, entity_id: str) -> tuple[str, str | None]:
             encounter = repository.get_encounter(
                 conn, coding_store.get_charge(conn, entity_id).encounter_id
             )
+        elif kind in ("escalation", "oncall_notice", "consent"):
+            encounter_id = _visit_of(conn, kind, entity_id)
+            if encounter_id is None:
+                return title, None
+            encounter = repository.get_encounter(conn, encounter_id)
         else:
             return f"{title} · {repository.get_patient(conn, entity_id).display_name}", None
         patient = repository.get_patient(conn, encounter.patient_id)
     except RecordNotFoundError:
         return title, None
     return f"{title} · {patient.display_name}", encounter.id
+
+
+def _visit_of(conn: Any, kind: str, entity_id: str) -> str | None:
+    """The visit of a record kept in a table of its own (escalations, consents)."""
+    table = "consents" if kind == "consent" else "escalations"
+    row = conn.execute(f"SELECT encounter_id FROM {table} WHERE id = ?", (entity_id,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 # --- SyncEngine ---------------------------------------------------------------------------

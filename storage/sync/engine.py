@@ -287,7 +287,7 @@ class SyncEngine:
 
     async def push_signatures(self, client: FhirTransport, report: SyncReport) -> None:
         """Provenances of signed notes, once their final DocumentReference is on the server,
-        and visit consents (notes helper's hook; storage/fhir/provenance.py, consent.py)."""
+        visit consents and escalations (storage/fhir/provenance.py, consent.py, escalation.py)."""
         from storage.fhir.provenance import push_provenances
 
         pushed = await push_provenances(client, self.store)
@@ -302,6 +302,13 @@ class SyncEngine:
         report.sent += consents.sent
         report.acknowledged += consents.acknowledged
         report.failed += consents.failed
+        # Escalations and their on-call outcomes (storage/fhir/escalation.py).
+        from storage.fhir.escalation import push_escalations
+
+        escalations = await push_escalations(client, self.store, report.reasons)
+        report.sent += escalations.sent
+        report.acknowledged += escalations.acknowledged
+        report.failed += escalations.failed
 
     async def push_annotations(self, client: FhirTransport, report: SyncReport) -> None:
         """The latest annotation layer of each annotated still, once the still's Media is

@@ -521,7 +521,9 @@ def drop_demo_rows(conn: Any) -> int:
         f"OR (entity_type IN ('attachment', 'annotation') AND entity_id IN "
         f"(SELECT id FROM attachments WHERE encounter_id IN ({visits}))) "
         f"OR (entity_type = 'consent' AND entity_id IN "
-        f"(SELECT id FROM consents WHERE encounter_id IN ({visits})))"
+        f"(SELECT id FROM consents WHERE encounter_id IN ({visits}))) "
+        f"OR (entity_type IN ('escalation', 'oncall_notice') AND entity_id IN "
+        f"(SELECT id FROM escalations WHERE encounter_id IN ({visits})))"
     )
     return int(cur.rowcount or 0)
 
@@ -541,6 +543,8 @@ def queue_appointment_encounters(conn: Any) -> int:
         "AND o.entity_id = n.id WHERE n.encounter_id = e.id) "
         "OR EXISTS (SELECT 1 FROM outbox o JOIN attachments t ON o.entity_type = 'attachment' "
         "AND o.entity_id = t.id WHERE t.encounter_id = e.id) "
+        "OR EXISTS (SELECT 1 FROM outbox o JOIN escalations x ON o.entity_type = 'escalation' "
+        "AND o.entity_id = x.id WHERE x.encounter_id = e.id) "
         "OR e.status IN ('arrived', 'in-progress', 'finished'))"
     ).fetchall()
     for row in rows:

@@ -237,8 +237,12 @@ def test_builder_follows_the_signed_in_clinician(make_console: Any) -> None:
     assert services.licensure.check("US-WA").ok
     assert not services.licensure.check("US-CA").ok
     assert services.coding._current_performer().reference == "Practitioner/abc"
+    # Who records an escalation (its Communication's sender) follows the same clinician.
+    recorder = services.escalation._recorder()
+    assert (recorder.id, recorder.display) == ("Practitioner/abc", "Dr Signed In")
     current.profile = None
     assert services.licensure.check("US-CA").ok
+    assert services.escalation._recorder().id.startswith("os-user:")
 
 
 def test_the_plan_starts_from_the_location_the_patient_stated(aio: Aio, make_console: Any) -> None:

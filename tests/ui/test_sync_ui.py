@@ -469,6 +469,43 @@ def test_retry_sends_a_refused_record_again(aio: Aio, make_console, qtbot) -> No
     assert refused in pending
 
 
+def test_a_refused_escalation_is_listed_with_retry(aio: Aio, make_console, qtbot) -> None:
+    """Escalations are records like the others: refused, they are listed and retried."""
+    from app.escalation import Escalation, EscalationAction
+    from app.records import new_id
+    from storage.coding_store import StoreSafety
+
+    console = make_console()
+    _with_sync(console)
+    store = console.store
+    summary = _summary_with_note(console)
+    escalation = Escalation(
+        new_id(), summary.encounter.id, utc_now(), (EscalationAction.CALLED_BACK,), "911", "US"
+    )
+    aio.run(StoreSafety(store).add_escalation(escalation))
+    reason = "HTTP 422 (invalid): Communication.status is required"
+
+    def refuse(conn) -> None:
+        row = conn.execute(
+            "SELECT seq, entity_type, entity_id, op, revision, attempts FROM outbox "
+            "WHERE entity_type = 'escalation'"
+        ).fetchone()
+        queue.mark_failed(conn, queue.OutboxItem(*row), reason)
+
+    aio.run(store.transact(refuse))
+    dialog = console.window.show_sync_details()
+    aio.run(dialog.loaded)
+    row, failure = next((i, t) for i, t in enumerate(dialog.failure_texts()) if reason in t)
+    assert failure.startswith(f"Escalation · {summary.patient.display_name}")
+    assert escalation.id not in failure
+    dialog.failures.setCurrentRow(row)
+    assert dialog.retry_button.isEnabled()
+    qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
+    overview = aio.run(dialog.loaded)
+    assert not [t for t in dialog.failure_texts() if reason in t], overview
+    dialog.close()
+
+
 def test_details_without_a_record_store(aio: Aio, make_console) -> None:
     console = make_console()
     _with_sync(console, service=False)
