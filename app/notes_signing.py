@@ -144,6 +144,10 @@ class NoteSignature:
     public_jwk: dict[str, Any]
     content_sha256: str  # hex digest of the canonical JSON
     appends: str | None = None
+    #: Why a signature that came in an imported Bundle did not verify against the
+    #: imported text; None for a signature made here or one that verified on import.
+    #: Such a signature is kept (the record as it came) but never shown as valid.
+    import_problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

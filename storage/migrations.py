@@ -472,6 +472,13 @@ BEGIN
 END;
 """
 
+# export: a signature that came in an imported Bundle (storage/fhir/bundle.py) and did
+# not verify against the imported text keeps the reason here; NULL for a signature made
+# here or one that verified. Such a signature is kept, shown as not verified, never sent.
+_V_IMPORTED_SIGNATURES = """
+ALTER TABLE note_signatures ADD COLUMN import_problem TEXT;
+"""
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
@@ -485,6 +492,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V_DICOM),
     _script(_V_ANNOTATIONS),
     _script(_V_ECONSULT),
+    _script(_V_IMPORTED_SIGNATURES),
 )
 LATEST = len(MIGRATIONS)
 
