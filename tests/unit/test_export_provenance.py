@@ -245,3 +245,116 @@ def test_hostile_entries_are_refused_one_by_one(fresh_profile: Path, tmp_path: P
     assert summary["notes_created"] == len(_by_type(bundle, "DocumentReference"))
     assert summary["signatures_imported"] == 1 and summary["consents_created"] == 2
     assert json.loads(cli(other, "note", "verify", ids["note"], "--json").stdout)["ok"] is True
+
+
+def _signed_base() -> dict[str, Any]:
+    """An exported Bundle with a real signature over its first note and one consent; the
+    signer's name is the canary (a value that must never be quoted back)."""
+    from app.notes_signing import NoteSignature, SignedContent, Signer, canonical_json
+    from app.visit_start import ConsentRecord, ConsentScope
+    from storage.fhir.bundle import build_export_bundle
+    from tests.unit.test_fhir_import import CANARY, records
+
+    patients, encounters, notes = records()
+    note = notes[0]
+    content = SignedContent(
+        note.id, note.patient_id, note.encounter_id, note.note_type.code, note.text
+    )
+    payload = canonical_json(content)
+    when = utc_now()
+    signer = Signer("os-user:dr-test", CANARY)
+    jws, kid, jwk = run(MemoryKeys().sign(signer, when, payload))
+    sig = NoteSignature(
+        note.id,
+        new_id(),
+        signer.id,
+        CANARY,
+        when,
+        jws,
+        kid,
+        jwk,
+        hashlib.sha256(payload).hexdigest(),
+    )
+    consent = ConsentRecord(
+        new_id(),
+        encounters[0].id,
+        ConsentScope.TELEHEALTH,
+        ConsentDecision.PERMIT,
+        ConsentMethod.VERBAL,
+        "dr",
+        when,
+    )
+    bundle = build_export_bundle(patients, encounters, notes, signatures=[sig], consents=[consent])
+    result: dict[str, Any] = json.loads(json.dumps(bundle))
+    return result
+
+
+def test_a_real_signature_and_consent_parse_back() -> None:
+    from storage.fhir.bundle import parse_import_bundle
+
+    parsed = parse_import_bundle(_signed_base())
+    [sig] = parsed.signatures
+    assert sig.import_problem is None and parsed.skipped == ()
+    [consent] = parsed.consents
+    assert consent.decision is ConsentDecision.PERMIT
+
+
+def _side_positions(data: dict[str, Any], side: list[int]) -> list[tuple[Any, ...]]:
+    """Every position inside the (base Bundle's) Provenance and Consent entries."""
+    from tests.unit.test_fhir_import import _positions
+
+    return [("entry", i, *p) for i in side for p in _positions(data["entry"][i])]
+
+
+def test_mutated_signatures_and_consents_never_break_the_import() -> None:
+    """Hostile Provenance and Consent entries: the file still imports (or is refused
+    whole with ImportRejectedError for the records' sake); a skipped entry's reason
+    names its entry and never quotes a value."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from app.errors import ImportRejectedError
+    from storage.fhir.bundle import parse_import_bundle
+    from tests.unit.test_fhir_import import CANARY, JSON_VALUES, assert_no_canary
+
+    base = _signed_base()
+    side = [
+        i
+        for i, e in enumerate(base["entry"])
+        if e["resource"]["resourceType"] in ("Provenance", "Consent")
+    ]
+    assert len(side) == 2
+
+    @st.composite
+    def mutated(draw: st.DrawFn) -> dict[str, Any]:
+        data = copy.deepcopy(base)
+        for _ in range(draw(st.integers(1, 4))):
+            positions = _side_positions(data, side)
+            if not positions:
+                break
+            path = draw(st.sampled_from(positions))
+            parent: Any = data
+            for key in path[:-1]:
+                parent = parent[key]
+            action = draw(st.sampled_from(["drop", "null", "replace"]))
+            if action == "drop":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = None if action == "null" else draw(JSON_VALUES)
+        return data
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(mutated())
+    def check(data: dict[str, Any]) -> None:
+        try:
+            parsed = parse_import_bundle(data)
+        except ImportRejectedError as exc:
+            assert_no_canary(exc)
+            return
+        assert len(parsed.notes) == 3, "the records are never lost for a bad side entry"
+        for reason in parsed.skipped:
+            assert reason.startswith("entry ") and CANARY not in reason
+        for sig in parsed.signatures:
+            assert sig.import_problem is None or CANARY not in sig.import_problem
+
+    check()
