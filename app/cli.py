@@ -323,12 +323,12 @@ async def _cmd_export(ctx: CliContext) -> int:
             except OSError as exc:
                 tmp.unlink(missing_ok=True)
                 raise CommandError(reason=f"cannot write {out.name}: {exc.strerror}") from exc
-            count = sum(
-                1
-                for e in bundle.get("entry", [])
-                if e["resource"]["resourceType"] == "DocumentReference"
+            kinds = [e["resource"]["resourceType"] for e in bundle.get("entry", [])]
+            sys.stderr.write(
+                f"exported {kinds.count('DocumentReference')} notes "
+                f"({kinds.count('Provenance')} signatures, {kinds.count('Consent')} consents) "
+                f"to {out.name}\n"
             )
-            sys.stderr.write(f"exported {count} notes to {out.name}\n")
         return 0
 
     return await with_store(ctx, run)

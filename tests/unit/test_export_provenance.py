@@ -91,7 +91,9 @@ def test_export_carries_provenance_and_consents_with_urn_references(
     fresh_profile: Path, tmp_path: Path
 ) -> None:
     ids = _signed_visit(fresh_profile)
-    bundle = _export(fresh_profile, tmp_path / "out.json")
+    exported = cli(fresh_profile, "export", "--out", str(tmp_path / "out.json"))
+    assert "(2 signatures, 2 consents)" in exported.stderr
+    bundle = json.loads((tmp_path / "out.json").read_text())
     full_urls = {e["fullUrl"] for e in bundle["entry"]}
     provenances = _by_type(bundle, "Provenance")
     assert len(provenances) == 2
