@@ -207,6 +207,20 @@ def note_states(conn: Any, note_ids: list[str]) -> list[tuple[str, NoteStatus, s
     return out
 
 
+def unverified(conn: Any, note_ids: list[str]) -> set[str]:
+    out: set[str] = set()
+    for start in range(0, len(note_ids), 500):
+        chunk = note_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT note_id FROM note_signatures WHERE note_id IN ({marks}) "
+            "AND import_problem IS NOT NULL",
+            chunk,
+        ).fetchall()
+        out.update(str(r[0]) for r in rows)
+    return out
+
+
 def delete_for_notes(conn: Any, note_ids: list[str]) -> None:
     """Retention: signatures leave with their notes (repository.purge_synced)."""
     for note_id in note_ids:
@@ -249,4 +263,8 @@ class StoreSignatures:
 
     async def note_states(self, note_ids: list[str]) -> list[tuple[str, NoteStatus, str]]:
         result: list[tuple[str, NoteStatus, str]] = await self.store.transact(note_states, note_ids)
+        return result
+
+    async def unverified(self, note_ids: list[str]) -> set[str]:
+        result: set[str] = await self.store.transact(unverified, note_ids)
         return result

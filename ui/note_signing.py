@@ -44,6 +44,7 @@ def flag_text(flag: NoteFlag) -> str:
         NoteFlag.SIGNED: _tr("Signed"),
         NoteFlag.UNSIGNED: _tr("Not signed"),
         NoteFlag.OVERDUE: _tr("Not signed — overdue"),
+        NoteFlag.NOT_VERIFIED: _tr("Signature does not verify"),
     }[flag]
 
 

@@ -178,4 +178,7 @@ def test_an_imported_signature_that_does_not_verify_is_never_shown_as_valid(
     assert "Dr Elsewhere" in bar.state_label.text()
     assert not bar.state_label.text().startswith("Signed by")
     assert not aio.run(use.verify(summary.note_id)).ok
+    # The worklist badge says so too (refreshed as after any signing).
+    bar.did_sign.emit(summary.note_id)
+    aio.wait_until(lambda: _flag(console, summary.note_id) == NoteFlag.NOT_VERIFIED)
     _save(aio, console.window, "note_imported_signature_not_verified.png")
