@@ -131,6 +131,8 @@ def provenance_resource(
 #: Largest ``Provenance.signature.data`` taken on import (base64 characters). A note
 #: signature (ES256 JWS with its public key in the header) is under 1 KiB.
 MAX_SIGNATURE_DATA_CHARS = 16 * 1024
+#: Longest signer name kept from an imported Provenance.
+MAX_SIGNER_DISPLAY = 200
 
 
 def signature_from_fhir(
@@ -175,6 +177,9 @@ def signature_from_fhir(
         raise ImportRejectedError(reason=f"{path}.when is missing")
     who = sig_el["who"]
     display = who.get("display") if isinstance(who.get("display"), str) else ""
+    # Shown in the editor: one line, bounded (a file may hold anything here).
+    display = " ".join("".join(c for c in display if c.isprintable()).split())
+    display = display[:MAX_SIGNER_DISPLAY]
     jwk = header.get("jwk")
     return NoteSignature(
         note_id=note_id,

@@ -299,6 +299,13 @@ def test_a_real_signature_and_consent_parse_back() -> None:
     assert sig.import_problem is None and parsed.skipped == ()
     [consent] = parsed.consents
     assert consent.decision is ConsentDecision.PERMIT
+    # A signer's name from a file is shown in the editor: one bounded line.
+    data = _signed_base()
+    [prov] = _by_type(data, "Provenance")
+    prov["resource"]["signature"][0]["who"]["display"] = "Dr\n\u202eX " * 10_000
+    [sig] = parse_import_bundle(data).signatures
+    assert sig.import_problem is None
+    assert len(sig.signer_display) <= 200 and sig.signer_display.isprintable()
 
 
 def _side_positions(data: dict[str, Any], side: list[int]) -> list[tuple[Any, ...]]:
