@@ -323,12 +323,12 @@ async def _cmd_export(ctx: CliContext) -> int:
             except OSError as exc:
                 tmp.unlink(missing_ok=True)
                 raise CommandError(reason=f"cannot write {out.name}: {exc.strerror}") from exc
-            count = sum(
-                1
-                for e in bundle.get("entry", [])
-                if e["resource"]["resourceType"] == "DocumentReference"
+            kinds = [e["resource"]["resourceType"] for e in bundle.get("entry", [])]
+            sys.stderr.write(
+                f"exported {kinds.count('DocumentReference')} notes "
+                f"({kinds.count('Provenance')} signatures, {kinds.count('Consent')} consents) "
+                f"to {out.name}\n"
             )
-            sys.stderr.write(f"exported {count} notes to {out.name}\n")
         return 0
 
     return await with_store(ctx, run)
@@ -349,12 +349,23 @@ async def _cmd_import(ctx: CliContext) -> int:
             "notes_created": result.notes_created,
             "notes_updated": result.notes_updated,
             "unchanged": result.unchanged,
+            "signatures_imported": result.signatures_imported,
+            "signatures_not_verified": result.signatures_not_verified,
+            "consents_created": result.consents_created,
         }
         if ctx.args.json:
-            emit(summary)
+            emit({**summary, "skipped": list(result.skipped)})
         else:
             sys.stdout.write(
                 ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()) + "\n"
+            )
+            for reason in result.skipped:
+                sys.stderr.write(f"skipped {reason}\n")
+        if result.signatures_not_verified:
+            sys.stderr.write(
+                f"{result.signatures_not_verified} imported signature(s) do not verify against "
+                "the imported text: kept, shown as not verified, not sent to the record store "
+                "(note verify NOTE_ID says why)\n"
             )
         return 0
 

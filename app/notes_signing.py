@@ -144,6 +144,10 @@ class NoteSignature:
     public_jwk: dict[str, Any]
     content_sha256: str  # hex digest of the canonical JSON
     appends: str | None = None
+    #: Why a signature that came in an imported Bundle did not verify against the
+    #: imported text; None for a signature made here or one that verified on import.
+    #: Such a signature is kept (the record as it came) but never shown as valid.
+    import_problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +217,8 @@ class NoteFlag(StrEnum):
     UNSIGNED = "unsigned"
     #: A draft older than the configured age (``[notes] unsigned_flag_hours``).
     OVERDUE = "overdue"
+    #: Final, with an imported signature that does not verify against its text.
+    NOT_VERIFIED = "not_verified"
 
 
 def flag_for(
@@ -292,6 +298,10 @@ class SignatureStore(Protocol):
 
     async def read_conflicts(self, note_id: str) -> list[tuple[int, str]]:
         """Open conflicts of the note with the server's text (an audited read)."""
+        ...
+
+    async def unverified(self, note_ids: list[str]) -> set[str]:
+        """Those of the notes whose imported signature did not verify."""
         ...
 
 
@@ -415,8 +425,12 @@ class NoteSigning:
         """The worklist's badges: signed, unsigned, or unsigned for too long."""
         when = now or datetime.now(UTC)
         states = await self.store.note_states(note_ids)
+        unverified = await self.store.unverified(note_ids)
         return {
-            nid: flag_for(status, created, when, overdue_after) for nid, status, created in states
+            nid: NoteFlag.NOT_VERIFIED
+            if nid in unverified
+            else flag_for(status, created, when, overdue_after)
+            for nid, status, created in states
         }
 
     async def _verify_one(self, note_id: str) -> VerifyResult:

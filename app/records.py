@@ -250,6 +250,13 @@ class ImportResult:
     notes_created: int = 0
     notes_updated: int = 0
     unchanged: int = 0
+    #: Note signatures taken from Provenance entries (those among them that did not
+    #: verify against the imported text are also counted in ``signatures_not_verified``).
+    signatures_imported: int = 0
+    signatures_not_verified: int = 0
+    consents_created: int = 0
+    #: Entries not taken, one value-free reason each ("entry 7: ...").
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,6 +169,37 @@ def visit_facts(conn: Any, encounter_id: str) -> tuple[VisitContext | None, list
     return context, [_consent(r) for r in rows]
 
 
+def all_consents(conn: Any) -> list[ConsentRecord]:
+    rows = conn.execute(
+        f"SELECT {_CONSENT_COLS} FROM consents ORDER BY recorded_at, rowid"
+    ).fetchall()
+    return [_consent(r) for r in rows]
+
+
+def import_consent(conn: Any, actor: str, consent: ConsentRecord) -> bool:
+    """Keep a consent that came in an imported Bundle and queue it for the record store
+    (whose conditional create by identifier finds one another console already sent);
+    False when it is already here (re-import)."""
+    if get_consent(conn, consent.id) is not None:
+        return False
+    repository.get_encounter(conn, consent.encounter_id)
+    conn.execute(
+        f"INSERT INTO consents({_CONSENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            consent.id,
+            consent.encounter_id,
+            consent.scope.value,
+            consent.decision.value,
+            consent.method.value,
+            consent.recorded_by,
+            consent.recorded_at,
+        ),
+    )
+    repository.outbox_put(conn, "consent", consent.id, "create")
+    audit.append(conn, actor, "import_consent", "encounter", consent.encounter_id)
+    return True
+
+
 def first_note(conn: Any, encounter_id: str) -> Note | None:
     row = conn.execute(
         "SELECT id FROM notes WHERE encounter_id = ? AND NOT EXISTS (SELECT 1 FROM "

@@ -505,6 +505,13 @@ INSERT OR IGNORE INTO outbox(entity_type, entity_id, op, revision, created_at, c
     WHERE notified = 1 OR notify_error != '';
 """
 
+# export: a signature that came in an imported Bundle (storage/fhir/bundle.py) and did
+# not verify against the imported text keeps the reason here; NULL for a signature made
+# here or one that verified. Such a signature is kept, shown as not verified, never sent.
+_V_IMPORTED_SIGNATURES = """
+ALTER TABLE note_signatures ADD COLUMN import_problem TEXT;
+"""
+
 MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V1),
     _script(_V2),
@@ -520,6 +527,7 @@ MIGRATIONS: Sequence[Callable[[Connection], None]] = (
     _script(_V_ECONSULT),
     _queue_annotation_layers,
     _script(_V_ESCALATION_SYNC),
+    _script(_V_IMPORTED_SIGNATURES),
 )
 LATEST = len(MIGRATIONS)
 

@@ -17,7 +17,7 @@ from storage import audit, repository
 
 _COLS = (
     "note_id, provenance_id, signer_id, signer_display, signed_at, jws, key_id, public_jwk, "
-    "content_sha256, appends"
+    "content_sha256, appends, import_problem"
 )
 
 
@@ -33,6 +33,7 @@ def _signature(row: Any) -> NoteSignature:
         public_jwk=json.loads(row[7]),
         content_sha256=str(row[8]),
         appends=None if row[9] is None else str(row[9]),
+        import_problem=None if row[10] is None else str(row[10]),
     )
 
 
@@ -86,7 +87,7 @@ def signing_material(conn: Any, note_id: str) -> SigningMaterial:
 
 def _insert(conn: Any, sig: NoteSignature) -> None:
     conn.execute(
-        f"INSERT INTO note_signatures({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO note_signatures({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             sig.note_id,
             sig.provenance_id,
@@ -98,6 +99,7 @@ def _insert(conn: Any, sig: NoteSignature) -> None:
             json.dumps(sig.public_jwk, sort_keys=True),
             sig.content_sha256,
             sig.appends,
+            sig.import_problem,
         ),
     )
 
@@ -161,6 +163,38 @@ def commit_addendum(
         queue.resolve_conflict(conn, actor, resolves_conflict, "addendum")
 
 
+def all_signatures(conn: Any) -> list[NoteSignature]:
+    """Every signature, notes before their addenda (export)."""
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM note_signatures ORDER BY appends IS NOT NULL, signed_at, note_id"
+    ).fetchall()
+    return [_signature(r) for r in rows]
+
+
+def import_signature(conn: Any, actor: str, sig: NoteSignature) -> str | None:
+    """Keep a signature that came with an imported note (caller's transaction, after the
+    note was imported): the note becomes signed and final, the Provenance is queued for
+    the record store unless the signature did not verify (``import_problem``).
+
+    Returns None when kept, "" when this very signature was already here (re-import),
+    else why it was not kept (value-free)."""
+    held = get_signature(conn, sig.note_id)
+    if held is not None:
+        if held.jws == sig.jws:
+            return ""
+        return f"note {sig.note_id}: already signed here by another signature; kept as it was"
+    other = signature_by_provenance(conn, sig.provenance_id)
+    if other is not None:
+        return f"note {sig.note_id}: its Provenance id is already another note's here; not kept"
+    conn.execute("UPDATE notes SET status = ? WHERE id = ?", (NoteStatus.SIGNED.value, sig.note_id))
+    _insert(conn, sig)
+    if sig.import_problem is None:
+        repository.outbox_put(conn, "note", sig.note_id, "update")
+        repository.outbox_put(conn, "provenance", sig.note_id, "create")
+    audit.append(conn, actor, "import_signature", "note", sig.note_id)
+    return None
+
+
 def note_states(conn: Any, note_ids: list[str]) -> list[tuple[str, NoteStatus, str]]:
     out: list[tuple[str, NoteStatus, str]] = []
     for start in range(0, len(note_ids), 500):
@@ -170,6 +204,20 @@ def note_states(conn: Any, note_ids: list[str]) -> list[tuple[str, NoteStatus, s
             f"SELECT id, status, created_at FROM notes WHERE id IN ({marks})", chunk
         ).fetchall()
         out.extend((str(r[0]), NoteStatus(r[1]), str(r[2])) for r in rows)
+    return out
+
+
+def unverified(conn: Any, note_ids: list[str]) -> set[str]:
+    out: set[str] = set()
+    for start in range(0, len(note_ids), 500):
+        chunk = note_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT note_id FROM note_signatures WHERE note_id IN ({marks}) "
+            "AND import_problem IS NOT NULL",
+            chunk,
+        ).fetchall()
+        out.update(str(r[0]) for r in rows)
     return out
 
 
@@ -215,4 +263,8 @@ class StoreSignatures:
 
     async def note_states(self, note_ids: list[str]) -> list[tuple[str, NoteStatus, str]]:
         result: list[tuple[str, NoteStatus, str]] = await self.store.transact(note_states, note_ids)
+        return result
+
+    async def unverified(self, note_ids: list[str]) -> set[str]:
+        result: set[str] = await self.store.transact(unverified, note_ids)
         return result

@@ -491,15 +491,19 @@ class EncryptedStore:
     async def export_bundle(self, *, include_attachments: bool = False) -> dict[str, Any]:
         """A FHIR collection Bundle of every record.
 
+        Signed notes carry their Provenance, visits their Consents.
         ``include_attachments`` adds each attachment as Binary + Media (+ the
         heart-rate Observation); such a Bundle is for other systems: this
         console's import does not read Media yet (docs/fhir.md).
         """
+        from storage import consents, signatures
         from storage.fhir.bundle import build_export_bundle
 
         def op(conn: Any) -> dict[str, Any]:
             with repository.transaction(conn):
                 patients, encounters, notes = repository.all_records(conn)
+                signed = signatures.all_signatures(conn)
+                consent_records = consents.all_consents(conn)
                 attachments: list[tuple[Attachment, bytes]] = []
                 if include_attachments:
                     attachments = [
@@ -510,7 +514,14 @@ class EncryptedStore:
                 if include_attachments:
                     what += f", {len(attachments)} attachments"
                 audit.append(conn, self._actor, "export", "bundle", what)
-            return build_export_bundle(patients, encounters, notes, attachments=attachments)
+            return build_export_bundle(
+                patients,
+                encounters,
+                notes,
+                attachments=attachments,
+                signatures=signed,
+                consents=consent_records,
+            )
 
         result: dict[str, Any] = await self._run(op)
         return result
@@ -915,7 +926,10 @@ def _read_pending(profile: Path) -> list[str]:
 
 
 def _apply_import(conn: Any, actor: str, parsed: ParsedImport) -> ImportResult:
+    from storage import consents, signatures
+
     created_p = created_e = created_n = updated_n = unchanged = 0
+    text_kept: list[str] = []
     for patient in parsed.patients:
         try:
             repository.get_patient(conn, patient.id)
@@ -948,7 +962,35 @@ def _apply_import(conn: Any, actor: str, parsed: ParsedImport) -> ImportResult:
             continue
         if existing.text == note.text:
             unchanged += 1
+        elif signatures.get_signature(conn, note.id) is not None:
+            # Signed here: never edited (the file's words would need an addendum).
+            text_kept.append(f"note {note.id}: signed here, its text in the file differs; kept")
         else:
             repository.save_note_text(conn, actor, note.id, note.text, "import")
             updated_n += 1
-    return ImportResult(created_p, created_e, created_n, updated_n, unchanged)
+    skipped = list(parsed.skipped)
+    signed = not_verified = 0
+    for sig in parsed.signatures:
+        outcome = signatures.import_signature(conn, actor, sig)
+        if outcome is None:
+            signed += 1
+            not_verified += sig.import_problem is not None
+        elif outcome:
+            skipped.append(outcome)
+    created_c = 0
+    for consent in parsed.consents:
+        if consents.import_consent(conn, actor, consent):
+            created_c += 1
+        else:
+            unchanged += 1
+    return ImportResult(
+        created_p,
+        created_e,
+        created_n,
+        updated_n,
+        unchanged,
+        signed,
+        not_verified,
+        created_c,
+        tuple(skipped + text_kept),
+    )

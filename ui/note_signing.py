@@ -44,6 +44,7 @@ def flag_text(flag: NoteFlag) -> str:
         NoteFlag.SIGNED: _tr("Signed"),
         NoteFlag.UNSIGNED: _tr("Not signed"),
         NoteFlag.OVERDUE: _tr("Not signed — overdue"),
+        NoteFlag.NOT_VERIFIED: _tr("Signature does not verify"),
     }[flag]
 
 
@@ -163,7 +164,14 @@ class QtSignBar(QFrame):
             self.addenda_view.hide()
         else:
             sig = view.signature
-            text = self.tr("Signed by {signer} on {when}. The note can no longer be changed.")
+            if sig.import_problem is not None:
+                # An imported signature that does not verify: kept, never shown as valid.
+                text = self.tr(
+                    "Imported as signed by {signer} on {when}, but the signature does NOT "
+                    "match this text: do not rely on it. The note can no longer be changed."
+                )
+            else:
+                text = self.tr("Signed by {signer} on {when}. The note can no longer be changed.")
             text = text.format(signer=sig.signer_display, when=day_and_clock(sig.signed_at))
             if view.conflicts:
                 text += " " + self.tr(
@@ -175,6 +183,8 @@ class QtSignBar(QFrame):
                 head = self.tr("Addendum by {signer}, {when}").format(
                     signer=asig.signer_display, when=day_and_clock(asig.signed_at)
                 )
+                if asig.import_problem is not None:
+                    head += " " + self.tr("(imported; its signature does NOT match its text)")
                 parts.append(f"{head}\n{note.text}")
             self.addenda_view.setPlainText("\n\n".join(parts))
             self.addenda_view.setVisible(bool(parts))

@@ -139,7 +139,8 @@ class _VisitDelegate(QStyledItemDelegate):
             from ui.note_signing import flag_text
 
             badge = flag_text(flag)
-        overdue = flag is not None and str(flag) == "overdue"
+        # Drawn as a warning: an overdue draft, or an imported signature that does not verify.
+        overdue = flag is not None and str(flag) in ("overdue", "not_verified")
         recordings = index.data(RECORDINGS_ROLE)
         if recordings:  # the encounter has stethoscope recordings (or stills)
             badge = (

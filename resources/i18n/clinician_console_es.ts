@@ -1991,6 +1991,10 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Borrador — aún sin firmar.</translation>
     </message>
     <message>
+        <source>Imported as signed by {signer} on {when}, but the signature does NOT match this text: do not rely on it. The note can no longer be changed.</source>
+        <translation>Importada como firmada por {signer} el {when}, pero la firma NO coincide con este texto: no confíe en ella. La nota ya no se puede modificar.</translation>
+    </message>
+    <message>
         <source>Signed by {signer} on {when}. The note can no longer be changed.</source>
         <translation>Firmada por {signer} ({when}). La nota ya no se puede modificar.</translation>
     </message>
@@ -2001,6 +2005,10 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Addendum by {signer}, {when}</source>
         <translation>Adenda de {signer}, {when}</translation>
+    </message>
+    <message>
+        <source>(imported; its signature does NOT match its text)</source>
+        <translation>(importada; su firma NO coincide con su texto)</translation>
     </message>
 </context>
 <context>

@@ -12,6 +12,7 @@ anything is written. Rejection reasons name entry indices (0-based, as in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -26,13 +27,17 @@ from typing import Any, Final
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.consent import Consent as FhirConsent
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.encounter import Encounter as FhirEncounter
 from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhir.resources.R4B.provenance import Provenance as FhirProvenance
 from fhir.resources.R4B.reference import Reference
 
 from app.errors import ImportRejectedError, InputRejectedError
+from app.notes_signing import NoteSignature, SignedContent, canonical_json, verify_signature
 from app.records import Attachment, Encounter, Note, Patient, utc_now
+from app.visit_start import ConsentRecord
 from storage.fhir.mapping import (
     SUPPORTED_RESOURCE_TYPES,
     ValidatedResource,
@@ -95,6 +100,14 @@ class ParsedImport:
     patients: tuple[Patient, ...]
     encounters: tuple[Encounter, ...]
     notes: tuple[Note, ...]
+    #: Each signed note's signature from its Provenance, verified against the imported
+    #: text (``import_problem`` says why one did not verify).
+    signatures: tuple[NoteSignature, ...] = ()
+    #: The visits' consents from their Consent entries.
+    consents: tuple[ConsentRecord, ...] = ()
+    #: Provenance and Consent entries that could not be taken, one reason each
+    #: ("entry 7: ..."), values never quoted; everything else in the file still imports.
+    skipped: tuple[str, ...] = ()
 
 
 def _reject(reason: str) -> ImportRejectedError:
@@ -111,21 +124,33 @@ def build_export_bundle(
     *,
     timestamp: str | None = None,
     attachments: Iterable[tuple[Attachment, bytes]] = (),
+    signatures: Iterable[NoteSignature] = (),
+    consents: Iterable[ConsentRecord] = (),
 ) -> dict[str, Any]:
-    """A validated ``collection`` Bundle: patients, then encounters, then notes,
-    then each attachment's Binary, Media and heart-rate Observation.
+    """A validated ``collection`` Bundle: patients, then encounters, then notes, then
+    each signed note's Provenance (an addendum's DocumentReference ``relatesTo``
+    ``appends`` its note), then the visits' Consents, then each attachment's Binary,
+    Media and heart-rate Observation. All references are ``urn:uuid:`` fullUrls.
 
     Raises InputRejectedError if a record cannot be expressed in FHIR or points
     at a record that is not part of the export.
     """
+    from storage.fhir.consent import consent_resource
+    from storage.fhir.provenance import provenance_resource
+
     patients, encounters, notes = list(patients), list(encounters), list(notes)
     attachment_list = list(attachments)
+    signature_list, consent_list = list(signatures), list(consents)
+    signature_of = {sig.note_id: sig for sig in signature_list}
+    note_ids = {n.id for n in notes}
     seen: set[str] = set()
     for record_id in (
         [r.id for r in patients]
         + [r.id for r in encounters]
         + [r.id for r in notes]
         + [a.id for a, _ in attachment_list]
+        + [sig.provenance_id for sig in signature_list]
+        + [c.id for c in consent_list]
     ):
         if record_id in seen:
             raise InputRejectedError(reason=f"the export holds id {record_id} twice")
@@ -159,6 +184,32 @@ def build_export_bundle(
             )
         note_patients.append(patient_id)
         resources.append(document_reference_resource(n, patient_id))
+        signed = signature_of.get(n.id)
+        appends = signed.appends if signed is not None else None
+        if appends is not None:
+            if appends not in note_ids:
+                raise InputRejectedError(
+                    reason=f"addendum {n.id} appends to note {appends}, which is not exported"
+                )
+            resources[-1]["relatesTo"] = [
+                {
+                    "code": "appends",
+                    "target": {"reference": f"urn:uuid:{appends}", "type": "DocumentReference"},
+                }
+            ]
+    for sig in signature_list:
+        if sig.note_id not in note_ids:
+            raise InputRejectedError(
+                reason=f"the signature of note {sig.note_id} is exported without its note"
+            )
+        resources.append(provenance_resource(sig, "", target_reference=f"urn:uuid:{sig.note_id}"))
+    for c in consent_list:
+        patient_id = patient_of_encounter.get(c.encounter_id)
+        if patient_id is None:
+            raise InputRejectedError(
+                reason=f"consent {c.id} refers to encounter {c.encounter_id}, which is not exported"
+            )
+        resources.append(consent_resource(c, patient_id, c.encounter_id, in_bundle=True))
     binaries: list[tuple[dict[str, Any], str]] = []
     for att, data in attachment_list:
         patient_id = patient_of_encounter.get(att.encounter_id)
@@ -407,7 +458,15 @@ def parse_import_bundle(data: object) -> ParsedImport:
     by_resource_id: dict[tuple[str, str], int] = {}
     by_url_tail: dict[tuple[str, str], int | None] = {}  # None: two entries claim it
     fallback_ids = _FallbackIds(data)
+    # Signatures and consents: read after the records they refer to, each on its own
+    # (a bad one is skipped with its reason; the records never depend on them).
+    side_entries: list[tuple[int, Mapping[str, Any]]] = []
     for i, raw_entry in enumerate(raw_entries):
+        resource = raw_entry.get("resource")
+        rtype = resource.get("resourceType") if isinstance(resource, Mapping) else None
+        if isinstance(rtype, str) and rtype in _SIDE_TYPES:
+            side_entries.append((i, raw_entry))
+            continue
         with _at_entry(i):
             entry = _read_entry(i, raw_entry, transactional, bundle_type, fallback_ids)
         entries.append(entry)
@@ -436,6 +495,7 @@ def parse_import_bundle(data: object) -> ParsedImport:
     encounters: list[Encounter] = []
     notes: list[Note] = []
     patient_of_encounter: dict[str, str] = {}
+    appends_of: dict[str, str] = {}
     for entry in entries:
         model = entry.valid.model
         with _at_entry(entry.index):
@@ -474,7 +534,195 @@ def parse_import_bundle(data: object) -> ParsedImport:
                     patient_id=patient.local_id,
                 )
             )
-    return ParsedImport(tuple(patients), tuple(encounters), tuple(notes))
+        for rel in model.relatesTo or []:
+            if rel.code != "appends":
+                continue
+            try:  # an addendum's note; one outside the Bundle only fails its verification
+                target = resolver.resolve(
+                    rel.target, "DocumentReference", "DocumentReference.relatesTo"
+                )
+            except ImportRejectedError:
+                continue
+            appends_of[entry.local_id] = target.local_id
+    side = _SideEntries(
+        resolver,
+        {n.id: n for n in notes},
+        appends_of,
+        patient_of_encounter,
+        transactional,
+        bundle_type,
+        fallback_ids,
+    )
+    for i, raw_entry in side_entries:
+        try:
+            side.read(i, raw_entry)
+        except ImportRejectedError as exc:
+            side.skipped.append(f"entry {i}: {exc.reason}")
+        except (TypeError, ValueError, KeyError, AttributeError):
+            # Shapes the models let through that the mapping did not expect: this entry
+            # only, never the records.
+            kind = raw_entry["resource"]["resourceType"]
+            side.skipped.append(f"entry {i}: the {kind} could not be read")
+    return ParsedImport(
+        tuple(patients),
+        tuple(encounters),
+        tuple(notes),
+        tuple(side.signatures),
+        tuple(side.consents),
+        tuple(side.skipped),
+    )
+
+
+_SIDE_TYPES: Final = frozenset({"Provenance", "Consent"})
+
+
+class _SideEntries:
+    """Provenance (a note's signature) and Consent (a visit's consent) entries."""
+
+    def __init__(
+        self,
+        resolver: _Resolver,
+        notes: dict[str, Note],
+        appends_of: dict[str, str],
+        patient_of_encounter: dict[str, str],
+        transactional: bool,
+        bundle_type: str,
+        fallback_ids: _FallbackIds,
+    ) -> None:
+        from storage.signing import KeyringSigningKeys
+
+        self.resolver = resolver
+        self.notes = notes
+        self.appends_of = appends_of
+        self.patient_of_encounter = patient_of_encounter
+        self.transactional = transactional
+        self.bundle_type = bundle_type
+        self.fallback_ids = fallback_ids
+        # Verification needs no keyring: the public key travels in the JWS header.
+        self.keys = KeyringSigningKeys()
+        self.signatures: list[NoteSignature] = []
+        self.consents: list[ConsentRecord] = []
+        self.skipped: list[str] = []
+        self._signed_by_entry: dict[str, int] = {}
+        self._consent_ids: set[str] = set()
+        self._provenance_ids: set[str] = set()
+
+    def read(self, index: int, raw_entry: Mapping[str, Any]) -> None:
+        if self.transactional:
+            request = raw_entry.get("request")
+            if not isinstance(request, Mapping):
+                raise _reject(f"request is missing (required in a {self.bundle_type} Bundle)")
+            if request.get("method") not in _IMPORT_METHODS:
+                raise _reject("request.method is not POST or PUT")
+        resource = dict(raw_entry["resource"])
+        full_url = raw_entry.get("fullUrl")
+        if resource["resourceType"] == "Provenance":
+            self._provenance(index, resource, full_url)
+        else:
+            self._consent(index, resource, full_url)
+
+    def _local_id(
+        self, index: int, full_url: object, resource_id: object, found: str | None
+    ) -> str:
+        if found is not None:
+            return found
+        if isinstance(full_url, str) and full_url[:9].lower() == "urn:uuid:":
+            local = canonical_uuid(full_url[9:])
+            if local is None:
+                raise _reject("fullUrl is a urn:uuid that is not a UUID")
+            return local
+        if isinstance(resource_id, str) and canonical_uuid(resource_id):
+            return resource_id.lower()
+        if isinstance(full_url, str):
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, full_url))
+        return self.fallback_ids(index)
+
+    def _provenance(self, index: int, resource: dict[str, Any], full_url: object) -> None:
+        from storage.fhir.provenance import signature_from_fhir
+
+        model = _validated(FhirProvenance, resource, "Provenance")
+        assert isinstance(model, FhirProvenance)
+        note: Note | None = None
+        first_error: ImportRejectedError | None = None
+        for t, target in enumerate(model.target or []):
+            try:
+                entry = self.resolver.resolve(
+                    target, "DocumentReference", f"Provenance.target[{t}]"
+                )
+            except ImportRejectedError as exc:
+                first_error = first_error or exc
+                continue
+            if note is not None:
+                raise _reject("Provenance.target names more than one note")
+            note = self.notes[entry.local_id]
+        if note is None:
+            raise first_error or _reject("Provenance.target is missing")
+        provenance_id = self._local_id(index, full_url, model.id, None)
+        if provenance_id in self._provenance_ids:
+            raise _reject("another Provenance entry has the same id")
+        other = self._signed_by_entry.get(note.id)
+        if other is not None:
+            raise _reject(f"entry {other} already signs the same note")
+        appends = self.appends_of.get(note.id)
+        sig = signature_from_fhir(resource, provenance_id, note.id, appends)
+        content = SignedContent(
+            note.id,
+            note.patient_id,
+            note.encounter_id,
+            note.note_type.code,
+            note.text,
+            appends,
+            note.note_type.system,
+        )
+        payload = canonical_json(content)
+        checked = verify_signature(self.keys, sig, content)
+        problem = None if checked.ok else (checked.reason or "the signature does not verify")
+        self.signatures.append(
+            dataclasses.replace(
+                sig,
+                content_sha256=hashlib.sha256(payload).hexdigest(),
+                import_problem=problem,
+            )
+        )
+        self._signed_by_entry[note.id] = index
+        self._provenance_ids.add(provenance_id)
+
+    def _consent(self, index: int, resource: dict[str, Any], full_url: object) -> None:
+        from storage.fhir.consent import consent_from_fhir
+
+        model = _validated(FhirConsent, resource, "Consent")
+        assert isinstance(model, FhirConsent)
+        if model.patient is None:
+            raise _reject("Consent.patient is missing (a consent without its patient)")
+        patient = self.resolver.resolve(model.patient, "Patient", "Consent.patient")
+        encounter_id: str | None = None
+        for item in (model.provision.data or []) if model.provision is not None else []:
+            try:
+                entry = self.resolver.resolve(
+                    item.reference, "Encounter", "Consent.provision.data.reference"
+                )
+            except ImportRejectedError:
+                continue
+            encounter_id = entry.local_id
+            break
+        if encounter_id is None:
+            raise _reject("Consent.provision.data names no visit in the Bundle")
+        if self.patient_of_encounter[encounter_id] != patient.local_id:
+            raise _reject("Consent.patient is not the patient of its visit")
+        consent_id = self._local_id(index, full_url, model.id, identifier_uuid(model.identifier))
+        if consent_id in self._consent_ids:
+            raise _reject("another Consent entry has the same identifier")
+        self.consents.append(consent_from_fhir(resource, consent_id, encounter_id))
+        self._consent_ids.add(consent_id)
+
+
+def _validated(model_class: Any, resource: dict[str, Any], name: str) -> Any:
+    try:
+        return model_class.model_validate(resource)
+    except pydantic.ValidationError as exc:
+        raise _reject(describe_validation_error(exc, name)) from None
+    except Exception:
+        raise _reject(f"the {name} could not be validated") from None
 
 
 def _validate_bundle_shell(data: dict[str, Any], raw_entries: list[dict[str, Any]]) -> None:
@@ -542,7 +790,7 @@ def _read_entry(
             raise _reject("resourceType is missing or not a FHIR resource type")
         raise _reject(
             f"resource type {label} is not supported "
-            "(Patient, Encounter and DocumentReference only)"
+            "(Patient, Encounter, DocumentReference, Provenance and Consent only)"
         )
     valid = validate_resource(resource)
     local_id = identifier_uuid(valid.model.identifier)

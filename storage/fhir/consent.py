@@ -16,15 +16,27 @@ was recorded; ``performer`` the patient.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fhir.resources.R4B.consent import Consent
 
-from app.errors import SyncConflictError, SyncProtocolError, SyncRejectedError
-from app.visit_start import ConsentDecision, ConsentRecord, ConsentScope
+from app.errors import (
+    ImportRejectedError,
+    SyncConflictError,
+    SyncProtocolError,
+    SyncRejectedError,
+)
+from app.visit_start import ConsentDecision, ConsentMethod, ConsentRecord, ConsentScope
 from storage import consents, repository
-from storage.fhir.mapping import IDENTIFIER_SYSTEM, LOINC_SYSTEM, export_validated, local_identifier
+from storage.fhir.mapping import (
+    IDENTIFIER_SYSTEM,
+    LOINC_SYSTEM,
+    export_validated,
+    local_identifier,
+    normalize_time,
+)
 from storage.sync import queue
 from storage.sync.queue import OutboxItem, RemoteRef
 
@@ -38,11 +50,25 @@ _WHAT = {
 
 
 def consent_resource(
-    c: ConsentRecord, patient_server_id: str, encounter_server_id: str
+    c: ConsentRecord,
+    patient_server_id: str,
+    encounter_server_id: str,
+    *,
+    in_bundle: bool = False,
 ) -> dict[str, Any]:
+    """The Consent for the server's Patient and Encounter ids, validated; ``in_bundle``:
+    for an export Bundle instead (``urn:uuid:`` references to the local ids, and ``id``)."""
     permit = c.decision is ConsentDecision.PERMIT
-    resource: dict[str, Any] = {
-        "resourceType": "Consent",
+    if in_bundle:
+        patient_ref = f"urn:uuid:{patient_server_id}"
+        encounter_ref = f"urn:uuid:{encounter_server_id}"
+    else:
+        patient_ref = f"Patient/{patient_server_id}"
+        encounter_ref = f"Encounter/{encounter_server_id}"
+    resource: dict[str, Any] = {"resourceType": "Consent"}
+    if in_bundle:
+        resource["id"] = c.id
+    resource |= {
         "identifier": [local_identifier(c.id)],
         "status": "active" if permit else "rejected",
         "scope": {"coding": [{"system": SCOPE_SYSTEM, "code": _SCOPE[c.scope]}]},
@@ -54,24 +80,84 @@ def consent_resource(
             },
             {"text": f"{_WHAT[c.scope]} ({c.method.value})"},
         ],
-        "patient": {"reference": f"Patient/{patient_server_id}", "type": "Patient"},
+        "patient": {"reference": patient_ref, "type": "Patient"},
         "dateTime": c.recorded_at,
-        "performer": [{"reference": f"Patient/{patient_server_id}", "type": "Patient"}],
+        "performer": [{"reference": patient_ref, "type": "Patient"}],
         "policyRule": {"coding": [{"system": ACT_CODE_SYSTEM, "code": "OPTIN"}]},
         "provision": {
             "type": "permit" if permit else "deny",
             "data": [
                 {
                     "meaning": "related",
-                    "reference": {
-                        "reference": f"Encounter/{encounter_server_id}",
-                        "type": "Encounter",
-                    },
+                    "reference": {"reference": encounter_ref, "type": "Encounter"},
                 }
             ],
         },
     }
     return export_validated(Consent, resource, f"consent {c.id}")
+
+
+_SCOPE_BY_CODE = {code: scope for scope, code in _SCOPE.items()}
+_METHOD_RE = re.compile(r"\((verbal|written)\)\Z")
+_DECISION_BY_STATUS = {"active": ConsentDecision.PERMIT, "rejected": ConsentDecision.DENY}
+#: Who recorded an imported consent: the Consent does not say (R4 has no element for
+#: the person who took it down); the audit log says who imported it.
+IMPORTED_BY = "import"
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: object) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def consent_from_fhir(
+    resource: dict[str, Any], consent_id: str, encounter_id: str
+) -> ConsentRecord:
+    """A visit consent from an imported Consent (the form :func:`consent_resource` writes;
+    its patient and visit resolved by the caller). ImportRejectedError names the element,
+    never a value."""
+    scopes = _items(_obj(resource.get("scope")).get("coding"))
+    scope = next(
+        (
+            _SCOPE_BY_CODE[c["code"]]
+            for c in scopes
+            if c.get("system") == SCOPE_SYSTEM and c.get("code") in _SCOPE_BY_CODE
+        ),
+        None,
+    )
+    if scope is None:
+        raise ImportRejectedError(
+            reason="Consent.scope is neither treatment (telehealth) nor patient-privacy (recording)"
+        )
+    decision = _DECISION_BY_STATUS.get(str(resource.get("status")))
+    if decision is None:
+        raise ImportRejectedError(reason="Consent.status is neither active nor rejected")
+    provision = _obj(resource.get("provision"))
+    expected = "permit" if decision is ConsentDecision.PERMIT else "deny"
+    if provision.get("type", expected) != expected:
+        raise ImportRejectedError(reason="Consent.provision.type contradicts Consent.status")
+    method = None
+    for category in _items(resource.get("category")):
+        found = _METHOD_RE.search(str(category.get("text", "")))
+        if found:
+            method = ConsentMethod(found[1])
+    if method is None:
+        raise ImportRejectedError(
+            reason="Consent.category does not say how it was given (verbal or written)"
+        )
+    when = resource.get("dateTime")
+    if not isinstance(when, str):
+        raise ImportRejectedError(reason="Consent.dateTime is missing")
+    try:
+        recorded_at = normalize_time(when)
+    except ValueError:
+        raise ImportRejectedError(reason="Consent.dateTime is invalid") from None
+    return ConsentRecord(
+        consent_id, encounter_id, scope, decision, method, IMPORTED_BY, recorded_at
+    )
 
 
 PARTICIPATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"

@@ -23,7 +23,13 @@ from typing import Any, Protocol
 
 from fhir.resources.R4B.provenance import Provenance
 
-from app.errors import ConsoleError, SyncConflictError, SyncProtocolError, SyncRejectedError
+from app.errors import (
+    ConsoleError,
+    ImportRejectedError,
+    SyncConflictError,
+    SyncProtocolError,
+    SyncRejectedError,
+)
 from app.notes_signing import (
     CONTENT_TYPE,
     NoteSignature,
@@ -75,14 +81,18 @@ def signer_id_of(who: object) -> str | None:
     return f"os-user:{value}" if system == OS_USER_SYSTEM else f"id:{system}|{value}"
 
 
-def provenance_resource(sig: NoteSignature, document_server_id: str) -> dict[str, Any]:
-    """The Provenance of ``sig`` for the DocumentReference the server holds, validated."""
+def provenance_resource(
+    sig: NoteSignature, document_server_id: str, *, target_reference: str | None = None
+) -> dict[str, Any]:
+    """The Provenance of ``sig`` for the DocumentReference the server holds, validated.
+
+    ``target_reference``: the target as written instead (``urn:uuid:<note id>`` in an
+    export Bundle, which also gives the Provenance its local id)."""
     who = signer_reference(sig)
+    target = target_reference or f"DocumentReference/{document_server_id}"
     resource: dict[str, Any] = {
         "resourceType": "Provenance",
-        "target": [
-            {"reference": f"DocumentReference/{document_server_id}", "type": "DocumentReference"}
-        ],
+        "target": [{"reference": target, "type": "DocumentReference"}],
         "recorded": sig.signed_at,
         "agent": [
             {
@@ -111,7 +121,78 @@ def provenance_resource(sig: NoteSignature, document_server_id: str) -> dict[str
             }
         ],
     }
+    if target_reference is not None:
+        resource = {"resourceType": "Provenance", "id": sig.provenance_id} | {
+            k: v for k, v in resource.items() if k != "resourceType"
+        }
     return export_validated(Provenance, resource, f"the signature of note {sig.note_id}")
+
+
+#: Largest ``Provenance.signature.data`` taken on import (base64 characters). A note
+#: signature (ES256 JWS with its public key in the header) is under 1 KiB.
+MAX_SIGNATURE_DATA_CHARS = 16 * 1024
+#: Longest signer name kept from an imported Provenance.
+MAX_SIGNER_DISPLAY = 200
+
+
+def signature_from_fhir(
+    resource: dict[str, Any], provenance_id: str, note_id: str, appends: str | None
+) -> NoteSignature:
+    """The note signature an imported Provenance carries (the form
+    :func:`provenance_resource` writes), not yet verified: ``content_sha256`` is left
+    for the caller, who rebuilds the signed content. ImportRejectedError names the
+    element, never a value."""
+    sigs = [
+        (i, s)
+        for i, s in enumerate(resource.get("signature") or [])
+        if isinstance(s, dict) and s.get("sigFormat") == SIG_FORMAT
+    ]
+    if not sigs:
+        raise ImportRejectedError(
+            reason=f"Provenance carries no note signature (sigFormat {SIG_FORMAT})"
+        )
+    if len(sigs) > 1:
+        raise ImportRejectedError(reason="Provenance carries more than one note signature")
+    index, sig_el = sigs[0]
+    path = f"Provenance.signature[{index}]"
+    data = sig_el.get("data")
+    if not isinstance(data, str):
+        raise ImportRejectedError(reason=f"{path}.data is missing")
+    if len(data) > MAX_SIGNATURE_DATA_CHARS:
+        raise ImportRejectedError(
+            reason=f"{path}.data is larger than {MAX_SIGNATURE_DATA_CHARS // 1024} KiB"
+        )
+    try:
+        token = base64.b64decode(data, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ImportRejectedError(reason=f"{path}.data is not a base64 JWS") from None
+    header = _jws_header(token)
+    if header is None:
+        raise ImportRejectedError(reason=f"{path}.data has no readable JWS header")
+    signer_id = signer_id_of(sig_el.get("who"))
+    if signer_id is None:
+        raise ImportRejectedError(reason=f"{path}.who names no signer")
+    when = sig_el.get("when")
+    if not isinstance(when, str):
+        raise ImportRejectedError(reason=f"{path}.when is missing")
+    who = sig_el["who"]
+    display = who.get("display") if isinstance(who.get("display"), str) else ""
+    # Shown in the editor: one line, bounded (a file may hold anything here).
+    display = " ".join("".join(c for c in display if c.isprintable()).split())
+    display = display[:MAX_SIGNER_DISPLAY]
+    jwk = header.get("jwk")
+    return NoteSignature(
+        note_id=note_id,
+        provenance_id=provenance_id,
+        signer_id=signer_id,
+        signer_display=display or signer_id,
+        signed_at=when,
+        jws=token,
+        key_id=str(header.get("kid", "")),
+        public_jwk=jwk if isinstance(jwk, dict) else {},
+        content_sha256="",
+        appends=appends,
+    )
 
 
 # --- push --------------------------------------------------------------------------------
@@ -206,7 +287,9 @@ async def push_provenances(client: _Client, store: _Store) -> ProvenancePush:
     assert result.reasons is not None
     for waiting in await store.transact(_pending):
         item, sig = waiting.item, waiting.signature
-        if sig is None:  # the note left the store (retention): nothing to send
+        if sig is None or sig.import_problem is not None:
+            # The note left the store (retention), or its imported signature does not
+            # verify (never published as a valid one): nothing to send.
             await store.transact(_drop, item)
             continue
         if waiting.document_server_id is None or waiting.note_unsent:

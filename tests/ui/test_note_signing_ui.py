@@ -150,3 +150,35 @@ def test_locking_hides_the_addendum_dialog_and_its_text(aio: Aio, make_console, 
     assert aio.run(console.window.unlock(PASSPHRASE))
     aio.wait_until(dialog.isVisible)
     assert dialog.text() == "half-written addendum", "the draft comes back at unlock"
+
+
+def test_an_imported_signature_that_does_not_verify_is_never_shown_as_valid(
+    aio: Aio, make_console
+) -> None:
+    from app.notes_signing import NoteSignature
+    from app.records import new_id, utc_now
+    from storage import signatures
+
+    console, use, bar, summary, editor = _setup(aio, make_console)
+    flagged = NoteSignature(
+        note_id=summary.note_id,
+        provenance_id=new_id(),
+        signer_id="os-user:elsewhere",
+        signer_display="Dr Elsewhere",
+        signed_at=utc_now(),
+        jws="e30..AAAA",
+        key_id="k",
+        public_jwk={},
+        content_sha256="0" * 64,
+        import_problem="the signature does not match the note",
+    )
+    assert aio.run(console.store.transact(signatures.import_signature, "t", flagged)) is None
+    bar.show_for(editor.note)
+    aio.wait_until(lambda: "does NOT" in bar.state_label.text())
+    assert "Dr Elsewhere" in bar.state_label.text()
+    assert not bar.state_label.text().startswith("Signed by")
+    assert not aio.run(use.verify(summary.note_id)).ok
+    # The worklist badge says so too (refreshed as after any signing).
+    bar.did_sign.emit(summary.note_id)
+    aio.wait_until(lambda: _flag(console, summary.note_id) == NoteFlag.NOT_VERIFIED)
+    _save(aio, console.window, "note_imported_signature_not_verified.png")

@@ -353,7 +353,7 @@ def test_rejects_unsupported_resource_type_with_index() -> None:
     )
     assert reject(data) == (
         "entry 2: resource type Observation is not supported "
-        "(Patient, Encounter and DocumentReference only)"
+        "(Patient, Encounter, DocumentReference, Provenance and Consent only)"
     )
 
 
