@@ -34,17 +34,15 @@ from ui.format import day_and_clock
 from ui.ops import run_op
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("NoteSigning", text)
-
-
 def flag_text(flag: NoteFlag) -> str:
     """The worklist badge for a note's signing state."""
     return {
-        NoteFlag.SIGNED: _tr("Signed"),
-        NoteFlag.UNSIGNED: _tr("Not signed"),
-        NoteFlag.OVERDUE: _tr("Not signed — overdue"),
-        NoteFlag.NOT_VERIFIED: _tr("Signature does not verify"),
+        NoteFlag.SIGNED: QCoreApplication.translate("NoteSigning", "Signed"),
+        NoteFlag.UNSIGNED: QCoreApplication.translate("NoteSigning", "Not signed"),
+        NoteFlag.OVERDUE: QCoreApplication.translate("NoteSigning", "Not signed — overdue"),
+        NoteFlag.NOT_VERIFIED: QCoreApplication.translate(
+            "NoteSigning", "Signature does not verify"
+        ),
     }[flag]
 
 
@@ -250,7 +248,7 @@ def install_signing(window: Any, signing: NoteSigning, overdue_after: timedelta)
                 worklist,
                 signing.note_flags(ids, overdue_after),
                 busy=False,
-                context=_tr("Note signatures"),
+                context=QCoreApplication.translate("NoteSigning", "Note signatures"),
                 on_done=worklist.set_note_flags,
             )
 

@@ -351,6 +351,29 @@
     </message>
 </context>
 <context>
+    <name>NoteSigning</name>
+    <message>
+        <source>Signed</source>
+        <translation>Firmada</translation>
+    </message>
+    <message>
+        <source>Not signed</source>
+        <translation>Sin firmar</translation>
+    </message>
+    <message>
+        <source>Not signed — overdue</source>
+        <translation>Sin firmar — atrasada</translation>
+    </message>
+    <message>
+        <source>Signature does not verify</source>
+        <translation>La firma no se verifica</translation>
+    </message>
+    <message>
+        <source>Note signatures</source>
+        <translation>Firmas de notas</translation>
+    </message>
+</context>
+<context>
     <name>QtAboutDialog</name>
     <message>
         <source>About Clinician Console</source>
