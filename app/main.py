@@ -74,6 +74,10 @@ def run_gui(
     app.setDesktopFileName("clinician-console")
     # The window decides when to quit (after autosave is flushed); Qt must not.
     app.setQuitOnLastWindowClosed(False)
+    # Cycles of Qt objects are freed on this thread only (ui/gc_guard.py says why).
+    from ui.gc_guard import GuiThreadCollector
+
+    collector = GuiThreadCollector(app)
     # Language and text size before any window module is imported: their texts are
     # translated when they are built (Settings > Display).
     display = _display_settings(profile, policy_path)
@@ -101,6 +105,7 @@ def run_gui(
             )
     finally:
         handler.uninstall()
+        collector.stop()
 
 
 def _version() -> str:

@@ -34,6 +34,7 @@ from app.session import Session
 from storage.store import EncryptedStore
 from ui import theme
 from ui.event_loop import ConsoleEventLoop
+from ui.gc_guard import GuiThreadCollector
 from ui.main_window import QtMainWindow
 
 PASSPHRASE = "test-pass"
@@ -51,6 +52,15 @@ def _themed(qapp: QApplication) -> None:
     theme.apply(qapp)
     # As in app.main: closing a window must not end the event loop mid-test.
     qapp.setQuitOnLastWindowClosed(False)
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread(qapp: QApplication) -> Iterator[GuiThreadCollector]:
+    # As in app.main: a cycle holding a widget is never freed on a worker thread.
+    collector = GuiThreadCollector()
+    yield collector
+    collector.stop()
+    collector.deleteLater()
 
 
 class Aio:

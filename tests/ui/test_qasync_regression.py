@@ -8,14 +8,17 @@ few thousand timer cycles. Lift the pin only when this passes on the newer relea
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
+import threading
 import time
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel
 
 from tests.ui.conftest import Aio, until
+from ui.gc_guard import GuiThreadCollector
 
 CYCLES = 20_000
 
@@ -87,3 +90,30 @@ def test_a_callback_run_by_a_bare_process_events_finds_its_loop(aio: Aio) -> Non
     assert seen == [aio.loop]
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()  # and nothing is left set once it has run
+
+
+def test_a_widget_in_a_cycle_is_never_freed_on_a_worker_thread(
+    qapp: QApplication, _collect_on_the_gui_thread: GuiThreadCollector
+) -> None:
+    """A collection a worker thread triggers used to free widgets there; Qt then kept
+    their timers and fired one at freed memory (a segfault, seen in the UI suite)."""
+    destroyed_on: list[int] = []
+    label = QLabel("in a cycle")
+    holder: dict[str, object] = {"label": label}
+    holder["self"] = holder  # a cycle: only the collector frees it
+    label.destroyed.connect(
+        lambda: destroyed_on.append(threading.get_ident()), Qt.ConnectionType.DirectConnection
+    )
+    del label, holder
+
+    def allocate() -> None:
+        # Far past the collector's thresholds: automatic collection would run here.
+        junk = [[i] for i in range(200_000)]
+        del junk
+
+    worker = threading.Thread(target=allocate)
+    worker.start()
+    worker.join()
+    assert destroyed_on == []  # not freed on the worker
+    gc.collect()  # as the collector's timer does on this thread once a threshold is passed
+    assert destroyed_on == [threading.get_ident()]
