@@ -1124,6 +1124,12 @@ class QtMainWindow(QMainWindow):
         if self.store is not None:
             self.events.store_did_change_state.emit(self.store.status)
 
+    def set_idle_lock_ms(self, idle_lock_ms: int) -> None:
+        """A new idle-lock timeout; a running watch restarts with it, counted from now."""
+        self._idle_lock_ms = idle_lock_ms
+        if self.idle is not None:
+            self.idle.timeout_ms = idle_lock_ms
+
     def _update_idle(self, *_args: object) -> None:
         """The idle timer runs whenever the console is unlocked and no call is live."""
         if self.idle is None:

@@ -131,10 +131,13 @@ def profile(demo_template: Path, tmp_path: Path) -> Path:
     return target
 
 
-def passphrase_session(store: EncryptedStore) -> Session:
+def passphrase_session(store: EncryptedStore, clock: Callable[[], float] = time.time) -> Session:
     """The session of a passphrase-mode test store: its passphrase (PASSPHRASE) is the
-    credential the lock screen asks for (app/credentials.py)."""
-    credentials = Credentials(MemoryCredentialFile(), default_kind=CredentialKind.STORE_PASSPHRASE)
+    credential the lock screen asks for (app/credentials.py). ``clock`` times the
+    wait after wrong attempts."""
+    credentials = Credentials(
+        MemoryCredentialFile(), default_kind=CredentialKind.STORE_PASSPHRASE, clock=clock
+    )
     return Session(store, credentials)
 
 
@@ -156,7 +159,12 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
     """Open the profile's real store and attach a main window to it."""
     made: list[Console] = []
 
-    def factory(store_cls: type[EncryptedStore] = EncryptedStore, **window_kwargs: Any) -> Console:
+    def factory(
+        store_cls: type[EncryptedStore] = EncryptedStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        **window_kwargs: Any,
+    ) -> Console:
         events = ConsoleEvents()
         store = aio.run(open_store(profile, store_cls))
         window_kwargs.setdefault("retry_ms", 60_000)  # tests trigger retries themselves
@@ -165,7 +173,7 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
         window.resize(1280, 800)
         window.show()
         notes = NotesService(store, events)
-        session = passphrase_session(store)
+        session = passphrase_session(store, clock)
         aio.run(window.attach(notes, store, session=session))
         console = Console(window, store, notes, events, profile, session)
         made.append(console)
