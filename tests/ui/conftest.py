@@ -169,11 +169,11 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
         store = aio.run(open_store(profile, store_cls))
         window_kwargs.setdefault("retry_ms", 60_000)  # tests trigger retries themselves
         window = QtMainWindow(events, **window_kwargs)
-        qtbot.addWidget(window)
+        session = passphrase_session(store, clock)
+        qtbot.addWidget(window, before_close_func=lambda w: aio.run(_settle(w, session)))
         window.resize(1280, 800)
         window.show()
         notes = NotesService(store, events)
-        session = passphrase_session(store, clock)
         aio.run(window.attach(notes, store, session=session))
         console = Console(window, store, notes, events, profile, session)
         made.append(console)
@@ -184,6 +184,17 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
         if console.window.autosaver is not None:
             console.window.autosaver.pause()
         aio.run(console.store.close())
+
+
+async def _settle(window: QtMainWindow, session: Session) -> None:
+    """What the console finishes before its window goes, as at quit: run by pytest-qt
+    before it closes and deletes the window. A test may end while a lock it started
+    (an idle lock) is under way, or with sync attached; left to run on in the
+    fixtures' teardown (which runs the loop to close the store), they updated the
+    deleted window ("Lock failed", "a sync listener failed" logged)."""
+    await session.lock_finished()
+    if window.sync is not None:
+        await window.sync.stop()
 
 
 async def fresh_text(profile: Path, note_id: str) -> str:
