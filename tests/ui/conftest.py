@@ -170,7 +170,7 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
         window_kwargs.setdefault("retry_ms", 60_000)  # tests trigger retries themselves
         window = QtMainWindow(events, **window_kwargs)
         session = passphrase_session(store, clock)
-        qtbot.addWidget(window, before_close_func=lambda w: aio.run(_settle(w, session)))
+        qtbot.addWidget(window, before_close_func=lambda w: _settle(aio, w, session))
         window.resize(1280, 800)
         window.show()
         notes = NotesService(store, events)
@@ -186,15 +186,26 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
         aio.run(console.store.close())
 
 
-async def _settle(window: QtMainWindow, session: Session) -> None:
-    """What the console finishes before its window goes, as at quit: run by pytest-qt
-    before it closes and deletes the window. A test may end while a lock it started
-    (an idle lock) is under way, or with sync attached; left to run on in the
-    fixtures' teardown (which runs the loop to close the store), they updated the
-    deleted window ("Lock failed", "a sync listener failed" logged)."""
-    await session.lock_finished()
+def _settle(aio: Aio, window: QtMainWindow, session: Session) -> None:
+    """End what the console is doing before its window goes: run by pytest-qt before
+    it closes and deletes the window. A test may end while a lock it started (an idle
+    lock) is under way, a round its "Sync now" click started still runs, or with sync
+    attached; and pytest-qt's close() starts the console's quit (flush, stop sync),
+    which needs the loop. Left to run in the fixtures' teardown, while it closes the
+    store, they updated the deleted window ("Lock failed", "a sync listener failed",
+    "Quit failed" logged) and wrote to a closing store."""
+    aio.run(session.lock_finished())
     if window.sync is not None:
-        await window.sync.stop()
+        aio.run(window.sync.stop())
+    leftover = [t for t in asyncio.all_tasks(aio.loop) if not t.done()]
+    for task in leftover:
+        task.cancel()
+    if leftover:
+        aio.run(asyncio.gather(*leftover, return_exceptions=True))
+    window.close()  # the console's own quit, while the loop runs
+    closing = window._closing
+    if closing is not None and not closing.done():
+        aio.run(asyncio.wait({closing}, timeout=10))
 
 
 async def fresh_text(profile: Path, note_id: str) -> str:
