@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import ConsoleError, UnlockThrottledError
+from app.errors import ConsoleError, StoreLockedError, UnlockThrottledError
 from app.events import ConsoleEvents
 from app.logging_setup import log_user_action
 from app.records import EncounterSummary, SearchHit
@@ -404,10 +404,13 @@ class QtMainWindow(QMainWindow):
         if worklist is None:
             return
         counts: dict[str, int] = {}
-        for summary in worklist.summaries():  # today's visits: a handful of reads
-            counts[summary.encounter.id] = len(
-                await attachments.for_encounter(summary.encounter.id)
-            )
+        try:
+            for summary in worklist.summaries():  # today's visits: a handful of reads
+                counts[summary.encounter.id] = len(
+                    await attachments.for_encounter(summary.encounter.id)
+                )
+        except StoreLockedError:
+            return  # locked under it (idle, suspend, quit): counted again at unlock
         worklist.set_recording_counts(counts)
 
     def set_device_lister(self, devices: Callable[[], list[Any]] | None) -> None:
@@ -1121,6 +1124,7 @@ class QtMainWindow(QMainWindow):
         self._set_actions_enabled(True)
         self._update_idle()
         self._update_visit_actions()
+        self._count_recordings()  # a count the lock refused
         if self.store is not None:
             self.events.store_did_change_state.emit(self.store.status)
 
