@@ -145,6 +145,12 @@ class Session:
     def locked(self) -> bool:
         return self._locked
 
+    async def lock_finished(self) -> None:
+        """Return once a lock sequence under way has ended and announced it (at once
+        when none is): its handlers must not outlive what they update."""
+        if self._lock_done is not None:
+            await self._lock_done.wait()
+
     @property
     def credential_kind(self) -> CredentialKind | None:
         return self.credentials.kind

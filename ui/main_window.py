@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import ConsoleError, UnlockThrottledError
+from app.errors import ConsoleError, StoreLockedError, UnlockThrottledError
 from app.events import ConsoleEvents
 from app.logging_setup import log_user_action
 from app.records import EncounterSummary, SearchHit
@@ -413,10 +413,13 @@ class QtMainWindow(QMainWindow):
         if worklist is None:
             return
         counts: dict[str, int] = {}
-        for summary in worklist.summaries():  # today's visits: a handful of reads
-            counts[summary.encounter.id] = len(
-                await attachments.for_encounter(summary.encounter.id)
-            )
+        try:
+            for summary in worklist.summaries():  # today's visits: a handful of reads
+                counts[summary.encounter.id] = len(
+                    await attachments.for_encounter(summary.encounter.id)
+                )
+        except StoreLockedError:
+            return  # locked under it (idle, suspend, quit): counted again at unlock
         worklist.set_recording_counts(counts)
 
     def set_device_lister(self, devices: Callable[[], list[Any]] | None) -> None:
@@ -1130,8 +1133,15 @@ class QtMainWindow(QMainWindow):
         self._set_actions_enabled(True)
         self._update_idle()
         self._update_visit_actions()
+        self._count_recordings()  # a count the lock refused
         if self.store is not None:
             self.events.store_did_change_state.emit(self.store.status)
+
+    def set_idle_lock_ms(self, idle_lock_ms: int) -> None:
+        """A new idle-lock timeout; a running watch restarts with it, counted from now."""
+        self._idle_lock_ms = idle_lock_ms
+        if self.idle is not None:
+            self.idle.timeout_ms = idle_lock_ms
 
     def _update_idle(self, *_args: object) -> None:
         """The idle timer runs whenever the console is unlocked and no call is live."""

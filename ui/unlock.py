@@ -297,6 +297,11 @@ class IdleWatcher(QObject):
     def timeout_ms(self) -> int:
         return self._timer.interval()
 
+    @timeout_ms.setter
+    def timeout_ms(self, value: int) -> None:
+        """A new timeout; a running watch restarts with it, counted from now."""
+        self._timer.setInterval(value)
+
     def start(self) -> None:
         app = QApplication.instance()
         if app is not None and not self._installed:

@@ -141,10 +141,13 @@ def profile(demo_template: Path, tmp_path: Path) -> Path:
     return target
 
 
-def passphrase_session(store: EncryptedStore) -> Session:
+def passphrase_session(store: EncryptedStore, clock: Callable[[], float] = time.time) -> Session:
     """The session of a passphrase-mode test store: its passphrase (PASSPHRASE) is the
-    credential the lock screen asks for (app/credentials.py)."""
-    credentials = Credentials(MemoryCredentialFile(), default_kind=CredentialKind.STORE_PASSPHRASE)
+    credential the lock screen asks for (app/credentials.py). ``clock`` times the
+    wait after wrong attempts."""
+    credentials = Credentials(
+        MemoryCredentialFile(), default_kind=CredentialKind.STORE_PASSPHRASE, clock=clock
+    )
     return Session(store, credentials)
 
 
@@ -166,16 +169,21 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
     """Open the profile's real store and attach a main window to it."""
     made: list[Console] = []
 
-    def factory(store_cls: type[EncryptedStore] = EncryptedStore, **window_kwargs: Any) -> Console:
+    def factory(
+        store_cls: type[EncryptedStore] = EncryptedStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        **window_kwargs: Any,
+    ) -> Console:
         events = ConsoleEvents()
         store = aio.run(open_store(profile, store_cls))
         window_kwargs.setdefault("retry_ms", 60_000)  # tests trigger retries themselves
         window = QtMainWindow(events, **window_kwargs)
-        qtbot.addWidget(window)
+        session = passphrase_session(store, clock)
+        qtbot.addWidget(window, before_close_func=lambda w: _settle(aio, w, session))
         window.resize(1280, 800)
         window.show()
         notes = NotesService(store, events)
-        session = passphrase_session(store)
         aio.run(window.attach(notes, store, session=session))
         console = Console(window, store, notes, events, profile, session)
         made.append(console)
@@ -186,6 +194,28 @@ def make_console(profile: Path, qtbot: Any, aio: Aio) -> Iterator[Callable[..., 
         if console.window.autosaver is not None:
             console.window.autosaver.pause()
         aio.run(console.store.close())
+
+
+def _settle(aio: Aio, window: QtMainWindow, session: Session) -> None:
+    """End what the console is doing before its window goes: run by pytest-qt before
+    it closes and deletes the window. A test may end while a lock it started (an idle
+    lock) is under way, a round its "Sync now" click started still runs, or with sync
+    attached; and pytest-qt's close() starts the console's quit (flush, stop sync),
+    which needs the loop. Left to run in the fixtures' teardown, while it closes the
+    store, they updated the deleted window ("Lock failed", "a sync listener failed",
+    "Quit failed" logged) and wrote to a closing store."""
+    aio.run(session.lock_finished())
+    if window.sync is not None:
+        aio.run(window.sync.stop())
+    leftover = [t for t in asyncio.all_tasks(aio.loop) if not t.done()]
+    for task in leftover:
+        task.cancel()
+    if leftover:
+        aio.run(asyncio.gather(*leftover, return_exceptions=True))
+    window.close()  # the console's own quit, while the loop runs
+    closing = window._closing
+    if closing is not None and not closing.done():
+        aio.run(asyncio.wait({closing}, timeout=10))
 
 
 async def fresh_text(profile: Path, note_id: str) -> str:

@@ -148,13 +148,19 @@ def test_a_live_call_is_held_while_locked(aio: Aio, make_console) -> None:
 def test_idle_lock_runs_once_the_call_has_ended_though_its_window_is_open(
     aio: Aio, make_console
 ) -> None:
-    console = make_console(idle_lock_ms=400)
+    # A long timeout until the call is live: a short one could run out while a loaded
+    # machine is still opening the console or starting the visit (the console then
+    # rightly locks before the call, and the test would check nothing).
+    console = make_console(idle_lock_ms=600_000)
     window = console.window
     visit, _controls = make_visit()
     window.set_visit_factory(lambda _enc: visit, demo=True)
     aio.run(window.start_visit("enc-1"))
     join(visit, PATIENT)
+    assert not window.locked
     assert not window.idle.is_running  # mid-call: no automatic lock
+    window.set_idle_lock_ms(400)
+    assert not window.idle.is_running  # a new timeout does not start the watch mid-call
     visit._set_state(VisitState.ENDED, "The patient left.")
     assert window.visit_window is not None  # the ended visit's window is still up
     assert window.idle.is_running
@@ -163,7 +169,10 @@ def test_idle_lock_runs_once_the_call_has_ended_though_its_window_is_open(
 
 
 def test_too_many_wrong_passphrases_make_the_lock_screen_wait(aio: Aio, make_console) -> None:
-    console = make_console()
+    # The clock stands still: the wait counts from the start of the third check, and
+    # on a loaded machine a wrong passphrase's key derivation alone took over a second
+    # ("wait 4 seconds"), so a real clock made the figure below depend on the load.
+    console = make_console(clock=lambda: 1_000_000.0)
     window = console.window
     aio.run(window.lock(LockReason.USER))
     for _ in range(3):

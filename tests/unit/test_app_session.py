@@ -283,6 +283,40 @@ def test_unlock_during_a_lock_waits_for_the_store_to_be_locked() -> None:
     assert calls.index("store.lock") < calls.index("store.unlock")
 
 
+def test_lock_finished_waits_for_the_lock_sequence_and_its_announcement() -> None:
+    store = FakeStore()
+    calls = store.calls
+
+    class SlowSync(FakeSync):
+        gate: asyncio.Event
+
+        async def stop(self) -> None:
+            calls.append("sync.stop")
+            await self.gate.wait()
+
+    sync = SlowSync(calls)
+    session, store, _ = make(store=store, sync=sync)
+    session._step_timeout_s = 5
+    announced: list[LockReason] = []
+    session.session_did_lock.connect(lambda result: announced.append(result.reason))
+
+    async def scenario() -> None:
+        await session.lock_finished()  # no lock yet: returns at once
+        sync.gate = asyncio.Event()
+        locking = asyncio.ensure_future(session.lock(LockReason.IDLE))
+        await asyncio.sleep(0)
+        waiting = asyncio.ensure_future(session.lock_finished())
+        await asyncio.sleep(0.01)
+        assert session.locked and not waiting.done() and announced == []
+        sync.gate.set()
+        await waiting
+        assert announced == [LockReason.IDLE] and store.state is StoreState.LOCKED
+        await locking
+        await session.lock_finished()  # ended: returns at once
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
 def test_unlock_resumes_held_visits_and_failures_there_do_not_relock() -> None:
     store = FakeStore()
     live, broken = FakeVisit(store.calls), FakeVisit(store.calls)
