@@ -263,9 +263,20 @@ def test_the_patients_stated_location_is_offered_to_confirm_never_taken_silently
     ask.facility.setChecked(True)
     qtbot.mouseClick(ask.confirm_button, Qt.MouseButton.LeftButton)
     recorded_soon(("US-WA", "facility"))
-    note = aio.run(StoreVisitStart(store).first_note(encounter_id))
-    assert note is not None
-    assert f"US-WA (facility), {FROM_PATIENT_PAGE}" in split_header(note.text)[0]
+
+    async def header_with(text: str) -> str:
+        # The location is recorded first, the note's header rewritten right after it.
+        head = ""
+        for _ in range(1000):
+            n = await StoreVisitStart(store).first_note(encounter_id)
+            head = split_header(n.text)[0] if n is not None else ""
+            if text in head:
+                break
+            await asyncio.sleep(0.01)
+        return head
+
+    confirmed = f"US-WA (facility), {FROM_PATIENT_PAGE}"
+    assert confirmed in aio.run(header_with(confirmed))
     entries = aio.run(
         store.transact(lambda c: c.execute("SELECT action FROM audit_log").fetchall())
     )
@@ -287,7 +298,7 @@ def test_the_patients_stated_location_is_offered_to_confirm_never_taken_silently
     visit.update_state(VisitState.ENDED, "hung up")
 
     async def header_when_ended() -> str:
-        for _ in range(200):
+        for _ in range(1000):
             n = await StoreVisitStart(store).first_note(encounter_id)
             head = split_header(n.text)[0] if n is not None else ""
             if "Total:" in head:

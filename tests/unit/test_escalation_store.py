@@ -248,7 +248,9 @@ def test_escalations_recorded_before_the_migration_are_queued(fresh_profile: Pat
     from tests.conftest import TEST_PASSPHRASE
     from tests.unit import test_migrations
 
-    test_migrations._old_store(fresh_profile, migrations.LATEST - 1)
+    # The version just before this migration (others may follow it).
+    before = migrations.MIGRATIONS.index(migrations._sync_escalations)
+    test_migrations._old_store(fresh_profile, before)
     key = keys.load_passphrase_key(keys.read_meta(fresh_profile), TEST_PASSPHRASE)  # type: ignore[arg-type]
     conn = database.connect(fresh_profile / DB_FILE, key, create=False)
     old_id, quiet_id = new_id(), new_id()
