@@ -262,16 +262,54 @@ def keyring_available() -> bool:
     return True
 
 
+# How long a call waits for a Secret Service that has just left the session bus: the
+# daemon can crash on another client's request (gnome-keyring aborts on a client that
+# disconnects mid-request), and the session restarts it (systemd, D-Bus activation)
+# within a second or so. Reading the store's key must not fail for that blink.
+KEYRING_RESTART_WAIT_S = 3.0
+_SERVICE_GONE = frozenset(
+    {
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.NameHasNoOwner",
+        "org.freedesktop.DBus.Error.NoReply",
+    }
+)
+
+
+def _service_gone(exc: BaseException) -> bool:
+    """Whether a keyring error says the keyring service is not on the bus (yet), as
+    opposed to a refusal (locked, denied) that waiting would not change."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if type(cause).__name__ == "SecretServiceNotAvailableException":
+            return True
+        if getattr(cause, "name", None) in _SERVICE_GONE:  # jeepney's DBusErrorResponse
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def keyring_call(fn: Any, *args: str) -> Any:
+    """``fn(*args)`` on the keyring backend; every failure is KeyringUnavailableError,
+    after waiting up to KEYRING_RESTART_WAIT_S for a keyring service that is restarting."""
+    import time
+
     from keyring.errors import KeyringError
 
-    try:
-        return fn(*args)
-    except KeyringError as exc:
-        raise KeyringUnavailableError(backend=keyring_backend_name()) from exc
-    except Exception as exc:
-        # D-Bus and platform errors surface as assorted types; none is "a key".
-        raise KeyringUnavailableError(backend=keyring_backend_name()) from exc
+    deadline = time.monotonic() + KEYRING_RESTART_WAIT_S
+    pause = 0.05
+    while True:
+        try:
+            return fn(*args)
+        except (KeyringError, Exception) as exc:
+            # D-Bus and platform errors surface as assorted types; none is "a key".
+            if _service_gone(exc) and time.monotonic() + pause < deadline:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.4)
+                continue
+            raise KeyringUnavailableError(backend=keyring_backend_name()) from exc
 
 
 def _set_and_check(backend: Any, service: str, username: str, value: str) -> None:

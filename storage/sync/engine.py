@@ -621,12 +621,20 @@ class SyncEngine:
         then edited here) or a colleague's version (a record imported from a Bundle)."""
         kind, local_id = p.item.entity_type, p.item.entity_id
         if not isinstance(p.record, Note):
-            if queue.sent_marker(p.item, p.record) in prior:
-                acks.append((p.item, ref))  # this very revision reached the server before
+            # What was noted as sent may never have arrived (the link or the process died
+            # between noting it and sending it): only the server's copy says whether this
+            # revision is there. A copy that does not hold everything we send stays
+            # queued as an update against the server's version (one more PUT at worst,
+            # never a lost edit).
+            rtype = _RESOURCE_TYPE[kind]
+            server_copy = await client.read(rtype, ref.server_id)
+            version, _updated = _meta_of(server_copy, f"{rtype}/{ref.server_id}")
+            fmt = await self._reference_formatter([p])
+            ours = self._resource(p, fmt)
+            ours.pop("id", None)
+            if _holds(server_copy, ours):
+                acks.append((p.item, RemoteRef(ref.server_id, version, "")))
                 return
-            # The server has an earlier revision (or someone else's copy): keep the row,
-            # now an update against the server's version.
-            version = ref.version_id or await self._current_version(client, p, ref.server_id)
             await self.store.transact(
                 queue.adopt_remote, kind, local_id, RemoteRef(ref.server_id, version, "")
             )
@@ -652,11 +660,6 @@ class SyncEngine:
             )
             return
         await self._conflict(p, ref.server_id, version, server_text, report)
-
-    async def _current_version(self, client: FhirTransport, p: PendingRecord, sid: str) -> str:
-        current = await client.read(_RESOURCE_TYPE[p.item.entity_type], sid)
-        version, _updated = _meta_of(current, f"{_RESOURCE_TYPE[p.item.entity_type]}/{sid}")
-        return version
 
     async def _conflict(
         self, p: PendingRecord, server_id: str, version: str, server_text: str, report: SyncReport
@@ -1098,6 +1101,22 @@ class SyncEngine:
 
         result: tuple[str, str | None] = await self.store.transact(apply)
         return result
+
+
+def _holds(server: object, ours: object) -> bool:
+    """Whether the server's copy says everything ours does (it may say more: meta, text,
+    elements the server adds). Any difference, a normalised one included, is "no"."""
+    if isinstance(ours, dict):
+        return isinstance(server, dict) and all(
+            key in server and _holds(server[key], value) for key, value in ours.items()
+        )
+    if isinstance(ours, list):
+        return (
+            isinstance(server, list)
+            and len(server) == len(ours)
+            and all(_holds(a, b) for a, b in zip(server, ours, strict=True))
+        )
+    return bool(server == ours)
 
 
 def _attachment_bundle(

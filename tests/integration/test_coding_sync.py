@@ -20,7 +20,7 @@ from app.coding import (
     VisitFacts,
     load_table,
 )
-from app.errors import StoreError
+from app.errors import StoreError, SyncRetryableError
 from app.records import Encounter, Patient, new_id, utc_now
 from storage.coding_store import StoreCoding
 from storage.fhir.charge_item import CPT_SYSTEM, MODIFIER_URL, NPI_SYSTEM, POS_URL
@@ -297,6 +297,71 @@ def test_lost_acknowledgement_then_a_newer_coding_is_no_conflict(
             encounter_ref = await store.transact(queue.remote_ref, "encounter", enc.id)
             encounter = await client.read("Encounter", encounter_ref.server_id)
             assert encounter["type"][0]["coding"][0]["code"] == "99215"
+            [item] = await _charge_items(client, draft.id)
+            assert item["code"]["coding"][0]["code"] == "99215"
+        await store.close()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("cut_resend", [False, True], ids=["resent", "resend-cut"])
+@pytest.mark.parametrize("first", ["uncoded", "coded"])
+def test_lost_acknowledgement_of_the_visit_create_then_coding_reaches_the_server(
+    fresh_profile: Path,
+    fhir_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    first: str,
+    cut_resend: bool,
+) -> None:
+    """The visit's create reached the server but its acknowledgement was lost (uncoded, or
+    with an earlier coding), and the clinician coded the visit here before the next
+    sync: the resend finds the server's copy, and the coding still goes up to it (not
+    acknowledged as if the server already held it). With ``resend-cut`` the first resend
+    of the coded revision is remembered as sent but never reaches the server (the link
+    or the process died in between): what the server holds decides, not what we meant
+    to send. (Seen as a rare failure of the kill -9 coding test on Medplum.)"""
+
+    async def scenario() -> None:
+        store = await open_test_store(fresh_profile)
+        enc = await _seed(store)
+        async with FhirClient(fhir_server.base_url, timeout=30) as client:
+            if first == "coded":
+                await _accept(store, enc, _facts(12))
+            real = queue.acknowledge
+
+            def lost_ack(conn: Any, item: Any, ref: Any) -> bool:
+                if item.entity_type == "encounter":
+                    raise ConnectionResetError("simulated: acknowledgement lost")
+                return real(conn, item, ref)
+
+            monkeypatch.setattr(queue, "acknowledge", lost_ack)
+            with pytest.raises(StoreError):
+                await SyncEngine(store).sync_once(client)
+            monkeypatch.setattr(queue, "acknowledge", real)
+            draft = await _accept(store, enc, _facts(45))
+            if cut_resend:
+                real_transaction = FhirClient.transaction
+
+                async def cut(self: FhirClient, *args: Any, **kwargs: Any) -> Any:
+                    raise SyncRetryableError(reason="simulated: link lost before sending")
+
+                monkeypatch.setattr(FhirClient, "transaction", cut)
+                with pytest.raises(SyncRetryableError):
+                    await SyncEngine(store).sync_once(client)
+                monkeypatch.setattr(FhirClient, "transaction", real_transaction)
+            for _ in range(2):  # the resend, then what it leaves to send
+                report = await SyncEngine(store).sync_once(client)
+                assert report.failed == 0, report.reasons
+            assert await store.transact(queue.waiting) == {
+                "waiting": 0,
+                "failed": 0,
+                "conflicts": 0,
+            }
+            encounters = [
+                r async for r in client.search("Encounter", {"identifier": IDENT + enc.id})
+            ]
+            assert len(encounters) == 1
+            assert encounters[0]["type"][0]["coding"][0]["code"] == "99215"
             [item] = await _charge_items(client, draft.id)
             assert item["code"]["coding"][0]["code"] == "99215"
         await store.close()
