@@ -63,6 +63,8 @@ class Autosaver(QObject):
         self.state = SaveState(SaveKind.IDLE)
         self._debounce = QTimer(self, singleShot=True, interval=debounce_ms)
         self._debounce.timeout.connect(self._kick)
+        # Fires when the quiet period after the last keystroke has passed (the save starts).
+        self.debounce_elapsed = self._debounce.timeout
         self._retry = QTimer(self, singleShot=True, interval=retry_ms)
         self._retry.timeout.connect(self._kick)
 
@@ -72,6 +74,15 @@ class Autosaver(QObject):
         if self.state.kind is not SaveKind.FAILED:
             self._set_state(SaveKind.PENDING)
         self._debounce.start()
+
+    @property
+    def debounce_ms(self) -> int:
+        return self._debounce.interval()
+
+    @property
+    def waiting_for_quiet(self) -> bool:
+        """Whether a save waits for the debounce (typing has not paused long enough)."""
+        return self._debounce.isActive()
 
     def save_now(self) -> None:
         self._debounce.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import Qt
 
 from app import soap
@@ -11,7 +9,7 @@ from app.errors import DiskFullError
 from app.records import EncounterSummary, SaveResult
 from storage.store import EncryptedStore
 from tests.ui.conftest import Aio, fresh_text, until
-from ui.autosave import SaveKind
+from ui.autosave import DEBOUNCE_MS, SaveKind
 from ui.note_editor import QtNoteEditor
 from ui.status import SAVE_FAILED_TEXT
 
@@ -42,12 +40,18 @@ def test_typing_is_saved_within_the_debounce(aio: Aio, make_console, qtbot) -> N
     plan.moveCursor(plan.textCursor().MoveOperation.End)
 
     saved: list[SaveResult] = []
-    console.window.autosaver.saved.connect(saved.append)
+    quiet: list[int] = []
+    autosaver = console.window.autosaver
+    autosaver.saved.connect(saved.append)
+    # DESIGN: saved within 500 ms of the last keystroke. The save starts when the debounce
+    # (DEBOUNCE_MS) after the last keystroke ends; the save's own time is bench.store's
+    # autosave_p99_ms, not a wall clock in this test.
+    autosaver.debounce_elapsed.connect(lambda: quiet.append(len(saved)))
+    assert autosaver.debounce_ms == DEBOUNCE_MS < 500
     qtbot.keyClicks(plan, " Call back Tuesday.")
-    typed_at = time.monotonic()
+    assert autosaver.waiting_for_quiet and not saved  # nothing saved mid-typing
     aio.wait_until(lambda: saved, timeout=3)
-    elapsed = time.monotonic() - typed_at
-    assert elapsed < 0.5 + 0.25, f"saved {elapsed:.3f} s after the last keystroke"
+    assert quiet == [0], "the save did not follow the debounce after the last keystroke"
 
     on_disk = aio.run(fresh_text(console.profile, editor.note.id))
     assert soap.parse(on_disk)["Plan"].endswith("Call back Tuesday.")
