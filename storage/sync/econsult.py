@@ -68,6 +68,10 @@ class _UnsendableError(Exception):
     """The row can never be sent as it is (held; the text says what to do)."""
 
 
+class _GoneError(Exception):
+    """A resource asked for by id is not in the search result."""
+
+
 class _ClosedElsewhereError(Exception):
     """The Task was completed or cancelled by someone else: the change is not sent."""
 
@@ -577,48 +581,42 @@ async def _pull_new(client: Any, store: Any, parsed: fx.ParsedTask) -> int:
     return count
 
 
-async def _pull_answer_and_messages(
-    client: Any, store: Any, consult_id: str, sr_server_id: str, parsed: fx.ParsedTask | None
-) -> int:
-    pulled = 0
-    if parsed is not None and parsed.output_document:
-        doc = await client.read("DocumentReference", parsed.output_document)
-        text = fx.document_text(doc)
-        answer_id = fx.local_uuid(doc) or str(uuid.uuid5(_PULLED_NS, f"doc/{doc['id']}"))
-        author = ""
-        authors = doc.get("author") or []
-        if authors and isinstance(authors[0], dict):
-            author = str(authors[0].get("display") or "")
-        pulled += await store.transact(
-            _insert_pulled_message,
-            store.actor,
-            consult_id,
-            answer_id,
-            "answer",
-            author,
-            text,
-            str(doc.get("date") or ""),
-            str(doc["id"]),
-        )
-    async for comm in client.search(
-        "Communication", {"based-on": f"ServiceRequest/{sr_server_id}", "_count": "100"}
-    ):
-        if not isinstance(comm, dict) or comm.get("resourceType") != "Communication":
-            continue
-        text, author, sent = fx.communication_text(comm)
-        message_id = fx.local_uuid(comm) or str(uuid.uuid5(_PULLED_NS, f"comm/{comm.get('id')}"))
-        pulled += await store.transact(
-            _insert_pulled_message,
-            store.actor,
-            consult_id,
-            message_id,
-            "message",
-            author,
-            text,
-            sent,
-            str(comm.get("id") or ""),
-        )
-    return pulled
+async def _insert_answer(store: Any, consult_id: str, doc: dict[str, Any]) -> int:
+    text = fx.document_text(doc)
+    answer_id = fx.local_uuid(doc) or str(uuid.uuid5(_PULLED_NS, f"doc/{doc['id']}"))
+    author = ""
+    authors = doc.get("author") or []
+    if authors and isinstance(authors[0], dict):
+        author = str(authors[0].get("display") or "")
+    count: int = await store.transact(
+        _insert_pulled_message,
+        store.actor,
+        consult_id,
+        answer_id,
+        "answer",
+        author,
+        text,
+        str(doc.get("date") or ""),
+        str(doc["id"]),
+    )
+    return count
+
+
+async def _insert_message(store: Any, consult_id: str, comm: dict[str, Any]) -> int:
+    text, author, sent = fx.communication_text(comm)
+    message_id = fx.local_uuid(comm) or str(uuid.uuid5(_PULLED_NS, f"comm/{comm.get('id')}"))
+    count: int = await store.transact(
+        _insert_pulled_message,
+        store.actor,
+        consult_id,
+        message_id,
+        "message",
+        author,
+        text,
+        sent,
+        str(comm.get("id") or ""),
+    )
+    return count
 
 
 async def pull(client: Any, store: Any, owner: str, report: Any) -> None:
@@ -664,24 +662,166 @@ async def _pull_assigned(client: Any, store: Any, owner: str, report: Any) -> No
         await store.transact(queue.set_checkpoint, name, format_instant(newest))
 
 
+#: What a held request's quarantine says when its Task is not in the search result.
+TASK_GONE = "the Task is no longer on the record store (deleted, or not visible to this console)"
+#: ... and when the consult note its Task names as output is not.
+ANSWER_GONE = "the consult note the Task names as its output is not on the record store"
+
+
+def _held_task_applied(
+    conn: Any, actor: str, consult_id: str, parsed: fx.ParsedTask
+) -> tuple[int, bool]:
+    """The pulled Task's status applied; (changes, whether its answer must be read):
+    only an output this console does not hold yet is read."""
+    changed = _apply_status(conn, actor, consult_id, parsed.status, parsed.version)
+    if not parsed.output_document:
+        return changed, False
+    held = conn.execute(
+        "SELECT 1 FROM econsult_messages WHERE econsult_id = ? AND kind = 'answer' "
+        "AND server_id = ?",
+        (consult_id, parsed.output_document),
+    ).fetchone()
+    return changed, held is None
+
+
+async def _search_by(
+    client: Any, rtype: str, param: str, values: list[str]
+) -> list[dict[str, Any]]:
+    """One search (``param=a,b,...``: FHIR R4 ORs comma-separated values), every page."""
+    return [
+        resource
+        async for resource in client.search(rtype, {param: ",".join(values), "_count": "100"})
+        if isinstance(resource, dict) and resource.get("resourceType") == rtype
+    ]
+
+
 async def _pull_held(client: Any, store: Any, report: Any) -> None:
-    """Status, answer and messages of the requests held here that may still change."""
+    """Status, answer and messages of the requests held here that may still change,
+    asked for in batches (storage.sync.engine.PULL_IDS_PER_QUERY requests per search)."""
+    from storage.sync.engine import PULL_IDS_PER_QUERY
+
+    open_requests: list[tuple[str, str, str]] = []
     for consult_id, _origin, status, sr_id, task_id, answered in await store.transact(_held):
         closed = ConsultStatus(status)
         if closed.closed and (answered or closed is ConsultStatus.CANCELLED):
             continue  # nothing more will come: not asked again every pass
-        label = f"Task/{task_id[:64]}"
-        try:
-            parsed = fx.parse_task(await client.read("Task", task_id))
-            report.pulled += await store.transact(
-                _apply_status, store.actor, consult_id, parsed.status, parsed.version
-            )
-            report.pulled += await _pull_answer_and_messages(
-                client, store, consult_id, sr_id, parsed
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            await _quarantine(store, report, label, str(exc) or type(exc).__name__)
-        except ConsoleError as exc:
+        open_requests.append((consult_id, sr_id, task_id))
+    for start in range(0, len(open_requests), PULL_IDS_PER_QUERY):
+        await _pull_held_batch(
+            client, store, report, open_requests[start : start + PULL_IDS_PER_QUERY]
+        )
+
+
+async def _pull_held_batch(
+    client: Any, store: Any, report: Any, batch: list[tuple[str, str, str]]
+) -> None:
+    """One search for the batch's Tasks, one for the consult notes that are new here, one
+    for their Communications. A request whose Task (or its note) is missing or malformed is
+    quarantined and set aside for this pass, as a failed read of it was; the rest carries
+    on."""
+    label = {task_id: f"Task/{task_id[:64]}" for _c, _s, task_id in batch}
+    set_aside: set[str] = set()
+
+    async def quarantine(task_id: str, exc: BaseException | str) -> None:
+        set_aside.add(task_id)
+        if isinstance(exc, str):
+            rule = exc
+        elif isinstance(exc, ConsoleError):
             if isinstance(exc, SyncRetryableError):
-                raise
-            await _quarantine(store, report, label, type(exc).__name__)
+                raise exc
+            rule = type(exc).__name__
+        else:
+            rule = str(exc) or type(exc).__name__
+        await _quarantine(store, report, label[task_id], rule)
+
+    # The Tasks: status, and whether there is an answer not held here.
+    tasks: dict[str, dict[str, Any]] = {}
+    try:
+        for resource in await _search_by(client, "Task", "_id", list(label)):
+            tasks.setdefault(str(resource.get("id")), resource)
+    except ConsoleError as exc:
+        for task_id in label:
+            await quarantine(task_id, exc)
+        return
+    answers: dict[str, tuple[str, str]] = {}  # note id -> (consult id, task id)
+    for consult_id, _sr_id, task_id in batch:
+        try:
+            found = tasks.get(task_id)
+            if found is None:
+                raise _GoneError(TASK_GONE)
+            parsed = fx.parse_task(found)
+            changed, read_answer = await store.transact(
+                _held_task_applied, store.actor, consult_id, parsed
+            )
+            report.pulled += changed
+            if read_answer:
+                answers[parsed.output_document] = (consult_id, task_id)
+        except _GoneError as exc:
+            await quarantine(task_id, str(exc))
+        except (ValueError, KeyError, TypeError, AttributeError, ConsoleError) as exc:
+            await quarantine(task_id, exc)
+
+    # The answers (consult notes) the Tasks name and this console does not hold yet.
+    if answers:
+        docs: dict[str, dict[str, Any]] = {}
+        try:
+            for doc in await _search_by(client, "DocumentReference", "_id", list(answers)):
+                docs.setdefault(str(doc.get("id")), doc)
+        except ConsoleError as exc:
+            for _consult_id, task_id in answers.values():
+                await quarantine(task_id, exc)
+            docs = {}
+        for doc_id, (consult_id, task_id) in answers.items():
+            if task_id in set_aside:
+                continue
+            try:
+                note = docs.get(doc_id)
+                if note is None:
+                    raise _GoneError(ANSWER_GONE)
+                report.pulled += await _insert_answer(store, consult_id, note)
+            except _GoneError as exc:
+                await quarantine(task_id, str(exc))
+            except (ValueError, KeyError, TypeError, AttributeError, ConsoleError) as exc:
+                await quarantine(task_id, exc)
+
+    # Questions and replies: a Communication is made without touching the Task (its
+    # version says nothing about them), so every open request is asked about, in one
+    # search per batch (based-on=ServiceRequest/a,ServiceRequest/b,...).
+    by_request: dict[str, list[tuple[str, str]]] = {}
+    for consult_id, sr_id, task_id in batch:
+        if task_id not in set_aside and sr_id:
+            by_request.setdefault(sr_id, []).append((consult_id, task_id))
+    if not by_request:
+        return
+    refs = [f"ServiceRequest/{sr_id}" for sr_id in by_request]
+    try:
+        comms = await _search_by(client, "Communication", "based-on", refs)
+    except ConsoleError as exc:
+        for held in by_request.values():
+            for _consult_id, task_id in held:
+                await quarantine(task_id, exc)
+        return
+    for comm in comms:
+        for consult_id, task_id in _addressees(comm, by_request):
+            if task_id in set_aside:
+                continue
+            try:
+                report.pulled += await _insert_message(store, consult_id, comm)
+            except (ValueError, KeyError, TypeError, AttributeError, ConsoleError) as exc:
+                await quarantine(task_id, exc)
+
+
+def _addressees(
+    comm: dict[str, Any], by_request: dict[str, list[tuple[str, str]]]
+) -> list[tuple[str, str]]:
+    """(consult id, task id) of the held requests a Communication is based on."""
+    found: list[tuple[str, str]] = []
+    for based_on in comm.get("basedOn") or []:
+        try:
+            sr_id = fx.reference_id(based_on, "ServiceRequest")
+        except ValueError:
+            continue
+        for held in by_request.get(sr_id, []):
+            if held not in found:
+                found.append(held)
+    return found
