@@ -92,6 +92,27 @@ async def _by_identifier(client: FhirClient, rtype: str, local_id: str) -> list[
     return [r async for r in client.search(rtype, {"identifier": IDENT + local_id})]
 
 
+def _asked_about_tasks(client: FhirClient) -> list[str]:
+    """From now on, each Task the client reads or searches for by id (``Task?_id=``); a
+    search for the Tasks assigned to "me" (``Task?owner=``) is not one."""
+    asked: list[str] = []
+    real_read, real_search = client.read, client.search
+
+    async def read(rtype: str, rid: str) -> dict[str, Any]:
+        if rtype == "Task":
+            asked.append(rid)
+        return await real_read(rtype, rid)
+
+    def search(rtype: str, params: Any = None) -> Any:
+        if rtype == "Task" and "_id" in dict(params or {}):
+            asked.extend(str(dict(params)["_id"]).split(","))
+        return real_search(rtype, params)
+
+    client.read = read  # type: ignore[method-assign]
+    client.search = search  # type: ignore[method-assign]
+    return asked
+
+
 def test_an_econsult_goes_to_the_specialist_and_the_answer_comes_back(
     tmp_path: Path, fhir_server: Any
 ) -> None:
@@ -168,17 +189,10 @@ def test_an_econsult_goes_to_the_specialist_and_the_answer_comes_back(
             assert answered.answer.text.startswith("Nummular eczema")
             assert len(await _by_identifier(client, "Communication", seen.messages[0].id)) == 1
             # Closed and answered on both sides: later passes no longer ask about it.
-            reads: list[str] = []
-            real_read = client.read
-
-            async def counting(rtype: str, rid: str) -> dict[str, Any]:
-                reads.append(rtype)
-                return await real_read(rtype, rid)
-
-            client.read = counting  # type: ignore[method-assign]
+            reads = _asked_about_tasks(client)
             await SyncEngine(a_store).sync_once(client)
             await _specialist_engine(b_store, specialist).sync_once(client)
-            assert "Task" not in reads, reads
+            assert reads == [], reads
             await a_store.close()
             await b_store.close()
 
@@ -245,16 +259,9 @@ def test_an_answer_to_a_request_cancelled_meanwhile_is_kept_and_not_sent(
             assert kept.answer is not None and kept.answer.text == "Offline answer."
             assert await b_store.transact(econsult_sync.waiting) == 0
             # The referrer's cancelled request is not asked about on every later pass.
-            reads: list[str] = []
-            real_read = client.read
-
-            async def counting(rtype: str, rid: str) -> dict[str, Any]:
-                reads.append(rtype)
-                return await real_read(rtype, rid)
-
-            client.read = counting  # type: ignore[method-assign]
+            reads = _asked_about_tasks(client)
             await SyncEngine(a_store).sync_once(client)
-            assert "Task" not in reads, reads
+            assert reads == [], reads
             await a_store.close()
             await b_store.close()
 
