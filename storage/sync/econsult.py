@@ -30,8 +30,12 @@ Cancelling a request that never reached the record store drops its rows
 Pull: Tasks owned by this console's practitioner (``Task?owner=``) that it does not
 hold yet come with their ServiceRequest, the Patient's name, the stills' Media and
 Binary (bytes checked against the Media's hash) and the note; for requests it holds,
-the Task's status, the answer (the Task's ``output``) and new Communications. A
-malformed resource is quarantined (``queue.quarantine``) and the rest carries on.
+the Task's status, the answer (the Task's ``output``) and new Communications, asked for
+in batches (``Task?_id=a,b,...``, ``DocumentReference?_id=`` for answers not held yet,
+``Communication?based-on=ServiceRequest/a,...``), never one read per request. A
+Communication is created without touching the Task, so the messages are asked for
+whatever the Task's version (docs/econsult.md). A malformed resource, or a Task gone
+from the server, is quarantined (``queue.quarantine``) and the rest carries on.
 """
 
 from __future__ import annotations
