@@ -102,7 +102,9 @@ class _SenderProcess:
     def __init__(self) -> None:
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def connect(self, case: str, path: str) -> tuple[Any, Any]:
+    async def connect(
+        self, case: str, path: str, buffer_options: dict[str, Any] | None = None
+    ) -> tuple[Any, Any]:
         from aiortc import RTCPeerConnection, RTCSessionDescription
 
         from media.rtc.hostaddr import loopback_config, pin_host_addresses
@@ -117,7 +119,7 @@ class _SenderProcess:
         assert self.proc.stdout is not None and self.proc.stdin is not None
         offer = json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 30))["offer"]
         pc = RTCPeerConnection(loopback_config())
-        install_receive_path(pc, path)  # type: ignore[arg-type]
+        install_receive_path(pc, path, **(buffer_options or {}))  # type: ignore[arg-type]
         arrived: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
         def on_track(track: Any) -> None:
@@ -152,16 +154,32 @@ async def _measure(
     measure_s: float,
     two_way: bool = False,
     separate: bool = False,
+    *,
+    drop: Any = None,
+    timings: Any = None,
 ) -> dict[str, Any]:
+    """One path and case on a fresh pair; figures cover the ``measure_s`` after the warm-up.
+
+    ``drop`` (a :data:`media.visit.loopback.DropRule`) makes the network to the receiver
+    lossy; ``timings`` (a :class:`media.rtc.jitter.ReleaseTimings`) collects the receive
+    buffer's per-frame times (our path only), cleared when the measured window starts.
+    """
     from media.devices.camera import open_camera
     from media.rtc.install import jitter_stats
-    from media.visit.loopback import FrameProbe, Pair, connect_pair
+    from media.visit.loopback import (
+        FrameProbe,
+        Pair,
+        connect_pair,
+        drop_at_receiver,
+        video_receiver,
+    )
 
     width, height, codec = CASES[case]
     sender = _SenderProcess() if separate else None
+    options = {"timings": timings} if timings is not None else None
     tracks: list[Any] = []
     if sender is not None:
-        receiver_pc, remote = await sender.connect(case, path)
+        receiver_pc, remote = await sender.connect(case, path, options)
         pair = Pair(receiver_pc, receiver_pc)
         pair.remote_tracks["video"] = remote
     else:
@@ -173,7 +191,10 @@ async def _measure(
             send_back=back,
             codec=codec,
             receive_path=path,  # type: ignore[arg-type]
+            buffer_options=options,
         )
+    receiver = video_receiver(pair.receiver)
+    dropped = drop_at_receiver(receiver, drop) if drop is not None else {"dropped": 0, "seen": 0}
     probe = FrameProbe(pair.remote_tracks["video"])
     probe.start()
     back_probe = FrameProbe(pair.back_tracks["video"]) if two_way and not separate else None
@@ -184,6 +205,10 @@ async def _measure(
         probe.reset()
         if back_probe is not None:
             back_probe.reset()
+        if timings is not None:
+            timings.clear()
+        window_before = jitter_stats(receiver)
+        dropped_before = dict(dropped)
         frames_before = probe.frames
         sender_pid = sender.proc.pid if sender is not None and sender.proc is not None else 0
         sender_before = _pid_cpu_s(sender_pid) if sender_pid else 0.0
@@ -196,6 +221,8 @@ async def _measure(
         cpu_s, wall_s = _process_cpu_s() - cpu_before, time.monotonic() - wall_before
         sender_cpu_s = _pid_cpu_s(sender_pid) - sender_before if sender_pid else 0.0
         threads_after = thread_cpu_ticks()
+        window_after = jitter_stats(receiver)
+        dropped_after = dict(dropped)
         frames = probe.frames - frames_before
         unreadable, lost = probe.unreadable, probe.lost()
         size = (probe.width, probe.height)
@@ -233,6 +260,19 @@ async def _measure(
         "size": size,
         "buffer_stats": buffer_stats,
         "rtp_packets_lost": rtp_lost,
+        # Measured window only: the receive buffer's counters and the lossy network's.
+        "window_stats": _stats_delta(window_after, window_before),
+        "packets_dropped": dropped_after["dropped"] - dropped_before["dropped"],
+        "media_packets": dropped_after["seen"] - dropped_before["seen"],
+    }
+
+
+def _stats_delta(after: Any, before: Any) -> dict[str, int] | None:
+    """``after - before`` per counter of two :class:`media.rtc.jitter.JitterStats` snapshots."""
+    if after is None or before is None:
+        return None
+    return {
+        name: getattr(after, name) - getattr(before, name) for name in after.__dataclass_fields__
     }
 
 

@@ -21,6 +21,15 @@ incomplete frame is dropped, every later *delta* frame is dropped until the next
 keyframe (decoding them would show corrupt pictures), and a keyframe request
 (PLI) is raised, repeated every ``keyframe_retry_s`` while still waiting.
 
+Instrumentation: :class:`JitterStats` counts holes (gaps NACKed), holes filled,
+frames released after a hole was filled and frames given up after ``max_wait_s``
+(plain integer increments on paths that already run). Per-frame times are kept only
+when the buffer is given a :class:`ReleaseTimings` (benchmarks): from a frame's
+earliest hole's first NACK to its release (recovery time), and from its first
+packet's arrival to its release. Without one the cost is an arrival time kept per
+packet (the clock is read anyway) and two cheap tests per released frame; nothing is
+logged per packet.
+
 The buffer is independent of aiortc: it takes any object with
 ``sequence_number``, ``timestamp``, ``marker``, ``payload`` (the raw RTP payload)
 and ``_data`` (the depayloaded bytes; aiortc's receiver sets it) and returns
@@ -30,6 +39,7 @@ and ``_data`` (the depayloaded bytes; aiortc's receiver sets it) and returns
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -131,14 +141,40 @@ class JitterStats:
     frames_released: int = 0
     frames_dropped: int = 0  # incomplete after max_wait_s, or deltas awaiting a keyframe
     keyframe_requests: int = 0
-    nacked: int = 0
+    nacked: int = 0  # NACKed sequence numbers, repeats included
     resyncs: int = 0
+    holes: int = 0  # sequence numbers found missing (each NACKed at once)
+    holes_filled: int = 0  # missing packets that arrived (retransmitted or late) in time
+    frames_recovered: int = 0  # frames released once a hole in them was filled
+    frames_waited_out: int = 0  # incomplete frames given up (max_wait_s, or buffer full)
+
+
+TIMINGS_KEPT = 100_000  # per kind, newest kept: a benchmark's worth (~1 h of frames at 30 fps)
+
+
+@dataclass(slots=True)
+class ReleaseTimings:
+    """Per-frame times in seconds, kept only when a buffer is given this object.
+
+    ``recovery_s``: for a frame that had a hole, from the hole's first NACK (the
+    moment the gap was seen) to the frame's release to the decoder; with several
+    holes, the earliest counts. ``release_s``: for every released frame, from its
+    first packet's arrival to its release. Several buffers may share one object.
+    """
+
+    recovery_s: deque[float] = field(default_factory=lambda: deque(maxlen=TIMINGS_KEPT))
+    release_s: deque[float] = field(default_factory=lambda: deque(maxlen=TIMINGS_KEPT))
+
+    def clear(self) -> None:
+        self.recovery_s.clear()
+        self.release_s.clear()
 
 
 @dataclass(slots=True)
 class _Stored:
     packet: Any
     info: PacketInfo
+    arrived: float  # clock time of add()
 
 
 class LowLatencyJitterBuffer:
@@ -153,6 +189,7 @@ class LowLatencyJitterBuffer:
         nack_max_retries: int = 4,
         keyframe_retry_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        timings: ReleaseTimings | None = None,
     ) -> None:
         packet_info(codec, b"")  # reject unknown codecs now
         self.codec = codec
@@ -161,12 +198,16 @@ class LowLatencyJitterBuffer:
         self.nack_max_retries = nack_max_retries
         self.keyframe_retry_s = keyframe_retry_s
         self._clock = clock
+        self.timings = timings
         self._packets: dict[int, _Stored] = {}  # by extended (unwrapped) sequence number
         self._markers: set[int] = set()  # ext seqs of stored marker packets (frame ends)
         self._highest: int | None = None  # highest extended sequence number seen
         self._next: int | None = None  # extended seq where the next frame to release starts
         self._stalled_since: float | None = None
-        self._missing: dict[int, tuple[float, int]] = {}  # ext seq -> (last NACK time, count)
+        # ext seq -> (first NACK time, last NACK time, NACK count)
+        self._missing: dict[int, tuple[float, float, int]] = {}
+        # ext seq -> first NACK time, for stored packets that filled a hole (until released)
+        self._filled: dict[int, float] = {}
         self._need_keyframe = True  # nothing decodable until the first keyframe
         self._last_keyframe_request: float | None = None
         self.stats = JitterStats()
@@ -200,10 +241,13 @@ class LowLatencyJitterBuffer:
             self._service(now, result)
             return result
         info = packet_info(self.codec, packet.payload)
-        self._packets[ext] = _Stored(packet, info)
+        self._packets[ext] = _Stored(packet, info, now)
         if packet.marker:
             self._markers.add(ext)
-        self._missing.pop(ext, None)
+        hole = self._missing.pop(ext, None)
+        if hole is not None:
+            self.stats.holes_filled += 1
+            self._filled[ext] = hole[0]
         if self._highest is None:
             self._highest = ext
         elif ext > self._highest:
@@ -211,7 +255,8 @@ class LowLatencyJitterBuffer:
             first_missing = max(self._highest + 1, self._next if self._next is not None else 0)
             for gap in range(first_missing, ext):
                 if gap not in self._packets:
-                    self._missing[gap] = (now, 1)
+                    self._missing[gap] = (now, now, 1)
+                    self.stats.holes += 1
                     result.nack.append(gap & 0xFFFF)
             self._highest = ext
         if self._next is None:
@@ -240,6 +285,7 @@ class LowLatencyJitterBuffer:
         self._packets.clear()
         self._markers.clear()
         self._missing.clear()
+        self._filled.clear()
         self._highest = None
         self._next = None
         self._stalled_since = None
@@ -274,12 +320,23 @@ class LowLatencyJitterBuffer:
         self._markers.discard(end)
         keyframe = any(p.info.keyframe for p in parts)
         self._next = end + 1
+        hole_since = None
+        if self._filled:  # only while a filled hole is buffered: no cost on a clean stream
+            filled = [seq for seq in self._filled if seq <= end]
+            if filled:
+                hole_since = min(self._filled.pop(seq) for seq in filled)
         if self._need_keyframe and not keyframe:
             self.stats.frames_dropped += 1  # undecodable without its reference
             self._request_keyframe(now, result)
             return
         self._need_keyframe = False
         self.stats.frames_released += 1
+        if hole_since is not None:
+            self.stats.frames_recovered += 1
+        if self.timings is not None:
+            if hole_since is not None:
+                self.timings.recovery_s.append(now - hole_since)
+            self.timings.release_s.append(now - min(p.arrived for p in parts))
         result.frames.append(
             ReleasedFrame(
                 data=b"".join(p.packet._data for p in parts),
@@ -312,8 +369,11 @@ class LowLatencyJitterBuffer:
         self._markers = {m for m in self._markers if m >= target}
         for seq in [s for s in self._missing if s < target]:
             del self._missing[seq]
+        for seq in [s for s in self._filled if s < target]:
+            del self._filled[seq]
         self._next = target
         self.stats.frames_dropped += 1
+        self.stats.frames_waited_out += 1
         self._need_keyframe = True
 
     def _service(self, now: float, result: AddResult) -> None:
@@ -341,9 +401,9 @@ class LowLatencyJitterBuffer:
 
     def _renack(self, now: float, result: AddResult) -> None:
         already = set(result.nack)
-        for seq, (last, count) in list(self._missing.items()):
+        for seq, (first, last, count) in list(self._missing.items()):
             if count >= self.nack_max_retries or now - last < self.nack_retry_s:
                 continue
-            self._missing[seq] = (now, count + 1)
+            self._missing[seq] = (first, now, count + 1)
             if seq & 0xFFFF not in already:
                 result.nack.append(seq & 0xFFFF)

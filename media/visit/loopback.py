@@ -16,7 +16,8 @@ Before admission the patient's frames are discarded and the console's camera
 and microphone are gated to black/silence, as in a real waiting room.
 
 The lower-level helpers (:func:`connect_pair`, :func:`prefer_codec`,
-:class:`FrameProbe`) are shared with ``bench.video_latency`` and tests.
+:class:`FrameProbe`, :func:`drop_at_receiver`) are shared with
+``bench.video_latency``, ``bench.nack_recovery`` and tests.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -117,14 +118,19 @@ async def connect_pair(
     send_back: list[MediaStreamTrack] | None = None,
     codec: str = "video/VP8",
     receive_path: ReceivePath = "ours",
+    buffer_options: Mapping[str, Any] | None = None,
 ) -> Pair:
-    """Connect an offerer sending ``send`` to an answerer (optionally sending ``send_back``)."""
+    """Connect an offerer sending ``send`` to an answerer (optionally sending ``send_back``).
+
+    ``buffer_options`` go to the answerer's jitter buffers (``receive_path="ours"``), e.g.
+    ``{"timings": ReleaseTimings()}`` for a benchmark.
+    """
     from aiortc import RTCPeerConnection
 
     sender = RTCPeerConnection(loopback_config())
     receiver = RTCPeerConnection(loopback_config())
     pair = Pair(sender, receiver)
-    install_receive_path(receiver, receive_path)
+    install_receive_path(receiver, receive_path, **(buffer_options or {}))
     install_receive_path(sender, receive_path)
     back = list(send_back or [])
 
@@ -152,6 +158,42 @@ async def connect_pair(
         await pair.close()
         raise
     return pair
+
+
+#: ``drop(media_packets_seen, is_media, packet) -> bool``: True drops the packet.
+DropRule = Callable[[int, bool, Any], bool]
+
+
+def drop_at_receiver(receiver: Any, drop: DropRule) -> dict[str, int]:
+    """Drop the RTP packets ``drop`` picks at an ``RTCRtpReceiver``'s door (a lossy network).
+
+    A fake network at the RTP layer, like aiortc's ``DummyConnection(loss_pattern=...)``:
+    kernel netem is not available here, and nft drops cannot tell a first transmission
+    from its retransmission. ``is_media`` is False for retransmissions (RTX: another
+    SSRC, the first one seen is the media's). Returns live counters: ``seen`` (media
+    packets that reached the door), ``dropped`` (media and RTX packets dropped).
+    """
+    original = receiver._handle_rtp_packet
+    counts = {"dropped": 0, "seen": 0}
+    media_ssrc: set[int] = set()
+
+    async def handle(packet: Any, arrival_time_ms: int) -> None:
+        if not media_ssrc:
+            media_ssrc.add(packet.ssrc)
+        is_media = packet.ssrc in media_ssrc
+        counts["seen"] += is_media
+        if drop(counts["seen"], is_media, packet):
+            counts["dropped"] += 1
+            return
+        await original(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle
+    return counts
+
+
+def video_receiver(pc: RTCPeerConnection) -> Any:
+    """The ``RTCRtpReceiver`` of ``pc``'s (first) video transceiver."""
+    return next(t.receiver for t in pc.getTransceivers() if t.kind == "video")
 
 
 @dataclass

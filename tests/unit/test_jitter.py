@@ -13,7 +13,14 @@ import pytest
 
 from media import framestamp
 from media.devices.camera import SyntheticSource
-from media.rtc.jitter import H264, VP8, LowLatencyJitterBuffer, h264_info, vp8_info
+from media.rtc.jitter import (
+    H264,
+    VP8,
+    LowLatencyJitterBuffer,
+    ReleaseTimings,
+    h264_info,
+    vp8_info,
+)
 
 
 class FakeClock:
@@ -136,6 +143,55 @@ def test_lost_then_retransmitted_is_nacked_and_released_in_order() -> None:
     assert buffer.missing() == []
 
 
+def test_recovery_time_runs_from_the_first_nack_to_the_release() -> None:
+    clock = FakeClock()
+    frames = _packets(VP8, 4)
+    timings = ReleaseTimings()
+    buffer = LowLatencyJitterBuffer(VP8, clock=clock, nack_retry_s=0.04, timings=timings)
+    for packet in frames[0]:
+        buffer.add(packet)
+    lost = frames[1][0]
+    clock.now += 0.01
+    for group in frames[1:3]:
+        for packet in group:
+            if packet is not lost:
+                buffer.add(packet)  # the gap is seen (and NACKed) on the first of these
+    assert buffer.stats.holes == 1 and buffer.stats.holes_filled == 0
+    clock.now += 0.05
+    assert buffer.add(frames[3][0]).nack == [lost.sequence_number]  # a re-NACK: not the start
+    clock.now += 0.01
+    released = buffer.add(lost).frames  # the retransmission
+    assert len(released) >= 2
+    # 60 ms from the first NACK, whatever the re-NACK did; one frame needed the hole.
+    assert list(timings.recovery_s) == [pytest.approx(0.06)]
+    assert buffer.stats.holes_filled == 1
+    assert buffer.stats.frames_recovered == 1
+    assert buffer.stats.frames_waited_out == 0
+    # Release times: frame 0 went at once; frame 2 was complete 60 ms before it could go.
+    assert len(timings.release_s) == 1 + len(released)
+    assert timings.release_s[0] == 0.0
+    assert timings.release_s[2] == pytest.approx(0.06)
+
+
+def test_a_clean_stream_has_no_holes_and_timings_are_off_by_default() -> None:
+    frames = _packets(VP8, 5)
+    quiet = LowLatencyJitterBuffer(VP8)
+    assert quiet.timings is None
+    timings = ReleaseTimings()
+    buffer = LowLatencyJitterBuffer(VP8, timings=timings)
+    for group in frames:
+        for packet in group:
+            quiet.add(packet)
+            buffer.add(packet)
+    assert buffer.stats == quiet.stats
+    assert buffer.stats.frames_released == 5
+    assert buffer.stats.holes == buffer.stats.frames_recovered == 0
+    assert list(timings.recovery_s) == []
+    assert len(timings.release_s) == 5
+    timings.clear()
+    assert len(timings.release_s) == 0
+
+
 def test_unrecovered_loss_drops_until_keyframe_and_requests_one() -> None:
     clock = FakeClock()
     frames = _packets(VP8, 8, keyframes=(0, 6))
@@ -160,6 +216,11 @@ def test_unrecovered_loss_drops_until_keyframe_and_requests_one() -> None:
     assert buffer.stats.keyframe_requests == requests
     assert buffer.stats.frames_dropped >= 1
     assert not buffer.waiting_for_keyframe
+    # The whole of frame 1 was a hole; it was waited out, never recovered.
+    assert buffer.stats.holes == len(frames[1])
+    assert buffer.stats.holes_filled == 0
+    assert buffer.stats.frames_waited_out == 1
+    assert buffer.stats.frames_recovered == 0
 
 
 def test_joining_mid_stream_waits_for_keyframe() -> None:
@@ -209,42 +270,17 @@ def test_payload_parsers() -> None:
 # --- installed into a real aiortc call -------------------------------------------------
 
 
-def _lossy(receiver: Any, drop: Any) -> dict[str, int]:
-    """Drop what ``drop(media_packets_seen, is_media, packet)`` picks, at the receiver's door.
-
-    A fake network at the RTP layer, like aiortc's DummyConnection(loss_pattern=...):
-    kernel netem is not available here, and nft drops cannot tell a first
-    transmission from its retransmission.
-    """
-    original = receiver._handle_rtp_packet
-    counts = {"dropped": 0, "seen": 0}
-    media_ssrc: set[int] = set()
-
-    async def handle(packet: Any, arrival_time_ms: int) -> None:
-        if not media_ssrc:
-            media_ssrc.add(packet.ssrc)
-        is_media = packet.ssrc in media_ssrc
-        counts["seen"] += is_media
-        if drop(counts["seen"], is_media, packet):
-            counts["dropped"] += 1
-            return
-        await original(packet, arrival_time_ms)
-
-    receiver._handle_rtp_packet = handle
-    return counts
-
-
 async def _call_with_loss(drop: Any, seconds: float) -> tuple[Any, Any, dict[str, int]]:
     import asyncio
 
     from media.devices.camera import open_camera
     from media.rtc.install import jitter_stats
-    from media.visit.loopback import FrameProbe, connect_pair
+    from media.visit.loopback import FrameProbe, connect_pair, drop_at_receiver, video_receiver
 
     track = open_camera("testsrc", 1280, 720, 30)
     pair = await connect_pair([track], receive_path="ours")
-    video = next(t.receiver for t in pair.receiver.getTransceivers() if t.kind == "video")
-    counts = _lossy(video, drop)
+    video = video_receiver(pair.receiver)
+    counts = drop_at_receiver(video, drop)
     probe = FrameProbe(pair.remote_tracks["video"])
     probe.start()
     await asyncio.sleep(seconds)  # the call runs for a while; nothing waited on
