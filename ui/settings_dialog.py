@@ -44,7 +44,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.device_check import CheckResult, DeviceChecker, Reason
+from app.device_check import (
+    CAMERA_SECONDS,
+    INPUT_SECONDS,
+    TONE_SECONDS,
+    CheckResult,
+    DeviceChecker,
+    Reason,
+)
 from app.errors import ConsoleError
 from app.settings import (
     POLICY_ONLY_KEYS,
@@ -376,6 +383,13 @@ class QtSettingsDialog(QDialog):
         super().__init__(parent)
         self._checker = checker
         self.device_tests: dict[str, _DeviceTest] = {}
+        # How long each test runs (the camera's picture, the meters, the speaker's tone).
+        self.test_seconds = {
+            "devices.camera": CAMERA_SECONDS,
+            "devices.microphone": INPUT_SECONDS,
+            "devices.speaker": TONE_SECONDS,
+            "devices.stethoscope": INPUT_SECONDS,
+        }
         self.setObjectName("settingsDialog")
         self.setWindowTitle(self.tr("Settings"))
         self.profile = profile
@@ -578,13 +592,17 @@ class QtSettingsDialog(QDialog):
         checker = self._checker
         assert checker is not None
         test = self.device_tests[dotted]
+        seconds = self.test_seconds[dotted]
         if dotted == "devices.camera":
-            return await checker.camera(device, lambda rgb: self._show_frame(test, rgb))
+            return await checker.camera(
+                device, lambda rgb: self._show_frame(test, rgb), seconds=seconds
+            )
         if dotted == "devices.speaker":
-            return await checker.speaker(device)
+            return await checker.speaker(device, seconds=seconds)
         return await checker.audio_input(
             device,
             lambda level: self._show_level(test, level),
+            seconds=seconds,
             # A stethoscope is not a voice: heard as captured, no AGC/noise suppression.
             voice_processing=dotted != "devices.stethoscope",
         )
