@@ -321,9 +321,13 @@ class _DeviceTest:
     def __init__(self, dotted: str, parent: QWidget) -> None:
         name = dotted.split(".")[1]
         self.dotted = dotted
-        self.button = QPushButton(_tr("Test"), parent)
+        self.button = QPushButton(QCoreApplication.translate("QtSettingsDialog", "Test"), parent)
         self.button.setObjectName(f"test_{name}")
-        self.button.setAccessibleName(_tr("Test %1").replace("%1", _tr(str(LABELS[dotted]))))
+        self.button.setAccessibleName(
+            QCoreApplication.translate("QtSettingsDialog", "Test %1").replace(
+                "%1", _tr(str(LABELS[dotted]))
+            )
+        )
         self.panel = QWidget(parent)
         self.panel.setObjectName(f"testResult_{name}")
         row = QHBoxLayout(self.panel)
@@ -340,7 +344,9 @@ class _DeviceTest:
         elif dotted in ("devices.microphone", "devices.stethoscope"):
             self.meter = QProgressBar(self.panel)
             self.meter.setObjectName(f"{name}Level")
-            self.meter.setAccessibleName(_tr("Sound level"))
+            self.meter.setAccessibleName(
+                QCoreApplication.translate("QtSettingsDialog", "Sound level")
+            )
             self.meter.setRange(0, 100)
             self.meter.setTextVisible(False)
             self.meter.setFixedSize(120, 14)
@@ -569,8 +575,8 @@ class QtSettingsDialog(QDialog):
             test.meter.setValue(0)
         if test.preview is not None:
             test.preview.clear()
-        test.show_text(_tr("Testing…"))
-        test.button.setText(_tr("Stop"))
+        test.show_text(QCoreApplication.translate("QtSettingsDialog", "Testing…"))
+        test.button.setText(QCoreApplication.translate("QtSettingsDialog", "Stop"))
 
         def done(result: CheckResult) -> None:
             self._device_test_done(dotted, result)
@@ -641,7 +647,7 @@ class QtSettingsDialog(QDialog):
         if test is None:
             return
         try:
-            test.button.setText(_tr("Test"))
+            test.button.setText(QCoreApplication.translate("QtSettingsDialog", "Test"))
             if test.meter is not None:
                 test.meter.setValue(0)
         except RuntimeError:  # the dialog was deleted first
@@ -651,7 +657,7 @@ class QtSettingsDialog(QDialog):
         test = self.device_tests[dotted]
         if test.running:
             test.task.cancel()
-            test.show_text(_tr("Test stopped."))
+            test.show_text(QCoreApplication.translate("QtSettingsDialog", "Test stopped."))
 
     def stop_device_tests(self) -> None:
         """Stop every running test (the dialog closing): the devices are released."""
