@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ from media.devices.audio import TONE, _resolve
 from media.steth.capture import SYNTHETIC, Capture, _sounddevice
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SAMPLE_RATE_HZ = 48_000
 LEVEL_INTERVAL_S = 0.05
@@ -66,6 +67,27 @@ def _reason(exc: ConsoleError) -> Reason:
     if why.startswith("no such") or "unknown device" in why:
         return Reason.NOT_FOUND
     return Reason.CANNOT_OPEN
+
+
+async def _opened(
+    loop: asyncio.AbstractEventLoop, open_: Callable[[], _T], close: Callable[[_T], object]
+) -> _T:
+    """``open_()`` on a worker thread. Cancelled while it runs (a driver taking its time,
+    the dialog closing), the device is closed as soon as it has opened: never left on."""
+    future = loop.run_in_executor(None, open_)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+
+        def close_late(done: asyncio.Future[_T]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                # Its own thread: the loop may be closing with the dialog's window.
+                threading.Thread(
+                    target=close, args=(done.result(),), name="device-check-close", daemon=True
+                ).start()
+
+        future.add_done_callback(close_late)
+        raise
 
 
 def _default_input_index() -> int:
@@ -117,7 +139,7 @@ class DeviceCheck:
     ) -> CheckResult:
         loop = asyncio.get_running_loop()
         try:
-            capture = await loop.run_in_executor(None, _make_capture, device_id)
+            capture = await _opened(loop, lambda: _make_capture(device_id), lambda c: c.stop())
         except DeviceUnavailableError as exc:
             log.info("input check: cannot open (%s)", _reason(exc).value)
             return CheckResult(False, _reason(exc))
@@ -159,8 +181,10 @@ class DeviceCheck:
         width, height = PREVIEW_SIZE
         loop = asyncio.get_running_loop()
         try:
-            track = await loop.run_in_executor(
-                None, lambda: camera.open_camera(spec, width, height, 15, fallback=False)
+            track = await _opened(
+                loop,
+                lambda: camera.open_camera(spec, width, height, 15, fallback=False),
+                lambda t: t.stop(),
             )
         except ConsoleError as exc:  # DeviceUnavailableError, MediaFileError
             log.info("camera check: cannot open (%s)", _reason(exc).value)
@@ -181,6 +205,9 @@ class DeviceCheck:
             await asyncio.shield(loop.run_in_executor(None, track.stop))
         if substitute:
             return CheckResult(False, Reason.TEST_PICTURE, spec)
+        slot = getattr(source, "_slot", None)  # a device reader's: its thread's error
+        if slot is not None and slot.error:
+            return CheckResult(False, Reason.STOPPED, spec)
         read = getattr(source, "frames_read", counter)
         return CheckResult(read > 0, None if read > 0 else Reason.NO_SIGNAL, spec)
 

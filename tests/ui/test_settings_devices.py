@@ -291,3 +291,34 @@ def test_a_hung_device_does_not_freeze_the_window(
         release.set()
     aio.wait_until(lambda: mic.last is not None, timeout=15)
     assert mic.last.working  # the test tone, once the driver answered
+
+
+def test_closing_while_a_driver_hangs_releases_the_device_once_it_opens(
+    qtbot: Any, tmp_path: Path, aio: Aio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import media.devices.check as check
+
+    release = threading.Event()
+    opening = threading.Event()
+    opened: list[Any] = []
+    real = check._make_capture
+
+    def hung_driver(device_id: str) -> Any:
+        opening.set()
+        release.wait(30)
+        opened.append(real(device_id))
+        return opened[-1]
+
+    monkeypatch.setattr(check, "_make_capture", hung_driver)
+    dialog = _dialog(qtbot, tmp_path)
+    combo = dialog.fields["devices.stethoscope"].widget
+    combo.setCurrentIndex(combo.findData("synthetic"))
+    test = dialog.device_tests["devices.stethoscope"]
+    test.button.click()
+    aio.wait_until(opening.is_set)
+    dialog.reject()
+    aio.wait_until(lambda: not test.running)
+    release.set()  # the driver answers after the dialog has gone
+    aio.wait_until(lambda: opened, timeout=10)
+    capture = opened[0]
+    aio.wait_until(lambda: capture._stop.is_set() and capture._thread is None, timeout=10)
