@@ -30,7 +30,7 @@ import pytest
 from app.device_check import CheckResult
 from media.devices import audio, camera
 from media.devices.check import DeviceCheck
-from tests.integration.audio_devices_child import RATE, dominant_hz, feed_fifo
+from tests.integration.audio_devices_child import RATE, dominant_hz
 from tests.integration.test_audio_devices import pulse
 from tests.ui.conftest import Aio
 from ui.settings_dialog import REASONS, WORKING, QtSettingsDialog
@@ -54,6 +54,28 @@ class Sound:
     fifo: Path
 
 
+def _feed(fifo: Path, stop: threading.Event) -> None:
+    """A 1 kHz tone into the pipe source, about in real time. Non-blocking: while nobody
+    records, PulseAudio stops reading the pipe and the blocks are dropped (a blocking
+    writer would hang there and outlive the daemon)."""
+    n = np.arange(RATE // 50)
+    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        phase = 0
+        while not stop.is_set():
+            block = (np.sin(2 * np.pi * 1000 * (n + phase) / RATE) * 12000).astype("<i2")
+            phase += len(n)
+            try:
+                os.write(fd, block.tobytes())
+            except BlockingIOError:
+                pass  # the source is suspended: nobody hears this block
+            except BrokenPipeError:
+                return  # the daemon is gone
+            stop.wait(0.018)  # pacing like a microphone, not a synchronisation
+    finally:
+        os.close(fd)
+
+
 @pytest.fixture
 def sound(pulse: tuple[dict[str, str], Path]) -> Iterator[Sound]:
     import sounddevice as sd
@@ -64,7 +86,7 @@ def sound(pulse: tuple[dict[str, str], Path]) -> Iterator[Sound]:
     sd._terminate()
     sd._initialize()  # PortAudio lists the test daemon's devices from now on
     stop = threading.Event()
-    feeder = threading.Thread(target=feed_fifo, args=(str(fifo), stop), daemon=True)
+    feeder = threading.Thread(target=_feed, args=(fifo, stop), daemon=True)
     feeder.start()
     try:
         yield Sound(env, fifo)

@@ -76,9 +76,13 @@ def steth(tmp_path: Path, aio: Aio):  # type: ignore[no-untyped-def]
     aio.run(host.deactivate_all())
 
 
+_PARENTS: list[QWidget] = []  # the visit window's column stand-in, kept alive
+
+
 def _panel(host: Any, qtbot: Any) -> Any:
     parent = QWidget()
     qtbot.addWidget(parent)
+    _PARENTS[:] = [parent]
     (slot,) = [s for s in host.panels("visit") if s.plugin_id == PLUGIN]
     panel = slot.make(parent)
     assert panel is not None, host.get(PLUGIN).reason
