@@ -144,12 +144,24 @@ def _list_devices() -> list[Any]:
     from media.devices import audio, camera
 
     found: list[Any] = []
-    for lister in (camera.list_cameras, audio.list_microphones, audio.list_speakers):
+    for lister in (
+        camera.list_cameras,
+        audio.list_microphones,
+        audio.list_speakers,
+        audio.list_stethoscope_inputs,
+    ):
         try:
             found.extend(lister())
         except Exception as exc:  # one broken device class must not hide the others
             log.warning("Listing devices failed: %s", type(exc).__name__)
     return found
+
+
+def _device_checker() -> Any:
+    """Settings > Devices' per-device tests (app.device_check.DeviceChecker)."""
+    from media.devices.check import DeviceCheck
+
+    return DeviceCheck()
 
 
 def _display_settings(profile: Path, policy_path: Path | None) -> DisplaySettings:
@@ -200,6 +212,7 @@ async def _main(
     window = QtMainWindow(events, idle_lock_ms=idle_lock_ms, sqlcipher_version=_sqlcipher_version)
     window.set_settings_location(profile, policy_path)  # File > Settings
     window.set_device_lister(_list_devices)  # Settings > Devices
+    window.set_device_checker(_device_checker())  # Settings > Devices > Test
     holder["window"] = window
     try:
         record_store = settings.settings.record_store if settings is not None else None
@@ -371,6 +384,7 @@ async def _run_window(
                 insecure_hosts,
                 device_settings=device_settings,
                 visit_wrap=visit_wrap,
+                policy_path=policy_path,
             )
         )
         services.push_async_callback(_finish_background, later)
@@ -511,6 +525,7 @@ async def _start_plugins_and_visits(
     *,
     visit_wrap: Callable[[Any], Any] | None = None,
     device_settings: DeviceSettings | None = None,
+    policy_path: Path | None = None,
 ) -> contextlib.AsyncExitStack:
     """Activate plugins, then offer visits (a visit needs the host's providers).
 
@@ -519,7 +534,15 @@ async def _start_plugins_and_visits(
     stack = contextlib.AsyncExitStack()
     plugin_host = None
     if plugin_settings is not None:
-        plugin_host = await _start_plugins(window, attachments, profile, plugin_settings, stack)
+        plugin_host = await _start_plugins(
+            window,
+            attachments,
+            profile,
+            plugin_settings,
+            stack,
+            devices=device_settings,
+            policy_path=policy_path,
+        )
     _offer_visits(
         window,
         media_server,
@@ -752,6 +775,9 @@ async def _start_plugins(
     profile: Path,
     settings: PluginSettings,
     services: contextlib.AsyncExitStack,
+    *,
+    devices: DeviceSettings | None = None,
+    policy_path: Path | None = None,
 ) -> PluginHost:
     """Discover and activate plugins; deactivated first at quit (before the window and
     the store go). Plugins get capability providers, never the store or the window:
@@ -777,11 +803,32 @@ async def _start_plugins(
             "encounter.attach": encounter,
             "camera": CameraProvider(os_cameras(test_camera=True)),
         },
+        devices=_device_choices(devices or DeviceSettings()),
     )
+
+    def settings_saved() -> None:  # Settings > Devices reaches plugins without a restart
+        try:
+            saved = load_settings(profile, policy_path).settings.devices
+        except ConsoleError:
+            return  # the dialog refused to write an invalid file: nothing changed
+        host.set_device_choices(_device_choices(saved))
+
+    window.settings_saved.connect(settings_saved)
     window.set_plugin_host(host)
     services.push_async_callback(host.deactivate_all)
     await host.activate_all()  # a broken plugin is reported and skipped, never raised
     return host
+
+
+def _device_choices(devices: DeviceSettings) -> Any:
+    from clinician_console_api import DeviceChoices
+
+    return DeviceChoices(
+        camera=devices.camera,
+        microphone=devices.microphone,
+        speaker=devices.speaker,
+        stethoscope=devices.stethoscope,
+    )
 
 
 #: Visits starting in the background (the window shows their state); kept so the task

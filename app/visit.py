@@ -320,7 +320,7 @@ class JoinRequest:
 class MediaDevice:
     device_id: str  # what to pass back to switch_*: "testsrc", "/dev/video0", "pulse:vmic", ...
     label: str
-    kind: str  # "camera" | "microphone" | "speaker"
+    kind: str  # "camera" | "microphone" | "speaker" | "stethoscope"
 
 
 class VisitControls(Protocol):

@@ -95,6 +95,7 @@ __all__ = [
     "Capability",
     "CapabilityUnavailableError",
     "ConsoleError",
+    "DeviceChoices",
     "DeviceUnavailableError",
     "EncounterAttach",
     "IncomingAudioTrack",
@@ -154,6 +155,7 @@ class AudioDevice:
     label: str  # the OS's name for it, e.g. "Thinklabs One: USB Audio"
     max_channels: int = 1
     default_sample_rate_hz: float = 48_000.0
+    is_default: bool = False  # the system's default input
 
 
 @runtime_checkable
@@ -522,6 +524,25 @@ class Camera(Protocol):
         ...
 
 
+# --- Settings > Devices --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChoices:
+    """This workstation's devices as chosen in Settings › Devices ("" = the system default).
+
+    Ids are those the console lists: audio devices as ``audio.input`` lists them
+    (``sd:<index>``) or, typed by hand in Settings, a part of a device's name; the
+    stethoscope may also be ``"synthetic"`` (the demo heart sound). A chosen device may
+    not be plugged in now: look it up in ``list_devices()`` and fall back visibly.
+    """
+
+    camera: str = ""
+    microphone: str = ""
+    speaker: str = ""
+    stethoscope: str = ""
+
+
 # --- the context ---------------------------------------------------------------------
 
 
@@ -541,8 +562,10 @@ class PluginContext:
         granted: frozenset[str],
         providers: Mapping[str, object],
         guard: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+        devices: Callable[[], DeviceChoices] | None = None,
     ) -> None:
         self._plugin_id = plugin_id
+        self._devices = devices or DeviceChoices
         self._settings: Mapping[str, Any] = MappingProxyType(dict(settings))
         self._data_dir = data_root / plugin_id
         self._granted = granted
@@ -565,6 +588,11 @@ class PluginContext:
     def settings(self) -> Mapping[str, Any]:
         """Read-only ``[plugins.settings."<id>"]`` from settings.toml, the policy's winning."""
         return self._settings
+
+    def device_choices(self) -> DeviceChoices:
+        """Settings › Devices as saved now (no capability needed: it names devices, it
+        opens none). Ask on every use: the user may change it while the console runs."""
+        return self._devices()
 
     @property
     def data_dir(self) -> Path:

@@ -224,16 +224,22 @@ class SoundDeviceAudioInput:
 
     def list_devices(self) -> list[AudioDevice]:
         try:
-            entries = list(_sounddevice().query_devices())
+            sd = _sounddevice()
+            entries = list(sd.query_devices())
         except Exception as exc:  # no PortAudio, or its init failed
             log.info("no audio inputs listed: %s", type(exc).__name__)
             return []
+        try:
+            default_input = int(sd.query_devices(kind="input")["index"])
+        except Exception:  # no default input (PortAudioError): none marked
+            default_input = -1
         return [
             AudioDevice(
                 device_id=f"sd:{index}",
                 label=str(entry["name"]),
                 max_channels=int(entry["max_input_channels"]),
                 default_sample_rate_hz=float(entry.get("default_samplerate", 48_000.0)),
+                is_default=index == default_input,
             )
             for index, entry in enumerate(entries)
             if int(entry.get("max_input_channels", 0)) > 0

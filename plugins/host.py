@@ -40,7 +40,12 @@ from psygnal import Signal
 
 from app.errors import ConsoleError, PluginError, PluginLoadError, PluginManifestError
 from app.settings import PluginSettings
-from clinician_console_api import SUPPORTED_API_VERSIONS, PanelWhere, PluginContext
+from clinician_console_api import (
+    SUPPORTED_API_VERSIONS,
+    DeviceChoices,
+    PanelWhere,
+    PluginContext,
+)
 from plugins._manifest import Manifest, load_manifest
 
 log = logging.getLogger("clinician_console.plugins")
@@ -290,6 +295,7 @@ class PluginHost:
         providers: Mapping[str, object] | None = None,
         discover_entry_points: bool = True,
         api_versions: frozenset[str] = SUPPORTED_API_VERSIONS,
+        devices: DeviceChoices | None = None,
     ) -> None:
         """``allow=None`` allows every plugin (tests only; the console passes the policy's
         ``plugins.allow``). ``providers`` maps capability ids to objects implementing
@@ -298,6 +304,7 @@ class PluginHost:
         self._allow = None if allow is None else frozenset(allow)
         self._settings = settings or PluginSettings(allow=[])
         self._providers: dict[str, object] = dict(providers or {})
+        self._devices = devices or DeviceChoices()
         self._discover_entry_points = discover_entry_points
         self._api_versions = api_versions
         self._records: dict[str, _Record] = {}
@@ -407,6 +414,14 @@ class PluginHost:
         """The plugin's context while it is active (for tests and the UI's panels)."""
         return self._records[plugin_id].ctx
 
+    def set_device_choices(self, devices: DeviceChoices) -> None:
+        """Settings › Devices changed (saved): every context's ``device_choices()`` answers
+        the new choices from now on."""
+        self._devices = devices
+
+    def device_choices(self) -> DeviceChoices:
+        return self._devices
+
     def set_provider(self, capability: str, provider: object | None) -> None:
         """Put (or take away, with ``None``) what stands behind a capability; contexts made
         afterwards see it, and accessors look it up on every call."""
@@ -499,6 +514,7 @@ class PluginHost:
             granted=frozenset(record.granted),
             providers=_LiveProviders(self._providers),
             guard=lambda fn: self.guard(plugin_id, fn),
+            devices=self.device_choices,
         )
         if resolved.activate is not None:
             guarded = self.guard(plugin_id, resolved.activate, during="activate")

@@ -122,6 +122,8 @@ class QtMainWindow(QMainWindow):
     closed = Signal()
     # A visit window opened (QtVisitWindow): the plugin host adds its panels with add_panel().
     visit_window_opened = Signal(object)
+    # File > Settings saved settings.toml (the composition root re-reads what it passes on).
+    settings_saved = Signal()
     # Video visits (see set_visit_factory); class defaults keep __init__ as it was.
     visit_window: QtVisitWindow | None = None
     _visit_factory: VisitFactory | None = None
@@ -379,7 +381,11 @@ class QtMainWindow(QMainWindow):
         if previous is not None:
             previous.deleteLater()
         dialog = QtSettingsDialog(
-            location[0], location[1], self, devices=getattr(self, "_device_lister", None)
+            location[0],
+            location[1],
+            self,
+            devices=getattr(self, "_device_lister", None),
+            checker=getattr(self, "_device_checker", None),
         )
         dialog.saved.connect(self._on_settings_saved)
         dialog.test_devices_requested.connect(self.show_tech_check)
@@ -426,7 +432,12 @@ class QtMainWindow(QMainWindow):
         """How Settings > Devices lists cameras, microphones and speakers."""
         self._device_lister = devices
 
+    def set_device_checker(self, checker: Any) -> None:
+        """Settings > Devices' per-device tests (an app.device_check.DeviceChecker)."""
+        self._device_checker = checker
+
     def _on_settings_saved(self, _path: object = None) -> None:
+        self.settings_saved.emit()
         language_changed = self.apply_display_settings()
         if language_changed:
             text = self.tr(

@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Le
 from PySide6.QtCore import QCoreApplication, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -42,6 +44,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.device_check import (
+    CAMERA_SECONDS,
+    INPUT_SECONDS,
+    TONE_SECONDS,
+    CheckResult,
+    DeviceChecker,
+    Reason,
+)
 from app.errors import ConsoleError
 from app.settings import (
     POLICY_ONLY_KEYS,
@@ -55,6 +65,7 @@ from app.settings import (
 from app.visit import MediaDevice
 from ui import geometry
 from ui.i18n import QT_TRANSLATE_NOOP, device_label
+from ui.ops import run_op
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +102,71 @@ DEVICE_KINDS = {  # devices.<key> -> the kind of MediaDevice listed for it
     "devices.camera": "camera",
     "devices.microphone": "microphone",
     "devices.speaker": "speaker",
-    "devices.stethoscope": "microphone",
+    "devices.stethoscope": "stethoscope",
 }
+PREVIEW_SIZE = QSize(192, 108)  # the camera test's picture
+# What each device's test says when it passes (context QtSettingsDialog).
+WORKING = {
+    "devices.camera": QT_TRANSLATE_NOOP(
+        "QtSettingsDialog", "Working: this is what the camera sees."
+    ),
+    "devices.microphone": QT_TRANSLATE_NOOP(
+        "QtSettingsDialog", "Working: sound is coming in. Speak and watch the bar move."
+    ),
+    "devices.speaker": QT_TRANSLATE_NOOP(
+        "QtSettingsDialog",
+        "Working: a tone was played. If you did not hear it, check the volume and that "
+        "the right speaker is chosen.",
+    ),
+    "devices.stethoscope": QT_TRANSLATE_NOOP(
+        "QtSettingsDialog",
+        "Working: sound is coming in from the stethoscope input. Tap the chest piece "
+        "and watch the bar move.",
+    ),
+}
+REASONS = {  # why a test did not pass, in plain words (never an exception's name)
+    Reason.NOT_FOUND: QT_TRANSLATE_NOOP(
+        "QtSettingsDialog",
+        "Not found: this device is not connected. Plug it in, or choose another one.",
+    ),
+    Reason.CANNOT_OPEN: QT_TRANSLATE_NOOP(
+        "QtSettingsDialog",
+        "It could not be started: another program may be using it, or it does not "
+        "work with this computer.",
+    ),
+    Reason.STOPPED: QT_TRANSLATE_NOOP(
+        "QtSettingsDialog",
+        "It stopped working during the test. Check that it is still plugged in.",
+    ),
+    Reason.NO_AUDIO_SYSTEM: QT_TRANSLATE_NOOP(
+        "QtSettingsDialog", "The computer's sound system is not available. Ask IT to check it."
+    ),
+    Reason.TEST_PICTURE: QT_TRANSLATE_NOOP(
+        "QtSettingsDialog", "No camera is connected: this is the test picture."
+    ),
+}
+NO_PICTURE = QT_TRANSLATE_NOOP(
+    "QtSettingsDialog",
+    "No picture came from the camera. Check that it is plugged in and its lens is uncovered.",
+)
+NO_SOUND = QT_TRANSLATE_NOOP(
+    "QtSettingsDialog", "No sound came in. Check that it is plugged in and not muted."
+)
+TEST_FAILED = QT_TRANSLATE_NOOP(
+    "QtSettingsDialog", "The test could not run. Details were written to the log."
+)
+NO_CHECKER = QT_TRANSLATE_NOOP("QtSettingsDialog", "Devices cannot be tested here.")
+
+
+def result_text(dotted: str, result: CheckResult) -> str:
+    """What a device test found, in the user's language."""
+    if result.working:
+        return _tr(str(WORKING[dotted]))
+    if result.reason is Reason.NO_SIGNAL or result.reason is None:
+        return _tr(str(NO_PICTURE if dotted == "devices.camera" else NO_SOUND))
+    return _tr(str(REASONS[result.reason]))
+
+
 LABELS: dict[str, str] = {
     "display.text_size": QT_TRANSLATE_NOOP("QtSettingsDialog", "Text size"),
     "display.language": QT_TRANSLATE_NOOP("QtSettingsDialog", "Language"),
@@ -240,6 +314,63 @@ class _Field:
         return w.text().strip()
 
 
+class _DeviceTest:
+    """One device's Test button and what it shows: a picture (camera), a level meter
+    (microphone, stethoscope input) and a one-line result."""
+
+    def __init__(self, dotted: str, parent: QWidget) -> None:
+        name = dotted.split(".")[1]
+        self.dotted = dotted
+        self.button = QPushButton(QCoreApplication.translate("QtSettingsDialog", "Test"), parent)
+        self.button.setObjectName(f"test_{name}")
+        self.button.setAccessibleName(
+            QCoreApplication.translate("QtSettingsDialog", "Test %1").replace(
+                "%1", _tr(str(LABELS[dotted]))
+            )
+        )
+        self.panel = QWidget(parent)
+        self.panel.setObjectName(f"testResult_{name}")
+        row = QHBoxLayout(self.panel)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.preview: QLabel | None = None
+        self.meter: QProgressBar | None = None
+        if dotted == "devices.camera":
+            self.preview = QLabel(self.panel)
+            self.preview.setObjectName("cameraPreview")
+            self.preview.setFixedSize(PREVIEW_SIZE)
+            self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.preview.setStyleSheet("background: #1f2933;")
+            row.addWidget(self.preview)
+        elif dotted in ("devices.microphone", "devices.stethoscope"):
+            self.meter = QProgressBar(self.panel)
+            self.meter.setObjectName(f"{name}Level")
+            self.meter.setAccessibleName(
+                QCoreApplication.translate("QtSettingsDialog", "Sound level")
+            )
+            self.meter.setRange(0, 100)
+            self.meter.setTextVisible(False)
+            self.meter.setFixedSize(120, 14)
+            row.addWidget(self.meter, 0, Qt.AlignmentFlag.AlignTop)
+        self.result = QLabel(self.panel)
+        self.result.setObjectName(f"testText_{name}")
+        self.result.setWordWrap(True)
+        row.addWidget(self.result, 1, Qt.AlignmentFlag.AlignTop)
+        self.panel.hide()  # until the first test
+        self.task: Any = None  # the running check (asyncio.Task)
+        self.last: CheckResult | None = None
+        self.loudest = 0  # the meter's highest reading in this test (0..100)
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def show_text(self, text: str, *, working: bool | None = None) -> None:
+        colour = {True: "#166534", False: "#b42318", None: ""}[working]
+        self.result.setStyleSheet(f"color: {colour};" if colour else "")
+        self.result.setText(text)
+        self.panel.show()
+
+
 class QtSettingsDialog(QDialog):
     """Edit the user's settings; the policy's keys are shown locked."""
 
@@ -253,8 +384,18 @@ class QtSettingsDialog(QDialog):
         parent: QWidget | None = None,
         *,
         devices: Callable[[], list[MediaDevice]] | None = None,
+        checker: DeviceChecker | None = None,
     ) -> None:
         super().__init__(parent)
+        self._checker = checker
+        self.device_tests: dict[str, _DeviceTest] = {}
+        # How long each test runs (the camera's picture, the meters, the speaker's tone).
+        self.test_seconds = {
+            "devices.camera": CAMERA_SECONDS,
+            "devices.microphone": INPUT_SECONDS,
+            "devices.speaker": TONE_SECONDS,
+            "devices.stethoscope": INPUT_SECONDS,
+        }
         self.setObjectName("settingsDialog")
         self.setWindowTitle(self.tr("Settings"))
         self.profile = profile
@@ -377,13 +518,25 @@ class QtSettingsDialog(QDialog):
             line.setContentsMargins(0, 0, 0, 0)
             line.addWidget(field.widget, 1)
             line.addWidget(note)
+            test = None
+            if dotted in DEVICE_KINDS and not it_only:
+                test = _DeviceTest(dotted, box)
+                test.button.clicked.connect(lambda *_, d=dotted: self.toggle_device_test(d))
+                self.device_tests[dotted] = test
+                line.addWidget(test.button)
             text = LABELS.get(dotted)
             label = _tr(str(text)) if text else key.replace("_", " ").capitalize()
             field.widget.setAccessibleName(label)
             form.addRow(label, row)
+            if test is not None:
+                form.addRow("", test.panel)
         if section == "devices":
-            self.test_devices_button = QPushButton(
-                self.tr("Test camera, microphone and speaker…"), box
+            # The whole tech check (devices and the network) stays one click away.
+            self.test_devices_button = QPushButton(self.tr("Full tech check…"), box)
+            self.test_devices_button.setToolTip(
+                self.tr(
+                    "Test the camera, microphone and speaker and the connection to the video server"
+                )
             )
             self.test_devices_button.setObjectName("testDevicesButton")
             self.test_devices_button.clicked.connect(self.test_devices_requested)
@@ -404,6 +557,121 @@ class QtSettingsDialog(QDialog):
             line.addWidget(self.update_result, 1)
             form.addRow("", row)
         return box
+
+    # -- device tests ----------------------------------------------------------
+    def toggle_device_test(self, dotted: str) -> None:
+        """Test (or, while it runs, stop testing) the device chosen for ``dotted``."""
+        test = self.device_tests[dotted]
+        if test.running:
+            self.stop_device_test(dotted)
+            return
+        if self._checker is None:
+            test.show_text(_tr(str(NO_CHECKER)), working=False)
+            return
+        device = str(self.fields[dotted].value())
+        test.last = None
+        test.loudest = 0
+        if test.meter is not None:
+            test.meter.setValue(0)
+        if test.preview is not None:
+            test.preview.clear()
+        test.show_text(QCoreApplication.translate("QtSettingsDialog", "Testing…"))
+        test.button.setText(QCoreApplication.translate("QtSettingsDialog", "Stop"))
+
+        def done(result: CheckResult) -> None:
+            self._device_test_done(dotted, result)
+
+        def failed(exc: BaseException) -> None:
+            self._device_test_failed(dotted, exc)
+
+        test.task = run_op(
+            self,
+            self._run_check(dotted, device),
+            busy=False,
+            context="Device test",
+            on_done=done,
+            on_error=failed,
+        )
+        test.task.add_done_callback(lambda _task: self._device_test_ended(dotted))
+
+    async def _run_check(self, dotted: str, device: str) -> CheckResult:
+        checker = self._checker
+        assert checker is not None
+        test = self.device_tests[dotted]
+        seconds = self.test_seconds[dotted]
+        if dotted == "devices.camera":
+            return await checker.camera(
+                device, lambda rgb: self._show_frame(test, rgb), seconds=seconds
+            )
+        if dotted == "devices.speaker":
+            return await checker.speaker(device, seconds=seconds)
+        return await checker.audio_input(
+            device,
+            lambda level: self._show_level(test, level),
+            seconds=seconds,
+            # A stethoscope is not a voice: heard as captured, no AGC/noise suppression.
+            voice_processing=dotted != "devices.stethoscope",
+        )
+
+    def _show_level(self, test: _DeviceTest, level: float) -> None:
+        if test.meter is not None:
+            value = round(100 * level)
+            test.loudest = max(test.loudest, value)
+            test.meter.setValue(value)
+
+    def _show_frame(self, test: _DeviceTest, rgb: Any) -> None:
+        if test.preview is None:
+            return
+        height, width = int(rgb.shape[0]), int(rgb.shape[1])
+        image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+        test.preview.setPixmap(
+            QPixmap.fromImage(image).scaled(
+                PREVIEW_SIZE,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+
+    def _device_test_done(self, dotted: str, result: CheckResult) -> None:
+        test = self.device_tests[dotted]
+        test.last = result
+        test.show_text(result_text(dotted, result), working=result.working)
+
+    def _device_test_failed(self, dotted: str, exc: BaseException) -> None:
+        log.warning("Device test failed: %s", type(exc).__name__)  # the name: for IT
+        test = self.device_tests[dotted]
+        test.show_text(_tr(str(TEST_FAILED)), working=False)
+
+    def _device_test_ended(self, dotted: str) -> None:
+        test = self.device_tests.get(dotted)
+        if test is None:
+            return
+        try:
+            test.button.setText(QCoreApplication.translate("QtSettingsDialog", "Test"))
+            if test.meter is not None:
+                test.meter.setValue(0)
+        except RuntimeError:  # the dialog was deleted first
+            return
+
+    def stop_device_test(self, dotted: str) -> None:
+        test = self.device_tests[dotted]
+        if test.running:
+            test.task.cancel()
+            test.show_text(QCoreApplication.translate("QtSettingsDialog", "Test stopped."))
+
+    def stop_device_tests(self) -> None:
+        """Stop every running test (the dialog closing): the devices are released."""
+        for test in self.device_tests.values():
+            if test.running:
+                test.task.cancel()
+
+    def done(self, result: int) -> None:
+        self.stop_device_tests()
+        super().done(result)
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self.stop_device_tests()
+        super().hideEvent(event)
 
     # -- updates ---------------------------------------------------------------
     def _update_settings(self) -> UpdateSettings:

@@ -76,6 +76,20 @@ def list_microphones() -> list[MediaDevice]:
     ]
 
 
+def list_stethoscope_inputs() -> list[MediaDevice]:
+    """The stethoscope plugin's demo heart sound plus PortAudio inputs, with the ids its
+    ``audio.input`` lists (``sd:<index>``): Settings › Devices › Stethoscope input."""
+    return [
+        MediaDevice(
+            device_id="synthetic", label="Synthetic heart sound (demo)", kind="stethoscope"
+        ),
+        *(
+            MediaDevice(device_id=d.device_id, label=d.label, kind="stethoscope")
+            for d in _devices("microphone")
+        ),
+    ]
+
+
 def list_speakers() -> list[MediaDevice]:
     return _devices("speaker")
 

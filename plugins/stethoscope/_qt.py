@@ -103,6 +103,15 @@ MODEL_TEXTS = (
     QT_TRANSLATE_NOOP(
         "QtStethoscopePanel", "The stethoscope could not do that. Details were written to the log."
     ),
+    QT_TRANSLATE_NOOP(
+        "QtStethoscopePanel",
+        "The stethoscope input chosen in Settings is not connected: the default input is "
+        "selected instead.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "QtStethoscopePanel",
+        "The stethoscope input chosen in Settings is not connected, and no other input is.",
+    ),
 )
 
 
@@ -245,6 +254,9 @@ class QtStethoscopePanel(QWidget):
         self.status_label = QLabel(self)
         self.status_label.setObjectName("stethStatus")
         self.status_label.setWordWrap(True)
+        self._applied_choice: str | None = None
+        self._stand_in: tuple[str, str] | None = None  # (device, note): the default input
+        self.select_chosen_input()
 
         pg.setConfigOptions(antialias=False)
         axis_font = QFont()
@@ -362,6 +374,21 @@ class QtStethoscopePanel(QWidget):
             # a real input's name is in no catalogue and stays as the OS gives it.
             self.device_combo.addItem(QCoreApplication.translate("DeviceLabels", label), device_id)
 
+    def select_chosen_input(self) -> None:
+        """Select the stethoscope input chosen in Settings › Devices (the default input,
+        with a note saying so, when it is not connected). Done when the panel is built,
+        and again at Listen when Settings changed since."""
+        choice = self._ctx.device_choices().stethoscope if self._ctx is not None else ""
+        if choice == self._applied_choice:
+            return
+        self._applied_choice = choice
+        device, note = self.model.choose_input(choice)
+        self._stand_in = (device, model_text(note)) if note else None
+        index = self.device_combo.findData(device)
+        if index >= 0:
+            self.device_combo.setCurrentIndex(index)
+        self.status_label.setText(self._stand_in[1] if self._stand_in else "")
+
     def open_device(self, device: str) -> None:
         # Keep the chooser showing what is actually heard (a call from code, or a
         # remote stethoscope arriving, must not leave it naming another input).
@@ -380,9 +407,12 @@ class QtStethoscopePanel(QWidget):
         except ConsoleError as exc:
             self.status_label.setText(error_text(exc))
             return
-        self.status_label.setText("")
+        # Listening to the default input in place of the chosen one: keep saying so.
+        stand_in = self._stand_in
+        self.status_label.setText(stand_in[1] if stand_in and stand_in[0] == device else "")
 
     def _on_open(self) -> None:
+        self.select_chosen_input()
         self.open_device(str(self.device_combo.currentData()))
 
     # -- the visit -----------------------------------------------------------------

@@ -49,6 +49,11 @@ TRACK_LABEL = "stethoscope"
 DEVICE_STOPPED = "The stethoscope stopped delivering sound (unplugged?)."
 PLAYBACK_UNAVAILABLE = "Playback is not available: check that a speaker or headset is connected."
 UNEXPECTED = "The stethoscope could not do that. Details were written to the log."
+SETTINGS_INPUT_MISSING = (
+    "The stethoscope input chosen in Settings is not connected: the default input is "
+    "selected instead."
+)
+NO_INPUT = "The stethoscope input chosen in Settings is not connected, and no other input is."
 #: A stethoscope is not a voice: no AEC/NS/AGC/comfort noise, Opus full band, no DTX.
 TRACK_OPTIONS = AudioTrackOptions(
     voice_processing=False, music=True, dtx=False, bitrate_bps=128_000
@@ -112,6 +117,31 @@ class StethoscopeModel:
         audio = self.audio_input
         found = [(d.device_id, d.label) for d in audio.list_devices()] if audio else []
         return [*found, (SYNTHETIC, "Synthetic heart sound (demo)")]
+
+    def choose_input(self, chosen: str) -> tuple[str, str]:
+        """The input to listen to for Settings › Devices › Stethoscope input ``chosen``
+        (``ctx.device_choices().stethoscope``; "" = the default input), and a note for the
+        panel: "" when that is what was chosen, else :data:`SETTINGS_INPUT_MISSING` (or
+        :data:`NO_INPUT` when nothing is connected; the synthetic source is then
+        selected so nothing real is pretended to be heard)."""
+        audio = self.audio_input
+        listed = audio.list_devices() if audio is not None else []
+        if chosen == SYNTHETIC:
+            return SYNTHETIC, ""
+        if chosen:
+            wanted = chosen.casefold()
+            for matches in (
+                lambda d: d.device_id == chosen,
+                lambda d: d.label.casefold() == wanted,  # a name typed in Settings
+                lambda d: wanted in d.label.casefold(),
+            ):
+                found = next((d for d in listed if matches(d)), None)
+                if found is not None:
+                    return found.device_id, ""
+        default = next((d for d in listed if d.is_default), listed[0] if listed else None)
+        if default is None:
+            return SYNTHETIC, NO_INPUT if chosen else ""
+        return default.device_id, SETTINGS_INPUT_MISSING if chosen else ""
 
     def open(self, device: str | int, *, gain: float = 1.0) -> None:
         """Start capturing from ``device`` (an ``audio.input`` device id, or the synthetic

@@ -1899,6 +1899,58 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Más grande</translation>
     </message>
     <message>
+        <source>Working: this is what the camera sees.</source>
+        <translation>Funciona: esto es lo que ve la cámara.</translation>
+    </message>
+    <message>
+        <source>Working: sound is coming in. Speak and watch the bar move.</source>
+        <translation>Funciona: llega sonido. Hable y mire cómo se mueve la barra.</translation>
+    </message>
+    <message>
+        <source>Working: a tone was played. If you did not hear it, check the volume and that the right speaker is chosen.</source>
+        <translation>Funciona: se reprodujo un tono. Si no lo oyó, revise el volumen y que esté elegido el altavoz correcto.</translation>
+    </message>
+    <message>
+        <source>Working: sound is coming in from the stethoscope input. Tap the chest piece and watch the bar move.</source>
+        <translation>Funciona: llega sonido desde la entrada del estetoscopio. Dé unos toques en la campana y mire cómo se mueve la barra.</translation>
+    </message>
+    <message>
+        <source>Not found: this device is not connected. Plug it in, or choose another one.</source>
+        <translation>No se encuentra: este dispositivo no está conectado. Conéctelo o elija otro.</translation>
+    </message>
+    <message>
+        <source>It could not be started: another program may be using it, or it does not work with this computer.</source>
+        <translation>No se pudo iniciar: puede que otro programa lo esté usando o que no funcione con este equipo.</translation>
+    </message>
+    <message>
+        <source>It stopped working during the test. Check that it is still plugged in.</source>
+        <translation>Dejó de funcionar durante la prueba. Compruebe que sigue conectado.</translation>
+    </message>
+    <message>
+        <source>The computer&apos;s sound system is not available. Ask IT to check it.</source>
+        <translation>El sistema de sonido del equipo no está disponible. Pida a informática que lo revise.</translation>
+    </message>
+    <message>
+        <source>No camera is connected: this is the test picture.</source>
+        <translation>No hay ninguna cámara conectada: esta es la imagen de prueba.</translation>
+    </message>
+    <message>
+        <source>No picture came from the camera. Check that it is plugged in and its lens is uncovered.</source>
+        <translation>La cámara no envió imagen. Compruebe que está conectada y que la lente no está tapada.</translation>
+    </message>
+    <message>
+        <source>No sound came in. Check that it is plugged in and not muted.</source>
+        <translation>No llegó sonido. Compruebe que está conectado y que no está silenciado.</translation>
+    </message>
+    <message>
+        <source>The test could not run. Details were written to the log.</source>
+        <translation>No se pudo hacer la prueba. Los detalles quedaron en el registro.</translation>
+    </message>
+    <message>
+        <source>Devices cannot be tested here.</source>
+        <translation>Aquí no se pueden probar los dispositivos.</translation>
+    </message>
+    <message>
         <source>Text size</source>
         <translation>Tamaño del texto</translation>
     </message>
@@ -1931,6 +1983,18 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Predeterminado del sistema</translation>
     </message>
     <message>
+        <source>Test</source>
+        <translation>Probar</translation>
+    </message>
+    <message>
+        <source>Test %1</source>
+        <translation>Probar %1</translation>
+    </message>
+    <message>
+        <source>Sound level</source>
+        <translation>Nivel de sonido</translation>
+    </message>
+    <message>
         <source>Settings</source>
         <translation>Configuración</translation>
     </message>
@@ -1951,12 +2015,28 @@ Pruebe con menos palabras o con otras.</translation>
         <translation>Cancelar</translation>
     </message>
     <message>
-        <source>Test camera, microphone and speaker…</source>
-        <translation>Probar cámara, micrófono y altavoz…</translation>
+        <source>Full tech check…</source>
+        <translation>Comprobación técnica completa…</translation>
+    </message>
+    <message>
+        <source>Test the camera, microphone and speaker and the connection to the video server</source>
+        <translation>Probar la cámara, el micrófono y el altavoz, y la conexión con el servidor de vídeo</translation>
     </message>
     <message>
         <source>Check now</source>
         <translation>Comprobar ahora</translation>
+    </message>
+    <message>
+        <source>Testing…</source>
+        <translation>Probando…</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>Detener</translation>
+    </message>
+    <message>
+        <source>Test stopped.</source>
+        <translation>Prueba detenida.</translation>
     </message>
     <message>
         <source>Cannot check: {error}</source>
@@ -2249,6 +2329,14 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>The stethoscope could not do that. Details were written to the log.</source>
         <translation>El estetoscopio no pudo hacerlo. Los detalles quedaron en el registro.</translation>
+    </message>
+    <message>
+        <source>The stethoscope input chosen in Settings is not connected: the default input is selected instead.</source>
+        <translation>La entrada del estetoscopio elegida en Configuración no está conectada: en su lugar se ha seleccionado la entrada predeterminada.</translation>
+    </message>
+    <message>
+        <source>The stethoscope input chosen in Settings is not connected, and no other input is.</source>
+        <translation>La entrada del estetoscopio elegida en Configuración no está conectada, y no hay ninguna otra entrada conectada.</translation>
     </message>
     <message>
         <source>Heart rate — /min</source>

@@ -75,6 +75,7 @@ async def main():
         "hz": dominant_hz(tail), "peak": float(np.max(np.abs(tail))),
         "overruns": stream.overruns, "after_close": after_close,
         "labels": [d.label for d in devices], "rate": stream.sample_rate_hz,
+        "default": [d.label for d in devices if d.is_default],
         "close_s": close_s,
     }, default=list))
     await host.deactivate_all()
@@ -102,5 +103,6 @@ def test_plugin_reads_the_pipe_source(pulse: tuple[dict[str, str], Path]) -> Non
     assert abs(result["hz"] - 1000) < 20, result
     assert 0.2 < result["peak"] <= 1.0, result  # 12000/32768 ≈ 0.37
     assert result["overruns"] == 0
+    assert result["default"] == ["default"], result  # PortAudio's default input, marked
     assert result["after_close"] == "DeviceUnavailableError"
     assert result["close_s"] < 2.0, result  # close never waits on a silent source

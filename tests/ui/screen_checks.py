@@ -77,6 +77,15 @@ def test_settings_dialog_fits(make_console, tmp_path) -> None:
     dialog = console.window.show_settings()
     _assert_fits(dialog)
     assert dialog.buttons.isVisible()
+    # Every device's test result shown (the camera's picture, the meters, the longest
+    # sentences): the Test buttons and the form still fit.
+    from ui.settings_dialog import REASONS, WORKING
+
+    longest = max((*WORKING.values(), *REASONS.values()), key=len)
+    for test in dialog.device_tests.values():
+        test.show_text(longest, working=False)
+    _assert_fits(dialog)
+    assert all(t.button.isVisible() for t in dialog.device_tests.values())
 
 
 def test_join_dialog_fits(make_console) -> None:

@@ -105,6 +105,33 @@ def test_activation_gives_a_scoped_context(tmp_path: Path, make_plugin: MakePlug
     assert host.get("acme.scoped").state is PluginState.INACTIVE
 
 
+def test_settings_device_choices_reach_the_context_as_saved(
+    tmp_path: Path, make_plugin: MakePlugin
+) -> None:
+    from clinician_console_api import DeviceChoices
+
+    code = """
+        SEEN = {}
+
+        def activate(ctx):
+            SEEN["ctx"] = ctx
+    """
+    plugin = make_plugin("acme.devices", code=code)  # no capability needed to read them
+    host = PluginHost(
+        data_root=tmp_path / "data",
+        allow=["acme.devices"],
+        discover_entry_points=False,
+        devices=DeviceChoices(stethoscope="sd:4", camera="/dev/video2"),
+    )
+    host.add_manifest(plugin.manifest_path)
+    run(host.activate("acme.devices"))
+    ctx: PluginContext = sys.modules[plugin.module].SEEN["ctx"]
+    assert ctx.device_choices() == DeviceChoices(stethoscope="sd:4", camera="/dev/video2")
+    host.set_device_choices(DeviceChoices(stethoscope="Thinklabs"))  # Settings saved
+    assert ctx.device_choices().stethoscope == "Thinklabs"
+    assert ctx.device_choices().camera == ""  # "" = the system default
+
+
 def test_not_allowed_is_listed_and_never_imported(tmp_path: Path, make_plugin: MakePlugin) -> None:
     plugin = make_plugin("acme.unlisted", code="raise RuntimeError('must not run')\n")
     host = make_host(tmp_path, allow=["someone.else"])
