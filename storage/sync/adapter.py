@@ -43,7 +43,22 @@ from storage.sync.engine import SyncEngine, SyncReport, SyncStore
 #: Opens a FHIR client for the record store (an async context manager).
 ClientFactory = Callable[[RecordStoreSettings], AbstractAsyncContextManager[Any]]
 
-_KIND = {kind.value: kind for kind in RecordKind}
+#: The main outbox's entity types, as the kinds the sync details name (any other: OTHER).
+_KIND = {
+    kind.value: kind
+    for kind in (
+        RecordKind.PATIENT,
+        RecordKind.VISIT,
+        RecordKind.NOTE,
+        RecordKind.SIGNATURE,
+        RecordKind.ATTACHMENT,
+        RecordKind.CODING,
+        RecordKind.ANNOTATIONS,
+        RecordKind.CONSENT,
+        RecordKind.ESCALATION,
+        RecordKind.ONCALL_NOTICE,
+    )
+}
 
 #: FailedRecord kinds beyond the main outbox's (their Retry goes elsewhere: :func:`_retry`).
 PACS_STILL = "pacs"
