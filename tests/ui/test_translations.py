@@ -484,8 +484,8 @@ def test_lock_and_startup_words_in_spanish(spanish: None) -> None:
 ENGLISH = re.compile(
     r"(?i:\b(the|and|you|your|is|are|was|has|have|not|this|that|with|from|of|to|on|at|by"
     r"|synthetic|test|synced|syncing|online|offline|today|edited|attempts?|close-up"
-    r"|overview)\b)|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu"
-    r"|Fri|Sat|Sun)\b|\d y\b"
+    r"|overview|device|stopped|request|timed)\b)"
+    r"|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b|\d y\b"
 )  # Spanish writes its months and weekdays in small letters ("14 mar 1958")
 
 
