@@ -146,22 +146,117 @@ class Conflict:
     detected_at: str
 
 
+class RecordKind(StrEnum):
+    """What a row of the sync details is, as a code: the window names it in the user's
+    language (``ui.sync_details``), the command line and the log in English
+    (:data:`RECORD_KIND_NAMES`). Carries no patient data."""
+
+    PATIENT = "patient"
+    VISIT = "encounter"
+    NOTE = "note"
+    SIGNATURE = "provenance"  # a note's or an addendum's signature (FHIR Provenance)
+    ATTACHMENT = "attachment"
+    CODING = "charge_item"
+    ANNOTATIONS = "annotation"
+    CONSENT = "consent"
+    ESCALATION = "escalation"
+    ONCALL_NOTICE = "oncall_notice"
+    ECONSULT = "econsult"  # an e-consult row of a kind this version does not name
+    ECONSULT_REQUEST = "econsult_request"
+    ECONSULT_MESSAGE = "econsult_message"
+    ECONSULT_ANSWER = "econsult_answer"
+    ECONSULT_STATUS = "econsult_status"
+    PACS_STILL = "pacs_still"
+    PACS_SIGN_IN = "pacs_sign_in"
+    SERVER_RECORD = "server_record"  # a server resource sync set aside (quarantined)
+    OTHER = "other"  # an outbox kind this version does not name
+
+
+#: The English name of each kind (command line, logs, :attr:`FailedRecord.label`).
+RECORD_KIND_NAMES: dict[RecordKind, str] = {
+    RecordKind.PATIENT: "Patient",
+    RecordKind.VISIT: "Visit",
+    RecordKind.NOTE: "Note",
+    RecordKind.SIGNATURE: "Signature",
+    RecordKind.ATTACHMENT: "Attachment",
+    RecordKind.CODING: "Coding",
+    RecordKind.ANNOTATIONS: "Annotations",
+    RecordKind.CONSENT: "Consent",
+    RecordKind.ESCALATION: "Escalation",
+    RecordKind.ONCALL_NOTICE: "On-call notification",
+    RecordKind.ECONSULT: "E-consult",
+    RecordKind.ECONSULT_REQUEST: "E-consult request",
+    RecordKind.ECONSULT_MESSAGE: "E-consult message",
+    RecordKind.ECONSULT_ANSWER: "E-consult answer",
+    RecordKind.ECONSULT_STATUS: "E-consult status",
+    RecordKind.PACS_STILL: "PACS still",
+    RecordKind.PACS_SIGN_IN: "PACS · sign-in",
+    RecordKind.SERVER_RECORD: "Server record",
+    RecordKind.OTHER: "Record",
+}
+
+
+class FailureNote(StrEnum):
+    """What the console adds to a refused row's stored reason (``detail``), as a code."""
+
+    NONE = ""  # the stored reason alone
+    SET_ASIDE = "set_aside"  # a server resource set aside; detail: the rule it broke
+    PACS_GAVE_UP = "pacs_gave_up"  # not sent again after ``attempts`` (Retry: 5 more)
+    NOT_DICOM = "not_dicom"  # cannot be made into DICOM (detail: why); record store keeps it
+
+
+def _row_label(kind: RecordKind, whose: str) -> str:
+    name = RECORD_KIND_NAMES[kind]
+    return f"{name} · {whose}" if whose else name
+
+
 @dataclass(frozen=True, slots=True)
 class FailedRecord:
-    """An outbox record that did not go: refused by the server, or retried and failing."""
+    """An outbox record that did not go: refused by the server, or retried and failing.
+
+    What it is comes as codes (``kind``, ``note``) and values no language changes
+    (``whose``, ``detail``): the window words them in the user's language."""
 
     entity_type: str  # "patient" | "encounter" | "note" | "attachment" | "pacs" | "econsult"...
     entity_id: str  # for Retry; never shown (ids mean nothing to a clinician)
-    label: str  # whose record: "Note · Smith, Anna"
-    reason: str  # stored reason: server text the engine scrubbed before storing it
+    kind: RecordKind
+    #: Whose record: the patient's name as in the worklist, the server's "Type/id" for a
+    #: resource set aside; "" when not known (or none: the PACS's sign-in).
+    whose: str
+    detail: str  # stored reason: server text the engine scrubbed, or the console's words
     attempts: int
+    note: FailureNote = FailureNote.NONE
+
+    @property
+    def label(self) -> str:
+        """In English: "Note · Smith, Anna"."""
+        return _row_label(self.kind, self.whose)
+
+    @property
+    def reason(self) -> str:
+        """In English: the stored reason with what the console adds to it."""
+        if self.note is FailureNote.SET_ASIDE:
+            return f"set aside: {self.detail}"
+        if self.note is FailureNote.PACS_GAVE_UP:
+            return f"{self.detail}; not sent again after {self.attempts} attempts (Retry: 5 more)"
+        if self.note is FailureNote.NOT_DICOM:
+            return (
+                f"this still cannot be made into DICOM ({self.detail}); the record store keeps it"
+            )
+        return self.detail
 
 
 @dataclass(frozen=True, slots=True)
 class ConflictItem:
     conflict: Conflict
-    label: str
+    kind: RecordKind
+    whose: str  # the patient's name as in the worklist; "" when not known
     encounter_id: str | None  # where to open it, when known
+
+    @property
+    def label(self) -> str:
+        """In English: "Annotations · Smith, Anna"."""
+        return _row_label(self.kind, self.whose)
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,12 +756,15 @@ def _fields(counts: SyncCounts) -> dict[str, int]:
 
 
 __all__ = [
+    "RECORD_KIND_NAMES",
     "Conflict",
     "ConflictItem",
     "ConflictResolved",
     "FailedRecord",
+    "FailureNote",
     "Progress",
     "Reachability",
+    "RecordKind",
     "Resolution",
     "SyncCounts",
     "SyncEngine",

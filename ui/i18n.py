@@ -12,6 +12,7 @@ The command line stays English.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -58,12 +59,15 @@ def set_language(lang: str) -> bool:
     return True
 
 
-def message(key: str, params: dict[str, Any] | None = None) -> str:
-    """The user's-language text of an app message key, its placeholders filled."""
+def message(key: str, params: Mapping[str, Any] | None = None, *, _depth: int = 0) -> str:
+    """The user's-language text of an app message key, its placeholders filled; its
+    ``reason`` (English words from below ui/) translated when known (ui.reasons)."""
+    from ui.reasons import translate_params
+
     template = MESSAGES.get(key, key)
     translated = QCoreApplication.translate(MESSAGES_CONTEXT, template)
     try:  # as ConsoleError.user_message does, so English reads the same
-        return translated.format(**(params or {}))
+        return translated.format(**translate_params(params or {}, _depth))
     except (KeyError, IndexError, ValueError):
         return translated
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from app.credentials import CredentialKind, check_new_secret
 from app.errors import ConsoleError, CredentialTooWeakError, IdentityUnreachableError
 from app.identity import Identity, SignInResult
+from ui import i18n
 from ui.ops import run_op
 
 OpenBrowser = Callable[[str], Awaitable[None]]
@@ -38,7 +39,7 @@ PAGES = ("online", "waiting", "offline", "choose_pin")
 
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ConsoleError):
-        return exc.user_message()
+        return i18n.error_text(exc)  # the message key, in the user's language
     return QCoreApplication.translate("QtSignInCard", "Sign-in failed unexpectedly. Try again.")
 
 
@@ -301,7 +302,7 @@ class QtSignInCard(QFrame):
         try:
             check_new_secret(CredentialKind.PIN, pin)
         except CredentialTooWeakError as exc:
-            self.show_error(exc.user_message())
+            self.show_error(i18n.error_text(exc))
             return
         self.set_pin_button.setEnabled(False)
 

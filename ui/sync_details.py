@@ -5,9 +5,11 @@ notes' conflicts and decided here: keep mine (sent over theirs) or take theirs (
 become the newest local version; ours stay in the still's version history).
 
 The reasons shown are the outbox's stored ``last_error``: server text that the
-sync engine scrubbed before storing it, so no patient data from the server.
+sync engine scrubbed before storing it, so no patient data from the server; the
+console's own words among them are shown in the user's language (ui.reasons).
 Records are named by patient, as in the worklist, so the clinician knows
-which note is meant.
+which note is meant; what a row is comes from app/ as a code (``RecordKind``),
+named here (:data:`KIND_LABELS`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from PySide6.QtWidgets import (
 from app.sync import (
     ConflictItem,
     FailedRecord,
+    FailureNote,
+    RecordKind,
     Resolution,
     SyncOutcome,
     SyncOverview,
@@ -39,7 +43,9 @@ from app.sync import (
 )
 from ui import geometry
 from ui.format import day_and_clock
+from ui.i18n import QT_TRANSLATE_NOOP
 from ui.ops import run_op
+from ui.reasons import reason_text
 from ui.sync_status import NOT_SET_UP_TIP, state_text, status_message, synced_text
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 7
@@ -58,17 +64,72 @@ QListWidget::item:selected { background: #e6f2f1; color: #0b4f4a; }
 """
 
 
+#: What each row is, by its code (app.sync.RecordKind), in the user's language.
+KIND_LABELS: dict[RecordKind, str] = {
+    RecordKind.PATIENT: QT_TRANSLATE_NOOP("SyncKinds", "Patient"),
+    RecordKind.VISIT: QT_TRANSLATE_NOOP("SyncKinds", "Visit"),
+    RecordKind.NOTE: QT_TRANSLATE_NOOP("SyncKinds", "Note"),
+    RecordKind.SIGNATURE: QT_TRANSLATE_NOOP("SyncKinds", "Signature"),
+    RecordKind.ATTACHMENT: QT_TRANSLATE_NOOP("SyncKinds", "Attachment"),
+    RecordKind.CODING: QT_TRANSLATE_NOOP("SyncKinds", "Coding"),
+    RecordKind.ANNOTATIONS: QT_TRANSLATE_NOOP("SyncKinds", "Annotations"),
+    RecordKind.CONSENT: QT_TRANSLATE_NOOP("SyncKinds", "Consent"),
+    RecordKind.ESCALATION: QT_TRANSLATE_NOOP("SyncKinds", "Escalation"),
+    RecordKind.ONCALL_NOTICE: QT_TRANSLATE_NOOP("SyncKinds", "On-call notification"),
+    RecordKind.ECONSULT: QT_TRANSLATE_NOOP("SyncKinds", "E-consult"),
+    RecordKind.ECONSULT_REQUEST: QT_TRANSLATE_NOOP("SyncKinds", "E-consult request"),
+    RecordKind.ECONSULT_MESSAGE: QT_TRANSLATE_NOOP("SyncKinds", "E-consult message"),
+    RecordKind.ECONSULT_ANSWER: QT_TRANSLATE_NOOP("SyncKinds", "E-consult answer"),
+    RecordKind.ECONSULT_STATUS: QT_TRANSLATE_NOOP("SyncKinds", "E-consult status"),
+    RecordKind.PACS_STILL: QT_TRANSLATE_NOOP("SyncKinds", "PACS still"),
+    RecordKind.PACS_SIGN_IN: QT_TRANSLATE_NOOP("SyncKinds", "PACS · sign-in"),
+    RecordKind.SERVER_RECORD: QT_TRANSLATE_NOOP("SyncKinds", "Server record"),
+    RecordKind.OTHER: QT_TRANSLATE_NOOP("SyncKinds", "Record"),
+}
+
+
+def kind_text(kind: RecordKind) -> str:
+    return QCoreApplication.translate("SyncKinds", KIND_LABELS.get(kind, "Record"))
+
+
+def row_label(kind: RecordKind, whose: str) -> str:
+    """ "Nota · Smith, Anna": what the row is, and whose."""
+    name = kind_text(kind)
+    return f"{name} · {whose}" if whose else name
+
+
+def reason_line(item: FailedRecord) -> str:
+    """Why a row did not go, in the user's language (the server's own words as they are)."""
+    detail = reason_text(item.detail)
+    if item.note is FailureNote.SET_ASIDE:
+        return QCoreApplication.translate("QtSyncDetails", "set aside: %1").replace("%1", detail)
+    if item.note is FailureNote.PACS_GAVE_UP:
+        text = QtSyncDetails.tr(
+            "%1; not sent again after %n attempts (Retry: 5 more)",  # type: ignore[arg-type]
+            "",
+            item.attempts,  # type: ignore[arg-type]
+        )
+        return text.replace("%1", detail)
+    if item.note is FailureNote.NOT_DICOM:
+        return QCoreApplication.translate(
+            "QtSyncDetails",
+            "this still cannot be made into DICOM (%1); the record store keeps it",
+        ).replace("%1", detail)
+    return detail
+
+
 def failure_text(item: FailedRecord) -> str:
     if item.attempts == 1:
         tries = QCoreApplication.translate("QtSyncDetails", "1 attempt")
     else:
         tries = QtSyncDetails.tr("%n attempts", "", item.attempts)  # type: ignore[arg-type]
-    return f"{item.label}  ·  {tries}\n{item.reason}"
+    return f"{row_label(item.kind, item.whose)}  ·  {tries}\n{reason_line(item)}"
 
 
 def conflict_text(item: ConflictItem) -> str:
     noticed = QCoreApplication.translate("QtSyncDetails", "changed elsewhere, noticed %1")
-    return f"{item.label}  ·  {noticed.replace('%1', day_and_clock(item.conflict.detected_at))}"
+    when = noticed.replace("%1", day_and_clock(item.conflict.detected_at))
+    return f"{row_label(item.kind, item.whose)}  ·  {when}"
 
 
 def counts_text(overview: SyncOverview) -> str:
@@ -167,9 +228,20 @@ class QtSyncDetails(QDialog):
         layout.addWidget(self.state_label)
         layout.addWidget(self.message_label)
         layout.addWidget(self.counts_label)
-        layout.addWidget(_heading("Why something was not sent", self))
+        layout.addWidget(
+            _heading(
+                QCoreApplication.translate("QtSyncDetails", "Why something was not sent"), self
+            )
+        )
         layout.addWidget(self.failures, 3)
-        layout.addWidget(_heading("Notes and annotations changed both here and elsewhere", self))
+        layout.addWidget(
+            _heading(
+                QCoreApplication.translate(
+                    "QtSyncDetails", "Notes and annotations changed both here and elsewhere"
+                ),
+                self,
+            )
+        )
         layout.addWidget(self.conflicts, 2)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)

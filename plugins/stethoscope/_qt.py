@@ -129,8 +129,11 @@ def error_text(exc: BaseException) -> str:
     template = QCoreApplication.translate(
         "messages", MESSAGES.get(exc.message_key, exc.message_key)
     )
+    params = dict(exc.params)
+    if isinstance(params.get("reason"), str):  # a known reason (ui.reasons), in the language
+        params["reason"] = QCoreApplication.translate("ErrorReasons", params["reason"])
     try:
-        return template.format(**exc.params)
+        return template.format(**params)
     except (KeyError, IndexError, ValueError):
         return template
 

@@ -351,6 +351,823 @@
     </message>
 </context>
 <context>
+    <name>ErrorReasons</name>
+    <message>
+        <source>the request timed out</source>
+        <extracomment>Reasons a clinician meets, marked for the catalogue (English source text).</extracomment>
+        <translation>la solicitud excedió el tiempo de espera</translation>
+    </message>
+    <message>
+        <source>could not connect</source>
+        <translation>no se pudo establecer la conexión</translation>
+    </message>
+    <message>
+        <source>the TLS handshake failed</source>
+        <translation>falló el establecimiento de la conexión TLS</translation>
+    </message>
+    <message>
+        <source>the connection closed before the response was complete</source>
+        <translation>la conexión se cerró antes de recibir la respuesta completa</translation>
+    </message>
+    <message>
+        <source>HTTP 401: not signed in, or the credentials were refused</source>
+        <translation>HTTP 401: sin sesión iniciada, o se rechazaron las credenciales</translation>
+    </message>
+    <message>
+        <source>HTTP 403: the credentials do not permit this request</source>
+        <translation>HTTP 403: las credenciales no permiten esta solicitud</translation>
+    </message>
+    <message>
+        <source>HTTP 429: too many requests</source>
+        <translation>HTTP 429: demasiadas solicitudes</translation>
+    </message>
+    <message>
+        <source>HTTP 503: the service is unavailable</source>
+        <translation>HTTP 503: el servicio no está disponible</translation>
+    </message>
+    <message>
+        <source>the response body is empty</source>
+        <translation>la respuesta llegó vacía</translation>
+    </message>
+    <message>
+        <source>the response is not valid JSON</source>
+        <translation>la respuesta no es JSON válido</translation>
+    </message>
+    <message>
+        <source>the response is not a FHIR resource</source>
+        <translation>la respuesta no es un recurso FHIR</translation>
+    </message>
+    <message>
+        <source>the response&apos;s content encoding is broken</source>
+        <translation>la codificación del contenido de la respuesta está dañada</translation>
+    </message>
+    <message>
+        <source>a URL from the server is malformed</source>
+        <translation>una URL enviada por el servidor está mal formada</translation>
+    </message>
+    <message>
+        <source>the server did not say where it stored the Binary</source>
+        <translation>el servidor no indicó dónde guardó el Binary</translation>
+    </message>
+    <message>
+        <source>a search result entry has no resource</source>
+        <translation>una entrada de los resultados de búsqueda no contiene ningún recurso</translation>
+    </message>
+    <message>
+        <source>a Bundle response entry has no response</source>
+        <translation>una entrada de la respuesta Bundle no contiene respuesta</translation>
+    </message>
+    <message>
+        <source>a Bundle response entry has no status</source>
+        <translation>una entrada de la respuesta Bundle no indica su estado</translation>
+    </message>
+    <message>
+        <source>a Bundle response entry holds a malformed resource</source>
+        <translation>una entrada de la respuesta Bundle contiene un recurso mal formado</translation>
+    </message>
+    <message>
+        <source>the Bundle&apos;s entries are malformed</source>
+        <translation>las entradas del Bundle están mal formadas</translation>
+    </message>
+    <message>
+        <source>a Bundle entry is malformed</source>
+        <translation>una entrada del Bundle está mal formada</translation>
+    </message>
+    <message>
+        <source>a Bundle entry holds a malformed resource</source>
+        <translation>una entrada del Bundle contiene un recurso mal formado</translation>
+    </message>
+    <message>
+        <source>the server&apos;s next links go round in a circle</source>
+        <translation>los enlaces «next» del servidor forman un círculo</translation>
+    </message>
+    <message>
+        <source>the search has more pages than the console follows</source>
+        <translation>la búsqueda tiene más páginas de las que sigue la consola</translation>
+    </message>
+    <message>
+        <source>the Bundle&apos;s links are malformed</source>
+        <translation>los enlaces del Bundle están mal formados</translation>
+    </message>
+    <message>
+        <source>a next link is malformed</source>
+        <translation>un enlace «next» está mal formado</translation>
+    </message>
+    <message>
+        <source>a next link points to another server</source>
+        <translation>un enlace «next» apunta a otro servidor</translation>
+    </message>
+    <message>
+        <source>an auth endpoint URL is malformed</source>
+        <translation>una URL de autenticación está mal formada</translation>
+    </message>
+    <message>
+        <source>an auth endpoint URL is not http(s)</source>
+        <translation>una URL de autenticación no es http(s)</translation>
+    </message>
+    <message>
+        <source>[record_store] url is not a URL</source>
+        <translation>[record_store] url no es una URL</translation>
+    </message>
+    <message>
+        <source>[record_store] url must be an http(s) base URL</source>
+        <translation>[record_store] url debe ser una URL base http(s)</translation>
+    </message>
+    <message>
+        <source>the server advertises no SMART token endpoint</source>
+        <translation>el servidor no anuncia ningún punto de obtención de tokens SMART</translation>
+    </message>
+    <message>
+        <source>the advertised token endpoint is not a URL</source>
+        <translation>el punto de obtención de tokens anunciado no es una URL</translation>
+    </message>
+    <message>
+        <source>the advertised token endpoint is neither HTTPS nor on the FHIR server itself</source>
+        <translation>el punto de obtención de tokens anunciado no usa HTTPS ni está en el propio servidor FHIR</translation>
+    </message>
+    <message>
+        <source>the token endpoint did not return a JSON object</source>
+        <translation>el punto de obtención de tokens no devolvió un objeto JSON</translation>
+    </message>
+    <message>
+        <source>the token endpoint returned no usable access_token</source>
+        <translation>el punto de obtención de tokens no devolvió un access_token utilizable</translation>
+    </message>
+    <message>
+        <source>the token endpoint returned a token that is not bearer</source>
+        <translation>el punto de obtención de tokens devolvió un token que no es de tipo bearer</translation>
+    </message>
+    <message>
+        <source>the token endpoint returned an invalid expires_in</source>
+        <translation>el punto de obtención de tokens devolvió un expires_in no válido</translation>
+    </message>
+    <message>
+        <source>the record_store secret is not a readable PEM private key</source>
+        <translation>el secreto record_store no es una clave privada PEM legible</translation>
+    </message>
+    <message>
+        <source>the RSA private key is shorter than 2048 bits</source>
+        <translation>la clave privada RSA tiene menos de 2048 bits</translation>
+    </message>
+    <message>
+        <source>the private key is neither RSA nor EC P-384 (RS384/ES384)</source>
+        <translation>la clave privada no es RSA ni EC P-384 (RS384/ES384)</translation>
+    </message>
+    <message>
+        <source>[record_store] auth must be none, basic or smart-backend</source>
+        <translation>[record_store] auth debe ser none, basic o smart-backend</translation>
+    </message>
+    <message>
+        <source>[record_store] username is empty or contains &apos;:&apos;</source>
+        <translation>[record_store] username está vacío o contiene &apos;:&apos;</translation>
+    </message>
+    <message>
+        <source>[record_store] username (the SMART client id) is empty</source>
+        <translation>[record_store] username (el id de cliente SMART) está vacío</translation>
+    </message>
+    <message>
+        <source>SMART backend auth needs exactly one of a private key or a client secret</source>
+        <translation>la autenticación SMART backend necesita una clave privada o un secreto de cliente, solo uno de ellos</translation>
+    </message>
+    <message>
+        <source>changed on the server by someone else</source>
+        <translation>otra persona lo modificó en el servidor</translation>
+    </message>
+    <message>
+        <source>the server asked to retry later</source>
+        <translation>el servidor pidió reintentar más tarde</translation>
+    </message>
+    <message>
+        <source>waiting for its encounter to reach the server</source>
+        <translation>espera a que su visita llegue al servidor</translation>
+    </message>
+    <message>
+        <source>several patients on the record store have this MRN</source>
+        <translation>varios pacientes del servidor de historias tienen este número de historia clínica</translation>
+    </message>
+    <message>
+        <source>a still&apos;s annotations were changed elsewhere</source>
+        <translation>las anotaciones de una foto se modificaron en otro lugar</translation>
+    </message>
+    <message>
+        <source>transaction response entries do not match the request</source>
+        <translation>las entradas de la respuesta a la transacción no corresponden a la solicitud</translation>
+    </message>
+    <message>
+        <source>transaction response entries do not match</source>
+        <translation>las entradas de la respuesta a la transacción no corresponden</translation>
+    </message>
+    <message>
+        <source>batch response entries do not match the request</source>
+        <translation>las entradas de la respuesta al lote no corresponden a la solicitud</translation>
+    </message>
+    <message>
+        <source>the response&apos;s entries do not match the request</source>
+        <translation>las entradas de la respuesta no corresponden a la solicitud</translation>
+    </message>
+    <message>
+        <source>the server&apos;s response named no stored resource</source>
+        <translation>la respuesta del servidor no nombró ningún recurso guardado</translation>
+    </message>
+    <message>
+        <source>a matching Patient has no id</source>
+        <translation>un Patient coincidente no tiene id</translation>
+    </message>
+    <message>
+        <source>the transaction response has no entry</source>
+        <translation>la respuesta a la transacción no contiene ninguna entrada</translation>
+    </message>
+    <message>
+        <source>a still is not on the record store yet</source>
+        <translation>una foto aún no está en el servidor de historias</translation>
+    </message>
+    <message>
+        <source>the note is not on the record store yet</source>
+        <translation>la nota aún no está en el servidor de historias</translation>
+    </message>
+    <message>
+        <source>the visit is not on the record store yet</source>
+        <translation>la visita aún no está en el servidor de historias</translation>
+    </message>
+    <message>
+        <source>the request is not on the record store yet</source>
+        <translation>la solicitud aún no está en el servidor de historias</translation>
+    </message>
+    <message>
+        <source>a still of this request was deleted before it reached the record store, so the request cannot be sent: cancel it and send a new request with the stills that remain</source>
+        <translation>una foto de esta solicitud se eliminó antes de llegar al servidor de historias, por lo que la solicitud no puede enviarse: cancélela y envíe una nueva solicitud con las fotos que quedan</translation>
+    </message>
+    <message>
+        <source>the PACS could not be reached</source>
+        <translation>no se pudo contactar con el PACS</translation>
+    </message>
+    <message>
+        <source>the PACS did not confirm the instance</source>
+        <translation>el PACS no confirmó la instancia</translation>
+    </message>
+    <message>
+        <source>request</source>
+        <translation>solicitud</translation>
+    </message>
+    <message>
+        <source>message</source>
+        <translation>mensaje</translation>
+    </message>
+    <message>
+        <source>answer</source>
+        <translation>respuesta</translation>
+    </message>
+    <message>
+        <source>status</source>
+        <translation>estado</translation>
+    </message>
+    <message>
+        <source>meta is missing or not an object</source>
+        <translation>falta meta o no es un objeto</translation>
+    </message>
+    <message>
+        <source>meta.versionId is missing or not a string</source>
+        <translation>falta meta.versionId o no es una cadena</translation>
+    </message>
+    <message>
+        <source>meta.lastUpdated is not an instant</source>
+        <translation>meta.lastUpdated no es un instante</translation>
+    </message>
+    <message>
+        <source>content[0].attachment.data is not UTF-8 text</source>
+        <translation>content[0].attachment.data no es texto UTF-8</translation>
+    </message>
+    <message>
+        <source>a search entry is not a resource</source>
+        <translation>una entrada de búsqueda no es un recurso</translation>
+    </message>
+    <message>
+        <source>id is missing</source>
+        <translation>falta id</translation>
+    </message>
+    <message>
+        <source>resourceType is not the one searched for</source>
+        <translation>resourceType no es el buscado</translation>
+    </message>
+    <message>
+        <source>subject is not the patient this note belongs to</source>
+        <translation>subject no es el paciente de esta nota</translation>
+    </message>
+    <message>
+        <source>context.encounter is not this note&apos;s visit</source>
+        <translation>context.encounter no es la visita de esta nota</translation>
+    </message>
+    <message>
+        <source>subject is not the patient this visit belongs to</source>
+        <translation>subject no es el paciente de esta visita</translation>
+    </message>
+    <message>
+        <source>device stopped</source>
+        <translation>el dispositivo se detuvo</translation>
+    </message>
+    <message>
+        <source>no such device</source>
+        <translation>no existe ese dispositivo</translation>
+    </message>
+    <message>
+        <source>no such camera</source>
+        <translation>no existe esa cámara</translation>
+    </message>
+    <message>
+        <source>no such audio input</source>
+        <translation>no existe esa entrada de audio</translation>
+    </message>
+    <message>
+        <source>unknown device id</source>
+        <translation>identificador de dispositivo desconocido</translation>
+    </message>
+    <message>
+        <source>no PortAudio library</source>
+        <translation>falta la biblioteca PortAudio</translation>
+    </message>
+    <message>
+        <source>cannot open input</source>
+        <translation>no se puede abrir la entrada</translation>
+    </message>
+    <message>
+        <source>cannot open output</source>
+        <translation>no se puede abrir la salida</translation>
+    </message>
+    <message>
+        <source>cannot open</source>
+        <translation>no se puede abrir</translation>
+    </message>
+    <message>
+        <source>cannot list modes</source>
+        <translation>no se pueden enumerar los modos</translation>
+    </message>
+    <message>
+        <source>capture failed</source>
+        <translation>falló la captura</translation>
+    </message>
+    <message>
+        <source>camera failed</source>
+        <translation>falló la cámara</translation>
+    </message>
+    <message>
+        <source>the camera stopped</source>
+        <translation>la cámara se detuvo</translation>
+    </message>
+    <message>
+        <source>closed</source>
+        <translation>cerrado</translation>
+    </message>
+    <message>
+        <source>corrupt frame</source>
+        <translation>fotograma dañado</translation>
+    </message>
+    <message>
+        <source>short frame</source>
+        <translation>fotograma incompleto</translation>
+    </message>
+    <message>
+        <source>no still frame</source>
+        <translation>ningún fotograma fijo</translation>
+    </message>
+    <message>
+        <source>mode not offered</source>
+        <translation>modo no disponible</translation>
+    </message>
+    <message>
+        <source>unsupported size</source>
+        <translation>tamaño no admitido</translation>
+    </message>
+    <message>
+        <source>unsupported frame rate</source>
+        <translation>frecuencia de fotogramas no admitida</translation>
+    </message>
+    <message>
+        <source>unsupported pixel format</source>
+        <translation>formato de píxel no admitido</translation>
+    </message>
+    <message>
+        <source>no supported pixel format</source>
+        <translation>ningún formato de píxel admitido</translation>
+    </message>
+    <message>
+        <source>not a video file</source>
+        <translation>no es un archivo de video</translation>
+    </message>
+    <message>
+        <source>no audio input</source>
+        <translation>ninguna entrada de audio</translation>
+    </message>
+    <message>
+        <source>audio input not granted</source>
+        <translation>entrada de audio no concedida</translation>
+    </message>
+    <message>
+        <source>remote stethoscope track is not 48 kHz</source>
+        <translation>la pista remota del estetoscopio no es de 48 kHz</translation>
+    </message>
+    <message>
+        <source>no camera is open</source>
+        <translation>ninguna cámara abierta</translation>
+    </message>
+    <message>
+        <source>no still to keep</source>
+        <translation>ninguna foto para guardar</translation>
+    </message>
+    <message>
+        <source>no encounter is open</source>
+        <translation>ninguna visita abierta</translation>
+    </message>
+    <message>
+        <source>the media server closed the connection</source>
+        <translation>el servidor de video cerró la conexión</translation>
+    </message>
+    <message>
+        <source>the media server closed</source>
+        <translation>el servidor de video se cerró</translation>
+    </message>
+    <message>
+        <source>the media server did not answer</source>
+        <translation>el servidor de video no respondió</translation>
+    </message>
+    <message>
+        <source>the media server&apos;s HTTP API does not answer</source>
+        <translation>la API HTTP del servidor de video no responde</translation>
+    </message>
+    <message>
+        <source>the media server connection is closed</source>
+        <translation>la conexión con el servidor de video está cerrada</translation>
+    </message>
+    <message>
+        <source>that address is not a Janus HTTP API</source>
+        <translation>esa dirección no es una API HTTP de Janus</translation>
+    </message>
+    <message>
+        <source>the media server URL must start with wss:// or https:// (its WebSocket or HTTP API)</source>
+        <translation>la URL del servidor de video debe empezar por wss:// o https:// (su API WebSocket o HTTP)</translation>
+    </message>
+    <message>
+        <source>the media server needs its room admin key to create rooms</source>
+        <translation>el servidor de video necesita su clave de administración de salas para crear salas</translation>
+    </message>
+    <message>
+        <source>the visit room does not exist</source>
+        <translation>la sala de la visita no existe</translation>
+    </message>
+    <message>
+        <source>the media server sent an unusable SDP</source>
+        <translation>el servidor de video envió un SDP inutilizable</translation>
+    </message>
+    <message>
+        <source>the media server refused the track</source>
+        <translation>el servidor de video rechazó la pista</translation>
+    </message>
+    <message>
+        <source>the media server sent no answer</source>
+        <translation>el servidor de video no envió respuesta</translation>
+    </message>
+    <message>
+        <source>the remote track ended</source>
+        <translation>la pista remota terminó</translation>
+    </message>
+    <message>
+        <source>extra tracks are 48 kHz mono</source>
+        <translation>las pistas adicionales son mono a 48 kHz</translation>
+    </message>
+    <message>
+        <source>no visit is running</source>
+        <translation>ninguna visita en curso</translation>
+    </message>
+    <message>
+        <source>relay is required but no TURN server is configured</source>
+        <translation>se requiere un relé pero no hay ningún servidor TURN configurado</translation>
+    </message>
+    <message>
+        <source>loopback peers did not connect</source>
+        <translation>los pares locales no se conectaron</translation>
+    </message>
+    <message>
+        <source>only the host can admit</source>
+        <translation>solo el anfitrión puede admitir</translation>
+    </message>
+    <message>
+        <source>only the host can remove participants</source>
+        <translation>solo el anfitrión puede retirar participantes</translation>
+    </message>
+    <message>
+        <source>the invite link&apos;s key is damaged: ask the host for a new invite link</source>
+        <translation>la clave del enlace de invitación está dañada: pida al anfitrión un enlace nuevo</translation>
+    </message>
+    <message>
+        <source>joining through the waiting room needs the host&apos;s invite link (it carries the key that keeps your name private): paste the link</source>
+        <translation>para entrar por la sala de espera hace falta el enlace de invitación del anfitrión (lleva la clave que mantiene privado su nombre): pegue el enlace</translation>
+    </message>
+    <message>
+        <source>this visit admits through its waiting room: paste the host&apos;s invite link (it carries the key that keeps your name private)</source>
+        <translation>esta visita admite por su sala de espera: pegue el enlace de invitación del anfitrión (lleva la clave que mantiene privado su nombre)</translation>
+    </message>
+    <message>
+        <source>no such participant</source>
+        <translation>no existe ese participante</translation>
+    </message>
+    <message>
+        <source>that participant is not connected</source>
+        <translation>ese participante no está conectado</translation>
+    </message>
+    <message>
+        <source>several carts have a camera open: choose one</source>
+        <translation>varios carros tienen una cámara abierta: elija uno</translation>
+    </message>
+    <message>
+        <source>nobody is connected to ask</source>
+        <translation>no hay nadie conectado a quien pedírsela</translation>
+    </message>
+    <message>
+        <source>nobody in the visit has an exam camera open</source>
+        <translation>nadie en la visita tiene abierta una cámara de exploración</translation>
+    </message>
+    <message>
+        <source>the far end did not answer (no exam camera?)</source>
+        <translation>el otro extremo no respondió (¿sin cámara de exploración?)</translation>
+    </message>
+    <message>
+        <source>the far end did not send the picture in time</source>
+        <translation>el otro extremo no envió la foto a tiempo</translation>
+    </message>
+    <message>
+        <source>the transfer stalled</source>
+        <translation>la transferencia se detuvo</translation>
+    </message>
+    <message>
+        <source>the visit is not connected</source>
+        <translation>la visita no está conectada</translation>
+    </message>
+    <message>
+        <source>the visit&apos;s data channel did not open</source>
+        <translation>el canal de datos de la visita no se abrió</translation>
+    </message>
+    <message>
+        <source>the connection dropped while sending</source>
+        <translation>la conexión se cortó durante el envío</translation>
+    </message>
+    <message>
+        <source>enter the media server&apos;s address</source>
+        <translation>escriba la dirección del servidor de video</translation>
+    </message>
+    <message>
+        <source>the media server&apos;s address is not a valid URL</source>
+        <translation>la dirección del servidor de video no es una URL válida</translation>
+    </message>
+    <message>
+        <source>the media server&apos;s address must start with wss://, ws://, https:// or http://</source>
+        <translation>la dirección del servidor de video debe empezar por wss://, ws://, https:// o http://</translation>
+    </message>
+    <message>
+        <source>enter the room number</source>
+        <translation>escriba el número de sala</translation>
+    </message>
+    <message>
+        <source>the room must be a number</source>
+        <translation>la sala debe ser un número</translation>
+    </message>
+    <message>
+        <source>enter the room PIN</source>
+        <translation>escriba el PIN de la sala</translation>
+    </message>
+    <message>
+        <source>the room PIN is not valid</source>
+        <translation>el PIN de la sala no es válido</translation>
+    </message>
+    <message>
+        <source>enter your name as others see it</source>
+        <translation>escriba su nombre tal como lo verán los demás</translation>
+    </message>
+    <message>
+        <source>this is not a visit invite link</source>
+        <translation>esto no es un enlace de invitación a una visita</translation>
+    </message>
+    <message>
+        <source>this is not a visit invite link (nothing after the &apos;#&apos; in it)</source>
+        <translation>esto no es un enlace de invitación a una visita (no hay nada después de &apos;#&apos;)</translation>
+    </message>
+    <message>
+        <source>the invite link&apos;s key is damaged; ask for a new link</source>
+        <translation>la clave del enlace de invitación está dañada; pida un enlace nuevo</translation>
+    </message>
+    <message>
+        <source>the system keyring is not available</source>
+        <translation>el llavero del sistema no está disponible</translation>
+    </message>
+    <message>
+        <source>the system keyring did not keep the new key</source>
+        <translation>el llavero del sistema no conservó la clave nueva</translation>
+    </message>
+    <message>
+        <source>the signing key in the keyring is damaged</source>
+        <translation>la clave de firma del llavero está dañada</translation>
+    </message>
+    <message>
+        <source>the keyring did not keep the sign-in</source>
+        <translation>el llavero no conservó el inicio de sesión</translation>
+    </message>
+    <message>
+        <source>the offline sign-in entry is damaged</source>
+        <translation>la entrada de inicio de sesión sin conexión está dañada</translation>
+    </message>
+    <message>
+        <source>its keyring entry is damaged</source>
+        <translation>su entrada del llavero está dañada</translation>
+    </message>
+    <message>
+        <source>the PACS bearer token in the keyring is not a b64token</source>
+        <translation>el token bearer del PACS guardado en el llavero no es un b64token</translation>
+    </message>
+    <message>
+        <source>[pacs] auth must be none, basic or bearer</source>
+        <translation>[pacs] auth debe ser none, basic o bearer</translation>
+    </message>
+    <message>
+        <source>[pacs] username is empty or contains &apos;:&apos;</source>
+        <translation>[pacs] username está vacío o contiene &apos;:&apos;</translation>
+    </message>
+    <message>
+        <source>contents unreadable</source>
+        <translation>contenido ilegible</translation>
+    </message>
+    <message>
+        <source>the file is empty</source>
+        <translation>el archivo está vacío</translation>
+    </message>
+    <message>
+        <source>the file is truncated</source>
+        <translation>el archivo está truncado</translation>
+    </message>
+    <message>
+        <source>the file is missing</source>
+        <translation>falta el archivo</translation>
+    </message>
+    <message>
+        <source>the connection has no cipher</source>
+        <translation>la conexión no tiene cifrado</translation>
+    </message>
+    <message>
+        <source>PRAGMA cipher_version is empty</source>
+        <translation>PRAGMA cipher_version está vacío</translation>
+    </message>
+    <message>
+        <source>key metadata unreadable</source>
+        <translation>metadatos de la clave ilegibles</translation>
+    </message>
+    <message>
+        <source>its key metadata file is missing</source>
+        <translation>falta su archivo de metadatos de la clave</translation>
+    </message>
+    <message>
+        <source>it was changed by something other than the console</source>
+        <translation>algo distinto de la consola lo modificó</translation>
+    </message>
+    <message>
+        <source>it is an older copy than the store</source>
+        <translation>es una copia más antigua que el almacén</translation>
+    </message>
+    <message>
+        <source>it says the store is still being created, but the store holds records</source>
+        <translation>indica que el almacén aún se está creando, pero el almacén contiene registros</translation>
+    </message>
+    <message>
+        <source>its salt is unreadable</source>
+        <translation>su sal es ilegible</translation>
+    </message>
+    <message>
+        <source>its key check is implausible</source>
+        <translation>su comprobación de clave es inverosímil</translation>
+    </message>
+    <message>
+        <source>it is unreadable</source>
+        <translation>es ilegible</translation>
+    </message>
+    <message>
+        <source>its check does not verify</source>
+        <translation>su comprobación no se verifica</translation>
+    </message>
+    <message>
+        <source>it cannot be read</source>
+        <translation>no se puede leer</translation>
+    </message>
+    <message>
+        <source>its check is missing</source>
+        <translation>falta su comprobación</translation>
+    </message>
+    <message>
+        <source>its check does not match</source>
+        <translation>su comprobación no coincide</translation>
+    </message>
+    <message>
+        <source>it is not a keyring-mode file</source>
+        <translation>no es un archivo del modo llavero</translation>
+    </message>
+    <message>
+        <source>it is not a passphrase-mode file</source>
+        <translation>no es un archivo del modo frase de contraseña</translation>
+    </message>
+    <message>
+        <source>it does not match the store&apos;s key mode</source>
+        <translation>no coincide con el modo de clave del almacén</translation>
+    </message>
+    <message>
+        <source>the audit key is not loaded</source>
+        <translation>la clave de auditoría no está cargada</translation>
+    </message>
+    <message>
+        <source>an attachment does not match its digest</source>
+        <translation>un adjunto no coincide con su huella</translation>
+    </message>
+    <message>
+        <source>A PIN of one repeated digit is too easy to guess.</source>
+        <translation>Un PIN de un solo dígito repetido es demasiado fácil de adivinar.</translation>
+    </message>
+    <message>
+        <source>network error (%1)</source>
+        <extracomment>Reasons with values in them: the English, as a pattern, and its template (%1, %2: the values, in order). The first that matches the whole reason is used.</extracomment>
+        <translation>error de red (%1)</translation>
+    </message>
+    <message>
+        <source>network failure: %1</source>
+        <translation>fallo de red: %1</translation>
+    </message>
+    <message>
+        <source>unexpected HTTP status %1</source>
+        <translation>estado HTTP inesperado %1</translation>
+    </message>
+    <message>
+        <source>the server answered with a redirect (HTTP %1); check [record_store] url</source>
+        <translation>el servidor respondió con una redirección (HTTP %1); revise [record_store] url</translation>
+    </message>
+    <message>
+        <source>the response is larger than %1 MiB</source>
+        <translation>la respuesta supera los %1 MiB</translation>
+    </message>
+    <message>
+        <source>the media server answered HTTP %1</source>
+        <translation>el servidor de video respondió HTTP %1</translation>
+    </message>
+    <message>
+        <source>cannot open %1</source>
+        <translation>no se puede abrir %1</translation>
+    </message>
+    <message>
+        <source>no answer to &apos;%1&apos;</source>
+        <translation>sin respuesta a &apos;%1&apos;</translation>
+    </message>
+    <message>
+        <source>camera or microphone unavailable: %1</source>
+        <translation>cámara o micrófono no disponibles: %1</translation>
+    </message>
+    <message>
+        <source>the PACS refused the instance (HTTP %1)</source>
+        <translation>el PACS rechazó la instancia (HTTP %1)</translation>
+    </message>
+    <message>
+        <source>the PACS refused the request (HTTP %1)</source>
+        <translation>el PACS rechazó la solicitud (HTTP %1)</translation>
+    </message>
+    <message>
+        <source>needs a decision: %1</source>
+        <translation>requiere una decisión: %1</translation>
+    </message>
+    <message>
+        <source>the server&apos;s copy is unusable (%1)</source>
+        <translation>la copia del servidor es inutilizable (%1)</translation>
+    </message>
+    <message>
+        <source>unexpected structure (%1)</source>
+        <translation>estructura inesperada (%1)</translation>
+    </message>
+    <message>
+        <source>e-consult %1 not sent: %2</source>
+        <translation>interconsulta, %1 no enviado: %2</translation>
+    </message>
+    <message>
+        <source>e-consult %1: %2</source>
+        <translation>interconsulta, %1: %2</translation>
+    </message>
+    <message>
+        <source>your name as others see it is longer than %1 characters</source>
+        <translation>su nombre tal como lo verán los demás supera los %1 caracteres</translation>
+    </message>
+    <message>
+        <source>A PIN needs at least %1 digits.</source>
+        <translation>Un PIN necesita al menos %1 dígitos.</translation>
+    </message>
+    <message>
+        <source>A passphrase needs at least %1 characters.</source>
+        <translation>Una frase de contraseña necesita al menos %1 caracteres.</translation>
+    </message>
+    <message>
+        <source>sample rate %1 Hz is not supported</source>
+        <translation>la frecuencia de muestreo de %1 Hz no es compatible</translation>
+    </message>
+</context>
+<context>
     <name>NoteSigning</name>
     <message>
         <source>Signed</source>
@@ -2682,6 +3499,21 @@ Pruebe con menos palabras o con otras.</translation>
 <context>
     <name>QtSyncDetails</name>
     <message>
+        <source>set aside: %1</source>
+        <translation>apartado: %1</translation>
+    </message>
+    <message numerus="yes">
+        <source>%1; not sent again after %n attempts (Retry: 5 more)</source>
+        <translation>
+            <numerusform>%1; no se volverá a enviar tras %n intento (Reintentar: 5 más)</numerusform>
+            <numerusform>%1; no se volverá a enviar tras %n intentos (Reintentar: 5 más)</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>this still cannot be made into DICOM (%1); the record store keeps it</source>
+        <translation>esta foto no puede convertirse a DICOM (%1); el servidor de historias la conserva</translation>
+    </message>
+    <message>
         <source>1 attempt</source>
         <translation>1 intento</translation>
     </message>
@@ -2739,6 +3571,14 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>Close</source>
         <translation>Cerrar</translation>
+    </message>
+    <message>
+        <source>Why something was not sent</source>
+        <translation>Por qué algo no se envió</translation>
+    </message>
+    <message>
+        <source>Notes and annotations changed both here and elsewhere</source>
+        <translation>Notas y anotaciones cambiadas aquí y en otro lugar</translation>
     </message>
 </context>
 <context>
@@ -3262,6 +4102,86 @@ Pruebe con menos palabras o con otras.</translation>
     <message>
         <source>intraoral</source>
         <translation>intraoral</translation>
+    </message>
+</context>
+<context>
+    <name>SyncKinds</name>
+    <message>
+        <source>Patient</source>
+        <extracomment>What each row is, by its code (app.sync.RecordKind), in the user&apos;s language.</extracomment>
+        <translation>Paciente</translation>
+    </message>
+    <message>
+        <source>Visit</source>
+        <translation>Visita</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>Nota</translation>
+    </message>
+    <message>
+        <source>Signature</source>
+        <translation>Firma</translation>
+    </message>
+    <message>
+        <source>Attachment</source>
+        <translation>Adjunto</translation>
+    </message>
+    <message>
+        <source>Coding</source>
+        <translation>Codificación</translation>
+    </message>
+    <message>
+        <source>Annotations</source>
+        <translation>Anotaciones</translation>
+    </message>
+    <message>
+        <source>Consent</source>
+        <translation>Consentimiento</translation>
+    </message>
+    <message>
+        <source>Escalation</source>
+        <translation>Escalada</translation>
+    </message>
+    <message>
+        <source>On-call notification</source>
+        <translation>Aviso a la guardia</translation>
+    </message>
+    <message>
+        <source>E-consult</source>
+        <translation>Interconsulta electrónica</translation>
+    </message>
+    <message>
+        <source>E-consult request</source>
+        <translation>Solicitud de interconsulta</translation>
+    </message>
+    <message>
+        <source>E-consult message</source>
+        <translation>Mensaje de interconsulta</translation>
+    </message>
+    <message>
+        <source>E-consult answer</source>
+        <translation>Respuesta de interconsulta</translation>
+    </message>
+    <message>
+        <source>E-consult status</source>
+        <translation>Estado de interconsulta</translation>
+    </message>
+    <message>
+        <source>PACS still</source>
+        <translation>Foto para el PACS</translation>
+    </message>
+    <message>
+        <source>PACS · sign-in</source>
+        <translation>PACS · inicio de sesión</translation>
+    </message>
+    <message>
+        <source>Server record</source>
+        <translation>Registro del servidor</translation>
+    </message>
+    <message>
+        <source>Record</source>
+        <translation>Registro</translation>
     </message>
 </context>
 <context>

@@ -28,7 +28,9 @@ from app.sync import (
     Conflict,
     ConflictItem,
     FailedRecord,
+    FailureNote,
     Progress,
+    RecordKind,
     Resolution,
     SyncCounts,
     SyncOverview,
@@ -41,28 +43,32 @@ from storage.sync.engine import SyncEngine, SyncReport, SyncStore
 #: Opens a FHIR client for the record store (an async context manager).
 ClientFactory = Callable[[RecordStoreSettings], AbstractAsyncContextManager[Any]]
 
+#: The main outbox's entity types, as the kinds the sync details name (any other: OTHER).
 _KIND = {
-    "patient": "Patient",
-    "encounter": "Visit",
-    "note": "Note",
-    "attachment": "Attachment",
-    "charge_item": "Coding",
-    "annotation": "Annotations",
-    "consent": "Consent",
-    "escalation": "Escalation",
-    "oncall_notice": "On-call notification",
+    kind.value: kind
+    for kind in (
+        RecordKind.PATIENT,
+        RecordKind.VISIT,
+        RecordKind.NOTE,
+        RecordKind.SIGNATURE,
+        RecordKind.ATTACHMENT,
+        RecordKind.CODING,
+        RecordKind.ANNOTATIONS,
+        RecordKind.CONSENT,
+        RecordKind.ESCALATION,
+        RecordKind.ONCALL_NOTICE,
+    )
 }
-
 
 #: FailedRecord kinds beyond the main outbox's (their Retry goes elsewhere: :func:`_retry`).
 PACS_STILL = "pacs"
 PACS_CREDENTIALS = "pacs_credentials"
 ECONSULT = "econsult"
 _ECONSULT_KIND = {
-    "request": "E-consult request",
-    "message": "E-consult message",
-    "answer": "E-consult answer",
-    "status": "E-consult status",
+    "request": RecordKind.ECONSULT_REQUEST,
+    "message": RecordKind.ECONSULT_MESSAGE,
+    "answer": RecordKind.ECONSULT_ANSWER,
+    "status": RecordKind.ECONSULT_STATUS,
 }
 
 
@@ -182,24 +188,25 @@ def _waiting(conn: Any) -> dict[str, int]:
 
 def _overview(conn: Any) -> SyncOverview:
     counts = _waiting(conn)
+    outbox = []
+    for entity_type, entity_id, reason, attempts in queue.failures(conn):
+        kind, whose, _visit = _label(conn, entity_type, entity_id)
+        outbox.append(FailedRecord(entity_type, entity_id, kind, whose, reason, attempts))
     failures = (
-        tuple(
-            FailedRecord(kind, entity_id, _label(conn, kind, entity_id)[0], reason, attempts)
-            for kind, entity_id, reason, attempts in queue.failures(conn)
-        )
+        tuple(outbox)
         + _econsult_failures(conn)
         + _pacs_failures(conn)
         + tuple(
             # Server resources sync set aside as malformed: which one, which rule. Nothing of
             # ours to send again (no entity), so no Retry: they clear once fixed on the server.
-            FailedRecord("", "", f"Server record · {resource}", f"set aside: {rule}", 1)
+            FailedRecord("", "", RecordKind.SERVER_RECORD, resource, rule, 1, FailureNote.SET_ASIDE)
             for resource, rule in queue.quarantined(conn)
         )
     )
     conflicts = []
     for conflict in queue.open_conflicts(conn):
-        label, encounter_id = _label(conn, conflict.entity_type, conflict.entity_id)
-        conflicts.append(ConflictItem(_conflict(conflict), label, encounter_id))
+        kind, whose, encounter_id = _label(conn, conflict.entity_type, conflict.entity_id)
+        conflicts.append(ConflictItem(_conflict(conflict), kind, whose, encounter_id))
     return SyncOverview(
         counts["waiting"], counts["failed"], counts["conflicts"], failures, tuple(conflicts)
     )
@@ -211,13 +218,13 @@ def _econsult_failures(conn: Any) -> tuple[FailedRecord, ...]:
     from storage.sync import econsult
 
     out = []
-    for seq, kind, consult_id, reason, attempts in econsult.refused(conn):
-        title = _ECONSULT_KIND.get(kind, "E-consult")
+    for seq, entity_type, consult_id, reason, attempts in econsult.refused(conn):
+        kind = _ECONSULT_KIND.get(entity_type, RecordKind.ECONSULT)
         try:
-            label = f"{title} · {consults.get_consult(conn, consult_id).patient_display}"
+            whose = consults.get_consult(conn, consult_id).patient_display
         except RecordNotFoundError:
-            label = title
-        out.append(FailedRecord(ECONSULT, str(seq), label, reason, attempts))
+            whose = ""
+        out.append(FailedRecord(ECONSULT, str(seq), kind, whose, reason, attempts))
     return tuple(out)
 
 
@@ -229,57 +236,75 @@ def _pacs_failures(conn: Any) -> tuple[FailedRecord, ...]:
     marker = stow.auth_refusal(conn)
     if marker is not None:
         reason = stow.refusal_error(marker).user_message()
-        out.append(FailedRecord(PACS_CREDENTIALS, "pacs", "PACS · sign-in", reason, 1))
+        out.append(FailedRecord(PACS_CREDENTIALS, "pacs", RecordKind.PACS_SIGN_IN, "", reason, 1))
     for attachment_id, last_error, attempts in stow.given_up(conn):
-        label = _label(conn, "attachment", attachment_id)[0].replace("Attachment", "PACS still", 1)
+        whose = _label(conn, "attachment", attachment_id)[1]
         if last_error.startswith(stow.UNSUPPORTED):
             # Nothing to retry: the still cannot be written as DICOM; the record store has it.
             why = last_error[len(stow.UNSUPPORTED) :]
-            reason = f"this still cannot be made into DICOM ({why}); the record store keeps it"
-            out.append(FailedRecord("", attachment_id, label, reason, attempts))
+            out.append(
+                FailedRecord(
+                    "",
+                    attachment_id,
+                    RecordKind.PACS_STILL,
+                    whose,
+                    why,
+                    attempts,
+                    FailureNote.NOT_DICOM,
+                )
+            )
         else:
-            reason = f"{last_error}; not sent again after {attempts} attempts (Retry: 5 more)"
-            out.append(FailedRecord(PACS_STILL, attachment_id, label, reason, attempts))
+            out.append(
+                FailedRecord(
+                    PACS_STILL,
+                    attachment_id,
+                    RecordKind.PACS_STILL,
+                    whose,
+                    last_error,
+                    attempts,
+                    FailureNote.PACS_GAVE_UP,
+                )
+            )
     return tuple(out)
 
 
-def _label(conn: Any, kind: str, entity_id: str) -> tuple[str, str | None]:
-    """ "Note · Smith, Anna" and the visit to open; ids mean nothing to a clinician."""
+def _label(conn: Any, entity_type: str, entity_id: str) -> tuple[RecordKind, str, str | None]:
+    """What a row is (a code the window words), whose it is (the patient's name, as in
+    the worklist) and the visit to open; ids mean nothing to a clinician."""
     from storage import repository
 
-    title = _KIND.get(kind, kind.capitalize())
+    kind = _KIND.get(entity_type, RecordKind.OTHER)
     try:
-        if kind == "note":
+        if entity_type in ("note", "provenance"):  # provenance: the signed note's id
             note = repository.get_note(conn, entity_id)
             if note.encounter_id is None:  # a document without a visit: no visit to open
-                return (
-                    f"{title} · {repository.get_patient(conn, note.patient_id).display_name}",
-                    None,
-                )
+                return kind, repository.get_patient(conn, note.patient_id).display_name, None
             encounter = repository.get_encounter(conn, note.encounter_id)
-        elif kind == "encounter":
+        elif entity_type == "encounter":
             encounter = repository.get_encounter(conn, entity_id)
-        elif kind in ("attachment", "annotation"):  # annotation: the still's id
+        elif entity_type in ("attachment", "annotation"):  # annotation: the still's id
             encounter = repository.get_encounter(
                 conn, repository.get_attachment(conn, entity_id).encounter_id
             )
-        elif kind == "charge_item":
+        elif entity_type == "charge_item":
             from storage import coding_store
 
             encounter = repository.get_encounter(
                 conn, coding_store.get_charge(conn, entity_id).encounter_id
             )
-        elif kind in ("escalation", "oncall_notice", "consent"):
-            encounter_id = _visit_of(conn, kind, entity_id)
+        elif entity_type in ("escalation", "oncall_notice", "consent"):
+            encounter_id = _visit_of(conn, entity_type, entity_id)
             if encounter_id is None:
-                return title, None
+                return kind, "", None
             encounter = repository.get_encounter(conn, encounter_id)
+        elif entity_type == "patient":
+            return kind, repository.get_patient(conn, entity_id).display_name, None
         else:
-            return f"{title} · {repository.get_patient(conn, entity_id).display_name}", None
+            return kind, "", None
         patient = repository.get_patient(conn, encounter.patient_id)
     except RecordNotFoundError:
-        return title, None
-    return f"{title} · {patient.display_name}", encounter.id
+        return kind, "", None
+    return kind, patient.display_name, encounter.id
 
 
 def _visit_of(conn: Any, kind: str, entity_id: str) -> str | None:

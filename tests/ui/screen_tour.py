@@ -219,6 +219,7 @@ async def tour(app, tmp: Path, out: Path, texts_file: Path | None = None) -> int
     save(history, "history")
     history.close()
 
+    await sync_screens(window, store, summary.note_id, save)
     window.autosaver.pause()
     steth.model.shutdown()
     await store.close()
@@ -229,6 +230,66 @@ async def tour(app, tmp: Path, out: Path, texts_file: Path | None = None) -> int
         texts_file.write_text(json.dumps(texts, ensure_ascii=False, indent=1))
         return 0  # the texts are what was asked for; fitting is for the screenshots
     return 1 if any("OFF SCREEN" in s for s in shots) else 0
+
+
+#: Why records did not go, as the sync engine stores them (its own words, a refusal's
+#: message, a server resource's broken rule), and errors whose ``reason`` is English.
+REFUSALS = {
+    "patient": "needs a decision: several patients on the record store have this MRN",
+    "encounter": "The record store refused the request (HTTP 422, invariant).",
+    "note": "changed on the server by someone else",
+}
+QUARANTINED = (
+    ("DocumentReference/q1", "meta.versionId is missing or not a string"),
+    ("Encounter/q2", "unexpected structure (KeyError)"),
+)
+
+
+def seed_sync_problems(conn, actor: str, note_id: str) -> None:
+    """Refused rows (a patient, a visit, a note), a conflict on a note and two server
+    resources set aside, in the demo store: what the sync details list."""
+    from storage.sync import queue
+
+    rows = conn.execute(
+        "SELECT seq, entity_type, entity_id, op, revision, attempts FROM outbox ORDER BY seq"
+    ).fetchall()
+    for kind, reason in REFUSALS.items():
+        row = next(r for r in rows if r[1] == kind and r[2] != note_id)
+        item = queue.OutboxItem(int(row[0]), kind, str(row[2]), str(row[3]), int(row[4]), 0)
+        queue.mark_failed(conn, item, reason)
+        queue.mark_failed(conn, item, reason)  # a second attempt: "2 intentos"
+    queue.record_conflict(conn, actor, "note", note_id, "7", "The server's text.")
+    for resource, rule in QUARANTINED:
+        queue.quarantine(conn, resource, rule)
+
+
+async def sync_screens(window, store, note_id: str, save) -> None:
+    """The sync details with refused rows, a conflict and resources set aside, the record
+    store away (a reason in the status); the main window's notice with a device's and
+    the media server's reason."""
+    from app.errors import DeviceUnavailableError, SyncRetryableError, VisitConnectError
+    from app.sync import SyncService, SyncState, _message
+    from storage.sync.adapter import StoreSyncQueue
+
+    await store.transact(seed_sync_problems, store.actor, note_id)
+    sync = SyncService(StoreSyncQueue(store))
+    window.attach_sync(sync)
+    sync._publish(
+        state=SyncState.OFFLINE,
+        **_message(SyncRetryableError(reason="network error (ConnectError)")),
+    )
+    details = window.show_sync_details()
+    await details.loaded
+    await settle(0.3)
+    save(details, "sync-details")
+    details.reject()
+    window.presenter.present(DeviceUnavailableError(device="hw:1", reason="device stopped"))
+    await settle(0.2)
+    save(window, "notice-device")
+    window.presenter.present(VisitConnectError(reason="the media server did not answer"))
+    await settle(0.2)
+    save(window, "notice-visit")
+    window.notice.hide()
 
 
 if __name__ == "__main__":

@@ -268,6 +268,7 @@ def test_stethoscope_panel_states_in_spanish(spanish: None, qtbot) -> None:
     assert error_text(RuntimeError("x")).startswith("El estetoscopio no pudo")
     lost = DeviceUnavailableError(device="hw:1", reason="device stopped")
     assert error_text(lost).startswith("El dispositivo hw:1 no está disponible")
+    assert "(el dispositivo se detuvo)" in error_text(lost)
     panel = QtStethoscopePanel(plugin.StethoscopeModel(sample_rate_hz=48_000))
     qtbot.addWidget(panel)
     items = [panel.device_combo.itemText(i) for i in range(panel.device_combo.count())]
@@ -285,7 +286,7 @@ def test_sync_words_in_spanish(spanish: None) -> None:
     from datetime import date
 
     from app.errors import SyncAuthError
-    from app.sync import FailedRecord, SyncState, SyncStatus, _message
+    from app.sync import FailedRecord, RecordKind, SyncState, SyncStatus, _message
     from ui.sync_details import failure_text
     from ui.sync_status import state_text, status_message, synced_text
 
@@ -301,8 +302,170 @@ def test_sync_words_in_spanish(spanish: None) -> None:
     auth = SyncStatus(SyncState.ERROR, **_message(SyncAuthError(reason="401")))
     shown = state_text(auth)
     assert shown.startswith("Error de sincronización: ") and "The" not in shown, shown
-    assert "3 intentos" in failure_text(FailedRecord("note", "n1", "Nota · X", "why", 3))
-    assert "1 intento" in failure_text(FailedRecord("note", "n1", "Nota · X", "why", 1))
+    note = RecordKind.NOTE
+    assert "3 intentos" in failure_text(FailedRecord("note", "n1", note, "X", "why", 3))
+    assert "1 intento" in failure_text(FailedRecord("note", "n1", note, "X", "why", 1))
+
+
+# What a sync details row is, in English: none may start a row in Spanish.
+ENGLISH_KINDS = re.compile(
+    r"^(Patient|Visit|Note|Signature|Attachment|Coding|Annotations|Consent|Escalation"
+    r"|On-call|E-consult|PACS still|PACS · sign-in|Server record|Record)\b"
+)
+
+
+def test_every_record_kind_has_a_spanish_name(spanish: None) -> None:
+    """Each kind the sync overview can name (app.sync.RecordKind) has a label in the
+    window's table, and it is Spanish (not the English name the command line uses)."""
+    from app.sync import RECORD_KIND_NAMES, RecordKind
+    from ui.sync_details import KIND_LABELS, kind_text
+
+    assert set(KIND_LABELS) == set(RecordKind) == set(RECORD_KIND_NAMES)
+    for kind in RecordKind:
+        assert kind_text(kind) != RECORD_KIND_NAMES[kind], kind
+        assert not ENGLISH_KINDS.match(kind_text(kind)), kind
+
+
+def test_sync_details_rows_from_the_store_speak_spanish(spanish: None, aio, tmp_path) -> None:
+    """Refused rows of every kind the outbox holds, an unknown kind, a conflict and
+    server resources set aside, as the store's sync queue lists them: each row names
+    its kind by code (none left as OTHER but the unknown one) and reads Spanish."""
+    from app.sync import FailureNote, RecordKind
+    from storage import repository
+    from storage.sync import queue
+    from storage.sync.adapter import StoreSyncQueue
+    from tests.ui.conftest import open_store
+    from tests.ui.screen_tour import QUARANTINED
+    from ui.sync_details import conflict_text, failure_text
+
+    outbox_kinds = {
+        "patient": RecordKind.PATIENT,
+        "encounter": RecordKind.VISIT,
+        "note": RecordKind.NOTE,
+        "provenance": RecordKind.SIGNATURE,
+        "attachment": RecordKind.ATTACHMENT,
+        "charge_item": RecordKind.CODING,
+        "annotation": RecordKind.ANNOTATIONS,
+        "consent": RecordKind.CONSENT,
+        "escalation": RecordKind.ESCALATION,
+        "oncall_notice": RecordKind.ONCALL_NOTICE,
+        "something_newer": RecordKind.OTHER,
+    }
+    reasons = [
+        "changed on the server by someone else",
+        "the server asked to retry later",
+        "waiting for its encounter to reach the server",
+        "needs a decision: several patients on the record store have this MRN",
+        "the server's copy is unusable (meta.lastUpdated is not an instant)",
+        "The record store refused the request (HTTP 422, invariant).",
+        "the request timed out",
+        "network error (ReadError)",
+        "HTTP 503: the service is unavailable",
+        "The record store cannot be reached right now (could not connect). The console "
+        "keeps everything and will try again.",
+        "the request timed out",
+    ]
+
+    def seed(conn) -> None:
+        for i, entity_type in enumerate(outbox_kinds):
+            repository.outbox_put(conn, entity_type, f"id-{i}", "create")
+            row = conn.execute(
+                "SELECT seq, entity_type, entity_id, op, revision, attempts FROM outbox "
+                "WHERE entity_type = ?",
+                (entity_type,),
+            ).fetchone()
+            queue.mark_failed(conn, queue.OutboxItem(*row), reasons[i])
+        queue.record_conflict(conn, "test", "annotation", "still-1", "3", "")
+        for resource, rule in QUARANTINED:
+            queue.quarantine(conn, resource, rule)
+
+    async def overview():
+        store = await open_store(tmp_path / "profile")
+        try:
+            await store.transact(seed)
+            return await StoreSyncQueue(store).overview()
+        finally:
+            await store.close()
+
+    shown = aio.run(overview(), timeout=60)
+    kinds = {f.entity_type: f.kind for f in shown.failures if f.entity_type}
+    assert kinds == outbox_kinds
+    set_aside = [f for f in shown.failures if f.kind is RecordKind.SERVER_RECORD]
+    assert [f.whose for f in set_aside] == [resource for resource, _ in QUARANTINED]
+    assert {f.note for f in set_aside} == {FailureNote.SET_ASIDE}
+    [conflict] = shown.open_conflicts
+    assert conflict.kind is RecordKind.ANNOTATIONS
+    texts = [failure_text(f) for f in shown.failures] + [conflict_text(conflict)]
+    english = [t for t in texts if ENGLISH.search(t) or ENGLISH_KINDS.match(t)]
+    assert not english, "\n".join(english)
+    assert "Firma" in texts[3] and "apartado: estructura inesperada (KeyError)" in texts[-2]
+
+
+def test_error_reasons_speak_spanish(spanish: None) -> None:
+    """The English ``reason`` inside an app message (the record store, a device, the
+    media server, the keyring, the store) is shown translated; a reason nobody knows is
+    kept as it is, and no reason's text makes the rendering fail."""
+    from app.errors import (
+        DeviceUnavailableError,
+        SigningKeyError,
+        StoreDamagedError,
+        SyncAuthError,
+        SyncRetryableError,
+        VisitConnectError,
+    )
+    from ui.errors import user_text
+    from ui.reasons import reason_text
+
+    shown = {
+        "network": user_text(SyncRetryableError(reason="network error (ConnectError)")),
+        "timeout": user_text(SyncRetryableError(reason="the request timed out")),
+        "auth": user_text(
+            SyncAuthError(reason="HTTP 401: not signed in, or the credentials were refused")
+        ),
+        "device": user_text(DeviceUnavailableError(device="hw:1", reason="device stopped")),
+        "visit": user_text(VisitConnectError(reason="the media server did not answer")),
+        "keyring": user_text(SigningKeyError(reason="the system keyring is not available")),
+        "store": user_text(StoreDamagedError(path="store.db", reason="the file is truncated")),
+    }
+    english = {k: t for k, t in shown.items() if ENGLISH.search(t)}
+    assert not english, english
+    assert "(error de red (ConnectError))" in shown["network"]
+    assert "(el dispositivo se detuvo)" in shown["device"]
+    assert "(el servidor de video no respondió)" in shown["visit"]
+    odd = "a reason from somewhere else {x} %1 %2 ()"
+    assert odd in user_text(SyncRetryableError(reason=odd))
+    for text in ("", "%", "{", "}", "%9", "network error ()", "e-consult : ", "(", odd * 50):
+        assert isinstance(reason_text(text), str)
+    assert reason_text("e-consult request: needs a decision: zzz") == (
+        "interconsulta, solicitud: requiere una decisión: zzz"
+    )
+
+
+def test_every_known_reason_is_translated(spanish: None) -> None:
+    from PySide6.QtCore import QCoreApplication
+
+    from ui.reasons import CONTEXT, PATTERNS, REASONS
+
+    for source in [*REASONS, *(template for _p, template in PATTERNS)]:
+        assert QCoreApplication.translate(CONTEXT, source) != source, source
+
+
+def test_error_reasons_in_english_are_unchanged(qapp: QApplication) -> None:
+    from app.errors import SyncRejectedError, SyncRetryableError
+    from app.sync import FailedRecord, FailureNote, RecordKind
+    from ui.errors import user_text
+    from ui.sync_details import failure_text
+
+    assert i18n.set_language("en")
+    error = SyncRetryableError(reason="network error (ConnectError)")
+    assert user_text(error) == error.user_message()
+    refused = str(SyncRejectedError(status=422, issue_code="invariant"))
+    row = FailedRecord("note", "n1", RecordKind.NOTE, "X", f"e-consult answer: {refused}", 2)
+    assert failure_text(row) == f"{row.label}  ·  2 attempts\n{row.reason}"
+    pacs = FailedRecord(
+        "pacs", "a1", RecordKind.PACS_STILL, "X", "HTTP 400", 6, FailureNote.PACS_GAVE_UP
+    )
+    assert failure_text(pacs) == f"PACS still · X  ·  6 attempts\n{pacs.reason}"
 
 
 def test_lock_and_startup_words_in_spanish(spanish: None) -> None:
@@ -321,8 +484,8 @@ def test_lock_and_startup_words_in_spanish(spanish: None) -> None:
 ENGLISH = re.compile(
     r"(?i:\b(the|and|you|your|is|are|was|has|have|not|this|that|with|from|of|to|on|at|by"
     r"|synthetic|test|synced|syncing|online|offline|today|edited|attempts?|close-up"
-    r"|overview)\b)|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu"
-    r"|Fri|Sat|Sun)\b|\d y\b"
+    r"|overview|device|stopped|request|timed)\b)"
+    r"|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b|\d y\b"
 )  # Spanish writes its months and weekdays in small letters ("14 mar 1958")
 
 
@@ -340,8 +503,10 @@ def _screen_data() -> list[str]:
 def test_spanish_screens_show_no_english(tmp_path: Path) -> None:
     """The screen tour in Spanish (main window, visit window waiting / with people waiting
     / in call / ended, stethoscope panel, Settings with the made-up devices, Join,
-    History): no English word on any screen. Run in its own process, as the console
-    runs: the language is set before any window module is imported."""
+    History, Sync details with refused rows, a conflict and resources set aside, the
+    notices of a device's and the media server's errors): no English word on any screen.
+    Run in its own process, as the console runs: the language is set before any window
+    module is imported."""
     import json
     import os
 
@@ -360,9 +525,12 @@ def test_spanish_screens_show_no_english(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     screens = json.loads(texts_file.read_text())
-    assert {"main", "visit-waiting-people", "visit-ended", "stethoscope", "settings"} <= set(
-        screens
-    )
+    assert {
+        *("main", "visit-waiting-people", "visit-ended", "stethoscope", "settings"),
+        *("sync-details", "notice-device", "notice-visit"),
+    } <= set(screens)
+    rows = [t for t in screens["sync-details"] if "·" in t]
+    assert len(rows) >= 6, rows  # refused rows, resources set aside, the conflict
     assert sum(len(shown) for shown in screens.values()) > 200
     data = _screen_data()
     english = []
@@ -371,6 +539,6 @@ def test_spanish_screens_show_no_english(tmp_path: Path) -> None:
             bare = text
             for datum in data:
                 bare = bare.replace(datum, "")
-            if ENGLISH.search(bare):
+            if ENGLISH.search(bare) or ENGLISH_KINDS.match(bare):
                 english.append(f"{screen}: {text!r}")
     assert not english, "\n".join(sorted(set(english)))

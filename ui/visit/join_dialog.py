@@ -34,6 +34,7 @@ from app.visit import (
 )
 from ui import geometry
 from ui.errors import user_text
+from ui.reasons import reason_text
 
 __all__ = ["JoinRequest", "QtJoinDialog"]
 
@@ -125,7 +126,7 @@ class QtJoinDialog(QDialog):
         return self.error_label.text() if not self.error_label.isHidden() else ""
 
     def _show_error(self, exc: InputRejectedError) -> None:
-        reason = str(exc.params.get("reason", "")) or user_text(exc)
+        reason = reason_text(str(exc.params.get("reason", ""))) or user_text(exc)
         self.error_label.setText(reason[:1].upper() + reason[1:] + ".")
         self.error_label.show()
 
