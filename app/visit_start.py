@@ -318,8 +318,18 @@ class VisitLog:
         self.started: VisitStarted | None = None  # what follow_visit rewrites at the end
         self._lost_at: str | None = None
         self._on_end: list[Callable[[], None]] = []
-        visit.participants_changed.connect(self._on_participants)
-        visit.state_changed.connect(self._on_state)
+
+        # Plain functions, not bound methods: psygnal holds a bound method weakly, and a
+        # log its caller did not keep would be freed mid-visit (the end then rewrote
+        # nothing). The visit keeps its log for as long as the visit lives.
+        def on_participants(people: Any) -> None:
+            self._on_participants(people)
+
+        def on_state(state: Any, reason: str) -> None:
+            self._on_state(state, reason)
+
+        visit.participants_changed.connect(on_participants)
+        visit.state_changed.connect(on_state)
         self._on_participants(getattr(visit, "participants", ()))
 
     def when_ended(self, callback: Callable[[], None]) -> None:

@@ -269,6 +269,31 @@ def test_the_end_of_a_visit_rewrites_the_header_with_people_drops_and_recordings
     run(scenario())
 
 
+def test_the_visit_log_lives_as_long_as_the_visit_not_as_long_as_its_caller_holds_it() -> None:
+    """psygnal holds bound methods weakly: a VisitLog nobody else kept was freed by the next
+    garbage collection, and the end of the visit then rewrote nothing (the header stayed
+    "in progress"; seen as a rare CI failure of the test above). The visit keeps it."""
+    import gc
+    import weakref
+
+    from app.visit import Visit, VisitState
+    from app.visit_start import VisitLog
+
+    visit = Visit(encounter_id="e1")
+    ended: list[str] = []
+    log = VisitLog(visit)
+    log.when_ended(lambda: ended.append("ended"))
+    alive = weakref.ref(log)
+    del log
+    gc.collect()
+    assert alive() is not None, "the visit log was freed while its visit goes on"
+    visit.update_state(VisitState.IN_CALL)
+    visit.update_state(VisitState.ENDED, "hung up")
+    assert ended == ["ended"]
+    kept = alive()
+    assert kept is not None and kept.ended_at
+
+
 def test_the_encounter_carries_the_visit_facts_and_never_an_end_before_its_start() -> None:
     from storage.consents import VisitFacts
     from storage.fhir.consent import decorate_encounter
